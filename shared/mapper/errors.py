@@ -1,0 +1,128 @@
+"""The one error tree of the platform, each class saying what happens next.
+
+    MapperError                      root; never retried unless it says so
+    ├── ConfigError                  the integration document is invalid (carries every problem)
+    ├── PathError                    a path string does not parse
+    ├── TransformError               a built-in transform failed on a value
+    ├── SandboxError                 user JavaScript threw, or broke a limit
+    │   ├── SandboxTimeout           ... ran past its CPU time limit
+    │   └── SandboxMemoryError       ... ran past its memory limit
+    ├── SecretError                  a secret reference cannot be resolved
+    ├── SignatureError               a webhook signature is missing or wrong
+    ├── TargetError                  the target refused the message for good (4xx, bad address)
+    │   ├── BlockedDestinationError  the target address is private/reserved and not allowlisted
+    │   └── RetryableTargetError     the target may accept it later (timeout, 408, 429, 5xx)
+    └── StoreError                   Firestore / Pub/Sub failed; retryable
+
+`retryable` tells the worker whether to raise (so Pub/Sub redelivers) or to record
+the run as failed for good.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MapperError(Exception):
+    """Root of every error the platform raises on purpose."""
+
+    retryable = False
+    code = "mapper_error"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a document: where (a JSON path) and why (a sentence)."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+
+class ConfigError(MapperError):
+    """The integration document is invalid; `problems` lists every reason."""
+
+    code = "invalid_config"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems) or "invalid configuration")
+
+
+class PathError(MapperError):
+    """A source or target path does not parse."""
+
+    code = "invalid_path"
+
+
+class TransformError(MapperError):
+    """A transform failed on one message; `where` names the mapping and transform."""
+
+    code = "transform_error"
+
+    def __init__(self, where: str, message: str) -> None:
+        self.where = where
+        self.detail = message
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class SandboxError(TransformError):
+    """User JavaScript threw or broke a limit; `where` names the condition or transform."""
+
+    code = "javascript_error"
+
+
+class SandboxTimeout(SandboxError):
+    """User JavaScript ran past its time limit."""
+
+    code = "javascript_timeout"
+
+
+class SandboxMemoryError(SandboxError):
+    """User JavaScript ran past its memory limit."""
+
+    code = "javascript_memory"
+
+
+class SecretError(MapperError):
+    """A secret reference cannot be resolved (missing, no access)."""
+
+    code = "secret_error"
+    retryable = True
+
+
+class SignatureError(MapperError):
+    """A webhook signature is missing, stale or does not match."""
+
+    code = "bad_signature"
+
+
+class TargetError(MapperError):
+    """The target refused the message for good; retrying would not help."""
+
+    code = "target_error"
+
+
+class BlockedDestinationError(TargetError):
+    """The target resolves to a private or reserved address that is not allowlisted."""
+
+    code = "blocked_destination"
+
+
+class RetryableTargetError(TargetError):
+    """The target may accept the message later (connection error, timeout, 408, 429, 5xx)."""
+
+    code = "target_unavailable"
+    retryable = True
+
+
+class StoreError(MapperError):
+    """Firestore or Pub/Sub failed; the caller should retry."""
+
+    code = "store_error"
+    retryable = True
