@@ -1,0 +1,171 @@
+"""`python -m mapper`: validate and preview integrations offline, as users do in their CI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import IO, Any
+
+from .config import json_schema
+from .errors import ConfigError
+from .plan import Message, Outcome, Plan
+from .validate import validate
+
+DESCRIPTION = """\
+Validate and preview integrations offline, with the engine that runs in production.
+
+  python -m mapper validate --config integration.json
+      Prints every problem with its JSON path, one per line (exit 1), or nothing (exit 0).
+
+  python -m mapper preview --config integration.json --payload payload.json
+      Prints the transformed payload as JSON (exit 0), {"skipped": true} when the
+      condition is falsy (exit 0), or the errors, one per line (exit 1).
+
+  python -m mapper preview --config integration.json --payload-lines payloads.ndjson
+      Reads one JSON payload per line ("-" for stdin) and writes one line per input, in
+      order: the output, {"skipped": true}, or {"error": "..."} for that line alone.
+      Streams in constant memory. Exit 1 when any line had an error, else 0.
+
+  python -m mapper schema
+      Prints the JSON Schema of the integration document.
+"""
+
+BATCH_LINES = 256  # lines read, mapped (one sandbox call) and written at a time
+
+
+def main(argv: list[str] | None = None, stdin: IO[str] | None = None,
+         stdout: IO[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "schema":
+        stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+        return 0
+    try:
+        doc = _read_json_file(args.config, stdin)
+        integration = validate(doc)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            stdout.write(f"{problem}\n")
+        return 1
+    except _InputError as exc:
+        stdout.write(f"{exc}\n")
+        return 1
+    if args.command == "validate":
+        return 0
+    plan = Plan(integration)
+    try:
+        if args.payload_lines is not None:
+            return _preview_lines(plan, args.payload_lines, stdin, stdout)
+        return _preview_one(plan, args.payload, stdin, stdout)
+    finally:
+        plan.close()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m mapper", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("validate", help="list every problem of an integration")
+    check.add_argument("--config", required=True, help="the integration JSON file")
+    preview = commands.add_parser("preview", help="map payloads with an integration")
+    preview.add_argument("--config", required=True, help="the integration JSON file")
+    source = preview.add_mutually_exclusive_group(required=True)
+    source.add_argument("--payload", help="one JSON payload file ('-' for stdin)")
+    source.add_argument("--payload-lines", help="NDJSON file, one payload a line ('-' for stdin)")
+    commands.add_parser("schema", help="print the integration document's JSON Schema")
+    return parser
+
+
+class _InputError(Exception):
+    pass
+
+
+def _read_json_file(path: str, stdin: IO[str]) -> Any:
+    try:
+        if path == "-":
+            return json.load(stdin)
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except OSError as exc:
+        raise _InputError(f"{path}: cannot read: {exc.strerror}") from None
+    except ValueError as exc:
+        raise _InputError(f"{path}: not JSON: {exc}") from None
+
+
+def _preview_one(plan: Plan, path: str, stdin: IO[str], stdout: IO[str]) -> int:
+    try:
+        data = _read_json_file(path, stdin)
+    except _InputError as exc:
+        stdout.write(f"{exc}\n")
+        return 1
+    outcome = plan.apply(Message(data))
+    if outcome.error is not None:
+        stdout.write(f"{outcome.error}\n")
+        return 1
+    result = {"skipped": True} if outcome.skipped else outcome.output
+    stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _preview_lines(plan: Plan, path: str, stdin: IO[str], stdout: IO[str]) -> int:
+    try:
+        source = stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        stdout.write(f"{path}: cannot read: {exc.strerror}\n")
+        return 1
+    failed = False
+    try:
+        for chunk in _chunks(source, BATCH_LINES):
+            lines = []
+            for line in map_lines(plan, chunk):
+                failed = failed or line.startswith('{"error"')
+                lines.append(line)
+            stdout.write("\n".join(lines) + "\n")
+    finally:
+        if source is not stdin:
+            source.close()
+    return 1 if failed else 0
+
+
+def _chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
+    it = iter(lines)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def map_lines(plan: Plan, lines: list[str]) -> Iterator[str]:
+    """One output line per input line, in order, mapping all parseable lines in one batch."""
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    parsed: list[Any] = []
+    messages: list[Message] = []
+    for line in lines:
+        try:
+            data = json.loads(line)
+        except ValueError as exc:
+            parsed.append(_InputError(f"not JSON: {exc}"))
+            continue
+        message = Message(data)
+        parsed.append(message)
+        messages.append(message)
+    outcomes = plan.apply_many(messages, batch_size=max(1, len(messages)))
+    for item in parsed:
+        if isinstance(item, _InputError):
+            yield encode({"error": str(item)})
+        else:
+            yield _outcome_line(next(outcomes), encode)
+
+
+def _outcome_line(outcome: Outcome, encode: Any) -> str:
+    if outcome.error is not None:
+        return encode({"error": str(outcome.error)})
+    if outcome.skipped:
+        return '{"skipped":true}'
+    return encode(outcome.output)

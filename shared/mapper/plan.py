@@ -1,0 +1,233 @@
+"""Compile an integration once into a plan; apply the plan per message (the hot path).
+
+A plan holds, per mapping, a compiled source getter, the Python built-in transforms that
+run before the first custom transform, and a compiled target setter. Everything from the
+first custom transform on, and the condition, runs in one sandbox call per message (or
+per batch of messages, see `apply_many`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import config as cfg
+from .errors import MapperError
+from .paths import compile_getter, compile_setter, parse_path, wildcard_count
+from .sandbox import JsOutcome, Sandbox
+from .transforms import TransformFn, compile_transform
+
+
+@dataclass(frozen=True)
+class Message:
+    """One incoming message as the engine sees it."""
+
+    data: Any
+    attributes: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """The engine's verdict on one message: output, skipped, or error."""
+
+    output: Any = None
+    skipped: bool = False
+    error: MapperError | None = None
+    transform_ms: float = 0.0
+
+
+@dataclass
+class _CompiledMapping:
+    index: int
+    get: Callable[[Any], Any]
+    depth: int
+    python_steps: list[TransformFn]
+    js_chain: int | None  # index into the sandbox's chains, when custom code is involved
+    concat_getters: list[list[Callable[[Any], Any]]]  # per concat step in the JS part
+    set: Callable[[dict, Any], None]
+
+
+class Plan:
+    """A compiled integration: `apply` one message, or `apply_many` in batches."""
+
+    def __init__(self, integration: cfg.Integration) -> None:
+        self.integration = integration
+        self._mappings: list[_CompiledMapping] = []
+        chains: list[dict[str, Any]] = []
+        for i, mapping in enumerate(integration.mappings):
+            self._mappings.append(self._compile_mapping(i, mapping, chains))
+        self._js_mappings = [m for m in self._mappings if m.js_chain is not None]
+        condition = integration.condition
+        if condition is not None and not condition.strip():
+            condition = None
+        self._sandbox: Sandbox | None = None
+        if condition is not None or chains:
+            limits = integration.sandbox
+            self._sandbox = Sandbox(
+                {"condition": condition, "chains": chains}, limits.timeout_ms, limits.memory_mb
+            )
+
+    @staticmethod
+    def _compile_mapping(
+        i: int, mapping: cfg.Mapping, chains: list[dict[str, Any]]
+    ) -> _CompiledMapping:
+        source_steps = parse_path(mapping.source) if mapping.source else ()
+        get = compile_getter(source_steps) if source_steps else _none
+        transforms = list(mapping.transforms)
+        first_custom = next(
+            (k for k, t in enumerate(transforms) if isinstance(t, cfg.Custom)), None
+        )
+        python_part = transforms if first_custom is None else transforms[:first_custom]
+        js_chain = None
+        concat_getters: list[list[Callable[[Any], Any]]] = []
+        if first_custom is not None:
+            steps = []
+            for k in range(first_custom, len(transforms)):
+                spec = transforms[k].model_dump(by_alias=True)
+                spec["where"] = f"mappings[{i}].transforms[{k}]"
+                if isinstance(transforms[k], cfg.Concat):
+                    spec["concatIndex"] = len(concat_getters)
+                    concat_getters.append(
+                        [compile_getter(parse_path(f)) for f in transforms[k].fields]
+                    )
+                steps.append(spec)
+            js_chain = len(chains)
+            chains.append({"depth": wildcard_count(source_steps), "steps": steps})
+        return _CompiledMapping(
+            index=i,
+            get=get,
+            depth=wildcard_count(source_steps),
+            python_steps=[compile_transform(t) for t in python_part],
+            js_chain=js_chain,
+            concat_getters=concat_getters,
+            set=compile_setter(parse_path(mapping.target)),
+        )
+
+    @property
+    def uses_javascript(self) -> bool:
+        """Whether messages go through the sandbox (condition or custom transforms)."""
+        return self._sandbox is not None
+
+    def compile_errors(self) -> list[tuple[str, str]]:
+        """JavaScript that does not parse: (where, message) pairs."""
+        return self._sandbox.compile_errors() if self._sandbox else []
+
+    def apply(self, message: Message) -> Outcome:
+        """Decide skip or process for one message and build its output."""
+        return next(self.apply_many([message], batch_size=1))
+
+    def apply_many(self, messages: Iterable[Message], batch_size: int = 64) -> Iterator[Outcome]:
+        """Outcomes for messages in order, one sandbox call per batch."""
+        if not self._mappings and self._sandbox is None:
+            for message in messages:
+                yield Outcome(output=message.data)
+            return
+        batch: list[Message] = []
+        for message in messages:
+            batch.append(message)
+            if len(batch) >= batch_size:
+                yield from self._apply_batch(batch)
+                batch = []
+        if batch:
+            yield from self._apply_batch(batch)
+
+    def _apply_batch(self, batch: list[Message]) -> Iterator[Outcome]:
+        started = time.perf_counter()
+        prepared = [self._python_values(m.data) for m in batch]
+        js: list[JsOutcome | None] = [None] * len(batch)
+        if self._sandbox is not None:
+            js = list(self._sandbox.run_batch([self._js_input(m, v) for m, v in
+                                               zip(batch, prepared, strict=True)]))
+        per_message_ms = (time.perf_counter() - started) * 1000 / len(batch)
+        for message, values, verdict in zip(batch, prepared, js, strict=True):
+            item_started = time.perf_counter()
+            if verdict is not None and verdict.error is not None:
+                yield Outcome(error=verdict.error, transform_ms=per_message_ms)
+                continue
+            if verdict is not None and verdict.skipped:
+                yield Outcome(skipped=True, transform_ms=per_message_ms)
+                continue
+            if verdict is not None:
+                for mapping, value in zip(self._js_mappings, verdict.values or [], strict=True):
+                    values[mapping.index] = value
+            output = self._assemble(message.data, values)
+            elapsed = per_message_ms + (time.perf_counter() - item_started) * 1000
+            yield Outcome(output=output, transform_ms=elapsed)
+
+    def _python_values(self, data: Any) -> list[Any]:
+        values = []
+        for m in self._mappings:
+            value = m.get(data)
+            if m.python_steps:
+                value = _over_leaves(value, m.depth, m.python_steps, data)
+            values.append(value)
+        return values
+
+    def _js_input(self, message: Message, values: list[Any]) -> dict[str, Any]:
+        data = message.data
+        return {
+            "d": data,
+            "a": message.attributes,
+            "h": message.headers,
+            "v": [values[m.index] for m in self._js_mappings],
+            "c": [[[g(data) for g in step] for step in m.concat_getters]
+                  for m in self._js_mappings],
+        }
+
+    def _assemble(self, data: Any, values: list[Any]) -> Any:
+        if not self._mappings:
+            return data
+        out: dict[str, Any] = {}
+        for m, value in zip(self._mappings, values, strict=True):
+            m.set(out, value)
+        return out
+
+    def close(self) -> None:
+        """Free the sandbox's isolate."""
+        if self._sandbox is not None:
+            self._sandbox.close()
+
+
+def _none(data: Any) -> None:
+    return None
+
+
+def _over_leaves(value: Any, depth: int, steps: list[TransformFn], data: Any) -> Any:
+    if depth == 0:
+        for step in steps:
+            value = step(value, data)
+        return value
+    if type(value) is not list:
+        return value
+    return [_over_leaves(v, depth - 1, steps, data) for v in value]
+
+
+class PlanCache:
+    """Compiled plans keyed by integration id and version; least recently used evicted.
+
+    Each plan with JavaScript holds a V8 isolate, hence the bound.
+    """
+
+    def __init__(self, max_plans: int = 64) -> None:
+        self._plans: OrderedDict[tuple[str, int | None], Plan] = OrderedDict()
+        self._max = max_plans
+
+    def get(self, integration: cfg.Integration) -> Plan:
+        """The plan for this integration's id and version, compiled on first use."""
+        key = (integration.id or "", integration.version)
+        plan = self._plans.get(key)
+        if plan is not None:
+            self._plans.move_to_end(key)
+            return plan
+        for old_key in [k for k in self._plans if k[0] == key[0]]:
+            self._plans.pop(old_key).close()  # an older version of the same integration
+        plan = Plan(integration)
+        self._plans[key] = plan
+        while len(self._plans) > self._max:
+            self._plans.popitem(last=False)[1].close()
+        return plan
+

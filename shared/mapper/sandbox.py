@@ -1,0 +1,121 @@
+"""V8 (mini-racer) with limits: JSON in, JSON out, nothing of the host.
+
+One `Sandbox` holds one compiled integration program (runtime.js plus the user's
+condition and custom transforms) in its own V8 isolate. `run_batch` makes one V8 call
+for a whole batch of messages. Limits per call: a time limit (wall-clock, so an upper
+bound on CPU time) scaled by the batch size, and a heap limit. A batch that breaks a
+limit is retried one message at a time, so that only the guilty message fails; after a
+broken limit the isolate is thrown away and rebuilt, so the next message starts clean.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from .errors import SandboxError, SandboxMemoryError, SandboxTimeout
+
+_RUNTIME_JS = resources.files("mapper").joinpath("runtime.js").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class JsOutcome:
+    """What the program said about one message: skipped, values, or an error."""
+
+    skipped: bool = False
+    values: list[Any] | None = None
+    error: SandboxError | None = None
+
+
+class Sandbox:
+    """One integration's JavaScript, compiled once, called once per batch."""
+
+    def __init__(self, spec: dict[str, Any], timeout_ms: int, memory_mb: int) -> None:
+        self._source = _RUNTIME_JS.replace("__SPEC__", json.dumps(spec))
+        self._timeout_s = timeout_ms / 1000
+        self._timeout_ms = timeout_ms
+        self._memory_bytes = memory_mb * 1024 * 1024
+        self._memory_mb = memory_mb
+        self._ctx: Any = None
+
+    def compile_errors(self) -> list[tuple[str, str]]:
+        """Every condition or custom transform that does not parse: (where, message)."""
+        ctx = self._context()
+        return [(e["where"], e["message"]) for e in json.loads(ctx.eval("__compileErrors()"))]
+
+    def run_batch(self, messages: list[dict[str, Any]]) -> list[JsOutcome]:
+        """Run the program over messages (each {d, a, h, v, c}); one outcome per message."""
+        if not messages:
+            return []
+        try:
+            return self._call(messages, self._timeout_s * len(messages))
+        except (SandboxTimeout, SandboxMemoryError) as exc:
+            if len(messages) == 1:
+                return [JsOutcome(error=exc)]
+        outcomes: list[JsOutcome] = []
+        for message in messages:
+            try:
+                outcomes.extend(self._call([message], self._timeout_s))
+            except (SandboxTimeout, SandboxMemoryError) as exc:
+                outcomes.append(JsOutcome(error=exc))
+        return outcomes
+
+    def close(self) -> None:
+        """Free the isolate."""
+        if self._ctx is not None:
+            self._ctx.close()
+            self._ctx = None
+
+    def _context(self) -> Any:
+        if self._ctx is None:
+            from py_mini_racer import MiniRacer  # noqa: PLC0415 - V8 only when JS is used
+
+            ctx = MiniRacer()
+            ctx.eval(self._source)
+            self._ctx = ctx
+        return self._ctx
+
+    def _call(self, messages: list[dict[str, Any]], timeout_s: float) -> list[JsOutcome]:
+        from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException
+
+        ctx = self._context()
+        # Passed as a string literal and parsed with JSON.parse inside: faster for V8
+        # than parsing the same data as JavaScript source.
+        literal = json.dumps(json.dumps(messages, separators=(",", ":"), allow_nan=False))
+        try:
+            raw = ctx.eval(f"__run({literal})", timeout_sec=timeout_s,
+                           max_memory=self._memory_bytes)
+        except JSTimeoutException:
+            where = self._where_after_failure()
+            self.close()
+            raise SandboxTimeout(where, f"ran past the time limit of {self._timeout_ms} ms")
+        except JSOOMException:
+            self.close()
+            raise SandboxMemoryError("", f"ran past the memory limit of {self._memory_mb} MB")
+        except JSEvalException as exc:
+            # Only our own runner reaches here (user errors are caught inside it).
+            self.close()
+            raise SandboxError("", f"sandbox failure: {str(exc).splitlines()[0]}") from None
+        return [_outcome(r) for r in json.loads(raw)]
+
+    def _where_after_failure(self) -> str:
+        try:
+            return str(self._ctx.eval("__where()", timeout_sec=self._timeout_s))
+        except Exception:  # noqa: BLE001 - only a better message is at stake
+            return ""
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001, S110 - interpreter shutdown
+            pass
+
+
+def _outcome(raw: dict[str, Any]) -> JsOutcome:
+    if "s" in raw:
+        return JsOutcome(skipped=True)
+    if "e" in raw:
+        return JsOutcome(error=SandboxError(raw["e"], raw["m"]))
+    return JsOutcome(values=json.loads(raw["j"]))

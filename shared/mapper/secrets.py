@@ -1,0 +1,500 @@
+"""Write-only secrets: where they are kept, how a reference becomes a value again.
+
+    SecretBackend            store / resolve / delete, by reference string
+    ├── SecretManagerBackend Google Secret Manager; references are version resource names
+    └── LocalSecretBackend   a 0600 JSON file, for the local stack only
+
+`store_secrets` swaps the plain values of an integration document for references before it
+is written to Firestore, `mask_secrets` hides the references' targets on reads, and
+`SecretResolver` turns references back into values (with a short cache) when a message is
+processed. Errors are `SecretError`; the subclasses below are the ones retrying cannot fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import re
+import secrets as _random
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from google.api_core import exceptions as gexc
+from google.api_core import retry as gretry
+from google.auth import exceptions as auth_exc
+
+from .config import SecretRef
+from .errors import ConfigError, Problem, SecretError
+from .redact import register_secret
+
+if TYPE_CHECKING:
+    from google.cloud import secretmanager
+
+try:  # POSIX only; the local backend then serialises writers across processes.
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+
+class SecretNotFound(SecretError):
+    """The referenced secret or version does not exist (any more)."""
+
+    code = "secret_not_found"
+    retryable = False
+
+
+class SecretAccessDenied(SecretError):
+    """The runtime identity may not use this secret; an operator must grant access."""
+
+    code = "secret_access_denied"
+    retryable = False
+
+
+class InvalidSecretRef(SecretError):
+    """A reference is not a well-formed name for this backend."""
+
+    code = "invalid_secret_ref"
+    retryable = False
+
+
+class SecretBackend(Protocol):
+    """Where secret values live; a reference string names one stored value."""
+
+    def store(self, name_hint: str, value: str) -> str:
+        """Store `value` under a new name derived from `name_hint`; return its reference."""
+        ...
+
+    def resolve(self, ref: str) -> str:
+        """Return the value a reference names."""
+        ...
+
+    def delete(self, ref: str) -> None:
+        """Delete the stored secret a reference names."""
+        ...
+
+
+# Every secret we create is named `mapper-<hint>-<random>`: the fixed prefix lets an operator
+# scope IAM to our secrets (a condition on resource.name) and tells them apart in the console.
+SECRET_ID_PREFIX = "mapper-"
+_MAX_HINT = 200  # Secret Manager allows 255 characters per id.
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def _sanitise(hint: str) -> str:
+    return _UNSAFE.sub("-", hint).strip("-")[:_MAX_HINT]
+
+
+def new_secret_id(name_hint: str) -> str:
+    """A fresh secret id `mapper-<sanitised hint>-<12 hex>`, valid for Secret Manager."""
+    hint = _sanitise(name_hint)
+    return f"{SECRET_ID_PREFIX}{hint + '-' if hint else ''}{_random.token_hex(6)}"
+
+
+# --- Secret Manager -----------------------------------------------------------------------
+
+_VERSION_NAME = re.compile(
+    r"^projects/[^/]+/(?:locations/[^/]+/)?secrets/[A-Za-z0-9_-]+/versions/[^/]+$"
+)
+
+# Our own retry: short, because callers sit in a web request or a worker with a deadline,
+# and every call (not only access) retried on the transient errors of both transports.
+DEFAULT_RETRY = gretry.Retry(
+    predicate=gretry.if_transient_error, initial=0.2, maximum=2.0, multiplier=2.0, timeout=10.0
+)
+DEFAULT_TIMEOUT = 10.0
+
+
+class SecretManagerBackend:
+    """Secrets in Google Secret Manager; references are `projects/P/secrets/S/versions/N`."""
+
+    def __init__(
+        self,
+        client: secretmanager.SecretManagerServiceClient,
+        project: str,
+        *,
+        retry: gretry.Retry | None = DEFAULT_RETRY,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        if not project:
+            raise ValueError("SecretManagerBackend needs a project id")
+        self._client = client
+        self._project = project
+        self._retry = retry
+        self._timeout = timeout
+
+    def store(self, name_hint: str, value: str) -> str:
+        """Create a secret with automatic replication and one version; return the version."""
+        secret_id = new_secret_id(name_hint)
+        what = f"projects/{self._project}/secrets/{secret_id}"
+        with _mapped(what):
+            try:
+                secret = self._client.create_secret(
+                    request={
+                        "parent": f"projects/{self._project}",
+                        "secret_id": secret_id,
+                        "secret": {
+                            "replication": {"automatic": {}},
+                            "labels": {"managed-by": "mapper"},
+                        },
+                    },
+                    retry=self._retry,
+                    timeout=self._timeout,
+                )
+                parent = secret.name
+            except gexc.AlreadyExists:
+                # The id carries 48 random bits: this is our own create, retried after its
+                # answer was lost, so carry on with it.
+                parent = what
+            version = self._client.add_secret_version(
+                request={"parent": parent, "payload": {"data": value.encode("utf-8")}},
+                retry=self._retry,
+                timeout=self._timeout,
+            )
+        # The service answers with the project *number*; keep its name as the reference.
+        return version.name
+
+    def resolve(self, ref: str) -> str:
+        """Access the secret version `ref` and return its payload as text."""
+        self._check(ref)
+        with _mapped(ref):
+            response = self._client.access_secret_version(
+                request={"name": ref}, retry=self._retry, timeout=self._timeout
+            )
+        try:
+            return response.payload.data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidSecretRef(f"secret {ref} does not hold UTF-8 text") from None
+
+    def delete(self, ref: str) -> None:
+        """Delete the whole secret (every version) that `ref` belongs to."""
+        self._check(ref)
+        secret = ref.split("/versions/", 1)[0]
+        with _mapped(secret):
+            self._client.delete_secret(
+                request={"name": secret}, retry=self._retry, timeout=self._timeout
+            )
+
+    @staticmethod
+    def _check(ref: str) -> None:
+        # Refuse anything else before it reaches a URL path.
+        if not isinstance(ref, str) or not _VERSION_NAME.match(ref):
+            raise InvalidSecretRef(
+                "a secret reference must look like projects/P/secrets/S/versions/N"
+            )
+
+
+@contextlib.contextmanager
+def _mapped(what: str) -> Iterator[None]:
+    """Turn Google client errors into `SecretError`s that name `what`, never a value."""
+    try:
+        yield
+    except gexc.NotFound as exc:
+        raise SecretNotFound(f"secret {what} was not found") from exc
+    except (gexc.PermissionDenied, gexc.Unauthenticated) as exc:
+        raise SecretAccessDenied(f"no permission to use secret {what}") from exc
+    except (gexc.InvalidArgument, gexc.FailedPrecondition) as exc:
+        # e.g. a malformed name, or a version that is disabled or destroyed.
+        raise InvalidSecretRef(f"secret {what} cannot be used: {type(exc).__name__}") from exc
+    except gexc.RetryError as exc:
+        raise SecretError(f"Secret Manager kept failing for secret {what}") from exc
+    except gexc.GoogleAPIError as exc:
+        raise SecretError(f"Secret Manager failed for secret {what}: {type(exc).__name__}") from exc
+    except (auth_exc.GoogleAuthError, OSError) as exc:
+        # OSError covers requests' connection errors on the REST transport.
+        raise SecretError(f"cannot reach Secret Manager for secret {what}") from exc
+
+
+# --- local stack --------------------------------------------------------------------------
+
+_LOCAL_PREFIX = "local-secrets/"
+_LOCAL_NAME = re.compile(r"^local-secrets/[A-Za-z0-9_-]+$")
+
+
+class LocalSecretBackend:
+    """LOCAL STACK ONLY: plain-text values in a 0600 JSON file `{"local-secrets/<id>": value}`."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = Path(path)
+
+    def store(self, name_hint: str, value: str) -> str:
+        """Add `value` under a new `local-secrets/<id>` name and return that name."""
+        ref = _LOCAL_PREFIX + new_secret_id(name_hint)
+        with self._locked():
+            data = self._read()
+            data[ref] = value
+            self._write(data)
+        return ref
+
+    def resolve(self, ref: str) -> str:
+        """Return the value stored under `ref`."""
+        self._check(ref)
+        value = self._read().get(ref)
+        if not isinstance(value, str):
+            raise SecretNotFound(f"secret {ref} was not found")
+        return value
+
+    def delete(self, ref: str) -> None:
+        """Remove `ref` from the file."""
+        self._check(ref)
+        with self._locked():
+            data = self._read()
+            if data.pop(ref, None) is None:
+                raise SecretNotFound(f"secret {ref} was not found")
+            self._write(data)
+
+    @staticmethod
+    def _check(ref: str) -> None:
+        if not isinstance(ref, str) or not _LOCAL_NAME.match(ref):
+            raise InvalidSecretRef("a local secret reference must look like local-secrets/<id>")
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            text = self._path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise SecretError(f"cannot read the local secrets file {self._path}") from exc
+        try:
+            data = json.loads(text) if text.strip() else {}
+        except ValueError:
+            raise SecretError(f"the local secrets file {self._path} is not JSON") from None
+        if not isinstance(data, dict):
+            raise SecretError(f"the local secrets file {self._path} is not a JSON object")
+        return data
+
+    def _write(self, data: dict[str, Any]) -> None:
+        # Write a 0600 temporary file and rename it over the old one, so that a reader
+        # never sees half a file and the values are never readable by other users.
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".secrets-", dir=self._path.parent)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, indent=2, sort_keys=True)
+            os.replace(tmp, self._path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        # The API and the worker may run as separate local processes.
+        if fcntl is None:
+            yield
+            return
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(f"{self._path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+
+# --- resolving at run time ----------------------------------------------------------------
+
+DEFAULT_TTL_SECONDS = 300.0
+
+
+class SecretResolver:
+    """Turn secret fields into values, caching each reference for `ttl_seconds` (default 300).
+
+    References name a fixed version whose value never changes, so the TTL only bounds how
+    long a disabled or deleted secret keeps working in a warm instance (and how stale a
+    `versions/latest` reference may be): five minutes, against one Secret Manager call per
+    message otherwise. Every value resolved is registered with `mapper.redact` so that logs
+    never show it.
+    """
+
+    def __init__(
+        self,
+        backend: SecretBackend,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if ttl_seconds < 0:
+            raise ValueError("ttl_seconds must be >= 0")
+        self._backend = backend
+        self._ttl = ttl_seconds
+        self._clock = clock
+        # ref -> (value, expiry). Races between threads only cost a second fetch.
+        self._cache: dict[str, tuple[str, float]] = {}
+
+    def resolve(self, value: str | SecretRef | Mapping[str, Any]) -> str:
+        """A plain string as is; a reference (`SecretRef` or `{"secret": ...}`) resolved."""
+        if isinstance(value, str):
+            return value
+        ref = _ref_name(value)
+        if ref is None:
+            raise InvalidSecretRef("a secret field must be a string or {\"secret\": name}")
+        now = self._clock()
+        hit = self._cache.get(ref)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        resolved = self._backend.resolve(ref)
+        register_secret(resolved)
+        if self._ttl > 0:
+            self._cache[ref] = (resolved, now + self._ttl)
+        return resolved
+
+    def forget(self, ref: str | None = None) -> None:
+        """Drop one cached reference, or all of them."""
+        if ref is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(ref, None)
+
+
+def _ref_name(value: Any) -> str | None:
+    if isinstance(value, SecretRef):
+        return value.secret
+    if isinstance(value, Mapping):
+        name = value.get("secret")
+        return name if isinstance(name, str) and name else None
+    return None
+
+
+# --- the integration document -------------------------------------------------------------
+
+# Where write-only values sit in an integration document (CONTRACT.md section 2). Listed,
+# not searched for: `value` is also the field of the `default` transform.
+SECRET_PATHS: tuple[tuple[str, ...], ...] = (
+    ("source", "signature", "secret"),
+    ("source", "credentials"),
+    ("target", "auth", "token"),
+    ("target", "auth", "password"),
+    ("target", "auth", "value"),
+    ("target", "smtpPassword"),
+)
+
+
+def secret_fields(doc: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Every write-only field present in `doc` (not null), as (JSON path, value)."""
+    return [(".".join(path), value) for path, value in _secret_slots(doc)]
+
+
+def _secret_slots(doc: Any) -> list[tuple[tuple[str, ...], Any]]:
+    found = []
+    for path in SECRET_PATHS:
+        node = doc
+        for key in path:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        if node is not None:
+            found.append((path, node))
+    return found
+
+
+def is_secret_ref(value: Any) -> bool:
+    """True for `{"secret": name}` / `{"secret": name, "set": true}`, the stored form."""
+    return (
+        isinstance(value, Mapping)
+        and "secret" in value
+        and set(value) <= {"secret", "set"}
+        and isinstance(value["secret"], str)
+        and bool(value["secret"])
+    )
+
+
+def _looks_like_ref(value: Any) -> bool:
+    # What a client sends back from a read, valid or not; never mistaken for credentials.
+    return isinstance(value, Mapping) and bool(value) and set(value) <= {"secret", "set"}
+
+
+def secret_refs(doc: Mapping[str, Any]) -> list[str]:
+    """The references held by a stored document (to delete them with it)."""
+    return [value["secret"] for _, value in secret_fields(doc) if is_secret_ref(value)]
+
+
+def obsolete_refs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """References of `old` that `new` no longer holds (delete them after the write)."""
+    kept = set(secret_refs(new))
+    return [ref for ref in secret_refs(old) if ref not in kept]
+
+
+def owner_prefix(integration_id: str) -> str:
+    """The secret id prefix of every secret stored for `integration_id`."""
+    return (SECRET_ID_PREFIX + _sanitise(f"{integration_id}-"))[: len(SECRET_ID_PREFIX) + _MAX_HINT]
+
+
+_SECRET_ID_IN_REF = re.compile(r"secrets/([A-Za-z0-9_-]+)(?:/versions/[^/]+)?$")
+
+
+def store_secrets(
+    doc: Mapping[str, Any], backend: SecretBackend, integration_id: str
+) -> dict[str, Any]:
+    """A copy of `doc` with each plain secret stored and replaced by `{"secret": name}`.
+
+    A field already holding `{"secret": name}` (optionally `"set": true`, as reads return
+    it) means "unchanged" and is kept, but only if it names a secret of this integration:
+    otherwise one integration could send another's secret to its own target. Empty
+    strings are kept as they are (nothing to hide). If storing fails half way, the
+    secrets already stored are deleted again before the error is raised.
+    """
+    if not integration_id:
+        raise ValueError("store_secrets needs the integration id")
+    out = copy.deepcopy(dict(doc))
+    problems: list[Problem] = []
+    plan: list[tuple[tuple[str, ...], str]] = []
+    for path, value in _secret_slots(out):
+        where = ".".join(path)
+        if _looks_like_ref(value):
+            if not is_secret_ref(value):
+                continue  # {"set": true} alone: validation reports the missing name
+            if not _owned(value["secret"], integration_id):
+                problems.append(Problem(
+                    where, "names a secret that does not belong to this integration; "
+                    "send the value itself instead",
+                ))
+                continue
+            _put(out, path, {"secret": value["secret"]})
+        elif isinstance(value, str):
+            if value:
+                plan.append((path, value))
+        elif path == ("source", "credentials") and isinstance(value, Mapping):
+            plan.append((path, json.dumps(value, separators=(",", ":"), sort_keys=True)))
+        # Anything else (a number, a list) is left for validation to reject.
+    if problems:
+        raise ConfigError(problems)
+    stored: list[str] = []
+    try:
+        for path, plain in plan:
+            ref = backend.store(f"{integration_id}-{'-'.join(path)}", plain)
+            stored.append(ref)
+            _put(out, path, {"secret": ref})
+    except BaseException:
+        for ref in stored:
+            with contextlib.suppress(SecretError):
+                backend.delete(ref)
+        raise
+    return out
+
+
+def _owned(ref: str, integration_id: str) -> bool:
+    match = _SECRET_ID_IN_REF.search(ref)
+    return bool(match) and match.group(1).startswith(owner_prefix(integration_id))
+
+
+def mask_secrets(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of `doc` for reading: each secret field becomes `{"secret": name, "set": true}`."""
+    out = copy.deepcopy(dict(doc))
+    for path, value in _secret_slots(out):
+        if is_secret_ref(value):
+            _put(out, path, {"secret": value["secret"], "set": True})
+        elif value != "":  # an empty value hides nothing and must round-trip as is
+            # A plain value should never be stored; if one is, still never show it.
+            _put(out, path, {"set": True})
+    return out
+
+
+def _put(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
