@@ -9,11 +9,18 @@
 (function () {
   const spec = __SPEC__;
 
-  // Timers would let code outlive its call; mini-racer installs these.
+  // Nothing may outlive its call: remove timers (mini-racer installs setTimeout as a
+  // non-deletable `var`, so it is overwritten) and every standard way to schedule work
+  // for later (promise jobs, finalizers, async waits). Async syntax is caught by the
+  // sandbox's after-call probe instead (mapper/sandbox.py).
   for (const name of ["setTimeout", "clearTimeout", "setInterval", "clearInterval",
-                      "__timer_manager", "queueMicrotask"]) {
+                      "__timer_manager", "queueMicrotask", "Promise", "WebAssembly",
+                      "FinalizationRegistry", "AsyncDisposableStack", "SharedArrayBuffer"]) {
     try { delete globalThis[name]; } catch (e) { /* not there */ }
+    try { if (name in globalThis) globalThis[name] = undefined; } catch (e) { /* read-only */ }
   }
+  try { delete Atomics.waitAsync; } catch (e) { /* not there */ }
+  try { delete Array.fromAsync; } catch (e) { /* not there */ }
 
   const state = { where: "" };
   const compileErrors = [];

@@ -33,12 +33,15 @@ class Sandbox:
     """One integration's JavaScript, compiled once, called once per batch."""
 
     def __init__(self, spec: dict[str, Any], timeout_ms: int, memory_mb: int) -> None:
-        self._source = _RUNTIME_JS.replace("__SPEC__", json.dumps(spec))
+        spec_json = json.dumps(spec)
+        self._source = _RUNTIME_JS.replace("__SPEC__", spec_json)
         self._timeout_s = timeout_ms / 1000
         self._timeout_ms = timeout_ms
         self._memory_bytes = memory_mb * 1024 * 1024
         self._memory_mb = memory_mb
         self._ctx: Any = None
+        # Only code that can mention async work pays for the after-call probe.
+        self._may_defer = any(word in spec_json for word in ("async", "await", "import"))
 
     def compile_errors(self) -> list[tuple[str, str]]:
         """Every condition or custom transform that does not parse: (where, message)."""
@@ -90,15 +93,37 @@ class Sandbox:
         except JSTimeoutException:
             where = self._where_after_failure()
             self.close()
-            raise SandboxTimeout(where, f"ran past the time limit of {self._timeout_ms} ms")
+            raise SandboxTimeout(
+                where, f"ran past the time limit of {self._timeout_ms} ms"
+            ) from None
         except JSOOMException:
+            where = self._where_after_failure()
             self.close()
-            raise SandboxMemoryError("", f"ran past the memory limit of {self._memory_mb} MB")
+            raise SandboxMemoryError(
+                where, f"ran past the memory limit of {self._memory_mb} MB"
+            ) from None
         except JSEvalException as exc:
             # Only our own runner reaches here (user errors are caught inside it).
             self.close()
             raise SandboxError("", f"sandbox failure: {str(exc).splitlines()[0]}") from None
+        if self._may_defer:
+            self._probe_for_deferred_work(timeout_s)
         return [_outcome(r) for r in json.loads(raw)]
+
+    def _probe_for_deferred_work(self, timeout_s: float) -> None:
+        # Async functions queue promise jobs that V8 runs after our call has returned;
+        # a second, empty call must get through within the limit, or that work is
+        # still running: stop it, and fail the batch that started it.
+        from py_mini_racer import JSTimeoutException
+
+        try:
+            self._ctx.eval("0", timeout_sec=max(timeout_s, 0.05))
+        except JSTimeoutException:
+            self.close()
+            raise SandboxTimeout(
+                "", "async work kept running after the call returned; "
+                "async functions and await are not supported"
+            ) from None
 
     def _where_after_failure(self) -> str:
         try:

@@ -146,7 +146,7 @@ class SecretManagerBackend:
                     timeout=self._timeout,
                 )
                 parent = secret.name
-            except gexc.AlreadyExists:
+            except gexc.Conflict:  # AlreadyExists over gRPC, plain 409 Conflict over REST
                 # The id carries 48 random bits: this is our own create, retried after its
                 # answer was lost, so carry on with it.
                 parent = what
@@ -191,13 +191,15 @@ class SecretManagerBackend:
 @contextlib.contextmanager
 def _mapped(what: str) -> Iterator[None]:
     """Turn Google client errors into `SecretError`s that name `what`, never a value."""
+    # Catch the HTTP-level classes: the REST transport raises them by status code
+    # (Forbidden, BadRequest, Conflict), gRPC raises their subclasses (PermissionDenied...).
     try:
         yield
     except gexc.NotFound as exc:
         raise SecretNotFound(f"secret {what} was not found") from exc
-    except (gexc.PermissionDenied, gexc.Unauthenticated) as exc:
+    except (gexc.Forbidden, gexc.Unauthorized) as exc:
         raise SecretAccessDenied(f"no permission to use secret {what}") from exc
-    except (gexc.InvalidArgument, gexc.FailedPrecondition) as exc:
+    except gexc.BadRequest as exc:
         # e.g. a malformed name, or a version that is disabled or destroyed.
         raise InvalidSecretRef(f"secret {what} cannot be used: {type(exc).__name__}") from exc
     except gexc.RetryError as exc:
@@ -328,9 +330,15 @@ class SecretResolver:
         self._cache: dict[str, tuple[str, float]] = {}
 
     def resolve(self, value: str | SecretRef | Mapping[str, Any]) -> str:
-        """A plain string as is; a reference (`SecretRef` or `{"secret": ...}`) resolved."""
+        """A reference (`SecretRef`, `{"secret": name}`) resolved; plain values as they are.
+
+        A plain string is returned as is and a plain object (service account credentials
+        not yet stored, e.g. in a preview) as its JSON text.
+        """
         if isinstance(value, str):
             return value
+        if isinstance(value, Mapping) and not _looks_like_ref(value):
+            return json.dumps(value, separators=(",", ":"), sort_keys=True)
         ref = _ref_name(value)
         if ref is None:
             raise InvalidSecretRef("a secret field must be a string or {\"secret\": name}")
@@ -418,12 +426,11 @@ def obsolete_refs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     return [ref for ref in secret_refs(old) if ref not in kept]
 
 
-def owner_prefix(integration_id: str) -> str:
-    """The secret id prefix of every secret stored for `integration_id`."""
-    return (SECRET_ID_PREFIX + _sanitise(f"{integration_id}-"))[: len(SECRET_ID_PREFIX) + _MAX_HINT]
-
-
 _SECRET_ID_IN_REF = re.compile(r"secrets/([A-Za-z0-9_-]+)(?:/versions/[^/]+)?$")
+# What follows `mapper-<integration id>-` in the id of a secret that store_secrets made.
+_OWNED_TAIL = re.compile(
+    "(?:" + "|".join("-".join(path) for path in SECRET_PATHS) + r")-[0-9a-f]{12}"
+)
 
 
 def store_secrets(
@@ -465,7 +472,7 @@ def store_secrets(
     stored: list[str] = []
     try:
         for path, plain in plan:
-            ref = backend.store(f"{integration_id}-{'-'.join(path)}", plain)
+            ref = backend.store(f"{_sanitise(integration_id)}-{'-'.join(path)}", plain)
             stored.append(ref)
             _put(out, path, {"secret": ref})
     except BaseException:
@@ -477,8 +484,13 @@ def store_secrets(
 
 
 def _owned(ref: str, integration_id: str) -> bool:
+    # The whole id must be `mapper-<this id>-<field path>-<12 hex>`: a prefix test alone
+    # would let integration "a" claim the secrets of integration "a-b".
     match = _SECRET_ID_IN_REF.search(ref)
-    return bool(match) and match.group(1).startswith(owner_prefix(integration_id))
+    prefix = f"{SECRET_ID_PREFIX}{_sanitise(integration_id)}-"
+    if not match or not match.group(1).startswith(prefix):
+        return False
+    return _OWNED_TAIL.fullmatch(match.group(1)[len(prefix):]) is not None
 
 
 def mask_secrets(doc: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,519 @@
+"""Firestore storage: integrations, runs, idempotency. The client is passed in, never made here.
+
+    integrations/{id}  the integration document (CONTRACT.md section 2), as the API shows it
+    runs/{id}          one run per incoming message (section 3); its id is the idempotency key
+
+Every Google failure leaves this module as `StoreError` (retryable). A run's payload fields
+(`PAYLOAD_FIELDS`) are stored as JSON text, see `RunStore`; docs/storage.md can say more.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+from google.cloud.firestore_v1.field_path import FieldPath
+
+from .config import format_path
+from .errors import ConfigError, MapperError, Problem, StoreError
+
+# A Firestore document holds at most 1 MiB. Four payload fields at this budget, plus the run's
+# metadata, stay well under it.
+FIELD_LIMIT_BYTES = 200_000
+PREVIEW_CHARS = 10_000
+# Any other text field (errorMessage, say) is cut to this many characters.
+TEXT_LIMIT_CHARS = 10_000
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+PAYLOAD_FIELDS = ("incomingPayload", "transformedPayload", "outgoingRequest", "outgoingResponse")
+RUN_STATUSES = (
+    "queued",
+    "success",
+    "error",
+    "skipped",
+    "partial",
+    "retrying",
+    "dead_lettered",
+)
+
+# Composite indexes that `RunStore.list` needs, one per combination of equality filters; a
+# `since`/`until` range on createdAt uses the same index. With no equality filter Firestore's
+# automatic single-field index on createdAt serves. `__name__` is spelled out because
+# Firestore appends it anyway, and Terraform would otherwise see a diff on every plan.
+RUN_INDEXES: tuple[tuple[tuple[str, str], ...], ...] = (
+    # ?integration_id=
+    (("integrationId", "ASCENDING"), ("createdAt", "DESCENDING"), ("__name__", "DESCENDING")),
+    # ?status=
+    (("status", "ASCENDING"), ("createdAt", "DESCENDING"), ("__name__", "DESCENDING")),
+    # ?integration_id=&status=
+    (
+        ("integrationId", "ASCENDING"),
+        ("status", "ASCENDING"),
+        ("createdAt", "DESCENDING"),
+        ("__name__", "DESCENDING"),
+    ),
+)
+# Large text no query reads: exempting it from single-field indexing saves a write per field.
+RUN_INDEX_EXEMPTIONS = tuple(f"{field}Json" for field in PAYLOAD_FIELDS) + ("errorMessage",)
+
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_JSON_SUFFIX = "Json"
+_RESERVED_NAME = re.compile(r"__.*__")
+
+
+class NotFoundError(MapperError):
+    """The document asked for does not exist."""
+
+    code = "not_found"
+
+
+class ConflictError(MapperError):
+    """The document exists already, or changed since the version the caller read."""
+
+    code = "conflict"
+
+
+class InvalidQueryError(MapperError):
+    """A list query has a bad cursor, limit or time bound."""
+
+    code = "invalid_query"
+
+
+# --- time ---------------------------------------------------------------------------------
+
+
+def now_iso() -> str:
+    """The current UTC time in the fixed-width ISO-8601 form the stores write."""
+    return datetime.now(timezone.utc).strftime(_TIMESTAMP_FORMAT)
+
+
+def iso_timestamp(value: datetime | str) -> str:
+    """`value` as 'YYYY-MM-DDTHH:MM:SS.ffffffZ' (UTC); naive times are taken as UTC."""
+    # One fixed-width form, so that comparing the strings compares the times.
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime(_TIMESTAMP_FORMAT)
+
+
+# --- payload size -------------------------------------------------------------------------
+
+
+def fit_for_document(
+    value: Any,
+    limit_bytes: int = FIELD_LIMIT_BYTES,
+    preview_chars: int = PREVIEW_CHARS,
+) -> Any:
+    """`value` itself, or a `{"truncated": True, ...}` stand-in when its JSON is too large."""
+    text, _ = _fitted_json(value, limit_bytes, preview_chars)
+    return value if text is None else json.loads(text)
+
+
+def _fitted_json(
+    value: Any, limit_bytes: int = FIELD_LIMIT_BYTES, preview_chars: int = PREVIEW_CHARS
+) -> tuple[str | None, str]:
+    """(stand-in JSON or None when `value` fits, `value`'s own JSON)."""
+    text = _dumps(value)
+    size = len(text.encode("utf-8"))
+    if size <= limit_bytes:
+        return None, text
+    return _dumps({"truncated": True, "size": size, "preview": text[:preview_chars]}), text
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    # A body that is not JSON reaches the run record as bytes.
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="replace")
+    raise TypeError(f"{type(value).__name__} cannot be stored in a run record")
+
+
+# --- integrations -------------------------------------------------------------------------
+
+
+class IntegrationStore:
+    """The `integrations` collection: documents in the contract's camelCase shape."""
+
+    def __init__(self, client: firestore.Client, collection: str = "integrations") -> None:
+        self._client = client
+        self._collection = client.collection(collection)
+
+    def get(self, integration_id: str) -> dict[str, Any] | None:
+        """The integration with this id, or None."""
+        if not is_valid_document_id(integration_id):
+            return None
+        with _store_errors("read an integration"):
+            snapshot = self._collection.document(integration_id).get()
+        return _integration(snapshot) if snapshot.exists else None
+
+    def find_by_field(self, field: str, value: Any) -> dict[str, Any] | None:
+        """The first integration whose `field` (a dotted path) equals `value`, or None."""
+        query = self._collection.where(filter=FieldFilter(field, "==", value)).limit(1)
+        with _store_errors("query integrations"):
+            snapshots = list(query.stream())
+        return _integration(snapshots[0]) if snapshots else None
+
+    def list_where(self, field: str, value: Any) -> list[dict[str, Any]]:
+        """Every integration whose `field` (a dotted path such as `source.mode`) equals `value`."""
+        query = self._collection.where(filter=FieldFilter(field, "==", value))
+        with _store_errors("query integrations"):
+            return [_integration(snapshot) for snapshot in query.stream()]
+
+    def list(
+        self, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of integrations, newest first, and the cursor of the next page (or None)."""
+        snapshots, next_cursor = _page(self._collection, limit, cursor)
+        return [_integration(snapshot) for snapshot in snapshots], next_cursor
+
+    def create(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Store a new integration; assigns `id` unless given, `createdAt`, `updatedAt`, `version`."""
+        integration_id = doc.get("id") or uuid.uuid4().hex
+        if not is_valid_document_id(integration_id):
+            raise ConfigError([Problem("id", "not usable as a document id")])
+        now = now_iso()
+        data = {**doc, "id": integration_id, "createdAt": now, "updatedAt": now, "version": 1}
+        _check_storable(data)
+        try:
+            with _store_errors("create an integration"):
+                self._collection.document(integration_id).create(data)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, gexc.AlreadyExists):
+                raise ConflictError(f"integration {integration_id} already exists") from exc
+            raise
+        return data
+
+    def replace(
+        self,
+        integration_id: str,
+        doc: dict[str, Any],
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        """Replace the whole document, keeping `createdAt` and bumping `version`.
+
+        Raises `NotFoundError` if it does not exist, `ConflictError` if `expected_version`
+        is given and differs from the stored one.
+        """
+        if not is_valid_document_id(integration_id):
+            raise NotFoundError(f"no integration {integration_id}")
+        ref = self._collection.document(integration_id)
+
+        @firestore.transactional
+        def replace_in(transaction: firestore.Transaction) -> dict[str, Any]:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
+                raise NotFoundError(f"no integration {integration_id}")
+            current = snapshot.to_dict() or {}
+            version = int(current.get("version") or 0)
+            if expected_version is not None and version != expected_version:
+                raise ConflictError(
+                    f"integration {integration_id} is at version {version}, "
+                    f"not {expected_version}; read it again"
+                )
+            now = now_iso()
+            data = {
+                **doc,
+                "id": integration_id,
+                "createdAt": current.get("createdAt", now),
+                "updatedAt": now,
+                "version": version + 1,
+            }
+            _check_storable(data)
+            transaction.set(ref, data)
+            return data
+
+        with _store_errors("replace an integration"):
+            return replace_in(self._client.transaction())
+
+    def update_fields(self, integration_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Set some top-level fields, bump `version`, and return the updated integration."""
+        if not is_valid_document_id(integration_id):
+            raise NotFoundError(f"no integration {integration_id}")
+        _check_storable(fields)
+        ref = self._collection.document(integration_id)
+        # Field names are quoted, so a key with a dot stays one top-level field.
+        updates: dict[str, Any] = {FieldPath(key).to_api_repr(): v for key, v in fields.items()}
+        updates.update(updatedAt=now_iso(), version=firestore.Increment(1))
+        try:
+            with _store_errors("update an integration"):
+                ref.update(updates)
+                snapshot = ref.get()
+        except StoreError as exc:
+            if isinstance(exc.__cause__, gexc.NotFound):
+                raise NotFoundError(f"no integration {integration_id}") from exc
+            raise
+        return _integration(snapshot)
+
+    def delete(self, integration_id: str) -> bool:
+        """Delete the integration; False if there was none."""
+        if not is_valid_document_id(integration_id):
+            return False
+        option = self._client.write_option(exists=True)
+        try:
+            with _store_errors("delete an integration"):
+                self._collection.document(integration_id).delete(option=option)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, gexc.NotFound):
+                return False
+            raise
+        return True
+
+
+def _integration(snapshot: Any) -> dict[str, Any]:
+    data = snapshot.to_dict() or {}
+    data.setdefault("id", snapshot.id)
+    return data
+
+
+def _check_storable(doc: dict[str, Any]) -> None:
+    problems = list(_unstorable(doc, []))
+    if problems:
+        raise ConfigError(problems)
+
+
+def _unstorable(value: Any, parts: list[str | int]) -> Iterator[Problem]:
+    """What Firestore would refuse: arrays directly in arrays, empty or reserved keys."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not key or _RESERVED_NAME.fullmatch(key):
+                yield Problem(
+                    format_path([*parts, str(key)]),
+                    "keys must be non-empty text and not of the form __name__",
+                )
+            else:
+                yield from _unstorable(item, [*parts, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if isinstance(item, list):
+                yield Problem(
+                    format_path([*parts, index]),
+                    "an array directly inside an array cannot be stored; wrap it in an object",
+                )
+            else:
+                yield from _unstorable(item, [*parts, index])
+
+
+# --- runs ---------------------------------------------------------------------------------
+
+
+class RunStore:
+    """The `runs` collection; a run's id is its idempotency key.
+
+    The payload fields hold whatever senders and targets produced, and Firestore refuses some
+    JSON outright (an array directly inside an array, an empty key, a key like `__x__`) and
+    indexes every nested field of a map. So each is stored as JSON text in `<field>Json`,
+    cut to `FIELD_LIMIT_BYTES`, and decoded on the way out: callers only see plain values.
+    """
+
+    def __init__(self, client: firestore.Client, collection: str = "runs") -> None:
+        self._client = client
+        self._collection = client.collection(collection)
+
+    def create(self, run: dict[str, Any]) -> bool:
+        """Store a new run under `run["id"]`; False (and nothing written) if it exists already."""
+        run_id = run.get("id")
+        if not isinstance(run_id, str) or not is_valid_document_id(run_id):
+            raise ValueError(f"run id {run_id!r} is not usable as a document id")
+        _check_status(run.get("status"))
+        now = now_iso()
+        data = {
+            "attempts": 0,
+            **run,
+            "id": run_id,
+            "createdAt": iso_timestamp(run.get("createdAt") or now),
+            "updatedAt": iso_timestamp(run.get("updatedAt") or now),
+        }
+        try:
+            with _store_errors("create a run"):
+                self._collection.document(run_id).create(_encode_run(data))
+        except StoreError as exc:
+            if isinstance(exc.__cause__, gexc.AlreadyExists):
+                return False
+            raise
+        return True
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        """The whole run, payloads decoded, or None."""
+        if not is_valid_document_id(run_id):
+            return None
+        with _store_errors("read a run"):
+            snapshot = self._collection.document(run_id).get()
+        return _decode_run(snapshot) if snapshot.exists else None
+
+    def update(self, run_id: str, fields: dict[str, Any]) -> None:
+        """Set some top-level fields of the run (and `updatedAt`); `NotFoundError` if missing."""
+        _check_status(fields.get("status"))
+        encoded = _encode_run({**fields, "updatedAt": now_iso()})
+        # Field names are quoted, so a key with a dot stays one top-level field.
+        updates = {FieldPath(key).to_api_repr(): value for key, value in encoded.items()}
+        self._update(run_id, updates, "update a run")
+
+    def mark(self, run_id: str, status: str, **fields: Any) -> None:
+        """Set the run's `status`, and any other fields given."""
+        self.update(run_id, {**fields, "status": status})
+
+    def claim_attempt(self, run_id: str) -> dict[str, Any]:
+        """Count one more delivery attempt and return the run, `attempts` being this one's number."""
+        # A server-side increment, not a read-modify-write transaction: it cannot contend or
+        # abort, and its result is this attempt's own number even when two deliveries race.
+        result = self._update(
+            run_id,
+            {"attempts": firestore.Increment(1), "updatedAt": now_iso()},
+            "count a delivery attempt",
+        )
+        run = self.get(run_id)
+        if run is None:
+            raise NotFoundError(f"no run {run_id}")
+        run["attempts"] = result.transform_results[0].integer_value
+        return run
+
+    def list(
+        self,
+        integration_id: str | None = None,
+        status: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of runs, newest first, and the next page's cursor (None on the last page).
+
+        `since` is inclusive and `until` exclusive, both compared with `createdAt`.
+        """
+        query: Any = self._collection
+        if integration_id is not None:
+            query = query.where(filter=FieldFilter("integrationId", "==", integration_id))
+        if status is not None:
+            query = query.where(filter=FieldFilter("status", "==", status))
+        if since is not None:
+            query = query.where(filter=FieldFilter("createdAt", ">=", _bound("since", since)))
+        if until is not None:
+            query = query.where(filter=FieldFilter("createdAt", "<", _bound("until", until)))
+        snapshots, next_cursor = _page(query, limit, cursor)
+        return [_decode_run(snapshot) for snapshot in snapshots], next_cursor
+
+    def _update(self, run_id: str, updates: dict[str, Any], action: str) -> Any:
+        if not is_valid_document_id(run_id):
+            raise NotFoundError(f"no run {run_id}")
+        try:
+            with _store_errors(action):
+                return self._collection.document(run_id).update(updates)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, gexc.NotFound):
+                raise NotFoundError(f"no run {run_id}") from exc
+            raise
+
+
+def _encode_run(run: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, value in run.items():
+        if key in PAYLOAD_FIELDS:
+            stand_in, text = _fitted_json(value)
+            data[key + _JSON_SUFFIX] = stand_in or text
+        elif isinstance(value, str) and len(value) > TEXT_LIMIT_CHARS:
+            data[key] = value[:TEXT_LIMIT_CHARS] + " ... (truncated)"
+        else:
+            data[key] = value
+    return data
+
+
+def _decode_run(snapshot: Any) -> dict[str, Any]:
+    run: dict[str, Any] = {}
+    for key, value in (snapshot.to_dict() or {}).items():
+        field = key.removesuffix(_JSON_SUFFIX)
+        if field in PAYLOAD_FIELDS and key != field and isinstance(value, str):
+            run[field] = json.loads(value)
+        else:
+            run[key] = value
+    run.setdefault("id", snapshot.id)
+    return run
+
+
+def _check_status(status: Any) -> None:
+    if status is not None and status not in RUN_STATUSES:
+        raise ValueError(f"unknown run status {status!r}; expected one of {RUN_STATUSES}")
+
+
+def _bound(name: str, value: datetime | str) -> str:
+    try:
+        return iso_timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidQueryError(f"{name} must be an ISO-8601 date or time") from exc
+
+
+# --- shared -------------------------------------------------------------------------------
+
+
+def is_valid_document_id(value: Any) -> bool:
+    """Tell whether `value` can name a Firestore document (else nothing can be stored under it)."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value.encode("utf-8")) <= 1500
+        and "/" not in value
+        and value not in (".", "..")
+        and not _RESERVED_NAME.fullmatch(value)
+    )
+
+
+def _page(query: Any, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
+    """Newest first by createdAt, ties broken by document id, so every document shows once."""
+    if not isinstance(limit, int) or limit < 1:
+        raise InvalidQueryError("limit must be a whole number of at least 1")
+    limit = min(limit, MAX_PAGE_SIZE)
+    query = query.order_by("createdAt", direction=firestore.Query.DESCENDING).order_by(
+        FieldPath.document_id(), direction=firestore.Query.DESCENDING
+    )
+    if cursor:
+        created_at, doc_id = _decode_cursor(cursor)
+        query = query.start_after({"createdAt": created_at, FieldPath.document_id(): doc_id})
+    # One more than asked tells whether another page follows without a second query.
+    with _store_errors("list documents"):
+        snapshots = list(query.limit(limit + 1).stream())
+    if len(snapshots) <= limit:
+        return snapshots, None
+    last = snapshots[limit - 1]
+    return snapshots[:limit], _encode_cursor(last.get("createdAt"), last.id)
+
+
+def _encode_cursor(created_at: str, doc_id: str) -> str:
+    raw = json.dumps([created_at, doc_id], separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, doc_id = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise InvalidQueryError("cursor is not one this API returned") from exc
+    if not isinstance(created_at, str) or not is_valid_document_id(doc_id):
+        raise InvalidQueryError("cursor is not one this API returned")
+    return created_at, doc_id
+
+
+@contextmanager
+def _store_errors(action: str) -> Iterator[None]:
+    """Turn Google's errors into `StoreError`, keeping the original as the cause."""
+    try:
+        yield
+    except gexc.GoogleAPIError as exc:
+        raise StoreError(f"Firestore could not {action}: {exc}") from exc
+    except ValueError as exc:
+        # A transaction that keeps aborting ends as a ValueError wrapping Google's error.
+        if isinstance(exc.__cause__, gexc.GoogleAPIError):
+            raise StoreError(f"Firestore could not {action}: {exc}") from exc
+        raise

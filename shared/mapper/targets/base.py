@@ -1,0 +1,57 @@
+"""The one interface every delivery target implements, and what a delivery records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from ..config import SecretRef
+from ..errors import TargetError
+
+
+@dataclass
+class Delivery:
+    """What was sent and what came back, as the run record keeps it (before redaction).
+
+    `request` is {method, url, headers, body} exactly as sent, secrets included;
+    `response` is {status, headers, body, truncated}, or None when nothing came back.
+    `secret_values` lists every secret string (and each encoding of it that appears in
+    the request) so that the redaction choke point can scrub them; nothing here is
+    redacted yet, which is why `repr()` shows neither the request nor the secrets.
+    """
+
+    request: dict[str, Any] = field(repr=False)
+    response: dict[str, Any] | None = None
+    duration_ms: float = 0.0
+    secret_values: list[str] = field(default_factory=list, repr=False)
+
+
+@runtime_checkable
+class Target(Protocol):
+    """A destination: deliver one transformed payload or raise a TargetError."""
+
+    def send(self, payload: Any, context: Any) -> Delivery:
+        """Deliver `payload`; `context` is the source payload (for templating fallbacks)."""
+        ...
+
+
+class SecretResolver(Protocol):
+    """Turns a secret field into its value: plain strings as they are, references looked up."""
+
+    def resolve(self, value: str | SecretRef) -> str:
+        """Return the secret's value, or raise SecretError."""
+        ...
+
+
+def attach(exc: TargetError, delivery: Delivery | None) -> TargetError:
+    """Set `exc.delivery` (the partial delivery, if any) and return `exc` for `raise`."""
+    exc.delivery = delivery  # type: ignore[attr-defined]
+    return exc
+
+
+def scrub(text: str, secret_values: list[str]) -> str:
+    """Replace every secret value in a message we write ourselves (error sentences)."""
+    for value in sorted(secret_values, key=len, reverse=True):
+        if value:
+            text = text.replace(value, "[redacted]")
+    return text

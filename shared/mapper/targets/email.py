@@ -1,0 +1,331 @@
+"""The email target: one SMTP message per payload, through the egress guard.
+
+  * Connection: `useSSL` connects with implicit TLS (SMTP_SSL; it wins when both flags are
+    set), else `useTLS` upgrades with STARTTLS and fails (never falls back to plain text)
+    when the server does not offer it. Certificates are verified against `smtpServer` with
+    the system trust store unless an `ssl_context` is passed in. With `smtpUsername` the
+    sender logs in, the password coming from the SecretResolver.
+  * `toEmail` and `subject` may hold `{{path}}` placeholders (mapper.paths syntax): each is
+    read from the transformed payload, then, when missing or null there, from the source
+    payload; still missing renders as "". Strings go in as they are, other values as JSON.
+  * `toEmail` is a comma-separated list of `addr` or `Name <addr>` (no commas inside
+    names), at most MAX_RECIPIENTS; every address must be a plain ASCII `local@domain`.
+  * The body, text/plain UTF-8: a string payload as it is; an object payload with a string
+    `body` field, that field (so a mapping can write the text of the mail); any other
+    payload as pretty JSON.
+  * A CR, LF or NUL in From, To or Subject (after templating) is refused before connecting.
+
+Outcomes: delivered when the server accepts DATA; SMTP 4xx replies, timeouts and connection
+errors are RetryableTargetError; 5xx replies, a refused login and missing STARTTLS are
+TargetError. When some recipients are accepted and others refused, the message has gone to
+the first ones, so the error is permanent (a retry would send it twice).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import smtplib
+import ssl
+import time
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import format_datetime, make_msgid, parseaddr
+from typing import Any
+
+from ..config import EmailTarget
+from ..errors import ConfigError, PathError, Problem, RetryableTargetError, TargetError
+from ..paths import compile_getter, parse_path
+from .base import Delivery, SecretResolver, attach
+from .egress import EgressPolicy
+
+SMTP_TIMEOUT_S = 30.0  # per socket operation; EmailTarget has no timeout field
+MAX_RECIPIENTS = 50
+_PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+_FORBIDDEN_IN_HEADERS = ("\r", "\n", "\0")
+# A deliberately plain address: dot-atom local part, dot-separated DNS labels.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
+
+
+class _Template:
+    """A header template with `{{path}}` placeholders, parsed once."""
+
+    def __init__(self, text: str, where: str) -> None:
+        self.parts: list[str | Any] = []
+        last = 0
+        for match in _PLACEHOLDER.finditer(text):
+            try:
+                getter = compile_getter(parse_path(match.group(1)))
+            except PathError as exc:
+                problem = Problem(where, f"placeholder {match.group(0)}: {exc}")
+                raise ConfigError([problem]) from None
+            self.parts += [text[last : match.start()], getter]
+            last = match.end()
+        self.parts.append(text[last:])
+
+    def render(self, payload: Any, context: Any) -> str:
+        """Fill each placeholder from `payload`, falling back to `context`."""
+        out: list[str] = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            value = part(payload)
+            if value is None:
+                value = part(context)
+            out.append(_text(value))
+        return "".join(out)
+
+
+class EmailTargetSender:
+    """Sends each payload as one email over SMTP."""
+
+    def __init__(
+        self,
+        config: EmailTarget,
+        secrets: SecretResolver,
+        egress: EgressPolicy,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        timeout: float = SMTP_TIMEOUT_S,
+        local_hostname: str | None = None,
+    ) -> None:
+        self.config = config
+        self._secrets = secrets
+        self._egress = egress
+        self._ssl_context = ssl_context
+        self._timeout = timeout
+        self._local_hostname = local_hostname
+        self._to = _Template(config.to_email, "target.toEmail")
+        self._subject = _Template(config.subject, "target.subject")
+
+    def send(self, payload: Any, context: Any) -> Delivery:
+        """Send one email; return the Delivery or raise a TargetError carrying it."""
+        cfg = self.config
+        to_text = self._to.render(payload, context)
+        subject = self._subject.render(payload, context)
+        for name, value in (("From", cfg.from_email), ("To", to_text), ("Subject", subject)):
+            if any(ch in value for ch in _FORBIDDEN_IN_HEADERS):
+                message = f"the {name} header contains a line break or NUL; refused"
+                raise attach(TargetError(message), None)
+        sender = _addresses(cfg.from_email, "fromEmail")[0]
+        recipients = _addresses(to_text, "toEmail")
+        if len(recipients) > MAX_RECIPIENTS:
+            message = f"toEmail has {len(recipients)} addresses; at most {MAX_RECIPIENTS}"
+            raise attach(TargetError(message), None)
+        body = _body(payload)
+        msg = EmailMessage()
+        msg["From"] = cfg.from_email
+        msg["To"] = to_text
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(datetime.now(timezone.utc))
+        msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
+        msg.set_content(body)
+
+        secret_values: list[str] = []
+        password = None
+        if cfg.smtp_username and cfg.smtp_password is not None:
+            password = self._secrets.resolve(cfg.smtp_password)
+            secret_values.append(password)
+        delivery = Delivery(
+            request={
+                "method": "SMTP",
+                "url": f"smtp://{_host_for_url(cfg.smtp_server)}:{cfg.smtp_port}",
+                "headers": {"From": cfg.from_email, "To": to_text, "Subject": subject},
+                "body": body,
+            },
+            secret_values=secret_values,
+        )
+        started = time.monotonic()
+        try:
+            address = self._egress.resolve(cfg.smtp_server, cfg.smtp_port)
+            code, reply, refused = self._deliver(str(address), password, sender, recipients, msg)
+        except TargetError as exc:
+            raise attach(exc, _timed(delivery, started)) from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            delivery.response = _response(*_first_refusal(exc.recipients))
+            error = _smtp_error(exc)
+            raise attach(error, _timed(delivery, started)) from None
+        except smtplib.SMTPResponseException as exc:
+            delivery.response = _response(exc.smtp_code, exc.smtp_error)
+            raise attach(_smtp_error(exc), _timed(delivery, started)) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise attach(_smtp_error(exc), _timed(delivery, started)) from None
+        delivery.response = _response(code, reply)
+        if refused:
+            # Some recipients have it already: a retry would send it to them twice.
+            accepted = [r for r in recipients if r not in refused]
+            codes = ", ".join(f"{r} {c}" for r, (c, _) in refused.items())
+            delivery.response["refused"] = {r: [c, _decode(m)] for r, (c, m) in refused.items()}
+            error = TargetError(f"sent to {', '.join(accepted)} but refused for {codes}")
+            raise attach(error, _timed(delivery, started))
+        return _timed(delivery, started)
+
+    def _deliver(
+        self,
+        address: str,
+        password: str | None,
+        sender: str,
+        recipients: list[str],
+        msg: EmailMessage,
+    ) -> tuple[int, bytes, dict[str, tuple[int, bytes]]]:
+        cfg = self.config
+        context = self._ssl_context or ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if cfg.use_ssl:
+            smtp = _PinnedSMTPSSL(
+                address, timeout=self._timeout, local_hostname=self._local_hostname,
+                context=context,
+            )
+        else:
+            smtp = _PinnedSMTP(address, timeout=self._timeout, local_hostname=self._local_hostname)
+        try:
+            code, banner = smtp.connect(cfg.smtp_server, cfg.smtp_port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, banner)
+            if cfg.use_tls and not cfg.use_ssl:
+                smtp.starttls(context=context)
+            if cfg.smtp_username and password is not None:
+                smtp.login(cfg.smtp_username, password)
+            result = _transmit(smtp, sender, recipients, msg)
+        except BaseException:
+            smtp.close()
+            raise
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()  # the message was accepted already; a failed QUIT changes nothing
+        return result
+
+
+class _Pinned:
+    """Connects to the address the egress policy resolved, never to a fresh lookup."""
+
+    _address: str
+    _host: str
+
+    def __init__(self, address: str, **kwargs: Any) -> None:
+        self._address = address
+        super().__init__(**kwargs)
+
+    def connect(self, host: str = "localhost", port: int = 0, source_address: Any = None) -> Any:
+        # smtplib sets `_host` (the name TLS verifies) only in __init__; set it here too.
+        self._host = host
+        return super().connect(host, port, source_address)  # type: ignore[misc]
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> Any:
+        return super()._get_socket(self._address, port, timeout)  # type: ignore[misc]
+
+
+class _PinnedSMTP(_Pinned, smtplib.SMTP):
+    pass
+
+
+class _PinnedSMTPSSL(_Pinned, smtplib.SMTP_SSL):
+    pass
+
+
+def _transmit(
+    smtp: smtplib.SMTP, sender: str, recipients: list[str], msg: EmailMessage
+) -> tuple[int, bytes, dict[str, tuple[int, bytes]]]:
+    # smtplib.sendmail without discarding the server's final reply, which the run records.
+    smtp.ehlo_or_helo_if_needed()
+    code, reply = smtp.mail(sender)
+    if code != 250:
+        smtp.rset()
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    refused: dict[str, tuple[int, bytes]] = {}
+    for rcpt in recipients:
+        code, reply = smtp.rcpt(rcpt)
+        if code not in (250, 251):
+            refused[rcpt] = (code, reply)
+    if len(refused) == len(recipients):
+        smtp.rset()
+        raise smtplib.SMTPRecipientsRefused(refused)
+    code, reply = smtp.data(msg.as_bytes(policy=SMTP_POLICY))
+    if code != 250:
+        smtp.rset()
+        raise smtplib.SMTPDataError(code, reply)
+    return code, reply, refused
+
+
+def _smtp_error(exc: BaseException) -> TargetError:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        retry = all(400 <= code < 500 for code in codes)
+        return _by_retry(retry, f"every recipient was refused ({', '.join(map(str, codes))})")
+    if isinstance(exc, smtplib.SMTPResponseException):
+        code = exc.smtp_code
+        what = "login refused" if isinstance(exc, smtplib.SMTPAuthenticationError) else "refused"
+        text = _decode(exc.smtp_error)
+        # 4xx is the server saying "later"; anything else that is not 5xx is a broken dialog.
+        return _by_retry(not 500 <= code < 600, f"SMTP {what}: {code} {text}")
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return RetryableTargetError(f"SMTP server disconnected: {exc}")
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return TargetError(f"SMTP server does not support what is configured: {exc}")
+    if isinstance(exc, smtplib.SMTPException):
+        return TargetError(f"SMTP failed: {exc}")
+    if isinstance(exc, TimeoutError):
+        return RetryableTargetError(f"SMTP timed out: {exc or 'no answer'}")
+    return RetryableTargetError(f"SMTP connection failed: {exc}")
+
+
+def _by_retry(retry: bool, message: str) -> TargetError:
+    return RetryableTargetError(message) if retry else TargetError(message)
+
+
+def _first_refusal(refused: dict[str, tuple[int, bytes]]) -> tuple[int, bytes]:
+    return next(iter(refused.values()))
+
+
+def _response(code: int, reply: bytes | str) -> dict[str, Any]:
+    return {"status": code, "headers": {}, "body": _decode(reply), "truncated": False}
+
+
+def _timed(delivery: Delivery, started: float) -> Delivery:
+    delivery.duration_ms = (time.monotonic() - started) * 1000
+    return delivery
+
+
+def _addresses(text: str, field: str) -> list[str]:
+    # Split on commas ourselves and demand that each piece is exactly `addr` or
+    # `Name <addr>`: email.utils' lenient parsing must not turn one string into others.
+    found: list[str] = []
+    for piece in (p.strip() for p in text.split(",")):
+        if not piece:
+            continue
+        _name, addr = parseaddr(piece)
+        if not (_ADDRESS.fullmatch(addr) and (piece == addr or piece.endswith(f"<{addr}>"))):
+            raise attach(TargetError(f"{field}: {piece!r} is not a valid email address"), None)
+        found.append(addr)
+    if not found:
+        raise attach(TargetError(f"{field} holds no address"), None)
+    return found
+
+
+def _body(payload: Any) -> str:
+    if isinstance(payload, str):
+        return payload
+    if isinstance(payload, dict) and isinstance(payload.get("body"), str):
+        return payload["body"]
+    return json.dumps(payload, ensure_ascii=False, indent=2, default=str)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _decode(reply: bytes | str) -> str:
+    return reply.decode("utf-8", errors="replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _host_for_url(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

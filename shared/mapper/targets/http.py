@@ -1,0 +1,305 @@
+"""The HTTP target: one request per message, through the egress guard, never redirected.
+
+What is sent:
+  * GET: the payload's top-level fields as query parameters, appended to any query the URL
+    already has. Strings go as they are, null fields are left out, everything else
+    (numbers, booleans, objects, arrays) is JSON-encoded (`true`, `3`, `{"a":1}`). A GET
+    payload that is not an object is refused.
+  * POST, PUT, PATCH: the payload as a UTF-8 JSON body. DELETE: the same when the payload
+    is non-empty, else no body.
+  * Headers, later ones winning: requests' defaults, `User-Agent: mapper/<version>`,
+    `Content-Type: application/json` (when there is a body), the user's headers, then auth.
+    So a user may override Content-Type (e.g. `application/vnd.api+json`, the body is JSON
+    all the same), but not the auth header, and never Host, Content-Length or
+    Transfer-Encoding (the platform frames the request and pins the host): those are
+    refused when the sender is built.
+  * Auth: bearer (`Authorization: Bearer`), basic (UTF-8 `user:password`, RFC 7617), or an
+    API key in a header or a query parameter.
+
+What counts as what (errors.py): 2xx delivered; 3xx a permanent TargetError naming the
+Location (redirects are never followed: the new address escaped the check made for the
+old one); 408, 429, 5xx, connection errors and timeouts RetryableTargetError; other 4xx
+TargetError; a refused address BlockedDestinationError. The response body is kept up to
+MAX_RESPONSE_BODY_BYTES. The egress policy is in egress.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from http.cookiejar import DefaultCookiePolicy
+from typing import Any
+from urllib.parse import quote, quote_plus, urlsplit
+
+import requests
+from requests.structures import CaseInsensitiveDict
+from requests_hardened import Config, HTTPSession
+
+from .. import __version__
+from ..config import ApiKeyAuth, BasicAuth, BearerAuth, HttpTarget
+from ..errors import (
+    BlockedDestinationError,
+    ConfigError,
+    Problem,
+    RetryableTargetError,
+    TargetError,
+)
+from .base import Delivery, SecretResolver, attach, scrub
+from .egress import EgressPolicy
+
+MAX_RESPONSE_BODY_BYTES = 64 * 1024  # response bodies are kept up to this, then cut
+USER_AGENT = f"mapper/{__version__}"
+RETRYABLE_STATUSES = frozenset({408, 429})  # plus every 5xx
+FORBIDDEN_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_CHUNK = 16 * 1024
+
+
+class HttpTargetSender:
+    """Sends each payload as one HTTP request to the configured URL."""
+
+    def __init__(
+        self,
+        config: HttpTarget,
+        secrets: SecretResolver,
+        egress: EgressPolicy,
+        *,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.config = config
+        self._secrets = secrets
+        self._egress = egress
+        self._session = egress.mount(session) if session is not None else None
+        self._owns_session = session is None
+        _validate(config)
+
+    @property
+    def session(self) -> requests.Session:
+        """This sender's session, created on first use (no I/O at construction)."""
+        if self._session is None:
+            timeout = (self.config.timeout_seconds, self.config.timeout_seconds)
+            session = HTTPSession(
+                Config(
+                    ip_filter_enable=False,  # our own adapters, mounted just below
+                    ip_filter_allow_loopback_ips=False,
+                    never_redirect=True,
+                    default_timeout=timeout,
+                )
+            )
+            # Cookies set by one answer must not ride along with the next message.
+            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+            self._session = self._egress.mount(session)
+        return self._session
+
+    def close(self) -> None:
+        """Close the session if this sender created it."""
+        if self._session is not None and self._owns_session:
+            self._session.close()
+            self._session = None
+
+    def send(self, payload: Any, context: Any) -> Delivery:
+        """Send one request; return the Delivery or raise a TargetError carrying it."""
+        cfg = self.config
+        prepared, delivery = self._prepare(payload)
+        secret_values = delivery.secret_values
+        where = f"{cfg.method} {_display_url(cfg.url)}"
+
+        started = time.monotonic()
+        try:
+            response = self.session.send(
+                prepared,
+                timeout=(cfg.timeout_seconds, cfg.timeout_seconds),
+                allow_redirects=False,
+                stream=True,
+            )
+        except BlockedDestinationError as exc:
+            raise attach(exc, _done(delivery, prepared, started)) from None
+        except requests.RequestException as exc:
+            error = _transport_error(exc, where, secret_values)
+            raise attach(error, _done(delivery, prepared, started)) from None
+
+        with response:
+            text, truncated = _read_body(response, started + cfg.timeout_seconds)
+        delivery.response = {
+            "status": response.status_code,
+            "headers": dict(response.headers),
+            "body": text,
+            "truncated": truncated,
+        }
+        _done(delivery, prepared, started)
+        error = _status_error(response, where, secret_values)
+        if error is not None:
+            raise attach(error, delivery)
+        return delivery
+
+    def _prepare(self, payload: Any) -> tuple[requests.PreparedRequest, Delivery]:
+        cfg = self.config
+        # Case-insensitive, so a user's "content-type" replaces ours instead of doubling it.
+        headers: CaseInsensitiveDict[str] = CaseInsensitiveDict({"User-Agent": USER_AGENT})
+        params: dict[str, str] = {}
+        body: bytes | None = None
+        if cfg.method == "GET":
+            params = _query_params(payload)
+        elif cfg.method in _BODY_METHODS or (cfg.method == "DELETE" and _non_empty(payload)):
+            try:
+                body = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
+            except (TypeError, ValueError) as exc:
+                raise attach(TargetError(f"the payload is not JSON: {exc}"), None) from None
+            headers["Content-Type"] = "application/json"
+        headers.update(cfg.headers)
+        secret_values = self._apply_auth(headers, params)
+        request = requests.Request(cfg.method, cfg.url, headers=headers, params=params, data=body)
+        try:
+            prepared = self.session.prepare_request(request)
+        except requests.RequestException as exc:
+            message = scrub(f"cannot build the request: {exc}", secret_values)
+            raise attach(TargetError(message), None) from None
+        record = {
+            "method": cfg.method,
+            "url": prepared.url,
+            "headers": {},  # filled in once sent
+            "body": body.decode("utf-8") if body is not None else None,
+        }
+        return prepared, Delivery(request=record, secret_values=secret_values)
+
+    def _apply_auth(self, headers: CaseInsensitiveDict[str], params: dict[str, str]) -> list[str]:
+        # Returns every form in which a secret appears in the request, for redaction.
+        auth = self.config.auth
+        if auth is None:
+            return []
+        if isinstance(auth, BearerAuth):
+            token = self._secrets.resolve(auth.token)
+            headers["Authorization"] = f"Bearer {token}"
+            return [token]
+        if isinstance(auth, BasicAuth):
+            password = self._secrets.resolve(auth.password)
+            pair = f"{auth.username}:{password}".encode()
+            encoded = base64.b64encode(pair).decode("ascii")
+            headers["Authorization"] = f"Basic {encoded}"
+            return [password, encoded]
+        value = self._secrets.resolve(auth.value)
+        if auth.header:
+            headers[auth.header] = value
+            return [value]
+        params[auth.query_param or ""] = value
+        return list(dict.fromkeys([value, quote_plus(value), quote(value, safe="")]))
+
+
+def _validate(config: HttpTarget) -> None:
+    problems: list[Problem] = []
+    parts = urlsplit(config.url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        problems.append(Problem("target.url", "must be an http:// or https:// URL with a host"))
+    for name in config.headers:
+        if name.lower() in FORBIDDEN_HEADERS:
+            problems.append(
+                Problem(f"target.headers.{name}", "is set by the platform and cannot be given")
+            )
+    auth = config.auth
+    if isinstance(auth, ApiKeyAuth) and (auth.header is None) == (auth.query_param is None):
+        problems.append(Problem("target.auth", "needs exactly one of header or queryParam"))
+    if problems:
+        raise ConfigError(problems)
+
+
+def _query_params(payload: Any) -> dict[str, str]:
+    if payload is None:
+        return {}
+    if not isinstance(payload, dict):
+        message = "a GET target needs an object payload (its fields become the query)"
+        raise attach(TargetError(message), None)
+    params: dict[str, str] = {}
+    for key, value in payload.items():
+        if value is None:
+            continue
+        if isinstance(value, str):
+            params[str(key)] = value
+        else:
+            params[str(key)] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return params
+
+
+def _non_empty(payload: Any) -> bool:
+    return payload not in (None, {}, [], "")
+
+
+def _read_body(response: requests.Response, deadline: float) -> tuple[str, bool]:
+    # Read at most one byte past the limit, and stop at the deadline: a server trickling
+    # an endless body must not hold the worker. The status is known by now, so a body
+    # cut short (or broken mid-way) does not change the outcome; it is flagged instead.
+    kept = bytearray()
+    truncated = False
+    try:
+        for chunk in response.iter_content(_CHUNK):
+            kept += chunk
+            if len(kept) > MAX_RESPONSE_BODY_BYTES:
+                del kept[MAX_RESPONSE_BODY_BYTES:]
+                truncated = True
+                break
+            if time.monotonic() > deadline:
+                truncated = True
+                break
+    except (requests.RequestException, OSError):
+        truncated = True
+    encoding = response.encoding or "utf-8"
+    try:
+        return kept.decode(encoding, errors="replace"), truncated
+    except LookupError:
+        return kept.decode("utf-8", errors="replace"), truncated
+
+
+def _status_error(
+    response: requests.Response, what: str, secret_values: list[str]
+) -> TargetError | None:
+    status = response.status_code
+    if status < 300:
+        return None
+    if status < 400:
+        location = response.headers.get("Location", "(none)")
+        message = (
+            f"{what} answered {status} redirecting to {location}; "
+            "redirects are not followed: point the target at the final URL"
+        )
+        return TargetError(scrub(message, secret_values))
+    if status >= 500 or status in RETRYABLE_STATUSES:
+        return RetryableTargetError(f"{what} answered {status}")
+    return TargetError(f"{what} answered {status}")
+
+
+def _transport_error(
+    exc: requests.RequestException, what: str, secret_values: list[str]
+) -> TargetError:
+    reason = scrub(_reason(exc), secret_values)
+    if isinstance(exc, requests.Timeout):
+        return RetryableTargetError(f"{what} timed out: {reason}")
+    if isinstance(exc, requests.ConnectionError):
+        return RetryableTargetError(f"{what} failed to connect: {reason}")
+    # InvalidURL, InvalidHeader and the like: the same request would fail the same way.
+    return TargetError(f"{what} failed: {reason}")
+
+
+def _done(delivery: Delivery, prepared: requests.PreparedRequest, started: float) -> Delivery:
+    # Headers are read after sending: the adapter adds Host while connecting.
+    delivery.request["headers"] = {k: str(v) for k, v in prepared.headers.items()}
+    delivery.duration_ms = (time.monotonic() - started) * 1000
+    return delivery
+
+
+def _display_url(url: str) -> str:
+    # The URL without query or credentials: error sentences must not carry secrets.
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _reason(exc: BaseException) -> str:
+    # requests nests urllib3's error several levels deep; the innermost reason reads best.
+    seen = exc
+    while seen.args and isinstance(seen.args[0], BaseException):
+        seen = seen.args[0]
+    reason = getattr(seen, "reason", None)
+    return str(reason if reason is not None else seen)
