@@ -56,7 +56,7 @@ class SecretAccessDenied(SecretError):
 
 
 class InvalidSecretRef(SecretError):
-    """A reference is not a well-formed name for this backend."""
+    """A reference is malformed, or the service refused the request as invalid (400)."""
 
     code = "invalid_secret_ref"
     retryable = False
@@ -97,8 +97,10 @@ def new_secret_id(name_hint: str) -> str:
 
 # --- Secret Manager -----------------------------------------------------------------------
 
+# Strict, because the name becomes a URL path: no "..", no "%2F", no query.
 _VERSION_NAME = re.compile(
-    r"^projects/[^/]+/(?:locations/[^/]+/)?secrets/[A-Za-z0-9_-]+/versions/[^/]+$"
+    r"^projects/[a-z0-9][a-z0-9.:-]*/(?:locations/[a-z0-9-]+/)?"
+    r"secrets/[A-Za-z0-9_-]+/versions/(?:[0-9]+|latest)$"
 )
 
 # Our own retry: short, because callers sit in a web request or a worker with a deadline,
@@ -150,11 +152,19 @@ class SecretManagerBackend:
                 # The id carries 48 random bits: this is our own create, retried after its
                 # answer was lost, so carry on with it.
                 parent = what
-            version = self._client.add_secret_version(
-                request={"parent": parent, "payload": {"data": value.encode("utf-8")}},
-                retry=self._retry,
-                timeout=self._timeout,
-            )
+            try:
+                version = self._client.add_secret_version(
+                    request={"parent": parent, "payload": {"data": value.encode("utf-8")}},
+                    retry=self._retry,
+                    timeout=self._timeout,
+                )
+            except BaseException:
+                # Do not leave an empty secret behind; the original error is what matters.
+                with contextlib.suppress(Exception):
+                    self._client.delete_secret(
+                        request={"name": parent}, retry=None, timeout=self._timeout
+                    )
+                raise
         # The service answers with the project *number*; keep its name as the reference.
         return version.name
 

@@ -116,19 +116,20 @@ def fit_for_document(
     preview_chars: int = PREVIEW_CHARS,
 ) -> Any:
     """`value` itself, or a `{"truncated": True, ...}` stand-in when its JSON is too large."""
-    text, _ = _fitted_json(value, limit_bytes, preview_chars)
-    return value if text is None else json.loads(text)
+    _, stand_in = _json_within(value, limit_bytes, preview_chars)
+    return value if stand_in is None else stand_in
 
 
-def _fitted_json(
+def _json_within(
     value: Any, limit_bytes: int = FIELD_LIMIT_BYTES, preview_chars: int = PREVIEW_CHARS
-) -> tuple[str | None, str]:
-    """(stand-in JSON or None when `value` fits, `value`'s own JSON)."""
+) -> tuple[str, dict[str, Any] | None]:
+    """The JSON text to store for `value`, and the stand-in used when `value` was too large."""
     text = _dumps(value)
     size = len(text.encode("utf-8"))
     if size <= limit_bytes:
-        return None, text
-    return _dumps({"truncated": True, "size": size, "preview": text[:preview_chars]}), text
+        return text, None
+    stand_in = {"truncated": True, "size": size, "preview": text[:preview_chars]}
+    return _dumps(stand_in), stand_in
 
 
 def _dumps(value: Any) -> str:
@@ -181,20 +182,20 @@ class IntegrationStore:
         return [_integration(snapshot) for snapshot in snapshots], next_cursor
 
     def create(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """Store a new integration; assigns `id` unless given, `createdAt`, `updatedAt`, `version`."""
+        """Store a new integration, setting `id` (unless given), timestamps and `version` 1."""
         integration_id = doc.get("id") or uuid.uuid4().hex
         if not is_valid_document_id(integration_id):
             raise ConfigError([Problem("id", "not usable as a document id")])
         now = now_iso()
         data = {**doc, "id": integration_id, "createdAt": now, "updatedAt": now, "version": 1}
         _check_storable(data)
-        try:
-            with _store_errors("create an integration"):
+        with _store_errors("create an integration"):
+            try:
                 self._collection.document(integration_id).create(data)
-        except StoreError as exc:
-            if isinstance(exc.__cause__, gexc.AlreadyExists):
+            except gexc.AlreadyExists as exc:
                 raise ConflictError(f"integration {integration_id} already exists") from exc
-            raise
+            except gexc.InvalidArgument as exc:
+                raise _refused(exc) from exc
         return data
 
     def replace(
@@ -210,6 +211,7 @@ class IntegrationStore:
         """
         if not is_valid_document_id(integration_id):
             raise NotFoundError(f"no integration {integration_id}")
+        _check_storable(doc)
         ref = self._collection.document(integration_id)
 
         @firestore.transactional
@@ -232,12 +234,14 @@ class IntegrationStore:
                 "updatedAt": now,
                 "version": version + 1,
             }
-            _check_storable(data)
             transaction.set(ref, data)
             return data
 
         with _store_errors("replace an integration"):
-            return replace_in(self._client.transaction())
+            try:
+                return replace_in(self._client.transaction())
+            except gexc.InvalidArgument as exc:
+                raise _refused(exc) from exc
 
     def update_fields(self, integration_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Set some top-level fields, bump `version`, and return the updated integration."""
@@ -248,14 +252,14 @@ class IntegrationStore:
         # Field names are quoted, so a key with a dot stays one top-level field.
         updates: dict[str, Any] = {FieldPath(key).to_api_repr(): v for key, v in fields.items()}
         updates.update(updatedAt=now_iso(), version=firestore.Increment(1))
-        try:
-            with _store_errors("update an integration"):
+        with _store_errors("update an integration"):
+            try:
                 ref.update(updates)
-                snapshot = ref.get()
-        except StoreError as exc:
-            if isinstance(exc.__cause__, gexc.NotFound):
+            except gexc.NotFound as exc:
                 raise NotFoundError(f"no integration {integration_id}") from exc
-            raise
+            except gexc.InvalidArgument as exc:
+                raise _refused(exc) from exc
+            snapshot = ref.get()
         return _integration(snapshot)
 
     def delete(self, integration_id: str) -> bool:
@@ -263,14 +267,17 @@ class IntegrationStore:
         if not is_valid_document_id(integration_id):
             return False
         option = self._client.write_option(exists=True)
-        try:
-            with _store_errors("delete an integration"):
+        with _store_errors("delete an integration"):
+            try:
                 self._collection.document(integration_id).delete(option=option)
-        except StoreError as exc:
-            if isinstance(exc.__cause__, gexc.NotFound):
+            except gexc.NotFound:
                 return False
-            raise
         return True
+
+
+def _refused(exc: gexc.InvalidArgument) -> ConfigError:
+    # Too large, too deep: nothing a retry would change.
+    return ConfigError([Problem("", f"Firestore refused the document: {exc.message}")])
 
 
 def _integration(snapshot: Any) -> dict[str, Any]:
@@ -337,13 +344,11 @@ class RunStore:
             "createdAt": iso_timestamp(run.get("createdAt") or now),
             "updatedAt": iso_timestamp(run.get("updatedAt") or now),
         }
-        try:
-            with _store_errors("create a run"):
+        with _store_errors("create a run"):
+            try:
                 self._collection.document(run_id).create(_encode_run(data))
-        except StoreError as exc:
-            if isinstance(exc.__cause__, gexc.AlreadyExists):
+            except gexc.AlreadyExists:
                 return False
-            raise
         return True
 
     def get(self, run_id: str) -> dict[str, Any] | None:
@@ -367,7 +372,7 @@ class RunStore:
         self.update(run_id, {**fields, "status": status})
 
     def claim_attempt(self, run_id: str) -> dict[str, Any]:
-        """Count one more delivery attempt and return the run, `attempts` being this one's number."""
+        """Count one more delivery attempt; return the run with `attempts` = this attempt."""
         # A server-side increment, not a read-modify-write transaction: it cannot contend or
         # abort, and its result is this attempt's own number even when two deliveries race.
         result = self._update(
@@ -409,21 +414,18 @@ class RunStore:
     def _update(self, run_id: str, updates: dict[str, Any], action: str) -> Any:
         if not is_valid_document_id(run_id):
             raise NotFoundError(f"no run {run_id}")
-        try:
-            with _store_errors(action):
+        with _store_errors(action):
+            try:
                 return self._collection.document(run_id).update(updates)
-        except StoreError as exc:
-            if isinstance(exc.__cause__, gexc.NotFound):
+            except gexc.NotFound as exc:
                 raise NotFoundError(f"no run {run_id}") from exc
-            raise
 
 
 def _encode_run(run: dict[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for key, value in run.items():
         if key in PAYLOAD_FIELDS:
-            stand_in, text = _fitted_json(value)
-            data[key + _JSON_SUFFIX] = stand_in or text
+            data[key + _JSON_SUFFIX], _ = _json_within(value)
         elif isinstance(value, str) and len(value) > TEXT_LIMIT_CHARS:
             data[key] = value[:TEXT_LIMIT_CHARS] + " ... (truncated)"
         else:

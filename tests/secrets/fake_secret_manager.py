@@ -35,13 +35,14 @@ _STATUS = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
 
 @dataclass
 class FakeSecretManager:
-    """State of the fake; flip `deny` for 403s, set `fail_next` for that many 503s."""
+    """State of the fake: `deny` for 403s, `fail_next` 503s, `fail_add_version` for 400s."""
 
     project: str = "test-project"
     secrets: dict[str, list[str]] = field(default_factory=dict)  # id -> base64 payloads
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
     deny: bool = False
     fail_next: int = 0
+    fail_add_version: bool = False
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[
         int, dict[str, Any]
@@ -56,6 +57,8 @@ class FakeSecretManager:
         if method == "POST" and (m := _CREATE.match(path)):
             return self._create(m.group(1), query.get("secretId", [""])[0], body)
         if method == "POST" and (m := _ADD.match(path)):
+            if self.fail_add_version:
+                return _error(400, "Payload is invalid.")
             return self._add(m.group(1), m.group(2), body)
         if method == "GET" and (m := _ACCESS.match(path)):
             return self._access(m.group(1), m.group(2), m.group(3))

@@ -175,6 +175,9 @@ def test_unreachable_service_is_a_retryable_secret_error() -> None:
         "projects/p/secrets/s",
         "projects/p/secrets/s/versions/1/../../x",
         "projects/p/secrets/a b/versions/1",
+        "projects/../secrets/s/versions/1",
+        "projects/p/secrets/s/versions/1?alt=media",
+        "projects/p/secrets/s/versions/%2e%2e",
         "",
     ],
 )
@@ -344,3 +347,14 @@ def test_resolver_turns_plain_credentials_into_json_text() -> None:
 
     assert text == '{"project_id":"p","type":"service_account"}'
     assert backend.reads == []
+
+
+def test_a_failed_version_leaves_no_empty_secret_behind(
+    backend: SecretManagerBackend, fake: FakeSecretManager
+) -> None:
+    fake.fail_add_version = True
+
+    with pytest.raises(InvalidSecretRef):
+        backend.store("hint", "value")
+    assert fake.secrets == {}
+    assert [call[0] for call in fake.calls] == ["POST", "POST", "DELETE"]

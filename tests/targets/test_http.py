@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from mapper.targets.email import EmailTargetSender
 from mapper.targets.http import MAX_RESPONSE_BODY_BYTES, HttpTargetSender
 
 from .conftest import ConnectLog
-from .support import LOOPBACK, DictSecrets, free_port
+from .support import LOOPBACK, Cert, DictSecrets, free_port
 
 BIG_BODY = b"x" * (MAX_RESPONSE_BODY_BYTES * 3)
 SECRET_REF = {"secret": "projects/p/secrets/token/versions/latest"}
@@ -79,8 +80,10 @@ class Recorder(BaseHTTPRequestHandler):
 class RecordingServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         super().__init__(("127.0.0.1", 0), Recorder)
+        if tls is not None:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
         self.seen: list[dict[str, Any]] = []
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -91,15 +94,23 @@ class RecordingServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[RecordingServer]:
-    srv = RecordingServer()
+def _serve(srv: RecordingServer) -> Iterator[RecordingServer]:
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield srv
     srv.shutdown()
     srv.server_close()
     thread.join()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RecordingServer]:
+    yield from _serve(RecordingServer())
+
+
+@pytest.fixture(scope="module")
+def tls_server(cert: Cert) -> Iterator[RecordingServer]:
+    yield from _serve(RecordingServer(cert.server_context()))
 
 
 @pytest.fixture(autouse=True)
@@ -343,6 +354,26 @@ def test_large_response_is_truncated(make: Any, server: RecordingServer) -> None
     delivery = make(url=f"{server.base}/big").send({"a": 1}, {})
     assert delivery.response["truncated"] is True
     assert len(delivery.response["body"]) == MAX_RESPONSE_BODY_BYTES
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+def test_https_verifies_the_name_while_connecting_to_the_pinned_address(
+    secrets: DictSecrets, tls_server: RecordingServer, cert: Cert, host: str
+) -> None:
+    config = HttpTarget(type="http", url=f"https://{host}:{tls_server.server_address[1]}/tls")
+    with requests.Session() as session:
+        session.verify = cert.cert_path  # trust the test's self-signed certificate
+        delivery = HttpTargetSender(config, secrets, LOOPBACK, session=session).send({}, {})
+    assert delivery.response["status"] == 200
+    assert tls_server.seen[-1]["path"] == "/tls"
+    assert tls_server.seen[-1]["headers"]["host"] == f"{host}:{tls_server.server_address[1]}"
+
+
+def test_untrusted_certificate_fails_retryably(make: Any, tls_server: RecordingServer) -> None:
+    tls_server.seen.clear()
+    with pytest.raises(RetryableTargetError, match="CERTIFICATE_VERIFY_FAILED"):
+        make(url=f"https://localhost:{tls_server.server_address[1]}/tls").send({}, {})
+    assert tls_server.seen == []
 
 
 def test_session_is_reused_per_sender(make: Any, server: RecordingServer) -> None:

@@ -1,0 +1,151 @@
+"""The internal Pub/Sub topic between the functions that accept messages and the worker.
+
+Clients are passed in. `publish` waits for the server's message id, because a function's CPU
+is gone once it has answered.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent import futures
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import pubsub_v1
+from google.cloud.pubsub_v1.publisher.exceptions import MessageTooLargeError
+from google.protobuf import duration_pb2, field_mask_pb2
+
+from .errors import MapperError, StoreError
+
+PUBLISH_TIMEOUT_S = 30.0
+DEFAULT_ACK_DEADLINE_S = 60
+DEFAULT_MAX_DELIVERY_ATTEMPTS = 5
+DEFAULT_MIN_BACKOFF_S = 10
+DEFAULT_MAX_BACKOFF_S = 600
+
+# PublisherClient.publish takes attributes as keyword arguments next to these.
+_RESERVED_ATTRIBUTES = frozenset({"ordering_key", "retry", "timeout"})
+_SUBSCRIPTION_SETTINGS = ["ack_deadline_seconds", "retry_policy", "dead_letter_policy", "push_config"]
+
+
+class MessageTooLarge(MapperError):
+    """The message is over Pub/Sub's 10 MB limit; retrying cannot help."""
+
+    code = "payload_too_large"
+
+
+class Queue:
+    """Publishes JSON messages to one Pub/Sub topic."""
+
+    def __init__(
+        self,
+        publisher: pubsub_v1.PublisherClient,
+        topic_path: str,
+        timeout: float = PUBLISH_TIMEOUT_S,
+    ) -> None:
+        if not topic_path.startswith("projects/") or "/topics/" not in topic_path:
+            raise ValueError(f"expected projects/<project>/topics/<topic>, got {topic_path!r}")
+        self._publisher = publisher
+        self.topic_path = topic_path
+        self._timeout = timeout
+
+    def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
+        """Publish `message` as JSON, wait until Pub/Sub has it, and return its message id."""
+        attributes = attributes or {}
+        reserved = _RESERVED_ATTRIBUTES & attributes.keys()
+        if reserved:
+            raise ValueError(f"attribute names {sorted(reserved)} are reserved by the client")
+        data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        try:
+            future = self._publisher.publish(self.topic_path, data, **attributes)
+            return str(future.result(timeout=self._timeout))
+        except MessageTooLargeError as exc:
+            raise MessageTooLarge(f"message of {len(data)} bytes is over Pub/Sub's limit") from exc
+        except (gexc.GoogleAPIError, futures.TimeoutError) as exc:
+            raise StoreError(f"Pub/Sub could not publish to {self.topic_path}: {exc}") from exc
+
+
+def ensure_topic_and_subscription(
+    publisher: pubsub_v1.PublisherClient,
+    subscriber: pubsub_v1.SubscriberClient,
+    project: str,
+    topic: str,
+    subscription: str,
+    dead_letter_topic: str | None = None,
+    max_delivery_attempts: int = DEFAULT_MAX_DELIVERY_ATTEMPTS,
+    push_endpoint: str | None = None,
+    min_backoff: int = DEFAULT_MIN_BACKOFF_S,
+    max_backoff: int = DEFAULT_MAX_BACKOFF_S,
+    ack_deadline_seconds: int = DEFAULT_ACK_DEADLINE_S,
+    dead_letter_subscription: str | None = None,
+) -> str:
+    """Create the topic and its subscription, or bring existing ones to these settings.
+
+    Names are short names within `project`. With `dead_letter_topic`, messages that failed
+    `max_delivery_attempts` times go there; `dead_letter_subscription` keeps them, since
+    Pub/Sub drops what reaches a topic nobody subscribes to. Returns the subscription path.
+    """
+    # The limits Pub/Sub itself enforces, checked here to fail with a plain sentence.
+    if not 5 <= max_delivery_attempts <= 100:
+        raise ValueError("max_delivery_attempts must be between 5 and 100")
+    if not 0 <= min_backoff <= max_backoff <= 600:
+        raise ValueError("backoffs must satisfy 0 <= min_backoff <= max_backoff <= 600 seconds")
+    if not 10 <= ack_deadline_seconds <= 600:
+        raise ValueError("ack_deadline_seconds must be between 10 and 600")
+
+    topic_path = publisher.topic_path(project, topic)
+    subscription_path = subscriber.subscription_path(project, subscription)
+    settings: dict[str, Any] = {
+        "name": subscription_path,
+        "topic": topic_path,
+        "ack_deadline_seconds": ack_deadline_seconds,
+        "retry_policy": {
+            "minimum_backoff": duration_pb2.Duration(seconds=min_backoff),
+            "maximum_backoff": duration_pb2.Duration(seconds=max_backoff),
+        },
+        "push_config": {"push_endpoint": push_endpoint} if push_endpoint else {},
+    }
+    try:
+        _create_topic(publisher, topic_path)
+        if dead_letter_topic:
+            dead_letter_path = publisher.topic_path(project, dead_letter_topic)
+            _create_topic(publisher, dead_letter_path)
+            settings["dead_letter_policy"] = {
+                "dead_letter_topic": dead_letter_path,
+                "max_delivery_attempts": max_delivery_attempts,
+            }
+            if dead_letter_subscription:
+                _create_subscription(
+                    subscriber,
+                    {
+                        "name": subscriber.subscription_path(project, dead_letter_subscription),
+                        "topic": dead_letter_path,
+                    },
+                )
+        if not _create_subscription(subscriber, settings):
+            # Already there: converge on these settings, so a changed default takes effect.
+            subscriber.update_subscription(
+                request={
+                    "subscription": settings,
+                    "update_mask": field_mask_pb2.FieldMask(paths=_SUBSCRIPTION_SETTINGS),
+                }
+            )
+    except gexc.GoogleAPIError as exc:
+        raise StoreError(f"Pub/Sub could not set up {subscription_path}: {exc}") from exc
+    return subscription_path
+
+
+def _create_topic(publisher: pubsub_v1.PublisherClient, topic_path: str) -> None:
+    try:
+        publisher.create_topic(name=topic_path)
+    except gexc.AlreadyExists:
+        pass
+
+
+def _create_subscription(subscriber: pubsub_v1.SubscriberClient, request: dict[str, Any]) -> bool:
+    """Create the subscription; False if it exists already."""
+    try:
+        subscriber.create_subscription(request=request)
+    except gexc.AlreadyExists:
+        return False
+    return True

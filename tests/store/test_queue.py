@@ -1,0 +1,103 @@
+"""Queue and ensure_topic_and_subscription against the real Pub/Sub emulator."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from google.cloud import pubsub_v1
+
+from local.emulators import Emulators
+from mapper.errors import StoreError
+from mapper.queue import MessageTooLarge, Queue, ensure_topic_and_subscription
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def pull_one(subscriber: pubsub_v1.SubscriberClient, subscription: str):
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        response = subscriber.pull(
+            request={"subscription": subscription, "max_messages": 1}, timeout=5
+        )
+        if response.received_messages:
+            received = response.received_messages[0]
+            subscriber.acknowledge(subscription=subscription, ack_ids=[received.ack_id])
+            return received.message
+    raise AssertionError(f"nothing arrived on {subscription}")
+
+
+def test_publish_returns_the_id_of_the_message_pulled(
+    emulators: Emulators,
+    publisher: pubsub_v1.PublisherClient,
+    subscriber: pubsub_v1.SubscriberClient,
+) -> None:
+    topic, subscription = unique("internal"), unique("worker")
+    subscription_path = ensure_topic_and_subscription(
+        publisher, subscriber, emulators.project, topic, subscription
+    )
+    queue = Queue(publisher, publisher.topic_path(emulators.project, topic))
+    message = {"runId": "r1", "payload": {"matrix": [[1, 2]], "text": "héllo"}}
+
+    message_id = queue.publish(message, {"integrationId": "i1"})
+
+    pulled = pull_one(subscriber, subscription_path)
+    assert message_id and pulled.message_id == message_id
+    assert json.loads(pulled.data) == message
+    assert dict(pulled.attributes) == {"integrationId": "i1"}
+
+
+def test_ensure_is_idempotent_and_sets_the_dead_letter_policy(
+    emulators: Emulators,
+    publisher: pubsub_v1.PublisherClient,
+    subscriber: pubsub_v1.SubscriberClient,
+) -> None:
+    project = emulators.project
+    topic, subscription, dead = unique("internal"), unique("worker"), unique("dead")
+    args = (publisher, subscriber, project, topic, subscription)
+    options = {"dead_letter_topic": dead, "min_backoff": 1, "max_backoff": 30}
+
+    path = ensure_topic_and_subscription(*args, dead_letter_subscription=f"{dead}-keep", **options)
+    assert ensure_topic_and_subscription(*args, max_delivery_attempts=7, **options) == path
+
+    settings = subscriber.get_subscription(subscription=path)
+    assert settings.topic == publisher.topic_path(project, topic)
+    assert settings.dead_letter_policy.dead_letter_topic == publisher.topic_path(project, dead)
+    assert settings.dead_letter_policy.max_delivery_attempts == 7
+    assert settings.retry_policy.minimum_backoff.seconds == 1
+    assert settings.retry_policy.maximum_backoff.seconds == 30
+    kept = subscriber.get_subscription(subscription=subscriber.subscription_path(project, f"{dead}-keep"))
+    assert kept.topic == publisher.topic_path(project, dead)
+
+
+def test_push_endpoint_is_set(
+    emulators: Emulators,
+    publisher: pubsub_v1.PublisherClient,
+    subscriber: pubsub_v1.SubscriberClient,
+) -> None:
+    endpoint = "http://127.0.0.1:9/push"
+    path = ensure_topic_and_subscription(
+        publisher,
+        subscriber,
+        emulators.project,
+        unique("internal"),
+        unique("worker"),
+        push_endpoint=endpoint,
+    )
+    assert subscriber.get_subscription(subscription=path).push_config.push_endpoint == endpoint
+
+
+def test_publish_failures_are_typed(
+    emulators: Emulators, publisher: pubsub_v1.PublisherClient
+) -> None:
+    missing = Queue(publisher, publisher.topic_path(emulators.project, unique("missing")))
+    with pytest.raises(StoreError):
+        missing.publish({"a": 1})
+    with pytest.raises(MessageTooLarge):
+        missing.publish({"blob": "x" * 10_000_001})
+    with pytest.raises(ValueError):
+        missing.publish({"a": 1}, {"timeout": "5"})

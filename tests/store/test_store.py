@@ -1,0 +1,256 @@
+"""IntegrationStore and RunStore against the real Firestore emulator."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+import pytest
+from google.cloud import firestore
+
+from mapper.errors import ConfigError
+from mapper.store import (
+    FIELD_LIMIT_BYTES,
+    MAX_PAGE_SIZE,
+    ConflictError,
+    IntegrationStore,
+    InvalidQueryError,
+    NotFoundError,
+    RunStore,
+    fit_for_document,
+    iso_timestamp,
+)
+
+
+def integration(name: str = "Payments to Slack", **extra: object) -> dict:
+    return {
+        "name": name,
+        "active": True,
+        "source": {"type": "webhook"},
+        "mappings": [{"source": "data.amount", "target": "amount"}],
+        "target": {"type": "http", "url": "https://hooks.example.com/x", "method": "POST"},
+        **extra,
+    }
+
+
+def run(run_id: str, created_at: str, integration_id: str = "i1", status: str = "success"):
+    return {
+        "id": run_id,
+        "integrationId": integration_id,
+        "sourceKind": "webhook",
+        "status": status,
+        "incomingPayload": {"n": run_id},
+        "createdAt": created_at,
+    }
+
+
+def ts(day: int, second: int = 0) -> str:
+    return iso_timestamp(datetime(2025, 1, day, 12, 0, second, tzinfo=timezone.utc))
+
+
+# --- integrations -------------------------------------------------------------------------
+
+
+def test_create_get_replace_bumps_version(db: firestore.Client) -> None:
+    store = IntegrationStore(db)
+    created = store.create(integration())
+    assert len(created["id"]) == 32 and created["version"] == 1
+    assert created["createdAt"].endswith("Z") and created["createdAt"] == created["updatedAt"]
+    assert store.get(created["id"]) == created
+
+    replaced = store.replace(created["id"], integration("Renamed"), expected_version=1)
+
+    assert replaced["name"] == "Renamed" and replaced["version"] == 2
+    assert replaced["createdAt"] == created["createdAt"]
+    assert replaced["updatedAt"] > created["updatedAt"]
+    assert store.get(created["id"]) == replaced
+    with pytest.raises(ConflictError):
+        store.replace(created["id"], integration("Stale"), expected_version=1)
+    with pytest.raises(NotFoundError):
+        store.replace("missing", integration())
+
+
+def test_create_keeps_a_given_id_once(db: firestore.Client) -> None:
+    store = IntegrationStore(db)
+    assert store.create(integration(id="fixed-id"))["id"] == "fixed-id"
+    with pytest.raises(ConflictError):
+        store.create(integration(id="fixed-id"))
+
+
+def test_find_by_field_and_list_where(db: firestore.Client) -> None:
+    store = IntegrationStore(db)
+    hook = store.create(integration(webhookPath="tok-123"))
+    pull = store.create(integration(source={"type": "pubsub", "mode": "pull", "topic": "t"}))
+    store.create(integration(source={"type": "pubsub", "mode": "push", "pushPath": "p-1"}))
+
+    assert store.find_by_field("webhookPath", "tok-123") == hook
+    assert store.find_by_field("webhookPath", "nope") is None
+    assert store.list_where("source.mode", "pull") == [pull]
+
+
+def test_update_fields_and_delete(db: firestore.Client) -> None:
+    store = IntegrationStore(db)
+    created = store.create(integration())
+
+    toggled = store.update_fields(created["id"], {"active": False})
+
+    assert toggled["active"] is False and toggled["version"] == 2
+    assert store.delete(created["id"]) is True
+    assert store.delete(created["id"]) is False
+    assert store.get(created["id"]) is None
+    with pytest.raises(NotFoundError):
+        store.update_fields(created["id"], {"active": True})
+
+
+def test_integration_list_pages_newest_first(db: firestore.Client) -> None:
+    store = IntegrationStore(db)
+    ids = [store.create(integration(f"n{i}"))["id"] for i in range(5)]
+
+    first, cursor = store.list(limit=3)
+    second, end = store.list(limit=3, cursor=cursor)
+
+    assert [i["id"] for i in first + second] == ids[::-1]
+    assert end is None
+
+
+def test_unstorable_integration_names_the_path(db: firestore.Client) -> None:
+    doc = integration()
+    doc["mappings"][0]["transforms"] = [{"type": "default", "value": [[1, 2]]}]
+    with pytest.raises(ConfigError) as caught:
+        IntegrationStore(db).create(doc)
+    assert [p.path for p in caught.value.problems] == ["mappings[0].transforms[0].value[0]"]
+
+
+@pytest.mark.parametrize("bad_id", ["", "a/b", "..", "__id__"])
+def test_unusable_ids_are_not_found(db: firestore.Client, bad_id: str) -> None:
+    assert IntegrationStore(db).get(bad_id) is None
+    assert RunStore(db).get(bad_id) is None
+
+
+# --- runs ---------------------------------------------------------------------------------
+
+
+def test_run_create_is_idempotent(db: firestore.Client) -> None:
+    runs = RunStore(db)
+    assert runs.create(run("msg-1", ts(1))) is True
+    assert runs.create({**run("msg-1", ts(2)), "status": "error"}) is False
+    stored = runs.get("msg-1")
+    assert stored is not None
+    assert stored["status"] == "success" and stored["createdAt"] == ts(1)
+    assert stored["attempts"] == 0 and stored["incomingPayload"] == {"n": "msg-1"}
+
+
+def test_runs_list_newest_first_with_filters(db: firestore.Client) -> None:
+    runs = RunStore(db)
+    runs.create(run("a", ts(1), "i1", "success"))
+    runs.create(run("b", ts(2), "i2", "error"))
+    runs.create(run("c", ts(3), "i1", "error"))
+    runs.create(run("d", ts(4), "i1", "success"))
+
+    def ids(**filters: object) -> list[str]:
+        page, _ = runs.list(**filters)
+        return [r["id"] for r in page]
+
+    assert ids() == ["d", "c", "b", "a"]
+    assert ids(integration_id="i1") == ["d", "c", "a"]
+    assert ids(status="error") == ["c", "b"]
+    assert ids(integration_id="i1", status="error") == ["c"]
+    assert ids(since=ts(2), until=ts(4)) == ["c", "b"]
+    assert ids(since=datetime(2025, 1, 3, tzinfo=timezone.utc)) == ["d", "c"]
+    assert ids(until="2025-01-02") == ["a"]
+
+
+def test_pagination_returns_each_run_once(db: firestore.Client) -> None:
+    runs = RunStore(db)
+    # 250 runs over only 7 distinct createdAt values: order must fall back to the id.
+    expected = {f"run-{i:03d}": ts(1, i % 7) for i in range(250)}
+    with ThreadPoolExecutor(16) as pool:
+        assert all(pool.map(runs.create, [run(i, t) for i, t in expected.items()]))
+
+    seen: list[dict] = []
+    cursor = None
+    while True:
+        page, cursor = runs.list(limit=40, cursor=cursor)
+        seen.extend(page)
+        if cursor is None:
+            break
+
+    assert sorted(r["id"] for r in seen) == sorted(expected)
+    keys = [(r["createdAt"], r["id"]) for r in seen]
+    assert keys == sorted(keys, reverse=True)
+    assert len(runs.list(limit=1000)[0]) == MAX_PAGE_SIZE
+
+
+def test_bad_queries_are_refused(db: firestore.Client) -> None:
+    runs = RunStore(db)
+    for bad in ({"cursor": "not-a-cursor"}, {"limit": 0}, {"since": "yesterday"}):
+        with pytest.raises(InvalidQueryError):
+            runs.list(**bad)
+
+
+def test_claim_attempt_counts_each_attempt_once(db: firestore.Client) -> None:
+    runs = RunStore(db)
+    runs.create(run("msg-1", ts(1)))
+    assert runs.claim_attempt("msg-1")["attempts"] == 1
+
+    with ThreadPoolExecutor(10) as pool:
+        claimed = [r["attempts"] for r in pool.map(runs.claim_attempt, ["msg-1"] * 10)]
+
+    assert sorted(claimed) == list(range(2, 12))
+    assert runs.get("msg-1")["attempts"] == 11
+    with pytest.raises(NotFoundError):
+        runs.claim_attempt("missing")
+
+
+def test_mark_and_update(db: firestore.Client) -> None:
+    runs = RunStore(db)
+    runs.create({**run("msg-1", ts(1)), "status": "queued"})
+
+    runs.mark("msg-1", "success", apiCallTimeMs=12, transformedPayload={"amount": "1.00"})
+
+    stored = runs.get("msg-1")
+    assert stored["status"] == "success" and stored["apiCallTimeMs"] == 12
+    assert stored["transformedPayload"] == {"amount": "1.00"}
+    assert stored["updatedAt"] > stored["createdAt"]
+    with pytest.raises(NotFoundError):
+        runs.mark("missing", "error")
+    with pytest.raises(ValueError):
+        runs.mark("msg-1", "done")
+
+
+def test_large_payload_is_truncated_and_flagged(db: firestore.Client) -> None:
+    runs = RunStore(db)
+    big = {"blob": "x" * (FIELD_LIMIT_BYTES + 1)}
+    runs.create(
+        {
+            **run("big", ts(1)),
+            "incomingPayload": big,
+            "outgoingRequest": {"body": "y" * 900_000},
+            "errorMessage": "z" * 50_000,
+        }
+    )
+
+    stored = runs.get("big")
+
+    payload = stored["incomingPayload"]
+    assert payload["truncated"] is True
+    assert payload["size"] == len(json.dumps(big, separators=(",", ":")))
+    assert payload["preview"].startswith('{"blob":"xxx')
+    assert stored["outgoingRequest"]["truncated"] is True
+    assert len(stored["errorMessage"]) < 11_000
+    assert fit_for_document({"small": 1}) == {"small": 1}
+
+
+def test_payloads_firestore_refuses_survive_a_round_trip(db: firestore.Client) -> None:
+    runs = RunStore(db)
+    awkward = {"matrix": [[1, 2], [3, [4, []]]], "": "empty key", "__x__": None, "a.b": [{}]}
+    runs.create({**run("odd", ts(1)), "incomingPayload": awkward})
+    runs.update("odd", {"transformedPayload": [[awkward]], "outgoingResponse": "plain text"})
+
+    stored = runs.get("odd")
+
+    assert stored["incomingPayload"] == awkward
+    assert stored["transformedPayload"] == [[awkward]]
+    assert stored["outgoingResponse"] == "plain text"
+    assert runs.list()[0][0]["incomingPayload"] == awkward

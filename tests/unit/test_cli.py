@@ -1,0 +1,81 @@
+"""`python -m mapper` as users run it: exit codes, one problem per line, NDJSON in order."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+INTEGRATION = {
+    "name": "t", "source": {"type": "webhook"}, "condition": "data.kind !== 'ignore'",
+    "mappings": [{"source": "n", "target": "double",
+                  "transforms": [{"type": "custom", "code": "return value * 2"}]}],
+    "target": {"type": "http", "url": "https://example.com"},
+}
+
+
+def mapper(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mapper", *args], input=stdin,
+                          capture_output=True, text=True, timeout=60)
+
+
+def write(tmp_path: Path, name: str, value: object) -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(value))
+    return str(path)
+
+
+def test_help_explains_both_commands() -> None:
+    result = mapper("--help")
+    assert result.returncode == 0
+    assert "validate" in result.stdout and "--payload-lines" in result.stdout
+
+
+def test_validate_prints_nothing_for_a_valid_config(tmp_path: Path) -> None:
+    result = mapper("validate", "--config", write(tmp_path, "i.json", INTEGRATION))
+    assert (result.returncode, result.stdout) == (0, "")
+
+
+def test_validate_prints_every_problem_with_its_path(tmp_path: Path) -> None:
+    bad = {**INTEGRATION, "condition": "data.x ===",
+           "mappings": [{"source": "a..b", "target": "x",
+                         "transforms": [{"type": "substring", "start": -1}, {"type": "shout"}]},
+                        {"source": "a", "target": "y", "transforms": [{"type": "custom", "code": "return ("}]}]}
+    result = mapper("validate", "--config", write(tmp_path, "i.json", bad))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert "mappings[0].transforms[0].start: must be an integer >= 0" in lines
+    assert any(line.startswith("mappings[0].transforms[1]: unknown type 'shout'") for line in lines)
+    # Types first; paths and JavaScript once the types are right.
+    fixed = {**bad, "mappings": [{"source": "a..b", "target": "x"}, bad["mappings"][1]]}
+    lines = mapper("validate", "--config", write(tmp_path, "j.json", fixed)).stdout.splitlines()
+    assert lines[0].startswith("mappings[0].source: ")
+    assert any(line.startswith("condition: SyntaxError") for line in lines)
+    assert any(line.startswith("mappings[1].transforms[0].code: SyntaxError") for line in lines)
+
+
+def test_preview_output_skip_and_error(tmp_path: Path) -> None:
+    config = write(tmp_path, "i.json", INTEGRATION)
+    ok = mapper("preview", "--config", config, "--payload", write(tmp_path, "a.json", {"n": 21}))
+    assert (ok.returncode, json.loads(ok.stdout)) == (0, {"double": 42})
+    skip = mapper("preview", "--config", config, "--payload", "-", stdin='{"kind": "ignore"}')
+    assert (skip.returncode, json.loads(skip.stdout)) == (0, {"skipped": True})
+    broken = {**INTEGRATION, "mappings": [{"source": "n", "target": "x", "transforms": [
+        {"type": "custom", "code": "return value.toFixed(2)"}]}]}
+    err = mapper("preview", "--config", write(tmp_path, "b.json", broken), "--payload", "-",
+                 stdin="{}")
+    assert err.returncode == 1
+    assert err.stdout.startswith("mappings[0].transforms[0]: TypeError")
+
+
+def test_payload_lines_streams_one_result_per_line_in_order(tmp_path: Path) -> None:
+    config = write(tmp_path, "i.json", INTEGRATION)
+    stdin = '{"n": 1}\nnot json\n{"kind": "ignore"}\n{"n": 4}\n'
+    result = mapper("preview", "--config", config, "--payload-lines", "-", stdin=stdin)
+    assert result.returncode == 1  # one line failed
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[0] == {"double": 2}
+    assert "not JSON" in lines[1]["error"]
+    assert lines[2] == {"skipped": True}
+    assert lines[3] == {"double": 8}
