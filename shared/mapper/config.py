@@ -23,7 +23,7 @@ from pydantic.alias_generators import to_camel
 from .errors import ConfigError, Problem
 
 # Limits a user can set per integration; docs/limits.md names them all.
-DEFAULT_JS_TIMEOUT_MS = 50
+DEFAULT_JS_TIMEOUT_MS = 100
 MAX_JS_TIMEOUT_MS = 1000
 DEFAULT_JS_MEMORY_MB = 32
 MAX_JS_MEMORY_MB = 128

@@ -11,26 +11,30 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import config as cfg
+from .codegen import FieldPlan, generate
 from .errors import MapperError
 from .paths import compile_getter, compile_setter, parse_path, wildcard_count
 from .sandbox import JsOutcome, Sandbox
 from .transforms import TransformFn, compile_transform
 
 
-@dataclass(frozen=True)
 class Message:
     """One incoming message as the engine sees it."""
 
-    data: Any
-    attributes: dict[str, str] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("data", "attributes", "headers")
+
+    def __init__(self, data: Any, attributes: dict[str, str] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        self.data = data
+        self.attributes = attributes or {}
+        self.headers = headers or {}
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """The engine's verdict on one message: output, skipped, or error."""
 
@@ -61,6 +65,14 @@ class Plan:
         for i, mapping in enumerate(integration.mappings):
             self._mappings.append(self._compile_mapping(i, mapping, chains))
         self._js_mappings = [m for m in self._mappings if m.js_chain is not None]
+        self._map_fields, self._field_values, self._assemble_fields = generate([
+            FieldPlan(
+                source=parse_path(mapping.source) if mapping.source else None,
+                get=m.get, steps=m.python_steps, depth=m.depth,
+                target=parse_path(mapping.target), set=m.set,
+            )
+            for m, mapping in zip(self._mappings, integration.mappings, strict=True)
+        ])
         condition = integration.condition
         if condition is not None and not condition.strip():
             condition = None
@@ -118,13 +130,18 @@ class Plan:
 
     def apply(self, message: Message) -> Outcome:
         """Decide skip or process for one message and build its output."""
-        return next(self.apply_many([message], batch_size=1))
+        if self._sandbox is None:
+            started = time.perf_counter()
+            output = self._map_fields(message.data) if self._mappings else message.data
+            return Outcome(output=output, transform_ms=(time.perf_counter() - started) * 1000)
+        return next(self._apply_batch([message]))
 
     def apply_many(self, messages: Iterable[Message], batch_size: int = 64) -> Iterator[Outcome]:
         """Outcomes for messages in order, one sandbox call per batch."""
-        if not self._mappings and self._sandbox is None:
+        if self._sandbox is None:
+            map_fields = self._map_fields if self._mappings else _identity
             for message in messages:
-                yield Outcome(output=message.data)
+                yield Outcome(output=map_fields(message.data))
             return
         batch: list[Message] = []
         for message in messages:
@@ -137,7 +154,7 @@ class Plan:
 
     def _apply_batch(self, batch: list[Message]) -> Iterator[Outcome]:
         started = time.perf_counter()
-        prepared = [self._python_values(m.data) for m in batch]
+        prepared = [self._field_values(m.data) for m in batch]
         js: list[JsOutcome | None] = [None] * len(batch)
         if self._sandbox is not None:
             js = list(self._sandbox.run_batch([self._js_input(m, v) for m, v in
@@ -154,18 +171,9 @@ class Plan:
             if verdict is not None:
                 for mapping, value in zip(self._js_mappings, verdict.values or [], strict=True):
                     values[mapping.index] = value
-            output = self._assemble(message.data, values)
+            output = self._assemble_fields(values) if self._mappings else message.data
             elapsed = per_message_ms + (time.perf_counter() - item_started) * 1000
             yield Outcome(output=output, transform_ms=elapsed)
-
-    def _python_values(self, data: Any) -> list[Any]:
-        values = []
-        for m in self._mappings:
-            value = m.get(data)
-            if m.python_steps:
-                value = _over_leaves(value, m.depth, m.python_steps, data)
-            values.append(value)
-        return values
 
     def _js_input(self, message: Message, values: list[Any]) -> dict[str, Any]:
         data = message.data
@@ -178,14 +186,6 @@ class Plan:
                   for m in self._js_mappings],
         }
 
-    def _assemble(self, data: Any, values: list[Any]) -> Any:
-        if not self._mappings:
-            return data
-        out: dict[str, Any] = {}
-        for m, value in zip(self._mappings, values, strict=True):
-            m.set(out, value)
-        return out
-
     def close(self) -> None:
         """Free the sandbox's isolate."""
         if self._sandbox is not None:
@@ -196,14 +196,8 @@ def _none(data: Any) -> None:
     return None
 
 
-def _over_leaves(value: Any, depth: int, steps: list[TransformFn], data: Any) -> Any:
-    if depth == 0:
-        for step in steps:
-            value = step(value, data)
-        return value
-    if type(value) is not list:
-        return value
-    return [_over_leaves(v, depth - 1, steps, data) for v in value]
+def _identity(data: Any) -> Any:
+    return data
 
 
 class PlanCache:

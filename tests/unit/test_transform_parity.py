@@ -36,6 +36,8 @@ def plan(chain: list[dict]) -> Plan:
     return Plan(parse_integration({
         "name": "parity", "source": {"type": "webhook"},
         "target": {"type": "http", "url": "https://example.com"},
+        # Generous: this test is about results, and shares the machine with others.
+        "sandbox": {"timeoutMs": 1000},
         "mappings": [
             {"source": "value", "target": "python", "transforms": chain},
             {"source": "value", "target": "js",

@@ -1,0 +1,205 @@
+"""Engine benchmark: compiled plans against hand-written Python, measured in the same run.
+
+    make bench            (or .venv/bin/python bench/engine.py [--orders N])
+
+Prints records/s for each contender and the ratios the targets in docs/performance.md
+are stated in. Pin to one core with `taskset -c 0 make bench` for the one-core figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mapper.cli import main as cli_main
+from mapper.config import parse_integration
+from mapper.plan import Message, Plan
+
+
+def make_order(n: int, rng: random.Random) -> dict[str, Any]:
+    """A realistic ~2 KB order: customer, addresses, 10 line items."""
+    return {
+        "id": f"ord_{n:08d}",
+        "type": "order.created" if n % 10 else "order.updated",
+        "createdAt": "2026-11-27T12:00:00Z",
+        "currency": "eur",
+        "customer": {
+            "id": f"cus_{rng.randrange(10**6):06d}",
+            "email": f"Customer.{n}@Example.COM",
+            "firstName": "Ada", "lastName": "Lovelace", "phone": "+44 20 7946 0000",
+        },
+        "shippingAddress": {"line1": "12 Analytical Row", "line2": None, "city": "London",
+                            "postalCode": "N1 9GU", "country": "gb"},
+        "billingAddress": {"line1": "12 Analytical Row", "city": "London",
+                           "postalCode": "N1 9GU", "country": "gb"},
+        "items": [
+            {"sku": f"SKU-{rng.randrange(1000):04d}", "name": f"Item number {i}",
+             "quantity": rng.randrange(1, 5), "unitPrice": rng.randrange(100, 10000),
+             "tags": ["gift", "fragile"]}
+            for i in range(10)
+        ],
+        "totals": {"subtotal": 12345, "tax": 2469, "shipping": 499, "total": 15313},
+        "metadata": {"channel": "web", "campaign": "winter-sale", "note": "Leave at the door"},
+    }
+
+
+MAPPINGS = [
+    {"source": "id", "target": "orderId"},
+    {"source": "customer.email", "target": "email", "transforms": [{"type": "lowercase"}]},
+    {"target": "customerName",
+     "transforms": [{"type": "concat", "fields": ["customer.firstName", "customer.lastName"],
+                     "separator": " "}]},
+    {"source": "shippingAddress.city", "target": "address.city"},
+    {"source": "shippingAddress.country", "target": "address.country",
+     "transforms": [{"type": "uppercase"}]},
+    {"source": "items[*].sku", "target": "skus[*]"},
+    {"source": "items[*].quantity", "target": "quantities[*]"},
+    {"source": "totals.total", "target": "total"},
+    {"source": "metadata.note", "target": "note", "transforms": [{"type": "substring", "start": 0,
+                                                                  "length": 10}]},
+    {"source": "metadata.coupon", "target": "coupon",
+     "transforms": [{"type": "default", "value": "none"}]},
+]
+
+
+def hand_written(o: dict[str, Any]) -> dict[str, Any]:
+    """The reference: the same mapping as a person would write it in Python."""
+    customer = o.get("customer") or {}
+    ship = o.get("shippingAddress") or {}
+    email = customer.get("email")
+    country = ship.get("country")
+    names = [x for x in (customer.get("firstName"), customer.get("lastName")) if x is not None]
+    note = (o.get("metadata") or {}).get("note")
+    coupon = (o.get("metadata") or {}).get("coupon")
+    items = o.get("items") or []
+    return {
+        "orderId": o.get("id"),
+        "email": email.lower() if isinstance(email, str) else email,
+        "customerName": " ".join(names),
+        "address": {"city": ship.get("city"),
+                    "country": country.upper() if isinstance(country, str) else country},
+        "skus": [i.get("sku") for i in items],
+        "quantities": [i.get("quantity") for i in items],
+        "total": (o.get("totals") or {}).get("total"),
+        "note": note[:10] if isinstance(note, str) else note,
+        "coupon": "none" if coupon is None else coupon,
+    }
+
+
+def integration(with_js: bool) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "name": "bench", "source": {"type": "webhook"},
+        "target": {"type": "http", "url": "https://example.com"},
+        "mappings": [dict(m) for m in MAPPINGS],
+    }
+    if with_js:
+        doc["condition"] = "data.type === 'order.created' || data.type === 'order.updated'"
+        doc["mappings"][7] = {"source": "totals.total", "target": "total", "transforms": [
+            {"type": "custom", "code": "return (value / 100).toFixed(2)"}]}
+        doc["mappings"][6] = {"source": "items", "target": "quantity", "transforms": [
+            {"type": "custom", "code": "return value.reduce((n, i) => n + i.quantity, 0)"}]}
+    return doc
+
+
+def rate(fn: Callable[[], int], min_seconds: float = 2.0) -> float:
+    """Items per second of fn (which returns how many items it did), best of 3 rounds."""
+    best = 0.0
+    for _ in range(3):
+        done, started = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < min_seconds / 3:
+            done += fn()
+        best = max(best, done / elapsed)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=100_000, help="NDJSON lines (default 100k)")
+    args = parser.parse_args()
+    rng = random.Random(7)
+    orders = [make_order(n, rng) for n in range(1000)]
+    size = sum(len(json.dumps(o)) for o in orders) / len(orders)
+    print(f"order size {size:.0f} bytes; cpu affinity {sorted(os.sched_getaffinity(0))}")
+
+    builtin_plan = Plan(parse_integration(integration(with_js=False)))
+    assert builtin_plan.apply(Message(orders[0])).output == hand_written(orders[0])
+    js_plan = Plan(parse_integration(integration(with_js=True)))
+    assert js_plan.apply(Message(orders[1])).output["total"] == "153.13"
+
+    def run_hand() -> int:
+        for o in orders:
+            hand_written(o)
+        return len(orders)
+
+    def run_plan() -> int:
+        for o in orders:
+            builtin_plan.apply(Message(o))
+        return len(orders)
+
+    def run_js_single() -> int:
+        for o in orders[:200]:
+            js_plan.apply(Message(o))
+        return 200
+
+    def run_js_batched() -> int:
+        for _ in js_plan.apply_many(Message(o) for o in orders):
+            pass
+        return len(orders)
+
+    hand = rate(run_hand)
+    plan = rate(run_plan)
+    print("\n1. built-in mapping, 10 fields")
+    print(f"   hand-written Python   {hand:12,.0f} records/s  (reference)")
+    print(f"   compiled plan         {plan:12,.0f} records/s  ratio {plan / hand:.2f}  "
+          f"(target >= 0.33)")
+
+    single = rate(run_js_single)
+    batched = rate(run_js_batched)
+    print("\n2. condition + 2 custom JavaScript transforms (V8)")
+    print(f"   one call per message  {single:12,.0f} messages/s  (the worker's path)")
+    print(f"   batched, 64 a call    {batched:12,.0f} messages/s  (target >= 5,000)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        lines_path = os.path.join(tmp, "orders.ndjson")
+        with open(lines_path, "w") as fh:
+            for n in range(args.orders):
+                fh.write(json.dumps(orders[n % len(orders)]) + "\n")
+        config_path = os.path.join(tmp, "integration.json")
+        with open(config_path, "w") as fh:
+            json.dump(integration(with_js=False), fh)
+
+        def plain_script() -> None:
+            with open(lines_path) as src, open(os.devnull, "w") as sink:
+                for line in src:
+                    sink.write(json.dumps(hand_written(json.loads(line))) + "\n")
+
+        def payload_lines() -> None:
+            with open(os.devnull, "w") as sink:
+                assert cli_main(["preview", "--config", config_path,
+                                 "--payload-lines", lines_path], stdout=sink) == 0
+
+        t_plain = _timed(plain_script)
+        t_cli = _timed(payload_lines)
+    n = args.orders
+    print(f"\n3. --payload-lines over {n:,} orders (built-in mapping)")
+    print(f"   plain Python script   {n / t_plain:12,.0f} lines/s  (reference: loads+map+dumps)")
+    print(f"   python -m mapper      {n / t_cli:12,.0f} lines/s  ratio {t_plain / t_cli:.2f}  "
+          f"(target >= 0.5)")
+    js_plan.close()
+
+
+def _timed(fn: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    main()
