@@ -32,16 +32,31 @@ def make_order(n: int, rng: random.Random) -> dict[str, Any]:
         "customer": {
             "id": f"cus_{rng.randrange(10**6):06d}",
             "email": f"Customer.{n}@Example.COM",
-            "firstName": "Ada", "lastName": "Lovelace", "phone": "+44 20 7946 0000",
+            "firstName": "Ada",
+            "lastName": "Lovelace",
+            "phone": "+44 20 7946 0000",
         },
-        "shippingAddress": {"line1": "12 Analytical Row", "line2": None, "city": "London",
-                            "postalCode": "N1 9GU", "country": "gb"},
-        "billingAddress": {"line1": "12 Analytical Row", "city": "London",
-                           "postalCode": "N1 9GU", "country": "gb"},
+        "shippingAddress": {
+            "line1": "12 Analytical Row",
+            "line2": None,
+            "city": "London",
+            "postalCode": "N1 9GU",
+            "country": "gb",
+        },
+        "billingAddress": {
+            "line1": "12 Analytical Row",
+            "city": "London",
+            "postalCode": "N1 9GU",
+            "country": "gb",
+        },
         "items": [
-            {"sku": f"SKU-{rng.randrange(1000):04d}", "name": f"Item number {i}",
-             "quantity": rng.randrange(1, 5), "unitPrice": rng.randrange(100, 10000),
-             "tags": ["gift", "fragile"]}
+            {
+                "sku": f"SKU-{rng.randrange(1000):04d}",
+                "name": f"Item number {i}",
+                "quantity": rng.randrange(1, 5),
+                "unitPrice": rng.randrange(100, 10000),
+                "tags": ["gift", "fragile"],
+            }
             for i in range(10)
         ],
         "totals": {"subtotal": 12345, "tax": 2469, "shipping": 499, "total": 15313},
@@ -52,19 +67,35 @@ def make_order(n: int, rng: random.Random) -> dict[str, Any]:
 MAPPINGS = [
     {"source": "id", "target": "orderId"},
     {"source": "customer.email", "target": "email", "transforms": [{"type": "lowercase"}]},
-    {"target": "customerName",
-     "transforms": [{"type": "concat", "fields": ["customer.firstName", "customer.lastName"],
-                     "separator": " "}]},
+    {
+        "target": "customerName",
+        "transforms": [
+            {
+                "type": "concat",
+                "fields": ["customer.firstName", "customer.lastName"],
+                "separator": " ",
+            }
+        ],
+    },
     {"source": "shippingAddress.city", "target": "address.city"},
-    {"source": "shippingAddress.country", "target": "address.country",
-     "transforms": [{"type": "uppercase"}]},
+    {
+        "source": "shippingAddress.country",
+        "target": "address.country",
+        "transforms": [{"type": "uppercase"}],
+    },
     {"source": "items[*].sku", "target": "skus[*]"},
     {"source": "items[*].quantity", "target": "quantities[*]"},
     {"source": "totals.total", "target": "total"},
-    {"source": "metadata.note", "target": "note", "transforms": [{"type": "substring", "start": 0,
-                                                                  "length": 10}]},
-    {"source": "metadata.coupon", "target": "coupon",
-     "transforms": [{"type": "default", "value": "none"}]},
+    {
+        "source": "metadata.note",
+        "target": "note",
+        "transforms": [{"type": "substring", "start": 0, "length": 10}],
+    },
+    {
+        "source": "metadata.coupon",
+        "target": "coupon",
+        "transforms": [{"type": "default", "value": "none"}],
+    },
 ]
 
 
@@ -82,8 +113,10 @@ def hand_written(o: dict[str, Any]) -> dict[str, Any]:
         "orderId": o.get("id"),
         "email": email.lower() if isinstance(email, str) else email,
         "customerName": " ".join(names),
-        "address": {"city": ship.get("city"),
-                    "country": country.upper() if isinstance(country, str) else country},
+        "address": {
+            "city": ship.get("city"),
+            "country": country.upper() if isinstance(country, str) else country,
+        },
         "skus": [i.get("sku") for i in items],
         "quantities": [i.get("quantity") for i in items],
         "total": (o.get("totals") or {}).get("total"),
@@ -94,16 +127,25 @@ def hand_written(o: dict[str, Any]) -> dict[str, Any]:
 
 def integration(with_js: bool) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "name": "bench", "source": {"type": "webhook"},
+        "name": "bench",
+        "source": {"type": "webhook"},
         "target": {"type": "http", "url": "https://example.com"},
         "mappings": [dict(m) for m in MAPPINGS],
     }
     if with_js:
         doc["condition"] = "data.type === 'order.created' || data.type === 'order.updated'"
-        doc["mappings"][7] = {"source": "totals.total", "target": "total", "transforms": [
-            {"type": "custom", "code": "return (value / 100).toFixed(2)"}]}
-        doc["mappings"][6] = {"source": "items", "target": "quantity", "transforms": [
-            {"type": "custom", "code": "return value.reduce((n, i) => n + i.quantity, 0)"}]}
+        doc["mappings"][7] = {
+            "source": "totals.total",
+            "target": "total",
+            "transforms": [{"type": "custom", "code": "return (value / 100).toFixed(2)"}],
+        }
+        doc["mappings"][6] = {
+            "source": "items",
+            "target": "quantity",
+            "transforms": [
+                {"type": "custom", "code": "return value.reduce((n, i) => n + i.quantity, 0)"}
+            ],
+        }
     return doc
 
 
@@ -119,8 +161,9 @@ def rate(fn: Callable[[], int], min_seconds: float = 2.0) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--orders", type=int, default=100_000, help="NDJSON lines (default 100k)")
     args = parser.parse_args()
     rng = random.Random(7)
@@ -157,8 +200,10 @@ def main() -> None:
     plan = rate(run_plan)
     print("\n1. built-in mapping, 10 fields")
     print(f"   hand-written Python   {hand:12,.0f} records/s  (reference)")
-    print(f"   compiled plan         {plan:12,.0f} records/s  ratio {plan / hand:.2f}  "
-          f"(target >= 0.33)")
+    print(
+        f"   compiled plan         {plan:12,.0f} records/s  ratio {plan / hand:.2f}  "
+        f"(target >= 0.33)"
+    )
 
     single = rate(run_js_single)
     batched = rate(run_js_batched)
@@ -182,16 +227,23 @@ def main() -> None:
 
         def payload_lines() -> None:
             with open(os.devnull, "w") as sink:
-                assert cli_main(["preview", "--config", config_path,
-                                 "--payload-lines", lines_path], stdout=sink) == 0
+                assert (
+                    cli_main(
+                        ["preview", "--config", config_path, "--payload-lines", lines_path],
+                        stdout=sink,
+                    )
+                    == 0
+                )
 
         t_plain = _timed(plain_script)
         t_cli = _timed(payload_lines)
     n = args.orders
     print(f"\n3. --payload-lines over {n:,} orders (built-in mapping)")
     print(f"   plain Python script   {n / t_plain:12,.0f} lines/s  (reference: loads+map+dumps)")
-    print(f"   python -m mapper      {n / t_cli:12,.0f} lines/s  ratio {t_plain / t_cli:.2f}  "
-          f"(target >= 0.5)")
+    print(
+        f"   python -m mapper      {n / t_cli:12,.0f} lines/s  ratio {t_plain / t_cli:.2f}  "
+        f"(target >= 0.5)"
+    )
     js_plan.close()
 
 

@@ -36,8 +36,9 @@ Validate and preview integrations offline, with the engine that runs in producti
 BATCH_LINES = 256  # lines read, mapped (one sandbox call) and written at a time
 
 
-def main(argv: list[str] | None = None, stdin: IO[str] | None = None,
-         stdout: IO[str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None, stdin: IO[str] | None = None, stdout: IO[str] | None = None
+) -> int:
     """Run the command line; returns the exit code."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None, stdin: IO[str] | None = None,
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m mapper", description=DESCRIPTION,
+        prog="python -m mapper",
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)

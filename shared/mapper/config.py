@@ -310,14 +310,18 @@ def _sentence(err: Any) -> str:
         expected = ctx.get("expected_tags", "")
         found = ctx.get("tag")
         if kind == "union_tag_not_found":
-            return f"needs a \"type\", one of {expected}"
+            return f'needs a "type", one of {expected}'
         return f"unknown type {found!r}; expected one of {expected}"
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected')}"
     if kind in {"greater_than_equal", "greater_than", "less_than_equal", "less_than"}:
         noun = "an integer" if isinstance(err.get("input"), int) else "a number"
-        op = {"greater_than_equal": ">=", "greater_than": ">",
-              "less_than_equal": "<=", "less_than": "<"}[kind]
+        op = {
+            "greater_than_equal": ">=",
+            "greater_than": ">",
+            "less_than_equal": "<=",
+            "less_than": "<",
+        }[kind]
         limit = next(iter(ctx.values()))
         return f"must be {noun} {op} {limit}"
     if kind in {"string_too_short", "too_short"}:

@@ -114,7 +114,7 @@ def _bracket_step(inner: str, text: str) -> Step:
         return int(inner, 10)
     except ValueError:
         raise PathError(
-            f"{text!r}: [{inner}] must be an index like [0], [*] or a quoted key like [\"a.b\"]"
+            f'{text!r}: [{inner}] must be an index like [0], [*] or a quoted key like ["a.b"]'
         ) from None
 
 

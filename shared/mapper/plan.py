@@ -27,8 +27,12 @@ class Message:
 
     __slots__ = ("data", "attributes", "headers")
 
-    def __init__(self, data: Any, attributes: dict[str, str] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data: Any,
+        attributes: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.data = data
         self.attributes = attributes or {}
         self.headers = headers or {}
@@ -65,14 +69,19 @@ class Plan:
         for i, mapping in enumerate(integration.mappings):
             self._mappings.append(self._compile_mapping(i, mapping, chains))
         self._js_mappings = [m for m in self._mappings if m.js_chain is not None]
-        self._map_fields, self._field_values, self._assemble_fields = generate([
-            FieldPlan(
-                source=parse_path(mapping.source) if mapping.source else None,
-                get=m.get, steps=m.python_steps, depth=m.depth,
-                target=parse_path(mapping.target), set=m.set,
-            )
-            for m, mapping in zip(self._mappings, integration.mappings, strict=True)
-        ])
+        self._map_fields, self._field_values, self._assemble_fields = generate(
+            [
+                FieldPlan(
+                    source=parse_path(mapping.source) if mapping.source else None,
+                    get=m.get,
+                    steps=m.python_steps,
+                    depth=m.depth,
+                    target=parse_path(mapping.target),
+                    set=m.set,
+                )
+                for m, mapping in zip(self._mappings, integration.mappings, strict=True)
+            ]
+        )
         condition = integration.condition
         if condition is not None and not condition.strip():
             condition = None
@@ -157,8 +166,11 @@ class Plan:
         prepared = [self._field_values(m.data) for m in batch]
         js: list[JsOutcome | None] = [None] * len(batch)
         if self._sandbox is not None:
-            js = list(self._sandbox.run_batch([self._js_input(m, v) for m, v in
-                                               zip(batch, prepared, strict=True)]))
+            js = list(
+                self._sandbox.run_batch(
+                    [self._js_input(m, v) for m, v in zip(batch, prepared, strict=True)]
+                )
+            )
         per_message_ms = (time.perf_counter() - started) * 1000 / len(batch)
         for message, values, verdict in zip(batch, prepared, js, strict=True):
             item_started = time.perf_counter()
@@ -182,8 +194,9 @@ class Plan:
             "a": message.attributes,
             "h": message.headers,
             "v": [values[m.index] for m in self._js_mappings],
-            "c": [[[g(data) for g in step] for step in m.concat_getters]
-                  for m in self._js_mappings],
+            "c": [
+                [[g(data) for g in step] for step in m.concat_getters] for m in self._js_mappings
+            ],
         }
 
     def close(self) -> None:
@@ -224,4 +237,3 @@ class PlanCache:
         while len(self._plans) > self._max:
             self._plans.popitem(last=False)[1].close()
         return plan
-

@@ -25,7 +25,12 @@ DEFAULT_MAX_BACKOFF_S = 600
 
 # PublisherClient.publish takes attributes as keyword arguments next to these.
 _RESERVED_ATTRIBUTES = frozenset({"ordering_key", "retry", "timeout"})
-_SUBSCRIPTION_SETTINGS = ["ack_deadline_seconds", "retry_policy", "dead_letter_policy", "push_config"]
+_SUBSCRIPTION_SETTINGS = [
+    "ack_deadline_seconds",
+    "retry_policy",
+    "dead_letter_policy",
+    "push_config",
+]
 
 
 class MessageTooLarge(MapperError):

@@ -20,8 +20,15 @@ REDACTED = "[REDACTED]"
 _SENSITIVE_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
 )
-_SENSITIVE_HEADER_WORDS = ("signature", "token", "secret", "api-key", "apikey", "api_key",
-                           "password")
+_SENSITIVE_HEADER_WORDS = (
+    "signature",
+    "token",
+    "secret",
+    "api-key",
+    "apikey",
+    "api_key",
+    "password",
+)
 
 
 def is_sensitive_header(name: str) -> bool:

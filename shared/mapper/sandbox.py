@@ -88,8 +88,9 @@ class Sandbox:
         # than parsing the same data as JavaScript source.
         literal = json.dumps(json.dumps(messages, separators=(",", ":"), allow_nan=False))
         try:
-            raw = ctx.eval(f"__run({literal})", timeout_sec=timeout_s,
-                           max_memory=self._memory_bytes)
+            raw = ctx.eval(
+                f"__run({literal})", timeout_sec=timeout_s, max_memory=self._memory_bytes
+            )
         except JSTimeoutException:
             where = self._where_after_failure()
             self.close()
@@ -121,8 +122,9 @@ class Sandbox:
         except JSTimeoutException:
             self.close()
             raise SandboxTimeout(
-                "", "async work kept running after the call returned; "
-                "async functions and await are not supported"
+                "",
+                "async work kept running after the call returned; "
+                "async functions and await are not supported",
             ) from None
 
     def _where_after_failure(self) -> str:

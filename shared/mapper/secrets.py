@@ -351,7 +351,7 @@ class SecretResolver:
             return json.dumps(value, separators=(",", ":"), sort_keys=True)
         ref = _ref_name(value)
         if ref is None:
-            raise InvalidSecretRef("a secret field must be a string or {\"secret\": name}")
+            raise InvalidSecretRef('a secret field must be a string or {"secret": name}')
         now = self._clock()
         hit = self._cache.get(ref)
         if hit is not None and hit[1] > now:
@@ -465,10 +465,13 @@ def store_secrets(
             if not is_secret_ref(value):
                 continue  # {"set": true} alone: validation reports the missing name
             if not _owned(value["secret"], integration_id):
-                problems.append(Problem(
-                    where, "names a secret that does not belong to this integration; "
-                    "send the value itself instead",
-                ))
+                problems.append(
+                    Problem(
+                        where,
+                        "names a secret that does not belong to this integration; "
+                        "send the value itself instead",
+                    )
+                )
                 continue
             _put(out, path, {"secret": value["secret"]})
         elif isinstance(value, str):
@@ -500,7 +503,7 @@ def _owned(ref: str, integration_id: str) -> bool:
     prefix = f"{SECRET_ID_PREFIX}{_sanitise(integration_id)}-"
     if not match or not match.group(1).startswith(prefix):
         return False
-    return _OWNED_TAIL.fullmatch(match.group(1)[len(prefix):]) is not None
+    return _OWNED_TAIL.fullmatch(match.group(1)[len(prefix) :]) is not None
 
 
 def mask_secrets(doc: Mapping[str, Any]) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def standard_webhooks_key(secret: str) -> bytes:
     """The HMAC key of a Standard Webhooks secret (`whsec_<base64>`); ValueError if invalid."""
     encoded = secret.strip()
     if encoded.startswith("whsec_"):
-        encoded = encoded[len("whsec_"):]
+        encoded = encoded[len("whsec_") :]
     try:
         key = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):

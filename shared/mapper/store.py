@@ -3,8 +3,9 @@
     integrations/{id}  the integration document (CONTRACT.md section 2), as the API shows it
     runs/{id}          one run per incoming message (section 3); its id is the idempotency key
 
-Every Google failure leaves this module as `StoreError` (retryable). A run's payload fields
-(`PAYLOAD_FIELDS`) are stored as JSON text, see `RunStore`; docs/storage.md can say more.
+Google's errors leave this module as `StoreError` (retryable), except those that say
+something about the document itself: `NotFoundError`, `ConflictError`, or `ConfigError` when
+Firestore refuses an integration. A run's payload fields are stored as JSON text, see `RunStore`.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from .errors import ConfigError, MapperError, Problem, StoreError
 # metadata, stay well under it.
 FIELD_LIMIT_BYTES = 200_000
 PREVIEW_CHARS = 10_000
-# Any other text field (errorMessage, say) is cut to this many characters.
+# Any other field of a run: text (errorMessage, say) is cut to this many characters, and an
+# object or array (incomingHeaders, say) is held to this many bytes of JSON.
 TEXT_LIMIT_CHARS = 10_000
+OTHER_FIELD_LIMIT_BYTES = 20_000
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
@@ -64,7 +67,7 @@ RUN_INDEXES: tuple[tuple[tuple[str, str], ...], ...] = (
         ("__name__", "DESCENDING"),
     ),
 )
-# Large text no query reads: exempting it from single-field indexing saves a write per field.
+# Large text that no query reads: exempt from single-field indexing, it costs no index writes.
 RUN_INDEX_EXEMPTIONS = tuple(f"{field}Json" for field in PAYLOAD_FIELDS) + ("errorMessage",)
 
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -320,10 +323,11 @@ def _unstorable(value: Any, parts: list[str | int]) -> Iterator[Problem]:
 class RunStore:
     """The `runs` collection; a run's id is its idempotency key.
 
-    The payload fields hold whatever senders and targets produced, and Firestore refuses some
-    JSON outright (an array directly inside an array, an empty key, a key like `__x__`) and
-    indexes every nested field of a map. So each is stored as JSON text in `<field>Json`,
-    cut to `FIELD_LIMIT_BYTES`, and decoded on the way out: callers only see plain values.
+    Runs hold whatever senders and targets produced, and Firestore refuses some JSON outright
+    (an array directly inside an array, an empty key, a key like `__x__`) and indexes every
+    nested field of a map. So each payload field, and any other field holding an object or
+    array, is stored as JSON text in `<field>Json`, cut to a size budget, and decoded on the
+    way out: callers only ever see plain values. No query reads inside them.
     """
 
     def __init__(self, client: firestore.Client, collection: str = "runs") -> None:
@@ -362,9 +366,14 @@ class RunStore:
     def update(self, run_id: str, fields: dict[str, Any]) -> None:
         """Set some top-level fields of the run (and `updatedAt`); `NotFoundError` if missing."""
         _check_status(fields.get("status"))
-        encoded = _encode_run({**fields, "updatedAt": now_iso()})
-        # Field names are quoted, so a key with a dot stays one top-level field.
-        updates = {FieldPath(key).to_api_repr(): value for key, value in encoded.items()}
+        updates: dict[str, Any] = {}
+        for key, value in _encode_run({**fields, "updatedAt": now_iso()}).items():
+            plain = key.removesuffix(_JSON_SUFFIX)
+            # A field that went from null to an object, or back, must not keep its old form.
+            other = plain + _JSON_SUFFIX if key == plain else plain
+            # Field names are quoted, so a key with a dot stays one top-level field.
+            updates[FieldPath(other).to_api_repr()] = firestore.DELETE_FIELD
+            updates[FieldPath(key).to_api_repr()] = value
         self._update(run_id, updates, "update a run")
 
     def mark(self, run_id: str, status: str, **fields: Any) -> None:
@@ -424,8 +433,12 @@ class RunStore:
 def _encode_run(run: dict[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for key, value in run.items():
+        if key.endswith(_JSON_SUFFIX):
+            raise ValueError(f"run field {key!r} would be mistaken for a stored JSON field")
         if key in PAYLOAD_FIELDS:
             data[key + _JSON_SUFFIX], _ = _json_within(value)
+        elif isinstance(value, (dict, list)):
+            data[key + _JSON_SUFFIX], _ = _json_within(value, OTHER_FIELD_LIMIT_BYTES)
         elif isinstance(value, str) and len(value) > TEXT_LIMIT_CHARS:
             data[key] = value[:TEXT_LIMIT_CHARS] + " ... (truncated)"
         else:
@@ -436,9 +449,8 @@ def _encode_run(run: dict[str, Any]) -> dict[str, Any]:
 def _decode_run(snapshot: Any) -> dict[str, Any]:
     run: dict[str, Any] = {}
     for key, value in (snapshot.to_dict() or {}).items():
-        field = key.removesuffix(_JSON_SUFFIX)
-        if field in PAYLOAD_FIELDS and key != field and isinstance(value, str):
-            run[field] = json.loads(value)
+        if key.endswith(_JSON_SUFFIX) and isinstance(value, str):
+            run[key.removesuffix(_JSON_SUFFIX)] = json.loads(value)
         else:
             run[key] = value
     run.setdefault("id", snapshot.id)

@@ -129,8 +129,11 @@ def number_text(x: int | float) -> str:
         body = "0." + "0" * (-n) + digits
     else:
         e = n - 1
-        body = digits[0] + ("." + digits[1:] if k > 1 else "") + ("e+" if e > 0 else "e-") + str(
-            abs(e)
+        body = (
+            digits[0]
+            + ("." + digits[1:] if k > 1 else "")
+            + ("e+" if e > 0 else "e-")
+            + str(abs(e))
         )
     return sign + body
 
@@ -146,7 +149,11 @@ def json_text(value: Any) -> str:
     if type(value) is list:
         return "[" + ",".join(json_text(v) for v in value) + "]"
     if type(value) is dict:
-        return "{" + ",".join(
-            json.dumps(k, ensure_ascii=False) + ":" + json_text(v) for k, v in value.items()
-        ) + "}"
+        return (
+            "{"
+            + ",".join(
+                json.dumps(k, ensure_ascii=False) + ":" + json_text(v) for k, v in value.items()
+            )
+            + "}"
+        )
     return json.dumps(value, ensure_ascii=False)

@@ -45,15 +45,19 @@ def javascript_problems(integration: cfg.Integration) -> list[Problem]:
     if not customs and not (condition and condition.strip()):
         return []
     sandbox = Sandbox(
-        {"condition": condition if condition and condition.strip() else None,
-         "chains": [{"depth": 0, "steps": customs}]},
+        {
+            "condition": condition if condition and condition.strip() else None,
+            "chains": [{"depth": 0, "steps": customs}],
+        },
         integration.sandbox.timeout_ms,
         integration.sandbox.memory_mb,
     )
     try:
         # The sandbox names a custom transform's container; its code lives in `.code`.
-        return [Problem(where if where == "condition" else f"{where}.code", message)
-                for where, message in sandbox.compile_errors()]
+        return [
+            Problem(where if where == "condition" else f"{where}.code", message)
+            for where, message in sandbox.compile_errors()
+        ]
     finally:
         sandbox.close()
 
@@ -77,11 +81,13 @@ def path_problems(integration: cfg.Integration) -> list[Problem]:
             problems.append(Problem(f"{here}.target", str(exc)))
         else:
             if wildcard_count(steps) > source_depth:
-                problems.append(Problem(
-                    f"{here}.target",
-                    f"has {wildcard_count(steps)} [*] but the source has {source_depth}: "
-                    "a target can only spread arrays that the source reads",
-                ))
+                problems.append(
+                    Problem(
+                        f"{here}.target",
+                        f"has {wildcard_count(steps)} [*] but the source has {source_depth}: "
+                        "a target can only spread arrays that the source reads",
+                    )
+                )
             targets.append((i, steps))
         for k, transform in enumerate(mapping.transforms):
             if isinstance(transform, cfg.Concat):

@@ -29,8 +29,13 @@ _ADD = re.compile(r"^/v1/projects/([^/]+)/secrets/([^/:]+):addVersion$")
 _ACCESS = re.compile(r"^/v1/projects/([^/]+)/secrets/([^/]+)/versions/([^/:]+):access$")
 _DELETE = re.compile(r"^/v1/projects/([^/]+)/secrets/([^/:]+)$")
 
-_STATUS = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-           409: "ALREADY_EXISTS", 503: "UNAVAILABLE"}
+_STATUS = {
+    400: "INVALID_ARGUMENT",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    503: "UNAVAILABLE",
+}
 
 
 @dataclass
@@ -44,9 +49,9 @@ class FakeSecretManager:
     fail_next: int = 0
     fail_add_version: bool = False
 
-    def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[
-        int, dict[str, Any]
-    ]:
+    def handle(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any
+    ) -> tuple[int, dict[str, Any]]:
         """Answer one request: (HTTP status, JSON body)."""
         self.calls.append((method, path, body))
         if self.fail_next > 0:
@@ -81,8 +86,11 @@ class FakeSecretManager:
         if secret_id in self.secrets:
             return _error(409, f"Secret [projects/{PROJECT_NUMBER}/secrets/{secret_id}] exists.")
         self.secrets[secret_id] = []
-        return 200, {**body, "name": f"projects/{PROJECT_NUMBER}/secrets/{secret_id}",
-                     "createTime": "2024-01-01T00:00:00Z"}
+        return 200, {
+            **body,
+            "name": f"projects/{PROJECT_NUMBER}/secrets/{secret_id}",
+            "createTime": "2024-01-01T00:00:00Z",
+        }
 
     def _add(self, project: str, secret_id: str, body: Any) -> tuple[int, dict[str, Any]]:
         if not self._known_project(project) or secret_id not in self.secrets:
@@ -92,8 +100,11 @@ class FakeSecretManager:
             return _error(400, "Payload is required.")
         self.secrets[secret_id].append(data)
         number = len(self.secrets[secret_id])
-        return 200, {"name": f"projects/{PROJECT_NUMBER}/secrets/{secret_id}/versions/{number}",
-                     "state": "ENABLED", "createTime": "2024-01-01T00:00:00Z"}
+        return 200, {
+            "name": f"projects/{PROJECT_NUMBER}/secrets/{secret_id}/versions/{number}",
+            "state": "ENABLED",
+            "createTime": "2024-01-01T00:00:00Z",
+        }
 
     def _access(self, project: str, secret_id: str, version: str) -> tuple[int, dict[str, Any]]:
         versions = self.secrets.get(secret_id) if self._known_project(project) else None
@@ -147,9 +158,7 @@ class FakeServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.endpoint = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         # A short poll interval keeps shutdown() (once per test) fast.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), daemon=True
-        )
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self) -> FakeServer:
         self._thread.start()

@@ -47,7 +47,8 @@ def test_credential_headers_are_hidden_by_name() -> None:
 
 def test_headers_as_pairs_are_accepted() -> None:
     assert redact_headers([("authorization", "x"), ("accept", "*/*")]) == {
-        "authorization": REDACTED, "accept": "*/*"
+        "authorization": REDACTED,
+        "accept": "*/*",
     }
 
 
@@ -87,7 +88,9 @@ def test_short_secrets_are_redacted_only_as_whole_strings() -> None:
     redactor = Redactor(["ab1", "", "x"])
 
     assert redactor.scrub({"password": "ab1", "other": "cab1e", "n": "x"}) == {
-        "password": REDACTED, "other": "cab1e", "n": REDACTED
+        "password": REDACTED,
+        "other": "cab1e",
+        "n": REDACTED,
     }
     assert redactor.scrub("") == ""
 
@@ -118,11 +121,15 @@ def test_bytes_are_scrubbed_when_text() -> None:
 def test_headers_method_applies_both_rules() -> None:
     redactor = Redactor(["hidden-value"])
 
-    out = redactor.headers({"Authorization": "x", "Location": "https://h/?token=t",
-                            "X-Echo": "hidden-value"})
+    out = redactor.headers(
+        {"Authorization": "x", "Location": "https://h/?token=t", "X-Echo": "hidden-value"}
+    )
 
-    assert out == {"Authorization": REDACTED, "Location": f"https://h/?token={REDACTED}",
-                   "X-Echo": REDACTED}
+    assert out == {
+        "Authorization": REDACTED,
+        "Location": f"https://h/?token={REDACTED}",
+        "X-Echo": REDACTED,
+    }
 
 
 def test_hostile_input_is_scrubbed_in_linear_time() -> None:

@@ -22,19 +22,25 @@ HMAC = SignatureConfig(scheme="hmac-sha256", secret=GITHUB_SECRET)
 
 
 def test_github_published_vector_verifies() -> None:
-    verify_signature(HMAC, GITHUB_SECRET, {"X-Hub-Signature-256": GITHUB_SIGNATURE},
-                     b"Hello, World!")
+    verify_signature(
+        HMAC, GITHUB_SECRET, {"X-Hub-Signature-256": GITHUB_SIGNATURE}, b"Hello, World!"
+    )
 
 
 def test_github_header_lookup_ignores_case() -> None:
-    verify_signature(HMAC, GITHUB_SECRET, {"x-hub-signature-256": GITHUB_SIGNATURE.upper()
-                                           .replace("SHA256=", "sha256=")}, b"Hello, World!")
+    verify_signature(
+        HMAC,
+        GITHUB_SECRET,
+        {"x-hub-signature-256": GITHUB_SIGNATURE.upper().replace("SHA256=", "sha256=")},
+        b"Hello, World!",
+    )
 
 
 def test_github_tampered_body_fails_without_revealing_anything() -> None:
     with pytest.raises(SignatureError) as caught:
-        verify_signature(HMAC, GITHUB_SECRET, {"X-Hub-Signature-256": GITHUB_SIGNATURE},
-                         b"Hello, World?")
+        verify_signature(
+            HMAC, GITHUB_SECRET, {"X-Hub-Signature-256": GITHUB_SIGNATURE}, b"Hello, World?"
+        )
     reason = str(caught.value)
     assert reason == "signature does not match"
     assert GITHUB_SECRET not in reason and GITHUB_SIGNATURE[7:] not in reason
@@ -42,8 +48,9 @@ def test_github_tampered_body_fails_without_revealing_anything() -> None:
 
 def test_wrong_secret_fails() -> None:
     with pytest.raises(SignatureError):
-        verify_signature(HMAC, "another secret", {"X-Hub-Signature-256": GITHUB_SIGNATURE},
-                         b"Hello, World!")
+        verify_signature(
+            HMAC, "another secret", {"X-Hub-Signature-256": GITHUB_SIGNATURE}, b"Hello, World!"
+        )
 
 
 @pytest.mark.parametrize("value", ["", "sha256=", "sha256=zz", "sha256=abc", "garbage"])
@@ -87,8 +94,9 @@ def sign_standard(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
     return "v1," + base64.b64encode(mac.digest()).decode()
 
 
-def standard_headers(msg_id: str = "msg_1", ts: int = int(NOW), body: bytes = b'{"x":1}',
-                     secret: str = SW_SECRET) -> dict[str, str]:
+def standard_headers(
+    msg_id: str = "msg_1", ts: int = int(NOW), body: bytes = b'{"x":1}', secret: str = SW_SECRET
+) -> dict[str, str]:
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(ts),
@@ -104,8 +112,13 @@ def test_standard_webhooks_published_example_verifies() -> None:
         "webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
     }
     config = SignatureConfig(scheme="standard-webhooks", secret="x")
-    verify_signature(config, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", headers,
-                     b'{"test": 2432232314}', now=1614265330)
+    verify_signature(
+        config,
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        headers,
+        b'{"test": 2432232314}',
+        now=1614265330,
+    )
 
 
 def test_standard_webhooks_signature_verifies() -> None:
@@ -117,10 +130,13 @@ def test_standard_webhooks_secret_without_prefix_is_base64_too() -> None:
     verify_signature(STANDARD, bare, standard_headers(), b'{"x":1}', now=NOW)
 
 
-@pytest.mark.parametrize("field, value", [
-    ("webhook-id", "msg_2"),
-    ("webhook-timestamp", str(int(NOW) + 1)),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("webhook-id", "msg_2"),
+        ("webhook-timestamp", str(int(NOW) + 1)),
+    ],
+)
 def test_standard_webhooks_tampered_headers_fail(field: str, value: str) -> None:
     headers = standard_headers()
     headers[field] = value
@@ -150,8 +166,9 @@ def test_standard_webhooks_within_five_minutes_passes() -> None:
 
 def test_standard_webhooks_one_matching_signature_among_several_passes() -> None:
     headers = standard_headers()
-    other = sign_standard("whsec_" + base64.b64encode(b"old key").decode(), "msg_1",
-                          str(int(NOW)), b'{"x":1}')
+    other = sign_standard(
+        "whsec_" + base64.b64encode(b"old key").decode(), "msg_1", str(int(NOW)), b'{"x":1}'
+    )
     headers["webhook-signature"] = (
         f"v1a,bm90LWNoZWNrZWQ= {other} v1,not*base64 {headers['webhook-signature']}"
     )
@@ -213,8 +230,9 @@ def stripe_header(body: bytes, ts: int = int(NOW), secret: str = STRIPE_SECRET) 
 def test_stripe_signature_verifies() -> None:
     body = b'{"type":"payment_intent.succeeded"}'
 
-    verify_signature(STRIPE, STRIPE_SECRET, {"Stripe-Signature": stripe_header(body)}, body,
-                     now=NOW)
+    verify_signature(
+        STRIPE, STRIPE_SECRET, {"Stripe-Signature": stripe_header(body)}, body, now=NOW
+    )
 
 
 def test_stripe_one_of_several_v1_passes_and_v0_is_ignored() -> None:
@@ -230,8 +248,9 @@ def test_stripe_bad_signature_fails() -> None:
     header = stripe_header(b'{"amount":100}')
 
     with pytest.raises(SignatureError, match="does not match"):
-        verify_signature(STRIPE, STRIPE_SECRET, {"Stripe-Signature": header},
-                         b'{"amount":999}', now=NOW)
+        verify_signature(
+            STRIPE, STRIPE_SECRET, {"Stripe-Signature": header}, b'{"amount":999}', now=NOW
+        )
 
 
 def test_stripe_stale_timestamp_fails() -> None:

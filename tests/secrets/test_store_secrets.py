@@ -36,8 +36,11 @@ def webhook_to_http(auth: dict[str, Any]) -> dict[str, Any]:
             "signature": {"scheme": "standard-webhooks", "secret": "whsec_c2lnbmluZy1rZXk="},
         },
         "mappings": [
-            {"source": "a", "target": "b",
-             "transforms": [{"type": "default", "value": "not-a-secret"}]},
+            {
+                "source": "a",
+                "target": "b",
+                "transforms": [{"type": "default", "value": "not-a-secret"}],
+            },
         ],
         "target": {"type": "http", "url": "https://hooks.example.com/x", "auth": auth},
     }
@@ -46,11 +49,20 @@ def webhook_to_http(auth: dict[str, Any]) -> dict[str, Any]:
 def pubsub_to_email() -> dict[str, Any]:
     return {
         "name": "Orders by email",
-        "source": {"type": "pubsub", "projectId": "p", "topic": "t",
-                   "credentials": copy.deepcopy(SERVICE_ACCOUNT)},
-        "target": {"type": "email", "smtpServer": "smtp.example.com", "smtpUsername": "u",
-                   "smtpPassword": "smtp-pass-1", "fromEmail": "a@example.com",
-                   "toEmail": "b@example.com"},
+        "source": {
+            "type": "pubsub",
+            "projectId": "p",
+            "topic": "t",
+            "credentials": copy.deepcopy(SERVICE_ACCOUNT),
+        },
+        "target": {
+            "type": "email",
+            "smtpServer": "smtp.example.com",
+            "smtpUsername": "u",
+            "smtpPassword": "smtp-pass-1",
+            "fromEmail": "a@example.com",
+            "toEmail": "b@example.com",
+        },
     }
 
 
@@ -90,7 +102,8 @@ def test_secret_fields_lists_every_write_only_field_and_nothing_else() -> None:
     ]:
         assert field in dict(secret_fields(webhook_to_http(auth)))
     assert [path for path, _ in secret_fields(pubsub_to_email())] == [
-        "source.credentials", "target.smtpPassword"
+        "source.credentials",
+        "target.smtpPassword",
     ]
     assert secret_fields({"name": "x", "target": {"type": "http", "url": "u"}}) == []
 
@@ -138,7 +151,8 @@ def test_a_masked_document_written_back_keeps_its_secrets(backend: RecordingBack
 
     masked = mask_secrets(stored)
     assert masked["target"]["auth"]["token"] == {
-        "secret": stored["target"]["auth"]["token"]["secret"], "set": True
+        "secret": stored["target"]["auth"]["token"]["secret"],
+        "set": True,
     }
     again = store_secrets(masked, backend, "int-4")
 
@@ -157,9 +171,9 @@ def test_replacing_one_value_stores_only_that_one(backend: RecordingBackend) -> 
     assert updated["source"] == stored["source"]
     assert backend.resolve(updated["target"]["auth"]["token"]["secret"]) == "new-token"
     assert obsolete_refs(stored, updated) == [stored["target"]["auth"]["token"]["secret"]]
-    assert sorted(secret_refs(updated)) == sorted(backend.stored[-1:] + [
-        stored["source"]["signature"]["secret"]["secret"]
-    ])
+    assert sorted(secret_refs(updated)) == sorted(
+        backend.stored[-1:] + [stored["source"]["signature"]["secret"]["secret"]]
+    )
 
 
 def test_a_reference_to_another_integrations_secret_is_refused(

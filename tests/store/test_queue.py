@@ -70,7 +70,8 @@ def test_ensure_is_idempotent_and_sets_the_dead_letter_policy(
     assert settings.dead_letter_policy.max_delivery_attempts == 7
     assert settings.retry_policy.minimum_backoff.seconds == 1
     assert settings.retry_policy.maximum_backoff.seconds == 30
-    kept = subscriber.get_subscription(subscription=subscriber.subscription_path(project, f"{dead}-keep"))
+    kept_path = subscriber.subscription_path(project, f"{dead}-keep")
+    kept = subscriber.get_subscription(subscription=kept_path)
     assert kept.topic == publisher.topic_path(project, dead)
 
 

@@ -242,15 +242,27 @@ def test_large_payload_is_truncated_and_flagged(db: firestore.Client) -> None:
     assert fit_for_document({"small": 1}) == {"small": 1}
 
 
-def test_payloads_firestore_refuses_survive_a_round_trip(db: firestore.Client) -> None:
+def test_json_firestore_refuses_survives_a_round_trip(db: firestore.Client) -> None:
     runs = RunStore(db)
     awkward = {"matrix": [[1, 2], [3, [4, []]]], "": "empty key", "__x__": None, "a.b": [{}]}
-    runs.create({**run("odd", ts(1)), "incomingPayload": awkward})
+    headers = {"__x__": "1", "content-type": "application/json"}
+    runs.create({**run("odd", ts(1)), "incomingPayload": awkward, "incomingHeaders": headers})
     runs.update("odd", {"transformedPayload": [[awkward]], "outgoingResponse": "plain text"})
 
     stored = runs.get("odd")
 
     assert stored["incomingPayload"] == awkward
+    assert stored["incomingHeaders"] == headers
     assert stored["transformedPayload"] == [[awkward]]
     assert stored["outgoingResponse"] == "plain text"
     assert runs.list()[0][0]["incomingPayload"] == awkward
+
+
+def test_a_field_can_change_between_null_and_an_object(db: firestore.Client) -> None:
+    runs = RunStore(db)
+    runs.create({**run("r", ts(1)), "timings": None})
+
+    runs.update("r", {"timings": {"apiMs": [[1]]}})
+    assert runs.get("r")["timings"] == {"apiMs": [[1]]}
+    runs.update("r", {"timings": None})
+    assert runs.get("r")["timings"] is None

@@ -87,8 +87,14 @@ def smtp(request: pytest.FixtureRequest, cert: Cert) -> Iterator[tuple[Collector
         controller.stop()
 
 
-def _sender(port: int, egress: EgressPolicy = LOOPBACK, *, cert: Cert | None = None,
-            timeout: float = 5.0, **doc: Any) -> EmailTargetSender:
+def _sender(
+    port: int,
+    egress: EgressPolicy = LOOPBACK,
+    *,
+    cert: Cert | None = None,
+    timeout: float = 5.0,
+    **doc: Any,
+) -> EmailTargetSender:
     config = EmailTarget.model_validate(
         {
             "type": "email",
@@ -117,8 +123,11 @@ def test_templated_recipient_and_subject_arrive(smtp: tuple[Collector, int]) -> 
         toEmail="{{customer.email}}, Ops Team <ops@example.com>",
         subject="Order {{ order.id }} for {{name}} ({{items[1].sku}})",
     )
-    payload = {"customer": {"email": "ann@example.com"}, "order": {"id": 7},
-               "items": [{"sku": "a"}, {"sku": "b"}]}
+    payload = {
+        "customer": {"email": "ann@example.com"},
+        "order": {"id": 7},
+        "items": [{"sku": "a"}, {"sku": "b"}],
+    }
     source = {"name": "Ann", "customer": {"email": "ignored@example.com"}}
     delivery = sender.send(payload, source)
 
@@ -205,6 +214,17 @@ def test_wrong_password_is_permanent(smtp: tuple[Collector, int]) -> None:
     assert type(info.value) is TargetError
     assert "wrong-password" not in str(info.value)
     assert info.value.delivery.response["status"] == 535
+    assert handler.envelopes == []
+
+
+@pytest.mark.parametrize("smtp", ["auth"], indirect=True)
+def test_non_ascii_password_is_permanent(smtp: tuple[Collector, int]) -> None:
+    handler, port = smtp
+    sender = _sender(port, smtpUsername="mailer", smtpPassword="pässwörd")
+    with pytest.raises(TargetError, match="credentials") as info:
+        sender.send({"a": 1}, {})
+    assert type(info.value) is TargetError
+    assert "pässwörd" not in str(info.value)
     assert handler.envelopes == []
 
 
@@ -303,8 +323,9 @@ def test_some_recipients_refused_is_permanent_and_recorded(smtp: tuple[Collector
     assert info.value.delivery.response["refused"]["gone@example.com"][0] == 550
 
 
-@pytest.mark.parametrize(("reply", "retryable"), [("451 4.3.0 try later", True),
-                                                  ("554 5.6.0 rejected", False)])
+@pytest.mark.parametrize(
+    ("reply", "retryable"), [("451 4.3.0 try later", True), ("554 5.6.0 rejected", False)]
+)
 def test_data_reply_classification(
     smtp: tuple[Collector, int], reply: str, retryable: bool
 ) -> None:
@@ -335,8 +356,10 @@ def test_silent_server_times_out_retryably() -> None:
 # --- egress -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("server", ["127.0.0.1", "localhost", "169.254.169.254", "10.0.0.1",
-                                    "::1", "metadata.google.internal"])
+@pytest.mark.parametrize(
+    "server",
+    ["127.0.0.1", "localhost", "169.254.169.254", "10.0.0.1", "::1", "metadata.google.internal"],
+)
 def test_smtp_server_is_egress_checked(network_guard: ConnectLog, server: str) -> None:
     sender = _sender(25, EgressPolicy(), smtpServer=server)
     with pytest.raises(BlockedDestinationError) as info:
@@ -347,7 +370,11 @@ def test_smtp_server_is_egress_checked(network_guard: ConnectLog, server: str) -
 
 def test_registry_builds_email(secrets: DictSecrets) -> None:
     config = EmailTarget.model_validate(
-        {"type": "email", "smtpServer": "smtp.example.com", "fromEmail": "a@example.com",
-         "toEmail": "b@example.com"}
+        {
+            "type": "email",
+            "smtpServer": "smtp.example.com",
+            "fromEmail": "a@example.com",
+            "toEmail": "b@example.com",
+        }
     )
     assert isinstance(build_target(config, secrets, LOOPBACK), EmailTargetSender)

@@ -8,16 +8,28 @@ import sys
 from pathlib import Path
 
 INTEGRATION = {
-    "name": "t", "source": {"type": "webhook"}, "condition": "data.kind !== 'ignore'",
-    "mappings": [{"source": "n", "target": "double",
-                  "transforms": [{"type": "custom", "code": "return value * 2"}]}],
+    "name": "t",
+    "source": {"type": "webhook"},
+    "condition": "data.kind !== 'ignore'",
+    "mappings": [
+        {
+            "source": "n",
+            "target": "double",
+            "transforms": [{"type": "custom", "code": "return value * 2"}],
+        }
+    ],
     "target": {"type": "http", "url": "https://example.com"},
 }
 
 
 def mapper(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mapper", *args], input=stdin,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "mapper", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def write(tmp_path: Path, name: str, value: object) -> str:
@@ -38,10 +50,18 @@ def test_validate_prints_nothing_for_a_valid_config(tmp_path: Path) -> None:
 
 
 def test_validate_prints_every_problem_with_its_path(tmp_path: Path) -> None:
-    bad = {**INTEGRATION, "condition": "data.x ===",
-           "mappings": [{"source": "a..b", "target": "x",
-                         "transforms": [{"type": "substring", "start": -1}, {"type": "shout"}]},
-                        {"source": "a", "target": "y", "transforms": [{"type": "custom", "code": "return ("}]}]}
+    bad = {
+        **INTEGRATION,
+        "condition": "data.x ===",
+        "mappings": [
+            {
+                "source": "a..b",
+                "target": "x",
+                "transforms": [{"type": "substring", "start": -1}, {"type": "shout"}],
+            },
+            {"source": "a", "target": "y", "transforms": [{"type": "custom", "code": "return ("}]},
+        ],
+    }
     result = mapper("validate", "--config", write(tmp_path, "i.json", bad))
     assert result.returncode == 1
     lines = result.stdout.splitlines()
@@ -61,10 +81,19 @@ def test_preview_output_skip_and_error(tmp_path: Path) -> None:
     assert (ok.returncode, json.loads(ok.stdout)) == (0, {"double": 42})
     skip = mapper("preview", "--config", config, "--payload", "-", stdin='{"kind": "ignore"}')
     assert (skip.returncode, json.loads(skip.stdout)) == (0, {"skipped": True})
-    broken = {**INTEGRATION, "mappings": [{"source": "n", "target": "x", "transforms": [
-        {"type": "custom", "code": "return value.toFixed(2)"}]}]}
-    err = mapper("preview", "--config", write(tmp_path, "b.json", broken), "--payload", "-",
-                 stdin="{}")
+    broken = {
+        **INTEGRATION,
+        "mappings": [
+            {
+                "source": "n",
+                "target": "x",
+                "transforms": [{"type": "custom", "code": "return value.toFixed(2)"}],
+            }
+        ],
+    }
+    err = mapper(
+        "preview", "--config", write(tmp_path, "b.json", broken), "--payload", "-", stdin="{}"
+    )
     assert err.returncode == 1
     assert err.stdout.startswith("mappings[0].transforms[0]: TypeError")
 

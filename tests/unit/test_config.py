@@ -12,8 +12,11 @@ from mapper.config import json_schema, parse_integration
 from mapper.errors import ConfigError
 from mapper.validate import problems_of, validate
 
-BASE = {"name": "n", "source": {"type": "webhook"},
-        "target": {"type": "http", "url": "https://example.com"}}
+BASE = {
+    "name": "n",
+    "source": {"type": "webhook"},
+    "target": {"type": "http", "url": "https://example.com"},
+}
 
 
 def paths(doc: dict) -> dict[str, str]:
@@ -21,14 +24,29 @@ def paths(doc: dict) -> dict[str, str]:
 
 
 def test_every_type_problem_at_once() -> None:
-    found = paths({
-        "source": {"type": "ftp"},
-        "target": {"type": "http", "url": "https://x", "method": "FETCH", "auth": {"type": "bearer"}},
-        "mappings": [{"source": "a", "target": "b", "transforms": [
-            {"type": "substring", "start": "1"}, {"type": "replace", "find": ""}]}],
-        "sandbox": {"timeoutMs": 999999},
-        "surprise": 1,
-    })
+    found = paths(
+        {
+            "source": {"type": "ftp"},
+            "target": {
+                "type": "http",
+                "url": "https://x",
+                "method": "FETCH",
+                "auth": {"type": "bearer"},
+            },
+            "mappings": [
+                {
+                    "source": "a",
+                    "target": "b",
+                    "transforms": [
+                        {"type": "substring", "start": "1"},
+                        {"type": "replace", "find": ""},
+                    ],
+                }
+            ],
+            "sandbox": {"timeoutMs": 999999},
+            "surprise": 1,
+        }
+    )
     assert found["name"] == "is required"
     assert found["source"].startswith("unknown type 'ftp'")
     assert found["target.method"].startswith("must be one of")
@@ -40,13 +58,23 @@ def test_every_type_problem_at_once() -> None:
 
 
 def test_semantic_problems_at_once() -> None:
-    found = paths({**BASE, "condition": "data.a ===", "mappings": [
-        {"source": "items[*].sku", "target": "a[*].b[*]"},
-        {"source": "x", "target": "c"},
-        {"source": "y", "target": "c.d"},
-        {"target": "e", "transforms": [{"type": "concat", "fields": ["ok", "bad]"]}]},
-        {"source": "z", "target": "f", "transforms": [{"type": "custom", "code": "retur value"}]},
-    ]})
+    found = paths(
+        {
+            **BASE,
+            "condition": "data.a ===",
+            "mappings": [
+                {"source": "items[*].sku", "target": "a[*].b[*]"},
+                {"source": "x", "target": "c"},
+                {"source": "y", "target": "c.d"},
+                {"target": "e", "transforms": [{"type": "concat", "fields": ["ok", "bad]"]}]},
+                {
+                    "source": "z",
+                    "target": "f",
+                    "transforms": [{"type": "custom", "code": "retur value"}],
+                },
+            ],
+        }
+    )
     assert "has 2 [*] but the source has 1" in found["mappings[0].target"]
     assert "overlaps mappings[1].target" in found["mappings[2].target"]
     assert "mappings[3].transforms[0].fields[1]" in found
@@ -55,9 +83,19 @@ def test_semantic_problems_at_once() -> None:
 
 
 def test_valid_documents_parse_into_types() -> None:
-    integration = validate({**BASE, "target": {
-        "type": "email", "smtpServer": "smtp.example.com", "fromEmail": "a@example.com",
-        "toEmail": "{{customer.email}}", "useSSL": True, "smtpPassword": {"secret": "projects/p/s"}}})
+    integration = validate(
+        {
+            **BASE,
+            "target": {
+                "type": "email",
+                "smtpServer": "smtp.example.com",
+                "fromEmail": "a@example.com",
+                "toEmail": "{{customer.email}}",
+                "useSSL": True,
+                "smtpPassword": {"secret": "projects/p/s"},
+            },
+        }
+    )
     assert integration.target.use_ssl is True
     assert integration.target.smtp_password.secret == "projects/p/s"
     assert integration.target.smtp_port == 587
@@ -79,13 +117,18 @@ def test_not_an_object() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=15,
 )
 
 
-@given(st.dictionaries(st.sampled_from(["name", "source", "target", "mappings", "condition", "x"]),
-                       json_values))
+@given(
+    st.dictionaries(
+        st.sampled_from(["name", "source", "target", "mappings", "condition", "x"]), json_values
+    )
+)
 def test_arbitrary_json_gives_problems_never_a_crash(doc: dict) -> None:
     for problem in problems_of(doc):
         assert problem.message

@@ -81,7 +81,11 @@ def test_set_creates_nested_objects_and_arrays() -> None:
     set_path(out, "a.b.c", 1)
     set_path(out, "list[2].x", "y")
     set_path(out, '["dotted.key"].v', True)
-    assert out == {"a": {"b": {"c": 1}}, "list": [None, None, {"x": "y"}], "dotted.key": {"v": True}}
+    assert out == {
+        "a": {"b": {"c": 1}},
+        "list": [None, None, {"x": "y"}],
+        "dotted.key": {"v": True},
+    }
 
 
 def test_wildcard_target_spreads_and_merges_by_index() -> None:
@@ -89,7 +93,10 @@ def test_wildcard_target_spreads_and_merges_by_index() -> None:
     set_path(out, "skus[*]", ["A1", "B2"])
     set_path(out, "lines[*].sku", ["A1", "B2"])
     set_path(out, "lines[*].qty", [2, 1])
-    assert out == {"skus": ["A1", "B2"], "lines": [{"sku": "A1", "qty": 2}, {"sku": "B2", "qty": 1}]}
+    assert out == {
+        "skus": ["A1", "B2"],
+        "lines": [{"sku": "A1", "qty": 2}, {"sku": "B2", "qty": 1}],
+    }
 
 
 def test_target_must_start_with_a_key_and_indexes_are_bounded() -> None:

@@ -40,9 +40,14 @@ n11 = findpopen(obj)(cmd, -1, null, -1, -1, -1, null, null, true).communicate()
 def plan_for(condition: str | None = None, code: str | None = None, **limits: int) -> Plan:
     mappings = [{"source": "x", "target": "y"}]
     if code is not None:
-        mappings = [{"source": "x", "target": "y", "transforms": [{"type": "custom", "code": code}]}]
+        mappings = [
+            {"source": "x", "target": "y", "transforms": [{"type": "custom", "code": code}]}
+        ]
     doc = {
-        "name": "t", "source": {"type": "webhook"}, "condition": condition, "mappings": mappings,
+        "name": "t",
+        "source": {"type": "webhook"},
+        "condition": condition,
+        "mappings": mappings,
         "target": {"type": "http", "url": "https://example.com"},
     }
     if limits:
@@ -61,8 +66,7 @@ def test_js2py_escape_is_a_clean_run_error(tmp_path: Path, where: str) -> None:
     marker = tmp_path / "pwned"
     program = JS2PY_ESCAPE.format(marker=marker)
     if where == "condition":
-        plan = plan_for(condition=f"(() => {{ {program}; return true }})()",
-                        code="return value")
+        plan = plan_for(condition=f"(() => {{ {program}; return true }})()", code="return value")
     else:
         plan = plan_for(code=program + "\nreturn value")
     outcome = plan.apply(Message({"x": 1}))
@@ -85,7 +89,8 @@ def test_growing_array_stops_at_the_memory_limit_and_the_next_message_runs() -> 
     plan = plan_for(
         code="if (value === 1) { const a = []; while (true) a.push(new Array(100000).fill(1)) }"
         " return value",
-        memory_mb=16, timeout_ms=1000,
+        memory_mb=16,
+        timeout_ms=1000,
     )
     outcome = plan.apply(Message({"x": 1}))
     assert isinstance(outcome.error, SandboxMemoryError)
@@ -101,8 +106,20 @@ def test_a_runaway_message_in_a_batch_fails_alone() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["require", "process", "fetch", "setTimeout", "setInterval", "XMLHttpRequest",
-             "Deno", "Bun", "module", "exports", "__timer_manager"],
+    "name",
+    [
+        "require",
+        "process",
+        "fetch",
+        "setTimeout",
+        "setInterval",
+        "XMLHttpRequest",
+        "Deno",
+        "Bun",
+        "module",
+        "exports",
+        "__timer_manager",
+    ],
 )
 def test_host_objects_are_absent(name: str) -> None:
     plan = plan_for(code=f"return typeof {name}")
@@ -126,8 +143,10 @@ def test_prototype_pollution_does_not_leak_into_the_next_message() -> None:
 
 
 def test_globals_do_not_carry_over_between_messages() -> None:
-    plan = plan_for(code="try { globalThis.seen = (globalThis.seen || 0) + 1 } catch (e) {}"
-                    " return typeof globalThis.seen")
+    plan = plan_for(
+        code="try { globalThis.seen = (globalThis.seen || 0) + 1 } catch (e) {}"
+        " return typeof globalThis.seen"
+    )
     assert plan.apply(Message({"x": 1})).output == {"y": "undefined"}
     assert plan.apply(Message({"x": 2})).output == {"y": "undefined"}
 
@@ -139,8 +158,10 @@ def test_data_is_read_only_to_user_code() -> None:
 
 
 def test_standard_ecmascript_is_available() -> None:
-    plan = plan_for(code="return [JSON.stringify({a: [1]}), Math.max(1, 2), new Date(0).toISOString(),"
-                    " 'a-b'.split('-').map(s => s.toUpperCase()).join(''), /x+/.test('xx')]")
+    plan = plan_for(
+        code="return [JSON.stringify({a: [1]}), Math.max(1, 2), new Date(0).toISOString(),"
+        " 'a-b'.split('-').map(s => s.toUpperCase()).join(''), /x+/.test('xx')]"
+    )
     assert plan.apply(Message({"x": 1})).output == {
         "y": ['{"a":[1]}', 2, "1970-01-01T00:00:00.000Z", "AB", True]
     }
@@ -175,6 +196,8 @@ def test_async_work_cannot_outlive_its_call() -> None:
 
 
 def test_promise_and_timer_globals_are_gone() -> None:
-    plan = plan_for(code="return [typeof Promise, typeof Atomics.waitAsync, typeof WebAssembly,"
-                    " typeof FinalizationRegistry, typeof Array.fromAsync]")
+    plan = plan_for(
+        code="return [typeof Promise, typeof Atomics.waitAsync, typeof WebAssembly,"
+        " typeof FinalizationRegistry, typeof Array.fromAsync]"
+    )
     assert plan.apply(Message({"x": 1})).output == {"y": ["undefined"] * 5}

@@ -6,8 +6,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import given
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from py_mini_racer import MiniRacer
 
@@ -68,9 +67,19 @@ def test_concat_joins_text_and_drops_nulls() -> None:
 
 @pytest.mark.parametrize(
     ("number", "text"),
-    [(0, "0"), (-0.0, "0"), (1.0, "1"), (1.5, "1.5"), (1e21, "1e+21"), (1e20, "100000000000000000000"),
-     (1e-7, "1e-7"), (0.000001, "0.000001"), (123456789012345680.0, "123456789012345680"),
-     (-2.5e-10, "-2.5e-10"), (2**60, "1152921504606847000")],
+    [
+        (0, "0"),
+        (-0.0, "0"),
+        (1.0, "1"),
+        (1.5, "1.5"),
+        (1e21, "1e+21"),
+        (1e20, "100000000000000000000"),
+        (1e-7, "1e-7"),
+        (0.000001, "0.000001"),
+        (123456789012345680.0, "123456789012345680"),
+        (-2.5e-10, "-2.5e-10"),
+        (2**60, "1152921504606847000"),
+    ],
 )
 def test_numbers_are_written_as_javascript_writes_them(number: float, text: str) -> None:
     assert number_text(number) == text
@@ -90,4 +99,10 @@ def test_number_text_matches_v8(v8: MiniRacer, number: float) -> None:
 
 
 def test_to_text_of_each_kind() -> None:
-    assert [to_text(v) for v in ["s", 1, True, None, [1, "a"]]] == ["s", "1", "true", "null", '[1,"a"]']
+    assert [to_text(v) for v in ["s", 1, True, None, [1, "a"]]] == [
+        "s",
+        "1",
+        "true",
+        "null",
+        '[1,"a"]',
+    ]

@@ -24,6 +24,9 @@ What this module adds, and only this:
     (`metadata.google.internal`, `metadata`, `metadata.goog`), and of IP literals (so an
     IPv6 literal is refused as blocked, not reported as a DNS failure, on an IPv4-only host);
   * the same policy for SMTP (`resolve()`), which requests-hardened does not cover.
+
+requests-hardened logs "Forbidden IP address" (WARNING) before the allowlist is consulted,
+so an allowlisted destination logs that line and is then connected to all the same.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from requests_hardened.ip_filter import (
 )
 from requests_hardened.ip_filter_adapter import IPFilterAdapter
 
-from ..errors import BlockedDestinationError, RetryableTargetError
+from ..errors import BlockedDestinationError, RetryableTargetError, TargetError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -134,8 +137,10 @@ class EgressPolicy:
             if not self.permits(ip):
                 raise BlockedDestinationError(_refusal(host, ip)) from None
             return ip
-        except (socket.gaierror, UnicodeError) as exc:
+        except socket.gaierror as exc:
             raise RetryableTargetError(f"cannot resolve {host}: {exc}") from None
+        except UnicodeError:
+            raise TargetError(f"{host!r} is not a valid host name") from None
         if self.is_blocked(ip):
             raise BlockedDestinationError(_refusal(host, ip))
         return ip
@@ -144,6 +149,8 @@ class EgressPolicy:
         """Make every http(s) request of `session` go through this policy."""
         # Replace all adapters, not just the two prefixes: a longer prefix someone mounted
         # (say "https://api.example.com") would otherwise win and skip the guard.
+        for adapter in session.adapters.values():
+            adapter.close()
         session.adapters.clear()
         session.mount("https://", _GuardedAdapter(self, is_https=True))
         session.mount("http://", _GuardedAdapter(self, is_https=False))

@@ -29,6 +29,7 @@ import smtplib
 import ssl
 import time
 from datetime import datetime, timezone
+from email.errors import MessageError
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, make_msgid, parseaddr
@@ -37,7 +38,7 @@ from typing import Any
 from ..config import EmailTarget
 from ..errors import ConfigError, PathError, Problem, RetryableTargetError, TargetError
 from ..paths import compile_getter, parse_path
-from .base import Delivery, SecretResolver, attach
+from .base import Delivery, SecretResolver, attach, scrub
 from .egress import EgressPolicy
 
 SMTP_TIMEOUT_S = 30.0  # per socket operation; EmailTarget has no timeout field
@@ -111,25 +112,34 @@ class EmailTargetSender:
             if any(ch in value for ch in _FORBIDDEN_IN_HEADERS):
                 message = f"the {name} header contains a line break or NUL; refused"
                 raise attach(TargetError(message), None)
-        sender = _addresses(cfg.from_email, "fromEmail")[0]
+        senders = _addresses(cfg.from_email, "fromEmail")
+        if len(senders) != 1:
+            raise attach(TargetError("fromEmail must hold exactly one address"), None)
+        sender = senders[0]
         recipients = _addresses(to_text, "toEmail")
         if len(recipients) > MAX_RECIPIENTS:
             message = f"toEmail has {len(recipients)} addresses; at most {MAX_RECIPIENTS}"
             raise attach(TargetError(message), None)
         body = _body(payload)
-        msg = EmailMessage()
-        msg["From"] = cfg.from_email
-        msg["To"] = to_text
-        msg["Subject"] = subject
-        msg["Date"] = format_datetime(datetime.now(timezone.utc))
-        msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
-        msg.set_content(body)
+        try:
+            msg = EmailMessage()
+            msg["From"] = cfg.from_email
+            msg["To"] = to_text
+            msg["Subject"] = subject
+            msg["Date"] = format_datetime(datetime.now(timezone.utc))
+            msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
+            msg.set_content(body)
+            data = msg.as_bytes(policy=SMTP_POLICY)
+        except (MessageError, ValueError, TypeError) as exc:
+            raise attach(TargetError(f"cannot build the message: {exc}"), None) from None
 
         secret_values: list[str] = []
         password = None
-        if cfg.smtp_username and cfg.smtp_password is not None:
-            password = self._secrets.resolve(cfg.smtp_password)
-            secret_values.append(password)
+        if cfg.smtp_username:
+            password = ""
+            if cfg.smtp_password is not None:
+                password = self._secrets.resolve(cfg.smtp_password)
+                secret_values.append(password)
         delivery = Delivery(
             request={
                 "method": "SMTP",
@@ -142,18 +152,16 @@ class EmailTargetSender:
         started = time.monotonic()
         try:
             address = self._egress.resolve(cfg.smtp_server, cfg.smtp_port)
-            code, reply, refused = self._deliver(str(address), password, sender, recipients, msg)
+            code, reply, refused = self._deliver(str(address), password, sender, recipients, data)
         except TargetError as exc:
             raise attach(exc, _timed(delivery, started)) from None
-        except smtplib.SMTPRecipientsRefused as exc:
-            delivery.response = _response(*_first_refusal(exc.recipients))
-            error = _smtp_error(exc)
+        except (smtplib.SMTPException, OSError, ValueError) as exc:
+            if isinstance(exc, smtplib.SMTPRecipientsRefused):
+                delivery.response = _response(*_first_refusal(exc.recipients))
+            elif isinstance(exc, smtplib.SMTPResponseException):
+                delivery.response = _response(exc.smtp_code, exc.smtp_error)
+            error = _smtp_error(exc, secret_values)
             raise attach(error, _timed(delivery, started)) from None
-        except smtplib.SMTPResponseException as exc:
-            delivery.response = _response(exc.smtp_code, exc.smtp_error)
-            raise attach(_smtp_error(exc), _timed(delivery, started)) from None
-        except (smtplib.SMTPException, OSError) as exc:
-            raise attach(_smtp_error(exc), _timed(delivery, started)) from None
         delivery.response = _response(code, reply)
         if refused:
             # Some recipients have it already: a retry would send it to them twice.
@@ -170,14 +178,18 @@ class EmailTargetSender:
         password: str | None,
         sender: str,
         recipients: list[str],
-        msg: EmailMessage,
+        data: bytes,
     ) -> tuple[int, bytes, dict[str, tuple[int, bytes]]]:
         cfg = self.config
-        context = self._ssl_context or ssl.create_default_context()
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()  # system trust store, once
+        context = self._ssl_context
         smtp: smtplib.SMTP
         if cfg.use_ssl:
             smtp = _PinnedSMTPSSL(
-                address, timeout=self._timeout, local_hostname=self._local_hostname,
+                address,
+                timeout=self._timeout,
+                local_hostname=self._local_hostname,
                 context=context,
             )
         else:
@@ -190,7 +202,7 @@ class EmailTargetSender:
                 smtp.starttls(context=context)
             if cfg.smtp_username and password is not None:
                 smtp.login(cfg.smtp_username, password)
-            result = _transmit(smtp, sender, recipients, msg)
+            result = _transmit(smtp, sender, recipients, data)
         except BaseException:
             smtp.close()
             raise
@@ -229,7 +241,7 @@ class _PinnedSMTPSSL(_Pinned, smtplib.SMTP_SSL):
 
 
 def _transmit(
-    smtp: smtplib.SMTP, sender: str, recipients: list[str], msg: EmailMessage
+    smtp: smtplib.SMTP, sender: str, recipients: list[str], data: bytes
 ) -> tuple[int, bytes, dict[str, tuple[int, bytes]]]:
     # smtplib.sendmail without discarding the server's final reply, which the run records.
     smtp.ehlo_or_helo_if_needed()
@@ -245,14 +257,19 @@ def _transmit(
     if len(refused) == len(recipients):
         smtp.rset()
         raise smtplib.SMTPRecipientsRefused(refused)
-    code, reply = smtp.data(msg.as_bytes(policy=SMTP_POLICY))
+    code, reply = smtp.data(data)
     if code != 250:
         smtp.rset()
         raise smtplib.SMTPDataError(code, reply)
     return code, reply, refused
 
 
-def _smtp_error(exc: BaseException) -> TargetError:
+def _smtp_error(exc: BaseException, secret_values: list[str]) -> TargetError:
+    error = _classify(exc)
+    return type(error)(scrub(str(error), secret_values))
+
+
+def _classify(exc: BaseException) -> TargetError:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in exc.recipients.values()]
         retry = all(400 <= code < 500 for code in codes)
@@ -271,7 +288,10 @@ def _smtp_error(exc: BaseException) -> TargetError:
         return TargetError(f"SMTP failed: {exc}")
     if isinstance(exc, TimeoutError):
         return RetryableTargetError(f"SMTP timed out: {exc or 'no answer'}")
-    return RetryableTargetError(f"SMTP connection failed: {exc}")
+    if isinstance(exc, OSError):  # before ValueError: certificate errors are both
+        return RetryableTargetError(f"SMTP connection failed: {exc}")
+    # smtplib encodes login data as ASCII; nothing else raises ValueError here.
+    return TargetError(f"SMTP cannot send these credentials: {exc}")
 
 
 def _by_retry(retry: bool, message: str) -> TargetError:

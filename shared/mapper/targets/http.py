@@ -20,7 +20,9 @@ What counts as what (errors.py): 2xx delivered; 3xx a permanent TargetError nami
 Location (redirects are never followed: the new address escaped the check made for the
 old one); 408, 429, 5xx, connection errors and timeouts RetryableTargetError; other 4xx
 TargetError; a refused address BlockedDestinationError. The response body is kept up to
-MAX_RESPONSE_BODY_BYTES. The egress policy is in egress.py.
+MAX_RESPONSE_BODY_BYTES, and read for at most `timeoutSeconds` after the request began
+(`timeoutSeconds` also bounds connecting and each wait for data); what was cut is flagged
+`truncated`. The egress policy (EgressPolicy, re-exported here) is in egress.py.
 """
 
 from __future__ import annotations
@@ -67,12 +69,12 @@ class HttpTargetSender:
         *,
         session: requests.Session | None = None,
     ) -> None:
+        _validate(config)
         self.config = config
         self._secrets = secrets
         self._egress = egress
         self._session = egress.mount(session) if session is not None else None
         self._owns_session = session is None
-        _validate(config)
 
     @property
     def session(self) -> requests.Session:

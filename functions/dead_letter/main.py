@@ -1,0 +1,18 @@
+"""dead_letter: Pub/Sub-triggered on the dead-letter topic; ends the run as dead_lettered."""
+
+from __future__ import annotations
+
+import base64
+
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from mapper.pipeline import Worker, decode_internal
+from mapper.services import services
+
+
+@functions_framework.cloud_event
+def dead_letter(event: CloudEvent) -> None:
+    """Record that Pub/Sub gave up on this message after its last attempt."""
+    message = decode_internal(base64.b64decode(event.data["message"]["data"]))
+    Worker(services()).dead_letter(message)

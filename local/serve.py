@@ -1,0 +1,122 @@
+"""Serve every function on one local URL, against the emulators (tests and `make dev`).
+
+    /webhook/...          -> functions/webhook
+    /_functions/worker    -> functions/worker       (the emulator pushes the internal topic here)
+    /_functions/dead_letter -> functions/dead_letter (and the dead-letter topic here)
+
+Each function runs in functions-framework exactly as deployed; this module only routes by
+path prefix and creates the internal topics and subscriptions the cloud gets from Terraform.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = ROOT / "functions"
+
+# (mount prefix, function directory, entry point, signature type)
+ROUTES = [
+    ("/webhook/", "webhook", "webhook", "http"),
+    ("/_functions/worker", "worker", "worker", "cloudevent"),
+    ("/_functions/dead_letter", "dead_letter", "dead_letter", "cloudevent"),
+]
+
+# Local retry settings: quick, so that a retried delivery shows within seconds.
+LOCAL_MIN_BACKOFF_S = 1
+LOCAL_MAX_BACKOFF_S = 2
+LOCAL_MAX_DELIVERY_ATTEMPTS = 5
+
+
+def build_app(routes: Iterable[tuple[str, str, str, str]] = ROUTES) -> Callable:
+    """One WSGI app dispatching each path prefix to its function's own app."""
+    import functions_framework
+
+    mounted = [
+        (prefix, functions_framework.create_app(entry, str(FUNCTIONS / name / "main.py"), kind))
+        for prefix, name, entry, kind in routes
+    ]
+
+    def dispatch(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        for prefix, app in mounted:
+            if path.startswith(prefix) or path + "/" == prefix:
+                return app(environ, start_response)
+        body = b'{"error": "no such route", "code": "not_found"}'
+        start_response(
+            "404 Not Found",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+    return dispatch
+
+
+def create_internal_pubsub(project: str, base_url: str, topic: str = "mapper-events") -> None:
+    """The internal topic, the worker's push subscription and the dead-letter path."""
+    from google.cloud import pubsub_v1
+
+    from mapper.queue import ensure_topic_and_subscription
+
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    try:
+        ensure_topic_and_subscription(
+            publisher,
+            subscriber,
+            project,
+            f"{topic}-dead-letter",
+            f"{topic}-dead-letter-push",
+            push_endpoint=f"{base_url}/_functions/dead_letter",
+            min_backoff=LOCAL_MIN_BACKOFF_S,
+            max_backoff=LOCAL_MAX_BACKOFF_S,
+        )
+        ensure_topic_and_subscription(
+            publisher,
+            subscriber,
+            project,
+            topic,
+            f"{topic}-worker",
+            dead_letter_topic=f"{topic}-dead-letter",
+            max_delivery_attempts=LOCAL_MAX_DELIVERY_ATTEMPTS,
+            push_endpoint=f"{base_url}/_functions/worker",
+            min_backoff=LOCAL_MIN_BACKOFF_S,
+            max_backoff=LOCAL_MAX_BACKOFF_S,
+        )
+    finally:
+        subscriber.close()
+        publisher.transport.close()
+
+
+@dataclass
+class LocalServer:
+    """A running local platform: its base URL, and how to stop it."""
+
+    url: str
+    _server: Any
+    _thread: threading.Thread
+
+    def stop(self) -> None:
+        """Stop serving and wait for the server thread."""
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+
+
+def serve(env: Mapping[str, str], host: str = "127.0.0.1", port: int = 0) -> LocalServer:
+    """Serve the functions in this process, in a background thread; env is applied first."""
+    from werkzeug.serving import make_server
+
+    os.environ.update(env)
+    server = make_server(host, port, build_app(), threaded=True)
+    url = f"http://{host}:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, name="local-functions", daemon=True)
+    thread.start()
+    create_internal_pubsub(
+        env["GOOGLE_CLOUD_PROJECT"], url, env.get("INTERNAL_TOPIC", "mapper-events")
+    )
+    return LocalServer(url, server, thread)

@@ -1,0 +1,64 @@
+"""The one place that builds clients, lazily, from the environment (docs/configuration.md)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+
+from .pipeline import DEFAULT_CONFIG_TTL_S, ConfigCache, Services
+
+DEFAULT_TOPIC = "mapper-events"
+DEFAULT_MAX_BODY_BYTES = 10_000_000
+
+
+def setting(name: str, default: str, environ: Mapping[str, str] | None = None) -> str:
+    """An operator setting from the environment (every one is listed in the README)."""
+    return (environ if environ is not None else os.environ).get(name) or default
+
+
+def max_body_bytes() -> int:
+    """Largest webhook or push body accepted (MAX_BODY_BYTES, default 10 MB)."""
+    return int(setting("MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES)))
+
+
+def build_services(environ: Mapping[str, str] | None = None) -> Services:
+    """Connect every client the pipeline needs, as configured by `environ`."""
+    from google.cloud import firestore, pubsub_v1
+
+    from .plan import PlanCache
+    from .queue import Queue
+    from .secrets import LocalSecretBackend, SecretManagerBackend, SecretResolver
+    from .store import IntegrationStore, RunStore
+    from .targets import EgressPolicy
+
+    env = os.environ if environ is None else environ
+    project = setting("GOOGLE_CLOUD_PROJECT", "demo-mapper", env)
+    db = firestore.Client(project=project)
+    publisher = pubsub_v1.PublisherClient()
+    topic = setting("INTERNAL_TOPIC", DEFAULT_TOPIC, env)
+    backend_spec = setting("SECRET_BACKEND", "secret-manager", env)
+    if backend_spec.startswith("local:"):
+        backend = LocalSecretBackend(backend_spec.removeprefix("local:"))
+    else:
+        from google.cloud import secretmanager
+
+        backend = SecretManagerBackend(secretmanager.SecretManagerServiceClient(), project)
+    integrations = IntegrationStore(db)
+    return Services(
+        integrations=integrations,
+        runs=RunStore(db),
+        queue=Queue(publisher, publisher.topic_path(project, topic)),
+        secrets=SecretResolver(backend),
+        egress=EgressPolicy.from_env(env),
+        plans=PlanCache(int(setting("PLAN_CACHE_SIZE", "64", env))),
+        configs=ConfigCache(
+            integrations, float(setting("CONFIG_CACHE_SECONDS", str(DEFAULT_CONFIG_TTL_S), env))
+        ),
+    )
+
+
+@cache
+def services() -> Services:
+    """This process's services, built on first use (never at import: cold starts matter)."""
+    return build_services()

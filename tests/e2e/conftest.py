@@ -1,0 +1,167 @@
+"""The platform running locally: emulators, every function on one URL, a sink and an inbox."""
+
+from __future__ import annotations
+
+import json
+import secrets as pysecrets
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from google.cloud import firestore
+
+from local.emulators import Emulators, free_port, start_emulators
+from local.serve import LocalServer, serve
+from mapper.secrets import LocalSecretBackend, store_secrets
+from mapper.store import IntegrationStore, RunStore
+
+SINK_HOST = "127.0.0.2"  # allowlisted; 127.0.0.1 stays blocked, for the SSRF tests
+MAX_BODY = 100_000
+
+
+@dataclass
+class Sink:
+    """A real HTTP server that records requests and answers with scripted statuses."""
+
+    url: str
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    script: dict[str, list[int]] = field(default_factory=dict)
+
+    def on(self, path: str, *statuses: int) -> None:
+        self.script[path] = list(statuses)
+
+    def received(self, path: str) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["path"].split("?")[0] == path]
+
+
+def start_sink() -> tuple[Sink, ThreadingHTTPServer]:
+    sink = Sink(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            sink.requests.append(
+                {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "body": body.decode(),
+                }
+            )
+            statuses = sink.script.get(self.path.split("?")[0], [])
+            status = statuses.pop(0) if len(statuses) > 1 else (statuses[0] if statuses else 200)
+            payload = json.dumps({"ok": status < 400}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((SINK_HOST, 0), Handler)
+    sink.url = f"http://{SINK_HOST}:{server.server_port}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return sink, server
+
+
+class Inbox:
+    """aiosmtpd handler keeping every envelope."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@dataclass
+class Platform:
+    url: str
+    sink: Sink
+    inbox: Inbox
+    smtp_port: int
+    integrations: IntegrationStore
+    runs: RunStore
+    secrets: LocalSecretBackend
+
+    def create(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Store an integration as the API will: secrets moved out, a random webhook path."""
+        integration_id = pysecrets.token_hex(8)
+        doc = {
+            "active": True,
+            **doc,
+            "id": integration_id,
+            "webhookPath": pysecrets.token_urlsafe(16),
+        }
+        return self.integrations.create(store_secrets(doc, self.secrets, integration_id))
+
+    def wait(
+        self,
+        run_id: str,
+        statuses: tuple[str, ...] = ("success", "error", "skipped", "dead_lettered"),
+        timeout: float = 60,
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.runs.get(run_id)
+            if run and run["status"] in statuses:
+                return run
+            time.sleep(0.2)
+        raise AssertionError(f"run {run_id} still {run and run['status']} after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    if shutil.which("gcloud") is None:
+        pytest.fail("gcloud with the Firestore and Pub/Sub emulators is required")
+    tmp: Path = tmp_path_factory.mktemp("platform")
+    sink, sink_server = start_sink()
+    inbox = Inbox()
+    smtp_port = free_port()
+    smtp = Controller(inbox, hostname=SINK_HOST, port=smtp_port)
+    smtp.start()
+    emulators: Emulators = start_emulators(project="demo-e2e")
+    secrets_file = tmp / "local-secrets.json"
+    env = {
+        **emulators.env(),
+        "SECRET_BACKEND": f"local:{secrets_file}",
+        "EGRESS_ALLOW_CIDRS": f"{SINK_HOST}/32",
+        "MAX_BODY_BYTES": str(MAX_BODY),
+        "CONFIG_CACHE_SECONDS": "0",
+    }
+    server: LocalServer | None = None
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for name, value in env.items():
+                mp.setenv(name, value)
+            server = serve(env)
+            db = firestore.Client(project="demo-e2e")
+            yield Platform(
+                url=server.url,
+                sink=sink,
+                inbox=inbox,
+                smtp_port=smtp_port,
+                integrations=IntegrationStore(db),
+                runs=RunStore(db),
+                secrets=LocalSecretBackend(secrets_file),
+            )
+    finally:
+        if server is not None:
+            server.stop()
+        smtp.stop()
+        sink_server.shutdown()
+        sink_server.server_close()
+        emulators.stop()

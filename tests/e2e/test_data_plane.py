@@ -1,0 +1,272 @@
+"""The data plane through the running functions: webhook in, HTTP and email out, runs recorded."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from typing import Any
+
+import pytest
+import requests
+
+from .conftest import MAX_BODY, SINK_HOST, Platform
+
+TOKEN = "tok_live_5ecret_value_123"
+
+
+def http_integration(platform: Platform, path: str, **extra: Any) -> dict[str, Any]:
+    doc = {
+        "name": "orders",
+        "source": {"type": "webhook"},
+        "mappings": [
+            {"source": "order.id", "target": "id"},
+            {"source": "order.email", "target": "email", "transforms": [{"type": "lowercase"}]},
+        ],
+        "target": {
+            "type": "http",
+            "url": platform.sink.url + path,
+            "method": "PUT",
+            "headers": {"X-Team": "payments"},
+            "auth": {"type": "bearer", "token": TOKEN},
+            "timeoutSeconds": 5,
+        },
+    }
+    doc.update(extra)
+    return platform.create(doc)
+
+
+def post(
+    platform: Platform, integration: dict[str, Any], body: Any, **headers: str
+) -> requests.Response:
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return requests.post(
+        f"{platform.url}/webhook/{integration['webhookPath']}/",
+        data=data,
+        headers={"Content-Type": "application/json", **headers},
+        timeout=30,
+    )
+
+
+def test_webhook_is_mapped_and_delivered_with_auth_and_headers(platform: Platform) -> None:
+    integration = http_integration(platform, "/orders")
+    reply = post(platform, integration, {"order": {"id": 7, "email": "Ada@Example.COM"}})
+    assert reply.status_code == 202
+    assert reply.json()["status"] == "queued"
+    run = platform.wait(reply.json()["runId"])
+    assert run["status"] == "success", run.get("errorMessage")
+    assert run["attempts"] == 1
+    [request] = platform.sink.received("/orders")
+    assert request["method"] == "PUT"
+    assert json.loads(request["body"]) == {"id": 7, "email": "ada@example.com"}
+    assert request["headers"]["Authorization"] == f"Bearer {TOKEN}"
+    assert request["headers"]["X-Team"] == "payments"
+    assert run["transformedPayload"] == {"id": 7, "email": "ada@example.com"}
+    assert run["outgoingResponse"]["status"] == 200
+    assert run["outgoingRequest"]["headers"]["Authorization"] == "[REDACTED]"
+    assert TOKEN not in json.dumps(run)
+    assert TOKEN not in json.dumps(platform.integrations.get(integration["id"]))
+
+
+def test_email_arrives_with_templated_recipient_and_subject(platform: Platform) -> None:
+    integration = platform.create(
+        {
+            "name": "alerts",
+            "source": {"type": "webhook"},
+            "mappings": [
+                {"source": "alert.owner", "target": "to"},
+                {"source": "alert.title", "target": "title"},
+            ],
+            "target": {
+                "type": "email",
+                "smtpServer": SINK_HOST,
+                "smtpPort": platform.smtp_port,
+                "fromEmail": "mapper@example.com",
+                "toEmail": "{{to}}",
+                "subject": "[{{severity}}] {{title}}",
+                "useTLS": False,
+            },
+        }
+    )
+    reply = post(
+        platform,
+        integration,
+        {"severity": "critical", "alert": {"owner": "ops@example.com", "title": "Disk full"}},
+    )
+    run = platform.wait(reply.json()["runId"])
+    assert run["status"] == "success", run.get("errorMessage")
+    mail = next(m for m in platform.inbox.messages if "Disk full" in m.content.decode())
+    assert mail.rcpt_tos == ["ops@example.com"]
+    assert "Subject: [critical] Disk full" in mail.content.decode()
+
+
+def test_falsy_condition_is_skipped_and_sends_nothing(platform: Platform) -> None:
+    integration = http_integration(platform, "/skipped", condition="data.order.total > 100")
+    run = platform.wait(
+        post(platform, integration, {"order": {"id": 1, "total": 5}}).json()["runId"]
+    )
+    assert run["status"] == "skipped"
+    assert platform.sink.received("/skipped") == []
+
+
+def test_target_failing_twice_then_accepting_is_delivered_once_with_three_attempts(
+    platform: Platform,
+) -> None:
+    platform.sink.on("/flaky", 500, 500, 200)
+    integration = http_integration(platform, "/flaky")
+    run = platform.wait(post(platform, integration, {"order": {"id": 2}}).json()["runId"])
+    assert run["status"] == "success", run.get("errorMessage")
+    assert run["attempts"] == 3
+    assert [r for r in platform.sink.received("/flaky")].__len__() == 3
+    assert run["outgoingResponse"]["status"] == 200
+
+
+def test_target_that_always_fails_is_dead_lettered_with_its_last_error(platform: Platform) -> None:
+    platform.sink.on("/down", 503)
+    integration = http_integration(platform, "/down")
+    run = platform.wait(
+        post(platform, integration, {"order": {"id": 3}}).json()["runId"],
+        statuses=("dead_lettered", "success", "error"),
+        timeout=120,
+    )
+    assert run["status"] == "dead_lettered"
+    assert "503" in run["errorMessage"]
+    assert run["attempts"] == 5
+
+
+def test_permanent_target_failure_is_an_error_not_retried(platform: Platform) -> None:
+    platform.sink.on("/gone", 404)
+    integration = http_integration(platform, "/gone")
+    run = platform.wait(post(platform, integration, {"order": {"id": 4}}).json()["runId"])
+    assert run["status"] == "error" and "404" in run["errorMessage"]
+    assert run["attempts"] == 1
+
+
+def test_same_idempotency_key_twice_sends_once(platform: Platform) -> None:
+    integration = http_integration(platform, "/once")
+    first = post(platform, integration, {"order": {"id": 5}}, **{"Idempotency-Key": "evt-42"})
+    platform.wait(first.json()["runId"])
+    second = post(platform, integration, {"order": {"id": 5}}, **{"Idempotency-Key": "evt-42"})
+    assert second.status_code == 202 and second.json()["runId"] == first.json()["runId"]
+    platform.wait(first.json()["runId"])
+    assert len(platform.sink.received("/once")) == 1
+
+
+def test_non_json_body_is_400_and_recorded_with_its_raw_body(platform: Platform) -> None:
+    integration = http_integration(platform, "/never")
+    reply = post(platform, integration, b"order=7&not=json")
+    assert reply.status_code == 400
+    assert reply.json()["code"] == "invalid_json"
+    runs, _ = platform.runs.list(integration_id=integration["id"])
+    assert runs[0]["status"] == "error"
+    assert runs[0]["incomingPayload"]["raw"] == "order=7&not=json"
+
+
+def test_oversized_body_is_413_and_recorded(platform: Platform) -> None:
+    integration = http_integration(platform, "/never")
+    reply = post(platform, integration, json.dumps({"blob": "x" * MAX_BODY}))
+    assert reply.status_code == 413
+    runs, _ = platform.runs.list(integration_id=integration["id"])
+    assert runs[0]["status"] == "error" and "limit" in runs[0]["errorMessage"]
+
+
+def test_unknown_path_is_404_with_no_hint(platform: Platform) -> None:
+    a = requests.post(f"{platform.url}/webhook/nope/", data="{}", timeout=10)
+    b = requests.post(f"{platform.url}/webhook/also-nope", data="{}", timeout=10)
+    assert a.status_code == b.status_code == 404
+    assert a.json() == b.json()
+
+
+def test_inactive_integration_is_503_with_retry_after(platform: Platform) -> None:
+    integration = http_integration(platform, "/paused", active=False)
+    reply = post(platform, integration, {"order": {"id": 6}})
+    assert reply.status_code == 503
+    assert reply.headers["Retry-After"]
+    assert platform.sink.received("/paused") == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/computeMetadata/v1/",
+        "http://10.0.0.1/",
+        "http://[::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://localhost/",
+        "http://metadata.google.internal/",
+    ],
+)
+def test_private_and_metadata_targets_are_refused(platform: Platform, url: str) -> None:
+    integration = http_integration(platform, "/x")
+    stored = platform.integrations.get(integration["id"])
+    stored["target"]["url"] = url
+    platform.integrations.replace(integration["id"], stored)
+    run = platform.wait(post(platform, integration, {"order": {"id": 8}}).json()["runId"])
+    assert run["status"] == "error"
+    assert "refused" in run["errorMessage"] or "blocked" in run["errorMessage"]
+    assert run["attempts"] == 1
+
+
+def test_header_injection_in_subject_is_refused_and_nothing_sent(platform: Platform) -> None:
+    before = len(platform.inbox.messages)
+    integration = platform.create(
+        {
+            "name": "inject",
+            "source": {"type": "webhook"},
+            "target": {
+                "type": "email",
+                "smtpServer": SINK_HOST,
+                "smtpPort": platform.smtp_port,
+                "fromEmail": "mapper@example.com",
+                "toEmail": "ops@example.com",
+                "subject": "Hello {{title}}",
+                "useTLS": False,
+            },
+        }
+    )
+    run = platform.wait(
+        post(platform, integration, {"title": "x\r\nBcc: victim@example.com"}).json()["runId"]
+    )
+    assert run["status"] == "error"
+    assert len(platform.inbox.messages) == before
+
+
+def test_github_signature_verifies_and_a_tampered_body_does_not(platform: Platform) -> None:
+    secret = "It's a Secret to Everybody"
+    integration = http_integration(
+        platform,
+        "/signed",
+        source={
+            "type": "webhook",
+            "signature": {
+                "scheme": "hmac-sha256",
+                "secret": secret,
+                "header": "X-Hub-Signature-256",
+            },
+        },
+    )
+    body = b'{"order": {"id": 9}}'
+    good = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    assert post(platform, integration, body, **{"X-Hub-Signature-256": good}).status_code == 202
+    tampered = post(
+        platform, integration, b'{"order": {"id": 10}}', **{"X-Hub-Signature-256": good}
+    )
+    assert tampered.status_code == 401
+    assert post(platform, integration, body).status_code == 401
+    runs, _ = platform.runs.list(integration_id=integration["id"])
+    rejected = [r for r in runs if r["status"] == "error"]
+    assert len(rejected) == 2 and all("incomingPayload" not in r for r in rejected)
+
+
+def test_no_secret_value_in_any_run_or_log_line(
+    platform: Platform, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    integration = http_integration(platform, "/audit")
+    platform.sink.on("/audit", 500, 200)
+    run = platform.wait(post(platform, integration, {"order": {"id": 11}}).json()["runId"])
+    assert run["status"] == "success"
+    everything = json.dumps(platform.runs.list(limit=200)[0])
+    assert TOKEN not in everything
+    assert TOKEN not in caplog.text
