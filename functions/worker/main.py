@@ -8,7 +8,11 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from mapper.pipeline import Worker, decode_internal
+from mapper.sandbox import init_v8
 from mapper.services import services
+
+# V8 must start on the main thread (see init_v8); functions-framework imports us there.
+init_v8()
 
 
 @functions_framework.cloud_event

@@ -105,7 +105,8 @@ class Intake:
         replay_of: str | None = None,
     ) -> tuple[str, bool]:
         """Record and queue one message; (run id, False when it was a duplicate)."""
-        headers = redact_headers(headers or {})
+        # Lower-case names, as Node and the Fetch API show them to JavaScript.
+        headers = {k.lower(): v for k, v in redact_headers(headers or {}).items()}
         run = {
             "id": run_id,
             "integrationId": integration["id"],

@@ -117,6 +117,7 @@
   }
 
   function runOne(msg) {
+    state.where = "";
     deepFreeze(msg.d); deepFreeze(msg.a); deepFreeze(msg.h);
     try {
       if (condition !== null) {
@@ -155,6 +156,17 @@
       if (d.set) harden(d.set);
     }
     harden(Object.getPrototypeOf(v));
+  }
+
+  // No code from strings once the user's functions are compiled: then the sandbox's
+  // scan of the user's source for async syntax (mapper/sandbox.py) cannot be dodged.
+  const noCodeFromStrings = function () { throw new EvalError("code from strings is disabled"); };
+  globalThis.eval = noCodeFromStrings;
+  globalThis.Function = noCodeFromStrings;
+  for (const proto of [Object.getPrototypeOf(function () {}), Object.getPrototypeOf(function* () {}),
+                       Object.getPrototypeOf(async function () {}),
+                       Object.getPrototypeOf(async function* () {})]) {
+    Object.defineProperty(proto, "constructor", { value: noCodeFromStrings });
   }
 
   Object.defineProperty(globalThis, "__run", { value: run });

@@ -11,6 +11,7 @@ broken limit the isolate is thrown away and rebuilt, so the next message starts 
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -27,6 +28,27 @@ class JsOutcome:
     skipped: bool = False
     values: list[Any] | None = None
     error: SandboxError | None = None
+
+
+def init_v8() -> None:
+    """Start V8 in this process; call it from the main thread, before any worker thread uses JS.
+
+    mini-racer's V8 platform belongs to the thread that starts it: started from a thread
+    that later ends (a request thread), the next isolate crashes the process. Entry points
+    call this at import, which functions-framework does on the main thread.
+    """
+    global _v8_started
+    if threading.current_thread() is not threading.main_thread():
+        if _v8_started:
+            return
+        raise SandboxError("", "V8 was not started: call mapper.sandbox.init_v8() at start-up")
+    from py_mini_racer import init_mini_racer
+
+    init_mini_racer(ignore_duplicate_init=True)
+    _v8_started = True
+
+
+_v8_started = False
 
 
 class Sandbox:
@@ -73,8 +95,9 @@ class Sandbox:
 
     def _context(self) -> Any:
         if self._ctx is None:
-            from py_mini_racer import MiniRacer  # noqa: PLC0415 - V8 only when JS is used
+            from py_mini_racer import MiniRacer
 
+            init_v8()
             ctx = MiniRacer()
             ctx.eval(self._source)
             self._ctx = ctx

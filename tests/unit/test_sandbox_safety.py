@@ -10,6 +10,7 @@ import pytest
 from mapper.config import parse_integration
 from mapper.errors import SandboxError, SandboxMemoryError, SandboxTimeout
 from mapper.plan import Message, Plan
+from mapper.sandbox import init_v8
 
 # CVE-2024-28397: the js2py sandbox escape, verbatim but for the command it runs.
 JS2PY_ESCAPE = """
@@ -201,3 +202,24 @@ def test_promise_and_timer_globals_are_gone() -> None:
         " typeof FinalizationRegistry, typeof Array.fromAsync]"
     )
     assert plan.apply(Message({"x": 1})).output == {"y": ["undefined"] * 5}
+
+
+@pytest.mark.parametrize("code", [
+    "Function('return 1')(); return value",
+    "eval('1'); return value",
+    "(() => {}).constructor('return 1')(); return value",
+    "(function* () {}).constructor('yield 1'); return value",
+])
+def test_code_from_strings_is_refused(code: str) -> None:
+    outcome = plan_for(code=code).apply(Message({"x": 1}))
+    assert outcome.error is not None and "EvalError" in str(outcome.error)
+
+
+def test_v8_started_on_the_main_thread_serves_threads_that_come_and_go() -> None:
+    import threading
+
+    init_v8()  # as every entry point does at import
+    worker = threading.Thread(target=lambda: plan_for(code="return value").apply(Message({"x": 1})))
+    worker.start()
+    worker.join()
+    healthy(plan_for(code="return value"))
