@@ -204,12 +204,15 @@ def test_promise_and_timer_globals_are_gone() -> None:
     assert plan.apply(Message({"x": 1})).output == {"y": ["undefined"] * 5}
 
 
-@pytest.mark.parametrize("code", [
-    "Function('return 1')(); return value",
-    "eval('1'); return value",
-    "(() => {}).constructor('return 1')(); return value",
-    "(function* () {}).constructor('yield 1'); return value",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "Function('return 1')(); return value",
+        "eval('1'); return value",
+        "(() => {}).constructor('return 1')(); return value",
+        "(function* () {}).constructor('yield 1'); return value",
+    ],
+)
 def test_code_from_strings_is_refused(code: str) -> None:
     outcome = plan_for(code=code).apply(Message({"x": 1}))
     assert outcome.error is not None and "EvalError" in str(outcome.error)
