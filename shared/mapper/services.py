@@ -1,4 +1,4 @@
-"""The one place that builds clients, lazily, from the environment (docs/configuration.md)."""
+"""The one place that builds clients, lazily, from the environment (README, "Settings")."""
 
 from __future__ import annotations
 
