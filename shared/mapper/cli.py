@@ -124,8 +124,11 @@ def _preview_lines(plan: Plan, path: str, stdin: IO[str], stdout: IO[str]) -> in
         stdout.write(f"{path}: cannot read: {exc.strerror}\n")
         return 1
     failed = False
+    # Without JavaScript nothing is gained by batching, and holding a batch of parsed
+    # payloads alive makes the garbage collector's young generation costly: stream.
+    size = BATCH_LINES if plan.uses_javascript else 1
     try:
-        for chunk in _chunks(source, BATCH_LINES):
+        for chunk in _chunks(source, size):
             lines = []
             for line in map_lines(plan, chunk):
                 failed = failed or line.startswith('{"error"')

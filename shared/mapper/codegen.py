@@ -11,7 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .paths import WILDCARD, Step
+from .paths import WILDCARD, Step, compile_getter
+
+# Transforms that codegen writes inline: the function object -> the str method it calls.
+# transforms.py registers its case transforms here.
+INLINE_STRING_METHODS: dict[Callable[[Any, Any], Any], str] = {}
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,25 @@ def _emit_get(src: _Source, f: FieldPlan, var: str) -> None:
     if steps is None:
         src.emit(f"{var} = None")
         return
-    if WILDCARD in steps or not all(type(s) is str for s in steps):
+    keys_only = all(type(s) is str for s in steps if s is not WILDCARD)
+    if keys_only and steps.count(WILDCARD) == 1 and steps[-1] is not WILDCARD:
+        # `a.b[*].c`: the array by keys, then one key of each element, as a comprehension.
+        cut = steps.index(WILDCARD)
+        src.emit(f"{var} = data")
+        for step in steps[:cut]:
+            key = src.const("K", step)
+            src.emit(f"{var} = {var}.get({key}) if type({var}) is dict else None")
+        if len(steps) - cut == 2:
+            key = src.const("K", steps[-1])
+            src.emit(
+                f"{var} = [x.get({key}) if type(x) is dict else None for x in {var}]"
+                f" if type({var}) is list else []"
+            )
+            return
+        tail = src.const("G", compile_getter(steps[cut + 1 :]))
+        src.emit(f"{var} = [{tail}(x) for x in {var}] if type({var}) is list else []")
+        return
+    if WILDCARD in steps or not keys_only:
         src.emit(f"{var} = {src.const('G', f.get)}(data)")
         return
     src.emit(f"{var} = data")
@@ -59,7 +81,12 @@ def _emit_transforms(src: _Source, f: FieldPlan, var: str) -> None:
         return
     if f.depth == 0:
         for step in f.steps:
-            src.emit(f"{var} = {src.const('T', step)}({var}, data)")
+            method = INLINE_STRING_METHODS.get(step)
+            if method is not None:
+                src.emit(f"if type({var}) is str:")
+                src.emit(f"{var} = {var}.{method}()", indent=2)
+            else:
+                src.emit(f"{var} = {src.const('T', step)}({var}, data)")
     else:
         src.emit(f"{var} = {src.const('L', _leaf_mapper(f.steps, f.depth))}({var}, data)")
 
@@ -79,6 +106,15 @@ def _leaf_mapper(steps: Sequence[Callable[[Any, Any], Any]], depth: int) -> Call
 
 def _emit_set(src: _Source, f: FieldPlan, var: str) -> None:
     steps = f.target
+    if len(steps) == 2 and type(steps[0]) is str and steps[1] is WILDCARD:
+        # `skus[*]`: spread into the list at `skus`, index by index, as the generic setter.
+        key = src.const("K", steps[0])
+        src.emit(f"n = out.get({key})")
+        src.emit("if type(n) is not list:")
+        src.emit(f"n = out[{key}] = []", indent=2)
+        src.emit(f"items = {var} if type({var}) is list else [{var}]")
+        src.emit("n[: len(items)] = items")
+        return
     if WILDCARD in steps or not all(type(s) is str for s in steps):
         src.emit(f"{src.const('S', f.set)}(out, {var})")
         return

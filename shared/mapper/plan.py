@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from . import config as cfg
@@ -140,9 +141,9 @@ class Plan:
     def apply(self, message: Message) -> Outcome:
         """Decide skip or process for one message and build its output."""
         if self._sandbox is None:
-            started = time.perf_counter()
+            started = perf_counter()
             output = self._map_fields(message.data) if self._mappings else message.data
-            return Outcome(output=output, transform_ms=(time.perf_counter() - started) * 1000)
+            return Outcome(output, False, None, (perf_counter() - started) * 1000)
         return next(self._apply_batch([message]))
 
     def apply_many(self, messages: Iterable[Message], batch_size: int = 64) -> Iterator[Outcome]:

@@ -28,17 +28,30 @@ from decimal import Decimal
 from typing import Any
 
 from . import config as cfg
+from .codegen import INLINE_STRING_METHODS
 from .paths import compile_getter, parse_path
 
 TransformFn = Callable[[Any, Any], Any]
 
 
+def _upper(value: Any, data: Any) -> Any:
+    return value.upper() if type(value) is str else value
+
+
+def _lower(value: Any, data: Any) -> Any:
+    return value.lower() if type(value) is str else value
+
+
+INLINE_STRING_METHODS[_upper] = "upper"
+INLINE_STRING_METHODS[_lower] = "lower"
+
+
 def _uppercase(spec: cfg.Uppercase) -> TransformFn:
-    return lambda value, data: value.upper() if type(value) is str else value
+    return _upper
 
 
 def _lowercase(spec: cfg.Lowercase) -> TransformFn:
-    return lambda value, data: value.lower() if type(value) is str else value
+    return _lower
 
 
 def _substring(spec: cfg.Substring) -> TransformFn:
