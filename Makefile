@@ -22,5 +22,8 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 
+dev:
+	@echo "make dev comes with the control-plane work; see README" >&2; exit 1
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
