@@ -7,12 +7,19 @@
     ├── SandboxError                 user JavaScript threw, or broke a limit
     │   ├── SandboxTimeout           ... ran past its CPU time limit
     │   └── SandboxMemoryError       ... ran past its memory limit
-    ├── SecretError                  a secret reference cannot be resolved
+    ├── SecretError                  a secret reference cannot be resolved (retryable)
+    │   ├── SecretNotFound           ... it does not exist (any more)
+    │   ├── SecretAccessDenied       ... the runtime identity may not read it
+    │   └── InvalidSecretRef         ... the reference is malformed
     ├── SignatureError               a webhook signature is missing or wrong
     ├── TargetError                  the target refused the message for good (4xx, bad address)
     │   ├── BlockedDestinationError  the target address is private/reserved and not allowlisted
     │   └── RetryableTargetError     the target may accept it later (timeout, 408, 429, 5xx)
-    └── StoreError                   Firestore / Pub/Sub failed; retryable
+    ├── StoreError                   Firestore / Pub/Sub failed; retryable
+    ├── NotFoundError                the document asked for does not exist
+    ├── ConflictError                it exists already, or changed since it was read
+    ├── InvalidQueryError            a list query has a bad cursor, limit or time bound
+    └── MessageTooLarge              over Pub/Sub's 10 MB message limit; never retried
 
 `retryable` tells the worker whether to raise (so Pub/Sub redelivers) or to record
 the run as failed for good.
@@ -126,3 +133,48 @@ class StoreError(MapperError):
 
     code = "store_error"
     retryable = True
+
+
+class SecretNotFound(SecretError):
+    """The referenced secret or version does not exist (any more)."""
+
+    code = "secret_not_found"
+    retryable = False
+
+
+class SecretAccessDenied(SecretError):
+    """The runtime identity may not use this secret; an operator must grant access."""
+
+    code = "secret_access_denied"
+    retryable = False
+
+
+class InvalidSecretRef(SecretError):
+    """A reference is malformed, or the service refused the request as invalid (400)."""
+
+    code = "invalid_secret_ref"
+    retryable = False
+
+
+class NotFoundError(MapperError):
+    """The document asked for does not exist."""
+
+    code = "not_found"
+
+
+class ConflictError(MapperError):
+    """The document exists already, or changed since the version the caller read."""
+
+    code = "conflict"
+
+
+class InvalidQueryError(MapperError):
+    """A list query has a bad cursor, limit or time bound."""
+
+    code = "invalid_query"
+
+
+class MessageTooLarge(MapperError):
+    """The message is over Pub/Sub's 10 MB limit; retrying cannot help."""
+
+    code = "payload_too_large"

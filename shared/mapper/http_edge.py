@@ -6,7 +6,7 @@ from typing import Any
 
 import flask
 
-from .errors import MapperError
+from .errors import MapperError, MessageTooLarge
 
 
 def error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> Any:
@@ -18,7 +18,7 @@ def error(status: int, message: str, code: str, headers: dict[str, str] | None =
 
 def from_exception(exc: MapperError, status: int = 500) -> Any:
     """A typed error as its clear message; retryable ones as 503 so the sender retries."""
-    if exc.code == "payload_too_large":
+    if isinstance(exc, MessageTooLarge):
         return error(413, str(exc), exc.code)
     if exc.retryable:
         return error(503, "temporarily unavailable, try again", exc.code, {"Retry-After": "10"})

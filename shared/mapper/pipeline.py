@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import Integration, parse_integration
-from .errors import ConfigError, MapperError, SecretError, TargetError
+from .errors import ConfigError, MapperError, MessageTooLarge, SecretError, TargetError
 from .plan import Message, PlanCache
-from .queue import MessageTooLarge, Queue
+from .queue import Queue
 from .redact import Redactor, redact_headers
 from .store import FIELD_LIMIT_BYTES, IntegrationStore, RunStore
 from .targets import Delivery, EgressPolicy, SecretResolver, build_target

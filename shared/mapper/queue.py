@@ -15,7 +15,7 @@ from google.cloud import pubsub_v1
 from google.cloud.pubsub_v1.publisher.exceptions import MessageTooLargeError
 from google.protobuf import duration_pb2, field_mask_pb2
 
-from .errors import MapperError, StoreError
+from .errors import MessageTooLarge, StoreError
 
 PUBLISH_TIMEOUT_S = 30.0
 DEFAULT_ACK_DEADLINE_S = 60
@@ -31,12 +31,6 @@ _SUBSCRIPTION_SETTINGS = [
     "dead_letter_policy",
     "push_config",
 ]
-
-
-class MessageTooLarge(MapperError):
-    """The message is over Pub/Sub's 10 MB limit; retrying cannot help."""
-
-    code = "payload_too_large"
 
 
 class Queue:

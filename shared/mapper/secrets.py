@@ -29,7 +29,14 @@ from google.api_core import retry as gretry
 from google.auth import exceptions as auth_exc
 
 from .config import SecretRef
-from .errors import ConfigError, Problem, SecretError
+from .errors import (
+    ConfigError,
+    InvalidSecretRef,
+    Problem,
+    SecretAccessDenied,
+    SecretError,
+    SecretNotFound,
+)
 from .redact import register_secret
 
 if TYPE_CHECKING:
@@ -39,27 +46,6 @@ try:  # POSIX only; the local backend then serialises writers across processes.
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
-
-
-class SecretNotFound(SecretError):
-    """The referenced secret or version does not exist (any more)."""
-
-    code = "secret_not_found"
-    retryable = False
-
-
-class SecretAccessDenied(SecretError):
-    """The runtime identity may not use this secret; an operator must grant access."""
-
-    code = "secret_access_denied"
-    retryable = False
-
-
-class InvalidSecretRef(SecretError):
-    """A reference is malformed, or the service refused the request as invalid (400)."""
-
-    code = "invalid_secret_ref"
-    retryable = False
 
 
 class SecretBackend(Protocol):

@@ -26,7 +26,14 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
 from .config import format_path
-from .errors import ConfigError, MapperError, Problem, StoreError
+from .errors import (
+    ConfigError,
+    ConflictError,
+    InvalidQueryError,
+    NotFoundError,
+    Problem,
+    StoreError,
+)
 
 # A Firestore document holds at most 1 MiB. Four payload fields at this budget, plus the run's
 # metadata, stay well under it.
@@ -73,24 +80,6 @@ RUN_INDEX_EXEMPTIONS = tuple(f"{field}Json" for field in PAYLOAD_FIELDS) + ("err
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _JSON_SUFFIX = "Json"
 _RESERVED_NAME = re.compile(r"__.*__")
-
-
-class NotFoundError(MapperError):
-    """The document asked for does not exist."""
-
-    code = "not_found"
-
-
-class ConflictError(MapperError):
-    """The document exists already, or changed since the version the caller read."""
-
-    code = "conflict"
-
-
-class InvalidQueryError(MapperError):
-    """A list query has a bad cursor, limit or time bound."""
-
-    code = "invalid_query"
 
 
 # --- time ---------------------------------------------------------------------------------
