@@ -41,42 +41,33 @@ def parse_path(text: str) -> tuple[Step, ...]:
         raise PathError("must be a non-empty path")
     steps: list[Step] = []
     i, n = 0, len(text)
-    expect_key = True  # at the start, or right after a "."
-    while i < n:
-        ch = text[i]
-        if ch == "[":
+    while True:
+        after_bracket = text[i] == "["
+        if after_bracket:
             close = _closing_bracket(text, i)
-            inner = text[i + 1 : close]
-            steps.append(_bracket_step(inner, text))
+            steps.append(_bracket_step(text[i + 1 : close], text))
             i = close + 1
-            expect_key = False
-            if i < n and text[i] == ".":
-                i += 1
-                expect_key = True
-                if i == n:
-                    raise PathError(f"{text!r} ends with '.'")
-            elif i < n and text[i] != "[":
-                raise PathError(f"{text!r}: expected '.' or '[' after ']' at position {i}")
-        elif ch == "]":
+        elif text[i] == "]":
             raise PathError(f"{text!r}: unmatched ']' at position {i}")
         else:
-            if not expect_key:
-                raise PathError(f"{text!r}: expected '.' or '[' at position {i}")
             j = i
             while j < n and text[j] not in ".[]":
                 j += 1
-            key = text[i:j]
-            if not key:
+            if j == i:
                 raise PathError(f"{text!r}: empty key at position {i}")
-            steps.append(key)
+            steps.append(text[i:j])
             i = j
-            expect_key = False
-            if i < n and text[i] == ".":
-                i += 1
-                expect_key = True
-                if i == n:
-                    raise PathError(f"{text!r} ends with '.'")
-    return tuple(steps)
+        # What may follow a step: the end, another "[", or "." and the next step.
+        if i == n:
+            return tuple(steps)
+        if text[i] == ".":
+            i += 1
+            if i == n:
+                raise PathError(f"{text!r} ends with '.'")
+        elif text[i] != "[":
+            if after_bracket:
+                raise PathError(f"{text!r}: expected '.' or '[' after ']' at position {i}")
+            raise PathError(f"{text!r}: unmatched ']' at position {i}")
 
 
 def _closing_bracket(text: str, start: int) -> int:
