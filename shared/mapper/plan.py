@@ -8,7 +8,6 @@ per batch of messages, see `apply_many`).
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -163,7 +162,7 @@ class Plan:
             yield from self._apply_batch(batch)
 
     def _apply_batch(self, batch: list[Message]) -> Iterator[Outcome]:
-        started = time.perf_counter()
+        started = perf_counter()
         prepared = [self._field_values(m.data) for m in batch]
         js: list[JsOutcome | None] = [None] * len(batch)
         if self._sandbox is not None:
@@ -172,9 +171,9 @@ class Plan:
                     [self._js_input(m, v) for m, v in zip(batch, prepared, strict=True)]
                 )
             )
-        per_message_ms = (time.perf_counter() - started) * 1000 / len(batch)
+        per_message_ms = (perf_counter() - started) * 1000 / len(batch)
         for message, values, verdict in zip(batch, prepared, js, strict=True):
-            item_started = time.perf_counter()
+            item_started = perf_counter()
             if verdict is not None and verdict.error is not None:
                 yield Outcome(error=verdict.error, transform_ms=per_message_ms)
                 continue
@@ -185,7 +184,7 @@ class Plan:
                 for mapping, value in zip(self._js_mappings, verdict.values or [], strict=True):
                     values[mapping.index] = value
             output = self._assemble_fields(values) if self._mappings else message.data
-            elapsed = per_message_ms + (time.perf_counter() - item_started) * 1000
+            elapsed = per_message_ms + (perf_counter() - item_started) * 1000
             yield Outcome(output=output, transform_ms=elapsed)
 
     def _js_input(self, message: Message, values: list[Any]) -> dict[str, Any]:
