@@ -23,8 +23,10 @@ FUNCTIONS = ROOT / "functions"
 # (mount prefix, function directory, entry point, signature type)
 ROUTES = [
     ("/webhook/", "webhook", "webhook", "http"),
+    ("/api/", "api", "api", "http"),
     ("/_functions/worker", "worker", "worker", "cloudevent"),
     ("/_functions/dead_letter", "dead_letter", "dead_letter", "cloudevent"),
+    ("/", "api", "api", "http"),  # last: the web UI, served by the api function
 ]
 
 # Local retry settings: quick, so that a retried delivery shows within seconds.
@@ -37,10 +39,13 @@ def build_app(routes: Iterable[tuple[str, str, str, str]] = ROUTES) -> Callable:
     """One WSGI app dispatching each path prefix to its function's own app."""
     import functions_framework
 
-    mounted = [
-        (prefix, functions_framework.create_app(entry, str(FUNCTIONS / name / "main.py"), kind))
-        for prefix, name, entry, kind in routes
-    ]
+    apps: dict[tuple[str, str], Callable] = {}
+    mounted = []
+    for prefix, name, entry, kind in routes:
+        if (name, entry) not in apps:  # one app per function, however many prefixes it serves
+            source = str(FUNCTIONS / name / "main.py")
+            apps[name, entry] = functions_framework.create_app(entry, source, kind)
+        mounted.append((prefix, apps[name, entry]))
 
     def dispatch(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")

@@ -23,6 +23,7 @@ from .errors import ConfigError, MapperError, MessageTooLarge, SecretError, Targ
 from .plan import Message, PlanCache
 from .queue import Queue
 from .redact import Redactor, redact_headers
+from .secrets import SecretBackend
 from .store import FIELD_LIMIT_BYTES, IntegrationStore, RunStore
 from .targets import Delivery, EgressPolicy, SecretResolver, build_target
 
@@ -42,6 +43,7 @@ class Services:
     egress: EgressPolicy
     plans: PlanCache
     configs: ConfigCache
+    secret_backend: SecretBackend
 
 
 class ConfigCache:
@@ -174,6 +176,7 @@ class Intake:
         }
         if raw_body is not None:
             text = raw_body[:FIELD_LIMIT_BYTES].decode("utf-8", errors="replace")
+            run["incomingRaw"] = True  # not the sender's JSON: nothing to replay
             run["incomingPayload"] = {
                 "raw": text,
                 "size": len(raw_body),

@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import cache
+from typing import TYPE_CHECKING
 
 from .pipeline import DEFAULT_CONFIG_TTL_S, ConfigCache, Services
+
+if TYPE_CHECKING:
+    from .admin import Listeners
 
 DEFAULT_TOPIC = "mapper-events"
 DEFAULT_MAX_BODY_BYTES = 10_000_000
@@ -55,7 +59,15 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
         configs=ConfigCache(
             integrations, float(setting("CONFIG_CACHE_SECONDS", str(DEFAULT_CONFIG_TTL_S), env))
         ),
+        secret_backend=backend,
     )
+
+
+def listeners() -> Listeners:
+    """What keeps Pub/Sub subscriptions in step with integrations (none yet)."""
+    from .admin import NoListeners
+
+    return NoListeners()
 
 
 @cache

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from aiosmtpd.controller import Controller
 from google.cloud import firestore
 
@@ -24,6 +25,9 @@ from mapper.store import IntegrationStore, RunStore
 
 SINK_HOST = "127.0.0.2"  # allowlisted; 127.0.0.1 stays blocked, for the SSRF tests
 MAX_BODY = 100_000
+API_MAX_BODY = 200_000
+ADMIN_TOKEN = "e2e-admin-" + pysecrets.token_urlsafe(24)
+SITE_URL = "https://mapper.example.test"
 
 
 @dataclass
@@ -96,6 +100,16 @@ class Platform:
     integrations: IntegrationStore
     runs: RunStore
     secrets: LocalSecretBackend
+    secrets_file: Path
+
+    def api(
+        self, method: str, path: str, body: Any = None, token: str | None = ADMIN_TOKEN, **kw: Any
+    ) -> requests.Response:
+        """Call the management API as a user would, with the admin token unless told not to."""
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        return requests.request(
+            method, self.url + path, json=body, headers=headers, timeout=60, **kw
+        )
 
     def create(self, doc: dict[str, Any]) -> dict[str, Any]:
         """Store an integration as the API will: secrets moved out, a random webhook path."""
@@ -141,6 +155,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         "EGRESS_ALLOW_CIDRS": f"{SINK_HOST}/32",
         "MAX_BODY_BYTES": str(MAX_BODY),
         "CONFIG_CACHE_SECONDS": "0",
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "SITE_URL": SITE_URL,
+        "API_MAX_BODY_BYTES": str(API_MAX_BODY),
     }
     server: LocalServer | None = None
     try:
@@ -157,6 +174,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
                 integrations=IntegrationStore(db),
                 runs=RunStore(db),
                 secrets=LocalSecretBackend(secrets_file),
+                secrets_file=secrets_file,
             )
     finally:
         if server is not None:

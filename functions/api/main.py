@@ -1,0 +1,32 @@
+"""api: the management REST API under /api/, its OpenAPI document, and the web UI at /."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import flask
+import functions_framework
+from routes import ApiSettings, handle
+
+from mapper.admin import Admin, Site
+from mapper.sandbox import init_v8
+from mapper.services import listeners, services, setting
+
+# V8 must start on the main thread (see init_v8); preview and validate use it.
+init_v8()
+
+
+@cache
+def _admin() -> Admin:
+    site_url = setting("SITE_URL", "http://localhost:8080")
+    site = Site(
+        webhook_base=setting("WEBHOOK_BASE_URL", site_url),
+        push_base=setting("PUSH_BASE_URL", site_url),
+    )
+    return Admin(services(), site, listeners())
+
+
+@functions_framework.http
+def api(request: flask.Request) -> flask.Response:
+    """Authenticate, route and answer one management request."""
+    return handle(request, _admin, ApiSettings.from_env(services))

@@ -1,0 +1,303 @@
+"""The control plane: integrations and runs as the management API offers them. No HTTP here.
+
+`Admin` takes documents in the contract's shape and returns them in it. It validates once
+(every problem with its path), moves secrets out before anything is stored, assigns the
+unguessable webhook and push paths, and never returns a secret's value. `functions/api`
+maps its typed errors to statuses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import secrets as pysecrets
+import socket
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from . import config as cfg
+from .errors import (
+    BlockedDestinationError,
+    ConfigError,
+    ConflictError,
+    MapperError,
+    NotFoundError,
+    Problem,
+    SecretError,
+)
+from .pipeline import Intake, Services, run_id_for
+from .plan import Message, Plan
+from .secrets import mask_secrets, obsolete_refs, secret_refs, store_secrets
+from .validate import validate
+
+# Fields the server owns: accepted on write (so that a read can be sent back) and ignored.
+READ_ONLY = (
+    "id",
+    "version",
+    "webhookPath",
+    "webhookUrl",
+    "pushPath",
+    "pushEndpoint",
+    "listenerActive",
+    "createdAt",
+    "updatedAt",
+)
+PATH_BYTES = 24  # 192 random bits per webhook or push path (the contract asks for >= 128)
+REACHABILITY_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where users reach the public routes: the bases of webhook URLs and push endpoints."""
+
+    webhook_base: str
+    push_base: str
+
+    def webhook_url(self, path: str) -> str:
+        return f"{self.webhook_base.rstrip('/')}/webhook/{path}/"
+
+    def push_endpoint(self, path: str) -> str:
+        return f"{self.push_base.rstrip('/')}/pubsub/{path}/"
+
+
+class Listeners(Protocol):
+    """Keeps a Pub/Sub integration's subscription in step with its document."""
+
+    def sync(self, new: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
+        """Create, update or replace the subscription; return the fields to store with it."""
+        ...
+
+    def remove(self, doc: dict[str, Any]) -> None:
+        """Delete the subscription the platform created for this integration, if any."""
+        ...
+
+
+class NoListeners:
+    """For platforms without Pub/Sub sources: nothing to keep in step."""
+
+    def sync(self, new: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
+        return {}
+
+    def remove(self, doc: dict[str, Any]) -> None:
+        return None
+
+
+class Admin:
+    """Integration and run operations behind `/api/`."""
+
+    def __init__(
+        self,
+        services: Services,
+        site: Site,
+        listeners: Listeners | None = None,
+        *,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self._s = services
+        self._site = site
+        self._listeners = listeners or NoListeners()
+        self._new_id = new_id
+
+    # --- integrations -------------------------------------------------------------------
+
+    def list_integrations(
+        self, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        docs, next_cursor = self._s.integrations.list(limit=limit, cursor=cursor)
+        return [self._shown(doc) for doc in docs], next_cursor
+
+    def get_integration(self, integration_id: str) -> dict[str, Any]:
+        return self._shown(self._stored(integration_id))
+
+    def create_integration(self, doc: Any) -> dict[str, Any]:
+        body = {"active": True, **_writable(doc)}
+        validate(body)
+        integration_id = self._new_id()
+        body = self._with_paths(body, None)
+        stored = store_secrets(body, self._s.secret_backend, integration_id)
+        try:
+            stored.update(self._listeners.sync({**stored, "id": integration_id}, None))
+            created = self._s.integrations.create({**stored, "id": integration_id})
+        except BaseException:
+            self._discard_secrets(secret_refs(stored))
+            raise
+        return self._shown(created)
+
+    def replace_integration(self, integration_id: str, doc: Any) -> dict[str, Any]:
+        old = self._stored(integration_id)
+        expected = doc.get("version") if isinstance(doc, dict) else None
+        body = _writable(doc)
+        validate(body)
+        body = self._with_paths(body, old)
+        stored = store_secrets(body, self._s.secret_backend, integration_id)
+        fresh = [ref for ref in secret_refs(stored) if ref not in secret_refs(old)]
+        try:
+            stored.update(self._listeners.sync({**stored, "id": integration_id}, old))
+            replaced = self._s.integrations.replace(
+                integration_id, stored, expected_version=expected if _is_int(expected) else None
+            )
+        except BaseException:
+            self._discard_secrets(fresh)
+            raise
+        self._discard_secrets(obsolete_refs(old, replaced))
+        return self._shown(replaced)
+
+    def delete_integration(self, integration_id: str) -> None:
+        old = self._stored(integration_id)
+        self._listeners.remove(old)
+        if not self._s.integrations.delete(integration_id):
+            raise NotFoundError(f"no integration {integration_id}")
+        self._discard_secrets(secret_refs(old))
+
+    def toggle_active(self, integration_id: str) -> dict[str, Any]:
+        old = self._stored(integration_id)
+        updated = self._s.integrations.update_fields(
+            integration_id, {"active": not old.get("active", True)}
+        )
+        return self._shown(updated)
+
+    # --- checking -----------------------------------------------------------------------
+
+    def validate(self, doc: Any, check_target: bool = False) -> list[Problem]:
+        """Every problem of `doc` (empty when valid); with `check_target`, can we reach it."""
+        try:
+            integration = validate(_writable(doc))
+        except ConfigError as exc:
+            return exc.problems
+        return self._reachability(integration.target) if check_target else []
+
+    def validate_saved(self, integration_id: str, check_target: bool = False) -> list[Problem]:
+        return self.validate(self._stored(integration_id), check_target)
+
+    def preview(
+        self,
+        doc: Any,
+        payload: Any,
+        attributes: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Condition and mapping on one payload; nothing is sent, nothing is stored."""
+        integration = validate(_writable(doc))
+        plan = Plan(integration)
+        try:
+            outcome = plan.apply(Message(payload, attributes, headers))
+        finally:
+            plan.close()
+        result: dict[str, Any] = {
+            "skipped": outcome.skipped,
+            "output": None if outcome.skipped else outcome.output,
+            "timings": {"transformMs": round(outcome.transform_ms, 3)},
+        }
+        if outcome.error is not None:
+            result["error"] = _error_body(outcome.error)
+        return result
+
+    def preview_saved(self, integration_id: str, payload: Any, **kwargs: Any) -> dict[str, Any]:
+        return self.preview(self._stored(integration_id), payload, **kwargs)
+
+    # --- runs ---------------------------------------------------------------------------
+
+    def list_runs(self, **filters: Any) -> tuple[list[dict[str, Any]], str | None]:
+        return self._s.runs.list(**filters)
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        run = self._s.runs.get(run_id)
+        if run is None:
+            raise NotFoundError(f"no run {run_id}")
+        return run
+
+    def replay(self, run_id: str) -> dict[str, Any]:
+        """Queue the run's incoming payload again, with the integration as it is now."""
+        original = self.get_run(run_id)
+        if original.get("incomingRaw") or "incomingPayload" not in original:
+            raise ConflictError("this run holds no JSON payload to replay (its body was refused)")
+        payload = original["incomingPayload"]
+        if isinstance(payload, dict) and payload.get("truncated") is True:
+            raise ConflictError("this run's payload was too large to keep whole; resend it")
+        integration = self._stored(original["integrationId"])
+        if not integration.get("active", True):
+            raise ConflictError("the integration is paused; activate it before replaying")
+        new_id, _ = Intake(self._s).accept(
+            integration,
+            payload,
+            run_id=run_id_for(integration["id"], None),
+            source_kind="replay",
+            headers=original.get("incomingHeaders"),
+            attributes=original.get("incomingAttributes"),
+            replay_of=run_id,
+        )
+        return {"status": "queued", "runId": new_id, "replayOf": run_id}
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _stored(self, integration_id: str) -> dict[str, Any]:
+        doc = self._s.integrations.get(integration_id)
+        if doc is None:
+            raise NotFoundError(f"no integration {integration_id}")
+        return doc
+
+    def _shown(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        shown = mask_secrets(doc)
+        if shown.get("webhookPath"):
+            shown["webhookUrl"] = self._site.webhook_url(shown["webhookPath"])
+        if shown.get("pushPath"):
+            shown["pushEndpoint"] = self._site.push_endpoint(shown["pushPath"])
+        return shown
+
+    def _with_paths(self, body: dict[str, Any], old: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Keep the integration's public paths; make one when its source first needs it."""
+        old = old or {}
+        source = body.get("source") or {}
+        if source.get("type") == "webhook":
+            body["webhookPath"] = old.get("webhookPath") or pysecrets.token_urlsafe(PATH_BYTES)
+        if source.get("type") == "pubsub" and source.get("mode") == "push":
+            body["pushPath"] = old.get("pushPath") or pysecrets.token_urlsafe(PATH_BYTES)
+        return body
+
+    def _discard_secrets(self, refs: list[str]) -> None:
+        # Best effort: a secret left behind costs a little storage, never a leak.
+        for ref in refs:
+            with contextlib.suppress(SecretError):
+                self._s.secret_backend.delete(ref)
+
+    def _reachability(self, target: cfg.HttpTarget | cfg.EmailTarget) -> list[Problem]:
+        if isinstance(target, cfg.HttpTarget):
+            parts = urlsplit(target.url)
+            host, where = parts.hostname or "", "target.url"
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        else:
+            host, port, where = target.smtp_server, target.smtp_port, "target.smtpServer"
+        try:
+            address = self._s.egress.resolve(host, port)
+        except BlockedDestinationError as exc:
+            return [Problem(where, str(exc))]
+        except MapperError as exc:
+            return [Problem(where, str(exc))]
+        try:
+            with socket.create_connection((str(address), port), REACHABILITY_TIMEOUT_S):
+                return []
+        except OSError as exc:
+            return [Problem(where, f"cannot connect to {host}:{port}: {exc.strerror or exc}")]
+
+
+def _writable(doc: Any) -> dict[str, Any]:
+    """The document without the fields the server owns (a read can be written back)."""
+    if not isinstance(doc, dict):
+        raise ConfigError([Problem("", "an integration must be a JSON object")])
+    return {key: copy.deepcopy(value) for key, value in doc.items() if key not in READ_ONLY}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _error_body(error: MapperError) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": str(error), "code": error.code}
+    where = getattr(error, "where", None)
+    if where:
+        body["path"] = where
+        body["error"] = getattr(error, "detail", str(error))
+    return body

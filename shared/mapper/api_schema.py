@@ -1,0 +1,347 @@
+"""The management API's request and response bodies, and the OpenAPI document built from them.
+
+The request models here validate every body the API reads (the integration itself is
+validated by `mapper.config`), and `openapi()` describes the API from these same classes,
+so the document cannot drift from what the code accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic.alias_generators import to_camel
+from pydantic.json_schema import models_json_schema
+
+from . import config as cfg
+from .errors import ConfigError, Problem
+from .store import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RUN_STATUSES
+
+DEFAULT_API_MAX_BODY_BYTES = 2_000_000
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+# --- requests -----------------------------------------------------------------------------
+
+
+class PreviewRequest(_Body):
+    """Map one payload with a saved integration; nothing is sent."""
+
+    payload: Any = Field(description="The incoming payload, as `data` in the condition.")
+    attributes: dict[str, str] | None = Field(
+        default=None, description="Pub/Sub attributes, as `attributes` in the condition."
+    )
+    headers: dict[str, str] | None = Field(
+        default=None, description="Webhook headers, as `headers` in the condition."
+    )
+
+
+class UnsavedPreviewRequest(PreviewRequest):
+    """Map one payload with an integration that is not saved yet."""
+
+    integration: dict[str, Any] = Field(description="A whole integration document.")
+
+
+class ValidateRequest(_Body):
+    """Check an integration; `checkTarget` also connects to the target's host and port."""
+
+    integration: dict[str, Any] | None = Field(
+        default=None,
+        description="The document to check; for a saved integration, omit it to check "
+        "the stored one.",
+    )
+    check_target: StrictBool = False
+
+
+# --- responses ----------------------------------------------------------------------------
+
+
+class ErrorBody(_Body):
+    error: str
+    code: str
+
+
+class ProblemOut(_Body):
+    path: str = Field(description="JSON path of the problem, e.g. mappings[2].transforms[0].")
+    message: str
+
+
+class InvalidBody(ErrorBody):
+    problems: list[ProblemOut]
+
+
+class IntegrationPage(_Body):
+    integrations: list[cfg.Integration]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end.")
+
+
+class RunRecord(BaseModel):
+    """One run (CONTRACT.md section 3). Payload fields hold any JSON."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    integrationId: str  # noqa: N815
+    sourceKind: Literal["webhook", "pubsub-push", "pubsub-pull", "test", "replay"]  # noqa: N815
+    status: Literal[RUN_STATUSES]  # type: ignore[valid-type]
+    incomingPayload: Any = None  # noqa: N815
+    transformedPayload: Any = None  # noqa: N815
+    outgoingRequest: Any = None  # noqa: N815
+    outgoingResponse: Any = None  # noqa: N815
+    errorMessage: str | None = None  # noqa: N815
+    attempts: int | None = None
+    transformationTimeMs: float | None = None  # noqa: N815
+    apiCallTimeMs: float | None = None  # noqa: N815
+    replayOf: str | None = None  # noqa: N815
+    createdAt: str  # noqa: N815
+    updatedAt: str | None = None  # noqa: N815
+
+
+class RunPage(_Body):
+    runs: list[RunRecord]
+    next_cursor: str | None
+
+
+class Timings(_Body):
+    transform_ms: float
+
+
+class PreviewResult(_Body):
+    skipped: bool
+    output: Any = Field(description="The transformed payload; null when skipped.")
+    timings: Timings
+
+
+class PreviewFailure(ErrorBody):
+    path: str | None = Field(
+        default=None, description="Where it failed: condition, or mappings[i].transforms[k]."
+    )
+    timings: Timings
+
+
+class ValidationResult(_Body):
+    valid: bool
+    problems: list[ProblemOut]
+
+
+class Queued(_Body):
+    status: Literal["queued"]
+    run_id: str
+    replay_of: str | None = None
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+def parse_body(model: type[_Body], body: Any) -> Any:
+    """The body as `model`, or ConfigError with every problem at its JSON path."""
+    if not isinstance(body, dict):
+        raise ConfigError([Problem("", "the body must be a JSON object")])
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise ConfigError(cfg.problems_from_pydantic(exc, body)) from None
+
+
+# --- the OpenAPI document -----------------------------------------------------------------
+
+_MODELS: list[type[BaseModel]] = [
+    cfg.Integration,
+    IntegrationPage,
+    RunRecord,
+    RunPage,
+    PreviewRequest,
+    UnsavedPreviewRequest,
+    ValidateRequest,
+    PreviewResult,
+    PreviewFailure,
+    ValidationResult,
+    Queued,
+    ErrorBody,
+    InvalidBody,
+]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    words = {
+        400: ("InvalidBody", "The body or a parameter is invalid; every problem is listed."),
+        401: ("ErrorBody", "Missing or wrong bearer token."),
+        404: ("ErrorBody", "No such integration or run."),
+        409: ("ErrorBody", "Conflicts with the stored state (version, paused, nothing to replay)."),
+        413: ("ErrorBody", "The body is over the API's size limit."),
+        503: ("ErrorBody", "A Google service is unavailable; retry."),
+    }
+    out = {}
+    for status in (401, 503, *statuses):
+        name, text = words[status]
+        schema = (
+            _ref(name) if status != 400 else {"anyOf": [_ref("InvalidBody"), _ref("ErrorBody")]}
+        )
+        out[str(status)] = _json(schema, text)
+    return out
+
+
+def _body(name: str, required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _paging(default: int = DEFAULT_PAGE_SIZE) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_PAGE_SIZE,
+                "default": default,
+            },
+        },
+        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    ]
+
+
+def _paths() -> dict[str, Any]:
+    integration = _json(_ref("Integration"), "The integration (secrets shown as set, never read).")
+    queued = _json(_ref("Queued"), "Queued as a new run.")
+    preview = {
+        "200": _json(_ref("PreviewResult"), "The output, or skipped by the condition."),
+        "422": _json(_ref("PreviewFailure"), "The condition or a transform failed."),
+    }
+    validation = _json(_ref("ValidationResult"), "Every problem with its JSON path.")
+    run_filters = [
+        {"name": "integration_id", "in": "query", "schema": {"type": "string"}},
+        {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(RUN_STATUSES)}},
+        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    ]
+    return {
+        "/api/integrations/": {
+            "get": {
+                "summary": "List integrations, newest first",
+                "parameters": _paging(),
+                "responses": {"200": _json(_ref("IntegrationPage"), "A page.")} | _errors(400),
+            },
+            "post": {
+                "summary": "Create an integration",
+                "requestBody": _body("Integration"),
+                "responses": {"201": integration} | _errors(400, 413),
+            },
+        },
+        "/api/integrations/{id}/": {
+            "parameters": [_ID],
+            "get": {"summary": "Read one", "responses": {"200": integration} | _errors(404)},
+            "put": {
+                "summary": "Replace one (send `version` to refuse a stale write with 409)",
+                "requestBody": _body("Integration"),
+                "responses": {"200": integration} | _errors(400, 404, 409, 413),
+            },
+            "delete": {
+                "summary": "Delete one, with its secrets and the subscription it created",
+                "responses": {"204": {"description": "Deleted."}} | _errors(404),
+            },
+        },
+        "/api/integrations/{id}/toggle_active/": {
+            "parameters": [_ID],
+            "post": {"summary": "Flip `active`", "responses": {"200": integration} | _errors(404)},
+        },
+        "/api/integrations/{id}/preview/": {
+            "parameters": [_ID],
+            "post": {
+                "summary": "Run condition and mapping on a payload; nothing is sent",
+                "requestBody": _body("PreviewRequest"),
+                "responses": preview | _errors(400, 404, 413),
+            },
+        },
+        "/api/preview/": {
+            "post": {
+                "summary": "Preview with an unsaved integration",
+                "requestBody": _body("UnsavedPreviewRequest"),
+                "responses": preview | _errors(400, 413),
+            }
+        },
+        "/api/integrations/{id}/validate/": {
+            "parameters": [_ID],
+            "post": {
+                "summary": "Check the saved integration, or a replacement for it",
+                "requestBody": _body("ValidateRequest", required=False),
+                "responses": {"200": validation} | _errors(400, 404, 413),
+            },
+        },
+        "/api/validate/": {
+            "post": {
+                "summary": "Check an integration document",
+                "requestBody": _body("ValidateRequest"),
+                "responses": {"200": validation} | _errors(400, 413),
+            }
+        },
+        "/api/runs/": {
+            "get": {
+                "summary": "List runs, newest first",
+                "parameters": run_filters + _paging(),
+                "responses": {"200": _json(_ref("RunPage"), "A page.")} | _errors(400),
+            }
+        },
+        "/api/runs/{id}/": {
+            "parameters": [_ID],
+            "get": {
+                "summary": "One run, whole",
+                "responses": {"200": _json(_ref("RunRecord"), "The run.")} | _errors(404),
+            },
+        },
+        "/api/runs/{id}/replay/": {
+            "parameters": [_ID],
+            "post": {
+                "summary": "Process the run's payload again with the integration as it is now",
+                "responses": {"202": queued} | _errors(404, 409),
+            },
+        },
+    }
+
+
+def openapi() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `/api/`."""
+    _, schemas = models_json_schema(
+        [(model, "validation") for model in _MODELS],
+        by_alias=True,
+        ref_template="#/components/schemas/{model}",
+    )
+    # Integrations inside request bodies are checked by mapper.config (for paths relative
+    # to the document); the schema says which model that is.
+    schemas["$defs"]["UnsavedPreviewRequest"]["properties"]["integration"] = _ref("Integration")
+    schemas["$defs"]["ValidateRequest"]["properties"]["integration"] = {
+        "anyOf": [_ref("Integration"), {"type": "null"}]
+    }
+    paths = _paths()
+    for item in paths.values():
+        for operation in item.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["security"] = [{"adminToken": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "JSON mapper management API",
+            "version": "1",
+            "description": "Integrations and runs. Every route needs `Authorization: Bearer "
+            "<admin token>`, except this document.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas["$defs"],
+            "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
+        },
+    }
