@@ -12,6 +12,7 @@ import logging
 import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from mapper.errors import (
 )
 from mapper.http_edge import error, from_exception, read_body
 from mapper.services import setting
-from mapper.store import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RUN_STATUSES
+from mapper.store import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RUN_STATUSES, iso_timestamp
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -49,6 +50,8 @@ URLS = Map(
         Rule("/api/integrations/<id>/", endpoint="integration", methods=["GET", "PUT", "DELETE"]),
         Rule("/api/integrations/<id>/toggle_active/", endpoint="toggle", methods=["POST"]),
         Rule("/api/integrations/<id>/preview/", endpoint="preview_saved", methods=["POST"]),
+        Rule("/api/integrations/<id>/test/", endpoint="send_test", methods=["POST"]),
+        Rule("/api/integrations/<id>/stats/", endpoint="stats", methods=["GET"]),
         Rule("/api/integrations/<id>/validate/", endpoint="validate_saved", methods=["POST"]),
         Rule("/api/preview/", endpoint="preview", methods=["POST"]),
         Rule("/api/validate/", endpoint="validate", methods=["POST"]),
@@ -221,6 +224,18 @@ def _toggle(admin: Admin, request: flask.Request, body: Any, id: str) -> flask.R
     return _json(200, admin.toggle_active(id))
 
 
+def _send_test(admin: Admin, request: flask.Request, body: Any, id: str) -> flask.Response:
+    given = schema.parse_body(schema.TestRequest, body if body is not None else {})
+    return _json(202, admin.send_test(id, given.payload))
+
+
+def _stats(admin: Admin, request: flask.Request, body: Any, id: str) -> flask.Response:
+    since = request.args.get("since") or iso_timestamp(
+        datetime.now(timezone.utc) - timedelta(days=1)
+    )
+    return _json(200, admin.stats(id, _time_or_400(since)))
+
+
 def _preview_saved(admin: Admin, request: flask.Request, body: Any, id: str) -> flask.Response:
     asked = schema.parse_body(schema.PreviewRequest, body)
     return _preview_answer(
@@ -298,6 +313,13 @@ def _required(body: Any) -> Any:
     return body
 
 
+def _time_or_400(value: str) -> str:
+    try:
+        return iso_timestamp(value)
+    except (TypeError, ValueError):
+        raise InvalidQueryError("since must be an ISO-8601 date or time") from None
+
+
 def _limit(request: flask.Request) -> int:
     raw = request.args.get("limit")
     if raw is None or raw == "":
@@ -316,6 +338,8 @@ _HANDLERS: dict[str, Callable[..., flask.Response]] = {
     "integration": _integration,
     "toggle": _toggle,
     "preview_saved": _preview_saved,
+    "send_test": _send_test,
+    "stats": _stats,
     "preview": _preview,
     "validate_saved": _validate_saved,
     "validate": _validate,

@@ -198,6 +198,34 @@ class Admin:
     def preview_saved(self, integration_id: str, payload: Any, **kwargs: Any) -> dict[str, Any]:
         return self.preview(self._stored(integration_id), payload, **kwargs)
 
+    def send_test(self, integration_id: str, payload: Any = None) -> dict[str, Any]:
+        """Queue a payload (default: the saved sample) as a real run of kind `test`."""
+        integration = self._stored(integration_id)
+        if payload is None:
+            payload = integration.get("samplePayload")
+        if payload is None:
+            raise ConflictError("give a payload, or save a samplePayload with the integration")
+        if not integration.get("active", True):
+            raise ConflictError("the integration is paused; activate it to send a test event")
+        run_id, _ = Intake(self._s).accept(
+            integration, payload, run_id=run_id_for(integration_id, None), source_kind="test"
+        )
+        return {"status": "queued", "runId": run_id}
+
+    def stats(self, integration_id: str, since: str) -> dict[str, Any]:
+        """Run counts since a time, and the latest run, for the integrations list."""
+        self._stored(integration_id)
+        runs = self._s.runs
+        latest, _ = runs.list(integration_id=integration_id, limit=1)
+        return {
+            "since": since,
+            "total": runs.count(integration_id, since=since),
+            **{s: runs.count(integration_id, s, since) for s in ("success", "error", "skipped")},
+            "lastRun": {k: latest[0].get(k) for k in ("id", "status", "createdAt")}
+            if latest
+            else None,
+        }
+
     # --- runs ---------------------------------------------------------------------------
 
     def list_runs(self, **filters: Any) -> tuple[list[dict[str, Any]], str | None]:

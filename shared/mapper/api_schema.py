@@ -45,6 +45,12 @@ class UnsavedPreviewRequest(PreviewRequest):
     integration: dict[str, Any] = Field(description="A whole integration document.")
 
 
+class TestRequest(_Body):
+    """Send one payload through the saved integration for real (a run of kind `test`)."""
+
+    payload: Any = Field(default=None, description="Defaults to the saved samplePayload.")
+
+
 class ValidateRequest(_Body):
     """Check an integration; `checkTarget` also connects to the target's host and port."""
 
@@ -105,6 +111,21 @@ class RunPage(_Body):
     next_cursor: str | None
 
 
+class LastRun(_Body):
+    id: str
+    status: str
+    created_at: str
+
+
+class IntegrationStats(_Body):
+    since: str
+    total: int
+    success: int
+    error: int
+    skipped: int
+    last_run: LastRun | None
+
+
 class Timings(_Body):
     transform_ms: float
 
@@ -156,6 +177,8 @@ _MODELS: list[type[BaseModel]] = [
     PreviewRequest,
     UnsavedPreviewRequest,
     ValidateRequest,
+    TestRequest,
+    IntegrationStats,
     PreviewResult,
     PreviewFailure,
     ValidationResult,
@@ -258,6 +281,29 @@ def _paths() -> dict[str, Any]:
         "/api/integrations/{id}/toggle_active/": {
             "parameters": [_ID],
             "post": {"summary": "Flip `active`", "responses": {"200": integration} | _errors(404)},
+        },
+        "/api/integrations/{id}/test/": {
+            "parameters": [_ID],
+            "post": {
+                "summary": "Send a payload (default: the saved sample) through it for real",
+                "requestBody": _body("TestRequest", required=False),
+                "responses": {"202": queued} | _errors(400, 404, 409, 413),
+            },
+        },
+        "/api/integrations/{id}/stats/": {
+            "parameters": [
+                _ID,
+                {
+                    "name": "since",
+                    "in": "query",
+                    "schema": {"type": "string", "format": "date-time"},
+                },
+            ],
+            "get": {
+                "summary": "Run counts since a time (default: 24 hours ago) and the latest run",
+                "responses": {"200": _json(_ref("IntegrationStats"), "The counts.")}
+                | _errors(400, 404),
+            },
         },
         "/api/integrations/{id}/preview/": {
             "parameters": [_ID],

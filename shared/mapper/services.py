@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -51,7 +52,7 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
     integrations = IntegrationStore(db)
     return Services(
         integrations=integrations,
-        runs=RunStore(db),
+        runs=RunStore(db, retention=timedelta(days=int(setting("RUN_RETENTION_DAYS", "30", env)))),
         queue=Queue(publisher, publisher.topic_path(project, topic)),
         secrets=SecretResolver(backend),
         egress=EgressPolicy.from_env(env),

@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -44,6 +44,7 @@ PREVIEW_CHARS = 10_000
 TEXT_LIMIT_CHARS = 10_000
 OTHER_FIELD_LIMIT_BYTES = 20_000
 DEFAULT_PAGE_SIZE = 50
+DEFAULT_RETENTION_DAYS = 30  # runs expire through the TTL policy on `expireAt` (infra/)
 MAX_PAGE_SIZE = 200
 
 PAYLOAD_FIELDS = ("incomingPayload", "transformedPayload", "outgoingRequest", "outgoingResponse")
@@ -319,9 +320,15 @@ class RunStore:
     way out: callers only ever see plain values. No query reads inside them.
     """
 
-    def __init__(self, client: firestore.Client, collection: str = "runs") -> None:
+    def __init__(
+        self,
+        client: firestore.Client,
+        collection: str = "runs",
+        retention: timedelta | None = timedelta(days=DEFAULT_RETENTION_DAYS),
+    ) -> None:
         self._client = client
         self._collection = client.collection(collection)
+        self._retention = retention
 
     def create(self, run: dict[str, Any]) -> bool:
         """Store a new run under `run["id"]`; False (and nothing written) if it exists already."""
@@ -337,6 +344,9 @@ class RunStore:
             "createdAt": iso_timestamp(run.get("createdAt") or now),
             "updatedAt": iso_timestamp(run.get("updatedAt") or now),
         }
+        if self._retention is not None:
+            # A timestamp, not text: the Firestore TTL policy on `expireAt` deletes the run.
+            data["expireAt"] = datetime.now(timezone.utc) + self._retention
         with _store_errors("create a run"):
             try:
                 self._collection.document(run_id).create(_encode_run(data))
@@ -409,6 +419,24 @@ class RunStore:
         snapshots, next_cursor = _page(query, limit, cursor)
         return [_decode_run(snapshot) for snapshot in snapshots], next_cursor
 
+    def count(
+        self,
+        integration_id: str,
+        status: str | None = None,
+        since: datetime | str | None = None,
+    ) -> int:
+        """How many runs of this integration (with this status, created since) there are."""
+        query: Any = self._collection.where(
+            filter=FieldFilter("integrationId", "==", integration_id)
+        )
+        if status is not None:
+            query = query.where(filter=FieldFilter("status", "==", status))
+        if since is not None:
+            query = query.where(filter=FieldFilter("createdAt", ">=", _bound("since", since)))
+        with _store_errors("count runs"):
+            [[result]] = query.count(alias="n").get()
+        return int(result.value)
+
     def _update(self, run_id: str, updates: dict[str, Any], action: str) -> Any:
         if not is_valid_document_id(run_id):
             raise NotFoundError(f"no run {run_id}")
@@ -440,6 +468,8 @@ def _decode_run(snapshot: Any) -> dict[str, Any]:
     for key, value in (snapshot.to_dict() or {}).items():
         if key.endswith(_JSON_SUFFIX) and isinstance(value, str):
             run[key.removesuffix(_JSON_SUFFIX)] = json.loads(value)
+        elif isinstance(value, datetime):
+            run[key] = iso_timestamp(value)
         else:
             run[key] = value
     run.setdefault("id", snapshot.id)

@@ -24,6 +24,8 @@ ROUTES = [
     ("DELETE", "/api/integrations/x/"),
     ("POST", "/api/integrations/x/toggle_active/"),
     ("POST", "/api/integrations/x/preview/"),
+    ("POST", "/api/integrations/x/test/"),
+    ("GET", "/api/integrations/x/stats/"),
     ("POST", "/api/integrations/x/validate/"),
     ("POST", "/api/preview/"),
     ("POST", "/api/validate/"),
@@ -352,3 +354,25 @@ def test_replay_creates_a_new_run_linked_to_the_original(platform: Platform) -> 
     refused_run = raw.json()["error"].rsplit(" ", 1)[-1]
     conflict = platform.api("POST", f"/api/runs/{refused_run}/replay/")
     assert conflict.status_code == 409 and "no JSON payload" in conflict.json()["error"]
+
+
+def test_send_test_runs_the_sample_for_real_and_stats_count_it(platform: Platform) -> None:
+    sample = {"id": 3, "status": "paid", "customer": {"email": "T@E.ST", "name": "tess"}}
+    doc = orders_doc(platform, samplePayload=sample)
+    doc["target"]["url"] = f"{platform.sink.url}/tested"
+    created = create(platform, doc)
+    reply = platform.api("POST", f"/api/integrations/{created['id']}/test/")
+    assert reply.status_code == 202, reply.text
+    run = platform.wait(reply.json()["runId"])
+    assert run["status"] == "success" and run["sourceKind"] == "test"
+    assert json.loads(platform.sink.received("/tested")[0]["body"])["email"] == "t@e.st"
+    skipped = platform.api(
+        "POST", f"/api/integrations/{created['id']}/test/", {"payload": {"status": "new"}}
+    )
+    assert platform.wait(skipped.json()["runId"])["status"] == "skipped"
+    stats = platform.api("GET", f"/api/integrations/{created['id']}/stats/").json()
+    assert (stats["total"], stats["success"], stats["skipped"], stats["error"]) == (2, 1, 1, 0)
+    assert stats["lastRun"]["id"] == skipped.json()["runId"]
+    later = platform.api("GET", f"/api/integrations/{created['id']}/stats/?since=2999-01-01")
+    assert later.json()["total"] == 0
+    assert run["expireAt"] > run["createdAt"]  # the TTL policy's field
