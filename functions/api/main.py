@@ -9,11 +9,13 @@ import functions_framework
 from routes import ApiSettings, handle
 
 from mapper.admin import Admin, Site
+from mapper.http_edge import answer_http_errors_as_json
 from mapper.sandbox import init_v8
 from mapper.services import listeners, services, setting
 
 # V8 must start on the main thread (see init_v8); preview and validate use it.
 init_v8()
+answer_http_errors_as_json(functions_framework.errorhandler)
 
 
 @cache

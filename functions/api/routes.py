@@ -100,6 +100,7 @@ def handle(
         allowed = ", ".join(exc.valid_methods or [])
         return error(405, f"use {allowed}", "method_not_allowed", {"Allow": allowed})
     try:
+        _refuse_repeated_parameters(request)
         body = _read_json(request, settings.max_body_bytes)
         return _HANDLERS[endpoint](admin(), request, body, **args)
     except _BodyError as exc:
@@ -132,6 +133,12 @@ def _refuse_unauthenticated(request: flask.Request, settings: ApiSettings) -> An
             401, "a valid bearer token is required", "unauthorized", {"WWW-Authenticate": "Bearer"}
         )
     return None
+
+
+def _refuse_repeated_parameters(request: flask.Request) -> None:
+    repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)
+    if repeated:
+        raise InvalidQueryError(f"give each query parameter once: {', '.join(repeated)}")
 
 
 class _BodyError(Exception):
@@ -291,8 +298,8 @@ def _runs(admin: Admin, request: flask.Request, body: Any) -> flask.Response:
     runs, cursor = admin.list_runs(
         integration_id=request.args.get("integration_id") or None,
         status=status,
-        since=request.args.get("since") or None,
-        until=request.args.get("until") or None,
+        since=request.args.get("since"),
+        until=request.args.get("until"),
         limit=_limit(request),
         cursor=request.args.get("cursor") or None,
     )

@@ -8,12 +8,13 @@ import flask
 import functions_framework
 
 from mapper.errors import MapperError, SignatureError
-from mapper.http_edge import error, from_exception, read_body
+from mapper.http_edge import answer_http_errors_as_json, error, from_exception, read_body
 from mapper.pipeline import Intake, run_id_for
 from mapper.services import max_body_bytes, services
 from mapper.signatures import verify_signature
 
 NOT_FOUND = ("no webhook at this address", "not_found")
+answer_http_errors_as_json(functions_framework.errorhandler)
 
 
 @functions_framework.http

@@ -313,8 +313,7 @@ class Admin:
 
 def _writable(doc: Any) -> dict[str, Any]:
     """The document without the fields the server owns (a read can be written back)."""
-    if not isinstance(doc, dict):
-        raise ConfigError([Problem("", "an integration must be a JSON object")])
+    cfg.parse_integration(doc)  # read-only fields too must have their types
     return {key: copy.deepcopy(value) for key, value in doc.items() if key not in READ_ONLY}
 
 

@@ -25,6 +25,21 @@ def from_exception(exc: MapperError, status: int = 500) -> Any:
     return error(status, str(exc), exc.code)
 
 
+def answer_http_errors_as_json(errorhandler: Any) -> None:
+    """Make the framework's own 404/405 (paths its router never matches) answer the contract's JSON.
+
+    Pass `functions_framework.errorhandler` from a function's main module.
+    """
+
+    @errorhandler(404)
+    def _not_found(exc: Exception) -> Any:
+        return error(404, "no such route", "not_found")
+
+    @errorhandler(405)
+    def _method_not_allowed(exc: Exception) -> Any:
+        return error(405, "method not allowed", "method_not_allowed")
+
+
 def read_body(request: flask.Request, limit: int) -> bytes | None:
     """The request body, or None when it is larger than `limit` bytes."""
     if request.content_length is not None and request.content_length > limit:

@@ -1,0 +1,108 @@
+// The management API: one fetch wrapper that adds the admin token as a header.
+// The token lives in sessionStorage (this tab, until it closes) and never in a URL.
+
+const TOKEN_KEY = 'mapper.token';
+
+export const token = {
+  get: () => sessionStorage.getItem(TOKEN_KEY),
+  set: (value) => sessionStorage.setItem(TOKEN_KEY, value),
+  clear: () => sessionStorage.removeItem(TOKEN_KEY),
+};
+
+/** An API answer that was not 2xx: the server's sentence, code and problems. */
+export class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.error) || `the API answered ${status}`);
+    this.status = status;
+    this.code = (body && body.code) || 'unknown';
+    this.problems = (body && body.problems) || [];
+    this.body = body;
+  }
+}
+
+/** `{status, ok, body}` for any answer; only a network failure throws. */
+export async function request(method, path, body) {
+  const headers = { Accept: 'application/json', Authorization: `Bearer ${token.get() || ''}` };
+  const init = { method, headers, cache: 'no-store', credentials: 'omit' };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let reply;
+  try {
+    reply = await fetch(path, init);
+  } catch (err) {
+    throw new ApiError(0, { error: `cannot reach the API (${err.message})`, code: 'network' });
+  }
+  const text = await reply.text();
+  let parsed = null;
+  if (text) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = { error: `the API answered ${reply.status} with something not JSON`, code: 'not_json' };
+    }
+  }
+  if (reply.status === 401) {
+    token.clear();
+    window.dispatchEvent(new CustomEvent('mapper:unauthorized'));
+  }
+  return { status: reply.status, ok: reply.ok, body: parsed };
+}
+
+/** The body of a 2xx answer; anything else throws ApiError. */
+export async function call(method, path, body) {
+  const reply = await request(method, path, body);
+  if (!reply.ok) throw new ApiError(reply.status, reply.body);
+  return reply.body;
+}
+
+const id = (value) => encodeURIComponent(value);
+
+/** Every route the UI uses, by what it does. */
+export const api = {
+  listIntegrations: (limit = 200) => call('GET', `/api/integrations/?limit=${limit}`),
+  getIntegration: (integrationId) => call('GET', `/api/integrations/${id(integrationId)}/`),
+  createIntegration: (doc) => call('POST', '/api/integrations/', doc),
+  replaceIntegration: (integrationId, doc) =>
+    call('PUT', `/api/integrations/${id(integrationId)}/`, doc),
+  deleteIntegration: (integrationId) => call('DELETE', `/api/integrations/${id(integrationId)}/`),
+  toggleActive: (integrationId) =>
+    call('POST', `/api/integrations/${id(integrationId)}/toggle_active/`),
+  stats: (integrationId, since) =>
+    call('GET', `/api/integrations/${id(integrationId)}/stats/?since=${encodeURIComponent(since)}`),
+  sendTest: (integrationId, payload) =>
+    call('POST', `/api/integrations/${id(integrationId)}/test/`, { payload }),
+  // Preview answers 422 with {error, path} when the condition or a transform fails.
+  preview: (integration, payload, extra = {}) =>
+    request('POST', '/api/preview/', { integration, payload, ...extra }),
+  validate: (integration, checkTarget) =>
+    call('POST', '/api/validate/', { integration, checkTarget }),
+  listRuns: (filters = {}) => {
+    const query = new URLSearchParams();
+    for (const [name, value] of Object.entries(filters)) if (value) query.set(name, value);
+    return call('GET', `/api/runs/?${query}`);
+  },
+  getRun: (runId) => call('GET', `/api/runs/${id(runId)}/`),
+  replay: (runId) => call('POST', `/api/runs/${id(runId)}/replay/`),
+};
+
+/** True for statuses that will not change any more. */
+export const FINAL_STATUSES = new Set(['success', 'error', 'skipped', 'partial', 'dead_lettered']);
+
+/** Poll a run until it is final (or `timeoutMs` passes); returns the last seen run. */
+export async function waitForRun(runId, { timeoutMs = 30000, onUpdate } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let run = null;
+  for (let delay = 300; Date.now() < deadline; delay = Math.min(delay * 1.5, 2000)) {
+    try {
+      run = await api.getRun(runId);
+      if (onUpdate) onUpdate(run);
+      if (FINAL_STATUSES.has(run.status)) return run;
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 404)) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+  return run;
+}

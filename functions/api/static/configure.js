@@ -1,0 +1,358 @@
+// Step 1: name, source and target. Every control writes straight into the draft document.
+
+import { dig, isSecretRef } from './drafts.js';
+import { el, field, notify, uid } from './dom.js';
+
+const METHODS = ['POST', 'PUT', 'PATCH', 'GET', 'DELETE'];
+
+function keys(path) {
+  return path.split('.');
+}
+
+/** Set (or, for undefined, delete) the value at a dotted path, creating objects on the way. */
+export function putValue(doc, path, value) {
+  const parts = keys(path);
+  let node = doc;
+  for (const key of parts.slice(0, -1)) {
+    if (!node[key] || typeof node[key] !== 'object') node[key] = {};
+    node = node[key];
+  }
+  if (value === undefined) delete node[parts.at(-1)];
+  else node[parts.at(-1)] = value;
+}
+
+function asNumber(text) {
+  const trimmed = text.trim();
+  if (trimmed === '') return undefined;
+  return /^-?\d+(\.\d+)?$/.test(trimmed) ? Number(trimmed) : trimmed;
+}
+
+/** A labelled text (or number) input bound to `path` of the draft. */
+function textField(ctx, label, path, options = {}) {
+  const { hint, placeholder, optional, number, type = 'text', readOnly } = options;
+  const current = dig(ctx.state.doc, keys(path));
+  const input = el('input', {
+    type,
+    value: current === undefined || current === null ? '' : String(current),
+    placeholder,
+    autocomplete: 'off',
+    spellcheck: 'false',
+    inputmode: number ? 'numeric' : null,
+    readOnly,
+  });
+  input.addEventListener('input', () => {
+    const text = input.value;
+    let value = number ? asNumber(text) : text;
+    if (optional && text === '') value = undefined;
+    putValue(ctx.state.doc, path, value);
+    ctx.changed({ path });
+  });
+  return field(optional ? `${label} (optional)` : label, input, { hint, path });
+}
+
+/** A write-only value: "set" with a Replace button when stored, else an input. */
+function secretField(ctx, label, path, { multiline = false, optional = false, hint } = {}) {
+  const current = dig(ctx.state.doc, keys(path));
+  const stored = dig(ctx.state.base, keys(path));
+  const title = optional ? `${label} (optional)` : label;
+  if (isSecretRef(current)) {
+    const labelId = uid('secret');
+    return el('div', { class: 'field secret', 'data-path': path },
+      el('span', { class: 'label', id: labelId }, title),
+      el('div', { class: 'secret-row' },
+        el('span', { class: 'badge set', 'aria-describedby': labelId }, 'set'),
+        el('span', { class: 'muted' }, 'stored, never shown'),
+        el('button', {
+          type: 'button',
+          class: 'quiet',
+          'data-focus': `${path}:replace`,
+          'aria-label': `Replace ${label}`,
+          onclick: () => {
+            putValue(ctx.state.doc, path, '');
+            ctx.changed({ path, structural: true, focus: path });
+          },
+        }, 'Replace')));
+  }
+  const control = multiline
+    ? el('textarea', { rows: 4, spellcheck: 'false', autocomplete: 'off', class: 'mono' })
+    : el('input', { type: 'password', autocomplete: 'new-password', spellcheck: 'false' });
+  control.value = typeof current === 'string' ? current : '';
+  control.addEventListener('input', () => {
+    putValue(ctx.state.doc, path, control.value === '' && optional ? undefined : control.value);
+    ctx.changed({ path });
+  });
+  const box = field(title, control, { hint, path });
+  if (isSecretRef(stored)) {
+    box.append(el('button', {
+      type: 'button',
+      class: 'quiet',
+      'data-focus': `${path}:keep`,
+      onclick: () => {
+        putValue(ctx.state.doc, path, structuredClone(stored));
+        ctx.changed({ path, structural: true, focus: `${path}:replace` });
+      },
+    }, 'Keep the stored value'));
+  }
+  return box;
+}
+
+/** Radio buttons in a fieldset; `onChange(value)` when one is chosen. */
+function choice(legend, options, current, onChange, path) {
+  const name = uid('choice');
+  return el('fieldset', { class: 'choice', 'data-path': path },
+    el('legend', {}, legend),
+    options.map(([value, label]) => {
+      const input = el('input', {
+        type: 'radio', name, value, checked: value === current, 'data-focus': `${path}:${value}`,
+      });
+      input.addEventListener('change', () => input.checked && onChange(value));
+      return el('label', { class: 'radio' }, input, label);
+    }));
+}
+
+function select(ctx, label, path, options, { onChange, hint, current: shown } = {}) {
+  const current = shown ?? dig(ctx.state.doc, keys(path));
+  const control = el('select', {},
+    options.map(([value, text]) => el('option', { value, selected: value === (current ?? '') }, text)));
+  control.addEventListener('change', () => {
+    if (onChange) onChange(control.value);
+    else putValue(ctx.state.doc, path, control.value);
+    ctx.changed({ path, structural: Boolean(onChange), focus: path });
+  });
+  return field(label, control, { hint, path });
+}
+
+function checkbox(ctx, label, path, fallback) {
+  const current = dig(ctx.state.doc, keys(path));
+  const input = el('input', { type: 'checkbox', checked: current ?? fallback, 'data-path': path });
+  input.addEventListener('change', () => {
+    putValue(ctx.state.doc, path, input.checked);
+    ctx.changed({ path });
+  });
+  return el('label', { class: 'check' }, input, label);
+}
+
+async function copyText(text, input) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    input.select();
+    document.execCommand('copy');
+  }
+  notify('Copied to the clipboard.');
+}
+
+function copyable(label, value, hint) {
+  const input = el('input', { type: 'text', value, readOnly: true, class: 'mono', 'data-copy': '' });
+  const box = field(label, input, { hint });
+  box.append(el('button', {
+    type: 'button', class: 'quiet', 'aria-label': `Copy ${label}`,
+    onclick: () => copyText(value, input),
+  }, 'Copy'));
+  box.classList.add('copyable');
+  return box;
+}
+
+// --- sources -----------------------------------------------------------------------------
+
+function webhookSource(ctx) {
+  const { base, doc } = ctx.state;
+  const url = base && base.source && base.source.type === 'webhook' ? base.webhookUrl : null;
+  const scheme = (doc.source.signature && doc.source.signature.scheme) || '';
+  return [
+    url
+      ? copyable('Webhook URL', url, 'Senders POST JSON here. Keep it private: it is the key.')
+      : el('p', { class: 'hint' }, 'The webhook URL is assigned when you first save.'),
+    select(ctx, 'Signature check', 'source.signature.scheme', [
+      ['', 'None: accept unsigned requests'],
+      ['standard-webhooks', 'Standard Webhooks (webhook-signature)'],
+      ['hmac-sha256', 'HMAC-SHA256 (X-Hub-Signature-256, Stripe-Signature)'],
+    ], {
+      onChange: (value) => {
+        if (!value) delete doc.source.signature;
+        else doc.source.signature = { ...(doc.source.signature || { secret: '' }), scheme: value };
+        if (value !== 'hmac-sha256' && doc.source.signature) delete doc.source.signature.header;
+      },
+    }),
+    scheme ? secretField(ctx, 'Signing secret', 'source.signature.secret') : null,
+    scheme === 'hmac-sha256'
+      ? textField(ctx, 'Signature header', 'source.signature.header',
+        { optional: true, placeholder: 'X-Hub-Signature-256' })
+      : null,
+  ];
+}
+
+function pubsubSource(ctx) {
+  const { base, doc } = ctx.state;
+  const push = doc.source.mode === 'push';
+  const endpoint = base && base.pushEndpoint;
+  return [
+    el('div', { class: 'grid-2' },
+      textField(ctx, 'Project', 'source.projectId', { placeholder: 'my-project' }),
+      textField(ctx, 'Topic', 'source.topic', { placeholder: 'orders' })),
+    el('div', { class: 'grid-2' },
+      textField(ctx, 'Subscription', 'source.subscription', {
+        optional: true, hint: 'Left empty, the platform creates one for this integration.',
+      }),
+      push ? null : textField(ctx, 'Pull interval (seconds)', 'source.pullIntervalSeconds',
+        { number: true, placeholder: '60' })),
+    choice('Delivery mode', [['pull', 'Pull on a schedule'], ['push', 'Push to this platform']],
+      doc.source.mode || 'pull', (value) => {
+        doc.source.mode = value;
+        ctx.changed({ path: 'source.mode', structural: true, focus: `source.mode:${value}` });
+      }, 'source.mode'),
+    push && endpoint ? copyable('Push endpoint', endpoint) : null,
+    base && base.listenerActive !== undefined
+      ? el('p', { class: 'hint' }, base.listenerActive
+        ? 'The subscription exists and is attached.'
+        : 'The subscription is not attached yet.')
+      : null,
+    secretField(ctx, 'Service account key (JSON)', 'source.credentials', {
+      multiline: true,
+      optional: true,
+      hint: "Without one, the platform's own service account is used.",
+    }),
+  ];
+}
+
+// --- targets -----------------------------------------------------------------------------
+
+function authFields(ctx) {
+  const auth = ctx.state.doc.target.auth;
+  const type = auth ? auth.type : '';
+  const parts = [select(ctx, 'Authentication', 'target.auth.type', [
+    ['', 'None'], ['bearer', 'Bearer token'], ['basic', 'Basic (user and password)'],
+    ['apiKey', 'API key'],
+  ], {
+    onChange: (value) => {
+      const fresh = { bearer: { token: '' }, basic: { username: '', password: '' },
+        apiKey: { header: 'X-Api-Key', value: '' } }[value];
+      if (value) ctx.state.doc.target.auth = { type: value, ...fresh };
+      else delete ctx.state.doc.target.auth;
+    },
+  })];
+  if (type === 'bearer') parts.push(secretField(ctx, 'Token', 'target.auth.token'));
+  if (type === 'basic') {
+    parts.push(el('div', { class: 'grid-2' },
+      textField(ctx, 'Username', 'target.auth.username'),
+      secretField(ctx, 'Password', 'target.auth.password')));
+  }
+  if (type === 'apiKey') {
+    const inQuery = auth.queryParam !== undefined && auth.header === undefined;
+    parts.push(el('div', { class: 'grid-2' },
+      select(ctx, 'Send the key in', 'target.auth.place', [['header', 'a header'],
+        ['queryParam', 'a query parameter']], {
+        current: inQuery ? 'queryParam' : 'header',
+        onChange: (value) => {
+          const name = auth.header ?? auth.queryParam ?? '';
+          delete auth.header;
+          delete auth.queryParam;
+          auth[value] = name;
+          delete auth.place;
+        },
+      }),
+      inQuery ? textField(ctx, 'Query parameter', 'target.auth.queryParam')
+        : textField(ctx, 'Header name', 'target.auth.header')));
+    parts.push(secretField(ctx, 'Key', 'target.auth.value'));
+  }
+  return parts;
+}
+
+function headerRows(ctx) {
+  const target = ctx.state.doc.target;
+  const rows = Object.entries(target.headers || {});
+  const sync = () => {
+    target.headers = Object.fromEntries(rows.filter(([name]) => name.trim() !== ''));
+    ctx.changed({ path: 'target.headers' });
+  };
+  const list = el('div', { class: 'header-rows' });
+  const draw = () => {
+    list.replaceChildren(...rows.map((row, index) => {
+      const name = el('input', { type: 'text', value: row[0], 'aria-label': `Header ${index + 1} name`,
+        placeholder: 'X-Team', spellcheck: 'false', 'data-focus': `header:${index}:name` });
+      const value = el('input', { type: 'text', value: row[1], 'aria-label': `Header ${index + 1} value`,
+        spellcheck: 'false', 'data-path': `target.headers.${row[0]}` });
+      name.addEventListener('input', () => { row[0] = name.value; sync(); });
+      value.addEventListener('input', () => { row[1] = value.value; sync(); });
+      return el('div', { class: 'header-row' }, name, value,
+        el('button', { type: 'button', class: 'quiet', 'aria-label': `Remove header ${index + 1}`,
+          onclick: () => { rows.splice(index, 1); sync(); draw(); } }, 'Remove'));
+    }));
+  };
+  draw();
+  return el('fieldset', { class: 'headers', 'data-path': 'target.headers' },
+    el('legend', {}, 'Headers (optional)'),
+    list,
+    el('button', { type: 'button', class: 'quiet', onclick: () => {
+      rows.push(['', '']);
+      draw();
+      list.querySelector('.header-row:last-child input').focus();
+    } }, 'Add header'));
+}
+
+function httpTarget(ctx) {
+  return [
+    el('div', { class: 'grid-method' },
+      select(ctx, 'Method', 'target.method', METHODS.map((m) => [m, m])),
+      textField(ctx, 'URL', 'target.url', { placeholder: 'https://hooks.example.com/…', type: 'url' })),
+    el('p', { class: 'hint' },
+      'POST, PUT and PATCH send the mapped output as a JSON body; GET sends its top-level fields as query parameters.'),
+    authFields(ctx),
+    headerRows(ctx),
+    textField(ctx, 'Timeout (seconds)', 'target.timeoutSeconds',
+      { number: true, optional: true, placeholder: '30' }),
+  ];
+}
+
+function emailTarget(ctx) {
+  return [
+    el('div', { class: 'grid-method' },
+      textField(ctx, 'SMTP server', 'target.smtpServer', { placeholder: 'smtp.example.com' }),
+      textField(ctx, 'Port', 'target.smtpPort', { number: true, placeholder: '587' })),
+    el('div', { class: 'grid-2' },
+      textField(ctx, 'SMTP user', 'target.smtpUsername', { optional: true }),
+      secretField(ctx, 'SMTP password', 'target.smtpPassword', { optional: true })),
+    el('div', { class: 'checks' },
+      checkbox(ctx, 'STARTTLS (useTLS)', 'target.useTLS', true),
+      checkbox(ctx, 'Implicit TLS (useSSL)', 'target.useSSL', false)),
+    textField(ctx, 'From', 'target.fromEmail', { placeholder: 'alerts@example.com' }),
+    textField(ctx, 'To', 'target.toEmail', {
+      placeholder: '{{customer.email}}',
+      hint: '{{path}} is filled from the mapped output (then the incoming payload).',
+    }),
+    textField(ctx, 'Subject', 'target.subject', { placeholder: 'Order {{orderId}} paid' }),
+  ];
+}
+
+/** The whole step, built from the draft. */
+export function configureStep(ctx) {
+  const { doc } = ctx.state;
+  const stash = (ctx.state.stash ||= {});
+  const switchType = (part, value, fresh) => {
+    stash[`${part}:${doc[part].type}`] = doc[part];
+    doc[part] = stash[`${part}:${value}`] || fresh;
+    ctx.changed({ path: `${part}.type`, structural: true, focus: `${part}.type:${value}` });
+  };
+  const source = el('section', { class: 'card', 'aria-labelledby': 'source-title' },
+    el('h2', { id: 'source-title' }, 'Source'),
+    choice('Messages arrive by', [['webhook', 'Webhook'], ['pubsub', 'Google Pub/Sub']],
+      doc.source.type, (value) => switchType('source', value, value === 'webhook'
+        ? { type: 'webhook' }
+        : { type: 'pubsub', projectId: '', topic: '', mode: 'pull', pullIntervalSeconds: 60 }),
+      'source.type'),
+    doc.source.type === 'pubsub' ? pubsubSource(ctx) : webhookSource(ctx));
+  const target = el('section', { class: 'card', 'aria-labelledby': 'target-title' },
+    el('h2', { id: 'target-title' }, 'Target'),
+    choice('Send the result as', [['http', 'HTTP request'], ['email', 'Email (SMTP)']],
+      doc.target.type, (value) => switchType('target', value, value === 'http'
+        ? { type: 'http', method: 'POST', url: '', headers: {} }
+        : { type: 'email', smtpServer: '', smtpPort: 587, fromEmail: '', toEmail: '', subject: '',
+          useTLS: true, useSSL: false }),
+      'target.type'),
+    doc.target.type === 'email' ? emailTarget(ctx) : httpTarget(ctx));
+  return el('div', { class: 'configure' },
+    el('section', { class: 'card', 'aria-labelledby': 'about-title' },
+      el('h2', { id: 'about-title' }, 'Integration'),
+      textField(ctx, 'Name', 'name', { placeholder: 'Payments to Slack' })),
+    el('div', { class: 'grid-2 top' }, source, target));
+}

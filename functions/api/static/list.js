@@ -1,0 +1,190 @@
+// The integrations list: what each one connects, whether it is on, how it has been doing.
+
+import { api, ApiError } from './api.js';
+import { confirmDialog } from './dialog.js';
+import { SECRET_PATHS, dig, discardDraft, listDrafts, loadDraft, newDraftKey, saveDraft } from './drafts.js';
+import { el, notify, replace, statusBadge, timeAgo } from './dom.js';
+
+const DAY_MS = 24 * 3600 * 1000;
+const SERVER_FIELDS = ['id', 'version', 'webhookPath', 'webhookUrl', 'pushPath', 'pushEndpoint',
+  'listenerActive', 'createdAt', 'updatedAt'];
+
+function describeSource(source) {
+  if (!source) return '—';
+  if (source.type === 'pubsub') return `Pub/Sub ${source.topic || ''} (${source.mode || 'pull'})`;
+  return source.signature ? 'Webhook, signed' : 'Webhook';
+}
+
+function describeTarget(target) {
+  if (!target) return '—';
+  if (target.type === 'email') return `Email to ${target.toEmail || '…'}`;
+  let host = target.url || '';
+  try {
+    host = new URL(target.url).host;
+  } catch {
+    // not a URL yet: show what was typed
+  }
+  return `${target.method || 'POST'} ${host}`;
+}
+
+/** A copy to save as a new integration: no server fields, no secrets (they stay with the original). */
+export function duplicateOf(doc) {
+  const copy = structuredClone(doc);
+  for (const name of SERVER_FIELDS) delete copy[name];
+  copy.name = `Copy of ${doc.name}`;
+  const cleared = [];
+  for (const path of SECRET_PATHS) {
+    if (dig(copy, path) === undefined) continue;
+    dig(copy, path.slice(0, -1))[path.at(-1)] = '';
+    cleared.push(path.join('.'));
+  }
+  return { copy, cleared };
+}
+
+function statsCells(stats) {
+  if (!stats) return [el('td', { class: 'muted' }, '—'), el('td', { class: 'muted' }, '—')];
+  const last = stats.lastRun
+    ? el('td', {}, statusBadge(stats.lastRun.status), ' ', timeAgo(stats.lastRun.createdAt))
+    : el('td', { class: 'muted' }, 'no runs');
+  const decided = (stats.success || 0) + (stats.error || 0);
+  const rate = decided ? `${Math.round((100 * stats.success) / decided)}%` : '—';
+  const detail = `${stats.success || 0} succeeded, ${stats.error || 0} failed, `
+    + `${stats.skipped || 0} skipped of ${stats.total || 0} in the last 24 h`;
+  return [last, el('td', { class: 'num', title: detail }, rate,
+    el('span', { class: 'visually-hidden' }, ` (${detail})`))];
+}
+
+/** The list at `#/integrations`. */
+export function renderList(main) {
+  const tbody = el('tbody');
+  const results = el('div', { class: 'results', 'aria-busy': 'true' });
+  const drafts = el('div');
+  let stopped = false;
+
+  const openCopy = (doc) => {
+    const { copy, cleared } = duplicateOf(doc);
+    const key = newDraftKey();
+    saveDraft(key, { doc: copy, sampleText: copy.samplePayload !== undefined && copy.samplePayload !== null
+      ? JSON.stringify(copy.samplePayload, null, 2) : '', droppedSecrets: [] }, null);
+    if (cleared.length) notify(`Secrets are not copied: enter ${cleared.join(', ')} again.`);
+    location.hash = `#/new/${key}/configure`;
+  };
+
+  const row = (doc) => {
+    const toggle = el('button', {
+      type: 'button', role: 'switch', class: 'switch', 'aria-checked': String(doc.active !== false),
+      'aria-label': `Active: ${doc.name}`,
+    }, el('span', { class: 'switch-knob', 'aria-hidden': 'true' }),
+    el('span', { class: 'switch-text' }, doc.active !== false ? 'On' : 'Off'));
+    toggle.addEventListener('click', async () => {
+      toggle.disabled = true;
+      try {
+        const updated = await api.toggleActive(doc.id);
+        doc.active = updated.active;
+        toggle.setAttribute('aria-checked', String(updated.active));
+        toggle.querySelector('.switch-text').textContent = updated.active ? 'On' : 'Off';
+        notify(`${doc.name} is ${updated.active ? 'active' : 'paused'}.`);
+      } catch (err) {
+        notify(err.message, 'error');
+      }
+      toggle.disabled = false;
+    });
+    const stats = statsCells(null);
+    const tr = el('tr', { 'data-id': doc.id },
+      el('th', { scope: 'row' },
+        el('a', { href: `#/integrations/${encodeURIComponent(doc.id)}/configure` }, doc.name),
+        loadDraft(doc.id) ? el('span', { class: 'badge changed' }, 'unsaved changes') : null),
+      el('td', {}, describeSource(doc.source)),
+      el('td', {}, describeTarget(doc.target)),
+      el('td', {}, toggle),
+      stats,
+      el('td', { class: 'actions' },
+        el('a', { class: 'button quiet', href: `#/integrations/${encodeURIComponent(doc.id)}/configure`,
+          'aria-label': `Open ${doc.name}` }, 'Open'),
+        el('button', { type: 'button', class: 'quiet', 'aria-label': `Duplicate ${doc.name}`,
+          onclick: () => openCopy(doc) }, 'Duplicate'),
+        el('button', { type: 'button', class: 'quiet danger-text', 'aria-label': `Delete ${doc.name}`,
+          onclick: async () => {
+            const sure = await confirmDialog({
+              title: `Delete ${doc.name}?`,
+              message: 'Its webhook URL stops working and its stored secrets are deleted. '
+                + 'Its runs stay in the run history.',
+              confirm: 'Delete',
+              danger: true,
+            });
+            if (!sure) return;
+            try {
+              await api.deleteIntegration(doc.id);
+              discardDraft(doc.id);
+              tr.remove();
+              notify(`Deleted ${doc.name}.`);
+            } catch (err) {
+              notify(err.message, 'error');
+            }
+          } }, 'Delete')));
+    const since = new Date(Date.now() - DAY_MS).toISOString();
+    api.stats(doc.id, since).then((found) => {
+      if (!stopped) stats.forEach((cell, i) => cell.replaceWith(statsCells(found)[i]));
+    }).catch((err) => {
+      if (!(err instanceof ApiError)) throw err;
+    });
+    return tr;
+  };
+
+  const drawDrafts = () => {
+    const fresh = listDrafts().filter((d) => d.isNew);
+    if (!fresh.length) {
+      drafts.replaceChildren();
+      return;
+    }
+    replace(drafts, el('section', { class: 'card drafts', 'aria-labelledby': 'drafts-title' },
+      el('h2', { id: 'drafts-title' }, 'Not saved yet'),
+      el('ul', { class: 'plain' }, fresh.map((draft) => el('li', {},
+        el('a', { href: `#/new/${draft.key}/configure` }, draft.name), ' ',
+        el('span', { class: 'muted' }, 'edited '), timeAgo(draft.savedAt), ' ',
+        el('button', { type: 'button', class: 'quiet', 'aria-label': `Discard draft ${draft.name}`,
+          onclick: async () => {
+            const sure = await confirmDialog({ title: `Discard ${draft.name}?`,
+              message: 'This draft was never saved; it will be gone.', confirm: 'Discard', danger: true });
+            if (sure) {
+              discardDraft(draft.key);
+              drawDrafts();
+            }
+          } }, 'Discard'))))));
+  };
+
+  const load = async () => {
+    try {
+      const { integrations } = await api.listIntegrations();
+      if (stopped) return;
+      if (!integrations.length) {
+        replace(results, el('div', { class: 'empty card' },
+          el('p', {}, 'No integrations yet.'),
+          el('p', {}, 'Create one to get a webhook URL, map its payload and send it on.')));
+      } else {
+        replace(tbody, integrations.map(row));
+        replace(results, el('table', { class: 'table integrations' },
+          el('caption', { class: 'visually-hidden' }, 'Integrations'),
+          el('thead', {}, el('tr', {},
+            ['Name', 'Source', 'Target', 'Active', 'Last run', 'Success (24 h)', 'Actions']
+              .map((name) => el('th', { scope: 'col' }, name)))),
+          tbody));
+      }
+    } catch (err) {
+      replace(results, el('p', { class: 'problem-text', role: 'alert' }, err.message));
+    }
+    results.setAttribute('aria-busy', 'false');
+  };
+
+  replace(main,
+    el('div', { class: 'page-head' },
+      el('h1', {}, 'Integrations'),
+      el('span', { class: 'spacer' }),
+      el('a', { class: 'button primary', href: `#/new/${newDraftKey()}/configure`, id: 'new-integration' },
+        'New integration')),
+    drafts, results);
+  document.title = 'Integrations · JSON mapper';
+  drawDrafts();
+  load();
+  return { dispose() { stopped = true; } };
+}

@@ -1,0 +1,231 @@
+// Runs: the list with its filters, and one run in full with a Replay button.
+
+import { api, FINAL_STATUSES } from './api.js';
+import { el, fullTime, jsonBlock, notify, replace, statusBadge, timeAgo } from './dom.js';
+
+export const RUN_STATUSES = ['queued', 'success', 'error', 'skipped', 'partial', 'retrying',
+  'dead_lettered'];
+
+function ms(value) {
+  return typeof value === 'number' ? `${value.toFixed(value < 10 ? 2 : 0)} ms` : '—';
+}
+
+/** A table of runs; `names` maps integration ids to names (the column is left out without). */
+export function runTable(runs, { names = null, caption = 'Runs' } = {}) {
+  if (!runs.length) return el('p', { class: 'empty' }, 'No runs yet.');
+  return el('table', { class: 'table runs-table' },
+    el('caption', { class: 'visually-hidden' }, caption),
+    el('thead', {}, el('tr', {},
+      el('th', { scope: 'col' }, 'When'),
+      names ? el('th', { scope: 'col' }, 'Integration') : null,
+      el('th', { scope: 'col' }, 'Status'),
+      el('th', { scope: 'col' }, 'Source'),
+      el('th', { scope: 'col' }, 'Attempts'),
+      el('th', { scope: 'col' }, 'Transform'),
+      el('th', { scope: 'col' }, 'Delivery'),
+      el('th', { scope: 'col' }, 'Error'))),
+    el('tbody', {}, runs.map((run) => el('tr', { 'data-run': run.id },
+      el('td', {}, el('a', { href: `#/runs/${encodeURIComponent(run.id)}`,
+        'aria-label': `Run ${run.id}, ${run.status}` }, timeAgo(run.createdAt))),
+      names ? el('td', {}, names.get(run.integrationId) || run.integrationId) : null,
+      el('td', {}, statusBadge(run.status)),
+      el('td', {}, run.sourceKind),
+      el('td', { class: 'num' }, run.attempts ?? '—'),
+      el('td', { class: 'num' }, ms(run.transformationTimeMs)),
+      el('td', { class: 'num' }, ms(run.apiCallTimeMs)),
+      el('td', { class: 'error-cell' }, run.errorMessage ? run.errorMessage.slice(0, 140) : '')))));
+}
+
+function localInput(iso) {
+  if (!iso) return '';
+  const when = new Date(iso);
+  if (Number.isNaN(when.getTime())) return '';
+  const local = new Date(when.getTime() - when.getTimezoneOffset() * 60000);
+  return local.toISOString().slice(0, 16);
+}
+
+/** The runs list at `#/runs?status=&integration=&since=&until=`. */
+export function renderRuns(main, query) {
+  const filters = {
+    status: query.get('status') || '',
+    integration_id: query.get('integration') || '',
+    since: query.get('since') || '',
+    until: query.get('until') || '',
+  };
+  const names = new Map();
+  const status = el('select', { id: 'filter-status' }, el('option', { value: '' }, 'Any status'),
+    RUN_STATUSES.map((s) => el('option', { value: s, selected: s === filters.status }, s.replace('_', ' '))));
+  const integration = el('select', { id: 'filter-integration' },
+    el('option', { value: '' }, 'All integrations'));
+  const since = el('input', { type: 'datetime-local', id: 'filter-since', value: localInput(filters.since) });
+  const until = el('input', { type: 'datetime-local', id: 'filter-until', value: localInput(filters.until) });
+  const results = el('div', { class: 'results', 'aria-live': 'polite', 'aria-busy': 'true' });
+  const more = el('button', { type: 'button', class: 'quiet', hidden: true }, 'Load more');
+  let cursor = null;
+  let runs = [];
+
+  const load = async (append = false) => {
+    results.setAttribute('aria-busy', 'true');
+    try {
+      const page = await api.listRuns({ ...filters, limit: 50, cursor: append ? cursor : '' });
+      runs = append ? runs.concat(page.runs) : page.runs;
+      cursor = page.nextCursor;
+      replace(results, runTable(runs, { names }));
+      more.hidden = !cursor;
+    } catch (err) {
+      replace(results, el('p', { class: 'problem-text', role: 'alert' }, err.message));
+    }
+    results.setAttribute('aria-busy', 'false');
+  };
+  more.addEventListener('click', () => load(true));
+
+  const form = el('form', { class: 'filters', 'aria-label': 'Filter runs' },
+    el('div', { class: 'field' }, el('label', { for: 'filter-status' }, 'Status'), status),
+    el('div', { class: 'field' }, el('label', { for: 'filter-integration' }, 'Integration'), integration),
+    el('div', { class: 'field' }, el('label', { for: 'filter-since' }, 'From'), since),
+    el('div', { class: 'field' }, el('label', { for: 'filter-until' }, 'Until'), until),
+    el('div', { class: 'buttons' },
+      el('button', { type: 'submit', class: 'primary' }, 'Apply'),
+      el('a', { href: '#/runs', class: 'button quiet' }, 'Clear')));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const next = new URLSearchParams();
+    if (status.value) next.set('status', status.value);
+    if (integration.value) next.set('integration', integration.value);
+    if (since.value) next.set('since', new Date(since.value).toISOString());
+    if (until.value) next.set('until', new Date(until.value).toISOString());
+    location.hash = `#/runs?${next}`;
+  });
+
+  replace(main,
+    el('div', { class: 'page-head' }, el('h1', {}, 'Runs'),
+      el('button', { type: 'button', class: 'quiet', onclick: () => load() }, 'Refresh')),
+    form, results, more);
+  document.title = 'Runs · JSON mapper';
+  api.listIntegrations().then(({ integrations }) => {
+    for (const item of integrations) {
+      names.set(item.id, item.name);
+      integration.append(el('option', { value: item.id, selected: item.id === filters.integration_id },
+        item.name));
+    }
+    if (runs.length) replace(results, runTable(runs, { names }));
+  }).catch(() => {});
+  load();
+  return {};
+}
+
+function section(title, ...content) {
+  return el('section', { class: 'run-part', 'aria-label': title }, el('h2', {}, title), content);
+}
+
+/** A body that may be JSON text: shown parsed when it is, as text when not. */
+function bodyBlock(body, label) {
+  if (typeof body === 'string') {
+    try {
+      return jsonBlock(JSON.parse(body), { 'aria-label': label });
+    } catch {
+      return el('pre', { class: 'json', tabindex: 0, 'aria-label': label }, body);
+    }
+  }
+  return jsonBlock(body, { 'aria-label': label });
+}
+
+function facts(pairs) {
+  return el('dl', { class: 'facts' }, pairs.filter(Boolean).map(([term, value]) =>
+    el('div', {}, el('dt', {}, term), el('dd', {}, value))));
+}
+
+/** One run at `#/runs/{id}`; polls while it is still moving. */
+export function renderRun(main, runId) {
+  let timer = null;
+  let stopped = false;
+  const draw = (run, integrationName) => {
+    const request = run.outgoingRequest || null;
+    const response = run.outgoingResponse || null;
+    const replayButton = el('button', { type: 'button', class: 'primary', id: 'replay' }, 'Replay');
+    replayButton.addEventListener('click', async () => {
+      replayButton.disabled = true;
+      try {
+        const queued = await api.replay(run.id);
+        notify(`Replayed as a new run (${queued.runId}).`);
+        location.hash = `#/runs/${encodeURIComponent(queued.runId)}`;
+      } catch (err) {
+        notify(err.message, 'error');
+        replayButton.disabled = false;
+      }
+    });
+    replace(main,
+      el('p', {}, el('a', { href: '#/runs' }, '← All runs')),
+      el('div', { class: 'page-head' },
+        el('h1', {}, 'Run ', el('code', { class: 'run-id' }, run.id)),
+        statusBadge(run.status),
+        FINAL_STATUSES.has(run.status) ? null : el('span', { class: 'muted' }, 'updating…'),
+        el('span', { class: 'spacer' }),
+        replayButton),
+      facts([
+        ['Integration', el('a', { href: `#/integrations/${encodeURIComponent(run.integrationId)}/test` },
+          integrationName || run.integrationId)],
+        ['Source', run.sourceKind],
+        ['Received', fullTime(run.createdAt)],
+        ['Last update', run.updatedAt ? fullTime(run.updatedAt) : '—'],
+        ['Attempts', String(run.attempts ?? '—')],
+        ['Transform', ms(run.transformationTimeMs)],
+        ['Delivery', ms(run.apiCallTimeMs)],
+        run.replayOf ? ['Replay of', el('a', { href: `#/runs/${encodeURIComponent(run.replayOf)}` },
+          run.replayOf)] : null,
+      ]),
+      run.errorMessage ? el('div', { class: 'error-box', role: 'alert' },
+        el('h2', {}, 'Error'), el('pre', { class: 'error-text', id: 'run-error' }, run.errorMessage)) : null,
+      el('div', { class: 'run-grid' },
+        section('Incoming',
+          bodyBlock(run.incomingPayload, 'Incoming payload'),
+          run.incomingHeaders && Object.keys(run.incomingHeaders).length
+            ? el('details', {}, el('summary', {}, 'Headers'), jsonBlock(run.incomingHeaders)) : null,
+          run.incomingAttributes && Object.keys(run.incomingAttributes).length
+            ? el('details', {}, el('summary', {}, 'Attributes'), jsonBlock(run.incomingAttributes)) : null),
+        section('Transformed',
+          run.transformedPayload === undefined
+            ? el('p', { class: 'empty' }, 'Nothing yet.')
+            : jsonBlock(run.transformedPayload, { 'aria-label': 'Transformed payload' })),
+        section('Outgoing request',
+          request ? [
+            el('p', { class: 'mono request-line' }, `${request.method || ''} ${request.url || ''}`),
+            request.headers ? el('details', {}, el('summary', {}, 'Headers'), jsonBlock(request.headers)) : null,
+            bodyBlock(request.body, 'Outgoing body'),
+          ] : el('p', { class: 'empty' }, 'Nothing was sent.')),
+        section('Response',
+          response ? [
+            el('p', { class: 'mono' }, `Status ${response.status}`),
+            response.headers ? el('details', {}, el('summary', {}, 'Headers'), jsonBlock(response.headers)) : null,
+            bodyBlock(response.body, 'Response body'),
+          ] : el('p', { class: 'empty' }, 'No response.'))));
+  };
+
+  const load = async (name, delay = 500) => {
+    try {
+      const run = await api.getRun(runId);
+      if (stopped) return;
+      if (name === undefined) {
+        name = await api.getIntegration(run.integrationId).then((i) => i.name).catch(() => null);
+        if (stopped) return;
+      }
+      draw(run, name);
+      document.title = `Run ${run.status} · JSON mapper`;
+      if (!FINAL_STATUSES.has(run.status)) {
+        timer = setTimeout(() => load(name, Math.min(delay * 1.5, 3000)), delay);
+      }
+    } catch (err) {
+      if (stopped) return;
+      replace(main, el('p', {}, el('a', { href: '#/runs' }, '← All runs')),
+        el('p', { class: 'problem-text', role: 'alert' }, err.message));
+    }
+  };
+  replace(main, el('p', { class: 'muted' }, 'Loading the run…'));
+  load();
+  return {
+    dispose() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
