@@ -22,8 +22,8 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 
-dev:
-	@echo "make dev comes with the control-plane work; see README" >&2; exit 1
+dev: $(STAMP)
+	$(BIN)/python -m local.dev
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .local

@@ -10,6 +10,7 @@ Run `python -m local.emulators` to keep both running and print the variables to 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import signal
@@ -100,6 +101,11 @@ class Emulator:
         """Tell whether the emulator failed because its port was already in use."""
         return any(marker in self._read_log() for marker in _PORT_TAKEN)
 
+    @property
+    def pgid(self) -> int | None:
+        """The emulator's process group (the gcloud wrapper's pid), once started."""
+        return self._proc.pid if self._proc is not None else None
+
     def signal(self, signum: int) -> None:
         """Send `signum` to the emulator's whole process group."""
         if self._proc is not None:
@@ -170,6 +176,10 @@ class Emulators:
             env["PUBSUB_EMULATOR_HOST"] = self.pubsub_host
         return env
 
+    def process_groups(self) -> list[int]:
+        """The process group of each running emulator (to stop leftovers after a crash)."""
+        return [e.pgid for e in (self.firestore, self.pubsub) if e is not None and e.pgid]
+
     def stop(self) -> None:
         """Stop every emulator and delete the session's state directory; safe to repeat."""
         atexit.unregister(self.stop)
@@ -237,6 +247,40 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def stop_leftover_groups(pgids: list[int], grace: float = STOP_GRACE_S) -> list[int]:
+    """Stop process groups a crashed session left, if they still run an emulator."""
+    stopped = []
+    for pgid in pgids:
+        if _group_alive(pgid) and _runs_emulator(pgid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGTERM)
+            stopped.append(pgid)
+    deadline = time.monotonic() + grace
+    while any(_group_alive(g) for g in stopped) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pgid in stopped:
+        if _group_alive(pgid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+    return stopped
+
+
+def _runs_emulator(pgid: int) -> bool:
+    # A recycled pid must not be killed: only a group with an emulator process in it (the
+    # gcloud wrapper may be gone while its Java server still runs).
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and b"emulator" in command:
+            return True
+    return False
 
 
 def _wait_or_restart(emulator: Emulator, state_dir: Path, deadline: float) -> Emulator:

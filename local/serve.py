@@ -1,6 +1,7 @@
 """Serve every function on one local URL, against the emulators (tests and `make dev`).
 
     /webhook/...          -> functions/webhook
+    /api/..., /           -> functions/api          (management API and web UI)
     /_functions/worker    -> functions/worker       (the emulator pushes the internal topic here)
     /_functions/dead_letter -> functions/dead_letter (and the dead-letter topic here)
 
@@ -35,12 +36,18 @@ LOCAL_MAX_BACKOFF_S = 2
 LOCAL_MAX_DELIVERY_ATTEMPTS = 5
 
 
-def build_app(routes: Iterable[tuple[str, str, str, str]] = ROUTES) -> Callable:
-    """One WSGI app dispatching each path prefix to its function's own app."""
+def build_app(
+    routes: Iterable[tuple[str, str, str, str]] = ROUTES,
+    extra: Mapping[str, Callable] | None = None,
+) -> Callable:
+    """One WSGI app dispatching each path prefix to its function's own app.
+
+    `extra` mounts more WSGI apps by prefix, ahead of the functions (local tools only).
+    """
     import functions_framework
 
     apps: dict[tuple[str, str], Callable] = {}
-    mounted = []
+    mounted: list[tuple[str, Callable]] = list((extra or {}).items())
     for prefix, name, entry, kind in routes:
         if (name, entry) not in apps:  # one app per function, however many prefixes it serves
             source = str(FUNCTIONS / name / "main.py")
@@ -112,16 +119,26 @@ class LocalServer:
         self._thread.join(timeout=10)
 
 
-def serve(env: Mapping[str, str], host: str = "127.0.0.1", port: int = 0) -> LocalServer:
-    """Serve the functions in this process, in a background thread; env is applied first."""
+def serve(
+    env: Mapping[str, str],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    extra: Mapping[str, Callable] | None = None,
+    public_url: str | None = None,
+) -> LocalServer:
+    """Serve the functions in this process, in a background thread; env is applied first.
+
+    `public_url` is how users reach it (e.g. http://localhost:8080); default the bound one.
+    """
     from werkzeug.serving import make_server
 
     os.environ.update(env)
-    server = make_server(host, port, build_app(), threaded=True)
-    url = f"http://{host}:{server.server_port}"
+    server = make_server(host, port, build_app(extra=extra), threaded=True)
+    bound = f"http://{host}:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, name="local-functions", daemon=True)
     thread.start()
+    # The emulator pushes to the bound address: "localhost" may resolve to ::1 for Java.
     create_internal_pubsub(
-        env["GOOGLE_CLOUD_PROJECT"], url, env.get("INTERNAL_TOPIC", "mapper-events")
+        env["GOOGLE_CLOUD_PROJECT"], bound, env.get("INTERNAL_TOPIC", "mapper-events")
     )
-    return LocalServer(url, server, thread)
+    return LocalServer(public_url or bound, server, thread)

@@ -1,0 +1,129 @@
+"""`make dev`: the whole platform on this machine, at one URL, until Ctrl-C.
+
+Starts the Firestore and Pub/Sub emulators (or uses the ones FIRESTORE_EMULATOR_HOST and
+PUBSUB_EMULATOR_HOST name), creates the internal topics and subscriptions, serves every
+function, and prints the base URL and the admin token. Local mode only:
+- secrets live in `.local/secrets.json` (SECRET_BACKEND=local:...), never in Secret Manager;
+- loopback addresses are allowlisted as targets, so a target can run on this machine;
+- `/_local/inbox` is a request bin to point targets at (see local/inbox.py).
+Emulators a crashed run left behind are stopped at the next start (`.local/dev.pids`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+from local.emulators import DEFAULT_PROJECT, Emulators, start_emulators, stop_leftover_groups
+from local.inbox import Inbox
+from local.serve import LocalServer, serve
+
+ROOT = Path(__file__).resolve().parents[1]
+# LOCAL_STATE_DIR lets tests run a second platform beside a developer's own.
+STATE = Path(os.environ.get("LOCAL_STATE_DIR") or ROOT / ".local")
+PIDS = STATE / "dev.pids"
+TOKEN_FILE = STATE / "admin-token"
+DEFAULT_PORT = 8080
+LOOPBACK = "127.0.0.0/8,::1/128"
+
+
+def settings(environ: Mapping[str, str], port: int) -> dict[str, str]:
+    """The environment the functions run with locally; the operator's own values win."""
+    site = f"http://localhost:{port}"
+    return {
+        "SITE_URL": site,
+        "SECRET_BACKEND": f"local:{STATE / 'secrets.json'}",
+        "EGRESS_ALLOW_CIDRS": LOOPBACK,
+        "LOG_FORMAT": "text",
+        **{k: v for k, v in environ.items() if k in _OVERRIDABLE},
+        "ADMIN_TOKEN": environ.get("ADMIN_TOKEN") or secrets.token_urlsafe(24),
+    }
+
+
+_OVERRIDABLE = ("SITE_URL", "SECRET_BACKEND", "EGRESS_ALLOW_CIDRS", "LOG_FORMAT")
+
+
+def main(environ: Mapping[str, str] = os.environ) -> int:
+    port = int(environ.get("PORT") or DEFAULT_PORT)
+    STATE.mkdir(parents=True, exist_ok=True)
+    _stop_leftovers()
+    emulators: Emulators | None = None
+    server: LocalServer | None = None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        env = settings(environ, port)
+        if environ.get("FIRESTORE_EMULATOR_HOST") and environ.get("PUBSUB_EMULATOR_HOST"):
+            env["GOOGLE_CLOUD_PROJECT"] = environ.get("GOOGLE_CLOUD_PROJECT", DEFAULT_PROJECT)
+            print("Using the emulators named by FIRESTORE_EMULATOR_HOST and PUBSUB_EMULATOR_HOST")
+        else:
+            print("Starting the Firestore and Pub/Sub emulators ...", flush=True)
+            emulators = start_emulators(
+                project=environ.get("GOOGLE_CLOUD_PROJECT", DEFAULT_PROJECT),
+                data_dir=STATE / "emulators",
+            )
+            PIDS.write_text(json.dumps(emulators.process_groups()))
+            env.update(emulators.env())
+        server = serve(
+            env,
+            host="127.0.0.1",
+            port=port,
+            extra={"/_local/inbox": Inbox()},
+            public_url=f"http://localhost:{port}",
+        )
+        TOKEN_FILE.touch(mode=0o600)
+        TOKEN_FILE.write_text(env["ADMIN_TOKEN"])
+        print(_banner(server.url, env), flush=True)
+        stop.wait()
+        print("\nStopping ...", flush=True)
+    except OSError as exc:
+        print(f"make dev: cannot start: {exc} (is port {port} taken? set PORT)", file=sys.stderr)
+        return 1
+    finally:
+        if server is not None:
+            server.stop()
+        if emulators is not None:
+            emulators.stop()
+            PIDS.unlink(missing_ok=True)
+    return 0
+
+
+def _stop_leftovers() -> None:
+    try:
+        groups = json.loads(PIDS.read_text())
+    except (OSError, ValueError):
+        return
+    stopped = stop_leftover_groups([g for g in groups if isinstance(g, int)])
+    if stopped:
+        print(f"Stopped {len(stopped)} emulator(s) left by an earlier run")
+    PIDS.unlink(missing_ok=True)
+
+
+def _banner(url: str, env: Mapping[str, str]) -> str:
+    return "\n".join(
+        [
+            "",
+            f"  The platform is running at {url}",
+            "",
+            f"  Web UI         {url}/",
+            f"  API            {url}/api/   (OpenAPI: {url}/api/openapi.json)",
+            f"  Webhooks       {url}/webhook/<path>/",
+            f"  Pub/Sub push   {url}/pubsub/<path>/",
+            f"  Request bin    {url}/_local/inbox   (a target to try things with)",
+            "",
+            f"  Admin token    {env['ADMIN_TOKEN']}   (also in {TOKEN_FILE})",
+            "",
+            "  Ctrl-C stops everything.",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
