@@ -22,7 +22,7 @@ from pathlib import Path
 
 from local.emulators import DEFAULT_PROJECT, Emulators, start_emulators, stop_leftover_groups
 from local.inbox import Inbox
-from local.serve import LocalServer, serve
+from local.serve import LocalServer, serve, start_pull_timer
 
 ROOT = Path(__file__).resolve().parents[1]
 # LOCAL_STATE_DIR lets tests run a second platform beside a developer's own.
@@ -31,6 +31,7 @@ PIDS = STATE / "dev.pids"
 TOKEN_FILE = STATE / "admin-token"
 DEFAULT_PORT = 8080
 LOOPBACK = "127.0.0.0/8,::1/128"
+PULL_TICK_S = 60.0  # as the Cloud Scheduler job
 
 
 def settings(environ: Mapping[str, str], port: int) -> dict[str, str]:
@@ -41,6 +42,7 @@ def settings(environ: Mapping[str, str], port: int) -> dict[str, str]:
         "SECRET_BACKEND": f"local:{STATE / 'secrets.json'}",
         "EGRESS_ALLOW_CIDRS": LOOPBACK,
         "LOG_FORMAT": "text",
+        "PUSH_VERIFY_OIDC": "false",  # the emulator sends no token
         **{k: v for k, v in environ.items() if k in _OVERRIDABLE},
         "ADMIN_TOKEN": environ.get("ADMIN_TOKEN") or secrets.token_urlsafe(24),
     }
@@ -78,6 +80,7 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
             extra={"/_local/inbox": Inbox()},
             public_url=f"http://localhost:{port}",
         )
+        start_pull_timer(f"http://127.0.0.1:{port}", PULL_TICK_S, stop)
         TOKEN_FILE.touch(mode=0o600)
         TOKEN_FILE.write_text(env["ADMIN_TOKEN"])
         print(_banner(server.url, env), flush=True)

@@ -2,6 +2,8 @@
 
     /webhook/...          -> functions/webhook
     /api/..., /           -> functions/api          (management API and web UI)
+    /pubsub/...           -> functions/pubsub_push  (user push subscriptions, no OIDC locally)
+    /_functions/pull      -> functions/pull         (ticks, and the pull-tasks topic's pushes)
     /_functions/worker    -> functions/worker       (the emulator pushes the internal topic here)
     /_functions/dead_letter -> functions/dead_letter (and the dead-letter topic here)
 
@@ -25,6 +27,8 @@ FUNCTIONS = ROOT / "functions"
 ROUTES = [
     ("/webhook/", "webhook", "webhook", "http"),
     ("/api/", "api", "api", "http"),
+    ("/pubsub/", "pubsub_push", "pubsub_push", "http"),
+    ("/_functions/pull", "pull", "pull", "http"),
     ("/_functions/worker", "worker", "worker", "cloudevent"),
     ("/_functions/dead_letter", "dead_letter", "dead_letter", "cloudevent"),
     ("/", "api", "api", "http"),  # last: the web UI, served by the api function
@@ -34,6 +38,8 @@ ROUTES = [
 LOCAL_MIN_BACKOFF_S = 1
 LOCAL_MAX_BACKOFF_S = 2
 LOCAL_MAX_DELIVERY_ATTEMPTS = 5
+# A drain task may loop for up to a minute (intervals under 60 s): it must not be redelivered.
+PULL_TASK_ACK_DEADLINE_S = 120
 
 
 def build_app(
@@ -69,8 +75,13 @@ def build_app(
     return dispatch
 
 
-def create_internal_pubsub(project: str, base_url: str, topic: str = "mapper-events") -> None:
-    """The internal topic, the worker's push subscription and the dead-letter path."""
+def create_internal_pubsub(
+    project: str,
+    base_url: str,
+    topic: str = "mapper-events",
+    pull_tasks_topic: str = "mapper-pull-tasks",
+) -> None:
+    """The internal topic, the worker's push subscription, the dead-letter path, pull tasks."""
     from google.cloud import pubsub_v1
 
     from mapper.queue import ensure_topic_and_subscription
@@ -99,6 +110,17 @@ def create_internal_pubsub(project: str, base_url: str, topic: str = "mapper-eve
             push_endpoint=f"{base_url}/_functions/worker",
             min_backoff=LOCAL_MIN_BACKOFF_S,
             max_backoff=LOCAL_MAX_BACKOFF_S,
+        )
+        ensure_topic_and_subscription(
+            publisher,
+            subscriber,
+            project,
+            pull_tasks_topic,
+            f"{pull_tasks_topic}-push",
+            push_endpoint=f"{base_url}/_functions/pull",
+            min_backoff=LOCAL_MIN_BACKOFF_S,
+            max_backoff=LOCAL_MAX_BACKOFF_S,
+            ack_deadline_seconds=PULL_TASK_ACK_DEADLINE_S,
         )
     finally:
         subscriber.close()
@@ -139,6 +161,25 @@ def serve(
     thread.start()
     # The emulator pushes to the bound address: "localhost" may resolve to ::1 for Java.
     create_internal_pubsub(
-        env["GOOGLE_CLOUD_PROJECT"], bound, env.get("INTERNAL_TOPIC", "mapper-events")
+        env["GOOGLE_CLOUD_PROJECT"],
+        bound,
+        env.get("INTERNAL_TOPIC", "mapper-events"),
+        env.get("PULL_TASKS_TOPIC", "mapper-pull-tasks"),
     )
     return LocalServer(public_url or bound, server, thread)
+
+
+def start_pull_timer(base_url: str, every_s: float, stop: threading.Event) -> threading.Thread:
+    """Tick the pull function every `every_s` seconds, as Cloud Scheduler does in the cloud."""
+    import requests
+
+    def tick() -> None:
+        while not stop.wait(every_s):
+            try:
+                requests.post(f"{base_url}/_functions/pull", json={}, timeout=30)
+            except requests.RequestException:
+                pass  # the next tick tries again, as Scheduler would
+
+    thread = threading.Thread(target=tick, name="pull-timer", daemon=True)
+    thread.start()
+    return thread

@@ -8,10 +8,10 @@ import flask
 import functions_framework
 from routes import ApiSettings, handle
 
-from mapper.admin import Admin, Site
+from mapper.admin import Admin
 from mapper.http_edge import answer_http_errors_as_json
 from mapper.sandbox import init_v8
-from mapper.services import listeners, services, setting
+from mapper.services import listeners, services, site
 
 # V8 must start on the main thread (see init_v8); preview and validate use it.
 init_v8()
@@ -20,12 +20,7 @@ answer_http_errors_as_json(functions_framework.errorhandler)
 
 @cache
 def _admin() -> Admin:
-    site_url = setting("SITE_URL", "http://localhost:8080")
-    site = Site(
-        webhook_base=setting("WEBHOOK_BASE_URL", site_url),
-        push_base=setting("PUSH_BASE_URL", site_url),
-    )
-    return Admin(services(), site, listeners())
+    return Admin(services(), site(), listeners())
 
 
 @functions_framework.http

@@ -27,6 +27,7 @@ from mapper.errors import (
     ConfigError,
     ConflictError,
     InvalidQueryError,
+    ListenerError,
     MapperError,
     NotFoundError,
     Problem,
@@ -51,6 +52,7 @@ URLS = Map(
         Rule("/api/integrations/<id>/toggle_active/", endpoint="toggle", methods=["POST"]),
         Rule("/api/integrations/<id>/preview/", endpoint="preview_saved", methods=["POST"]),
         Rule("/api/integrations/<id>/test/", endpoint="send_test", methods=["POST"]),
+        Rule("/api/integrations/<id>/test_pubsub/", endpoint="test_pubsub", methods=["POST"]),
         Rule("/api/integrations/<id>/stats/", endpoint="stats", methods=["GET"]),
         Rule("/api/integrations/<id>/validate/", endpoint="validate_saved", methods=["POST"]),
         Rule("/api/preview/", endpoint="preview", methods=["POST"]),
@@ -113,6 +115,10 @@ def handle(
         return error(409, str(exc), exc.code)
     except InvalidQueryError as exc:
         return error(400, str(exc), exc.code)
+    except ListenerError as exc:
+        if exc.retryable:
+            return from_exception(exc)
+        return _json(400, {**_invalid([Problem(exc.path, str(exc))]), "code": exc.code})
     except MapperError as exc:
         return from_exception(exc)
     except Exception:  # the edge: a bug must still answer JSON, without a stack trace
@@ -236,6 +242,11 @@ def _send_test(admin: Admin, request: flask.Request, body: Any, id: str) -> flas
     return _json(202, admin.send_test(id, given.payload))
 
 
+def _test_pubsub(admin: Admin, request: flask.Request, body: Any, id: str) -> flask.Response:
+    given = schema.parse_body(schema.TestRequest, body if body is not None else {})
+    return _json(200, {"messageId": admin.test_pubsub(id, given.payload)})
+
+
 def _stats(admin: Admin, request: flask.Request, body: Any, id: str) -> flask.Response:
     since = request.args.get("since") or iso_timestamp(
         datetime.now(timezone.utc) - timedelta(days=1)
@@ -292,7 +303,7 @@ def _validation(problems: list[Problem], prefix: str) -> flask.Response:
 
 
 def _runs(admin: Admin, request: flask.Request, body: Any) -> flask.Response:
-    status = request.args.get("status") or None
+    status = request.args.get("status")
     if status is not None and status not in RUN_STATUSES:
         raise InvalidQueryError(f"status must be one of {', '.join(RUN_STATUSES)}")
     runs, cursor = admin.list_runs(
@@ -346,6 +357,7 @@ _HANDLERS: dict[str, Callable[..., flask.Response]] = {
     "toggle": _toggle,
     "preview_saved": _preview_saved,
     "send_test": _send_test,
+    "test_pubsub": _test_pubsub,
     "stats": _stats,
     "preview": _preview,
     "validate_saved": _validate_saved,

@@ -23,11 +23,13 @@ from .errors import (
     BlockedDestinationError,
     ConfigError,
     ConflictError,
+    ListenerError,
     MapperError,
     NotFoundError,
     Problem,
     SecretError,
 )
+from .listeners import Change
 from .pipeline import Intake, Services, run_id_for
 from .plan import Message, Plan
 from .secrets import mask_secrets, obsolete_refs, secret_refs, store_secrets
@@ -42,6 +44,7 @@ READ_ONLY = (
     "pushPath",
     "pushEndpoint",
     "listenerActive",
+    "managedSubscription",
     "createdAt",
     "updatedAt",
 )
@@ -66,23 +69,39 @@ class Site:
 class Listeners(Protocol):
     """Keeps a Pub/Sub integration's subscription in step with its document."""
 
-    def sync(self, new: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
-        """Create, update or replace the subscription; return the fields to store with it."""
+    def prepare(self, new: dict[str, Any], old: dict[str, Any] | None) -> Change:
+        """Make or change the subscription; the Change commits or rolls back after the save."""
         ...
 
     def remove(self, doc: dict[str, Any]) -> None:
         """Delete the subscription the platform created for this integration, if any."""
         ...
 
+    def is_listening(self, doc: dict[str, Any]) -> bool:
+        """Whether the subscription exists and is attached as the document says."""
+        ...
+
+    def publish_test(self, doc: dict[str, Any], payload: Any) -> str:
+        """Publish a sample message to the integration's topic; its message id."""
+        ...
+
 
 class NoListeners:
-    """For platforms without Pub/Sub sources: nothing to keep in step."""
+    """For platforms without Pub/Sub: nothing to keep in step, and Pub/Sub sources refused."""
 
-    def sync(self, new: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
-        return {}
+    def prepare(self, new: dict[str, Any], old: dict[str, Any] | None) -> Change:
+        if (new.get("source") or {}).get("type") == "pubsub":
+            raise ConfigError([Problem("source.type", "Pub/Sub sources are not enabled here")])
+        return Change()
 
     def remove(self, doc: dict[str, Any]) -> None:
         return None
+
+    def is_listening(self, doc: dict[str, Any]) -> bool:
+        return False
+
+    def publish_test(self, doc: dict[str, Any], payload: Any) -> str:
+        raise ConflictError("this integration does not read from Pub/Sub")
 
 
 class Admin:
@@ -110,7 +129,10 @@ class Admin:
         return [self._shown(doc) for doc in docs], next_cursor
 
     def get_integration(self, integration_id: str) -> dict[str, Any]:
-        return self._shown(self._stored(integration_id))
+        doc = self._stored(integration_id)
+        if (doc.get("source") or {}).get("type") == "pubsub":
+            doc["listenerActive"] = self._listeners.is_listening(doc)  # as it is, not as saved
+        return self._shown(doc)
 
     def create_integration(self, doc: Any) -> dict[str, Any]:
         body = {"active": True, **_writable(doc)}
@@ -118,12 +140,17 @@ class Admin:
         integration_id = self._new_id()
         body = self._with_paths(body, None)
         stored = store_secrets(body, self._s.secret_backend, integration_id)
+        change = Change()
         try:
-            stored.update(self._listeners.sync({**stored, "id": integration_id}, None))
-            created = self._s.integrations.create({**stored, "id": integration_id})
+            change = self._listen({**stored, "id": integration_id}, None)
+            created = self._s.integrations.create(
+                _without_nulls({**stored, **change.fields, "id": integration_id})
+            )
         except BaseException:
+            change.rollback()
             self._discard_secrets(secret_refs(stored))
             raise
+        change.commit()
         return self._shown(created)
 
     def replace_integration(self, integration_id: str, doc: Any) -> dict[str, Any]:
@@ -134,14 +161,24 @@ class Admin:
         body = self._with_paths(body, old)
         stored = store_secrets(body, self._s.secret_backend, integration_id)
         fresh = [ref for ref in secret_refs(stored) if ref not in secret_refs(old)]
+        change = Change()
         try:
-            stored.update(self._listeners.sync({**stored, "id": integration_id}, old))
+            if _is_int(expected) and expected != old.get("version"):
+                raise ConflictError(
+                    f"integration {integration_id} is at version {old.get('version')}, "
+                    f"not {expected}; read it again"
+                )
+            change = self._listen({**stored, "id": integration_id}, old)
             replaced = self._s.integrations.replace(
-                integration_id, stored, expected_version=expected if _is_int(expected) else None
+                integration_id,
+                _without_nulls({**stored, **change.fields}),
+                expected_version=expected if _is_int(expected) else None,
             )
         except BaseException:
+            change.rollback()
             self._discard_secrets(fresh)
             raise
+        change.commit()
         self._discard_secrets(obsolete_refs(old, replaced))
         return self._shown(replaced)
 
@@ -197,6 +234,15 @@ class Admin:
 
     def preview_saved(self, integration_id: str, payload: Any, **kwargs: Any) -> dict[str, Any]:
         return self.preview(self._stored(integration_id), payload, **kwargs)
+
+    def test_pubsub(self, integration_id: str, payload: Any = None) -> str:
+        """Publish a payload (default: the saved sample) to the integration's topic."""
+        doc = self._stored(integration_id)
+        if payload is None:
+            payload = doc.get("samplePayload")
+        if payload is None:
+            raise ConflictError("give a payload, or save a samplePayload with the integration")
+        return self._listeners.publish_test(doc, payload)
 
     def send_test(self, integration_id: str, payload: Any = None) -> dict[str, Any]:
         """Queue a payload (default: the saved sample) as a real run of kind `test`."""
@@ -285,6 +331,14 @@ class Admin:
             body["pushPath"] = old.get("pushPath") or pysecrets.token_urlsafe(PATH_BYTES)
         return body
 
+    def _listen(self, doc: dict[str, Any], old: dict[str, Any] | None) -> Change:
+        try:
+            return self._listeners.prepare(doc, old)
+        except ListenerError as exc:
+            if exc.retryable:
+                raise
+            raise ConfigError([Problem(exc.path, str(exc))]) from exc
+
     def _discard_secrets(self, refs: list[str]) -> None:
         # Best effort: a secret left behind costs a little storage, never a leak.
         for ref in refs:
@@ -315,6 +369,10 @@ def _writable(doc: Any) -> dict[str, Any]:
     """The document without the fields the server owns (a read can be written back)."""
     cfg.parse_integration(doc)  # read-only fields too must have their types
     return {key: copy.deepcopy(value) for key, value in doc.items() if key not in READ_ONLY}
+
+
+def _without_nulls(doc: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in doc.items() if value is not None}
 
 
 def _is_int(value: Any) -> bool:

@@ -117,6 +117,10 @@ class LastRun(_Body):
     created_at: str
 
 
+class PublishedMessage(_Body):
+    message_id: str
+
+
 class IntegrationStats(_Body):
     since: str
     total: int
@@ -179,6 +183,7 @@ _MODELS: list[type[BaseModel]] = [
     ValidateRequest,
     TestRequest,
     IntegrationStats,
+    PublishedMessage,
     PreviewResult,
     PreviewFailure,
     ValidationResult,
@@ -289,6 +294,16 @@ def _paths() -> dict[str, Any]:
                 "summary": "Send a payload (default: the saved sample) through it for real",
                 "requestBody": _body("TestRequest", required=False),
                 "responses": {"202": queued} | _errors(400, 404, 409, 413),
+            },
+        },
+        "/api/integrations/{id}/test_pubsub/": {
+            "parameters": [_ID],
+            "post": {
+                "summary": "Publish a sample message (default: the saved samplePayload) to "
+                "the integration's topic",
+                "requestBody": _body("TestRequest", required=False),
+                "responses": {"200": _json(_ref("PublishedMessage"), "Published.")}
+                | _errors(400, 404, 409, 413),
             },
         },
         "/api/integrations/{id}/stats/": {

@@ -215,6 +215,9 @@ class Integration(_Model):
     push_path: StrictStr | None = None
     push_endpoint: StrictStr | None = None
     listener_active: StrictBool | None = None
+    managed_subscription: StrictStr | None = Field(
+        default=None, description="The subscription the platform created (and will delete)."
+    )
     created_at: StrictStr | None = None
     updated_at: StrictStr | None = None
 

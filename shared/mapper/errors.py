@@ -12,6 +12,8 @@
     │   ├── SecretAccessDenied       ... the runtime identity may not read it
     │   └── InvalidSecretRef         ... the reference is malformed
     ├── SignatureError               a webhook signature is missing or wrong
+    ├── UnauthenticatedError         an OIDC token (Pub/Sub push, Scheduler) is missing or wrong
+    ├── ListenerError                Google refused to create, change or use a subscription
     ├── TargetError                  the target refused the message for good (4xx, bad address)
     │   ├── BlockedDestinationError  the target address is private/reserved and not allowlisted
     │   └── RetryableTargetError     the target may accept it later (timeout, 408, 429, 5xx)
@@ -107,6 +109,26 @@ class SignatureError(MapperError):
     """A webhook signature is missing, stale or does not match."""
 
     code = "bad_signature"
+
+
+class UnauthenticatedError(MapperError):
+    """A bearer OIDC token is missing, expired, or not for us."""
+
+    code = "unauthenticated"
+
+
+class ListenerError(MapperError):
+    """Google refused a subscription or topic operation; the sentence says what to grant or fix.
+
+    `path` names the integration field the user should look at (e.g. `source.topic`).
+    """
+
+    code = "pubsub_error"
+
+    def __init__(self, message: str, path: str = "source", retryable: bool = False) -> None:
+        super().__init__(message)
+        self.path = path
+        self.retryable = retryable
 
 
 class TargetError(MapperError):

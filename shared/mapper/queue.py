@@ -63,6 +63,23 @@ class Queue:
         except (gexc.GoogleAPIError, futures.TimeoutError) as exc:
             raise StoreError(f"Pub/Sub could not publish to {self.topic_path}: {exc}") from exc
 
+    def publish_many(self, messages: list[dict[str, Any]]) -> list[str | StoreError]:
+        """Publish every message at once (the client batches them), then wait for them all.
+
+        Returns, per message, its id or the `StoreError` that kept it from being published.
+        """
+        pending = []
+        for message in messages:
+            data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            pending.append(self._publisher.publish(self.topic_path, data))
+        results: list[str | StoreError] = []
+        for future in pending:
+            try:
+                results.append(str(future.result(timeout=self._timeout)))
+            except (gexc.GoogleAPIError, futures.TimeoutError, MessageTooLargeError) as exc:
+                results.append(StoreError(f"Pub/Sub could not publish: {exc}"))
+        return results
+
 
 def ensure_topic_and_subscription(
     publisher: pubsub_v1.PublisherClient,

@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING
 from .pipeline import DEFAULT_CONFIG_TTL_S, ConfigCache, Services
 
 if TYPE_CHECKING:
-    from .admin import Listeners
+    from .admin import Listeners, Site
+    from .listeners import PubSubClients
+    from .pull import Puller
 
 DEFAULT_TOPIC = "mapper-events"
+DEFAULT_PULL_TASKS_TOPIC = "mapper-pull-tasks"
 DEFAULT_MAX_BODY_BYTES = 10_000_000
 
 
@@ -64,11 +67,60 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
     )
 
 
-def listeners() -> Listeners:
-    """What keeps Pub/Sub subscriptions in step with integrations (none yet)."""
-    from .admin import NoListeners
+def site(environ: Mapping[str, str] | None = None) -> Site:
+    """Where users reach the public routes (SITE_URL, WEBHOOK_BASE_URL, PUSH_BASE_URL)."""
+    from .admin import Site
 
-    return NoListeners()
+    site_url = setting("SITE_URL", "http://localhost:8080", environ)
+    return Site(
+        webhook_base=setting("WEBHOOK_BASE_URL", site_url, environ),
+        push_base=setting("PUSH_BASE_URL", site_url, environ),
+    )
+
+
+def push_audience(environ: Mapping[str, str] | None = None) -> str:
+    """The audience of Pub/Sub push OIDC tokens (PUSH_AUDIENCE, default the push base URL)."""
+    return setting("PUSH_AUDIENCE", site(environ).push_base, environ)
+
+
+@cache
+def pubsub_clients() -> PubSubClients:
+    """Pub/Sub clients for user subscriptions, per set of credentials."""
+    from .listeners import PubSubClients
+
+    emulator = bool(setting("PUBSUB_EMULATOR_HOST", ""))
+    return PubSubClients(services().secrets, emulator=emulator)
+
+
+@cache
+def listeners() -> Listeners:
+    """What keeps Pub/Sub subscriptions in step with integrations."""
+    from .listeners import PushIdentity, SubscriptionManager
+
+    account = setting("PUSH_SERVICE_ACCOUNT", "")
+    identity = PushIdentity(account, push_audience()) if account else None
+    return SubscriptionManager(pubsub_clients(), site().push_endpoint, identity)
+
+
+@cache
+def puller() -> Puller:
+    """The pull function's dispatcher and drainer (PULL_TASKS_TOPIC, PULL_BATCH_SIZE)."""
+    from google.cloud import firestore, pubsub_v1
+
+    from .pull import DEFAULT_BATCH_SIZE, Puller
+    from .queue import Queue
+    from .store import PullStateStore
+
+    project = setting("GOOGLE_CLOUD_PROJECT", "demo-mapper")
+    publisher = pubsub_v1.PublisherClient()
+    tasks = publisher.topic_path(project, setting("PULL_TASKS_TOPIC", DEFAULT_PULL_TASKS_TOPIC))
+    return Puller(
+        services(),
+        pubsub_clients(),
+        PullStateStore(firestore.Client(project=project)),
+        Queue(publisher, tasks),
+        int(setting("PULL_BATCH_SIZE", str(DEFAULT_BATCH_SIZE))),
+    )
 
 
 @cache

@@ -550,3 +550,30 @@ def _store_errors(action: str) -> Iterator[None]:
         if isinstance(exc.__cause__, gexc.GoogleAPIError):
             raise StoreError(f"Firestore could not {action}: {exc}") from exc
         raise
+
+
+# --- pull state ---------------------------------------------------------------------------
+
+
+class PullStateStore:
+    """The `pullState` collection: when each pull integration was last drained, and how it went.
+
+    Kept apart from the integration document so that draining never bumps its `version`.
+    """
+
+    def __init__(self, client: firestore.Client, collection: str = "pullState") -> None:
+        self._client = client
+        self._collection = client.collection(collection)
+
+    def get_many(self, integration_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The state of each integration that has one, by id."""
+        refs = [self._collection.document(i) for i in integration_ids if is_valid_document_id(i)]
+        if not refs:
+            return {}
+        with _store_errors("read pull state"):
+            return {s.id: s.to_dict() or {} for s in self._client.get_all(refs) if s.exists}
+
+    def record(self, integration_id: str, fields: dict[str, Any]) -> None:
+        """Merge `fields` into the integration's state."""
+        with _store_errors("record pull state"):
+            self._collection.document(integration_id).set(fields, merge=True)

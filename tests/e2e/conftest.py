@@ -158,6 +158,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         "ADMIN_TOKEN": ADMIN_TOKEN,
         "SITE_URL": SITE_URL,
         "API_MAX_BODY_BYTES": str(API_MAX_BODY),
+        "PUSH_VERIFY_OIDC": "false",  # the emulator sends no token; tests/e2e/test_oidc.py
     }
     server: LocalServer | None = None
     try:
@@ -165,6 +166,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             for name, value in env.items():
                 mp.setenv(name, value)
             server = serve(env)
+            # Pub/Sub push subscriptions must reach this server (the API reads it lazily).
+            mp.setenv("PUSH_BASE_URL", server.url)
             db = firestore.Client(project="demo-e2e")
             yield Platform(
                 url=server.url,

@@ -61,7 +61,8 @@ const id = (value) => encodeURIComponent(value);
 
 /** Every route the UI uses, by what it does. */
 export const api = {
-  listIntegrations: (limit = 200) => call('GET', `/api/integrations/?limit=${limit}`),
+  listIntegrations: (limit = 200, cursor = '') => call('GET',
+    `/api/integrations/?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`),
   getIntegration: (integrationId) => call('GET', `/api/integrations/${id(integrationId)}/`),
   createIntegration: (doc) => call('POST', '/api/integrations/', doc),
   replaceIntegration: (integrationId, doc) =>

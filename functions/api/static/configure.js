@@ -354,5 +354,5 @@ export function configureStep(ctx) {
     el('section', { class: 'card', 'aria-labelledby': 'about-title' },
       el('h2', { id: 'about-title' }, 'Integration'),
       textField(ctx, 'Name', 'name', { placeholder: 'Payments to Slack' })),
-    el('div', { class: 'grid-2 top' }, source, target));
+    el('div', { class: 'grid-2 align-start' }, source, target));
 }

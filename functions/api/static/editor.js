@@ -12,7 +12,7 @@ import { el, jsonBlock, notify, replace, statusBadge, timeAgo } from './dom.js';
 import { mapStep } from './mapping.js';
 import { createPreviewer } from './preview.js';
 import { clearProblems, showProblems, stepOf } from './problems.js';
-import { runTable } from './runs.js';
+import { bodyBlock, runTable } from './runs.js';
 
 export const STEPS = [
   ['configure', '1', 'Configure'],
@@ -23,6 +23,7 @@ export const STEPS = [
 const SERVER_FIELDS = ['id', 'version', 'webhookPath', 'webhookUrl', 'pushPath', 'pushEndpoint',
   'listenerActive', 'createdAt', 'updatedAt'];
 
+const HISTORY_REFRESH_MS = 3000;
 let justSaved = null; // the id saved by the editor that navigated here, to greet it
 
 function blankDocument() {
@@ -56,7 +57,8 @@ function fingerprint(doc) {
       for (const key of Object.keys(value).sort()) {
         const item = value[key];
         if (item === undefined) continue;
-        if (item && typeof item === 'object' && !Array.isArray(item) && !Object.keys(item).length) continue;
+        // An empty object or list means the same as none here (headers, transforms).
+        if (item && typeof item === 'object' && !Object.keys(item).length) continue;
         out[key] = clean(item);
       }
       return out;
@@ -113,6 +115,7 @@ export function renderEditor(main, route) {
   };
   let disposed = false;
   let draftTimer = null;
+  let historyTimer = null;
   const panels = {};
   const tabs = {};
   const dirtyBadge = el('span', { class: 'badge changed', hidden: true }, 'Unsaved changes');
@@ -129,10 +132,13 @@ export function renderEditor(main, route) {
   const applyProblems = () => {
     const root = main;
     clearProblems(root);
+    // The preview and Validate often find the same problem: show it once.
+    const known = new Set(state.problems.validate.map((p) => `${p.path}\n${p.message}`));
+    const fromPreview = state.problems.preview.filter((p) => !known.has(`${p.path}\n${p.message}`));
     showProblems(root, state.problems.validate, 'validate');
-    showProblems(root, state.problems.preview, 'preview');
+    showProblems(root, fromPreview, 'preview');
     for (const [step] of STEPS) {
-      const count = [...state.problems.validate, ...state.problems.preview]
+      const count = [...state.problems.validate, ...fromPreview]
         .filter((p) => stepOf(p.path) === step).length;
       const badge = tabs[step] && tabs[step].querySelector('.count');
       if (!badge) continue;
@@ -221,7 +227,13 @@ export function renderEditor(main, route) {
       tabs[name].tabIndex = selected ? 0 : -1;
       panels[name].hidden = !selected;
     }
-    if (state.step === 'test') loadHistory();
+    clearInterval(historyTimer);
+    if (state.step === 'test') {
+      loadHistory();
+      historyTimer = setInterval(() => {
+        if (!document.hidden) loadHistory();
+      }, HISTORY_REFRESH_MS);
+    }
     document.title = `${state.doc.name || 'New integration'} · ${state.step} · JSON mapper`;
   };
 
@@ -245,7 +257,11 @@ export function renderEditor(main, route) {
     }
     try {
       const { runs } = await api.listRuns({ integration_id: state.id, limit: 10 });
-      if (!disposed) replace(historyArea, runTable(runs, { caption: 'Recent runs of this integration' }));
+      // Redraw only when something changed, so that focus inside the table survives.
+      const seen = JSON.stringify(runs.map((run) => [run.id, run.status, run.attempts]));
+      if (disposed || seen === historyArea.dataset.seen) return;
+      historyArea.dataset.seen = seen;
+      replace(historyArea, runTable(runs, { caption: 'Recent runs of this integration' }));
     } catch (err) {
       replace(historyArea, el('p', { class: 'problem-text' }, err.message));
     }
@@ -318,6 +334,7 @@ export function renderEditor(main, route) {
       const saved = state.id
         ? await api.replaceIntegration(state.id, body)
         : await api.createIntegration(body);
+      clearTimeout(draftTimer);
       discardDraft(state.key);
       state.problems.validate = [];
       justSaved = saved.id;
@@ -388,7 +405,7 @@ export function renderEditor(main, route) {
           el('div', {}, el('h3', {}, 'Response'),
             run.outgoingResponse
               ? [el('p', { class: 'mono' }, `Status ${run.outgoingResponse.status}`),
-                jsonBlock(run.outgoingResponse.body)]
+                bodyBlock(run.outgoingResponse.body, 'Response body')]
               : el('p', { class: 'empty' }, 'No response.'))));
       loadHistory();
     } catch (err) {
@@ -572,6 +589,7 @@ export function renderEditor(main, route) {
     dispose() {
       disposed = true;
       clearTimeout(draftTimer);
+      clearInterval(historyTimer);
       if (previewer) previewer.dispose();
       if (justSaved === state.id) justSaved = null;
     },

@@ -1,11 +1,13 @@
 // The integrations list: what each one connects, whether it is on, how it has been doing.
 
-import { api, ApiError } from './api.js';
+import { api } from './api.js';
 import { confirmDialog } from './dialog.js';
 import { SECRET_PATHS, dig, discardDraft, listDrafts, loadDraft, newDraftKey, saveDraft } from './drafts.js';
 import { el, notify, replace, statusBadge, timeAgo } from './dom.js';
 
 const DAY_MS = 24 * 3600 * 1000;
+const PAGE_SIZE = 50;
+const STATS_AT_ONCE = 4;
 const SERVER_FIELDS = ['id', 'version', 'webhookPath', 'webhookUrl', 'pushPath', 'pushEndpoint',
   'listenerActive', 'createdAt', 'updatedAt'];
 
@@ -59,7 +61,27 @@ export function renderList(main) {
   const tbody = el('tbody');
   const results = el('div', { class: 'results', 'aria-busy': 'true' });
   const drafts = el('div');
+  const more = el('button', { type: 'button', class: 'quiet', hidden: true }, 'Load more');
   let stopped = false;
+  let cursor = null;
+
+  // A few stats requests at a time, so that a long list does not flood the API.
+  const waiting = [];
+  let running = 0;
+  const pump = () => {
+    while (!stopped && running < STATS_AT_ONCE && waiting.length) {
+      const [id, done] = waiting.shift();
+      running += 1;
+      api.stats(id, new Date(Date.now() - DAY_MS).toISOString())
+        .then((found) => { if (!stopped) done(found); })
+        .catch(() => {}) // no stats: the cells keep their dashes
+        .finally(() => { running -= 1; pump(); });
+    }
+  };
+  const queueStats = (id, done) => {
+    waiting.push([id, done]);
+    pump();
+  };
 
   const openCopy = (doc) => {
     const { copy, cleared } = duplicateOf(doc);
@@ -122,11 +144,9 @@ export function renderList(main) {
               notify(err.message, 'error');
             }
           } }, 'Delete')));
-    const since = new Date(Date.now() - DAY_MS).toISOString();
-    api.stats(doc.id, since).then((found) => {
-      if (!stopped) stats.forEach((cell, i) => cell.replaceWith(statsCells(found)[i]));
-    }).catch((err) => {
-      if (!(err instanceof ApiError)) throw err;
+    queueStats(doc.id, (found) => {
+      const cells = statsCells(found);
+      stats.forEach((cell, i) => cell.replaceWith(cells[i]));
     });
     return tr;
   };
@@ -153,11 +173,16 @@ export function renderList(main) {
           } }, 'Discard'))))));
   };
 
-  const load = async () => {
+  const load = async (append = false) => {
     try {
-      const { integrations } = await api.listIntegrations();
+      const page = await api.listIntegrations(PAGE_SIZE, append ? cursor : '');
+      const { integrations } = page;
       if (stopped) return;
-      if (!integrations.length) {
+      cursor = page.nextCursor;
+      more.hidden = !cursor;
+      if (append) {
+        tbody.append(...integrations.map(row));
+      } else if (!integrations.length) {
         replace(results, el('div', { class: 'empty card' },
           el('p', {}, 'No integrations yet.'),
           el('p', {}, 'Create one to get a webhook URL, map its payload and send it on.')));
@@ -182,7 +207,8 @@ export function renderList(main) {
       el('span', { class: 'spacer' }),
       el('a', { class: 'button primary', href: `#/new/${newDraftKey()}/configure`, id: 'new-integration' },
         'New integration')),
-    drafts, results);
+    drafts, results, more);
+  more.addEventListener('click', () => load(true));
   document.title = 'Integrations · JSON mapper';
   drawDrafts();
   load();

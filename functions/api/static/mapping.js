@@ -43,8 +43,9 @@ export function mapStep(ctx, previewPanel) {
     replace(list, doc.mappings.map((mapping, i) => mappingRow(mapping, i)));
     ctx.applyProblems();
     if (focusKey) {
-      const target = list.querySelector(`[data-focus="${CSS.escape(focusKey)}"]`)
-        || list.querySelector(`[data-path="${CSS.escape(focusKey)}"]`);
+      const scope = list.closest('.map-step') || list;
+      const target = scope.querySelector(`[data-focus="${CSS.escape(focusKey)}"]`)
+        || scope.querySelector(`[data-path="${CSS.escape(focusKey)}"]`);
       if (target) target.focus();
     }
   };
@@ -100,7 +101,7 @@ export function mapStep(ctx, previewPanel) {
           'aria-label': `Remove ${owner}`,
           onclick: () => {
             doc.mappings.splice(i, 1);
-            structural();
+            structural('mappings.add');
             notify(`Removed ${owner}.`);
           } }, 'Remove')),
       mapping.transforms.length ? chain : null,
@@ -204,7 +205,7 @@ export function mapStep(ctx, previewPanel) {
   };
   sample.addEventListener('input', () => setSample(sample.value));
   const fileInput = el('input', { type: 'file', accept: '.json,application/json', class: 'visually-hidden',
-    id: 'sample-file', tabindex: -1 });
+    id: 'sample-file', tabindex: -1, 'aria-hidden': 'true' });
   fileInput.addEventListener('change', async () => {
     const file = fileInput.files && fileInput.files[0];
     if (!file) return;

@@ -119,7 +119,7 @@ function section(title, ...content) {
 }
 
 /** A body that may be JSON text: shown parsed when it is, as text when not. */
-function bodyBlock(body, label) {
+export function bodyBlock(body, label) {
   if (typeof body === 'string') {
     try {
       return jsonBlock(JSON.parse(body), { 'aria-label': label });
