@@ -45,6 +45,8 @@ READ_ONLY = (
     "pushEndpoint",
     "listenerActive",
     "managedSubscription",
+    "lastPulledAt",
+    "listenerError",
     "createdAt",
     "updatedAt",
 )
@@ -130,8 +132,14 @@ class Admin:
 
     def get_integration(self, integration_id: str) -> dict[str, Any]:
         doc = self._stored(integration_id)
-        if (doc.get("source") or {}).get("type") == "pubsub":
+        source = doc.get("source") or {}
+        if source.get("type") == "pubsub":
             doc["listenerActive"] = self._listeners.is_listening(doc)  # as it is, not as saved
+        if source.get("mode") == "pull":
+            state = self._s.pull_state.get_many([integration_id]).get(integration_id, {})
+            doc["lastPulledAt"] = state.get("lastPulledAt")
+            doc["listenerError"] = state.get("lastError")
+            doc = _without_nulls(doc)
         return self._shown(doc)
 
     def create_integration(self, doc: Any) -> dict[str, Any]:

@@ -218,6 +218,10 @@ class Integration(_Model):
     managed_subscription: StrictStr | None = Field(
         default=None, description="The subscription the platform created (and will delete)."
     )
+    last_pulled_at: StrictStr | None = Field(default=None, description="Pull mode only.")
+    listener_error: StrictStr | None = Field(
+        default=None, description="Pull mode: why the last pull failed, until one succeeds."
+    )
     created_at: StrictStr | None = None
     updated_at: StrictStr | None = None
 

@@ -24,7 +24,7 @@ from .plan import Message, PlanCache
 from .queue import Queue
 from .redact import Redactor, redact_headers
 from .secrets import SecretBackend
-from .store import FIELD_LIMIT_BYTES, IntegrationStore, RunStore
+from .store import FIELD_LIMIT_BYTES, IntegrationStore, PullStateStore, RunStore
 from .targets import Delivery, EgressPolicy, SecretResolver, build_target
 
 TERMINAL = frozenset({"success", "error", "skipped", "dead_lettered"})
@@ -44,6 +44,7 @@ class Services:
     plans: PlanCache
     configs: ConfigCache
     secret_backend: SecretBackend
+    pull_state: PullStateStore
 
 
 class ConfigCache:

@@ -24,7 +24,7 @@ from .errors import ListenerError, MapperError, MessageTooLarge, SecretError
 from .listeners import PubSubClients, explain, subscription_path
 from .pipeline import Intake, Services, run_id_for
 from .queue import Queue
-from .store import PullStateStore, iso_timestamp, now_iso
+from .store import iso_timestamp, now_iso
 
 DEFAULT_BATCH_SIZE = 100
 PULL_WAIT_S = 5.0  # how long one pull call waits for messages when there are none yet
@@ -56,7 +56,6 @@ class Puller:
         self,
         services: Services,
         clients: PubSubClients,
-        state: PullStateStore,
         tasks: Queue,
         batch_size: int = DEFAULT_BATCH_SIZE,
         *,
@@ -65,7 +64,7 @@ class Puller:
     ) -> None:
         self._s = services
         self._clients = clients
-        self._state = state
+        self._state = services.pull_state
         self._tasks = tasks
         self._batch = batch_size
         self._clock = clock

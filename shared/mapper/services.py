@@ -37,7 +37,7 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
     from .plan import PlanCache
     from .queue import Queue
     from .secrets import LocalSecretBackend, SecretManagerBackend, SecretResolver
-    from .store import IntegrationStore, RunStore
+    from .store import IntegrationStore, PullStateStore, RunStore
     from .targets import EgressPolicy
 
     env = os.environ if environ is None else environ
@@ -64,6 +64,7 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
             integrations, float(setting("CONFIG_CACHE_SECONDS", str(DEFAULT_CONFIG_TTL_S), env))
         ),
         secret_backend=backend,
+        pull_state=PullStateStore(db),
     )
 
 
@@ -105,11 +106,10 @@ def listeners() -> Listeners:
 @cache
 def puller() -> Puller:
     """The pull function's dispatcher and drainer (PULL_TASKS_TOPIC, PULL_BATCH_SIZE)."""
-    from google.cloud import firestore, pubsub_v1
+    from google.cloud import pubsub_v1
 
     from .pull import DEFAULT_BATCH_SIZE, Puller
     from .queue import Queue
-    from .store import PullStateStore
 
     project = setting("GOOGLE_CLOUD_PROJECT", "demo-mapper")
     publisher = pubsub_v1.PublisherClient()
@@ -117,7 +117,6 @@ def puller() -> Puller:
     return Puller(
         services(),
         pubsub_clients(),
-        PullStateStore(firestore.Client(project=project)),
         Queue(publisher, tasks),
         int(setting("PULL_BATCH_SIZE", str(DEFAULT_BATCH_SIZE))),
     )

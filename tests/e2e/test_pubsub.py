@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -347,3 +348,48 @@ def test_test_pubsub_publishes_the_sample_to_the_topic(
         "POST", f"/api/integrations/{webhook['id']}/test_pubsub/", {"payload": {}}
     )
     assert refused.status_code == 409
+
+
+def test_one_failing_pull_integration_is_recorded_and_does_not_stop_the_others(
+    platform: Platform, clients: tuple[Any, Any]
+) -> None:
+    publisher, subscriber = clients
+    broken = create(platform, pubsub_doc(platform, new_topic(publisher), "pull", "/broken"))
+    subscriber.delete_subscription(subscription=broken["managedSubscription"])  # behind our back
+    topic = new_topic(publisher)
+    healthy = create(platform, pubsub_doc(platform, topic, "pull", "/healthy"))
+    publish(publisher, topic, {"id": 8, "sku": "h"}, kind="order")
+    tick(platform)
+    wait_for(lambda: bodies(platform, "/healthy"), what="the healthy integration's message")
+    shown = wait_for(
+        lambda: (
+            (d := platform.api("GET", f"/api/integrations/{broken['id']}/").json()).get(
+                "listenerError"
+            )
+            and d
+        ),
+        what="the broken integration's error",
+    )
+    assert shown["listenerActive"] is False
+    assert "does not exist" in shown["listenerError"]
+    assert platform.api("GET", f"/api/integrations/{healthy['id']}/").json()["listenerActive"]
+
+
+def test_intervals_under_a_minute_are_kept_inside_one_drain(
+    platform: Platform, clients: tuple[Any, Any]
+) -> None:
+    from mapper.services import puller
+
+    publisher, _ = clients
+    topic = new_topic(publisher)
+    created = create(platform, pubsub_doc(platform, topic, "pull", "/fast", pullIntervalSeconds=2))
+    publish(publisher, topic, {"id": 1, "sku": "a"}, kind="order")
+    later = threading.Timer(
+        3.0, lambda: publish(publisher, topic, {"id": 2, "sku": "b"}, kind="order")
+    )
+    later.start()
+    report = puller().drain(created["id"], window_s=7)
+    later.join()
+    assert report.error is None and report.queued == 2
+    assert report.pulls >= 3  # a round every 2 s, in the one task
+    wait_for(lambda: len(bodies(platform, "/fast")) == 2, what="both messages")
