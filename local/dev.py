@@ -43,12 +43,14 @@ def settings(environ: Mapping[str, str], port: int) -> dict[str, str]:
         "EGRESS_ALLOW_CIDRS": LOOPBACK,
         "LOG_FORMAT": "text",
         "PUSH_VERIFY_OIDC": "false",  # the emulator sends no token
+        # The emulator pushes to this address: "localhost" may resolve to ::1 for its Java.
+        "PUSH_BASE_URL": f"http://127.0.0.1:{port}",
         **{k: v for k, v in environ.items() if k in _OVERRIDABLE},
         "ADMIN_TOKEN": environ.get("ADMIN_TOKEN") or secrets.token_urlsafe(24),
     }
 
 
-_OVERRIDABLE = ("SITE_URL", "SECRET_BACKEND", "EGRESS_ALLOW_CIDRS", "LOG_FORMAT")
+_OVERRIDABLE = ("SITE_URL", "PUSH_BASE_URL", "SECRET_BACKEND", "EGRESS_ALLOW_CIDRS", "LOG_FORMAT")
 
 
 def main(environ: Mapping[str, str] = os.environ) -> int:
