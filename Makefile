@@ -3,8 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TOOLS := .tools
+TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: test lint bench dev clean
+.PHONY: test lint bench dev clean tools
 
 $(STAMP): requirements.txt requirements-dev.txt shared/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,17 +15,26 @@ $(STAMP): requirements.txt requirements-dev.txt shared/pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e ./shared
 	touch $(STAMP)
 
+$(TOOLS_STAMP): requirements-tools.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --upgrade pip
+	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
+	touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: lint
+test: lint tools
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/pubsub.py
 
 dev: $(STAMP)
 	$(BIN)/python -m local.dev
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .local
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .hypothesis .local

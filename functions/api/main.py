@@ -10,12 +10,14 @@ from routes import ApiSettings, handle
 
 from mapper.admin import Admin
 from mapper.http_edge import answer_http_errors_as_json
+from mapper.logs import logged, setup_logging
 from mapper.sandbox import init_v8
 from mapper.services import listeners, services, site
 
 # V8 must start on the main thread (see init_v8); preview and validate use it.
 init_v8()
 answer_http_errors_as_json(functions_framework.errorhandler)
+setup_logging()
 
 
 @cache
@@ -24,6 +26,7 @@ def _admin() -> Admin:
 
 
 @functions_framework.http
+@logged
 def api(request: flask.Request) -> flask.Response:
     """Authenticate, route and answer one management request."""
     return handle(request, _admin, ApiSettings.from_env(services))

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import base64
+import logging
 
 import functions_framework
 from cloudevents.http import CloudEvent
 
+from mapper.logs import bind_log_context, logged, setup_logging
 from mapper.pipeline import Worker, decode_internal
 from mapper.sandbox import init_v8
 from mapper.services import services
 
 # V8 must start on the main thread (see init_v8); functions-framework imports us there.
 init_v8()
+setup_logging()
+log = logging.getLogger("dead_letter")
 
 
 @functions_framework.cloud_event
+@logged
 def dead_letter(event: CloudEvent) -> None:
     """Record that Pub/Sub gave up on this message after its last attempt."""
     message = decode_internal(base64.b64decode(event.data["message"]["data"]))
-    Worker(services()).dead_letter(message)
+    bind_log_context(integration_id=message.get("integrationId"), run_id=message.get("runId"))
+    status = Worker(services()).dead_letter(message)
+    log.warning("gave up on the run: %s", status)

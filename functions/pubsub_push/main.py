@@ -10,6 +10,7 @@ import functions_framework
 from mapper.envelope import EnvelopeError, decode_push_envelope, parse_data
 from mapper.errors import MapperError, UnauthenticatedError
 from mapper.http_edge import answer_http_errors_as_json, error, from_exception, read_body
+from mapper.logs import bind_log_context, logged, setup_logging
 from mapper.oidc import GOOGLE_CERTS_URL, OidcVerifier
 from mapper.pipeline import Intake, run_id_for
 from mapper.services import max_body_bytes, push_audience, services, setting
@@ -17,6 +18,7 @@ from mapper.services import max_body_bytes, push_audience, services, setting
 NOT_FOUND = ("no push endpoint at this address", "not_found")
 ENVELOPE_OVERHEAD_BYTES = 65_536
 answer_http_errors_as_json(functions_framework.errorhandler)
+setup_logging()
 
 
 @cache
@@ -32,6 +34,7 @@ def _verifier() -> OidcVerifier | None:
 
 
 @functions_framework.http
+@logged
 def pubsub_push(request: flask.Request) -> flask.Response:
     """Accept one Pub/Sub push delivery for the integration whose pushPath is in the URL."""
     parts = [p for p in request.path.split("/") if p]
@@ -57,6 +60,7 @@ def _accept(request: flask.Request, path: str) -> flask.Response:
     integration = intake.find("pushPath", path)
     if integration is None:
         return error(404, *NOT_FOUND)
+    bind_log_context(integration_id=integration["id"])
     if not integration.get("active", True):
         # Any non-2xx makes Pub/Sub keep the message and deliver it again later.
         return error(503, "this integration is paused", "inactive", {"Retry-After": "60"})
@@ -82,6 +86,7 @@ def _accept(request: flask.Request, path: str) -> flask.Response:
         )
         return flask.make_response("", 204)
     run_id = run_id_for(integration["id"], message.message_id)
+    bind_log_context(run_id=run_id)
     try:
         data = parse_data(message.data)
     except ValueError as exc:

@@ -10,10 +10,12 @@ import functions_framework
 from mapper.envelope import EnvelopeError, decode_push_envelope, parse_data
 from mapper.errors import MapperError, UnauthenticatedError
 from mapper.http_edge import answer_http_errors_as_json, error, from_exception
+from mapper.logs import bind_log_context, logged, setup_logging
 from mapper.oidc import GOOGLE_CERTS_URL, OidcVerifier
 from mapper.services import puller, setting
 
 answer_http_errors_as_json(functions_framework.errorhandler)
+setup_logging()
 
 
 @cache
@@ -28,6 +30,7 @@ def _verifier() -> OidcVerifier | None:
 
 
 @functions_framework.http
+@logged
 def pull(request: flask.Request) -> flask.Response:
     """An empty tick: dispatch due integrations. A pushed task: drain that one integration."""
     if request.method != "POST":
@@ -45,6 +48,7 @@ def pull(request: flask.Request) -> flask.Response:
         except (EnvelopeError, ValueError, KeyError, TypeError) as exc:
             # Acknowledged (2xx): a malformed task would fail the same way every time.
             return flask.jsonify({"skipped": f"not a pull task: {exc}"})
+        bind_log_context(integration_id=integration_id)
         return flask.jsonify(puller().drain(integration_id).as_dict())
     except UnauthenticatedError as exc:
         return error(401, str(exc), exc.code, {"WWW-Authenticate": "Bearer"})

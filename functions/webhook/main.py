@@ -9,15 +9,18 @@ import functions_framework
 
 from mapper.errors import MapperError, SignatureError
 from mapper.http_edge import answer_http_errors_as_json, error, from_exception, read_body
+from mapper.logs import bind_log_context, logged, setup_logging
 from mapper.pipeline import Intake, run_id_for
 from mapper.services import max_body_bytes, services
 from mapper.signatures import verify_signature
 
 NOT_FOUND = ("no webhook at this address", "not_found")
 answer_http_errors_as_json(functions_framework.errorhandler)
+setup_logging()
 
 
 @functions_framework.http
+@logged
 def webhook(request: flask.Request) -> flask.Response:
     """Accept one payload for the integration whose webhookPath is in the URL."""
     parts = [p for p in request.path.split("/") if p]
@@ -36,6 +39,7 @@ def _accept(request: flask.Request, path: str) -> flask.Response:
     integration = intake.find("webhookPath", path)
     if integration is None:
         return error(404, *NOT_FOUND)
+    bind_log_context(integration_id=integration["id"])
     if not integration.get("active", True):
         return error(
             503, "this integration is paused; retry later", "inactive", {"Retry-After": "60"}
@@ -75,10 +79,12 @@ def _accept(request: flask.Request, path: str) -> flask.Response:
             reason=f"body is not JSON: {exc}",
         )
         return error(400, f"body is not JSON ({exc}); recorded as run {run_id}", "invalid_json")
+    run_id = run_id_for(integration["id"], key)
+    bind_log_context(run_id=run_id)
     run_id, _ = intake.accept(
         integration,
         data,
-        run_id=run_id_for(integration["id"], key),
+        run_id=run_id,
         source_kind="webhook",
         headers=headers,
     )

@@ -108,7 +108,7 @@ def puller() -> Puller:
     """The pull function's dispatcher and drainer (PULL_TASKS_TOPIC, PULL_BATCH_SIZE)."""
     from google.cloud import pubsub_v1
 
-    from .pull import DEFAULT_BATCH_SIZE, Puller
+    from .pull import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, Puller
     from .queue import Queue
 
     project = setting("GOOGLE_CLOUD_PROJECT", "demo-mapper")
@@ -119,6 +119,7 @@ def puller() -> Puller:
         pubsub_clients(),
         Queue(publisher, tasks),
         int(setting("PULL_BATCH_SIZE", str(DEFAULT_BATCH_SIZE))),
+        int(setting("PULL_CONCURRENCY", str(DEFAULT_CONCURRENCY))),
     )
 
 

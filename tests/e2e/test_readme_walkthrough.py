@@ -18,6 +18,20 @@ from local.emulators import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 120
+PLATFORM_SETTINGS = (
+    "FIRESTORE_EMULATOR_HOST",
+    "PUBSUB_EMULATOR_HOST",
+    "GOOGLE_CLOUD_PROJECT",
+    "SECRET_BACKEND",
+    "SITE_URL",
+    "WEBHOOK_BASE_URL",
+    "PUSH_BASE_URL",
+    "PUSH_VERIFY_OIDC",
+    "EGRESS_ALLOW_CIDRS",
+    "MAX_BODY_BYTES",
+    "API_MAX_BODY_BYTES",
+    "CONFIG_CACHE_SECONDS",
+)
 
 
 def walkthrough() -> str:
@@ -54,7 +68,8 @@ def make_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
         "LOCAL_STATE_DIR": str(state),
         "ADMIN_TOKEN": "",  # make dev must generate one
     }
-    for name in ("FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "SECRET_BACKEND"):
+    # As on a developer's machine: nothing of the e2e platform's settings leaks in.
+    for name in PLATFORM_SETTINGS:
         env.pop(name, None)
     log = state / "make-dev.log"
     with open(log, "wb") as out:

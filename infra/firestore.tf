@@ -1,0 +1,101 @@
+# Firestore: the (default) database the functions use (integrations, runs), the composite
+# indexes the run list needs, and the TTL policy that ends each run after
+# var.run_retention_days.
+
+# deploy.sh imports a (default) database the project already has, so that a project that
+# used Firestore before is adopted rather than failing on "already exists".
+resource "google_firestore_database" "default" {
+  project     = var.project_id
+  name        = "(default)"
+  location_id = coalesce(var.firestore_location, var.region)
+  type        = "FIRESTORE_NATIVE"
+
+  point_in_time_recovery_enablement = var.firestore_point_in_time_recovery ? "POINT_IN_TIME_RECOVERY_ENABLED" : "POINT_IN_TIME_RECOVERY_DISABLED"
+  # The data outlives the platform: neither Terraform nor a stray click deletes it
+  # (docs/deploy.md, "Tear down", says how to when that is what you want).
+  delete_protection_state = "DELETE_PROTECTION_ENABLED"
+  deletion_policy         = "ABANDON"
+
+  lifecycle {
+    prevent_destroy = true
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+locals {
+  # mapper.store.RUN_INDEXES, one index per combination of equality filters of
+  # RunStore.list (integration_id, status); a since/until range on createdAt and the
+  # newest-first order use the same index. tests/infra/test_firestore.py holds the two
+  # against each other. Integration lookups (webhookPath, pushPath, source.mode) and the
+  # unfiltered lists are served by Firestore's automatic single-field indexes.
+  composite_indexes = {
+    "runs-by-integration" = {
+      collection = "runs"
+      fields     = [["integrationId", "ASCENDING"], ["createdAt", "DESCENDING"], ["__name__", "DESCENDING"]]
+    }
+    "runs-by-status" = {
+      collection = "runs"
+      fields     = [["status", "ASCENDING"], ["createdAt", "DESCENDING"], ["__name__", "DESCENDING"]]
+    }
+    "runs-by-integration-and-status" = {
+      collection = "runs"
+      fields = [
+        ["integrationId", "ASCENDING"],
+        ["status", "ASCENDING"],
+        ["createdAt", "DESCENDING"],
+        ["__name__", "DESCENDING"],
+      ]
+    }
+  }
+
+  # mapper.store.RUN_INDEX_EXEMPTIONS: large text no query reads; indexing it would only
+  # cost index writes (and could hit the index entry size limit).
+  runs_unindexed_fields = toset([
+    "incomingPayloadJson",
+    "transformedPayloadJson",
+    "outgoingRequestJson",
+    "outgoingResponseJson",
+    "errorMessage",
+  ])
+}
+
+resource "google_firestore_index" "composite" {
+  for_each    = local.composite_indexes
+  project     = var.project_id
+  database    = google_firestore_database.default.name
+  collection  = each.value.collection
+  query_scope = "COLLECTION"
+
+  dynamic "fields" {
+    for_each = each.value.fields
+    content {
+      field_path = fields.value[0]
+      order      = fields.value[1]
+    }
+  }
+}
+
+# An empty index_config turns every single-field index of the field off.
+resource "google_firestore_field" "runs_unindexed" {
+  for_each   = local.runs_unindexed_fields
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "runs"
+  field      = each.value
+
+  index_config {}
+}
+
+# Firestore deletes a run once its expireAt (a timestamp the store sets at creation,
+# RUN_RETENTION_DAYS after it) has passed, usually within a day. Not indexed: nothing
+# queries it, and an index on an ever-increasing timestamp would be a write hotspot.
+resource "google_firestore_field" "runs_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "runs"
+  field      = "expireAt"
+
+  ttl_config {}
+  index_config {}
+}

@@ -1,0 +1,220 @@
+# Service accounts and every role they hold. No basic role (Owner, Editor, Viewer) anywhere;
+# roles are granted on the single resource where IAM allows it, else on the project with a
+# condition where one narrows it.
+
+# --- who runs what ------------------------------------------------------------------------
+
+# One identity per function: what one function may do says nothing about the others.
+resource "google_service_account" "function" {
+  for_each     = local.function_names
+  project      = var.project_id
+  account_id   = each.value
+  display_name = "JSON mapper: ${each.key} function"
+  description  = "Runs the ${each.key} Cloud Function; its roles are local.function_grants in infra/iam.tf."
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Cloud Build runs as this account when it turns a source zip into a function image.
+resource "google_service_account" "build" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-build"
+  display_name = "JSON mapper: function builds"
+
+  depends_on = [google_project_service.enabled]
+}
+
+# The identity in the OIDC tokens of the platform's own pushes and scheduled calls: the
+# worker, dead_letter and pull functions admit it (run.invoker) and nobody else.
+resource "google_service_account" "invoker" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-invoker"
+  display_name = "JSON mapper: internal push and scheduler invoker"
+
+  depends_on = [google_project_service.enabled]
+}
+
+# The identity in the OIDC tokens of users' push subscriptions (PUSH_SERVICE_ACCOUNT): the
+# api attaches it to the subscriptions it creates and pubsub_push accepts only its tokens.
+# It holds no role: it only signs.
+resource "google_service_account" "push_auth" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-push-auth"
+  display_name = "JSON mapper: Pub/Sub push authentication"
+
+  depends_on = [google_project_service.enabled]
+}
+
+# --- what each function may do ------------------------------------------------------------
+
+locals {
+  # Every role a function's service account holds, and on what:
+  #   project                  the project (for Firestore and the Pub/Sub admin the api does)
+  #   topic:<key>              one topic of local.topics
+  #   secret:admin_token       the admin token secret
+  #   service_account:push_auth  the push authentication account
+  # `condition` names one of local.iam_conditions. tests/infra/test_iam.py holds this table
+  # against its own copy, and checks that no other grant names a function's account.
+  function_grants = {
+    "webhook/firestore" = { function = "webhook", role = "roles/datastore.user", on = "project", condition = null }
+    "webhook/publish"   = { function = "webhook", role = "roles/pubsub.publisher", on = "topic:internal", condition = null }
+    # Signature secrets of webhook sources.
+    "webhook/secrets" = { function = "webhook", role = "roles/secretmanager.secretAccessor", on = "project", condition = "integration_secrets" }
+
+    "pubsub_push/firestore" = { function = "pubsub_push", role = "roles/datastore.user", on = "project", condition = null }
+    "pubsub_push/publish"   = { function = "pubsub_push", role = "roles/pubsub.publisher", on = "topic:internal", condition = null }
+
+    "worker/firestore" = { function = "worker", role = "roles/datastore.user", on = "project", condition = null }
+    # Target credentials (bearer tokens, passwords, API keys).
+    "worker/secrets" = { function = "worker", role = "roles/secretmanager.secretAccessor", on = "project", condition = "integration_secrets" }
+
+    "dead_letter/firestore" = { function = "dead_letter", role = "roles/datastore.user", on = "project", condition = null }
+
+    "pull/firestore"     = { function = "pull", role = "roles/datastore.user", on = "project", condition = null }
+    "pull/publish"       = { function = "pull", role = "roles/pubsub.publisher", on = "topic:internal", condition = null }
+    "pull/publish-tasks" = { function = "pull", role = "roles/pubsub.publisher", on = "topic:pull_tasks", condition = null }
+    # Pull subscriptions that live in the platform project; other projects' subscriptions
+    # are read with the integration's own credentials.
+    "pull/subscribe" = { function = "pull", role = "roles/pubsub.subscriber", on = "project", condition = null }
+    # Pub/Sub source credentials.
+    "pull/secrets" = { function = "pull", role = "roles/secretmanager.secretAccessor", on = "project", condition = "integration_secrets" }
+
+    "api/firestore" = { function = "api", role = "roles/datastore.user", on = "project", condition = null }
+    # Creates, reads and deletes the per-integration secrets, mapper-<integration id>-...
+    "api/secrets" = { function = "api", role = "roles/secretmanager.admin", on = "project", condition = "integration_secrets_admin" }
+    # Creates and deletes users' push and pull subscriptions, publishes test messages.
+    "api/pubsub" = { function = "api", role = "roles/pubsub.editor", on = "project", condition = null }
+    # Attaching an OIDC identity to a push subscription needs actAs on that identity.
+    "api/act-as-push-auth" = { function = "api", role = "roles/iam.serviceAccountUser", on = "service_account:push_auth", condition = null }
+    "api/admin-token"      = { function = "api", role = "roles/secretmanager.secretAccessor", on = "secret:admin_token", condition = null }
+  }
+
+  iam_conditions = {
+    integration_secrets = {
+      title       = "integration secrets only"
+      description = "Secrets named ${local.integration_secret_prefix}*: those the api stores for integrations."
+      expression  = "resource.name.startsWith(\"projects/${local.project_number}/secrets/${local.integration_secret_prefix}\")"
+    }
+    # Creating a secret, and listing them, is checked on the project itself; every other
+    # permission of the role is checked on a secret and limited to the integration secrets.
+    integration_secrets_admin = {
+      title       = "create, and manage integration secrets only"
+      description = "The project (create, list) and secrets named ${local.integration_secret_prefix}*."
+      expression  = "resource.type == \"cloudresourcemanager.googleapis.com/Project\" || resource.name.startsWith(\"projects/${local.project_number}/secrets/${local.integration_secret_prefix}\")"
+    }
+  }
+
+  topics = {
+    internal    = google_pubsub_topic.internal.name
+    dead_letter = google_pubsub_topic.dead_letter.name
+    pull_tasks  = google_pubsub_topic.pull_tasks.name
+  }
+  secrets = {
+    admin_token = google_secret_manager_secret.admin_token.secret_id
+  }
+  service_accounts = {
+    push_auth = google_service_account.push_auth.name
+  }
+}
+
+resource "google_project_iam_member" "function" {
+  for_each = { for key, grant in local.function_grants : key => grant if grant.on == "project" }
+  project  = var.project_id
+  role     = each.value.role
+  member   = "serviceAccount:${google_service_account.function[each.value.function].email}"
+
+  dynamic "condition" {
+    for_each = each.value.condition == null ? [] : [local.iam_conditions[each.value.condition]]
+    content {
+      title       = condition.value.title
+      description = condition.value.description
+      expression  = condition.value.expression
+    }
+  }
+}
+
+resource "google_pubsub_topic_iam_member" "function" {
+  for_each = { for key, grant in local.function_grants : key => grant if startswith(grant.on, "topic:") }
+  project  = var.project_id
+  topic    = local.topics[trimprefix(each.value.on, "topic:")]
+  role     = each.value.role
+  member   = "serviceAccount:${google_service_account.function[each.value.function].email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "function" {
+  for_each  = { for key, grant in local.function_grants : key => grant if startswith(grant.on, "secret:") }
+  project   = var.project_id
+  secret_id = local.secrets[trimprefix(each.value.on, "secret:")]
+  role      = each.value.role
+  member    = "serviceAccount:${google_service_account.function[each.value.function].email}"
+}
+
+resource "google_service_account_iam_member" "function" {
+  for_each           = { for key, grant in local.function_grants : key => grant if startswith(grant.on, "service_account:") }
+  service_account_id = local.service_accounts[trimprefix(each.value.on, "service_account:")]
+  role               = each.value.role
+  member             = "serviceAccount:${google_service_account.function[each.value.function].email}"
+}
+
+# --- builds -------------------------------------------------------------------------------
+
+# What Cloud Functions documents for a build service account. Read access to objects is
+# project-wide because the build reads a copy of the zip in a bucket Cloud Functions
+# creates itself (gcf-v2-sources-*), which Terraform cannot name in advance.
+resource "google_project_iam_member" "build" {
+  for_each = toset(["roles/logging.logWriter", "roles/storage.objectViewer"])
+  project  = var.project_id
+  role     = each.value
+  member   = "serviceAccount:${google_service_account.build.email}"
+}
+
+resource "google_artifact_registry_repository_iam_member" "build" {
+  project    = var.project_id
+  location   = var.region
+  repository = google_artifact_registry_repository.functions.name
+  role       = "roles/artifactregistry.writer"
+  member     = "serviceAccount:${google_service_account.build.email}"
+}
+
+# --- Pub/Sub's own service agent ----------------------------------------------------------
+
+# Created on demand; it must exist before it can be granted anything.
+resource "google_project_service_identity" "pubsub" {
+  provider = google-beta
+  project  = var.project_id
+  service  = "pubsub.googleapis.com"
+
+  depends_on = [google_project_service.enabled]
+}
+
+locals {
+  pubsub_agent = "serviceAccount:${google_project_service_identity.pubsub.email}"
+}
+
+# Pub/Sub mints the OIDC tokens of push subscriptions as these accounts. (Projects created
+# since April 2021 allow it without this grant; older ones need it.)
+resource "google_service_account_iam_member" "pubsub_mints_tokens" {
+  for_each = {
+    invoker   = google_service_account.invoker.name
+    push_auth = google_service_account.push_auth.name
+  }
+  service_account_id = each.value
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.pubsub_agent
+}
+
+# Dead-lettering: Pub/Sub moves a message out of the worker's subscription into the
+# dead-letter topic, as itself.
+resource "google_pubsub_topic_iam_member" "pubsub_dead_letter_publisher" {
+  project = var.project_id
+  topic   = google_pubsub_topic.dead_letter.name
+  role    = "roles/pubsub.publisher"
+  member  = local.pubsub_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "pubsub_dead_letter_subscriber" {
+  project      = var.project_id
+  subscription = google_pubsub_subscription.worker.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_agent
+}

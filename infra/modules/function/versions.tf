@@ -1,0 +1,11 @@
+terraform {
+  required_version = ">= 1.11.0"
+
+  required_providers {
+    google = {
+      source = "hashicorp/google"
+      # The root module pins the exact version.
+      version = ">= 7.0.0"
+    }
+  }
+}

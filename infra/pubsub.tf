@@ -1,0 +1,131 @@
+# The platform's own topics. Every subscription pushes to a function's deterministic URL
+# (main.tf) with an OIDC token of the invoker account for that URL; the invoker alone may
+# invoke the internal functions. Users' subscriptions are created by the api at run time.
+#
+#   internal     intake -> worker          retries with backoff, then the dead-letter topic
+#   dead_letter  -> dead_letter function   ends the run as dead_lettered
+#   pull_tasks   pull (scheduled) -> pull  one task per due pull integration
+
+locals {
+  retry_policy = {
+    minimum_backoff = "${var.retry_min_backoff_seconds}s"
+    maximum_backoff = "${var.retry_max_backoff_seconds}s"
+  }
+  # How long Pub/Sub waits for a push to answer: the function's own timeout (at most 600 s,
+  # Pub/Sub's limit), so that a slow delivery is not redelivered while it still runs.
+  ack_deadline = { for name, f in local.functions : name => max(10, min(600, f.timeout_seconds)) }
+}
+
+resource "google_pubsub_topic" "internal" {
+  #checkov:skip=CKV_GCP_83:Messages live minutes; Google-managed encryption is enough and a CMEK key would cost at idle.
+  project = var.project_id
+  name    = var.internal_topic
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_pubsub_topic" "dead_letter" {
+  #checkov:skip=CKV_GCP_83:Same as the internal topic: short-lived messages, Google-managed encryption.
+  project = var.project_id
+  name    = "${var.internal_topic}-dead-letter"
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_pubsub_topic" "pull_tasks" {
+  #checkov:skip=CKV_GCP_83:Tasks hold only an integration id; Google-managed encryption is enough.
+  project = var.project_id
+  name    = var.pull_tasks_topic
+
+  depends_on = [google_project_service.enabled]
+}
+
+# After var.max_delivery_attempts failed deliveries (the worker raised, timed out or was
+# unreachable) Pub/Sub moves the message to the dead-letter topic.
+resource "google_pubsub_subscription" "worker" {
+  project                    = var.project_id
+  name                       = "${var.internal_topic}-worker"
+  topic                      = google_pubsub_topic.internal.id
+  ack_deadline_seconds       = local.ack_deadline["worker"]
+  message_retention_duration = "604800s"
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  retry_policy {
+    minimum_backoff = local.retry_policy.minimum_backoff
+    maximum_backoff = local.retry_policy.maximum_backoff
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.dead_letter.id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  push_config {
+    push_endpoint = local.function_urls["worker"]
+    oidc_token {
+      service_account_email = google_service_account.invoker.email
+      audience              = local.function_urls["worker"]
+    }
+  }
+
+  depends_on = [module.function, google_service_account_iam_member.pubsub_mints_tokens]
+}
+
+resource "google_pubsub_subscription" "dead_letter" {
+  project                    = var.project_id
+  name                       = "${var.internal_topic}-dead-letter-push"
+  topic                      = google_pubsub_topic.dead_letter.id
+  ack_deadline_seconds       = local.ack_deadline["dead_letter"]
+  message_retention_duration = "604800s"
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  retry_policy {
+    minimum_backoff = local.retry_policy.minimum_backoff
+    maximum_backoff = local.retry_policy.maximum_backoff
+  }
+
+  push_config {
+    push_endpoint = local.function_urls["dead_letter"]
+    oidc_token {
+      service_account_email = google_service_account.invoker.email
+      audience              = local.function_urls["dead_letter"]
+    }
+  }
+
+  depends_on = [module.function, google_service_account_iam_member.pubsub_mints_tokens]
+}
+
+resource "google_pubsub_subscription" "pull_tasks" {
+  project              = var.project_id
+  name                 = "${var.pull_tasks_topic}-push"
+  topic                = google_pubsub_topic.pull_tasks.id
+  ack_deadline_seconds = local.ack_deadline["pull"]
+  # Pub/Sub's minimum. A task not done in ten minutes has been overtaken by later rounds of
+  # the scheduler, which publish a fresh one: keeping it longer would only pile up work.
+  message_retention_duration = "600s"
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  retry_policy {
+    minimum_backoff = local.retry_policy.minimum_backoff
+    maximum_backoff = "60s"
+  }
+
+  push_config {
+    push_endpoint = local.function_urls["pull"]
+    oidc_token {
+      service_account_email = google_service_account.invoker.email
+      audience              = local.function_urls["pull"]
+    }
+  }
+
+  depends_on = [module.function, google_service_account_iam_member.pubsub_mints_tokens]
+}

@@ -1,0 +1,321 @@
+# --- where --------------------------------------------------------------------------------
+
+variable "project_id" {
+  description = "The Google Cloud project that holds the whole platform."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, topics' push endpoints, scheduler job and buckets."
+  type        = string
+}
+
+variable "firestore_location" {
+  description = "Location of the Firestore (default) database; null means var.region. Cannot change once created."
+  type        = string
+  default     = null
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (functions, service accounts, buckets, topics)."
+  type        = string
+  default     = "mapper"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,10}$", var.name_prefix))
+    error_message = "name_prefix: 2 to 11 lower-case letters, digits or hyphens, starting with a letter (service account ids are at most 30 characters)."
+  }
+}
+
+variable "labels" {
+  description = "Labels put on every resource that takes them (cost reports group by them)."
+  type        = map(string)
+  default     = { app = "json-mapper" }
+}
+
+# --- the functions ------------------------------------------------------------------------
+
+variable "function_sources" {
+  description = "Path of each function's source zip, named <function>-<content hash>.zip; deploy.sh builds them and sets this."
+  type        = map(string)
+
+  validation {
+    condition     = alltrue([for name in keys(var.functions) : contains(keys(var.function_sources), name)])
+    error_message = "function_sources needs a zip for every function in var.functions (deploy.sh builds them from functions/<name>/)."
+  }
+
+  validation {
+    condition     = alltrue([for path in values(var.function_sources) : can(regex("-[0-9a-f]{16,64}\\.zip$", path))])
+    error_message = "Each source zip must be named <function>-<content hash>.zip (deploy.sh does this), so that a function redeploys only when its code changed."
+  }
+}
+
+variable "functions" {
+  description = <<-EOT
+    Every function of the platform: the directory under functions/ is the key, and the entry
+    point is the Python function of that name in its main.py. signature_type must match the
+    decorator there (tests/infra checks it). Memory and CPU are Cloud Run quantities; a
+    concurrency above 1 needs cpu >= 1. Change sizes through function_overrides rather than
+    by copying this map.
+  EOT
+  type = map(object({
+    entry_point     = string
+    signature_type  = string
+    public          = bool
+    runtime         = string
+    memory          = string
+    cpu             = string
+    timeout_seconds = number
+    concurrency     = number
+    min_instances   = number
+    max_instances   = number
+  }))
+  default = {
+    # POST /webhook/{path}/ from anyone; light, I/O bound: many requests per instance.
+    webhook = {
+      entry_point     = "webhook"
+      signature_type  = "http"
+      public          = true
+      runtime         = "python311"
+      memory          = "512Mi"
+      cpu             = "1"
+      timeout_seconds = 60
+      concurrency     = 80
+      min_instances   = 0
+      max_instances   = 20
+    }
+    # POST /pubsub/{path}/ from users' push subscriptions; checks their OIDC token itself.
+    pubsub_push = {
+      entry_point     = "pubsub_push"
+      signature_type  = "http"
+      public          = true
+      runtime         = "python311"
+      memory          = "512Mi"
+      cpu             = "1"
+      timeout_seconds = 60
+      concurrency     = 80
+      min_instances   = 0
+      max_instances   = 20
+    }
+    # The internal topic's push subscription; V8 per compiled plan, target calls up to 120 s.
+    worker = {
+      entry_point     = "worker"
+      signature_type  = "cloudevent"
+      public          = false
+      runtime         = "python311"
+      memory          = "1Gi"
+      cpu             = "1"
+      timeout_seconds = 300
+      concurrency     = 8
+      min_instances   = 0
+      max_instances   = 20
+    }
+    # The dead-letter topic's push subscription: one Firestore update per message.
+    dead_letter = {
+      entry_point     = "dead_letter"
+      signature_type  = "cloudevent"
+      public          = false
+      runtime         = "python311"
+      memory          = "512Mi"
+      cpu             = "1"
+      timeout_seconds = 60
+      concurrency     = 8
+      min_instances   = 0
+      max_instances   = 5
+    }
+    # Cloud Scheduler every minute, and the pull-tasks topic's push subscription.
+    pull = {
+      entry_point     = "pull"
+      signature_type  = "http"
+      public          = false
+      runtime         = "python311"
+      memory          = "512Mi"
+      cpu             = "1"
+      timeout_seconds = 300
+      concurrency     = 4
+      min_instances   = 0
+      max_instances   = 10
+    }
+    # /api/... and the web UI at /; bearer token checked in code; preview runs V8.
+    api = {
+      entry_point     = "api"
+      signature_type  = "http"
+      public          = true
+      runtime         = "python311"
+      memory          = "1Gi"
+      cpu             = "1"
+      timeout_seconds = 60
+      concurrency     = 8
+      min_instances   = 0
+      max_instances   = 5
+    }
+  }
+
+  validation {
+    condition = alltrue([
+      for f in values(var.functions) : contains(["http", "cloudevent"], f.signature_type)
+    ])
+    error_message = "signature_type is http or cloudevent."
+  }
+}
+
+variable "function_overrides" {
+  description = "Per-function changes merged over var.functions, e.g. { worker = { memory = \"2Gi\", max_instances = 50 } }."
+  type = map(object({
+    runtime         = optional(string)
+    memory          = optional(string)
+    cpu             = optional(string)
+    timeout_seconds = optional(number)
+    concurrency     = optional(number)
+    min_instances   = optional(number)
+    max_instances   = optional(number)
+  }))
+  default = {}
+}
+
+# --- messaging ----------------------------------------------------------------------------
+
+variable "internal_topic" {
+  description = "The internal topic between intake (webhook, pubsub_push, pull) and the worker."
+  type        = string
+  default     = "mapper-events"
+}
+
+variable "pull_tasks_topic" {
+  description = "The topic of pull tasks: the scheduled pull call publishes one per due pull integration."
+  type        = string
+  default     = "mapper-pull-tasks"
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries of an internal message to the worker before it goes to the dead-letter topic (Pub/Sub allows 5 to 100)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "Pub/Sub allows 5 to 100 delivery attempts."
+  }
+}
+
+variable "retry_min_backoff_seconds" {
+  description = "Shortest wait before Pub/Sub redelivers a message the worker failed (exponential up to the maximum)."
+  type        = number
+  default     = 10
+}
+
+variable "retry_max_backoff_seconds" {
+  description = "Longest wait before a redelivery (Pub/Sub allows at most 600 s)."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.retry_max_backoff_seconds <= 600
+    error_message = "Pub/Sub allows a maximum backoff of at most 600 seconds."
+  }
+}
+
+variable "pull_schedule" {
+  description = "Cron schedule of the pull function (Cloud Scheduler); every minute by default."
+  type        = string
+  default     = "* * * * *"
+}
+
+variable "pull_scheduler_enabled" {
+  description = "Whether the scheduler job runs; false pauses every pull integration at once."
+  type        = bool
+  default     = true
+}
+
+# --- settings the functions read (README, "Settings") -------------------------------------
+
+variable "public_base_url" {
+  description = <<-EOT
+    Base URL of a load balancer or custom domain routing /webhook/* to the webhook function,
+    /pubsub/* to pubsub_push and everything else to api (infra/README.md, "Routing"). Empty:
+    each function's own run.app URL is used, which costs nothing while idle.
+  EOT
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.public_base_url == "" || can(regex("^https://[^/]+$", var.public_base_url))
+    error_message = "public_base_url is empty or https://host, without a path or trailing slash."
+  }
+}
+
+variable "run_retention_days" {
+  description = "Days a run record is kept; Firestore's TTL policy on runs.expireAt deletes it after (within about a day)."
+  type        = number
+  default     = 30
+}
+
+variable "max_body_bytes" {
+  description = "Largest webhook or push body accepted (MAX_BODY_BYTES)."
+  type        = number
+  default     = 10000000
+}
+
+variable "api_max_body_bytes" {
+  description = "Largest request body the management API accepts (API_MAX_BODY_BYTES)."
+  type        = number
+  default     = 2000000
+}
+
+variable "egress_allow_cidrs" {
+  description = "Comma-separated CIDRs that targets may reach although private (EGRESS_ALLOW_CIDRS); empty: none."
+  type        = string
+  default     = ""
+}
+
+variable "config_cache_seconds" {
+  description = "How long a worker keeps an integration document (CONFIG_CACHE_SECONDS)."
+  type        = number
+  default     = 30
+}
+
+variable "plan_cache_size" {
+  description = "Compiled plans kept per instance (PLAN_CACHE_SIZE); each with JavaScript holds a V8 isolate."
+  type        = number
+  default     = 64
+}
+
+variable "pull_concurrency" {
+  description = "Messages of one pulled batch queued at once (PULL_CONCURRENCY)."
+  type        = number
+  default     = 16
+}
+
+variable "pull_batch_size" {
+  description = "Messages the pull function takes from a subscription per request (PULL_BATCH_SIZE)."
+  type        = number
+  default     = 100
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL of every function: DEBUG, INFO, WARNING or ERROR."
+  type        = string
+  default     = "INFO"
+}
+
+# --- secrets ------------------------------------------------------------------------------
+
+variable "admin_token_version" {
+  description = "Bump to rotate the admin token: a new random value becomes the secret's latest version."
+  type        = number
+  default     = 1
+}
+
+# --- data protection and cost -------------------------------------------------------------
+
+variable "firestore_point_in_time_recovery" {
+  description = "Keep 7 days of Firestore versions for point-in-time recovery (billed as storage)."
+  type        = bool
+  default     = false
+}
+
+variable "artifact_keep_versions" {
+  description = "Function images kept per function in Artifact Registry; older ones are deleted."
+  type        = number
+  default     = 5
+}
