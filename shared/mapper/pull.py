@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -27,6 +28,7 @@ from .queue import Queue
 from .store import iso_timestamp, now_iso
 
 DEFAULT_BATCH_SIZE = 100
+DEFAULT_CONCURRENCY = 16  # messages of one batch queued at once
 PULL_WAIT_S = 5.0  # how long one pull call waits for messages when there are none yet
 WINDOW_S = 55.0  # a drain task stops starting pulls after this, before the next tick
 DUE_SLACK_S = 5.0  # a tick a little early still counts: Scheduler is not exact
@@ -45,6 +47,10 @@ class DrainReport:
     skipped: str | None = None
     run_ids: list[str] = field(default_factory=list)
 
+    def tally(self, outcome: str) -> None:
+        """Count one message as `queued`, `recorded` or `left`."""
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "run_ids"}
 
@@ -58,6 +64,7 @@ class Puller:
         clients: PubSubClients,
         tasks: Queue,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        concurrency: int = DEFAULT_CONCURRENCY,
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -67,6 +74,7 @@ class Puller:
         self._state = services.pull_state
         self._tasks = tasks
         self._batch = batch_size
+        self._concurrency = max(1, concurrency)
         self._clock = clock
         self._sleep = sleep
 
@@ -110,7 +118,7 @@ class Puller:
         try:
             while True:
                 round_started = self._clock()
-                self._drain_subscription(doc, report)
+                self._drain_subscription(doc, report, started + window_s)
                 self._state.record(integration_id, {"lastPulledAt": now_iso(), "lastError": None})
                 next_round = round_started + interval
                 # Intervals under a minute are kept inside this one task.
@@ -125,7 +133,9 @@ class Puller:
             )
         return report
 
-    def _drain_subscription(self, doc: dict[str, Any], report: DrainReport) -> None:
+    def _drain_subscription(
+        self, doc: dict[str, Any], report: DrainReport, deadline: float
+    ) -> None:
         source = doc["source"]
         _, subscriber = self._clients.for_source(source)
         path = subscription_path(doc)
@@ -142,7 +152,17 @@ class Puller:
             received = list(response.received_messages)
             if not received:
                 return
-            ack_ids = [m.ack_id for m in received if self._take(doc, m.message, report)]
+            # A batch's messages are queued side by side: each waits on Firestore and Pub/Sub
+            # round trips, not on this CPU. All are done before anything is acknowledged.
+            with ThreadPoolExecutor(max_workers=min(len(received), self._concurrency)) as pool:
+                taken = list(pool.map(lambda m: self._take(doc, m.message), received))
+            ack_ids = []
+            for message, (ok, outcome, run_id) in zip(received, taken, strict=True):
+                report.tally(outcome)
+                if run_id:
+                    report.run_ids.append(run_id)
+                if ok:
+                    ack_ids.append(message.ack_id)
             if ack_ids:
                 try:
                     subscriber.acknowledge(subscription=path, ack_ids=ack_ids)
@@ -150,11 +170,11 @@ class Puller:
                     # Unacknowledged messages come back; their runs already exist, so a
                     # redelivery is recognised and not sent twice.
                     raise explain(exc, "pull", path) from exc
-            if len(received) < self._batch:
-                return
+            if len(received) < self._batch or self._clock() > deadline:
+                return  # drained, or out of time: the rest waits for the next tick
 
-    def _take(self, doc: dict[str, Any], message: Any, report: DrainReport) -> bool:
-        """Queue (or record) one pulled message; True when it may be acknowledged."""
+    def _take(self, doc: dict[str, Any], message: Any) -> tuple[bool, str, str | None]:
+        """Queue (or record) one pulled message: (may be acknowledged, outcome, run id)."""
         intake = Intake(self._s)
         run_id = run_id_for(doc["id"], message.message_id)
         attributes = dict(message.attributes)
@@ -170,23 +190,17 @@ class Puller:
                     run_id=run_id,
                 )
             except MapperError:
-                report.left += 1
-                return False
-            report.recorded += 1
-            return True
+                return False, "left", None
+            return True, "recorded", None
         try:
             intake.accept(
                 doc, data, run_id=run_id, source_kind="pubsub-pull", attributes=attributes
             )
         except MessageTooLarge:
-            report.recorded += 1  # the run holds the reason; redelivery cannot help
-            return True
+            return True, "recorded", None  # the run holds the reason; redelivery cannot help
         except MapperError:
-            report.left += 1  # Firestore or the queue failed: Pub/Sub redelivers it
-            return False
-        report.queued += 1
-        report.run_ids.append(run_id)
-        return True
+            return False, "left", None  # Firestore or the queue failed: Pub/Sub redelivers it
+        return True, "queued", run_id
 
 
 def _epoch(timestamp: str) -> float:
