@@ -168,7 +168,10 @@ def _read_json(request: flask.Request, limit: int) -> Any:
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> flask.Response:
-    response = flask.make_response(flask.jsonify(body), status, headers or {})
+    # Keys in the order they were built (a preview keeps the mapping's order), not sorted.
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    response = flask.make_response(text, status, headers or {})
+    response.headers["Content-Type"] = "application/json"
     response.headers["Cache-Control"] = "no-store"
     return response
 

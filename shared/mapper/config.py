@@ -277,6 +277,8 @@ def _document_path(loc: tuple[Any, ...], doc: Any) -> list[str | int]:
     parts: list[str | int] = []
     node = doc
     for i, step in enumerate(loc):
+        if isinstance(node, dict) and step == node.get("type") and i < len(loc) - 1:
+            continue  # the union tag (a transform "replace" has a field "replace" too)
         if isinstance(node, dict) and isinstance(step, str) and step in node:
             parts.append(step)
             node = node[step]

@@ -132,3 +132,22 @@ json_values = st.recursive(
 def test_arbitrary_json_gives_problems_never_a_crash(doc: dict) -> None:
     for problem in problems_of(doc):
         assert problem.message
+
+
+def test_a_problem_of_a_replace_transform_is_at_its_field_not_under_its_type_name() -> None:
+    # The union tag "replace" is also a field of the Replace transform.
+    found = paths(
+        {
+            "name": "n",
+            "source": {"type": "webhook"},
+            "target": {"type": "http", "url": "https://x.example"},
+            "mappings": [
+                {
+                    "source": "a",
+                    "target": "b",
+                    "transforms": [{"type": "replace", "find": "", "replace": "y"}],
+                }
+            ],
+        }
+    )
+    assert found == {"mappings[0].transforms[0].find": "must not be empty"}

@@ -74,6 +74,8 @@ export const api = {
     call('GET', `/api/integrations/${id(integrationId)}/stats/?since=${encodeURIComponent(since)}`),
   sendTest: (integrationId, payload) =>
     call('POST', `/api/integrations/${id(integrationId)}/test/`, { payload }),
+  publishTest: (integrationId, payload) =>
+    call('POST', `/api/integrations/${id(integrationId)}/test_pubsub/`, { payload }),
   // Preview answers 422 with {error, path} when the condition or a transform fails.
   preview: (integration, payload, extra = {}) =>
     request('POST', '/api/preview/', { integration, payload, ...extra }),

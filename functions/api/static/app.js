@@ -87,6 +87,7 @@ function route(force = false) {
 
 window.addEventListener('hashchange', () => route());
 window.addEventListener('mapper:unauthorized', () => {
+  if (view === null) return; // the sign-in form itself says that the token was refused
   lastHash = null;
   signIn('Your session ended or the token was refused; sign in again. Your drafts are kept.');
 });

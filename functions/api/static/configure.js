@@ -1,7 +1,7 @@
 // Step 1: name, source and target. Every control writes straight into the draft document.
 
 import { dig, isSecretRef } from './drafts.js';
-import { el, field, notify, uid } from './dom.js';
+import { el, field, notify, timeAgo, uid } from './dom.js';
 
 const METHODS = ['POST', 'PUT', 'PATCH', 'GET', 'DELETE'];
 
@@ -182,6 +182,18 @@ function webhookSource(ctx) {
   ];
 }
 
+/** What the platform knows of a saved Pub/Sub integration's subscription. */
+function listenerState(base) {
+  if (!base || !base.source || base.source.type !== 'pubsub') return null;
+  return el('div', { class: 'listener', role: 'status' },
+    el('p', {}, el('span', { class: ['badge', base.listenerActive ? 'set' : 'changed'] },
+      base.listenerActive ? 'listening' : 'not listening'), ' ',
+    base.listenerActive ? 'The subscription exists and is attached.'
+      : 'The subscription is not attached (yet).'),
+    base.lastPulledAt ? el('p', { class: 'hint' }, 'Last pulled ', timeAgo(base.lastPulledAt)) : null,
+    base.listenerError ? el('p', { class: 'problem-text' }, `Last error: ${base.listenerError}`) : null);
+}
+
 function pubsubSource(ctx) {
   const { base, doc } = ctx.state;
   const push = doc.source.mode === 'push';
@@ -202,11 +214,7 @@ function pubsubSource(ctx) {
         ctx.changed({ path: 'source.mode', structural: true, focus: `source.mode:${value}` });
       }, 'source.mode'),
     push && endpoint ? copyable('Push endpoint', endpoint) : null,
-    base && base.listenerActive !== undefined
-      ? el('p', { class: 'hint' }, base.listenerActive
-        ? 'The subscription exists and is attached.'
-        : 'The subscription is not attached yet.')
-      : null,
+    listenerState(base),
     secretField(ctx, 'Service account key (JSON)', 'source.credentials', {
       multiline: true,
       optional: true,

@@ -2,14 +2,13 @@
 
 import { api } from './api.js';
 import { confirmDialog } from './dialog.js';
+import { SERVER_FIELDS } from './document.js';
 import { SECRET_PATHS, dig, discardDraft, listDrafts, loadDraft, newDraftKey, saveDraft } from './drafts.js';
 import { el, notify, replace, statusBadge, timeAgo } from './dom.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 const PAGE_SIZE = 50;
 const STATS_AT_ONCE = 4;
-const SERVER_FIELDS = ['id', 'version', 'webhookPath', 'webhookUrl', 'pushPath', 'pushEndpoint',
-  'listenerActive', 'createdAt', 'updatedAt'];
 
 function describeSource(source) {
   if (!source) return '—';

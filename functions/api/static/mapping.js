@@ -105,13 +105,14 @@ export function mapStep(ctx, previewPanel) {
             notify(`Removed ${owner}.`);
           } }, 'Remove')),
       mapping.transforms.length ? chain : null,
-      el('div', { class: 'add-transform' }, adding,
+      el('div', { class: 'add-transform' },
+        el('span', { class: 'muted', 'aria-hidden': 'true' }, 'New transform:'), adding,
         el('button', { type: 'button', class: 'quiet', 'data-focus': `mappings[${i}].add`,
           'aria-label': `Add transform to ${owner}`,
           onclick: () => {
             mapping.transforms.push(TRANSFORMS[adding.value].make());
             structural(`mappings[${i}].transforms[${mapping.transforms.length - 1}].type`);
-          } }, 'Add transform')),
+          } }, 'Add')),
       el('div', { class: 'problem-slot' }));
     row.addEventListener('dragover', (event) => {
       if (!carriesPath(event)) return;

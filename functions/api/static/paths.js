@@ -53,8 +53,3 @@ export function suggestedTarget(source) {
   if (last === undefined) return 'value';
   return childKey('', last);
 }
-
-/** `mappings[2].transforms[0].code` -> ['mappings', 2, 'transforms', 0, 'code']. */
-export function problemSteps(path) {
-  return steps(path || '');
-}
