@@ -127,10 +127,12 @@ class Admin:
     def list_integrations(
         self, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of integrations, newest first, as users see them."""
         docs, next_cursor = self._s.integrations.list(limit=limit, cursor=cursor)
         return [self._shown(doc) for doc in docs], next_cursor
 
     def get_integration(self, integration_id: str) -> dict[str, Any]:
+        """One integration, with its listener's state checked now."""
         doc = self._stored(integration_id)
         source = doc.get("source") or {}
         if source.get("type") == "pubsub":
@@ -143,6 +145,7 @@ class Admin:
         return self._shown(doc)
 
     def create_integration(self, doc: Any) -> dict[str, Any]:
+        """Validate, move secrets out, make its paths and subscription, then store it."""
         body = {"active": True, **_writable(doc)}
         validate(body)
         integration_id = self._new_id()
@@ -162,6 +165,7 @@ class Admin:
         return self._shown(created)
 
     def replace_integration(self, integration_id: str, doc: Any) -> dict[str, Any]:
+        """Replace the whole document (409 on a stale `version`), keeping its paths."""
         old = self._stored(integration_id)
         expected = doc.get("version") if isinstance(doc, dict) else None
         body = _writable(doc)
@@ -191,6 +195,7 @@ class Admin:
         return self._shown(replaced)
 
     def delete_integration(self, integration_id: str) -> None:
+        """Delete it, the subscription it made and its secrets; its runs stay until they expire."""
         old = self._stored(integration_id)
         self._listeners.remove(old)
         if not self._s.integrations.delete(integration_id):
@@ -198,6 +203,7 @@ class Admin:
         self._discard_secrets(secret_refs(old))
 
     def toggle_active(self, integration_id: str) -> dict[str, Any]:
+        """Flip `active`."""
         old = self._stored(integration_id)
         updated = self._s.integrations.update_fields(
             integration_id, {"active": not old.get("active", True)}
@@ -215,6 +221,7 @@ class Admin:
         return self._reachability(integration.target) if check_target else []
 
     def validate_saved(self, integration_id: str, check_target: bool = False) -> list[Problem]:
+        """The problems of the stored document."""
         return self.validate(self._stored(integration_id), check_target)
 
     def preview(
@@ -241,6 +248,7 @@ class Admin:
         return result
 
     def preview_saved(self, integration_id: str, payload: Any, **kwargs: Any) -> dict[str, Any]:
+        """`preview` with the stored document."""
         return self.preview(self._stored(integration_id), payload, **kwargs)
 
     def test_pubsub(self, integration_id: str, payload: Any = None) -> str:
@@ -283,9 +291,11 @@ class Admin:
     # --- runs ---------------------------------------------------------------------------
 
     def list_runs(self, **filters: Any) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of runs, newest first (filters as `RunStore.list`)."""
         return self._s.runs.list(**filters)
 
     def get_run(self, run_id: str) -> dict[str, Any]:
+        """One run, whole."""
         run = self._s.runs.get(run_id)
         if run is None:
             raise NotFoundError(f"no run {run_id}")

@@ -111,6 +111,19 @@ class Platform:
             method, self.url + path, json=body, headers=headers, timeout=60, **kw
         )
 
+    def add(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Create an integration through the API, as a user does; the stored document."""
+        reply = self.api("POST", "/api/integrations/", doc)
+        assert reply.status_code == 201, reply.text
+        return reply.json()
+
+    def send(self, integration: dict[str, Any], body: Any) -> str:
+        """POST a webhook to the integration's URL (on this server); the queued run's id."""
+        path = integration["webhookUrl"].removeprefix(SITE_URL)
+        reply = requests.post(self.url + path, json=body, timeout=30)
+        assert reply.status_code == 202, reply.text
+        return str(reply.json()["runId"])
+
     def create(self, doc: dict[str, Any]) -> dict[str, Any]:
         """Store an integration as the API will: secrets moved out, a random webhook path."""
         integration_id = pysecrets.token_hex(8)

@@ -61,19 +61,6 @@ def orders_doc(platform: Platform, **extra: Any) -> dict[str, Any]:
     return doc
 
 
-def create(platform: Platform, doc: dict[str, Any]) -> dict[str, Any]:
-    reply = platform.api("POST", "/api/integrations/", doc)
-    assert reply.status_code == 201, reply.text
-    return reply.json()
-
-
-def send(platform: Platform, integration: dict[str, Any], body: Any) -> str:
-    path = integration["webhookUrl"].removeprefix(SITE_URL)
-    reply = requests.post(platform.url + path, json=body, timeout=30)
-    assert reply.status_code == 202, reply.text
-    return reply.json()["runId"]
-
-
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 def test_every_route_refuses_a_missing_or_wrong_token(
     platform: Platform, method: str, path: str
@@ -109,7 +96,7 @@ def test_openapi_document_is_public_and_describes_every_route(platform: Platform
 
 
 def test_create_read_and_deliver_without_ever_showing_the_secret(platform: Platform) -> None:
-    created = create(platform, orders_doc(platform))
+    created = platform.add(orders_doc(platform))
     path = created["webhookPath"]
     assert len(path) >= 22 and path.replace("-", "").replace("_", "").isalnum()  # >= 128 bits
     assert created["webhookUrl"] == f"{SITE_URL}/webhook/{path}/"
@@ -121,8 +108,7 @@ def test_create_read_and_deliver_without_ever_showing_the_secret(platform: Platf
     listed = platform.api("GET", "/api/integrations/?limit=200").json()["integrations"]
     assert created in listed
 
-    run_id = send(
-        platform,
+    run_id = platform.send(
         created,
         {"id": 9, "status": "paid", "customer": {"email": "A@B.C", "name": "ada"}},
     )
@@ -181,7 +167,7 @@ def test_bad_bodies_are_400_413_and_unknown_fields_are_named(platform: Platform)
 def test_replace_keeps_secrets_unless_replaced_and_refuses_stale_versions(
     platform: Platform,
 ) -> None:
-    created = create(platform, orders_doc(platform, name="v1"))
+    created = platform.add(orders_doc(platform, name="v1"))
     old_ref = created["target"]["auth"]["token"]["secret"]
     edited = {**created, "name": "v2"}
     replaced = platform.api("PUT", f"/api/integrations/{created['id']}/", edited)
@@ -200,7 +186,7 @@ def test_replace_keeps_secrets_unless_replaced_and_refuses_stale_versions(
     assert after["target"]["auth"]["token"]["secret"] != old_ref
     stored = platform.secrets_file.read_text()
     assert new_token in stored and old_ref.split("/")[-1] not in stored  # the old one is deleted
-    other = create(platform, orders_doc(platform, name="thief"))
+    other = platform.add(orders_doc(platform, name="thief"))
     stolen = {
         **other,
         "target": {
@@ -217,7 +203,7 @@ def test_replace_keeps_secrets_unless_replaced_and_refuses_stale_versions(
 
 
 def test_toggle_pauses_the_webhook_and_delete_removes_everything(platform: Platform) -> None:
-    created = create(platform, orders_doc(platform))
+    created = platform.add(orders_doc(platform))
     url = platform.url + created["webhookUrl"].removeprefix(SITE_URL)
     paused = platform.api("POST", f"/api/integrations/{created['id']}/toggle_active/")
     assert paused.status_code == 200 and paused.json()["active"] is False
@@ -233,7 +219,7 @@ def test_toggle_pauses_the_webhook_and_delete_removes_everything(platform: Platf
 
 
 def test_preview_saved_and_unsaved_and_errors_at_their_mapping(platform: Platform) -> None:
-    created = create(platform, orders_doc(platform))
+    created = platform.add(orders_doc(platform))
     payload = {"id": 1, "status": "paid", "customer": {"email": "X@Y.Z", "name": "bo"}}
     saved = platform.api(
         "POST", f"/api/integrations/{created['id']}/preview/", {"payload": payload}
@@ -272,7 +258,7 @@ def test_validate_can_check_that_the_target_is_reachable(platform: Platform) -> 
         "POST", "/api/validate/", {"integration": private, "checkTarget": True}
     ).json()["problems"]
     assert "not allowlisted" in blocked["message"]
-    created = create(platform, orders_doc(platform))
+    created = platform.add(orders_doc(platform))
     ok = platform.api("POST", f"/api/integrations/{created['id']}/validate/", {"checkTarget": True})
     assert ok.json() == {"valid": True, "problems": []}
 
@@ -331,12 +317,11 @@ def test_pagination_over_250_runs_returns_each_exactly_once(platform: Platform) 
 
 
 def test_replay_creates_a_new_run_linked_to_the_original(platform: Platform) -> None:
-    created = create(
-        platform,
+    created = platform.add(
         orders_doc(platform, target={"type": "http", "url": f"{platform.sink.url}/replayed"}),
     )
-    original = send(
-        platform, created, {"id": 5, "status": "paid", "customer": {"email": "r@s.t", "name": "x"}}
+    original = platform.send(
+        created, {"id": 5, "status": "paid", "customer": {"email": "r@s.t", "name": "x"}}
     )
     assert platform.wait(original)["status"] == "success"
     reply = platform.api("POST", f"/api/runs/{original}/replay/")
@@ -360,7 +345,7 @@ def test_send_test_runs_the_sample_for_real_and_stats_count_it(platform: Platfor
     sample = {"id": 3, "status": "paid", "customer": {"email": "T@E.ST", "name": "tess"}}
     doc = orders_doc(platform, samplePayload=sample)
     doc["target"]["url"] = f"{platform.sink.url}/tested"
-    created = create(platform, doc)
+    created = platform.add(doc)
     reply = platform.api("POST", f"/api/integrations/{created['id']}/test/")
     assert reply.status_code == 202, reply.text
     run = platform.wait(reply.json()["runId"])

@@ -52,12 +52,6 @@ def pubsub_doc(platform: Platform, topic: str, mode: str, path: str, **source: A
     }
 
 
-def create(platform: Platform, doc: dict[str, Any]) -> dict[str, Any]:
-    reply = platform.api("POST", "/api/integrations/", doc)
-    assert reply.status_code == 201, reply.text
-    return reply.json()
-
-
 def publish(publisher: Any, topic: str, data: Any, **attributes: str) -> str:
     future = publisher.publish(
         f"projects/{PROJECT}/topics/{topic}", json.dumps(data).encode(), **attributes
@@ -91,7 +85,7 @@ def test_push_mode_maps_published_messages_and_attributes_reach_the_condition(
 ) -> None:
     publisher, subscriber = clients
     topic = new_topic(publisher)
-    created = create(platform, pubsub_doc(platform, topic, "push", "/push"))
+    created = platform.add(pubsub_doc(platform, topic, "push", "/push"))
     assert created["listenerActive"] is True
     assert created["pushEndpoint"] == f"{platform.url}/pubsub/{created['pushPath']}/"
     subscription = subscriber.get_subscription(subscription=created["managedSubscription"])
@@ -122,7 +116,7 @@ def test_gcloud_publish_reaches_a_pull_integration(
 ) -> None:
     publisher, _ = clients
     topic = new_topic(publisher)
-    created = create(platform, pubsub_doc(platform, topic, "pull", "/gcloud"))
+    created = platform.add(pubsub_doc(platform, topic, "pull", "/gcloud"))
     assert created["listenerActive"] is True and "pushEndpoint" not in created
     env = {
         **os.environ,
@@ -159,7 +153,7 @@ def test_a_burst_of_200_is_delivered_exactly_once_each_with_a_run(
 ) -> None:
     publisher, _ = clients
     topic = new_topic(publisher)
-    created = create(platform, pubsub_doc(platform, topic, "push", "/burst"))
+    created = platform.add(pubsub_doc(platform, topic, "push", "/burst"))
     topic_path = f"projects/{PROJECT}/topics/{topic}"
     futures = [
         publisher.publish(topic_path, json.dumps({"id": i, "sku": f"s{i}"}).encode(), kind="order")
@@ -197,7 +191,7 @@ def test_a_message_that_dies_before_it_is_queued_is_redelivered_and_sent_once(
 ) -> None:
     publisher, _ = clients
     topic = new_topic(publisher)
-    created = create(platform, pubsub_doc(platform, topic, "push", "/dies"))
+    created = platform.add(pubsub_doc(platform, topic, "push", "/dies"))
     real_publish = Queue.publish
     failures = []
 
@@ -220,7 +214,7 @@ def test_undecodable_push_envelopes_are_recorded_and_acknowledged(
     platform: Platform, clients: tuple[Any, Any]
 ) -> None:
     publisher, _ = clients
-    created = create(platform, pubsub_doc(platform, new_topic(publisher), "push", "/never"))
+    created = platform.add(pubsub_doc(platform, new_topic(publisher), "push", "/never"))
     url = created["pushEndpoint"]
     not_json = {"message": {"data": base64.b64encode(b"<xml/>").decode(), "messageId": "m-1"}}
     for body in (
@@ -242,8 +236,8 @@ def test_a_paused_push_integration_answers_503_so_pubsub_keeps_the_message(
     platform: Platform, clients: tuple[Any, Any]
 ) -> None:
     publisher, _ = clients
-    created = create(
-        platform, {**pubsub_doc(platform, new_topic(publisher), "push", "/x"), "active": False}
+    created = platform.add(
+        {**pubsub_doc(platform, new_topic(publisher), "push", "/x"), "active": False}
     )
     envelope = {"message": {"data": base64.b64encode(b"{}").decode(), "messageId": "p-1"}}
     reply = requests.post(created["pushEndpoint"], json=envelope, timeout=30)
@@ -256,7 +250,7 @@ def test_a_paused_pull_integration_keeps_its_messages_until_reactivated(
 ) -> None:
     publisher, _ = clients
     topic = new_topic(publisher)
-    created = create(platform, {**pubsub_doc(platform, topic, "pull", "/paused"), "active": False})
+    created = platform.add({**pubsub_doc(platform, topic, "pull", "/paused"), "active": False})
     for i in range(3):
         publish(publisher, topic, {"id": i, "sku": "p"}, kind="order")
     tick(platform)
@@ -273,10 +267,10 @@ def test_deleting_removes_the_subscription_it_created_and_never_another(
 ) -> None:
     publisher, subscriber = clients
     topic = new_topic(publisher)
-    made = create(platform, pubsub_doc(platform, topic, "pull", "/d1"))
+    made = platform.add(pubsub_doc(platform, topic, "pull", "/d1"))
     theirs = f"projects/{PROJECT}/subscriptions/theirs-{uuid.uuid4().hex[:6]}"
     subscriber.create_subscription(name=theirs, topic=f"projects/{PROJECT}/topics/{topic}")
-    used = create(platform, pubsub_doc(platform, topic, "pull", "/d2", subscription=theirs))
+    used = platform.add(pubsub_doc(platform, topic, "pull", "/d2", subscription=theirs))
     assert used["listenerActive"] is True and "managedSubscription" not in used
     assert platform.api("DELETE", f"/api/integrations/{made['id']}/").status_code == 204
     assert platform.api("DELETE", f"/api/integrations/{used['id']}/").status_code == 204
@@ -289,7 +283,7 @@ def test_mode_and_topic_changes_update_the_subscription(
     platform: Platform, clients: tuple[Any, Any]
 ) -> None:
     publisher, subscriber = clients
-    created = create(platform, pubsub_doc(platform, new_topic(publisher), "pull", "/m"))
+    created = platform.add(pubsub_doc(platform, new_topic(publisher), "pull", "/m"))
     path = created["managedSubscription"]
     assert not subscriber.get_subscription(subscription=path).push_config.push_endpoint
     pushed = platform.api(
@@ -337,13 +331,13 @@ def test_test_pubsub_publishes_the_sample_to_the_topic(
     topic = new_topic(publisher)
     doc = pubsub_doc(platform, topic, "push", "/sample")
     doc["condition"] = None
-    created = create(platform, {**doc, "samplePayload": {"id": 11, "sku": "smp"}})
+    created = platform.add({**doc, "samplePayload": {"id": 11, "sku": "smp"}})
     reply = platform.api("POST", f"/api/integrations/{created['id']}/test_pubsub/")
     assert reply.status_code == 200, reply.text
     run = platform.wait(f"{created['id']}.{reply.json()['messageId']}")
     assert run["status"] == "success"
     assert bodies(platform, "/sample") == [{"orderId": 11, "sku": "SMP"}]
-    webhook = create(platform, {**doc, "source": {"type": "webhook"}, "name": "hook"})
+    webhook = platform.add({**doc, "source": {"type": "webhook"}, "name": "hook"})
     refused = platform.api(
         "POST", f"/api/integrations/{webhook['id']}/test_pubsub/", {"payload": {}}
     )
@@ -354,10 +348,10 @@ def test_one_failing_pull_integration_is_recorded_and_does_not_stop_the_others(
     platform: Platform, clients: tuple[Any, Any]
 ) -> None:
     publisher, subscriber = clients
-    broken = create(platform, pubsub_doc(platform, new_topic(publisher), "pull", "/broken"))
+    broken = platform.add(pubsub_doc(platform, new_topic(publisher), "pull", "/broken"))
     subscriber.delete_subscription(subscription=broken["managedSubscription"])  # behind our back
     topic = new_topic(publisher)
-    healthy = create(platform, pubsub_doc(platform, topic, "pull", "/healthy"))
+    healthy = platform.add(pubsub_doc(platform, topic, "pull", "/healthy"))
     publish(publisher, topic, {"id": 8, "sku": "h"}, kind="order")
     tick(platform)
     wait_for(lambda: bodies(platform, "/healthy"), what="the healthy integration's message")
@@ -382,7 +376,7 @@ def test_intervals_under_a_minute_are_kept_inside_one_drain(
 
     publisher, _ = clients
     topic = new_topic(publisher)
-    created = create(platform, pubsub_doc(platform, topic, "pull", "/fast", pullIntervalSeconds=2))
+    created = platform.add(pubsub_doc(platform, topic, "pull", "/fast", pullIntervalSeconds=2))
     publish(publisher, topic, {"id": 1, "sku": "a"}, kind="order")
     later = threading.Timer(
         3.0, lambda: publish(publisher, topic, {"id": 2, "sku": "b"}, kind="order")

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import requests
 from playwright.sync_api import Browser, expect
 
-from .conftest import ADMIN_TOKEN, SITE_URL, Platform
+from .conftest import ADMIN_TOKEN, Platform
 from .ui_support import RUN_TIMEOUT_MS, Ui, chromium
 
 EVIL_IMG = '<img src=x onerror="window.pwned=1">'
@@ -31,19 +30,6 @@ def ui(platform: Platform, browser: Browser) -> Iterator[Ui]:
     tab.sign_in()
     yield tab
     tab.close()
-
-
-def create(platform: Platform, doc: dict[str, Any]) -> dict[str, Any]:
-    reply = platform.api("POST", "/api/integrations/", doc)
-    assert reply.status_code == 201, reply.text
-    return reply.json()
-
-
-def send(platform: Platform, integration: dict[str, Any], body: Any) -> str:
-    path = integration["webhookUrl"].removeprefix(SITE_URL)
-    reply = requests.post(platform.url + path, json=body, timeout=30)
-    assert reply.status_code == 202, reply.text
-    return reply.json()["runId"]
 
 
 def test_the_token_is_checked_and_kept_out_of_urls_and_storage(
@@ -193,8 +179,7 @@ def test_javascript_errors_are_shown_at_their_mapping(ui: Ui, platform: Platform
 
 def test_replay_from_the_run_detail(ui: Ui, platform: Platform) -> None:
     page = ui.page
-    integration = create(
-        platform,
+    integration = platform.add(
         {
             "name": "Replay me",
             "source": {"type": "webhook"},
@@ -202,7 +187,7 @@ def test_replay_from_the_run_detail(ui: Ui, platform: Platform) -> None:
             "target": {"type": "http", "url": f"{platform.sink.url}/ui-replay"},
         },
     )
-    original = send(platform, integration, {"n": 42})
+    original = platform.send(integration, {"n": 42})
     assert platform.wait(original)["status"] == "success"
     ui.open(f"#/runs/{original}")
     expect(page.get_by_role("heading", name="Run")).to_contain_text(original)
@@ -220,8 +205,7 @@ def test_secrets_show_as_set_and_are_replaced_never_read(ui: Ui, platform: Platf
     page = ui.page
     old_token = "tok_ui_old_" + uuid.uuid4().hex
     new_token = "tok_ui_new_" + uuid.uuid4().hex
-    integration = create(
-        platform,
+    integration = platform.add(
         {
             "name": "Secret keeper",
             "source": {"type": "webhook"},
@@ -259,8 +243,7 @@ def test_secrets_show_as_set_and_are_replaced_never_read(ui: Ui, platform: Platf
 def test_list_toggle_duplicate_and_delete_with_confirmation(ui: Ui, platform: Platform) -> None:
     page = ui.page
     name = f"Listed {uuid.uuid4().hex[:6]}"
-    integration = create(
-        platform,
+    integration = platform.add(
         {
             "name": name,
             "source": {"type": "webhook"},
@@ -304,8 +287,7 @@ def test_payload_html_is_shown_as_text_and_never_runs(ui: Ui, platform: Platform
         EVIL_IMG: EVIL_SCRIPT,
         "nested": {"<b>key</b>": '<iframe src="javascript:window.pwned=3"></iframe>'},
     }
-    integration = create(
-        platform,
+    integration = platform.add(
         {
             "name": f"Hostile {EVIL_IMG}",
             "source": {"type": "webhook"},
@@ -326,8 +308,8 @@ def test_payload_html_is_shown_as_text_and_never_runs(ui: Ui, platform: Platform
             "samplePayload": payload,
         },
     )
-    delivered = send(platform, integration, payload)
-    failed = send(platform, integration, {**payload, "explode": True})
+    delivered = platform.send(integration, payload)
+    failed = platform.send(integration, {**payload, "explode": True})
     assert platform.wait(delivered)["status"] == "success"
     assert platform.wait(failed)["status"] == "error"
 
