@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -361,3 +362,27 @@ def test_send_test_runs_the_sample_for_real_and_stats_count_it(platform: Platfor
     later = platform.api("GET", f"/api/integrations/{created['id']}/stats/?since=2999-01-01")
     assert later.json()["total"] == 0
     assert run["expireAt"] > run["createdAt"]  # the TTL policy's field
+
+
+def test_secrets_sent_to_the_api_never_reach_the_logs(
+    platform: Platform, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "tok_logged_never_" + uuid.uuid4().hex
+    doc = orders_doc(platform)
+    doc["target"] = {
+        "type": "http",
+        "url": f"{platform.sink.url}/logs-audit",
+        "auth": {"type": "bearer", "token": secret},
+    }
+    platform.sink.on("/logs-audit", 503, 200)  # a retry, so the worker logs more
+    created = platform.add(doc)
+    bad = platform.api("POST", "/api/integrations/", {**doc, "colour": secret})  # refused body
+    assert bad.status_code == 400
+    run_id = platform.send(created, {"id": 1, "status": "paid", "customer": {"name": "n"}})
+    assert platform.wait(run_id)["status"] == "success"
+    assert (
+        platform.sink.received("/logs-audit")[-1]["headers"]["Authorization"] == f"Bearer {secret}"
+    )
+    assert "POST /api/integrations/" in caplog.text  # the log was captured at all
+    assert secret not in caplog.text

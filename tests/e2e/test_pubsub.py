@@ -387,3 +387,35 @@ def test_intervals_under_a_minute_are_kept_inside_one_drain(
     assert report.error is None and report.queued == 2
     assert report.pulls >= 3  # a round every 2 s, in the one task
     wait_for(lambda: len(bodies(platform, "/fast")) == 2, what="both messages")
+
+
+def test_push_subscriptions_carry_an_oidc_token_for_the_push_service_account(
+    platform: Platform, clients: tuple[Any, Any]
+) -> None:
+    from mapper.listeners import PushIdentity, SubscriptionManager
+    from mapper.services import pubsub_clients, site
+
+    publisher, subscriber = clients
+    identity = PushIdentity(
+        "mapper-push-auth@demo-e2e.iam.gserviceaccount.com", "https://push.example"
+    )
+    manager = SubscriptionManager(pubsub_clients(), site().push_endpoint, identity)
+    doc = {
+        "id": "oidc-" + uuid.uuid4().hex[:8],
+        "pushPath": "p" * 32,
+        "source": {
+            "type": "pubsub",
+            "projectId": PROJECT,
+            "topic": new_topic(publisher),
+            "mode": "push",
+        },
+    }
+    change = manager.prepare(doc, None)
+    change.commit()
+    made = subscriber.get_subscription(subscription=change.fields["managedSubscription"])
+    assert made.push_config.oidc_token.service_account_email == identity.service_account
+    assert made.push_config.oidc_token.audience == identity.audience
+    assert made.push_config.push_endpoint.endswith("/pubsub/" + "p" * 32 + "/")
+    manager.remove({**doc, **change.fields})
+    with pytest.raises(gexc.NotFound):
+        subscriber.get_subscription(subscription=change.fields["managedSubscription"])
