@@ -9,16 +9,20 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import requests
+from google.cloud import firestore
 
-from local.emulators import _group_alive, free_port
+from local.emulators import _group_alive, free_port, start_emulators
 
 from .test_readme_walkthrough import PLATFORM_SETTINGS, ROOT, START_TIMEOUT_S
 
 
-def start(state: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start(
+    state: Path, port: int, log: Path, extra: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in PLATFORM_SETTINGS}
-    env.update(PORT=str(port), LOCAL_STATE_DIR=str(state))
+    env.update(PORT=str(port), LOCAL_STATE_DIR=str(state), **(extra or {}))
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             [str(ROOT / ".venv/bin/python"), "-m", "local.dev"],
@@ -59,3 +63,39 @@ def test_a_second_start_after_a_crash_stops_the_leftovers_and_works(tmp_path: Pa
         second.wait(timeout=30)
     assert not any(_group_alive(g) for g in started)  # Ctrl-C stopped what it started
     assert not (tmp_path / "dev.pids").exists()
+
+
+def test_emulators_named_in_the_environment_are_used_and_left_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulators = start_emulators(project="demo-dev-env")
+    try:
+        port = free_port()
+        proc = start(tmp_path, port, tmp_path / "dev.log", extra=emulators.env())
+        try:
+            output = (tmp_path / "dev.log").read_text()
+            assert "Using the emulators named by" in output
+            assert "Starting the Firestore and Pub/Sub emulators" not in output
+            token = (tmp_path / "admin-token").read_text()
+            reply = requests.post(
+                f"http://localhost:{port}/api/integrations/",
+                headers={"Authorization": f"Bearer {token}"},
+                json={
+                    "name": "kept",
+                    "source": {"type": "webhook"},
+                    "target": {"type": "http", "url": "https://example.com/"},
+                },
+                timeout=30,
+            )
+            assert reply.status_code == 201, reply.text
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(timeout=30)
+        # Not ours to stop: the emulators still run, and still hold what was stored.
+        assert emulators.firestore is not None and emulators.firestore.alive()
+        monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", emulators.firestore_host or "")
+        db = firestore.Client(project="demo-dev-env")
+        names = [d.to_dict()["name"] for d in db.collection("integrations").stream()]
+        assert names == ["kept"]
+    finally:
+        emulators.stop()
