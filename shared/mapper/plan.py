@@ -8,6 +8,7 @@ per batch of messages, see `apply_many`).
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -222,9 +223,14 @@ class PlanCache:
     def __init__(self, max_plans: int = 64) -> None:
         self._plans: OrderedDict[tuple[str, int | None], Plan] = OrderedDict()
         self._max = max_plans
+        self._lock = threading.Lock()
 
     def get(self, integration: cfg.Integration) -> Plan:
         """The plan for this integration's id and version, compiled on first use."""
+        with self._lock:  # the threads of one instance share the cache
+            return self._get(integration)
+
+    def _get(self, integration: cfg.Integration) -> Plan:
         key = (integration.id or "", integration.version)
         plan = self._plans.get(key)
         if plan is not None:

@@ -62,18 +62,27 @@ class Sandbox:
         self._memory_bytes = memory_mb * 1024 * 1024
         self._memory_mb = memory_mb
         self._ctx: Any = None
+        # One call at a time: a call that breaks a limit closes the isolate, and must not
+        # do so under another thread's call (V8 runs one call at a time anyway).
+        self._lock = threading.RLock()
         # Only code that can mention async work pays for the after-call probe.
         self._may_defer = any(word in spec_json for word in ("async", "await", "import"))
 
     def compile_errors(self) -> list[tuple[str, str]]:
         """Every condition or custom transform that does not parse: (where, message)."""
-        ctx = self._context()
-        return [(e["where"], e["message"]) for e in json.loads(ctx.eval("__compileErrors()"))]
+        with self._lock:
+            ctx = self._context()
+            errors = json.loads(ctx.eval("__compileErrors()"))
+        return [(e["where"], e["message"]) for e in errors]
 
     def run_batch(self, messages: list[dict[str, Any]]) -> list[JsOutcome]:
         """Run the program over messages (each {d, a, h, v, c}); one outcome per message."""
         if not messages:
             return []
+        with self._lock:
+            return self._run_batch(messages)
+
+    def _run_batch(self, messages: list[dict[str, Any]]) -> list[JsOutcome]:
         try:
             return self._call(messages, self._timeout_s * len(messages))
         except (SandboxTimeout, SandboxMemoryError) as exc:
@@ -88,10 +97,11 @@ class Sandbox:
         return outcomes
 
     def close(self) -> None:
-        """Free the isolate."""
-        if self._ctx is not None:
-            self._ctx.close()
-            self._ctx = None
+        """Free the isolate (after the call in progress, if any)."""
+        with self._lock:
+            if self._ctx is not None:
+                self._ctx.close()
+                self._ctx = None
 
     def _context(self) -> Any:
         if self._ctx is None:
