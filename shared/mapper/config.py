@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,6 +20,7 @@ from pydantic import (
     ValidationError,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from .errors import ConfigError, Problem
 
@@ -55,6 +57,15 @@ class SecretRef(_Model):
 
 # A secret field holds the plain value on write and a SecretRef once stored.
 Secret = Union[StrictStr, SecretRef]
+# The same, where an empty value can only be a mistake (a bearer token, an API key, a
+# signing secret); a basic-auth password or an SMTP password may be empty.
+def _not_empty(value: Any) -> Any:
+    if value == "":
+        raise PydanticCustomError("not_empty", "must not be empty")
+    return value
+
+
+RequiredSecret = Annotated[Secret, AfterValidator(_not_empty)]
 
 
 # --- sources ------------------------------------------------------------------------------
@@ -62,7 +73,7 @@ Secret = Union[StrictStr, SecretRef]
 
 class SignatureConfig(_Model):
     scheme: Literal["standard-webhooks", "hmac-sha256"]
-    secret: Secret
+    secret: RequiredSecret
     header: StrictStr | None = Field(
         default=None,
         description="hmac-sha256 only: the header holding the signature "
@@ -144,7 +155,7 @@ class Mapping(_Model):
 
 class BearerAuth(_Model):
     type: Literal["bearer"]
-    token: Secret
+    token: RequiredSecret
 
 
 class BasicAuth(_Model):
@@ -157,7 +168,7 @@ class ApiKeyAuth(_Model):
     type: Literal["apiKey"]
     header: StrictStr | None = None
     query_param: StrictStr | None = None
-    value: Secret
+    value: RequiredSecret
 
 
 Auth = Annotated[Union[BearerAuth, BasicAuth, ApiKeyAuth], Field(discriminator="type")]

@@ -151,3 +151,28 @@ def test_a_problem_of_a_replace_transform_is_at_its_field_not_under_its_type_nam
         }
     )
     assert found == {"mappings[0].transforms[0].find": "must not be empty"}
+
+
+def test_a_bearer_token_api_key_or_signing_secret_must_not_be_empty() -> None:
+    found = paths(
+        {
+            "name": "n",
+            "source": {"type": "webhook", "signature": {"scheme": "hmac-sha256", "secret": ""}},
+            "target": {
+                "type": "http",
+                "url": "https://x.example",
+                "auth": {"type": "bearer", "token": ""},
+            },
+        }
+    )
+    assert found == {
+        "source.signature.secret": "must not be empty",
+        "target.auth.token": "must not be empty",
+    }
+    api_key = {"type": "apiKey", "header": "X-Key", "value": ""}
+    target = {"type": "http", "url": "https://x.example", "auth": api_key}
+    doc = {"name": "n", "source": {"type": "webhook"}, "target": target}
+    assert paths(doc) == {"target.auth.value": "must not be empty"}
+    # Some APIs take a user name and an empty password.
+    target["auth"] = {"type": "basic", "username": "key_123", "password": ""}
+    assert paths(doc) == {}
