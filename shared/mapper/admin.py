@@ -146,8 +146,7 @@ class Admin:
 
     def create_integration(self, doc: Any) -> dict[str, Any]:
         """Validate, move secrets out, make its paths and subscription, then store it."""
-        body = {"active": True, **_writable(doc)}
-        validate(body)
+        body = {"active": True, **_checked(doc)}
         integration_id = self._new_id()
         body = self._with_paths(body, None)
         stored = store_secrets(body, self._s.secret_backend, integration_id)
@@ -168,8 +167,7 @@ class Admin:
         """Replace the whole document (409 on a stale `version`), keeping its paths."""
         old = self._stored(integration_id)
         expected = doc.get("version") if isinstance(doc, dict) else None
-        body = _writable(doc)
-        validate(body)
+        body = _checked(doc)
         body = self._with_paths(body, old)
         stored = store_secrets(body, self._s.secret_backend, integration_id)
         fresh = [ref for ref in secret_refs(stored) if ref not in secret_refs(old)]
@@ -215,7 +213,7 @@ class Admin:
     def validate(self, doc: Any, check_target: bool = False) -> list[Problem]:
         """Every problem of `doc` (empty when valid); with `check_target`, can we reach it."""
         try:
-            integration = validate(_writable(doc))
+            integration = validate(doc)
         except ConfigError as exc:
             return exc.problems
         return self._reachability(integration.target) if check_target else []
@@ -232,7 +230,7 @@ class Admin:
         headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Condition and mapping on one payload; nothing is sent, nothing is stored."""
-        integration = validate(_writable(doc))
+        integration = validate(doc)
         plan = Plan(integration)
         try:
             outcome = plan.apply(Message(payload, attributes, headers))
@@ -254,19 +252,12 @@ class Admin:
     def test_pubsub(self, integration_id: str, payload: Any = None) -> str:
         """Publish a payload (default: the saved sample) to the integration's topic."""
         doc = self._stored(integration_id)
-        if payload is None:
-            payload = doc.get("samplePayload")
-        if payload is None:
-            raise ConflictError("give a payload, or save a samplePayload with the integration")
-        return self._listeners.publish_test(doc, payload)
+        return self._listeners.publish_test(doc, _payload_or_sample(doc, payload))
 
     def send_test(self, integration_id: str, payload: Any = None) -> dict[str, Any]:
         """Queue a payload (default: the saved sample) as a real run of kind `test`."""
         integration = self._stored(integration_id)
-        if payload is None:
-            payload = integration.get("samplePayload")
-        if payload is None:
-            raise ConflictError("give a payload, or save a samplePayload with the integration")
+        payload = _payload_or_sample(integration, payload)
         if not integration.get("active", True):
             raise ConflictError("the integration is paused; activate it to send a test event")
         run_id, _ = Intake(self._s).accept(
@@ -383,10 +374,21 @@ class Admin:
             return [Problem(where, f"cannot connect to {host}:{port}: {exc.strerror or exc}")]
 
 
-def _writable(doc: Any) -> dict[str, Any]:
-    """The document without the fields the server owns (a read can be written back)."""
-    cfg.parse_integration(doc)  # read-only fields too must have their types
+def _checked(doc: Any) -> dict[str, Any]:
+    """The valid document without the fields the server owns (a read can be written back).
+
+    Validated whole, so that read-only fields sent back must still have their types.
+    """
+    validate(doc)
     return {key: copy.deepcopy(value) for key, value in doc.items() if key not in READ_ONLY}
+
+
+def _payload_or_sample(doc: dict[str, Any], payload: Any) -> Any:
+    if payload is None:
+        payload = doc.get("samplePayload")
+    if payload is None:
+        raise ConflictError("give a payload, or save a samplePayload with the integration")
+    return payload
 
 
 def _without_nulls(doc: dict[str, Any]) -> dict[str, Any]:
