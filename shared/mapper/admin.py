@@ -33,6 +33,7 @@ from .listeners import Change
 from .pipeline import Intake, Services, run_id_for
 from .plan import Message, Plan
 from .secrets import mask_secrets, obsolete_refs, secret_refs, store_secrets
+from .store import iso_timestamp
 from .validate import validate
 
 # Fields the server owns: accepted on write (so that a read can be sent back) and ignored.
@@ -269,11 +270,13 @@ class Admin:
         """Run counts since a time, and the latest run, for the integrations list."""
         self._stored(integration_id)
         runs = self._s.runs
+        total = runs.count(integration_id, since=since)  # refuses a `since` that is no time
+        counts = {s: runs.count(integration_id, s, since) for s in ("success", "error", "skipped")}
         latest, _ = runs.list(integration_id=integration_id, limit=1)
         return {
-            "since": since,
-            "total": runs.count(integration_id, since=since),
-            **{s: runs.count(integration_id, s, since) for s in ("success", "error", "skipped")},
+            "since": iso_timestamp(since),
+            "total": total,
+            **counts,
             "lastRun": {k: latest[0].get(k) for k in ("id", "status", "createdAt")}
             if latest
             else None,

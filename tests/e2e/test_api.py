@@ -361,6 +361,9 @@ def test_send_test_runs_the_sample_for_real_and_stats_count_it(platform: Platfor
     assert stats["lastRun"]["id"] == skipped.json()["runId"]
     later = platform.api("GET", f"/api/integrations/{created['id']}/stats/?since=2999-01-01")
     assert later.json()["total"] == 0
+    assert later.json()["since"] == "2999-01-01T00:00:00.000000Z"
+    bad = platform.api("GET", f"/api/integrations/{created['id']}/stats/?since=yesterday")
+    assert bad.status_code == 400 and "since" in bad.json()["error"]
     assert run["expireAt"] > run["createdAt"]  # the TTL policy's field
 
 
