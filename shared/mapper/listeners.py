@@ -94,6 +94,14 @@ class Change:
     _commit: list[Callable[[], None]] = field(default_factory=list)
     _rollback: list[Callable[[], None]] = field(default_factory=list)
 
+    def on_commit(self, step: Callable[[], None]) -> None:
+        """Run `step` once the document is stored."""
+        self._commit.append(step)
+
+    def on_rollback(self, step: Callable[[], None]) -> None:
+        """Run `step` if the document could not be stored."""
+        self._rollback.append(step)
+
     def commit(self) -> None:
         """The document is stored: drop what it no longer uses (best effort)."""
         for step in self._commit:
@@ -130,12 +138,14 @@ class SubscriptionManager:
         old_managed = old.get("managedSubscription")
         change = Change()
         source = new.get("source") or {}
-        if source.get("type") == "pubsub":
-            path = self._attach(new, source, old_managed, change)
-            if old_managed and old_managed != path:
-                change._commit.append(lambda: self._delete(old.get("source") or {}, old_managed))
-        elif old_managed:
-            change._commit.append(lambda: self._delete(old.get("source") or {}, old_managed))
+        path = (
+            self._attach(new, source, old_managed, change)
+            if source.get("type") == "pubsub"
+            else None
+        )
+        if old_managed and old_managed != path:
+            # The one we made is no longer used: delete it once the new document is stored.
+            change.on_commit(lambda: self._delete(old.get("source") or {}, old_managed))
         return change
 
     def remove(self, doc: dict[str, Any]) -> None:
@@ -195,14 +205,14 @@ class SubscriptionManager:
                         "labels": {"managed-by": "json-mapper"},
                     }
                 )
-            change._rollback.append(lambda: self._delete(source, path))
+            change.on_rollback(lambda: self._delete(source, path))
             change.fields = {"managedSubscription": path, "listenerActive": True}
             return path
         if existing.topic != topic and path == old_managed:
             # Ours, on the old topic: a subscription cannot move, so make it again.
             self._delete(source, path)
-            change._rollback.append(lambda: self._recreate(subscriber, existing))
-            return self._attach(doc, source, None, change) and path
+            change.on_rollback(lambda: self._recreate(subscriber, existing))
+            return self._attach(doc, source, None, change)
         if existing.topic != topic:
             raise ListenerError(
                 f"subscription {path} reads topic {existing.topic}, not {topic}; "
@@ -213,7 +223,7 @@ class SubscriptionManager:
         if existing.push_config.push_endpoint != push_config.get("push_endpoint", ""):
             with _explained("update", path):
                 subscriber.modify_push_config(subscription=path, push_config=push_config)
-            change._rollback.append(
+            change.on_rollback(
                 lambda: subscriber.modify_push_config(subscription=path, push_config=before)
             )
         managed = path if path == old_managed else None
