@@ -57,14 +57,16 @@ class SecretRef(_Model):
 
 # A secret field holds the plain value on write and a SecretRef once stored.
 Secret = Union[StrictStr, SecretRef]
-# The same, where an empty value can only be a mistake (a bearer token, an API key, a
-# signing secret); a basic-auth password or an SMTP password may be empty.
+
+
 def _not_empty(value: Any) -> Any:
     if value == "":
         raise PydanticCustomError("not_empty", "must not be empty")
     return value
 
 
+# A secret where an empty value can only be a mistake (a bearer token, an API key, a
+# signing secret); a basic-auth password or an SMTP password may be empty.
 RequiredSecret = Annotated[Secret, AfterValidator(_not_empty)]
 
 
