@@ -171,7 +171,7 @@ class Admin:
         body = _checked(doc)
         body = self._with_paths(body, old)
         stored = store_secrets(body, self._s.secret_backend, integration_id)
-        fresh = [ref for ref in secret_refs(stored) if ref not in secret_refs(old)]
+        fresh = obsolete_refs(stored, old)  # what this write stored anew: undone if it fails
         change = Change()
         try:
             if _is_int(expected) and expected != old.get("version"):

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -204,8 +204,5 @@ class Puller:
 
 
 def _epoch(timestamp: str) -> float:
-    return (
-        datetime.fromisoformat(iso_timestamp(timestamp).replace("Z", "+00:00"))
-        .astimezone(timezone.utc)
-        .timestamp()
-    )
+    # iso_timestamp gives the stores' UTC form ("...Z"), which fromisoformat reads as UTC.
+    return datetime.fromisoformat(iso_timestamp(timestamp)).timestamp()
