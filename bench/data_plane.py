@@ -255,9 +255,9 @@ def main(argv: list[str] | None = None) -> int:
 def run_bench(url: str, sink: Sink, n: int, c: int, tmp: Path) -> dict[str, Any]:
     from google.cloud import firestore, pubsub_v1
 
-    from mapper.config import parse_integration
+    from mapper.engine.config import parse_integration
+    from mapper.engine.plan import Message, Plan
     from mapper.pipeline import run_id_for
-    from mapper.plan import Message, Plan
     from mapper.queue import Queue
     from mapper.secrets import LocalSecretBackend, store_secrets
     from mapper.services import services

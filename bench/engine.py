@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mapper.cli import main as cli_main
-from mapper.config import parse_integration
-from mapper.plan import Message, Plan
+from mapper.engine.cli import main as cli_main
+from mapper.engine.config import parse_integration
+from mapper.engine.plan import Message, Plan
 
 
 def make_order(n: int, rng: random.Random) -> dict[str, Any]:

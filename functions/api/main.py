@@ -9,9 +9,9 @@ import functions_framework
 from routes import ApiSettings, handle
 
 from mapper.admin import Admin
+from mapper.engine.sandbox import init_v8
 from mapper.http_edge import answer_http_errors_as_json
 from mapper.logs import logged, setup_logging
-from mapper.sandbox import init_v8
 from mapper.services import listeners, services, site
 
 # V8 must start on the main thread (see init_v8); preview and validate use it.

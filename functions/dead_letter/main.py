@@ -8,9 +8,9 @@ import logging
 import functions_framework
 from cloudevents.http import CloudEvent
 
+from mapper.engine.sandbox import init_v8
 from mapper.logs import bind_log_context, logged, setup_logging
 from mapper.pipeline import Worker, decode_internal
-from mapper.sandbox import init_v8
 from mapper.services import services
 
 # V8 must start on the main thread (see init_v8); functions-framework imports us there.

@@ -7,13 +7,13 @@ from functools import cache
 import flask
 import functions_framework
 
-from mapper.envelope import EnvelopeError, decode_push_envelope, parse_data
 from mapper.errors import MapperError, UnauthenticatedError
 from mapper.http_edge import answer_http_errors_as_json, error, from_exception, read_body
 from mapper.logs import bind_log_context, logged, setup_logging
-from mapper.oidc import GOOGLE_CERTS_URL, OidcVerifier
 from mapper.pipeline import Intake, run_id_for
 from mapper.services import max_body_bytes, push_audience, services, setting
+from mapper.sources.oidc import GOOGLE_CERTS_URL, OidcVerifier
+from mapper.sources.push import EnvelopeError, decode_push_envelope, parse_data
 
 NOT_FOUND = ("no push endpoint at this address", "not_found")
 ENVELOPE_OVERHEAD_BYTES = 65_536

@@ -7,12 +7,12 @@ from functools import cache
 import flask
 import functions_framework
 
-from mapper.envelope import EnvelopeError, decode_push_envelope, parse_data
 from mapper.errors import MapperError, UnauthenticatedError
 from mapper.http_edge import answer_http_errors_as_json, error, from_exception
 from mapper.logs import bind_log_context, logged, setup_logging
-from mapper.oidc import GOOGLE_CERTS_URL, OidcVerifier
 from mapper.services import puller, setting
+from mapper.sources.oidc import GOOGLE_CERTS_URL, OidcVerifier
+from mapper.sources.push import EnvelopeError, decode_push_envelope, parse_data
 
 answer_http_errors_as_json(functions_framework.errorhandler)
 setup_logging()

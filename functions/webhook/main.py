@@ -12,7 +12,7 @@ from mapper.http_edge import answer_http_errors_as_json, error, from_exception, 
 from mapper.logs import bind_log_context, logged, setup_logging
 from mapper.pipeline import Intake, run_id_for
 from mapper.services import max_body_bytes, services
-from mapper.signatures import verify_signature
+from mapper.sources.webhook import verify_signature
 
 NOT_FOUND = ("no webhook at this address", "not_found")
 answer_http_errors_as_json(functions_framework.errorhandler)
@@ -92,7 +92,7 @@ def _accept(request: flask.Request, path: str) -> flask.Response:
 
 
 def _verify(signature: dict, headers: dict[str, str], body: bytes) -> None:
-    from mapper.config import SignatureConfig
+    from mapper.engine.config import SignatureConfig
 
     config = SignatureConfig.model_validate(signature)
     verify_signature(config, services().secrets.resolve(config.secret), headers, body)

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from . import config as cfg
+from .engine import config as cfg
+from .engine.plan import Message, Plan
+from .engine.validate import validate
 from .errors import (
     BlockedDestinationError,
     ConfigError,
@@ -29,12 +31,10 @@ from .errors import (
     Problem,
     SecretError,
 )
-from .listeners import Change
 from .pipeline import Intake, Services, run_id_for
-from .plan import Message, Plan
 from .secrets import mask_secrets, obsolete_refs, secret_refs, store_secrets
+from .sources.subscriptions import Change
 from .store import iso_timestamp
-from .validate import validate
 
 # Fields the server owns: accepted on write (so that a read can be sent back) and ignored.
 READ_ONLY = (

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import models_json_schema
 
-from . import config as cfg
+from .engine import config as cfg
 from .errors import ConfigError, Problem
 from .store import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RUN_STATUSES
 

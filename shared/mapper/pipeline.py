@@ -18,9 +18,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from .config import Integration, parse_integration
+from .engine.config import Integration, parse_integration
+from .engine.plan import Message, PlanCache
 from .errors import ConfigError, MapperError, MessageTooLarge, SecretError, TargetError
-from .plan import Message, PlanCache
 from .queue import Queue
 from .redact import Redactor, redact_headers
 from .secrets import SecretBackend

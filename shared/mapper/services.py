@@ -12,8 +12,8 @@ from .pipeline import DEFAULT_CONFIG_TTL_S, ConfigCache, Services
 
 if TYPE_CHECKING:
     from .admin import Listeners, Site
-    from .listeners import PubSubClients
-    from .pull import Puller
+    from .sources.pull import Puller
+    from .sources.subscriptions import PubSubClients
 
 DEFAULT_TOPIC = "mapper-events"
 DEFAULT_PULL_TASKS_TOPIC = "mapper-pull-tasks"
@@ -34,7 +34,7 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
     """Connect every client the pipeline needs, as configured by `environ`."""
     from google.cloud import firestore, pubsub_v1
 
-    from .plan import PlanCache
+    from .engine.plan import PlanCache
     from .queue import Queue
     from .secrets import LocalSecretBackend, SecretManagerBackend, SecretResolver
     from .store import IntegrationStore, PullStateStore, RunStore
@@ -87,7 +87,7 @@ def push_audience(environ: Mapping[str, str] | None = None) -> str:
 @cache
 def pubsub_clients() -> PubSubClients:
     """Pub/Sub clients for user subscriptions, per set of credentials."""
-    from .listeners import PubSubClients
+    from .sources.subscriptions import PubSubClients
 
     emulator = bool(setting("PUBSUB_EMULATOR_HOST", ""))
     return PubSubClients(services().secrets, emulator=emulator)
@@ -96,7 +96,7 @@ def pubsub_clients() -> PubSubClients:
 @cache
 def listeners() -> Listeners:
     """What keeps Pub/Sub subscriptions in step with integrations."""
-    from .listeners import PushIdentity, SubscriptionManager
+    from .sources.subscriptions import PushIdentity, SubscriptionManager
 
     account = setting("PUSH_SERVICE_ACCOUNT", "")
     identity = PushIdentity(account, push_audience()) if account else None
@@ -108,8 +108,8 @@ def puller() -> Puller:
     """The pull function's dispatcher and drainer (PULL_TASKS_TOPIC, PULL_BATCH_SIZE)."""
     from google.cloud import pubsub_v1
 
-    from .pull import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, Puller
     from .queue import Queue
+    from .sources.pull import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, Puller
 
     project = setting("GOOGLE_CLOUD_PROJECT", "demo-mapper")
     publisher = pubsub_v1.PublisherClient()

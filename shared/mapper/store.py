@@ -25,7 +25,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
-from .config import format_path
+from .engine.config import format_path
 from .errors import (
     ConfigError,
     ConflictError,

@@ -392,8 +392,8 @@ def test_intervals_under_a_minute_are_kept_inside_one_drain(
 def test_push_subscriptions_carry_an_oidc_token_for_the_push_service_account(
     platform: Platform, clients: tuple[Any, Any]
 ) -> None:
-    from mapper.listeners import PushIdentity, SubscriptionManager
     from mapper.services import pubsub_clients, site
+    from mapper.sources.subscriptions import PushIdentity, SubscriptionManager
 
     publisher, subscriber = clients
     identity = PushIdentity(

@@ -139,5 +139,5 @@ def test_the_real_functions_package(tmp_path: Path) -> None:
     for name in package.function_names(ROOT):
         content = names(package.package(name, tmp_path, ROOT))
         assert "main.py" in content and "requirements.txt" in content
-        assert "mapper/__init__.py" in content and "mapper/runtime.js" in content
+        assert "mapper/__init__.py" in content and "mapper/engine/runtime.js" in content
         assert not any("__pycache__" in n or n.endswith(".pyc") for n in content)

@@ -16,16 +16,9 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import secretmanager
 
 from mapper import redact
-from mapper.config import SecretRef
-from mapper.errors import SecretError
-from mapper.secrets import (
-    InvalidSecretRef,
-    LocalSecretBackend,
-    SecretAccessDenied,
-    SecretManagerBackend,
-    SecretNotFound,
-    SecretResolver,
-)
+from mapper.engine.config import SecretRef
+from mapper.errors import InvalidSecretRef, SecretAccessDenied, SecretError, SecretNotFound
+from mapper.secrets import LocalSecretBackend, SecretManagerBackend, SecretResolver
 
 # Short enough for tests, long enough for a few attempts.
 FAST_RETRY = gretry.Retry(
@@ -194,7 +187,7 @@ def test_a_create_retried_after_a_lost_answer_carries_on(
     backend: SecretManagerBackend, fake: FakeSecretManager, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The first create succeeded but its answer was lost: the secret already exists.
-    monkeypatch.setattr("mapper.secrets._random.token_hex", lambda n: "0" * (2 * n))
+    monkeypatch.setattr("mapper.secrets.backends._random.token_hex", lambda n: "0" * (2 * n))
     fake.secrets["mapper-hint-000000000000"] = []
 
     ref = backend.store("hint", "value")

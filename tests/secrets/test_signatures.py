@@ -8,9 +8,9 @@ import hmac
 
 import pytest
 
-from mapper.config import SignatureConfig
+from mapper.engine.config import SignatureConfig
 from mapper.errors import SignatureError
-from mapper.signatures import standard_webhooks_key, verify_signature
+from mapper.sources.webhook import standard_webhooks_key, verify_signature
 
 NOW = 1_700_000_000.0
 

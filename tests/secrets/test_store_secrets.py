@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mapper.config import parse_integration
+from mapper.engine.config import parse_integration
 from mapper.errors import ConfigError, SecretError
 from mapper.secrets import (
     LocalSecretBackend,

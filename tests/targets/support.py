@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from mapper.config import SecretRef
+from mapper.engine.config import SecretRef
 from mapper.errors import SecretError
 from mapper.targets.egress import EgressPolicy
 

@@ -13,7 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-from mapper.config import EmailTarget
+from mapper.engine.config import EmailTarget
 from mapper.errors import (
     BlockedDestinationError,
     ConfigError,

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from mapper.config import HttpTarget, SecretRef
+from mapper.engine.config import HttpTarget, SecretRef
 from mapper.errors import (
     BlockedDestinationError,
     ConfigError,

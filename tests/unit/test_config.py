@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mapper.config import json_schema, parse_integration
+from mapper.engine.config import json_schema, parse_integration
+from mapper.engine.validate import problems_of, validate
 from mapper.errors import ConfigError
-from mapper.validate import problems_of, validate
 
 BASE = {
     "name": "n",

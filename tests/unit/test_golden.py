@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mapper.cli import main
+from mapper.engine.cli import main
 
 DATA = Path(__file__).parents[1] / "data"
 CASES = sorted(p.name for p in DATA.iterdir() if (p / "expected.json").exists())

@@ -1,10 +1,10 @@
-"""Google's refusals of subscription calls, as the sentences users read (mapper.listeners)."""
+"""Google's refusals of subscription calls, as the sentences users read."""
 
 from __future__ import annotations
 
 from google.api_core import exceptions as gexc
 
-from mapper.listeners import explain
+from mapper.sources.subscriptions import explain
 
 SUBSCRIPTION = "projects/acme-prod/subscriptions/mapper-42"
 TOPIC = "projects/acme-prod/topics/orders"

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mapper.errors import PathError
-from mapper.paths import (
+from mapper.engine.paths import (
     WILDCARD,
     compile_getter,
     compile_setter,
@@ -18,6 +17,7 @@ from mapper.paths import (
     parse_path,
     set_path,
 )
+from mapper.errors import PathError
 
 ORDER = {
     "id": "o-1",

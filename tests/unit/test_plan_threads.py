@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from mapper.config import parse_integration
+from mapper.engine.config import parse_integration
+from mapper.engine.plan import Message, PlanCache
+from mapper.engine.sandbox import init_v8
 from mapper.errors import SandboxTimeout
-from mapper.plan import Message, PlanCache
-from mapper.sandbox import init_v8
 
 init_v8()  # on the main thread, as the functions do at import
 

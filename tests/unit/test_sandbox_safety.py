@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mapper.config import parse_integration
+from mapper.engine.config import parse_integration
+from mapper.engine.plan import Message, Plan
+from mapper.engine.sandbox import init_v8
 from mapper.errors import SandboxError, SandboxMemoryError, SandboxTimeout
-from mapper.plan import Message, Plan
-from mapper.sandbox import init_v8
 
 # CVE-2024-28397: the js2py sandbox escape, verbatim but for the command it runs.
 JS2PY_ESCAPE = """

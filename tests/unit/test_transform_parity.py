@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mapper.config import parse_integration
-from mapper.plan import Message, Plan
-from mapper.transforms import json_text
+from mapper.engine.config import parse_integration
+from mapper.engine.plan import Message, Plan
+from mapper.engine.transforms import json_text
 
 # Object keys that look like integers are ordered first by JavaScript; docs/mapping.md says so.
 keys = st.text(max_size=5).filter(lambda k: not k.isdigit())

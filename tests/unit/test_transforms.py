@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from py_mini_racer import MiniRacer
 
-from mapper import config as cfg
-from mapper.transforms import compile_transform, number_text, to_text
+from mapper.engine import config as cfg
+from mapper.engine.transforms import compile_transform, number_text, to_text
 
 
 def run(spec: dict, value: object, data: object = None) -> object:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from ..config import SecretRef
+from ..engine.config import SecretRef
 from ..errors import TargetError
 
 

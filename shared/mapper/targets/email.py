@@ -35,9 +35,9 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 
-from ..config import EmailTarget
+from ..engine.config import EmailTarget
+from ..engine.paths import compile_getter, parse_path
 from ..errors import ConfigError, PathError, Problem, RetryableTargetError, TargetError
-from ..paths import compile_getter, parse_path
 from .base import Delivery, SecretResolver, attach, scrub
 from .egress import EgressPolicy
 

@@ -39,7 +39,7 @@ from requests.structures import CaseInsensitiveDict
 from requests_hardened import Config, HTTPSession
 
 from .. import __version__
-from ..config import ApiKeyAuth, BasicAuth, BearerAuth, HttpTarget
+from ..engine.config import ApiKeyAuth, BasicAuth, BearerAuth, HttpTarget
 from ..errors import (
     BlockedDestinationError,
     ConfigError,

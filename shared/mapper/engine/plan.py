@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
+from ..errors import MapperError
 from . import config as cfg
 from .codegen import FieldPlan, generate
-from .errors import MapperError
 from .paths import compile_getter, compile_setter, parse_path, wildcard_count
 from .sandbox import JsOutcome, Sandbox
 from .transforms import TransformFn, compile_transform

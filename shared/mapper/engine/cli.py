@@ -9,8 +9,8 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import IO, Any
 
+from ..errors import ConfigError
 from .config import json_schema
-from .errors import ConfigError
 from .plan import Message, Outcome, Plan
 from .validate import validate
 

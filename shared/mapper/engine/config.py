@@ -22,7 +22,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from .errors import ConfigError, Problem
+from ..errors import ConfigError, Problem
 
 # Limits a user can set per integration; docs/limits.md names them all.
 DEFAULT_JS_TIMEOUT_MS = 100

@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .errors import PathError
+from ..errors import PathError
 
 MAX_TARGET_INDEX = 10_000  # a target `[n]` pads arrays with nulls; this bounds the padding
 

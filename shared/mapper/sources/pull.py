@@ -20,12 +20,12 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from .envelope import parse_data
-from .errors import ListenerError, MapperError, MessageTooLarge, SecretError
-from .listeners import PubSubClients, explain, subscription_path
-from .pipeline import Intake, Services, run_id_for
-from .queue import Queue
-from .store import iso_timestamp, now_iso
+from ..errors import ListenerError, MapperError, MessageTooLarge, SecretError
+from ..pipeline import Intake, Services, run_id_for
+from ..queue import Queue
+from ..store import iso_timestamp, now_iso
+from .push import parse_data
+from .subscriptions import PubSubClients, explain, subscription_path
 
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_CONCURRENCY = 16  # messages of one batch queued at once

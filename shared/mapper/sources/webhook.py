@@ -25,8 +25,8 @@ import hmac
 import time
 from collections.abc import Mapping
 
-from .config import SignatureConfig
-from .errors import SignatureError
+from ..engine.config import SignatureConfig
+from ..errors import SignatureError
 
 TOLERANCE_SECONDS = 300
 DEFAULT_HMAC_HEADER = "X-Hub-Signature-256"

@@ -12,7 +12,7 @@ from typing import Any
 
 import jwt
 
-from .errors import UnauthenticatedError
+from ..errors import UnauthenticatedError
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v3/certs"
 GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")

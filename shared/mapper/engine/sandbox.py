@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from .errors import SandboxError, SandboxMemoryError, SandboxTimeout
+from ..errors import SandboxError, SandboxMemoryError, SandboxTimeout
 
-_RUNTIME_JS = resources.files("mapper").joinpath("runtime.js").read_text(encoding="utf-8")
+_RUNTIME_JS = resources.files("mapper.engine").joinpath("runtime.js").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)

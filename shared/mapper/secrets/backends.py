@@ -1,19 +1,17 @@
-"""Write-only secrets: where they are kept, how a reference becomes a value again.
+"""Where write-only secrets are kept, and how a reference becomes a value again.
 
     SecretBackend            store / resolve / delete, by reference string
     ├── SecretManagerBackend Google Secret Manager; references are version resource names
     └── LocalSecretBackend   a 0600 JSON file, for the local stack only
 
-`store_secrets` swaps the plain values of an integration document for references before it
-is written to Firestore, `mask_secrets` hides the references' targets on reads, and
 `SecretResolver` turns references back into values (with a short cache) when a message is
-processed. Errors are `SecretError`; the subclasses below are the ones retrying cannot fix.
+processed; which fields of a document are secrets is `mapper.secrets.policy`. Errors are
+`SecretError`; the subclasses below are the ones retrying cannot fix.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import os
 import re
@@ -28,16 +26,14 @@ from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.auth import exceptions as auth_exc
 
-from .config import SecretRef
-from .errors import (
-    ConfigError,
+from ..engine.config import SecretRef
+from ..errors import (
     InvalidSecretRef,
-    Problem,
     SecretAccessDenied,
     SecretError,
     SecretNotFound,
 )
-from .redact import register_secret
+from ..redact import register_secret
 
 if TYPE_CHECKING:
     from google.cloud import secretmanager
@@ -71,13 +67,13 @@ _MAX_HINT = 200  # Secret Manager allows 255 characters per id.
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-def _sanitise(hint: str) -> str:
+def sanitise(hint: str) -> str:
     return _UNSAFE.sub("-", hint).strip("-")[:_MAX_HINT]
 
 
 def new_secret_id(name_hint: str) -> str:
     """A fresh secret id `mapper-<sanitised hint>-<12 hex>`, valid for Secret Manager."""
-    hint = _sanitise(name_hint)
+    hint = sanitise(name_hint)
     return f"{SECRET_ID_PREFIX}{hint + '-' if hint else ''}{_random.token_hex(6)}"
 
 
@@ -333,9 +329,9 @@ class SecretResolver:
         """
         if isinstance(value, str):
             return value
-        if isinstance(value, Mapping) and not _looks_like_ref(value):
+        if isinstance(value, Mapping) and not looks_like_ref(value):
             return json.dumps(value, separators=(",", ":"), sort_keys=True)
-        ref = _ref_name(value)
+        ref = ref_name(value)
         if ref is None:
             raise InvalidSecretRef('a secret field must be a string or {"secret": name}')
         now = self._clock()
@@ -356,7 +352,8 @@ class SecretResolver:
             self._cache.pop(ref, None)
 
 
-def _ref_name(value: Any) -> str | None:
+def ref_name(value: Any) -> str | None:
+    """The reference held by `SecretRef` or `{"secret": name}`, else None."""
     if isinstance(value, SecretRef):
         return value.secret
     if isinstance(value, Mapping):
@@ -365,147 +362,7 @@ def _ref_name(value: Any) -> str | None:
     return None
 
 
-# --- the integration document -------------------------------------------------------------
-
-# Where write-only values sit in an integration document (CONTRACT.md section 2). Listed,
-# not searched for: `value` is also the field of the `default` transform.
-SECRET_PATHS: tuple[tuple[str, ...], ...] = (
-    ("source", "signature", "secret"),
-    ("source", "credentials"),
-    ("target", "auth", "token"),
-    ("target", "auth", "password"),
-    ("target", "auth", "value"),
-    ("target", "smtpPassword"),
-)
-
-
-def secret_fields(doc: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """Every write-only field present in `doc` (not null), as (JSON path, value)."""
-    return [(".".join(path), value) for path, value in _secret_slots(doc)]
-
-
-def _secret_slots(doc: Any) -> list[tuple[tuple[str, ...], Any]]:
-    found = []
-    for path in SECRET_PATHS:
-        node = doc
-        for key in path:
-            node = node.get(key) if isinstance(node, Mapping) else None
-        if node is not None:
-            found.append((path, node))
-    return found
-
-
-def is_secret_ref(value: Any) -> bool:
-    """True for `{"secret": name}` / `{"secret": name, "set": true}`, the stored form."""
-    return (
-        isinstance(value, Mapping)
-        and "secret" in value
-        and set(value) <= {"secret", "set"}
-        and isinstance(value["secret"], str)
-        and bool(value["secret"])
-    )
-
-
-def _looks_like_ref(value: Any) -> bool:
+def looks_like_ref(value: Any) -> bool:
+    """True for what a client sends back from a read (`{"secret": ...}`), valid or not."""
     # What a client sends back from a read, valid or not; never mistaken for credentials.
     return isinstance(value, Mapping) and bool(value) and set(value) <= {"secret", "set"}
-
-
-def secret_refs(doc: Mapping[str, Any]) -> list[str]:
-    """The references held by a stored document (to delete them with it)."""
-    return [value["secret"] for _, value in secret_fields(doc) if is_secret_ref(value)]
-
-
-def obsolete_refs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """References of `old` that `new` no longer holds (delete them after the write)."""
-    kept = set(secret_refs(new))
-    return [ref for ref in secret_refs(old) if ref not in kept]
-
-
-_SECRET_ID_IN_REF = re.compile(r"secrets/([A-Za-z0-9_-]+)(?:/versions/[^/]+)?$")
-# What follows `mapper-<integration id>-` in the id of a secret that store_secrets made.
-_OWNED_TAIL = re.compile(
-    "(?:" + "|".join("-".join(path) for path in SECRET_PATHS) + r")-[0-9a-f]{12}"
-)
-
-
-def store_secrets(
-    doc: Mapping[str, Any], backend: SecretBackend, integration_id: str
-) -> dict[str, Any]:
-    """A copy of `doc` with each plain secret stored and replaced by `{"secret": name}`.
-
-    A field already holding `{"secret": name}` (optionally `"set": true`, as reads return
-    it) means "unchanged" and is kept, but only if it names a secret of this integration:
-    otherwise one integration could send another's secret to its own target. Empty
-    strings are kept as they are (nothing to hide). If storing fails half way, the
-    secrets already stored are deleted again before the error is raised.
-    """
-    if not integration_id:
-        raise ValueError("store_secrets needs the integration id")
-    out = copy.deepcopy(dict(doc))
-    problems: list[Problem] = []
-    plan: list[tuple[tuple[str, ...], str]] = []
-    for path, value in _secret_slots(out):
-        where = ".".join(path)
-        if _looks_like_ref(value):
-            if not is_secret_ref(value):
-                continue  # {"set": true} alone: validation reports the missing name
-            if not _owned(value["secret"], integration_id):
-                problems.append(
-                    Problem(
-                        where,
-                        "names a secret that does not belong to this integration; "
-                        "send the value itself instead",
-                    )
-                )
-                continue
-            _put(out, path, {"secret": value["secret"]})
-        elif isinstance(value, str):
-            if value:
-                plan.append((path, value))
-        elif path == ("source", "credentials") and isinstance(value, Mapping):
-            plan.append((path, json.dumps(value, separators=(",", ":"), sort_keys=True)))
-        # Anything else (a number, a list) is left for validation to reject.
-    if problems:
-        raise ConfigError(problems)
-    stored: list[str] = []
-    try:
-        for path, plain in plan:
-            ref = backend.store(f"{_sanitise(integration_id)}-{'-'.join(path)}", plain)
-            stored.append(ref)
-            _put(out, path, {"secret": ref})
-    except BaseException:
-        for ref in stored:
-            with contextlib.suppress(SecretError):
-                backend.delete(ref)
-        raise
-    return out
-
-
-def _owned(ref: str, integration_id: str) -> bool:
-    # The whole id must be `mapper-<this id>-<field path>-<12 hex>`: a prefix test alone
-    # would let integration "a" claim the secrets of integration "a-b".
-    match = _SECRET_ID_IN_REF.search(ref)
-    prefix = f"{SECRET_ID_PREFIX}{_sanitise(integration_id)}-"
-    if not match or not match.group(1).startswith(prefix):
-        return False
-    return _OWNED_TAIL.fullmatch(match.group(1)[len(prefix) :]) is not None
-
-
-def mask_secrets(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of `doc` for reading: each secret field becomes `{"secret": name, "set": true}`."""
-    out = copy.deepcopy(dict(doc))
-    for path, value in _secret_slots(out):
-        if is_secret_ref(value):
-            _put(out, path, {"secret": value["secret"], "set": True})
-        elif value != "":  # an empty value hides nothing and must round-trip as is
-            # A plain value should never be stored; if one is, still never show it.
-            _put(out, path, {"set": True})
-    return out
-
-
-def _put(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    node = doc
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value

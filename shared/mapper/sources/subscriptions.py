@@ -19,8 +19,8 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from .errors import ConflictError, ListenerError, SecretError
-from .secrets import SecretResolver
+from ..errors import ConflictError, ListenerError, SecretError
+from ..secrets import SecretResolver
 
 ACK_DEADLINE_S = 60
 PUBSUB_SCOPE = "https://www.googleapis.com/auth/pubsub"

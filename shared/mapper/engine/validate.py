@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import ConfigError, PathError, Problem
 from . import config as cfg
-from .errors import ConfigError, PathError, Problem
 from .paths import WILDCARD, compile_setter, parse_path, wildcard_count
 from .sandbox import Sandbox
 
