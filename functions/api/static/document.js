@@ -1,19 +1,102 @@
-// The integration document as the editor holds it: a blank one, a tidy copy, a fingerprint
-// to tell whether anything changed, and the body sent on save.
+// The integration document as the editor holds it: the UI's copy of the contract, a blank
+// document, a tidy copy, a fingerprint to tell whether anything changed, and the body sent
+// on save.
+
+/**
+ * What the UI knows of the integration document's JSON Schema (CONTRACT.md section 2):
+ * field lists, the fresh value of each source, target, auth and transform type, and the
+ * choices of each enum. Kept as one JSON literal so that tests/unit/test_ui_schema.py can
+ * read it without a browser and hold it to `python -m mapper schema`.
+ * `transforms.*.parameters` are the arguments the transform card edits, each with its kind
+ * of control: integer, text, loose (JSON when it parses, else text), paths, code.
+ */
+export const CONTRACT = {
+  "documentFields": ["name", "active", "source", "condition", "mappings", "target", "sandbox",
+    "samplePayload"],
+  "serverFields": ["id", "version", "webhookPath", "webhookUrl", "pushPath", "pushEndpoint",
+    "listenerActive", "managedSubscription", "lastPulledAt", "listenerError", "createdAt",
+    "updatedAt"],
+  "secretPaths": [
+    ["source", "signature", "secret"],
+    ["source", "credentials"],
+    ["target", "auth", "token"],
+    ["target", "auth", "password"],
+    ["target", "auth", "value"],
+    ["target", "smtpPassword"]
+  ],
+  "mappingFields": ["target", "source", "transforms"],
+  "sourceTypes": {
+    "webhook": { "label": "Webhook", "fresh": { "type": "webhook" } },
+    "pubsub": { "label": "Google Pub/Sub", "fresh": { "type": "pubsub", "projectId": "",
+      "topic": "", "mode": "pull", "pullIntervalSeconds": 60 } }
+  },
+  "signatureSchemes": {
+    "standard-webhooks": "Standard Webhooks (webhook-signature)",
+    "hmac-sha256": "HMAC-SHA256 (X-Hub-Signature-256, Stripe-Signature)"
+  },
+  "pubsubModes": { "pull": "Pull on a schedule", "push": "Push to this platform" },
+  "targetTypes": {
+    "http": { "label": "HTTP request", "fresh": { "type": "http", "method": "POST", "url": "",
+      "headers": {} } },
+    "email": { "label": "Email (SMTP)", "fresh": { "type": "email", "smtpServer": "",
+      "smtpPort": 587, "fromEmail": "", "toEmail": "", "subject": "", "useTLS": true,
+      "useSSL": false } }
+  },
+  "httpMethods": ["POST", "PUT", "PATCH", "GET", "DELETE"],
+  "authTypes": {
+    "bearer": { "label": "Bearer token", "fresh": { "type": "bearer", "token": "" } },
+    "basic": { "label": "Basic (user and password)", "fresh": { "type": "basic", "username": "",
+      "password": "" } },
+    "apiKey": { "label": "API key", "fresh": { "type": "apiKey", "header": "X-Api-Key",
+      "value": "" } }
+  },
+  "transforms": {
+    "uppercase": { "label": "Uppercase", "fresh": { "type": "uppercase" }, "parameters": {} },
+    "lowercase": { "label": "Lowercase", "fresh": { "type": "lowercase" }, "parameters": {} },
+    "substring": { "label": "Substring", "fresh": { "type": "substring", "start": 0 },
+      "parameters": {
+        "start": { "kind": "integer", "label": "Start" },
+        "length": { "kind": "integer", "label": "Length (optional)" } } },
+    "replace": { "label": "Replace text", "fresh": { "type": "replace", "find": "", "replace": "" },
+      "parameters": {
+        "find": { "kind": "text", "label": "Find" },
+        "replace": { "kind": "text", "label": "Replace with" } } },
+    "default": { "label": "Default when null", "fresh": { "type": "default", "value": "" },
+      "parameters": {
+        "value": { "kind": "loose", "label": "Value when null",
+          "placeholder": "unknown, 0, true, {\"a\": 1}" } } },
+    "concat": { "label": "Join fields (concat)", "fresh": { "type": "concat", "fields": [],
+      "separator": " " },
+      "parameters": {
+        "fields": { "kind": "paths", "label": "Fields (one path per line)",
+          "placeholder": "one path per line; drop fields here" },
+        "separator": { "kind": "text", "label": "Separator" } } },
+    "custom": { "label": "Custom JavaScript", "fresh": { "type": "custom", "code": "return value" },
+      "parameters": {
+        "code": { "kind": "code", "label": "JavaScript",
+          "hint": "The body of function (value, data, attributes, headers); return the new value." } } }
+  }
+};
 
 /** Fields the server owns (CONTRACT.md section 2); never compared, never copied. */
-export const SERVER_FIELDS = ['id', 'version', 'webhookPath', 'webhookUrl', 'pushPath',
-  'pushEndpoint', 'listenerActive', 'managedSubscription', 'lastPulledAt', 'listenerError',
-  'createdAt', 'updatedAt'];
+export const SERVER_FIELDS = CONTRACT.serverFields;
+
+/** Where each write-only value sits in an integration document (CONTRACT.md section 2). */
+export const SECRET_PATHS = CONTRACT.secretPaths;
+
+/** A fresh copy of the contract's starting value for a source, target, auth or transform. */
+export function fresh(kind, type) {
+  return structuredClone(CONTRACT[kind][type].fresh);
+}
 
 export function blankDocument() {
   return {
     name: '',
     active: true,
-    source: { type: 'webhook' },
+    source: fresh('sourceTypes', 'webhook'),
     condition: '',
     mappings: [],
-    target: { type: 'http', method: 'POST', url: '', headers: {} },
+    target: fresh('targetTypes', 'http'),
   };
 }
 

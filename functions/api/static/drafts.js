@@ -2,17 +2,9 @@
 // Secret values typed into a draft are never written here: a draft keeps the stored
 // reference (unchanged) or nothing, and the editor asks for the value again.
 
-const PREFIX = 'mapper.draft.';
+import { SECRET_PATHS } from './document.js';
 
-/** Where each write-only value sits in an integration document (CONTRACT.md section 2). */
-export const SECRET_PATHS = [
-  ['source', 'signature', 'secret'],
-  ['source', 'credentials'],
-  ['target', 'auth', 'token'],
-  ['target', 'auth', 'password'],
-  ['target', 'auth', 'value'],
-  ['target', 'smtpPassword'],
-];
+const PREFIX = 'mapper.draft.';
 
 /** The value at `path` (an array of keys), or undefined. */
 export function dig(doc, path) {

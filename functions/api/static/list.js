@@ -2,8 +2,8 @@
 
 import { api } from './api.js';
 import { confirmDialog } from './dialog.js';
-import { SERVER_FIELDS } from './document.js';
-import { SECRET_PATHS, dig, discardDraft, listDrafts, loadDraft, newDraftKey, saveDraft } from './drafts.js';
+import { SECRET_PATHS, SERVER_FIELDS } from './document.js';
+import { dig, discardDraft, listDrafts, loadDraft, newDraftKey, saveDraft } from './drafts.js';
 import { el, notify, replace, statusBadge, timeAgo } from './dom.js';
 
 const DAY_MS = 24 * 3600 * 1000;
