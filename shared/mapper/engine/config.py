@@ -7,6 +7,7 @@ parse, JavaScript that compiles, wildcard counts) live in `mapper.validate`.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -51,12 +52,31 @@ class _Model(BaseModel):
 class SecretRef(_Model):
     """A write-only value kept in Secret Manager; Firestore holds only its resource name."""
 
-    secret: StrictStr = Field(min_length=1)
-    set: StrictBool | None = None
+    secret: StrictStr = Field(
+        min_length=1,
+        description="The Secret Manager resource name; sent back as it was read, it means "
+        "'unchanged'.",
+    )
+    set: StrictBool | None = Field(
+        default=None, description="true on reads: a value is stored. Ignored on write."
+    )
 
 
-# A secret field holds the plain value on write and a SecretRef once stored.
-Secret = Union[StrictStr, SecretRef]
+# The marks of the contract (CONTRACT.md section 2) in the JSON Schema; `marked_paths`
+# reads them back, so the admin's and the secret policy's lists follow the models.
+SERVER_OWNED = {"readOnly": True}
+WRITE_ONLY = {"writeOnly": True}
+# Said of every secret field, in its description.
+_SECRET_NOTE = (
+    ' Write-only: stored in Secret Manager; reads show {"secret": "<name>", "set": true}.'
+)
+
+# A secret field holds the plain value on write and a SecretRef once stored. The plain value
+# is the write-only part: reads show the SecretRef (with "set": true) in its place.
+PlainSecret = Annotated[StrictStr, Field(json_schema_extra=WRITE_ONLY)]
+Secret = Union[PlainSecret, SecretRef]
+# A service account key may also be given as the JSON object itself.
+WriteOnlyObject = Annotated[dict[str, Any], Field(json_schema_extra=WRITE_ONLY)]
 
 
 def _not_empty(value: Any) -> Any:
@@ -74,8 +94,15 @@ RequiredSecret = Annotated[Secret, AfterValidator(_not_empty)]
 
 
 class SignatureConfig(_Model):
-    scheme: Literal["standard-webhooks", "hmac-sha256"]
-    secret: RequiredSecret
+    """Requests without a valid signature are refused with 401."""
+
+    scheme: Literal["standard-webhooks", "hmac-sha256"] = Field(
+        description="How the sender signs: Standard Webhooks headers, or an HMAC-SHA256 "
+        "of the body in one header."
+    )
+    secret: RequiredSecret = Field(
+        description="The signing secret shared with the sender." + _SECRET_NOTE
+    )
     header: StrictStr | None = Field(
         default=None,
         description="hmac-sha256 only: the header holding the signature "
@@ -84,18 +111,40 @@ class SignatureConfig(_Model):
 
 
 class WebhookSource(_Model):
-    type: Literal["webhook"]
-    signature: SignatureConfig | None = None
+    """Payloads POSTed to the integration's webhookUrl."""
+
+    type: Literal["webhook"] = Field(description="A webhook source.")
+    signature: SignatureConfig | None = Field(
+        default=None, description="Optional: check each request's signature."
+    )
 
 
 class PubSubSource(_Model):
-    type: Literal["pubsub"]
-    project_id: StrictStr = Field(min_length=1)
-    topic: StrictStr = Field(min_length=1)
-    subscription: StrictStr | None = None
-    mode: Literal["push", "pull"] = "pull"
-    pull_interval_seconds: StrictInt = Field(default=60, ge=1, le=3600)
-    credentials: Secret | dict[str, Any] | None = None
+    """Messages of a Google Cloud Pub/Sub topic, pushed to the platform or pulled by it."""
+
+    type: Literal["pubsub"] = Field(description="A Pub/Sub source.")
+    project_id: StrictStr = Field(
+        min_length=1, description="The Google Cloud project of the topic and subscription."
+    )
+    topic: StrictStr = Field(min_length=1, description="The topic's name in projectId.")
+    subscription: StrictStr | None = Field(
+        default=None,
+        description="An existing subscription to use; left out, the platform makes "
+        "mapper-<integration id>.",
+    )
+    mode: Literal["push", "pull"] = Field(
+        default="pull",
+        description="push: Pub/Sub calls pushEndpoint; pull: the platform drains the "
+        "subscription every pullIntervalSeconds.",
+    )
+    pull_interval_seconds: StrictInt = Field(
+        default=60, ge=1, le=3600, description="Pull mode: seconds between two drains."
+    )
+    credentials: Secret | WriteOnlyObject | None = Field(
+        default=None,
+        description="Optional service account key (JSON) to act with; without it, the "
+        "platform's own service account." + _SECRET_NOTE,
+    )
 
 
 Source = Annotated[Union[WebhookSource, PubSubSource], Field(discriminator="type")]
@@ -105,39 +154,64 @@ Source = Annotated[Union[WebhookSource, PubSubSource], Field(discriminator="type
 
 
 class Uppercase(_Model):
-    type: Literal["uppercase"]
+    """The letters of a string in upper case."""
+
+    type: Literal["uppercase"] = Field(description="Upper-case the letters of a string.")
 
 
 class Lowercase(_Model):
-    type: Literal["lowercase"]
+    """The letters of a string in lower case."""
+
+    type: Literal["lowercase"] = Field(description="Lower-case the letters of a string.")
 
 
 class Substring(_Model):
-    type: Literal["substring"]
-    start: StrictInt = Field(ge=0)
-    length: StrictInt | None = Field(default=None, ge=0)
+    """Part of a string."""
+
+    type: Literal["substring"] = Field(description="Take part of a string.")
+    start: StrictInt = Field(ge=0, description="The 0-based index of the first character.")
+    length: StrictInt | None = Field(
+        default=None, ge=0, description="At most this many characters; left out, to the end."
+    )
 
 
 class Replace(_Model):
-    type: Literal["replace"]
-    find: StrictStr = Field(min_length=1)
-    replace: StrictStr = ""
+    """Every occurrence of a literal text replaced."""
+
+    type: Literal["replace"] = Field(description="Replace literal text.")
+    find: StrictStr = Field(min_length=1, description="The literal text to find (no pattern).")
+    replace: StrictStr = Field(default="", description="What each occurrence becomes.")
 
 
 class Default(_Model):
-    type: Literal["default"]
-    value: Any = None
+    """A value for null or missing."""
+
+    type: Literal["default"] = Field(description="Fill in a null or missing value.")
+    value: Any = Field(default=None, description="The value used when the current one is null.")
 
 
 class Concat(_Model):
-    type: Literal["concat"]
-    fields: list[StrictStr] = Field(min_length=1, max_length=50)
-    separator: StrictStr = ""
+    """The values at several source paths joined as text."""
+
+    type: Literal["concat"] = Field(description="Join the values at several paths.")
+    fields: list[StrictStr] = Field(
+        min_length=1,
+        max_length=50,
+        description="Source paths; their values, nulls left out, are joined as text.",
+    )
+    separator: StrictStr = Field(default="", description="Put between two values.")
 
 
 class Custom(_Model):
-    type: Literal["custom"]
-    code: StrictStr = Field(min_length=1, max_length=MAX_CODE_CHARS)
+    """JavaScript, run in the sandbox."""
+
+    type: Literal["custom"] = Field(description="Run JavaScript.")
+    code: StrictStr = Field(
+        min_length=1,
+        max_length=MAX_CODE_CHARS,
+        description="The body of a function of `value` and `data` that returns the new "
+        "value, e.g. `return value * 2`.",
+    )
 
 
 Transform = Annotated[
@@ -147,55 +221,109 @@ Transform = Annotated[
 
 
 class Mapping(_Model):
-    source: StrictStr | None = None
-    target: StrictStr = Field(min_length=1)
-    transforms: list[Transform] = Field(default_factory=list, max_length=MAX_TRANSFORMS)
+    """One value of the output: read at `source`, transformed, written at `target`."""
+
+    source: StrictStr | None = Field(
+        default=None,
+        description="Path in the payload: dots for keys, [n] for an index, [*] to map over "
+        "an array. A missing path yields null. Left out with a concat transform.",
+    )
+    target: StrictStr = Field(
+        min_length=1, description="Path in the output, same syntax (e.g. skus[*])."
+    )
+    transforms: list[Transform] = Field(
+        default_factory=list,
+        max_length=MAX_TRANSFORMS,
+        description="Applied left to right to the value (to each element under [*]).",
+    )
 
 
 # --- targets ------------------------------------------------------------------------------
 
 
 class BearerAuth(_Model):
-    type: Literal["bearer"]
-    token: RequiredSecret
+    """`Authorization: Bearer <token>`."""
+
+    type: Literal["bearer"] = Field(description="A bearer token.")
+    token: RequiredSecret = Field(description="The token." + _SECRET_NOTE)
 
 
 class BasicAuth(_Model):
-    type: Literal["basic"]
-    username: StrictStr
-    password: Secret
+    """HTTP basic authentication."""
+
+    type: Literal["basic"] = Field(description="HTTP basic authentication.")
+    username: StrictStr = Field(description="The user name.")
+    password: Secret = Field(description="The password (may be empty)." + _SECRET_NOTE)
 
 
 class ApiKeyAuth(_Model):
-    type: Literal["apiKey"]
-    header: StrictStr | None = None
-    query_param: StrictStr | None = None
-    value: RequiredSecret
+    """A key sent in a header or a query parameter."""
+
+    type: Literal["apiKey"] = Field(description="An API key.")
+    header: StrictStr | None = Field(
+        default=None, description="The header that carries the key (or give queryParam)."
+    )
+    query_param: StrictStr | None = Field(
+        default=None, description="The query parameter that carries the key (or give header)."
+    )
+    value: RequiredSecret = Field(description="The key." + _SECRET_NOTE)
 
 
 Auth = Annotated[Union[BearerAuth, BasicAuth, ApiKeyAuth], Field(discriminator="type")]
 
 
 class HttpTarget(_Model):
-    type: Literal["http"]
-    url: StrictStr = Field(min_length=1, max_length=2048)
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
-    headers: dict[str, StrictStr] = Field(default_factory=dict)
-    auth: Auth | None = None
-    timeout_seconds: float = Field(default=DEFAULT_HTTP_TIMEOUT_S, gt=0, le=MAX_HTTP_TIMEOUT_S)
+    """An HTTP request per message."""
+
+    type: Literal["http"] = Field(description="Send to an HTTP endpoint.")
+    url: StrictStr = Field(min_length=1, max_length=2048, description="Where to send.")
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field(
+        default="POST",
+        description="POST, PUT and PATCH send the transformed payload as a JSON body; GET "
+        "sends its top-level fields as query parameters.",
+    )
+    headers: dict[str, StrictStr] = Field(
+        default_factory=dict, description="Extra request headers."
+    )
+    auth: Auth | None = Field(default=None, description="How to authenticate, if at all.")
+    timeout_seconds: float = Field(
+        default=DEFAULT_HTTP_TIMEOUT_S,
+        gt=0,
+        le=MAX_HTTP_TIMEOUT_S,
+        description="How long to wait for the answer.",
+    )
+    idempotency_header: StrictStr | None = Field(
+        default="Idempotency-Key",
+        min_length=1,
+        description="Header carrying the run id, the same on every retry; null turns it off.",
+    )
 
 
 class EmailTarget(_Model):
-    type: Literal["email"]
-    smtp_server: StrictStr = Field(min_length=1)
-    smtp_port: StrictInt = Field(default=587, ge=1, le=65535)
-    smtp_username: StrictStr | None = None
-    smtp_password: Secret | None = None
-    from_email: StrictStr = Field(min_length=3)
-    to_email: StrictStr = Field(min_length=1)
-    subject: StrictStr = ""
-    use_tls: StrictBool = Field(default=True, alias="useTLS")
-    use_ssl: StrictBool = Field(default=False, alias="useSSL")
+    """An email per message, over SMTP."""
+
+    type: Literal["email"] = Field(description="Send an email.")
+    smtp_server: StrictStr = Field(min_length=1, description="The SMTP server's host name.")
+    smtp_port: StrictInt = Field(default=587, ge=1, le=65535, description="Its port.")
+    smtp_username: StrictStr | None = Field(
+        default=None, description="Log in with this user name (none: no login)."
+    )
+    smtp_password: Secret | None = Field(
+        default=None, description="The SMTP password." + _SECRET_NOTE
+    )
+    from_email: StrictStr = Field(min_length=3, description="The sender's address.")
+    to_email: StrictStr = Field(
+        min_length=1,
+        description="The recipient; may hold {{path}} placeholders filled from the "
+        "transformed payload (then the source payload).",
+    )
+    subject: StrictStr = Field(default="", description="May hold {{path}} placeholders.")
+    use_tls: StrictBool = Field(
+        default=True, alias="useTLS", description="Upgrade with STARTTLS (never falls back)."
+    )
+    use_ssl: StrictBool = Field(
+        default=False, alias="useSSL", description="Connect with implicit TLS; wins over useTLS."
+    )
 
 
 Target = Annotated[Union[HttpTarget, EmailTarget], Field(discriminator="type")]
@@ -205,38 +333,82 @@ Target = Annotated[Union[HttpTarget, EmailTarget], Field(discriminator="type")]
 
 
 class SandboxLimits(_Model):
-    timeout_ms: StrictInt = Field(default=DEFAULT_JS_TIMEOUT_MS, ge=1, le=MAX_JS_TIMEOUT_MS)
-    memory_mb: StrictInt = Field(default=DEFAULT_JS_MEMORY_MB, ge=8, le=MAX_JS_MEMORY_MB)
+    """Limits of the JavaScript (condition and custom transforms) of this integration."""
+
+    timeout_ms: StrictInt = Field(
+        default=DEFAULT_JS_TIMEOUT_MS,
+        ge=1,
+        le=MAX_JS_TIMEOUT_MS,
+        description="Time limit of one JavaScript call, in milliseconds.",
+    )
+    memory_mb: StrictInt = Field(
+        default=DEFAULT_JS_MEMORY_MB,
+        ge=8,
+        le=MAX_JS_MEMORY_MB,
+        description="V8 heap limit, in MB.",
+    )
+
+
+def _server(description: str) -> Any:
+    """A field the server sets: accepted on write (a read can be sent back) and ignored."""
+    return Field(default=None, description=description, json_schema_extra=SERVER_OWNED)
 
 
 class Integration(_Model):
     """One integration: source -> condition -> mappings -> target."""
 
-    id: StrictStr | None = None
-    name: StrictStr = Field(min_length=1, max_length=200)
-    active: StrictBool = True
-    source: Source
-    condition: StrictStr | None = Field(default=None, max_length=MAX_CODE_CHARS)
-    mappings: list[Mapping] = Field(default_factory=list, max_length=MAX_MAPPINGS)
-    target: Target
-    sandbox: SandboxLimits = Field(default_factory=SandboxLimits)
-    sample_payload: Any = None
-    # Read-only, set by the server; accepted so that a document read can be written back.
-    version: StrictInt | None = None
-    webhook_path: StrictStr | None = None
-    webhook_url: StrictStr | None = None
-    push_path: StrictStr | None = None
-    push_endpoint: StrictStr | None = None
-    listener_active: StrictBool | None = None
-    managed_subscription: StrictStr | None = Field(
-        default=None, description="The subscription the platform created (and will delete)."
+    id: StrictStr | None = _server("Server-assigned, read-only.")
+    name: StrictStr = Field(min_length=1, max_length=200, description="Shown in lists.")
+    active: StrictBool = Field(
+        default=True,
+        description="false pauses it: webhooks and pushes answer 503 with Retry-After, pull "
+        "subscriptions are not drained.",
     )
-    last_pulled_at: StrictStr | None = Field(default=None, description="Pull mode only.")
-    listener_error: StrictStr | None = Field(
-        default=None, description="Pull mode: why the last pull failed, until one succeeds."
+    source: Source = Field(description="Where messages come from: a webhook or Pub/Sub.")
+    condition: StrictStr | None = Field(
+        default=None,
+        max_length=MAX_CODE_CHARS,
+        description="A JavaScript expression of `data` (the payload), `attributes` (Pub/Sub) "
+        "and `headers` (webhook); falsy: the run is recorded as skipped and nothing is sent.",
     )
-    created_at: StrictStr | None = None
-    updated_at: StrictStr | None = None
+    mappings: list[Mapping] = Field(
+        default_factory=list,
+        max_length=MAX_MAPPINGS,
+        description="How the output is built; empty: the payload passes through unchanged.",
+    )
+    target: Target = Field(description="Where the output goes: HTTP or email.")
+    sandbox: SandboxLimits = Field(
+        default_factory=SandboxLimits, description="Limits of this integration's JavaScript."
+    )
+    sample_payload: Any = Field(
+        default=None, description="A payload to try the integration with (test, preview)."
+    )
+    version: StrictInt | None = _server(
+        "Server-set, read-only: 1 on creation, +1 on each change. Send the version you read "
+        "with PUT to have a concurrent change refused with 409."
+    )
+    webhook_path: StrictStr | None = _server(
+        "Webhook sources: the unguessable random token of the webhook URL; read-only."
+    )
+    webhook_url: StrictStr | None = _server("Webhook sources: where senders POST; read-only.")
+    push_path: StrictStr | None = _server(
+        "Pub/Sub push: the unguessable random token of the push endpoint; read-only."
+    )
+    push_endpoint: StrictStr | None = _server(
+        "Pub/Sub push: where the subscription pushes; read-only."
+    )
+    listener_active: StrictBool | None = _server(
+        "Pub/Sub: whether the subscription exists and is attached; read-only."
+    )
+    managed_subscription: StrictStr | None = _server(
+        "The subscription the platform created (and will delete); read-only."
+    )
+    last_pulled_at: StrictStr | None = _server("Pull mode: when it was last drained; read-only.")
+    listener_error: StrictStr | None = _server(
+        "Pull mode: why the last pull failed, until one succeeds; read-only."
+    )
+    created_at: StrictStr | None = _server("When it was created (ISO-8601); read-only.")
+    updated_at: StrictStr | None = _server("When it last changed (ISO-8601); read-only.")
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -258,6 +430,67 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Integration"
     return schema
+
+
+def marked_paths(model: type[BaseModel], keyword: str) -> tuple[tuple[str, ...], ...]:
+    """The JSON paths (alias names) of `model`'s fields whose schema says `keyword: true`.
+
+    A field counts when the mark is on the field or on one of its own (not referenced)
+    alternatives, as a secret's plain value is. Unions of models add no step; a list or a
+    map adds `*`.
+    """
+    schema = model.model_json_schema(by_alias=True)
+    found: list[tuple[str, ...]] = []
+    _collect(schema, schema.get("$defs", {}), keyword, (), (), found)
+    return tuple(found)
+
+
+def _collect(
+    node: Any,
+    defs: dict[str, Any],
+    keyword: str,
+    path: tuple[str, ...],
+    refs: tuple[str, ...],
+    found: list[tuple[str, ...]],
+) -> None:
+    if not isinstance(node, dict):
+        return
+    ref = node.get("$ref", "")
+    if ref:
+        name = ref.rsplit("/", 1)[-1]
+        if name not in refs:  # a recursive model is walked once per path
+            _collect(defs.get(name), defs, keyword, path, (*refs, name), found)
+    for branch in node.get("anyOf", []) + node.get("oneOf", []) + node.get("allOf", []):
+        _collect(branch, defs, keyword, path, refs, found)
+    for name, field in node.get("properties", {}).items():
+        if _marked(field, keyword):
+            found.append((*path, name))
+        _collect(field, defs, keyword, (*path, name), refs, found)
+    for key in ("items", "additionalProperties"):
+        _collect(node.get(key), defs, keyword, (*path, "*"), refs, found)
+
+
+def _marked(field: dict[str, Any], keyword: str) -> bool:
+    own = [field, *(b for b in field.get("anyOf", []) if "$ref" not in b)]
+    return any(schema.get(keyword) is True for schema in own)
+
+
+@cache
+def secret_paths() -> tuple[tuple[str, ...], ...]:
+    """Where write-only values sit in an integration document, e.g. ("target", "smtpPassword")."""
+    paths = marked_paths(Integration, "writeOnly")
+    if any("*" in path for path in paths):
+        raise TypeError(f"a write-only field inside a list or map is not supported: {paths}")
+    return paths
+
+
+@cache
+def server_fields() -> tuple[str, ...]:
+    """The top-level fields the server owns (readOnly): accepted on write and ignored."""
+    paths = marked_paths(Integration, "readOnly")
+    if any(len(path) != 1 for path in paths):
+        raise TypeError(f"only top-level fields can be read-only: {paths}")
+    return tuple(path[0] for path in paths)
 
 
 def format_path(parts: list[str | int]) -> str:

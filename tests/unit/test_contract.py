@@ -1,0 +1,135 @@
+"""The contract in one place: the integration's JSON Schema carries the marks and words.
+
+Read-only (server-owned) and write-only (secret) fields are marked in the schema, and the
+lists the admin and the secret policy act on are read back from those marks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from mapper.engine import config as cfg
+
+
+def _properties(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(model title, property name, property schema) of the root and every definition."""
+    models = [schema, *schema.get("$defs", {}).values()]
+    return [
+        (model.get("title", "?"), name, field)
+        for model in models
+        for name, field in model.get("properties", {}).items()
+    ]
+
+
+def test_every_field_of_the_integration_schema_says_what_it_is() -> None:
+    undescribed = [
+        f"{model}.{name}"
+        for model, name, field in _properties(cfg.json_schema())
+        if not field.get("description", "").strip()
+    ]
+    assert undescribed == []
+
+
+def test_the_fields_the_contract_calls_read_only_are_marked_so() -> None:
+    # CONTRACT.md section 2: id, webhookPath/webhookUrl, pushPath/pushEndpoint, createdAt,
+    # updatedAt are the server's.
+    properties = cfg.json_schema()["properties"]
+    for name in ["id", "webhookPath", "webhookUrl", "pushPath", "pushEndpoint", "createdAt"]:
+        assert properties[name].get("readOnly") is True, name
+        assert "read-only" in properties[name]["description"], name
+    for name in ["name", "active", "source", "condition", "mappings", "target"]:
+        assert "readOnly" not in properties[name], name
+
+
+def test_the_secrets_the_contract_names_are_write_only_and_say_how_they_read() -> None:
+    # CONTRACT.md section 2: token, password, value of auth, smtpPassword, credentials and
+    # signature secret are write-only.
+    defs = cfg.json_schema()["$defs"]
+    for model, name in [
+        ("BearerAuth", "token"),
+        ("BasicAuth", "password"),
+        ("ApiKeyAuth", "value"),
+        ("EmailTarget", "smtpPassword"),
+        ("PubSubSource", "credentials"),
+        ("SignatureConfig", "secret"),
+    ]:
+        field = defs[model]["properties"][name]
+        branches = field["anyOf"]
+        # The plain value is write-only; the reference that reads show in its place is not.
+        assert {"type": "string", "writeOnly": True} in branches, (model, name)
+        assert {"$ref": "#/$defs/SecretRef"} in branches, (model, name)
+        assert '"set": true' in field["description"], (model, name)
+    # `value` of the default transform is no secret, though it shares the name.
+    assert "writeOnly" not in str(defs["Default"])
+
+
+# --- the lists read back from the marks ----------------------------------------------------
+
+
+def _all_marked(node: Any, keyword: str) -> set[str]:
+    """Every property name anywhere in a schema that carries `keyword` on itself."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for name, field in (node.get("properties") or {}).items():
+            if isinstance(field, dict) and field.get(keyword) is True:
+                found.add(name)
+        for value in node.values():
+            found |= _all_marked(value, keyword)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _all_marked(value, keyword)
+    return found
+
+
+def test_every_field_marked_read_only_is_in_the_server_fields() -> None:
+    marked = _all_marked(cfg.json_schema(), "readOnly")
+    assert marked  # the walk found the marks at all
+    assert marked <= set(cfg.server_fields())
+    assert {"id", "version", "webhookPath", "createdAt", "updatedAt"} <= set(cfg.server_fields())
+
+
+def test_the_secret_paths_are_the_contracts() -> None:
+    assert set(cfg.secret_paths()) == {
+        ("source", "signature", "secret"),
+        ("source", "credentials"),
+        ("target", "auth", "token"),
+        ("target", "auth", "password"),
+        ("target", "auth", "value"),
+        ("target", "smtpPassword"),
+    }
+
+
+class _Key(BaseModel):
+    name: str = ""
+    key: str = ""
+
+
+class _KeyMarked(BaseModel):
+    name: str = ""
+    key: str = Field(default="", json_schema_extra=cfg.WRITE_ONLY)
+
+
+class _Holder(BaseModel):
+    one: _Key
+    many: list[_Key] = []
+
+
+class _HolderMarked(BaseModel):
+    one: _KeyMarked
+    many: list[_KeyMarked] = []
+
+
+def test_marking_a_field_write_only_makes_it_a_secret_path() -> None:
+    assert cfg.marked_paths(_Holder, "writeOnly") == ()
+    assert cfg.marked_paths(_HolderMarked, "writeOnly") == (("one", "key"), ("many", "*", "key"))
+
+
+def test_a_new_secret_field_of_a_target_is_found_at_its_camel_case_name() -> None:
+    class EmailWithToken(cfg.EmailTarget):
+        api_token: cfg.Secret = Field(default="", description="x")
+
+    paths = cfg.marked_paths(EmailWithToken, "writeOnly")
+    assert ("apiToken",) in paths and ("smtpPassword",) in paths
+    assert ("subject",) not in paths
