@@ -36,21 +36,6 @@ from .secrets import mask_secrets, obsolete_refs, secret_refs, store_secrets
 from .sources.subscriptions import Change
 from .store import iso_timestamp
 
-# Fields the server owns: accepted on write (so that a read can be sent back) and ignored.
-READ_ONLY = (
-    "id",
-    "version",
-    "webhookPath",
-    "webhookUrl",
-    "pushPath",
-    "pushEndpoint",
-    "listenerActive",
-    "managedSubscription",
-    "lastPulledAt",
-    "listenerError",
-    "createdAt",
-    "updatedAt",
-)
 PATH_BYTES = 24  # 192 random bits per webhook or push path (the contract asks for >= 128)
 REACHABILITY_TIMEOUT_S = 3.0
 
@@ -378,12 +363,15 @@ class Admin:
 
 
 def _checked(doc: Any) -> dict[str, Any]:
-    """The valid document without the fields the server owns (a read can be written back).
+    """The valid document without the fields the server owns (readOnly in the schema).
+
+    They are accepted so that a document read can be written back.
 
     Validated whole, so that read-only fields sent back must still have their types.
     """
     validate(doc)
-    return {key: copy.deepcopy(value) for key, value in doc.items() if key not in READ_ONLY}
+    server = cfg.server_fields()
+    return {key: copy.deepcopy(value) for key, value in doc.items() if key not in server}
 
 
 def _payload_or_sample(doc: dict[str, Any], payload: Any) -> Any:

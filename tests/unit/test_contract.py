@@ -10,7 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from mapper import admin
 from mapper.engine import config as cfg
+from mapper.secrets import mask_secrets, secret_fields
 
 
 def _properties(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -133,3 +135,40 @@ def test_a_new_secret_field_of_a_target_is_found_at_its_camel_case_name() -> Non
     paths = cfg.marked_paths(EmailWithToken, "writeOnly")
     assert ("apiToken",) in paths and ("smtpPassword",) in paths
     assert ("subject",) not in paths
+
+
+def _document_with_every_secret(value: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "mappings": [{"target": "x", "transforms": [{"type": "default", "value": "keep"}]}]
+    }
+    for path in cfg.secret_paths():
+        node = doc
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return doc
+
+
+def test_reads_hide_every_field_the_schema_marks_write_only() -> None:
+    ref = "projects/p/secrets/mapper-i-target-smtpPassword-0123456789ab/versions/1"
+    shown = mask_secrets(_document_with_every_secret({"secret": ref}))
+    for path in cfg.secret_paths():
+        node: Any = shown
+        for key in path:
+            node = node[key]
+        assert node == {"secret": ref, "set": True}, path
+    # The default transform's `value` shares a secret's name, not its mark.
+    assert shown["mappings"][0]["transforms"][0]["value"] == "keep"
+    assert len(secret_fields(_document_with_every_secret("plain"))) == len(cfg.secret_paths())
+
+
+def test_the_admin_ignores_every_field_the_schema_marks_read_only() -> None:
+    doc = {
+        "name": "n",
+        "source": {"type": "webhook"},
+        "target": {"type": "http", "url": "https://example.com/"},
+    }
+    sent_back = {**doc, "id": "i", "version": 3, "webhookPath": "p", "listenerActive": True}
+    kept = admin._checked(sent_back)
+    assert kept == doc
+    assert not set(kept) & set(cfg.server_fields())

@@ -15,18 +15,17 @@ from .backends import (
     new_secret_id,
 )
 from .policy import (
-    SECRET_PATHS,
     is_secret_ref,
     mask_secrets,
     obsolete_refs,
     secret_fields,
+    secret_paths,
     secret_refs,
     store_secrets,
 )
 
 __all__ = [
     "SECRET_ID_PREFIX",
-    "SECRET_PATHS",
     "LocalSecretBackend",
     "SecretBackend",
     "SecretManagerBackend",
@@ -36,6 +35,7 @@ __all__ = [
     "new_secret_id",
     "obsolete_refs",
     "secret_fields",
+    "secret_paths",
     "secret_refs",
     "store_secrets",
 ]

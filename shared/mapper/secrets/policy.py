@@ -12,21 +12,16 @@ import copy
 import json
 import re
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
+from ..engine.config import secret_paths
 from ..errors import ConfigError, Problem, SecretError
 from .backends import SECRET_ID_PREFIX, SecretBackend, looks_like_ref, sanitise
 
-# Where write-only values sit in an integration document (CONTRACT.md section 2). Listed,
-# not searched for: `value` is also the field of the `default` transform.
-SECRET_PATHS: tuple[tuple[str, ...], ...] = (
-    ("source", "signature", "secret"),
-    ("source", "credentials"),
-    ("target", "auth", "token"),
-    ("target", "auth", "password"),
-    ("target", "auth", "value"),
-    ("target", "smtpPassword"),
-)
+# Where write-only values sit in an integration document (CONTRACT.md section 2) is read
+# from the schema's writeOnly marks by `secret_paths()`, once, when first needed: by field,
+# not by name, as `value` is also the field of the `default` transform.
 
 
 def secret_fields(doc: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -36,7 +31,7 @@ def secret_fields(doc: Mapping[str, Any]) -> list[tuple[str, Any]]:
 
 def _secret_slots(doc: Any) -> list[tuple[tuple[str, ...], Any]]:
     found = []
-    for path in SECRET_PATHS:
+    for path in secret_paths():
         node = doc
         for key in path:
             node = node.get(key) if isinstance(node, Mapping) else None
@@ -68,10 +63,14 @@ def obsolete_refs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 
 _SECRET_ID_IN_REF = re.compile(r"secrets/([A-Za-z0-9_-]+)(?:/versions/[^/]+)?$")
-# What follows `mapper-<integration id>-` in the id of a secret that store_secrets made.
-_OWNED_TAIL = re.compile(
-    "(?:" + "|".join("-".join(path) for path in SECRET_PATHS) + r")-[0-9a-f]{12}"
-)
+
+
+@cache
+def _owned_tail() -> re.Pattern[str]:
+    """What follows `mapper-<integration id>-` in the id of a secret that store_secrets made."""
+    return re.compile(
+        "(?:" + "|".join("-".join(path) for path in secret_paths()) + r")-[0-9a-f]{12}"
+    )
 
 
 def store_secrets(
@@ -134,7 +133,7 @@ def _owned(ref: str, integration_id: str) -> bool:
     prefix = f"{SECRET_ID_PREFIX}{sanitise(integration_id)}-"
     if not match or not match.group(1).startswith(prefix):
         return False
-    return _OWNED_TAIL.fullmatch(match.group(1)[len(prefix) :]) is not None
+    return _owned_tail().fullmatch(match.group(1)[len(prefix) :]) is not None
 
 
 def mask_secrets(doc: Mapping[str, Any]) -> dict[str, Any]:
