@@ -59,28 +59,36 @@ class ValidateRequest(_Body):
         description="The document to check; for a saved integration, omit it to check "
         "the stored one.",
     )
-    check_target: StrictBool = False
+    check_target: StrictBool = Field(
+        default=False,
+        description="Also resolve the target's host under the egress policy and try a TCP "
+        "connection (3 s).",
+    )
 
 
 # --- responses ----------------------------------------------------------------------------
 
 
 class ErrorBody(_Body):
-    error: str
-    code: str
+    """Every error: a sentence for people and a code for programs."""
+
+    error: str = Field(description="What went wrong, as a sentence; never a secret.")
+    code: str = Field(description="A stable machine code, e.g. not_found, invalid.")
 
 
 class ProblemOut(_Body):
     path: str = Field(description="JSON path of the problem, e.g. mappings[2].transforms[0].")
-    message: str
+    message: str = Field(description="What is wrong there, e.g. 'is required'.")
 
 
 class InvalidBody(ErrorBody):
-    problems: list[ProblemOut]
+    problems: list[ProblemOut] = Field(description="Every problem, each at its JSON path.")
 
 
 class IntegrationPage(_Body):
-    integrations: list[cfg.Integration]
+    integrations: list[cfg.Integration] = Field(
+        description="Newest first; secrets shown as set, never their values."
+    )
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end.")
 
 
@@ -89,73 +97,100 @@ class RunRecord(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    id: str
-    integrationId: str  # noqa: N815
-    sourceKind: Literal["webhook", "pubsub-push", "pubsub-pull", "test", "replay"]  # noqa: N815
-    status: Literal[RUN_STATUSES]  # type: ignore[valid-type]
-    incomingPayload: Any = None  # noqa: N815
-    transformedPayload: Any = None  # noqa: N815
-    outgoingRequest: Any = None  # noqa: N815
-    outgoingResponse: Any = None  # noqa: N815
-    errorMessage: str | None = None  # noqa: N815
-    attempts: int | None = None
-    transformationTimeMs: float | None = None  # noqa: N815
-    apiCallTimeMs: float | None = None  # noqa: N815
-    replayOf: str | None = None  # noqa: N815
-    createdAt: str  # noqa: N815
-    updatedAt: str | None = None  # noqa: N815
+    id: str = Field(
+        description="The idempotency key: from the Pub/Sub message id or the webhook's "
+        "webhook-id / Idempotency-Key header when sent, else generated."
+    )
+    integrationId: str = Field(description="The integration that handled it.")  # noqa: N815
+    sourceKind: Literal["webhook", "pubsub-push", "pubsub-pull", "test", "replay"] = Field(  # noqa: N815
+        description="How the message came in."
+    )
+    status: Literal[RUN_STATUSES] = Field(  # type: ignore[valid-type]
+        description="Where it stands: queued, then success, error, skipped, partial, "
+        "retrying or dead_lettered."
+    )
+    incomingPayload: Any = Field(  # noqa: N815
+        default=None,
+        description='The payload received; too large for one document: {"truncated": true, ...}.',
+    )
+    transformedPayload: Any = Field(  # noqa: N815
+        default=None, description="The output of the mappings."
+    )
+    outgoingRequest: Any = Field(  # noqa: N815
+        default=None, description="method, url, headers (redacted) and body as sent."
+    )
+    outgoingResponse: Any = Field(  # noqa: N815
+        default=None, description="status, headers and body (truncated) of the answer."
+    )
+    errorMessage: str | None = Field(  # noqa: N815
+        default=None, description="Why it failed, when it did."
+    )
+    attempts: int | None = Field(default=None, description="Delivery attempts so far.")
+    transformationTimeMs: float | None = Field(  # noqa: N815
+        default=None, description="Time spent on condition and mappings, in ms."
+    )
+    apiCallTimeMs: float | None = Field(  # noqa: N815
+        default=None, description="Time spent delivering to the target, in ms."
+    )
+    replayOf: str | None = Field(  # noqa: N815
+        default=None, description="Replays only: the id of the run replayed."
+    )
+    createdAt: str = Field(description="When it was received (ISO-8601).")  # noqa: N815
+    updatedAt: str | None = Field(  # noqa: N815
+        default=None, description="When it last changed (ISO-8601)."
+    )
 
 
 class RunPage(_Body):
-    runs: list[RunRecord]
-    next_cursor: str | None
+    runs: list[RunRecord] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end.")
 
 
 class LastRun(_Body):
-    id: str
-    status: str
-    created_at: str
+    id: str = Field(description="The run's id.")
+    status: str = Field(description="Its status.")
+    created_at: str = Field(description="When it was received (ISO-8601).")
 
 
 class PublishedMessage(_Body):
-    message_id: str
+    message_id: str = Field(description="The Pub/Sub message id (the run's id follows from it).")
 
 
 class IntegrationStats(_Body):
-    since: str
-    total: int
-    success: int
-    error: int
-    skipped: int
-    last_run: LastRun | None
+    since: str = Field(description="The start of the counted period (ISO-8601, normalised).")
+    total: int = Field(description="Runs received since then.")
+    success: int = Field(description="Of those, delivered.")
+    error: int = Field(description="Of those, failed for good.")
+    skipped: int = Field(description="Of those, skipped by the condition.")
+    last_run: LastRun | None = Field(description="The latest run of any age; null if none.")
 
 
 class Timings(_Body):
-    transform_ms: float
+    transform_ms: float = Field(description="Time spent on condition and mappings, in ms.")
 
 
 class PreviewResult(_Body):
-    skipped: bool
+    skipped: bool = Field(description="The condition was falsy: a real run would be skipped.")
     output: Any = Field(description="The transformed payload; null when skipped.")
-    timings: Timings
+    timings: Timings = Field(description="How long it took.")
 
 
 class PreviewFailure(ErrorBody):
     path: str | None = Field(
         default=None, description="Where it failed: condition, or mappings[i].transforms[k]."
     )
-    timings: Timings
+    timings: Timings = Field(description="How long it took until it failed.")
 
 
 class ValidationResult(_Body):
-    valid: bool
-    problems: list[ProblemOut]
+    valid: bool = Field(description="No problem found.")
+    problems: list[ProblemOut] = Field(description="Every problem, each at its JSON path.")
 
 
 class Queued(_Body):
-    status: Literal["queued"]
-    run_id: str
-    replay_of: str | None = None
+    status: Literal["queued"] = Field(description="Accepted; the worker will process it.")
+    run_id: str = Field(description="The new run; GET /api/runs/{id}/ follows it.")
+    replay_of: str | None = Field(default=None, description="Replays: the run replayed.")
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -384,7 +419,9 @@ def openapi() -> dict[str, Any]:
     )
     # Integrations inside request bodies are checked by mapper.config (for paths relative
     # to the document); the schema says which model that is.
-    schemas["$defs"]["UnsavedPreviewRequest"]["properties"]["integration"] = _ref("Integration")
+    schemas["$defs"]["UnsavedPreviewRequest"]["properties"]["integration"] = _ref(
+        "Integration"
+    ) | {"description": "A whole integration document, not saved."}
     # Validate takes any object: reporting what is wrong with it is its whole job.
     schemas["$defs"]["ValidateRequest"]["properties"]["integration"] = {
         "anyOf": [{"type": "object"}, {"type": "null"}],

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from mapper import admin
+from mapper import admin, api_schema
 from mapper.engine import config as cfg
 from mapper.secrets import mask_secrets, secret_fields
 
@@ -172,3 +172,22 @@ def test_the_admin_ignores_every_field_the_schema_marks_read_only() -> None:
     kept = admin._checked(sent_back)
     assert kept == doc
     assert not set(kept) & set(cfg.server_fields())
+
+
+# --- the OpenAPI document ------------------------------------------------------------------
+
+
+def test_every_field_in_the_openapi_document_says_what_it_is() -> None:
+    schemas = api_schema.openapi()["components"]["schemas"]
+    undescribed = [
+        f"{model}.{name}"
+        for model, schema in schemas.items()
+        for name, field in schema.get("properties", {}).items()
+        if not field.get("description", "").strip()
+    ]
+    assert undescribed == []
+    # The marks reach the served document.
+    assert schemas["Integration"]["properties"]["webhookUrl"]["readOnly"] is True
+    assert {"type": "string", "writeOnly": True} in schemas["BearerAuth"]["properties"]["token"][
+        "anyOf"
+    ]
