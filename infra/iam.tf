@@ -53,8 +53,10 @@ locals {
   #   topic:<key>              one topic of local.topics
   #   secret:admin_token       the admin token secret
   #   service_account:push_auth  the push authentication account
-  # `condition` names one of local.iam_conditions. tests/infra/test_iam.py holds this table
-  # against its own copy, and checks that no other grant names a function's account.
+  # `condition` names one of local.iam_conditions. This table is the only statement of who
+  # holds what: tests/infra/test_iam.py holds it to rules (which roles may be project-wide,
+  # secret roles conditioned, a publisher told of its topic, a mounted secret readable) and
+  # checks that no other grant names a function's account.
   function_grants = {
     "webhook/firestore" = { function = "webhook", role = "roles/datastore.user", on = "project", condition = null }
     "webhook/publish"   = { function = "webhook", role = "roles/pubsub.publisher", on = "topic:internal", condition = null }
@@ -214,7 +216,7 @@ resource "google_pubsub_topic_iam_member" "pubsub_dead_letter_publisher" {
 
 resource "google_pubsub_subscription_iam_member" "pubsub_dead_letter_subscriber" {
   project      = var.project_id
-  subscription = google_pubsub_subscription.worker.name
+  subscription = google_pubsub_subscription.platform["worker"].name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_agent
 }

@@ -40,14 +40,52 @@ resource "google_pubsub_topic" "pull_tasks" {
   depends_on = [google_project_service.enabled]
 }
 
+# The platform's three push subscriptions, one resource: what differs between them is data.
+#   function         the function it pushes to (URL, OIDC audience and ack deadline follow)
+#   retention        how long an unacked message is kept
+#   maximum_backoff  the longest wait before a redelivery
+#   dead_letter      whether failed deliveries end on the dead-letter topic
 # After var.max_delivery_attempts failed deliveries (the worker raised, timed out or was
-# unreachable) Pub/Sub moves the message to the dead-letter topic.
-resource "google_pubsub_subscription" "worker" {
+# unreachable) Pub/Sub moves a worker message to the dead-letter topic.
+locals {
+  subscriptions = {
+    worker = {
+      name            = "${var.internal_topic}-worker"
+      topic           = google_pubsub_topic.internal.id
+      function        = "worker"
+      retention       = "604800s"
+      maximum_backoff = local.retry_policy.maximum_backoff
+      dead_letter     = true
+    }
+    dead_letter = {
+      name            = "${var.internal_topic}-dead-letter-push"
+      topic           = google_pubsub_topic.dead_letter.id
+      function        = "dead_letter"
+      retention       = "604800s"
+      maximum_backoff = local.retry_policy.maximum_backoff
+      dead_letter     = false
+    }
+    # Retention is Pub/Sub's minimum. A task not done in ten minutes has been overtaken by
+    # later rounds of the scheduler, which publish a fresh one: keeping it longer would only
+    # pile up work; for the same reason a redelivery waits at most a minute.
+    pull_tasks = {
+      name            = "${var.pull_tasks_topic}-push"
+      topic           = google_pubsub_topic.pull_tasks.id
+      function        = "pull"
+      retention       = "600s"
+      maximum_backoff = "60s"
+      dead_letter     = false
+    }
+  }
+}
+
+resource "google_pubsub_subscription" "platform" {
+  for_each                   = local.subscriptions
   project                    = var.project_id
-  name                       = "${var.internal_topic}-worker"
-  topic                      = google_pubsub_topic.internal.id
-  ack_deadline_seconds       = local.ack_deadline["worker"]
-  message_retention_duration = "604800s"
+  name                       = each.value.name
+  topic                      = each.value.topic
+  ack_deadline_seconds       = local.ack_deadline[each.value.function]
+  message_retention_duration = each.value.retention
 
   expiration_policy {
     ttl = ""
@@ -55,75 +93,22 @@ resource "google_pubsub_subscription" "worker" {
 
   retry_policy {
     minimum_backoff = local.retry_policy.minimum_backoff
-    maximum_backoff = local.retry_policy.maximum_backoff
+    maximum_backoff = each.value.maximum_backoff
   }
 
-  dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.dead_letter.id
-    max_delivery_attempts = var.max_delivery_attempts
-  }
-
-  push_config {
-    push_endpoint = local.function_urls["worker"]
-    oidc_token {
-      service_account_email = google_service_account.invoker.email
-      audience              = local.function_urls["worker"]
+  dynamic "dead_letter_policy" {
+    for_each = each.value.dead_letter ? [google_pubsub_topic.dead_letter.id] : []
+    content {
+      dead_letter_topic     = dead_letter_policy.value
+      max_delivery_attempts = var.max_delivery_attempts
     }
   }
 
-  depends_on = [module.function, google_service_account_iam_member.pubsub_mints_tokens]
-}
-
-resource "google_pubsub_subscription" "dead_letter" {
-  project                    = var.project_id
-  name                       = "${var.internal_topic}-dead-letter-push"
-  topic                      = google_pubsub_topic.dead_letter.id
-  ack_deadline_seconds       = local.ack_deadline["dead_letter"]
-  message_retention_duration = "604800s"
-
-  expiration_policy {
-    ttl = ""
-  }
-
-  retry_policy {
-    minimum_backoff = local.retry_policy.minimum_backoff
-    maximum_backoff = local.retry_policy.maximum_backoff
-  }
-
   push_config {
-    push_endpoint = local.function_urls["dead_letter"]
+    push_endpoint = local.function_urls[each.value.function]
     oidc_token {
       service_account_email = google_service_account.invoker.email
-      audience              = local.function_urls["dead_letter"]
-    }
-  }
-
-  depends_on = [module.function, google_service_account_iam_member.pubsub_mints_tokens]
-}
-
-resource "google_pubsub_subscription" "pull_tasks" {
-  project              = var.project_id
-  name                 = "${var.pull_tasks_topic}-push"
-  topic                = google_pubsub_topic.pull_tasks.id
-  ack_deadline_seconds = local.ack_deadline["pull"]
-  # Pub/Sub's minimum. A task not done in ten minutes has been overtaken by later rounds of
-  # the scheduler, which publish a fresh one: keeping it longer would only pile up work.
-  message_retention_duration = "600s"
-
-  expiration_policy {
-    ttl = ""
-  }
-
-  retry_policy {
-    minimum_backoff = local.retry_policy.minimum_backoff
-    maximum_backoff = "60s"
-  }
-
-  push_config {
-    push_endpoint = local.function_urls["pull"]
-    oidc_token {
-      service_account_email = google_service_account.invoker.email
-      audience              = local.function_urls["pull"]
+      audience              = local.function_urls[each.value.function]
     }
   }
 

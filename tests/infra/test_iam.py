@@ -4,49 +4,9 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from .test_functions import EXPECTED, PUBLIC
 from .tfconfig import MODULE, Expr, Resource, load
 
-DATASTORE = "roles/datastore.user"
-PUBLISHER = "roles/pubsub.publisher"
-ACCESSOR = "roles/secretmanager.secretAccessor"
-
-# What each function needs (issue 7), and nothing more: (role, on, condition). A grant in
-# infra/iam.tf that is not here fails; so does one here that is missing there.
-NEEDS: dict[str, set[tuple[str, str, str | None]]] = {
-    "webhook": {
-        (DATASTORE, "project", None),
-        (PUBLISHER, "topic:internal", None),
-        (ACCESSOR, "project", "integration_secrets"),  # signature secrets
-    },
-    "pubsub_push": {
-        (DATASTORE, "project", None),
-        (PUBLISHER, "topic:internal", None),
-    },
-    "worker": {
-        (DATASTORE, "project", None),
-        (ACCESSOR, "project", "integration_secrets"),  # target credentials
-    },
-    "dead_letter": {
-        (DATASTORE, "project", None),
-    },
-    "pull": {
-        (DATASTORE, "project", None),
-        (PUBLISHER, "topic:internal", None),
-        (PUBLISHER, "topic:pull_tasks", None),
-        ("roles/pubsub.subscriber", "project", None),
-        (ACCESSOR, "project", "integration_secrets"),  # source credentials
-    },
-    "api": {
-        (DATASTORE, "project", None),
-        ("roles/secretmanager.admin", "project", "integration_secrets_admin"),
-        ("roles/pubsub.editor", "project", None),
-        ("roles/iam.serviceAccountUser", "service_account:push_auth", None),
-        (ACCESSOR, "secret:admin_token", None),
-    },
-}
 BASIC_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 # The resources that turn local.function_grants into IAM members, by the `on` they handle.
 GRANT_RESOURCES = {
@@ -55,6 +15,19 @@ GRANT_RESOURCES = {
     "google_secret_manager_secret_iam_member": "secret:",
     "google_service_account_iam_member": "service_account:",
 }
+# local.function_grants in infra/iam.tf is the one statement of who holds what; these tests
+# hold it to rules instead of to a second copy. The roles that may be granted on the whole
+# project, and why nothing narrower will do:
+PROJECT_WIDE = {
+    "roles/datastore.user": "Firestore grants per project (or per database), not per collection",
+    "roles/pubsub.subscriber": "pull reads subscriptions the api creates at run time",
+    "roles/secretmanager.secretAccessor": "integration secrets are made at run time; conditioned",
+    "roles/secretmanager.admin": "the api creates integration secrets at run time; conditioned",
+    "roles/pubsub.editor": "the api manages users' subscriptions, named at run time",
+}
+# Roles that reach secrets must be narrowed to the integration secrets by a condition.
+CONDITIONED_ON_PROJECT = {"roles/secretmanager.secretAccessor", "roles/secretmanager.admin"}
+TOPIC_SETTINGS = {"internal": "INTERNAL_TOPIC", "pull_tasks": "PULL_TASKS_TOPIC"}
 
 
 def grants() -> dict[str, dict]:
@@ -65,18 +38,75 @@ def iam_resources() -> list[Resource]:
     return [r for config in (load(), load(MODULE)) for r in config.resources() if "_iam_" in r.type]
 
 
-def test_needs_cover_every_function() -> None:
-    assert set(NEEDS) == set(EXPECTED)
+def functions_of(entry: dict) -> set[str]:
+    """The functions a setting of local.settings or local.secret_settings is given to."""
+    if entry["functions"] == Expr("local.all_functions"):
+        return set(EXPECTED)
+    return set(entry["functions"])
 
 
-@pytest.mark.parametrize("function", sorted(EXPECTED))
-def test_each_function_holds_exactly_what_it_needs(function: str) -> None:
-    held = {
-        (g["role"], g["on"], g["condition"]) for g in grants().values() if g["function"] == function
-    }
-    assert held == NEEDS[function], (
-        f"{function}: extra {held - NEEDS[function]}, missing {NEEDS[function] - held}"
+def holders(role: str, on: str) -> set[str]:
+    return {g["function"] for g in grants().values() if g["role"] == role and g["on"] == on}
+
+
+def test_every_function_holds_roles_and_only_functions_do() -> None:
+    assert {g["function"] for g in grants().values()} == set(EXPECTED)
+
+
+def test_no_function_holds_a_role_twice() -> None:
+    seen = [(g["function"], g["role"], g["on"]) for g in grants().values()]
+    assert len(seen) == len(set(seen))
+
+
+def test_project_wide_roles_are_the_ones_nothing_narrower_serves() -> None:
+    for key, grant in grants().items():
+        if grant["on"] == "project":
+            assert grant["role"] in PROJECT_WIDE, f"{key}: grant {grant['role']} on one resource"
+
+
+def test_secret_roles_on_the_project_are_conditioned() -> None:
+    for key, grant in grants().items():
+        if grant["on"] == "project" and grant["role"] in CONDITIONED_ON_PROJECT:
+            assert grant["condition"] is not None, f"{key} would reach the admin token"
+        if grant["role"].startswith("roles/secretmanager."):
+            assert grant["on"] == "project" or grant["on"].startswith("secret:"), key
+
+
+def test_publishers_publish_to_the_topic_they_are_told_of() -> None:
+    # A function may publish to a topic only if its settings name that topic, and every
+    # function whose code publishes (the intake and pull) can.
+    settings = load().locals()["settings"]
+    for key, grant in grants().items():
+        if grant["role"] == "roles/pubsub.publisher":
+            assert grant["on"].startswith("topic:"), f"{key}: publish to one topic, not all"
+            topic = grant["on"].removeprefix("topic:")
+            setting = settings[TOPIC_SETTINGS[topic]]
+            assert setting["value"] == Expr(f"google_pubsub_topic.{topic}.name"), key
+            assert grant["function"] in functions_of(setting), key
+    intake = {"webhook", "pubsub_push", "pull"}
+    assert holders("roles/pubsub.publisher", "topic:internal") == intake
+    assert holders("roles/pubsub.publisher", "topic:pull_tasks") == functions_of(
+        settings["PULL_TASKS_TOPIC"]
     )
+
+
+def test_each_mounted_secret_is_readable_by_its_function() -> None:
+    # Cloud Run refuses to start an instance whose secret environment it cannot read.
+    secrets = load().locals()["secrets"]
+    for name, entry in load().locals()["secret_settings"].items():
+        [secret] = [key for key, value in secrets.items() if value == entry["secret"]]
+        readers = holders("roles/secretmanager.secretAccessor", f"secret:{secret}")
+        assert readers == functions_of(entry), name
+
+
+def test_only_the_function_attaching_push_identities_may_act_as_it() -> None:
+    # actAs on the push account is needed to attach it to a subscription, which only the
+    # function told PUSH_SERVICE_ACCOUNT and managing subscriptions does.
+    told = functions_of(load().locals()["settings"]["PUSH_SERVICE_ACCOUNT"])
+    acting = holders("roles/iam.serviceAccountUser", "service_account:push_auth")
+    assert acting and acting <= told
+    managing = {g["function"] for g in grants().values() if "pubsub.editor" in g["role"]}
+    assert acting == managing
 
 
 def test_grant_keys_name_their_function() -> None:

@@ -9,29 +9,53 @@ from mapper.queue import DEFAULT_MAX_BACKOFF_S, DEFAULT_MIN_BACKOFF_S
 from .tfconfig import Expr, load
 
 INVOKER = Expr("google_service_account.invoker.email")
-# subscription resource -> (topic resource, function it pushes to)
+# subscription key -> (topic resource, function it pushes to)
 SUBSCRIPTIONS = {
     "worker": ("internal", "worker"),
     "dead_letter": ("dead_letter", "dead_letter"),
     "pull_tasks": ("pull_tasks", "pull"),
 }
+WEEK = "604800s"
 
 
-def subscription(name: str) -> dict:
-    return load().resource("google_pubsub_subscription", name).body
+def resource() -> dict:
+    """The one resource that makes every platform subscription."""
+    [found] = load().resources("google_pubsub_subscription")
+    assert found.name == "platform"
+    return found.body
 
 
-@pytest.mark.parametrize("name", sorted(SUBSCRIPTIONS))
-def test_subscription_pushes_to_its_function_with_the_invokers_token(name: str) -> None:
-    topic, function = SUBSCRIPTIONS[name]
-    body = subscription(name)
-    assert body["topic"] == Expr(f"google_pubsub_topic.{topic}.id")
+def subscription(key: str) -> dict:
+    """One entry of local.subscriptions: what sets that subscription apart."""
+    return load().locals()["subscriptions"][key]
+
+
+def test_one_resource_makes_the_three_subscriptions() -> None:
+    body = resource()
+    assert body["for_each"] == Expr("local.subscriptions")
+    assert set(load().locals()["subscriptions"]) == set(SUBSCRIPTIONS)
+    # Everything that differs comes from the entry: nothing is decided per key in the body.
+    assert body["name"] == Expr("each.value.name")
+    assert body["topic"] == Expr("each.value.topic")
+    assert body["message_retention_duration"] == Expr("each.value.retention")
+
+
+@pytest.mark.parametrize("key", sorted(SUBSCRIPTIONS))
+def test_subscription_pushes_to_its_function_with_the_invokers_token(key: str) -> None:
+    topic, function = SUBSCRIPTIONS[key]
+    entry = subscription(key)
+    assert entry["topic"] == Expr(f"google_pubsub_topic.{topic}.id")
+    assert entry["function"] == function
+    body = resource()
     [push] = body["push_config"]
-    url = Expr(f'local.function_urls["{function}"]')
+    url = Expr("local.function_urls[each.value.function]")
     assert push["push_endpoint"] == url
     assert push["oidc_token"] == [{"service_account_email": INVOKER, "audience": url}]
     assert body["expiration_policy"] == [{"ttl": ""}], "a platform subscription never expires"
     assert "module.function" in body["depends_on"]
+    # A delivery still running must not be redelivered: the ack deadline is the timeout of
+    # the function the subscription pushes to.
+    assert body["ack_deadline_seconds"] == Expr("local.ack_deadline[each.value.function]")
 
 
 def test_every_internal_function_is_reached() -> None:
@@ -44,33 +68,59 @@ def test_every_internal_function_is_reached() -> None:
 
 
 def test_worker_retries_then_dead_letters() -> None:
-    body = subscription("worker")
+    body = resource()
     assert body["retry_policy"] == [
         {
             "minimum_backoff": Expr("local.retry_policy.minimum_backoff"),
-            "maximum_backoff": Expr("local.retry_policy.maximum_backoff"),
+            "maximum_backoff": Expr("each.value.maximum_backoff"),
         }
     ]
     config = load()
     assert config.default("retry_min_backoff_seconds") == DEFAULT_MIN_BACKOFF_S == 10
     assert config.default("retry_max_backoff_seconds") == DEFAULT_MAX_BACKOFF_S == 600
-    assert body["dead_letter_policy"] == [
+    [dynamic] = body["dynamic"]
+    policy = dynamic["dead_letter_policy"]
+    assert policy["for_each"] == Expr(
+        "each.value.dead_letter ? [google_pubsub_topic.dead_letter.id] : []"
+    )
+    assert policy["content"] == [
         {
-            "dead_letter_topic": Expr("google_pubsub_topic.dead_letter.id"),
+            "dead_letter_topic": Expr("dead_letter_policy.value"),
             "max_delivery_attempts": Expr("var.max_delivery_attempts"),
         }
     ]
     assert config.default("max_delivery_attempts") == 10
-    # A delivery still running must not be redelivered: the ack deadline is the timeout.
-    assert body["ack_deadline_seconds"] == Expr('local.ack_deadline["worker"]')
+    # Only the worker's failures are dead-lettered; the dead-letter subscription itself and
+    # the pull tasks are not.
+    dead_lettered = {key for key in SUBSCRIPTIONS if subscription(key)["dead_letter"] is True}
+    assert dead_lettered == {"worker"}
+    for key in SUBSCRIPTIONS:
+        assert subscription(key)["dead_letter"] in (True, False), key
 
 
-def test_dead_letter_topic_is_named_as_locally() -> None:
-    # local/serve.py creates f"{topic}-dead-letter" and f"{topic}-dead-letter-push".
+def test_retention_and_backoff_per_subscription() -> None:
+    backoff = Expr("local.retry_policy.maximum_backoff")
+    assert subscription("worker")["retention"] == WEEK
+    assert subscription("worker")["maximum_backoff"] == backoff
+    assert subscription("dead_letter")["retention"] == WEEK
+    assert subscription("dead_letter")["maximum_backoff"] == backoff
+    # A pull task older than ten minutes has been overtaken by the scheduler's later rounds.
+    assert subscription("pull_tasks")["retention"] == "600s"
+    assert subscription("pull_tasks")["maximum_backoff"] == "60s"
+    assert load().locals()["retry_policy"]["maximum_backoff"] == (
+        "${var.retry_max_backoff_seconds}s"
+    )
+
+
+def test_subscriptions_are_named_as_locally() -> None:
+    # local/serve.py creates f"{topic}-worker", f"{topic}-dead-letter" and
+    # f"{topic}-dead-letter-push".
     assert load().resource("google_pubsub_topic", "dead_letter").body["name"] == (
         "${var.internal_topic}-dead-letter"
     )
+    assert subscription("worker")["name"] == "${var.internal_topic}-worker"
     assert subscription("dead_letter")["name"] == "${var.internal_topic}-dead-letter-push"
+    assert subscription("pull_tasks")["name"] == "${var.pull_tasks_topic}-push"
 
 
 def test_pubsub_may_dead_letter_and_sign() -> None:
@@ -80,7 +130,9 @@ def test_pubsub_may_dead_letter_and_sign() -> None:
     subscriber = config.resource(
         "google_pubsub_subscription_iam_member", "pubsub_dead_letter_subscriber"
     )
-    assert subscriber.body["subscription"] == Expr("google_pubsub_subscription.worker.name")
+    assert subscriber.body["subscription"] == Expr(
+        'google_pubsub_subscription.platform["worker"].name'
+    )
     minting = config.resource("google_service_account_iam_member", "pubsub_mints_tokens").body
     assert minting["role"] == "roles/iam.serviceAccountTokenCreator"
     assert set(minting["for_each"]) == {"invoker", "push_auth"}
