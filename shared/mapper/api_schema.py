@@ -279,7 +279,8 @@ def _paging(default: int = DEFAULT_PAGE_SIZE) -> list[dict[str, Any]]:
     ]
 
 
-def _paths() -> dict[str, Any]:
+def _operations() -> dict[str, dict[str, Any]]:
+    """What each endpoint of `URLS` does, by method; `_paths` puts them at the routes' paths."""
     integration = _json(_ref("Integration"), "The integration (secrets shown as set, never read).")
     queued = _json(_ref("Queued"), "Queued as a new run.")
     preview = {
@@ -294,7 +295,7 @@ def _paths() -> dict[str, Any]:
         _TIME | {"name": "until", "description": "Created before (ISO-8601)."},
     ]
     return {
-        "/api/integrations/": {
+        "integrations": {
             "get": {
                 "summary": "List integrations, newest first",
                 "parameters": _paging(),
@@ -306,8 +307,7 @@ def _paths() -> dict[str, Any]:
                 "responses": {"201": integration} | _errors(400, 413),
             },
         },
-        "/api/integrations/{id}/": {
-            "parameters": [_ID],
+        "integration": {
             "get": {"summary": "Read one", "responses": {"200": integration} | _errors(404)},
             "put": {
                 "summary": "Replace one (send `version` to refuse a stale write with 409)",
@@ -319,20 +319,17 @@ def _paths() -> dict[str, Any]:
                 "responses": {"204": {"description": "Deleted."}} | _errors(404),
             },
         },
-        "/api/integrations/{id}/toggle_active/": {
-            "parameters": [_ID],
+        "toggle": {
             "post": {"summary": "Flip `active`", "responses": {"200": integration} | _errors(404)},
         },
-        "/api/integrations/{id}/test/": {
-            "parameters": [_ID],
+        "send_test": {
             "post": {
                 "summary": "Send a payload (default: the saved sample) through it for real",
                 "requestBody": _body("TestRequest", required=False),
                 "responses": {"202": queued} | _errors(400, 404, 409, 413),
             },
         },
-        "/api/integrations/{id}/test_pubsub/": {
-            "parameters": [_ID],
+        "test_pubsub": {
             "post": {
                 "summary": "Publish a sample message (default: the saved samplePayload) to "
                 "the integration's topic",
@@ -341,73 +338,89 @@ def _paths() -> dict[str, Any]:
                 | _errors(400, 404, 409, 413),
             },
         },
-        "/api/integrations/{id}/stats/": {
-            "parameters": [
-                _ID,
-                {
-                    "name": "since",
-                    "in": "query",
-                    "schema": {"type": "string", "format": "date-time"},
-                },
-            ],
+        "stats": {
             "get": {
                 "summary": "Run counts since a time (default: 24 hours ago) and the latest run",
+                "parameters": [
+                    {
+                        "name": "since",
+                        "in": "query",
+                        "schema": {"type": "string", "format": "date-time"},
+                    },
+                ],
                 "responses": {"200": _json(_ref("IntegrationStats"), "The counts.")}
                 | _errors(400, 404),
             },
         },
-        "/api/integrations/{id}/preview/": {
-            "parameters": [_ID],
+        "preview_saved": {
             "post": {
                 "summary": "Run condition and mapping on a payload; nothing is sent",
                 "requestBody": _body("PreviewRequest"),
                 "responses": preview | _errors(400, 404, 413),
             },
         },
-        "/api/preview/": {
+        "preview": {
             "post": {
                 "summary": "Preview with an unsaved integration",
                 "requestBody": _body("UnsavedPreviewRequest"),
                 "responses": preview | _errors(400, 413),
             }
         },
-        "/api/integrations/{id}/validate/": {
-            "parameters": [_ID],
+        "validate_saved": {
             "post": {
                 "summary": "Check the saved integration, or a replacement for it",
                 "requestBody": _body("ValidateRequest", required=False),
                 "responses": {"200": validation} | _errors(400, 404, 413),
             },
         },
-        "/api/validate/": {
+        "validate": {
             "post": {
                 "summary": "Check an integration document",
                 "requestBody": _body("ValidateRequest"),
                 "responses": {"200": validation} | _errors(400, 413),
             }
         },
-        "/api/runs/": {
+        "runs": {
             "get": {
                 "summary": "List runs, newest first",
                 "parameters": run_filters + _paging(),
                 "responses": {"200": _json(_ref("RunPage"), "A page.")} | _errors(400),
             }
         },
-        "/api/runs/{id}/": {
-            "parameters": [_ID],
+        "run": {
             "get": {
                 "summary": "One run, whole",
                 "responses": {"200": _json(_ref("RunRecord"), "The run.")} | _errors(404),
             },
         },
-        "/api/runs/{id}/replay/": {
-            "parameters": [_ID],
+        "replay": {
             "post": {
                 "summary": "Process the run's payload again with the integration as it is now",
                 "responses": {"202": queued} | _errors(404, 409),
             },
         },
     }
+
+
+# werkzeug's `<id>` is OpenAPI's `{id}`.
+_ARGUMENT = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
+
+
+def _paths() -> dict[str, Any]:
+    """The `paths` of the document: one per rule of `URLS`, its methods as `_operations` says."""
+    operations = _operations()
+    paths: dict[str, Any] = {}
+    for rule in URLS.iter_rules():
+        documented = operations[rule.endpoint]
+        methods = {m.lower() for m in rule.methods or ()} - {"head", "options"}
+        if methods - set(documented):
+            raise KeyError(f"{rule.rule}: {sorted(methods - set(documented))} undocumented")
+        item: dict[str, Any] = {}
+        if rule.arguments:
+            item["parameters"] = [_ID | {"name": name} for name in sorted(rule.arguments)]
+        item.update({m: op for m, op in documented.items() if m in methods})
+        paths[_ARGUMENT.sub(r"{\1}", rule.rule)] = item
+    return paths
 
 
 def openapi() -> dict[str, Any]:

@@ -6,9 +6,12 @@ lists the admin and the secret policy act on are read back from those marks.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import pytest
 from pydantic import BaseModel, Field
+from werkzeug.routing import Map, Rule
 
 from mapper import admin, api_schema
 from mapper.engine import config as cfg
@@ -191,3 +194,48 @@ def test_every_field_in_the_openapi_document_says_what_it_is() -> None:
     assert {"type": "string", "writeOnly": True} in schemas["BearerAuth"]["properties"]["token"][
         "anyOf"
     ]
+
+
+def _routes(urls: Map) -> set[tuple[str, str]]:
+    return {
+        (rule.endpoint, method.lower())
+        for rule in urls.iter_rules()
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS")
+    }
+
+
+def test_the_openapi_paths_are_the_route_table_both_ways() -> None:
+    served = {
+        (re.sub(r"<(\w+)>", r"{\1}", rule.rule), method)
+        for rule in api_schema.URLS.iter_rules()
+        for endpoint, method in _routes(api_schema.URLS)
+        if endpoint == rule.endpoint
+    }
+    documented = {
+        (path, method)
+        for path, item in api_schema.openapi()["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
+    assert served == documented
+    # No operation is written for an endpoint or a method that has no route.
+    written = {(endpoint, m) for endpoint, item in api_schema._operations().items() for m in item}
+    assert written == _routes(api_schema.URLS)
+
+
+def test_every_route_has_its_handler() -> None:
+    from functions.api import routes
+
+    assert {rule.endpoint for rule in api_schema.URLS.iter_rules()} == set(routes._HANDLERS)
+
+
+def test_a_route_without_its_operation_cannot_be_documented(monkeypatch) -> None:
+    extra = Rule("/api/runs/<id>/cancel/", endpoint="run", methods=["POST"])
+    rules = [
+        Rule(r.rule, endpoint=r.endpoint, methods=r.methods)
+        for r in api_schema.URLS.iter_rules()
+    ]
+    monkeypatch.setattr(api_schema, "URLS", Map([*rules, extra]))
+    with pytest.raises(KeyError, match="cancel"):
+        api_schema.openapi()
