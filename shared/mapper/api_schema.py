@@ -7,17 +7,41 @@ so the document cannot drift from what the code accepts.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import models_json_schema
+from werkzeug.routing import Map, Rule
 
 from .engine import config as cfg
 from .errors import ConfigError, Problem
 from .store import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RUN_STATUSES
 
 DEFAULT_API_MAX_BODY_BYTES = 2_000_000
+
+# The API's routes. The api function dispatches on this table by endpoint and the OpenAPI
+# document's paths are made from it, so neither can have a route the other lacks.
+URLS = Map(
+    [
+        Rule("/api/integrations/", endpoint="integrations", methods=["GET", "POST"]),
+        Rule("/api/integrations/<id>/", endpoint="integration", methods=["GET", "PUT", "DELETE"]),
+        Rule("/api/integrations/<id>/toggle_active/", endpoint="toggle", methods=["POST"]),
+        Rule("/api/integrations/<id>/preview/", endpoint="preview_saved", methods=["POST"]),
+        Rule("/api/integrations/<id>/test/", endpoint="send_test", methods=["POST"]),
+        Rule("/api/integrations/<id>/test_pubsub/", endpoint="test_pubsub", methods=["POST"]),
+        Rule("/api/integrations/<id>/stats/", endpoint="stats", methods=["GET"]),
+        Rule("/api/integrations/<id>/validate/", endpoint="validate_saved", methods=["POST"]),
+        Rule("/api/preview/", endpoint="preview", methods=["POST"]),
+        Rule("/api/validate/", endpoint="validate", methods=["POST"]),
+        Rule("/api/runs/", endpoint="runs", methods=["GET"]),
+        Rule("/api/runs/<id>/", endpoint="run", methods=["GET"]),
+        Rule("/api/runs/<id>/replay/", endpoint="replay", methods=["POST"]),
+    ],
+    strict_slashes=False,
+    merge_slashes=False,
+)
 
 
 class _Body(BaseModel):
