@@ -32,6 +32,9 @@ TOKEN_FILE = STATE / "admin-token"
 DEFAULT_PORT = 8080
 LOOPBACK = "127.0.0.0/8,::1/128"
 PULL_TICK_S = 60.0  # as the Cloud Scheduler job
+# Local backoffs are 1-2 s (local/serve.py), so a run in flight for this long is lost
+# (the longest lease, 150 s, is respected by the reconciler itself).
+LOCAL_RECONCILE_AFTER_S = "60"
 
 
 def settings(environ: Mapping[str, str], port: int) -> dict[str, str]:
@@ -45,12 +48,20 @@ def settings(environ: Mapping[str, str], port: int) -> dict[str, str]:
         "PUSH_VERIFY_OIDC": "false",  # the emulator sends no token
         # The emulator pushes to this address: "localhost" may resolve to ::1 for its Java.
         "PUSH_BASE_URL": f"http://127.0.0.1:{port}",
+        "RECONCILE_AFTER_SECONDS": LOCAL_RECONCILE_AFTER_S,
         **{k: v for k, v in environ.items() if k in _OVERRIDABLE},
         "ADMIN_TOKEN": environ.get("ADMIN_TOKEN") or secrets.token_urlsafe(24),
     }
 
 
-_OVERRIDABLE = ("SITE_URL", "PUSH_BASE_URL", "SECRET_BACKEND", "EGRESS_ALLOW_CIDRS", "LOG_FORMAT")
+_OVERRIDABLE = (
+    "SITE_URL",
+    "PUSH_BASE_URL",
+    "SECRET_BACKEND",
+    "EGRESS_ALLOW_CIDRS",
+    "LOG_FORMAT",
+    "RECONCILE_AFTER_SECONDS",
+)
 
 
 def main(environ: Mapping[str, str] = os.environ) -> int:

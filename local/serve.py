@@ -42,6 +42,17 @@ LOCAL_MAX_DELIVERY_ATTEMPTS = 5
 PULL_TASK_ACK_DEADLINE_S = 120
 
 
+def worker_ack_deadline_s() -> int:
+    """Longer than the longest delivery may hold its run: the longest lease, plus slack.
+
+    Shorter, and Pub/Sub would redeliver a message while its first delivery still runs.
+    """
+    from mapper.engine.config import MAX_HTTP_TIMEOUT_S
+    from mapper.pipeline.worker import LEASE_MARGIN_S, SMTP_LEASE_S
+
+    return int(max(MAX_HTTP_TIMEOUT_S, SMTP_LEASE_S) + LEASE_MARGIN_S + 30)
+
+
 def build_app(
     routes: Iterable[tuple[str, str, str, str]] = ROUTES,
     extra: Mapping[str, Callable] | None = None,
@@ -110,6 +121,7 @@ def create_internal_pubsub(
             push_endpoint=f"{base_url}/_functions/worker",
             min_backoff=LOCAL_MIN_BACKOFF_S,
             max_backoff=LOCAL_MAX_BACKOFF_S,
+            ack_deadline_seconds=worker_ack_deadline_s(),
         )
         ensure_topic_and_subscription(
             publisher,

@@ -24,11 +24,9 @@ from mapper import api_schema as schema
 from mapper.admin import Admin
 from mapper.errors import (
     ConfigError,
-    ConflictError,
     InvalidQueryError,
     ListenerError,
     MapperError,
-    NotFoundError,
     Problem,
 )
 from mapper.http_edge import error, from_exception, read_body
@@ -90,12 +88,6 @@ def handle(
         return exc.response
     except ConfigError as exc:
         return _json(400, _invalid(exc.problems))
-    except NotFoundError as exc:
-        return error(404, str(exc), exc.code)
-    except ConflictError as exc:
-        return error(409, str(exc), exc.code)
-    except InvalidQueryError as exc:
-        return error(400, str(exc), exc.code)
     except ListenerError as exc:
         if exc.retryable:
             return from_exception(exc)

@@ -10,8 +10,8 @@ from cloudevents.http import CloudEvent
 
 from mapper.engine.sandbox import init_v8
 from mapper.logs import bind_log_context, logged, setup_logging
-from mapper.pipeline import Worker, decode_internal
-from mapper.services import services
+from mapper.pipeline import decode_internal
+from mapper.services import worker
 
 # V8 must start on the main thread (see init_v8); functions-framework imports us there.
 init_v8()
@@ -25,5 +25,5 @@ def dead_letter(event: CloudEvent) -> None:
     """Record that Pub/Sub gave up on this message after its last attempt."""
     message = decode_internal(base64.b64decode(event.data["message"]["data"]))
     bind_log_context(integration_id=message.get("integrationId"), run_id=message.get("runId"))
-    status = Worker(services()).dead_letter(message)
-    log.warning("gave up on the run: %s", status)
+    status = worker().dead_letter(message)
+    log.warning("gave up on the run: %s", status, extra={"status": status})

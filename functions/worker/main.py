@@ -10,8 +10,8 @@ from cloudevents.http import CloudEvent
 
 from mapper.engine.sandbox import init_v8
 from mapper.logs import bind_log_context, logged, setup_logging
-from mapper.pipeline import Worker, decode_internal
-from mapper.services import services
+from mapper.pipeline import decode_internal
+from mapper.services import worker as pipeline_worker
 
 # V8 must start on the main thread (see init_v8); functions-framework imports us there.
 init_v8()
@@ -25,5 +25,5 @@ def worker(event: CloudEvent) -> None:
     """Process the internal message; a retryable failure raises and is redelivered."""
     message = decode_internal(base64.b64decode(event.data["message"]["data"]))
     bind_log_context(integration_id=message.get("integrationId"), run_id=message.get("runId"))
-    status = Worker(services()).process(message)
-    log.info("run finished: %s", status)
+    status = pipeline_worker().process(message)
+    log.info("run finished: %s", status, extra={"status": status})

@@ -31,10 +31,18 @@ from .errors import (
     Problem,
     SecretError,
 )
-from .pipeline import Intake, Services, run_id_for
-from .secrets import mask_secrets, obsolete_refs, secret_refs, store_secrets
+from .pipeline import Intake, run_id_for
+from .pipeline.reconcile import DEFAULT_HORIZON_S, IN_FLIGHT
+from .secrets import SecretBackend, mask_secrets, obsolete_refs, secret_refs, store_secrets
 from .sources.subscriptions import Change
-from .store import iso_timestamp
+from .store import (
+    IntegrationStore,
+    PullStateStore,
+    RunStore,
+    SignatureFailureStore,
+    iso_timestamp,
+)
+from .targets import EgressPolicy
 
 PATH_BYTES = 24  # 192 random bits per webhook or push path (the contract asks for >= 128)
 REACHABILITY_TIMEOUT_S = 3.0
@@ -92,18 +100,33 @@ class NoListeners:
         raise ConflictError("this integration does not read from Pub/Sub")
 
 
+@dataclass(frozen=True)
+class AdminStores:
+    """What the control plane reads and writes: documents, runs, pull state, secrets, egress."""
+
+    integrations: IntegrationStore
+    runs: RunStore
+    pull_state: PullStateStore
+    secret_backend: SecretBackend
+    egress: EgressPolicy
+    signature_failures: SignatureFailureStore | None = None
+    stuck_after_s: float = DEFAULT_HORIZON_S  # the reconciler's horizon: older is "stuck"
+
+
 class Admin:
     """Integration and run operations behind `/api/`."""
 
     def __init__(
         self,
-        services: Services,
+        store: AdminStores,
+        intake: Intake,
         site: Site,
         listeners: Listeners | None = None,
         *,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
-        self._s = services
+        self._s = store
+        self._intake = intake
         self._site = site
         self._listeners = listeners or NoListeners()
         self._new_id = new_id
@@ -128,6 +151,10 @@ class Admin:
             doc["lastPulledAt"] = state.get("lastPulledAt")
             doc["listenerError"] = state.get("lastError")
             doc = _without_nulls(doc)
+        if source.get("signature") and self._s.signature_failures is not None:
+            failures = self._s.signature_failures.latest(integration_id)
+            if failures is not None:
+                doc["signatureFailures"] = failures
         return self._shown(doc)
 
     def create_integration(self, doc: Any) -> dict[str, Any]:
@@ -244,11 +271,11 @@ class Admin:
         """Queue a payload (default: the saved sample) as a real run of kind `test`."""
         integration = self._stored(integration_id)
         payload = _payload_or_sample(integration, payload)
-        if not integration.get("active", True):
+        typed = cfg.parse_integration(integration)
+        if not typed.active:
             raise ConflictError("the integration is paused; activate it to send a test event")
-        run_id, _ = Intake(self._s).accept(
-            integration, payload, run_id=run_id_for(integration_id, None), source_kind="test"
-        )
+        run_id = run_id_for(integration_id, None)
+        self._intake.accept(typed, payload, run_id=run_id, source_kind="test", deduplicate=False)
         return {"status": "queued", "runId": run_id}
 
     def stats(self, integration_id: str, since: str) -> dict[str, Any]:
@@ -257,11 +284,15 @@ class Admin:
         runs = self._s.runs
         total = runs.count(integration_id, since=since)  # refuses a `since` that is no time
         counts = {s: runs.count(integration_id, s, since) for s in ("success", "error", "skipped")}
+        in_flight = sum(runs.count(integration_id, s) for s in IN_FLIGHT)
+        stuck = runs.count_stale(integration_id, IN_FLIGHT, self._s.stuck_after_s)
         latest, _ = runs.list(integration_id=integration_id, limit=1)
         return {
             "since": iso_timestamp(since),
             "total": total,
             **counts,
+            "inFlight": in_flight,
+            "stuck": stuck,
             "lastRun": {k: latest[0].get(k) for k in ("id", "status", "createdAt")}
             if latest
             else None,
@@ -288,17 +319,19 @@ class Admin:
         payload = original["incomingPayload"]
         if isinstance(payload, dict) and payload.get("truncated") is True:
             raise ConflictError("this run's payload was too large to keep whole; resend it")
-        integration = self._stored(original["integrationId"])
-        if not integration.get("active", True):
+        integration = cfg.parse_integration(self._stored(original["integrationId"]))
+        if not integration.active:
             raise ConflictError("the integration is paused; activate it before replaying")
-        new_id, _ = Intake(self._s).accept(
+        new_id = run_id_for(original["integrationId"], None)
+        self._intake.accept(
             integration,
             payload,
-            run_id=run_id_for(integration["id"], None),
+            run_id=new_id,
             source_kind="replay",
             headers=original.get("incomingHeaders"),
             attributes=original.get("incomingAttributes"),
             replay_of=run_id,
+            deduplicate=False,
         )
         return {"status": "queued", "runId": new_id, "replayOf": run_id}
 

@@ -186,6 +186,10 @@ class IntegrationStats(_Body):
     success: int = Field(description="Of those, delivered.")
     error: int = Field(description="Of those, failed for good.")
     skipped: int = Field(description="Of those, skipped by the condition.")
+    in_flight: int = Field(description="Runs queued, retrying or being delivered now.")
+    stuck: int = Field(
+        description="Runs in flight longer than the reconciler's horizon (it republishes them)."
+    )
     last_run: LastRun | None = Field(description="The latest run of any age; null if none.")
 
 

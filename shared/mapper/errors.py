@@ -4,24 +4,30 @@
     ├── ConfigError                  the integration document is invalid (carries every problem)
     ├── PathError                    a path string does not parse
     ├── TransformError               a built-in transform failed on a value
-    ├── SandboxError                 user JavaScript threw, or broke a limit
-    │   ├── SandboxTimeout           ... ran past its CPU time limit
-    │   └── SandboxMemoryError       ... ran past its memory limit
+    │   └── SandboxError             user JavaScript threw, or broke a limit
+    │       ├── SandboxTimeout       ... ran past its CPU time limit
+    │       └── SandboxMemoryError   ... ran past its memory limit
     ├── SecretError                  a secret reference cannot be resolved (retryable)
     │   ├── SecretNotFound           ... it does not exist (any more)
     │   ├── SecretAccessDenied       ... the runtime identity may not read it
     │   └── InvalidSecretRef         ... the reference is malformed
     ├── SignatureError               a webhook signature is missing or wrong
     ├── UnauthenticatedError         an OIDC token (Pub/Sub push, Scheduler) is missing or wrong
+    ├── SigningKeysUnavailable       Google's OIDC signing keys cannot be fetched (retryable)
+    ├── EnvelopeError                a push request is not a Pub/Sub push envelope
     ├── ListenerError                Google refused to create, change or use a subscription
     ├── TargetError                  the target refused the message for good (4xx, bad address)
     │   ├── BlockedDestinationError  the target address is private/reserved and not allowlisted
     │   └── RetryableTargetError     the target may accept it later (timeout, 408, 429, 5xx)
-    ├── StoreError                   Firestore / Pub/Sub failed; retryable
+    ├── StoreError                   Firestore failed (retryable)
+    ├── QueueError                   Pub/Sub failed to publish or set up a topic (retryable)
     ├── NotFoundError                the document asked for does not exist
     ├── ConflictError                it exists already, or changed since it was read
     ├── InvalidQueryError            a list query has a bad cursor, limit or time bound
     └── MessageTooLarge              over Pub/Sub's 10 MB message limit; never retried
+
+The pipeline adds its own, beside the code that raises them (`mapper.pipeline.worker`):
+`RunBusy` and `RunNotRecorded` (retryable), `IntegrationGone`.
 
 `retryable` tells the worker whether to raise (so Pub/Sub redelivers) or to record
 the run as failed for good.
@@ -30,6 +36,10 @@ the run as failed for good.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Self
+
+if TYPE_CHECKING:
+    from .targets.base import Delivery
 
 
 class MapperError(Exception):
@@ -117,6 +127,19 @@ class UnauthenticatedError(MapperError):
     code = "unauthenticated"
 
 
+class SigningKeysUnavailable(MapperError):
+    """Google's OIDC signing keys could not be fetched; the caller should retry."""
+
+    code = "signing_keys_unavailable"
+    retryable = True
+
+
+class EnvelopeError(MapperError):
+    """A push request that is not a standard Pub/Sub push envelope."""
+
+    code = "invalid_envelope"
+
+
 class ListenerError(MapperError):
     """Google refused a subscription or topic operation; the sentence says what to grant or fix.
 
@@ -132,9 +155,22 @@ class ListenerError(MapperError):
 
 
 class TargetError(MapperError):
-    """The target refused the message for good; retrying would not help."""
+    """The target refused the message for good; retrying would not help.
+
+    `delivery` is what was sent and what came back (a `mapper.targets.Delivery`), when the
+    failure happened after something was sent; the run records it.
+    """
 
     code = "target_error"
+
+    def __init__(self, message: str, delivery: Delivery | None = None) -> None:
+        super().__init__(message)
+        self.delivery = delivery
+
+    def with_delivery(self, delivery: Delivery | None) -> Self:
+        """This error, carrying `delivery` (for `raise exc.with_delivery(...)`)."""
+        self.delivery = delivery
+        return self
 
 
 class BlockedDestinationError(TargetError):
@@ -151,9 +187,16 @@ class RetryableTargetError(TargetError):
 
 
 class StoreError(MapperError):
-    """Firestore or Pub/Sub failed; the caller should retry."""
+    """Firestore failed; the caller should retry."""
 
     code = "store_error"
+    retryable = True
+
+
+class QueueError(MapperError):
+    """Pub/Sub failed to publish or to set up a topic; the caller should retry."""
+
+    code = "queue_error"
     retryable = True
 
 

@@ -1,4 +1,5 @@
-"""What the HTTP functions share at the edge: JSON error bodies and reading a bounded body."""
+"""What the HTTP functions share at the edge: JSON error bodies, the one table of statuses,
+and reading a bounded body."""
 
 from __future__ import annotations
 
@@ -6,7 +7,39 @@ from typing import Any
 
 import flask
 
-from .errors import MapperError, MessageTooLarge
+from .errors import (
+    ConfigError,
+    ConflictError,
+    InvalidQueryError,
+    MapperError,
+    MessageTooLarge,
+    NotFoundError,
+    SignatureError,
+    UnauthenticatedError,
+)
+
+# The one mapping of error classes to HTTP statuses; the first match wins. Any retryable
+# error answers 503 with Retry-After (the sender keeps the message); anything else is 500.
+STATUS_BY_ERROR: tuple[tuple[type[MapperError], int], ...] = (
+    (MessageTooLarge, 413),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (ConfigError, 400),
+    (InvalidQueryError, 400),
+    (SignatureError, 401),
+    (UnauthenticatedError, 401),
+)
+RETRY_AFTER_S = "10"
+
+
+def status_for(exc: MapperError) -> int:
+    """The HTTP status of a typed error."""
+    if exc.retryable:
+        return 503
+    for kind, status in STATUS_BY_ERROR:
+        if isinstance(exc, kind):
+            return status
+    return 500
 
 
 def error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> Any:
@@ -16,12 +49,14 @@ def error(status: int, message: str, code: str, headers: dict[str, str] | None =
     )
 
 
-def from_exception(exc: MapperError, status: int = 500) -> Any:
+def from_exception(exc: MapperError) -> Any:
     """A typed error as its clear message; retryable ones as 503 so the sender retries."""
-    if isinstance(exc, MessageTooLarge):
-        return error(413, str(exc), exc.code)
-    if exc.retryable:
-        return error(503, "temporarily unavailable, try again", exc.code, {"Retry-After": "10"})
+    status = status_for(exc)
+    if status == 503:
+        return error(503, "temporarily unavailable, try again", exc.code,
+                     {"Retry-After": RETRY_AFTER_S})
+    if status == 401:
+        return error(401, str(exc), exc.code, {"WWW-Authenticate": "Bearer"})
     return error(status, str(exc), exc.code)
 
 
@@ -40,9 +75,28 @@ def answer_http_errors_as_json(errorhandler: Any) -> None:
         return error(405, "method not allowed", "method_not_allowed")
 
 
+def route_token(request: flask.Request, prefix: str, nothing_here: str) -> str | Any:
+    """The `{path}` of `POST /<prefix>/{path}/`, or the 405 or 404 answer to return instead."""
+    if request.method != "POST":
+        return error(405, "use POST", "method_not_allowed", {"Allow": "POST"})
+    parts = [p for p in request.path.split("/") if p]
+    if len(parts) != 2 or parts[0] != prefix:
+        return error(404, nothing_here, "not_found")
+    return parts[1]
+
+
+def body_reader(request: flask.Request) -> Any:
+    """`read(limit)`: the request body, or None when it is larger than `limit` bytes."""
+
+    def read(limit: int) -> bytes | None:
+        if request.content_length is not None and request.content_length > limit:
+            return None
+        body = request.stream.read(limit + 1)
+        return None if len(body) > limit else body
+
+    return read
+
+
 def read_body(request: flask.Request, limit: int) -> bytes | None:
     """The request body, or None when it is larger than `limit` bytes."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    body = request.stream.read(limit + 1)
-    return None if len(body) > limit else body
+    return body_reader(request)(limit)

@@ -15,7 +15,7 @@ from google.cloud import pubsub_v1
 from google.cloud.pubsub_v1.publisher.exceptions import MessageTooLargeError
 from google.protobuf import duration_pb2, field_mask_pb2
 
-from .errors import MessageTooLarge, StoreError
+from .errors import MessageTooLarge, QueueError
 
 PUBLISH_TIMEOUT_S = 30.0
 DEFAULT_ACK_DEADLINE_S = 60
@@ -31,6 +31,14 @@ _SUBSCRIPTION_SETTINGS = [
     "dead_letter_policy",
     "push_config",
 ]
+
+
+PUBLISH_BATCH_LATENCY_S = 0.001  # the client's default (10 ms) sits on every 202
+
+
+def latency_publisher_settings() -> pubsub_v1.types.BatchSettings:
+    """Publisher batching for one message at a time: sent at once, not after 10 ms."""
+    return pubsub_v1.types.BatchSettings(max_latency=PUBLISH_BATCH_LATENCY_S)
 
 
 class Queue:
@@ -61,23 +69,23 @@ class Queue:
         except MessageTooLargeError as exc:
             raise MessageTooLarge(f"message of {len(data)} bytes is over Pub/Sub's limit") from exc
         except (gexc.GoogleAPIError, futures.TimeoutError) as exc:
-            raise StoreError(f"Pub/Sub could not publish to {self.topic_path}: {exc}") from exc
+            raise QueueError(f"Pub/Sub could not publish to {self.topic_path}: {exc}") from exc
 
-    def publish_many(self, messages: list[dict[str, Any]]) -> list[str | StoreError]:
+    def publish_many(self, messages: list[dict[str, Any]]) -> list[str | QueueError]:
         """Publish every message at once (the client batches them), then wait for them all.
 
-        Returns, per message, its id or the `StoreError` that kept it from being published.
+        Returns, per message, its id or the `QueueError` that kept it from being published.
         """
         pending = []
         for message in messages:
             data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             pending.append(self._publisher.publish(self.topic_path, data))
-        results: list[str | StoreError] = []
+        results: list[str | QueueError] = []
         for future in pending:
             try:
                 results.append(str(future.result(timeout=self._timeout)))
             except (gexc.GoogleAPIError, futures.TimeoutError, MessageTooLargeError) as exc:
-                results.append(StoreError(f"Pub/Sub could not publish: {exc}"))
+                results.append(QueueError(f"Pub/Sub could not publish: {exc}"))
         return results
 
 
@@ -147,7 +155,7 @@ def ensure_topic_and_subscription(
                 }
             )
     except gexc.GoogleAPIError as exc:
-        raise StoreError(f"Pub/Sub could not set up {subscription_path}: {exc}") from exc
+        raise QueueError(f"Pub/Sub could not set up {subscription_path}: {exc}") from exc
     return subscription_path
 
 

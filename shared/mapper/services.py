@@ -1,19 +1,29 @@
-"""The one place that builds clients, lazily, from the environment (README, "Settings")."""
+"""The one place that builds clients, lazily, from the environment (README, "Settings").
+
+Nothing connects at import: each function's first request builds what it uses, once per
+instance. Every other module receives its clients from here.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
-from .pipeline import DEFAULT_CONFIG_TTL_S, ConfigCache, Services
-
 if TYPE_CHECKING:
-    from .admin import Listeners, Site
+    from .admin import Admin, Listeners, Site
+    from .engine.plan import PlanCache
+    from .pipeline import Intake, Integrations, Reconciler, Worker
+    from .queue import Queue
+    from .secrets import SecretBackend, SecretResolver
+    from .sources.oidc import OidcVerifier
     from .sources.pull import Puller
     from .sources.subscriptions import PubSubClients
+    from .store import IntegrationStore, PullStateStore, RunStore, SignatureFailureStore
+    from .targets import EgressPolicy
 
 DEFAULT_TOPIC = "mapper-events"
 DEFAULT_PULL_TASKS_TOPIC = "mapper-pull-tasks"
@@ -30,42 +40,132 @@ def max_body_bytes() -> int:
     return int(setting("MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES)))
 
 
+@dataclass
+class Services:
+    """Every client of this process, built once by `build_services`."""
+
+    integration_store: IntegrationStore
+    integrations: Integrations
+    runs: RunStore
+    queue: Queue
+    secrets: SecretResolver
+    secret_backend: SecretBackend
+    egress: EgressPolicy
+    plans: PlanCache
+    pull_state: PullStateStore
+    signature_failures: SignatureFailureStore
+
+
 def build_services(environ: Mapping[str, str] | None = None) -> Services:
-    """Connect every client the pipeline needs, as configured by `environ`."""
+    """Connect every client the functions need, as configured by `environ`."""
     from google.cloud import firestore, pubsub_v1
 
     from .engine.plan import PlanCache
-    from .queue import Queue
+    from .pipeline import Integrations
+    from .pipeline.integrations import DEFAULT_TTL_S
+    from .queue import Queue, latency_publisher_settings
     from .secrets import LocalSecretBackend, SecretManagerBackend, SecretResolver
-    from .store import IntegrationStore, PullStateStore, RunStore
+    from .store import IntegrationStore, PullStateStore, RunStore, SignatureFailureStore
     from .targets import EgressPolicy
 
     env = os.environ if environ is None else environ
     project = setting("GOOGLE_CLOUD_PROJECT", "demo-mapper", env)
     db = firestore.Client(project=project)
-    publisher = pubsub_v1.PublisherClient()
+    publisher = pubsub_v1.PublisherClient(batch_settings=latency_publisher_settings())
     topic = setting("INTERNAL_TOPIC", DEFAULT_TOPIC, env)
     backend_spec = setting("SECRET_BACKEND", "secret-manager", env)
     if backend_spec.startswith("local:"):
-        backend = LocalSecretBackend(backend_spec.removeprefix("local:"))
+        backend: SecretBackend = LocalSecretBackend(backend_spec.removeprefix("local:"))
     else:
         from google.cloud import secretmanager
 
         backend = SecretManagerBackend(secretmanager.SecretManagerServiceClient(), project)
-    integrations = IntegrationStore(db)
+    store = IntegrationStore(db)
+    retention = timedelta(days=int(setting("RUN_RETENTION_DAYS", "30", env)))
     return Services(
-        integrations=integrations,
-        runs=RunStore(db, retention=timedelta(days=int(setting("RUN_RETENTION_DAYS", "30", env)))),
+        integration_store=store,
+        integrations=Integrations(
+            store, float(setting("CONFIG_CACHE_SECONDS", str(DEFAULT_TTL_S), env))
+        ),
+        runs=RunStore(db, retention=retention),
         queue=Queue(publisher, publisher.topic_path(project, topic)),
         secrets=SecretResolver(backend),
+        secret_backend=backend,
         egress=EgressPolicy.from_env(env),
         plans=PlanCache(int(setting("PLAN_CACHE_SIZE", "64", env))),
-        configs=ConfigCache(
-            integrations, float(setting("CONFIG_CACHE_SECONDS", str(DEFAULT_CONFIG_TTL_S), env))
-        ),
-        secret_backend=backend,
         pull_state=PullStateStore(db),
+        signature_failures=SignatureFailureStore(db, retention=retention),
     )
+
+
+@cache
+def services() -> Services:
+    """This process's services, built on first use (never at import: cold starts matter)."""
+    return build_services()
+
+
+# --- what each function uses --------------------------------------------------------------
+
+
+@cache
+def intake() -> Intake:
+    """The webhook's, push's and pull's way in (MAX_BODY_BYTES, the push OIDC check)."""
+    from .pipeline import Intake
+
+    s = services()
+    return Intake(
+        s.integrations,
+        s.runs,
+        s.queue,
+        s.secrets,
+        max_body_bytes=max_body_bytes(),
+        push_verifier=push_verifier(),
+        signature_failures=s.signature_failures,
+    )
+
+
+@cache
+def worker() -> Worker:
+    """The worker's and dead-letter function's pipeline half."""
+    from .pipeline import Worker
+
+    s = services()
+    return Worker(s.integrations, s.runs, s.plans, s.secrets, s.egress)
+
+
+@cache
+def reconciler() -> Reconciler:
+    """The sweep for runs left in flight (RECONCILE_AFTER_SECONDS, RECONCILE_MAX_REPUBLISHES)."""
+    from .pipeline import Reconciler
+    from .pipeline.reconcile import DEFAULT_HORIZON_S, DEFAULT_MAX_REPUBLISHES
+
+    s = services()
+    return Reconciler(
+        s.runs,
+        s.queue,
+        horizon_s=float(setting("RECONCILE_AFTER_SECONDS", str(DEFAULT_HORIZON_S))),
+        max_republishes=int(
+            setting("RECONCILE_MAX_REPUBLISHES", str(DEFAULT_MAX_REPUBLISHES))
+        ),
+    )
+
+
+@cache
+def admin() -> Admin:
+    """The control plane behind /api/."""
+    from .admin import Admin, AdminStores
+
+    s = services()
+    stores = AdminStores(
+        integrations=s.integration_store,
+        runs=s.runs,
+        pull_state=s.pull_state,
+        secret_backend=s.secret_backend,
+        egress=s.egress,
+        signature_failures=s.signature_failures,
+        stuck_after_s=reconciler().horizon_s,
+    )
+    return Admin(stores, intake(), site(), listeners())
 
 
 def site(environ: Mapping[str, str] | None = None) -> Site:
@@ -82,6 +182,33 @@ def site(environ: Mapping[str, str] | None = None) -> Site:
 def push_audience(environ: Mapping[str, str] | None = None) -> str:
     """The audience of Pub/Sub push OIDC tokens (PUSH_AUDIENCE, default the push base URL)."""
     return setting("PUSH_AUDIENCE", site(environ).push_base, environ)
+
+
+@cache
+def push_verifier() -> OidcVerifier | None:
+    """The push OIDC check, on unless PUSH_VERIFY_OIDC=false (the emulator sends no token)."""
+    from .sources.oidc import GOOGLE_CERTS_URL, OidcVerifier
+
+    if setting("PUSH_VERIFY_OIDC", "true").lower() == "false":
+        return None
+    return OidcVerifier(
+        push_audience(),
+        setting("PUSH_SERVICE_ACCOUNT", ""),
+        setting("OIDC_CERTS_URL", GOOGLE_CERTS_URL),
+    )
+
+
+@cache
+def pull_verifier() -> OidcVerifier | None:
+    """Checks Scheduler's and the task subscription's tokens, when an invoker is set."""
+    from .sources.oidc import GOOGLE_CERTS_URL, OidcVerifier
+
+    account = setting("PULL_INVOKER_SERVICE_ACCOUNT", "")
+    if not account:
+        return None  # Cloud Run's own IAM check guards the function (infra/)
+    return OidcVerifier(
+        setting("PULL_AUDIENCE", ""), account, setting("OIDC_CERTS_URL", GOOGLE_CERTS_URL)
+    )
 
 
 @cache
@@ -114,16 +241,13 @@ def puller() -> Puller:
     project = setting("GOOGLE_CLOUD_PROJECT", "demo-mapper")
     publisher = pubsub_v1.PublisherClient()
     tasks = publisher.topic_path(project, setting("PULL_TASKS_TOPIC", DEFAULT_PULL_TASKS_TOPIC))
+    s = services()
     return Puller(
-        services(),
+        s.integration_store,
+        s.pull_state,
+        intake(),
         pubsub_clients(),
         Queue(publisher, tasks),
         int(setting("PULL_BATCH_SIZE", str(DEFAULT_BATCH_SIZE))),
         int(setting("PULL_CONCURRENCY", str(DEFAULT_CONCURRENCY))),
     )
-
-
-@cache
-def services() -> Services:
-    """This process's services, built on first use (never at import: cold starts matter)."""
-    return build_services()

@@ -15,7 +15,7 @@ import binascii
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -34,6 +34,7 @@ from .errors import (
     Problem,
     StoreError,
 )
+from .pipeline.ports import Claim
 
 # A Firestore document holds at most 1 MiB. Four payload fields at this budget, plus the run's
 # metadata, stay well under it.
@@ -50,6 +51,7 @@ MAX_PAGE_SIZE = 200
 PAYLOAD_FIELDS = ("incomingPayload", "transformedPayload", "outgoingRequest", "outgoingResponse")
 RUN_STATUSES = (
     "queued",
+    "delivering",
     "success",
     "error",
     "skipped",
@@ -57,6 +59,9 @@ RUN_STATUSES = (
     "retrying",
     "dead_lettered",
 )
+
+TERMINAL_STATUSES = frozenset({"success", "error", "skipped", "partial", "dead_lettered"})
+CLAIM_TRIES = 5  # reads of a run that keeps changing under a claim before giving up (busy)
 
 # Composite indexes that `RunStore.list` needs, one per combination of equality filters; a
 # `since`/`until` range on createdAt uses the same index. With no equality filter Firestore's
@@ -73,6 +78,15 @@ RUN_INDEXES: tuple[tuple[tuple[str, str], ...], ...] = (
         ("status", "ASCENDING"),
         ("createdAt", "DESCENDING"),
         ("__name__", "DESCENDING"),
+    ),
+    # the reconciler: runs in flight whose last change is older than the horizon
+    (("status", "ASCENDING"), ("updatedAt", "ASCENDING"), ("__name__", "ASCENDING")),
+    # the stats: an integration's stuck runs
+    (
+        ("integrationId", "ASCENDING"),
+        ("status", "ASCENDING"),
+        ("updatedAt", "ASCENDING"),
+        ("__name__", "ASCENDING"),
     ),
 )
 # Large text that no query reads: exempt from single-field indexing, it costs no index writes.
@@ -101,16 +115,6 @@ def iso_timestamp(value: datetime | str) -> str:
 
 
 # --- payload size -------------------------------------------------------------------------
-
-
-def fit_for_document(
-    value: Any,
-    limit_bytes: int = FIELD_LIMIT_BYTES,
-    preview_chars: int = PREVIEW_CHARS,
-) -> Any:
-    """`value` itself, or a `{"truncated": True, ...}` stand-in when its JSON is too large."""
-    _, stand_in = _json_within(value, limit_bytes, preview_chars)
-    return value if stand_in is None else stand_in
 
 
 def _json_within(
@@ -362,8 +366,11 @@ class RunStore:
             snapshot = self._collection.document(run_id).get()
         return _decode_run(snapshot) if snapshot.exists else None
 
-    def update(self, run_id: str, fields: dict[str, Any]) -> None:
+    def update(self, run_id: str, fields: Mapping[str, Any]) -> None:
         """Set some top-level fields of the run (and `updatedAt`); `NotFoundError` if missing."""
+        self._update(run_id, self._updates(fields), "update a run")
+
+    def _updates(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         _check_status(fields.get("status"))
         updates: dict[str, Any] = {}
         for key, value in _encode_run({**fields, "updatedAt": now_iso()}).items():
@@ -373,26 +380,135 @@ class RunStore:
             # Field names are quoted, so a key with a dot stays one top-level field.
             updates[FieldPath(other).to_api_repr()] = firestore.DELETE_FIELD
             updates[FieldPath(key).to_api_repr()] = value
-        self._update(run_id, updates, "update a run")
+        return updates
 
     def mark(self, run_id: str, status: str, **fields: Any) -> None:
         """Set the run's `status`, and any other fields given."""
         self.update(run_id, {**fields, "status": status})
 
-    def claim_attempt(self, run_id: str) -> dict[str, Any]:
-        """Count one more delivery attempt; return the run with `attempts` = this attempt."""
-        # A server-side increment, not a read-modify-write transaction: it cannot contend or
-        # abort, and its result is this attempt's own number even when two deliveries race.
-        result = self._update(
-            run_id,
-            {"attempts": firestore.Increment(1), "updatedAt": now_iso()},
-            "count a delivery attempt",
+    def claim(self, run_id: str, delivery_id: str, lease_s: float) -> Claim:
+        """Take the run for one delivery: one read, then one write conditional on that read.
+
+        The write counts the attempt (a server-side increment), marks the run `delivering`
+        and holds a lease until now + `lease_s`. It is conditional on the document being as
+        it was read, so two deliveries racing for the same run cannot both claim it: the
+        loser reads again and finds the lease. The write's time is the claim's token, which
+        `finish` requires, so only the lease holder records the outcome.
+        """
+        ref = self._collection.document(run_id) if is_valid_document_id(run_id) else None
+        if ref is None:
+            return Claim("missing")
+        for _ in range(CLAIM_TRIES):
+            with _store_errors("read a run"):
+                snapshot = ref.get()
+            if not snapshot.exists:
+                return Claim("missing")
+            run = _decode_run(snapshot)
+            if run.get("status") in TERMINAL_STATUSES:
+                return Claim("done", run)
+            now = datetime.now(timezone.utc)
+            lease = run.get("leaseUntil")
+            if run.get("status") == "delivering" and lease and iso_timestamp(now) < lease:
+                return Claim("busy", run)
+            until = iso_timestamp(now + timedelta(seconds=lease_s))
+            updates = {
+                "status": "delivering",
+                "deliveryId": delivery_id,
+                "leaseUntil": until,
+                "attempts": firestore.Increment(1),
+                "updatedAt": iso_timestamp(now),
+            }
+            option = self._client.write_option(last_update_time=snapshot.update_time)
+            with _store_errors("claim a run"):
+                try:
+                    result = ref.update(updates, option=option)
+                except gexc.FailedPrecondition:
+                    continue  # changed since it was read: look again
+            run.update(status="delivering", deliveryId=delivery_id, leaseUntil=until)
+            run["attempts"] = result.transform_results[0].integer_value
+            return Claim("claimed", run, token=result.update_time)
+        return Claim("busy")
+
+    def finish(
+        self, run_id: str, claim: Claim, status: str, fields: Mapping[str, Any]
+    ) -> bool:
+        """Record the outcome of a claimed delivery; False if the run changed since the claim.
+
+        A run changes under its lease holder only once the lease has expired and another
+        delivery (or the reconciler) took it over: then this outcome is not written.
+        """
+        _check_status(status)
+        released = {**fields, "status": status, "deliveryId": None, "leaseUntil": None}
+        updates = self._updates(released)
+        option = self._client.write_option(last_update_time=claim.token)
+        with _store_errors("record a run's outcome"):
+            try:
+                self._collection.document(run_id).update(updates, option=option)
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                return False
+        return True
+
+    def end_unless_leased(self, run_id: str, status: str, fields: Mapping[str, Any]) -> str:
+        """End a run that no live lease holds (dead letter, lost, a mapping that failed).
+
+        Returns the run's status afterwards: `status` if this call ended it, else the status
+        it keeps (already ended, or held by a live delivery), or "missing".
+        """
+        ref = self._collection.document(run_id) if is_valid_document_id(run_id) else None
+        if ref is None:
+            return "missing"
+        for _ in range(CLAIM_TRIES):
+            with _store_errors("read a run"):
+                snapshot = ref.get()
+            if not snapshot.exists:
+                return "missing"
+            current = snapshot.get("status")
+            lease = snapshot.to_dict().get("leaseUntil")
+            if current in TERMINAL_STATUSES:
+                return str(current)
+            if current == "delivering" and lease and now_iso() < lease:
+                return str(current)
+            updates = self._updates(
+                {**fields, "status": status, "deliveryId": None, "leaseUntil": None}
+            )
+            option = self._client.write_option(last_update_time=snapshot.update_time)
+            with _store_errors("end a run"):
+                try:
+                    ref.update(updates, option=option)
+                except gexc.FailedPrecondition:
+                    continue
+            return status
+        return "delivering"
+
+    def stale(
+        self, statuses: Iterable[str], older_than_s: float, limit: int
+    ) -> list[dict[str, Any]]:
+        """Runs in `statuses` whose `updatedAt` is more than `older_than_s` seconds ago."""
+        cutoff = iso_timestamp(datetime.now(timezone.utc) - timedelta(seconds=older_than_s))
+        query = (
+            self._collection.where(filter=FieldFilter("status", "in", list(statuses)))
+            .where(filter=FieldFilter("updatedAt", "<", cutoff))
+            .order_by("updatedAt")
+            .limit(limit)
         )
-        run = self.get(run_id)
-        if run is None:
-            raise NotFoundError(f"no run {run_id}")
-        run["attempts"] = result.transform_results[0].integer_value
-        return run
+        with _store_errors("find stale runs"):
+            return [_decode_run(snapshot) for snapshot in query.stream()]
+
+    def count_stale(self, integration_id: str, statuses: Iterable[str], older_than_s: float) -> int:
+        """How many of this integration's runs in `statuses` are older than `older_than_s`."""
+        cutoff = iso_timestamp(datetime.now(timezone.utc) - timedelta(seconds=older_than_s))
+        query = (
+            self._collection.where(filter=FieldFilter("integrationId", "==", integration_id))
+            .where(filter=FieldFilter("status", "in", list(statuses)))
+            .where(filter=FieldFilter("updatedAt", "<", cutoff))
+        )
+        with _store_errors("count stale runs"):
+            [[result]] = query.count(alias="n").get()
+        return int(result.value)
+
+    def touch(self, run_id: str, **fields: Any) -> None:
+        """Set some fields (and `updatedAt`), keeping the status."""
+        self.update(run_id, fields)
 
     def list(
         self,
@@ -579,3 +695,76 @@ class PullStateStore:
         """Merge `fields` into the integration's state."""
         with _store_errors("record pull state"):
             self._collection.document(integration_id).set(fields, merge=True)
+
+
+# --- refused signatures -------------------------------------------------------------------
+
+SIGNATURE_WINDOW_S = 3600  # one marker per integration and hour
+
+
+class SignatureFailureStore:
+    """The `signatureFailures` collection: refused webhook signatures, counted per window.
+
+    A request with a bad signature is not the sender's message (anyone who learned the URL
+    can send one), so it is not kept as a run: each refusal adds one to its integration's
+    marker for the hour (count, first and last seen, the latest headers and reason). A
+    flood therefore costs one small document per integration and hour, not a run each.
+    """
+
+    def __init__(
+        self,
+        client: firestore.Client,
+        collection: str = "signatureFailures",
+        retention: timedelta | None = timedelta(days=DEFAULT_RETENTION_DAYS),
+    ) -> None:
+        self._collection = client.collection(collection)
+        self._retention = retention
+
+    def count(self, integration_id: str, headers: Mapping[str, str], reason: str) -> None:
+        """Add one refusal to this hour's marker (best effort: never fails the request)."""
+        now = datetime.now(timezone.utc)
+        window = int(now.timestamp()) // SIGNATURE_WINDOW_S * SIGNATURE_WINDOW_S
+        data: dict[str, Any] = {
+            "integrationId": integration_id,
+            "windowStart": window,
+            "count": firestore.Increment(1),
+            "firstSeen": firestore.Minimum(now.timestamp()),
+            "lastSeen": firestore.Maximum(now.timestamp()),
+            "reason": reason[:TEXT_LIMIT_CHARS],
+            "sampleHeadersJson": _json_within(dict(headers), OTHER_FIELD_LIMIT_BYTES)[0],
+        }
+        if self._retention is not None:
+            data["expireAt"] = now + self._retention
+        doc_id = f"{integration_id}.{window}"
+        if not is_valid_document_id(doc_id):
+            return
+        try:
+            self._collection.document(doc_id).set(data, merge=True)
+        except gexc.GoogleAPIError:
+            pass  # counting is best effort: the sender still gets its 401
+
+    def latest(self, integration_id: str) -> dict[str, Any] | None:
+        """The integration's most recent marker, as the API shows it, or None."""
+        query = (
+            self._collection.where(filter=FieldFilter("integrationId", "==", integration_id))
+            .order_by("windowStart", direction=firestore.Query.DESCENDING)
+            .limit(1)
+        )
+        with _store_errors("read signature failures"):
+            found = list(query.stream())
+        if not found:
+            return None
+        data = found[0].to_dict() or {}
+        return {
+            "count": int(data.get("count") or 0),
+            "firstSeenAt": _from_epoch(data.get("firstSeen")),
+            "lastSeenAt": _from_epoch(data.get("lastSeen")),
+            "reason": data.get("reason"),
+            "sampleHeaders": json.loads(data.get("sampleHeadersJson") or "{}"),
+        }
+
+
+def _from_epoch(value: Any) -> str | None:
+    if not isinstance(value, (int, float)):
+        return None
+    return iso_timestamp(datetime.fromtimestamp(value, tz=timezone.utc))

@@ -17,7 +17,7 @@ import requests
 from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1
 
-from mapper.errors import StoreError
+from mapper.errors import QueueError
 from mapper.queue import Queue
 
 from .conftest import Platform
@@ -198,7 +198,7 @@ def test_a_message_that_dies_before_it_is_queued_is_redelivered_and_sent_once(
     def publish_failing_once(self: Queue, message: dict[str, Any], *args: Any) -> str:
         if message.get("integrationId") == created["id"] and not failures:
             failures.append(message["runId"])
-            raise StoreError("Pub/Sub could not publish (injected by the test)")
+            raise QueueError("Pub/Sub could not publish (injected by the test)")
         return real_publish(self, message, *args)
 
     monkeypatch.setattr(Queue, "publish", publish_failing_once)

@@ -10,7 +10,7 @@ import pytest
 from google.cloud import pubsub_v1
 
 from local.emulators import Emulators
-from mapper.errors import StoreError
+from mapper.errors import QueueError
 from mapper.queue import MessageTooLarge, Queue, ensure_topic_and_subscription
 
 
@@ -96,7 +96,7 @@ def test_publish_failures_are_typed(
     emulators: Emulators, publisher: pubsub_v1.PublisherClient
 ) -> None:
     missing = Queue(publisher, publisher.topic_path(emulators.project, unique("missing")))
-    with pytest.raises(StoreError):
+    with pytest.raises(QueueError):
         missing.publish({"a": 1})
     with pytest.raises(MessageTooLarge):
         missing.publish({"blob": "x" * 10_000_001})

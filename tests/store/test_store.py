@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
@@ -18,7 +19,6 @@ from mapper.store import (
     InvalidQueryError,
     NotFoundError,
     RunStore,
-    fit_for_document,
     iso_timestamp,
 )
 
@@ -189,18 +189,64 @@ def test_bad_queries_are_refused(db: firestore.Client) -> None:
             runs.list(**bad)
 
 
-def test_claim_attempt_counts_each_attempt_once(db: firestore.Client) -> None:
+def test_one_claim_wins_among_concurrent_deliveries(db: firestore.Client) -> None:
     runs = RunStore(db)
-    runs.create(run("msg-1", ts(1)))
-    assert runs.claim_attempt("msg-1")["attempts"] == 1
+    runs.create({**run("msg-1", ts(1)), "status": "queued"})
 
     with ThreadPoolExecutor(10) as pool:
-        claimed = [r["attempts"] for r in pool.map(runs.claim_attempt, ["msg-1"] * 10)]
+        claims = list(pool.map(lambda i: runs.claim("msg-1", f"d{i}", 60), range(10)))
 
-    assert sorted(claimed) == list(range(2, 12))
-    assert runs.get("msg-1")["attempts"] == 11
-    with pytest.raises(NotFoundError):
-        runs.claim_attempt("missing")
+    won = [c for c in claims if c.state == "claimed"]
+    assert len(won) == 1 and won[0].run["attempts"] == 1
+    assert {c.state for c in claims} == {"claimed", "busy"}
+    stored = runs.get("msg-1")
+    assert stored["status"] == "delivering" and stored["deliveryId"] == won[0].run["deliveryId"]
+    assert stored["attempts"] == 1
+    assert runs.claim("missing", "d", 60).state == "missing"
+
+
+def test_only_the_lease_holder_records_the_outcome(db: firestore.Client) -> None:
+    runs = RunStore(db)
+    runs.create({**run("msg-1", ts(1)), "status": "queued"})
+    first = runs.claim("msg-1", "first", 0.2)  # a delivery that will outlive its lease
+    time.sleep(0.3)
+    second = runs.claim("msg-1", "second", 60)  # the lease expired: another may send
+    assert first.state == second.state == "claimed"
+    assert second.run["attempts"] == 2
+
+    assert runs.finish("msg-1", first, "success", {}) is False  # lost its lease: not written
+    assert runs.get("msg-1")["deliveryId"] == "second"
+    assert runs.finish("msg-1", second, "success", {"apiCallTimeMs": 3}) is True
+    stored = runs.get("msg-1")
+    assert stored["status"] == "success" and stored["deliveryId"] is None
+    assert runs.claim("msg-1", "third", 60).state == "done"
+
+
+def test_a_live_lease_is_never_ended_by_others(db: firestore.Client) -> None:
+    runs = RunStore(db)
+    runs.create({**run("msg-1", ts(1)), "status": "queued"})
+    held = runs.claim("msg-1", "d1", 60)
+    assert runs.claim("msg-1", "d2", 60).state == "busy"
+    assert runs.end_unless_leased("msg-1", "dead_lettered", {"errorMessage": "x"}) == "delivering"
+    assert runs.finish("msg-1", held, "retrying", {"errorMessage": "503"}) is True
+    assert runs.end_unless_leased("msg-1", "dead_lettered", {"errorMessage": "gave up"}) == (
+        "dead_lettered"
+    )
+    assert runs.get("msg-1")["errorMessage"] == "gave up"
+    assert runs.end_unless_leased("msg-1", "error", {}) == "dead_lettered"  # ended stays ended
+    assert runs.end_unless_leased("missing", "error", {}) == "missing"
+
+
+def test_stale_finds_runs_in_flight_past_the_horizon(db: firestore.Client) -> None:
+    runs = RunStore(db)
+    runs.create({**run("old", ts(1)), "status": "queued", "updatedAt": ts(1)})
+    runs.create({**run("done", ts(1)), "status": "success", "updatedAt": ts(1)})
+    runs.create({**run("fresh", ts(1)), "status": "retrying"})  # updatedAt: now
+
+    found = runs.stale(["queued", "retrying", "delivering"], older_than_s=60, limit=10)
+
+    assert [r["id"] for r in found] == ["old"]
+    assert runs.count_stale("i1", ["queued", "retrying", "delivering"], 60) == 1
 
 
 def test_mark_and_update(db: firestore.Client) -> None:
@@ -239,7 +285,6 @@ def test_large_payload_is_truncated_and_flagged(db: firestore.Client) -> None:
     assert payload["preview"].startswith('{"blob":"xxx')
     assert stored["outgoingRequest"]["truncated"] is True
     assert len(stored["errorMessage"]) < 11_000
-    assert fit_for_document({"small": 1}) == {"small": 1}
 
 
 def test_json_firestore_refuses_survives_a_round_trip(db: firestore.Client) -> None:

@@ -407,6 +407,10 @@ class Integration(_Model):
     listener_error: StrictStr | None = _server(
         "Pull mode: why the last pull failed, until one succeeds; read-only."
     )
+    signature_failures: dict[str, Any] | None = _server(
+        "Signed webhooks: refused signatures in the latest hour (count, firstSeenAt, "
+        "lastSeenAt, reason, sampleHeaders); read-only."
+    )
     created_at: StrictStr | None = _server("When it was created (ISO-8601); read-only.")
     updated_at: StrictStr | None = _server("When it last changed (ISO-8601); read-only.")
 

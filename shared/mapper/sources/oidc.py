@@ -12,7 +12,7 @@ from typing import Any
 
 import jwt
 
-from ..errors import UnauthenticatedError
+from ..errors import SigningKeysUnavailable, UnauthenticatedError
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v3/certs"
 GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
@@ -55,7 +55,8 @@ class OidcVerifier:
                 options={"require": ["exp", "iat", "aud", "iss", "email"]},
             )
         except jwt.PyJWKClientConnectionError as exc:
-            raise UnauthenticatedError(f"cannot fetch the token signing keys: {exc}") from None
+            # Google's key set is out of reach: nothing is wrong with the caller; retry.
+            raise SigningKeysUnavailable(f"cannot fetch the token signing keys: {exc}") from None
         except jwt.PyJWTError as exc:
             raise UnauthenticatedError(f"the OIDC token was refused: {exc}") from None
         if claims.get("email") != self.email or claims.get("email_verified") is not True:

@@ -16,15 +16,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from google.api_core import exceptions as gexc
 
-from ..errors import ListenerError, MapperError, MessageTooLarge, SecretError
-from ..pipeline import Intake, Services, run_id_for
+from ..engine.config import Integration, PubSubSource, parse_integration
+from ..errors import ConfigError, ListenerError, MapperError, MessageTooLarge, SecretError
+from ..pipeline import Intake, run_id_for
+from ..pipeline.json_body import BodyError, parse_json_body
 from ..queue import Queue
-from ..store import iso_timestamp, now_iso
-from .push import parse_data
+from ..store import PullStateStore, iso_timestamp, now_iso
 from .subscriptions import PubSubClients, explain, subscription_path
 
 DEFAULT_BATCH_SIZE = 100
@@ -60,7 +61,9 @@ class Puller:
 
     def __init__(
         self,
-        services: Services,
+        integrations: PullIntegrations,
+        pull_state: PullStateStore,
+        intake: Intake,
         clients: PubSubClients,
         tasks: Queue,
         batch_size: int = DEFAULT_BATCH_SIZE,
@@ -69,9 +72,10 @@ class Puller:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._s = services
+        self._integrations = integrations
+        self._intake = intake
         self._clients = clients
-        self._state = services.pull_state
+        self._state = pull_state
         self._tasks = tasks
         self._batch = batch_size
         self._concurrency = max(1, concurrency)
@@ -81,18 +85,20 @@ class Puller:
     def due(self) -> list[str]:
         """Ids of the active pull integrations whose interval has elapsed."""
         candidates = [
-            doc
-            for doc in self._s.integrations.list_where("source.mode", "pull")
-            if (doc.get("source") or {}).get("type") == "pubsub" and doc.get("active", True)
+            integration
+            for integration in map(
+                _pull_integration, self._integrations.list_where("source.mode", "pull")
+            )
+            if integration is not None and integration.active
         ]
-        states = self._state.get_many([doc["id"] for doc in candidates])
+        states = self._state.get_many([str(i.id) for i in candidates])
         now = self._clock()
         due = []
-        for doc in candidates:
-            last = states.get(doc["id"], {}).get("lastPulledAt")
-            interval = doc["source"].get("pullIntervalSeconds", 60)
+        for integration in candidates:
+            last = states.get(str(integration.id), {}).get("lastPulledAt")
+            interval = integration.source.pull_interval_seconds
             if last is None or now - _epoch(last) >= interval - DUE_SLACK_S:
-                due.append(doc["id"])
+                due.append(str(integration.id))
         return due
 
     def dispatch(self) -> dict[str, Any]:
@@ -106,19 +112,19 @@ class Puller:
         """Pull from one integration's subscription until empty (or, below 60 s, each interval)."""
         report = DrainReport(integration_id)
         started = self._clock()
-        doc = self._s.integrations.get(integration_id)
-        source = (doc or {}).get("source") or {}
-        if doc is None or source.get("type") != "pubsub" or source.get("mode") != "pull":
+        doc = self._integrations.get(integration_id)
+        integration = _pull_integration(doc)
+        if doc is None or integration is None:
             report.skipped = "not a pull integration (any more)"
             return report
-        if not doc.get("active", True):
+        if not integration.active:
             report.skipped = "paused: messages stay in the subscription"
             return report
-        interval = float(source.get("pullIntervalSeconds", 60))
+        interval = float(integration.source.pull_interval_seconds)
         try:
             while True:
                 round_started = self._clock()
-                self._drain_subscription(doc, report, started + window_s)
+                self._drain_subscription(doc, integration, report, started + window_s)
                 self._state.record(integration_id, {"lastPulledAt": now_iso(), "lastError": None})
                 next_round = round_started + interval
                 # Intervals under a minute are kept inside this one task.
@@ -134,7 +140,11 @@ class Puller:
         return report
 
     def _drain_subscription(
-        self, doc: dict[str, Any], report: DrainReport, deadline: float
+        self,
+        doc: dict[str, Any],
+        integration: Integration,
+        report: DrainReport,
+        deadline: float,
     ) -> None:
         source = doc["source"]
         _, subscriber = self._clients.for_source(source)
@@ -155,7 +165,7 @@ class Puller:
             # A batch's messages are queued side by side: each waits on Firestore and Pub/Sub
             # round trips, not on this CPU. All are done before anything is acknowledged.
             with ThreadPoolExecutor(max_workers=min(len(received), self._concurrency)) as pool:
-                taken = list(pool.map(lambda m: self._take(doc, m.message), received))
+                taken = list(pool.map(lambda m: self._take(integration, m.message), received))
             ack_ids = []
             for message, (ok, outcome, run_id) in zip(received, taken, strict=True):
                 report.tally(outcome)
@@ -173,34 +183,63 @@ class Puller:
             if len(received) < self._batch or self._clock() > deadline:
                 return  # drained, or out of time: the rest waits for the next tick
 
-    def _take(self, doc: dict[str, Any], message: Any) -> tuple[bool, str, str | None]:
+    def _take(self, integration: Integration, message: Any) -> tuple[bool, str, str | None]:
         """Queue (or record) one pulled message: (may be acknowledged, outcome, run id)."""
-        intake = Intake(self._s)
-        run_id = run_id_for(doc["id"], message.message_id)
-        attributes = dict(message.attributes)
+        integration_id = str(integration.id)
+        run_id = run_id_for(integration_id, message.message_id)
         try:
-            data = parse_data(message.data)
-        except ValueError as exc:
+            data = parse_json_body(bytes(message.data))
+        except BodyError as exc:
             try:
-                intake.reject(
-                    doc["id"],
-                    source_kind="pubsub-pull",
+                self._intake.reject(
+                    integration_id,
+                    "pubsub-pull",
+                    f"message data is not JSON the platform accepts: {exc}",
                     raw_body=bytes(message.data),
-                    reason=f"message data is not JSON: {exc}",
                     run_id=run_id,
                 )
             except MapperError:
                 return False, "left", None
             return True, "recorded", None
         try:
-            intake.accept(
-                doc, data, run_id=run_id, source_kind="pubsub-pull", attributes=attributes
+            self._intake.accept(
+                integration,
+                data,
+                run_id=run_id,
+                source_kind="pubsub-pull",
+                attributes=dict(message.attributes),
             )
         except MessageTooLarge:
             return True, "recorded", None  # the run holds the reason; redelivery cannot help
         except MapperError:
             return False, "left", None  # Firestore or the queue failed: Pub/Sub redelivers it
         return True, "queued", run_id
+
+
+class PullIntegrations(Protocol):
+    """Where the drainer reads integration documents."""
+
+    def get(self, integration_id: str) -> dict[str, Any] | None:
+        """The stored document, or None."""
+        ...
+
+    def list_where(self, field: str, value: Any) -> list[dict[str, Any]]:
+        """Every document whose `field` equals `value`."""
+        ...
+
+
+def _pull_integration(doc: dict[str, Any] | None) -> Integration | None:
+    """The typed integration if `doc` is a valid Pub/Sub pull integration, else None."""
+    if doc is None:
+        return None
+    try:
+        integration = parse_integration(doc)
+    except ConfigError:
+        return None  # an invalid stored document is shown by the API, not drained
+    source = integration.source
+    if not isinstance(source, PubSubSource) or source.mode != "pull":
+        return None
+    return integration
 
 
 def _epoch(timestamp: str) -> float:

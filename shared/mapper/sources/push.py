@@ -8,9 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-
-class EnvelopeError(ValueError):
-    """A push request that is not a standard Pub/Sub push envelope."""
+from ..errors import EnvelopeError
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from ..engine.config import SignatureConfig
 from ..errors import SignatureError
@@ -156,3 +157,27 @@ def _unhex(value: str) -> bytes:
         return bytes.fromhex(value.strip())
     except ValueError:
         return b""
+
+
+# --- delivery ids -------------------------------------------------------------------------
+
+
+def delivery_key(
+    config: SignatureConfig, headers: Mapping[str, str], data: Any
+) -> str | None:
+    """The delivery id a verified signature scheme names, to serve as the idempotency key.
+
+    Signed together with the body (or sent beside it by the same sender), it turns a replay
+    of a captured request into a duplicate of the first delivery, not a second one:
+    Standard Webhooks' `webhook-id`, GitHub's `X-GitHub-Delivery`, the Stripe event's `id`.
+    """
+    lowered = {str(name).lower(): value for name, value in headers.items()}
+    if config.scheme == "standard-webhooks":
+        return lowered.get("webhook-id") or None
+    header = (config.header or DEFAULT_HMAC_HEADER).lower()
+    if header == STRIPE_HEADER:
+        event_id = data.get("id") if isinstance(data, dict) else None
+        return event_id if isinstance(event_id, str) and event_id else None
+    if header == DEFAULT_HMAC_HEADER.lower():
+        return lowered.get("x-github-delivery") or None
+    return None

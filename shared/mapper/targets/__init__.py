@@ -33,6 +33,7 @@ def build_target(config: Any, secrets: SecretResolver, egress: EgressPolicy) -> 
 
 
 __all__ = [
+    "TargetFactory",
     "TARGETS",
     "Delivery",
     "EgressPolicy",

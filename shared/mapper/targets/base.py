@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ..engine.config import SecretRef
-from ..errors import TargetError
 
 
 @dataclass
@@ -30,8 +29,16 @@ class Delivery:
 class Target(Protocol):
     """A destination: deliver one transformed payload or raise a TargetError."""
 
-    def send(self, payload: Any, context: Any) -> Delivery:
-        """Deliver `payload`; `context` is the source payload (for templating fallbacks)."""
+    def send(self, payload: Any, context: Any, run_id: str | None = None) -> Delivery:
+        """Deliver `payload`; `context` is the source payload (for templating fallbacks).
+
+        `run_id` is the same on every attempt of one run: targets pass it on so that the
+        receiver can deduplicate (an `Idempotency-Key` header, an email's Message-ID).
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections; the target is not used again."""
         ...
 
 
@@ -41,12 +48,6 @@ class SecretResolver(Protocol):
     def resolve(self, value: str | SecretRef) -> str:
         """Return the secret's value, or raise SecretError."""
         ...
-
-
-def attach(exc: TargetError, delivery: Delivery | None) -> TargetError:
-    """Set `exc.delivery` (the partial delivery, if any) and return `exc` for `raise`."""
-    exc.delivery = delivery  # type: ignore[attr-defined]
-    return exc
 
 
 def scrub(text: str, secret_values: list[str]) -> str:

@@ -38,7 +38,7 @@ from typing import Any
 from ..engine.config import EmailTarget
 from ..engine.paths import compile_getter, parse_path
 from ..errors import ConfigError, PathError, Problem, RetryableTargetError, TargetError
-from .base import Delivery, SecretResolver, attach, scrub
+from .base import Delivery, SecretResolver, scrub
 from .egress import EgressPolicy
 
 SMTP_TIMEOUT_S = 30.0  # per socket operation; EmailTarget has no timeout field
@@ -103,7 +103,10 @@ class EmailTargetSender:
         self._to = _Template(config.to_email, "target.toEmail")
         self._subject = _Template(config.subject, "target.subject")
 
-    def send(self, payload: Any, context: Any) -> Delivery:
+    def close(self) -> None:
+        """Nothing to release: each message opens and closes its own SMTP connection."""
+
+    def send(self, payload: Any, context: Any, run_id: str | None = None) -> Delivery:
         """Send one email; return the Delivery or raise a TargetError carrying it."""
         cfg = self.config
         to_text = self._to.render(payload, context)
@@ -111,15 +114,15 @@ class EmailTargetSender:
         for name, value in (("From", cfg.from_email), ("To", to_text), ("Subject", subject)):
             if any(ch in value for ch in _FORBIDDEN_IN_HEADERS):
                 message = f"the {name} header contains a line break or NUL; refused"
-                raise attach(TargetError(message), None)
+                raise TargetError(message)
         senders = _addresses(cfg.from_email, "fromEmail")
         if len(senders) != 1:
-            raise attach(TargetError("fromEmail must hold exactly one address"), None)
+            raise TargetError("fromEmail must hold exactly one address")
         sender = senders[0]
         recipients = _addresses(to_text, "toEmail")
         if len(recipients) > MAX_RECIPIENTS:
             message = f"toEmail has {len(recipients)} addresses; at most {MAX_RECIPIENTS}"
-            raise attach(TargetError(message), None)
+            raise TargetError(message)
         body = _body(payload)
         try:
             msg = EmailMessage()
@@ -127,11 +130,11 @@ class EmailTargetSender:
             msg["To"] = to_text
             msg["Subject"] = subject
             msg["Date"] = format_datetime(datetime.now(timezone.utc))
-            msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
+            msg["Message-ID"] = _message_id(run_id, sender.rpartition("@")[2])
             msg.set_content(body)
             data = msg.as_bytes(policy=SMTP_POLICY)
         except (MessageError, ValueError, TypeError) as exc:
-            raise attach(TargetError(f"cannot build the message: {exc}"), None) from None
+            raise TargetError(f"cannot build the message: {exc}") from None
 
         secret_values: list[str] = []
         password = None
@@ -154,14 +157,14 @@ class EmailTargetSender:
             address = self._egress.resolve(cfg.smtp_server, cfg.smtp_port)
             code, reply, refused = self._deliver(str(address), password, sender, recipients, data)
         except TargetError as exc:
-            raise attach(exc, _timed(delivery, started)) from None
+            raise exc.with_delivery(_timed(delivery, started)) from None
         except (smtplib.SMTPException, OSError, ValueError) as exc:
             if isinstance(exc, smtplib.SMTPRecipientsRefused):
                 delivery.response = _response(*_first_refusal(exc.recipients))
             elif isinstance(exc, smtplib.SMTPResponseException):
                 delivery.response = _response(exc.smtp_code, exc.smtp_error)
             error = _smtp_error(exc, secret_values)
-            raise attach(error, _timed(delivery, started)) from None
+            raise error.with_delivery(_timed(delivery, started)) from None
         delivery.response = _response(code, reply)
         if refused:
             # Some recipients have it already: a retry would send it to them twice.
@@ -169,7 +172,7 @@ class EmailTargetSender:
             codes = ", ".join(f"{r} {c}" for r, (c, _) in refused.items())
             delivery.response["refused"] = {r: [c, _decode(m)] for r, (c, m) in refused.items()}
             error = TargetError(f"sent to {', '.join(accepted)} but refused for {codes}")
-            raise attach(error, _timed(delivery, started))
+            raise error.with_delivery(_timed(delivery, started))
         return _timed(delivery, started)
 
     def _deliver(
@@ -320,10 +323,10 @@ def _addresses(text: str, field: str) -> list[str]:
             continue
         _name, addr = parseaddr(piece)
         if not (_ADDRESS.fullmatch(addr) and (piece == addr or piece.endswith(f"<{addr}>"))):
-            raise attach(TargetError(f"{field}: {piece!r} is not a valid email address"), None)
+            raise TargetError(f"{field}: {piece!r} is not a valid email address")
         found.append(addr)
     if not found:
-        raise attach(TargetError(f"{field} holds no address"), None)
+        raise TargetError(f"{field} holds no address")
     return found
 
 
@@ -349,3 +352,11 @@ def _decode(reply: bytes | str) -> str:
 
 def _host_for_url(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _message_id(run_id: str | None, domain: str) -> str:
+    """The same Message-ID on every attempt of one run, so that mail systems can deduplicate."""
+    if not run_id:
+        return make_msgid(domain=domain)
+    local = re.sub(r"[^A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]", "-", run_id)
+    return f"<{local}@{domain or 'mapper.invalid'}>"

@@ -47,7 +47,7 @@ from ..errors import (
     RetryableTargetError,
     TargetError,
 )
-from .base import Delivery, SecretResolver, attach, scrub
+from .base import Delivery, SecretResolver, scrub
 from .egress import EgressPolicy
 
 MAX_RESPONSE_BODY_BYTES = 64 * 1024  # response bodies are kept up to this, then cut
@@ -100,10 +100,10 @@ class HttpTargetSender:
             self._session.close()
             self._session = None
 
-    def send(self, payload: Any, context: Any) -> Delivery:
+    def send(self, payload: Any, context: Any, run_id: str | None = None) -> Delivery:
         """Send one request; return the Delivery or raise a TargetError carrying it."""
         cfg = self.config
-        prepared, delivery = self._prepare(payload)
+        prepared, delivery = self._prepare(payload, run_id)
         secret_values = delivery.secret_values
         where = f"{cfg.method} {_display_url(cfg.url)}"
 
@@ -116,10 +116,10 @@ class HttpTargetSender:
                 stream=True,
             )
         except BlockedDestinationError as exc:
-            raise attach(exc, _done(delivery, prepared, started)) from None
+            raise exc.with_delivery(_done(delivery, prepared, started)) from None
         except requests.RequestException as exc:
             error = _transport_error(exc, where, secret_values)
-            raise attach(error, _done(delivery, prepared, started)) from None
+            raise error.with_delivery(_done(delivery, prepared, started)) from None
 
         with response:
             text, truncated = _read_body(response, started + cfg.timeout_seconds)
@@ -132,10 +132,12 @@ class HttpTargetSender:
         _done(delivery, prepared, started)
         error = _status_error(response, where, secret_values)
         if error is not None:
-            raise attach(error, delivery)
+            raise error.with_delivery(delivery)
         return delivery
 
-    def _prepare(self, payload: Any) -> tuple[requests.PreparedRequest, Delivery]:
+    def _prepare(
+        self, payload: Any, run_id: str | None
+    ) -> tuple[requests.PreparedRequest, Delivery]:
         cfg = self.config
         # Case-insensitive, so a user's "content-type" replaces ours instead of doubling it.
         headers: CaseInsensitiveDict[str] = CaseInsensitiveDict({"User-Agent": USER_AGENT})
@@ -147,16 +149,19 @@ class HttpTargetSender:
             try:
                 body = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
             except (TypeError, ValueError) as exc:
-                raise attach(TargetError(f"the payload is not JSON: {exc}"), None) from None
+                raise TargetError(f"the payload is not JSON: {exc}") from None
             headers["Content-Type"] = "application/json"
         headers.update(cfg.headers)
+        if cfg.idempotency_header and run_id:
+            # The same on every attempt of one run: the receiver can finish the job once.
+            headers[cfg.idempotency_header] = run_id
         secret_values = self._apply_auth(headers, params)
         request = requests.Request(cfg.method, cfg.url, headers=headers, params=params, data=body)
         try:
             prepared = self.session.prepare_request(request)
         except requests.RequestException as exc:
             message = scrub(f"cannot build the request: {exc}", secret_values)
-            raise attach(TargetError(message), None) from None
+            raise TargetError(message) from None
         record = {
             "method": cfg.method,
             "url": prepared.url,
@@ -210,7 +215,7 @@ def _query_params(payload: Any) -> dict[str, str]:
         return {}
     if not isinstance(payload, dict):
         message = "a GET target needs an object payload (its fields become the query)"
-        raise attach(TargetError(message), None)
+        raise TargetError(message)
     params: dict[str, str] = {}
     for key, value in payload.items():
         if value is None:

@@ -1,0 +1,102 @@
+"""What the pipeline needs from the outside world, as small interfaces.
+
+The Firestore and Pub/Sub adapters (`mapper.store`, `mapper.queue`) implement them in the
+cloud; `tests/fakes.py` implements them in memory, so that every rule of the pipeline is
+proven in milliseconds, and the emulator suites prove the adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+
+class IntegrationSource(Protocol):
+    """Where integration documents are read from."""
+
+    def get(self, integration_id: str) -> dict[str, Any] | None:
+        """The stored document, or None."""
+        ...
+
+    def find_by_field(self, field: str, value: Any) -> dict[str, Any] | None:
+        """The first document whose `field` (a dotted path) equals `value`, or None."""
+        ...
+
+
+ClaimState = Literal["claimed", "done", "busy", "missing"]
+
+
+@dataclass
+class Claim:
+    """The answer to "may this delivery send the run?".
+
+    `claimed`: yes, the lease is ours until `lease_until`; `done`: the run already ended;
+    `busy`: another delivery holds an unexpired lease; `missing`: there is no such run.
+    """
+
+    state: ClaimState
+    run: dict[str, Any] = field(default_factory=dict)
+    token: Any = None  # what `finish` checks: the run is as this claim left it
+
+
+class RunLog(Protocol):
+    """The run records: one per incoming message, its id the idempotency key."""
+
+    def create(self, run: dict[str, Any]) -> bool:
+        """Store a new run; False (and nothing written) if one with its id exists."""
+        ...
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        """The whole run, or None."""
+        ...
+
+    def mark(self, run_id: str, status: str, **fields: Any) -> None:
+        """Set the run's status and fields, whoever holds it (intake and reconciler only)."""
+        ...
+
+    def claim(self, run_id: str, delivery_id: str, lease_s: float) -> Claim:
+        """Take the run for one delivery: count the attempt, hold a lease of `lease_s`."""
+        ...
+
+    def finish(self, run_id: str, claim: Claim, status: str, fields: Mapping[str, Any]) -> bool:
+        """Record a claimed delivery's outcome; False if the run changed since the claim."""
+        ...
+
+    def end_unless_leased(self, run_id: str, status: str, fields: Mapping[str, Any]) -> str:
+        """End a run not held by a live lease (dead letter, lost); the run's status after."""
+        ...
+
+    def stale(
+        self, statuses: Iterable[str], older_than_s: float, limit: int
+    ) -> list[dict[str, Any]]:
+        """Runs in these statuses whose last change is older than `older_than_s` seconds."""
+        ...
+
+    def touch(self, run_id: str, **fields: Any) -> None:
+        """Set some fields and `updatedAt`, keeping the status."""
+        ...
+
+
+class MessageQueue(Protocol):
+    """The internal topic between intake and worker."""
+
+    def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
+        """Publish and wait until the queue has it; the message id."""
+        ...
+
+
+class TokenVerifier(Protocol):
+    """Checks the OIDC token Google attaches to push and Scheduler requests."""
+
+    def verify(self, authorization: str | None) -> Any:
+        """The token's claims, or `UnauthenticatedError`."""
+        ...
+
+
+class SignatureFailures(Protocol):
+    """Counts refused signatures per integration and time window (one marker, not a run each)."""
+
+    def count(self, integration_id: str, headers: Mapping[str, str], reason: str) -> None:
+        """Add one refusal to the integration's marker for the current window."""
+        ...

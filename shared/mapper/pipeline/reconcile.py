@@ -1,0 +1,106 @@
+"""Finds runs that stayed in flight too long and publishes them again, or ends them.
+
+Pub/Sub is at-least-once, not infallible: a message can be lost or stall (the local
+emulator stops redelivering messages that failed under load). So no accepted message may
+depend on the queue alone. On every scheduler tick, `Reconciler.sweep` looks for runs still
+`queued`, `retrying` or `delivering` whose last change is older than the horizon (longer
+than the retry backoff plus the longest lease), and publishes each again under the same run
+id: the claim keeps a second copy from sending twice. After `max_republishes` it ends the
+run as `error` with "lost by the queue after N republishes" and logs a line an alert
+matches. docs/data-plane.md gives the numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import MapperError
+from ..store import now_iso as iso_now
+from .intake import republish_message
+from .ports import MessageQueue, RunLog
+
+log = logging.getLogger("mapper.reconcile")
+
+IN_FLIGHT = ("queued", "retrying", "delivering")
+DEFAULT_HORIZON_S = 900.0  # > the longest backoff (600 s) + the longest lease (150 s)
+DEFAULT_MAX_REPUBLISHES = 3
+SWEEP_LIMIT = 200  # runs looked at per tick; the rest wait for the next one
+LOST_MESSAGE = "lost by the queue after {n} republishes"
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did."""
+
+    republished: list[str] = field(default_factory=list)
+    ended: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "republished": len(self.republished),
+            "ended": len(self.ended),
+            "failed": len(self.failed),
+        }
+
+
+class Reconciler:
+    """Republishes runs left in flight past the horizon; ends them after too many tries."""
+
+    def __init__(
+        self,
+        runs: RunLog,
+        queue: MessageQueue,
+        *,
+        horizon_s: float = DEFAULT_HORIZON_S,
+        max_republishes: int = DEFAULT_MAX_REPUBLISHES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._runs = runs
+        self._queue = queue
+        self.horizon_s = horizon_s
+        self._max = max_republishes
+        self._clock = clock
+
+    def sweep(self) -> SweepReport:
+        """One pass over the runs in flight past the horizon."""
+        report = SweepReport()
+        for run in self._runs.stale(IN_FLIGHT, self.horizon_s, SWEEP_LIMIT):
+            run_id = str(run["id"])
+            try:
+                self._reconcile(run, report)
+            except MapperError as exc:
+                log.warning("run %s: could not reconcile: %s", run_id, exc)
+                report.failed.append(run_id)
+        return report
+
+    def _reconcile(self, run: dict[str, Any], report: SweepReport) -> None:
+        run_id = str(run["id"])
+        lease = run.get("leaseUntil")
+        if run.get("status") == "delivering" and lease and lease > iso_now():
+            return  # a live delivery holds it (a long target timeout): not lost
+        done = int(run.get("republishes") or 0)
+        payload = run.get("incomingPayload")
+        too_large = isinstance(payload, dict) and payload.get("truncated") is True
+        if done >= self._max or too_large:
+            reason = LOST_MESSAGE.format(n=done)
+            if too_large:
+                reason += "; its payload is larger than a run keeps, so it cannot be sent again"
+            status = self._runs.end_unless_leased(run_id, "error", {"errorMessage": reason})
+            if status == "error":
+                # Matched by the alert on lost runs (infra/monitoring.tf).
+                log.error("run lost by the queue: %s (%s)", run_id, reason)
+                report.ended.append(run_id)
+            return
+        self._queue.publish(
+            republish_message(run, self._clock()),
+            {"runId": run_id, "integrationId": str(run.get("integrationId"))},
+        )
+        self._runs.touch(run_id, republishes=done + 1, unpublished=False)
+        log.warning("run %s: in flight past %ss; published again (%s)", run_id,
+                    int(self.horizon_s), done + 1)
+        report.republished.append(run_id)

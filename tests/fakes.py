@@ -1,0 +1,249 @@
+"""In-memory versions of the platform's own interfaces (mapper.pipeline.ports), for unit tests.
+
+They keep the same rules as the Firestore and Pub/Sub adapters (a run created once, a claim
+conditional on the run being as it was read, the lease) so that the pipeline's rules are
+proven in milliseconds; tests/store proves the adapters keep them on the emulators.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from mapper.errors import NotFoundError, QueueError
+from mapper.pipeline.ports import Claim
+from mapper.store import TERMINAL_STATUSES, iso_timestamp
+
+
+class Clock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def iso(self, offset: float = 0.0) -> str:
+        return iso_timestamp(datetime.fromtimestamp(self.now + offset, tz=timezone.utc))
+
+
+class FakeIntegrations:
+    """Integration documents by id."""
+
+    def __init__(self, *docs: dict[str, Any]) -> None:
+        self.docs = {doc["id"]: copy.deepcopy(doc) for doc in docs}
+        self.reads = 0
+
+    def get(self, integration_id: str) -> dict[str, Any] | None:
+        self.reads += 1
+        doc = self.docs.get(integration_id)
+        return copy.deepcopy(doc) if doc is not None else None
+
+    def find_by_field(self, field: str, value: Any) -> dict[str, Any] | None:
+        self.reads += 1
+        for doc in self.docs.values():
+            if doc.get(field) == value:
+                return copy.deepcopy(doc)
+        return None
+
+    def list_where(self, field: str, value: Any) -> list[dict[str, Any]]:
+        found = []
+        for doc in self.docs.values():
+            node: Any = doc
+            for part in field.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            if node == value:
+                found.append(copy.deepcopy(doc))
+        return found
+
+
+class FakeRuns:
+    """The run log, with versions standing in for Firestore's update times."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.versions: dict[str, int] = {}
+        self.writes = 0
+        self.reads = 0
+        self._lock = threading.Lock()
+
+    def create(self, run: dict[str, Any]) -> bool:
+        with self._lock:
+            if run["id"] in self.docs:
+                return False
+            now = self.clock.iso()
+            self.docs[run["id"]] = {"attempts": 0, "createdAt": now, "updatedAt": now, **run}
+            self._wrote(run["id"])
+            return True
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            self.reads += 1
+            doc = self.docs.get(run_id)
+            return copy.deepcopy(doc) if doc is not None else None
+
+    def mark(self, run_id: str, status: str, **fields: Any) -> None:
+        self.touch(run_id, status=status, **fields)
+
+    def touch(self, run_id: str, **fields: Any) -> None:
+        with self._lock:
+            if run_id not in self.docs:
+                raise NotFoundError(f"no run {run_id}")
+            self.docs[run_id].update(copy.deepcopy(fields), updatedAt=self.clock.iso())
+            self._wrote(run_id)
+
+    def claim(self, run_id: str, delivery_id: str, lease_s: float) -> Claim:
+        with self._lock:
+            self.reads += 1
+            run = self.docs.get(run_id)
+            if run is None:
+                return Claim("missing")
+            if run.get("status") in TERMINAL_STATUSES:
+                return Claim("done", copy.deepcopy(run))
+            lease = run.get("leaseUntil")
+            if run.get("status") == "delivering" and lease and self.clock.iso() < lease:
+                return Claim("busy", copy.deepcopy(run))
+            run.update(
+                status="delivering",
+                deliveryId=delivery_id,
+                leaseUntil=self.clock.iso(lease_s),
+                attempts=int(run.get("attempts") or 0) + 1,
+                updatedAt=self.clock.iso(),
+            )
+            self._wrote(run_id)
+            return Claim("claimed", copy.deepcopy(run), token=self.versions[run_id])
+
+    def finish(self, run_id: str, claim: Claim, status: str, fields: Mapping[str, Any]) -> bool:
+        with self._lock:
+            if self.versions.get(run_id) != claim.token:
+                return False
+            self.docs[run_id].update(
+                copy.deepcopy(dict(fields)),
+                status=status,
+                deliveryId=None,
+                leaseUntil=None,
+                updatedAt=self.clock.iso(),
+            )
+            self._wrote(run_id)
+            return True
+
+    def end_unless_leased(self, run_id: str, status: str, fields: Mapping[str, Any]) -> str:
+        with self._lock:
+            self.reads += 1
+            run = self.docs.get(run_id)
+            if run is None:
+                return "missing"
+            if run.get("status") in TERMINAL_STATUSES:
+                return str(run["status"])
+            lease = run.get("leaseUntil")
+            if run.get("status") == "delivering" and lease and self.clock.iso() < lease:
+                return "delivering"
+            run.update(
+                copy.deepcopy(dict(fields)),
+                status=status,
+                deliveryId=None,
+                leaseUntil=None,
+                updatedAt=self.clock.iso(),
+            )
+            self._wrote(run_id)
+            return status
+
+    def stale(
+        self, statuses: Iterable[str], older_than_s: float, limit: int
+    ) -> list[dict[str, Any]]:
+        cutoff = self.clock.iso(-older_than_s)
+        wanted = set(statuses)
+        with self._lock:
+            found = [
+                copy.deepcopy(r)
+                for r in self.docs.values()
+                if r.get("status") in wanted and r["updatedAt"] < cutoff
+            ]
+        return sorted(found, key=lambda r: r["updatedAt"])[:limit]
+
+    def count(self, integration_id: str, status: str | None = None, since: Any = None) -> int:
+        return sum(
+            1
+            for r in self.docs.values()
+            if r.get("integrationId") == integration_id
+            and (status is None or r.get("status") == status)
+        )
+
+    def count_stale(self, integration_id: str, statuses: Iterable[str], older_than_s: float) -> int:
+        return sum(
+            1
+            for r in self.stale(statuses, older_than_s, 10_000)
+            if r.get("integrationId") == integration_id
+        )
+
+    def list(
+        self, integration_id: str | None = None, limit: int = 50, **_: Any
+    ) -> tuple[list[dict[str, Any]], None]:
+        runs = [
+            copy.deepcopy(r)
+            for r in self.docs.values()
+            if integration_id is None or r.get("integrationId") == integration_id
+        ]
+        runs.sort(key=lambda r: r["createdAt"], reverse=True)
+        return runs[:limit], None
+
+    def _wrote(self, run_id: str) -> None:
+        self.writes += 1
+        self.versions[run_id] = self.versions.get(run_id, 0) + 1
+
+
+class FakeQueue:
+    """The internal topic: keeps what was published; can be told to fail."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.failures = 0  # the next this many publishes fail
+
+    def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
+        if self.failures:
+            self.failures -= 1
+            raise QueueError("Pub/Sub could not publish (fake)")
+        self.messages.append(copy.deepcopy(message))
+        return str(len(self.messages))
+
+    def publish_many(self, messages: list[dict[str, Any]]) -> list[str | QueueError]:
+        results: list[str | QueueError] = []
+        for message in messages:
+            try:
+                results.append(self.publish(message))
+            except QueueError as exc:
+                results.append(exc)
+        return results
+
+
+class PlainSecrets:
+    """Secrets given in the test, by reference name."""
+
+    def __init__(self, values: Mapping[str, str] | None = None) -> None:
+        self.values = dict(values or {})
+
+    def resolve(self, value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        name = value.get("secret") if isinstance(value, Mapping) else value.secret
+        return self.values[name]
+
+
+class CountingSignatureFailures:
+    """Refused signatures, counted per integration."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.last: dict[str, tuple[Mapping[str, str], str]] = {}
+
+    def count(self, integration_id: str, headers: Mapping[str, str], reason: str) -> None:
+        self.counts[integration_id] = self.counts.get(integration_id, 0) + 1
+        self.last[integration_id] = (headers, reason)

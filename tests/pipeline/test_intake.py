@@ -1,0 +1,147 @@
+"""The intake's rules over fakes: every request queued, refused with a reason, or recorded."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from mapper.errors import QueueError
+from tests.pipeline.support import HOOK, body, build
+
+
+def test_queued_run_is_recorded_and_published() -> None:
+    p = build()
+    receipt = p.intake.receive_webhook("p-secret", {"X-Trace": "t"}, body(b'{"n": 1}'))
+    assert receipt.status == "queued" and not receipt.duplicate
+    run = p.runs.get(receipt.run_id)
+    assert run["status"] == "queued" and run["incomingPayload"] == {"n": 1}
+    assert run["incomingHeaders"] == {"x-trace": "t"}
+    assert [m["runId"] for m in p.queue.messages] == [receipt.run_id]
+
+
+def test_unknown_path_and_paused() -> None:
+    p = build({**HOOK, "active": False})
+    assert p.intake.receive_webhook("nope", {}, body(b"{}")).status == "not_found"
+    assert p.intake.receive_webhook("p-secret", {}, body(b"{}")).status == "paused"
+    assert p.runs.docs == {} and p.queue.messages == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"{not json", b"[" * 100_000 + b"]" * 100_000, b'{"a": "\\ud800"}', b'{"a": NaN}',
+     b'{"a": Infinity}', b'{"a": 1e999}', b'{"a": "\xff"}'],
+    ids=["syntax", "deep", "lone-surrogate", "nan", "infinity", "huge-number", "not-utf8"],
+)
+def test_bodies_no_later_stage_could_carry_are_refused_and_recorded(raw: bytes) -> None:
+    p = build(max_body=10_000_000)
+    receipt = p.intake.receive_webhook("p-secret", {}, body(raw))
+    assert receipt.status == "invalid"
+    run = p.runs.get(receipt.run_id)
+    assert run["status"] == "error" and run["incomingRaw"] is True
+    assert run["incomingPayload"]["size"] == len(raw)
+    assert "JSON" in run["errorMessage"]
+    assert p.queue.messages == []
+
+
+def test_too_large_is_recorded_without_the_body() -> None:
+    p = build()
+    receipt = p.intake.receive_webhook("p-secret", {}, body(b'{"a": "' + b"x" * 20_000 + b'"}'))
+    assert receipt.status == "too_large" and receipt.limit == 10_000
+    assert "larger than" in p.runs.get(receipt.run_id)["errorMessage"]
+
+
+def test_the_same_key_twenty_times_at_once_publishes_one_message() -> None:
+    p = build()
+    headers = {"Idempotency-Key": "order-7"}
+    with ThreadPoolExecutor(20) as pool:
+        receipts = list(pool.map(
+            lambda _: p.intake.receive_webhook("p-secret", headers, body(b'{"n": 7}')), range(20)
+        ))
+    assert {r.run_id for r in receipts} == {"i1.order-7"}
+    assert sum(not r.duplicate for r in receipts) == 1
+    assert len(p.queue.messages) == 1
+    assert p.deliver_all() == ["success"] and len(p.target.sent) == 1
+
+
+def test_a_failed_publish_leaves_the_run_for_a_resend_or_the_reconciler() -> None:
+    p = build()
+    p.queue.failures = 1
+    headers = {"webhook-id": "msg_1"}
+    with pytest.raises(QueueError):
+        p.intake.receive_webhook("p-secret", headers, body(b'{"n": 1}'))
+    run = p.runs.get("i1.msg_1")
+    assert run["status"] == "queued" and run["unpublished"] is True
+
+    again = p.intake.receive_webhook("p-secret", headers, body(b'{"n": 1}'))  # the sender retries
+    assert again.run_id == "i1.msg_1" and len(p.queue.messages) == 1
+    assert p.intake.receive_webhook("p-secret", headers, body(b'{"n": 1}')).duplicate
+    assert len(p.queue.messages) == 1
+
+
+def test_a_failed_publish_without_a_key_is_found_by_the_reconciler() -> None:
+    p = build()
+    p.queue.failures = 1
+    with pytest.raises(QueueError):
+        p.intake.receive_webhook("p-secret", {}, body(b'{"n": 1}'))
+    [run] = p.runs.docs.values()
+    assert run["status"] == "queued"
+    p.clock.advance(901)
+    assert p.reconciler.sweep().as_dict()["republished"] == 1
+    assert p.deliver_all() == ["success"]
+
+
+def test_the_lookup_is_cached_within_its_staleness_bound() -> None:
+    p = build()
+    for _ in range(5):
+        p.intake.receive_webhook("p-secret", {}, body(b"{}"))
+    assert p.integrations.reads == 1
+    p.integrations.docs["i1"]["active"] = False
+    assert p.intake.receive_webhook("p-secret", {}, body(b"{}")).status == "queued"
+    p.clock.advance(5)  # pausing takes effect within the bound
+    assert p.intake.receive_webhook("p-secret", {}, body(b"{}")).status == "paused"
+
+
+def test_a_bad_signature_is_counted_not_recorded_as_a_run() -> None:
+    doc = {**HOOK, "source": {"type": "webhook", "signature": {
+        "scheme": "hmac-sha256", "secret": "s3cret", "header": "X-Hub-Signature-256"}}}
+    p = build(doc)
+    for _ in range(3):
+        receipt = p.intake.receive_webhook(
+            "p-secret", {"X-Hub-Signature-256": "sha256=00"}, body(b"{}")
+        )
+        assert receipt.status == "unauthenticated"
+    assert p.runs.docs == {} and p.failures.counts == {"i1": 3}
+
+
+def test_a_signed_github_delivery_id_makes_a_replay_a_duplicate() -> None:
+    import hashlib
+    import hmac
+
+    doc = {**HOOK, "source": {"type": "webhook", "signature": {
+        "scheme": "hmac-sha256", "secret": "s3cret", "header": "X-Hub-Signature-256"}}}
+    p = build(doc)
+    raw = json.dumps({"n": 1}).encode()
+    sig = "sha256=" + hmac.new(b"s3cret", raw, hashlib.sha256).hexdigest()
+    headers = {"X-Hub-Signature-256": sig, "X-GitHub-Delivery": "72d3162e"}
+    first = p.intake.receive_webhook("p-secret", headers, body(raw))
+    replay = p.intake.receive_webhook("p-secret", headers, body(raw))
+    assert first.run_id == replay.run_id == "i1.72d3162e"
+    assert replay.duplicate and len(p.queue.messages) == 1
+
+
+def test_push_envelopes() -> None:
+    import base64
+
+    doc = {**HOOK, "pushPath": "push-1", "source": {"type": "pubsub", "projectId": "p",
+                                                     "topic": "t", "mode": "push"}}
+    p = build(doc)
+    data = base64.b64encode(b'{"n": 2}').decode()
+    envelope = json.dumps({"message": {"messageId": "m1", "data": data}}).encode()
+    receipt = p.intake.receive_push("push-1", None, body(envelope))
+    assert receipt.status == "queued" and receipt.run_id == "i1.m1"
+    again = p.intake.receive_push("push-1", None, body(envelope))
+    assert again.duplicate and len(p.queue.messages) == 1
+    bad = p.intake.receive_push("push-1", None, body(b"{}"))
+    assert bad.status == "invalid" and p.runs.get(bad.run_id)["status"] == "error"

@@ -1,0 +1,49 @@
+"""Runs left in flight are published again, then ended with a reason an alert matches."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from mapper.errors import RetryableTargetError
+from tests.pipeline.support import build
+
+
+def test_a_message_the_queue_lost_is_published_again_and_delivered_once() -> None:
+    p = build()
+    p.target.script = [RetryableTargetError]
+    receipt = p.intake.receive_webhook("p-secret", {}, lambda limit: b'{"n": 1}')
+    with pytest.raises(RetryableTargetError):
+        p.deliver_all()  # and then the queue never delivers it again
+    p.clock.advance(899)
+    assert p.reconciler.sweep().republished == []  # not before the horizon
+    p.clock.advance(2)
+    assert p.reconciler.sweep().republished == [receipt.run_id]
+    assert p.deliver_all() == ["success"]
+    assert len(p.target.sent) == 2 and {s["runId"] for s in p.target.sent} == {receipt.run_id}
+
+
+def test_after_n_republishes_the_run_ends_with_the_reason(caplog: pytest.LogCaptureFixture) -> None:
+    p = build()
+    receipt = p.intake.receive_webhook("p-secret", {}, lambda limit: b'{"n": 1}')
+    p.queue.messages.clear()  # lost
+    for _ in range(3):
+        p.clock.advance(901)
+        assert p.reconciler.sweep().republished == [receipt.run_id]
+        p.queue.messages.clear()  # lost again
+    p.clock.advance(901)
+    with caplog.at_level(logging.ERROR, "mapper.reconcile"):
+        assert p.reconciler.sweep().ended == [receipt.run_id]
+    run = p.runs.get(receipt.run_id)
+    assert run["status"] == "error"
+    assert run["errorMessage"] == "lost by the queue after 3 republishes"
+    assert "run lost by the queue" in caplog.text
+
+
+def test_a_live_lease_is_not_taken_for_lost() -> None:
+    p = build()
+    receipt = p.intake.receive_webhook("p-secret", {}, lambda limit: b'{"n": 1}')
+    p.runs.claim(receipt.run_id, "slow", 2000)
+    p.clock.advance(901)
+    assert p.reconciler.sweep().as_dict() == {"republished": 0, "ended": 0, "failed": 0}
