@@ -5,7 +5,7 @@ terraform {
     google = {
       source = "hashicorp/google"
       # The root module pins the exact version.
-      version = ">= 7.0.0"
+      version = ">= 6.50.0"
     }
   }
 }
