@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from mapper.errors import NotFoundError, QueueError
+from mapper.errors import ConflictError, NotFoundError, QueueError
 from mapper.pipeline.ports import Claim
 from mapper.store import TERMINAL_STATUSES, iso_timestamp
 
@@ -52,6 +52,37 @@ class FakeIntegrations:
             if doc.get(field) == value:
                 return copy.deepcopy(doc)
         return None
+
+    def create(self, doc: dict[str, Any]) -> dict[str, Any]:
+        if doc["id"] in self.docs:
+            raise ConflictError(f"integration {doc['id']} already exists")
+        stored = {**copy.deepcopy(doc), "version": 1, "createdAt": "t", "updatedAt": "t"}
+        self.docs[doc["id"]] = stored
+        return copy.deepcopy(stored)
+
+    def replace(
+        self, integration_id: str, doc: dict[str, Any], expected_version: int | None = None
+    ) -> dict[str, Any]:
+        current = self.docs.get(integration_id)
+        if current is None:
+            raise NotFoundError(f"no integration {integration_id}")
+        if expected_version is not None and current["version"] != expected_version:
+            raise ConflictError(f"integration {integration_id} changed")
+        stored = {**copy.deepcopy(doc), "id": integration_id,
+                  "version": current["version"] + 1, "createdAt": current.get("createdAt")}
+        self.docs[integration_id] = stored
+        return copy.deepcopy(stored)
+
+    def update_fields(self, integration_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        current = self.docs[integration_id]
+        current.update(copy.deepcopy(fields), version=current["version"] + 1)
+        return copy.deepcopy(current)
+
+    def delete(self, integration_id: str) -> bool:
+        return self.docs.pop(integration_id, None) is not None
+
+    def list(self, limit: int = 50, cursor: str | None = None) -> tuple[list[dict], None]:
+        return [copy.deepcopy(d) for d in self.docs.values()][:limit], None
 
     def list_where(self, field: str, value: Any) -> list[dict[str, Any]]:
         found = []
@@ -247,3 +278,37 @@ class CountingSignatureFailures:
     def count(self, integration_id: str, headers: Mapping[str, str], reason: str) -> None:
         self.counts[integration_id] = self.counts.get(integration_id, 0) + 1
         self.last[integration_id] = (headers, reason)
+
+
+class FakePullState:
+    """When each pull integration was last drained."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, dict[str, Any]] = {}
+
+    def get_many(self, integration_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {i: dict(self.states[i]) for i in integration_ids if i in self.states}
+
+    def record(self, integration_id: str, fields: dict[str, Any]) -> None:
+        self.states.setdefault(integration_id, {}).update(fields)
+
+
+class FakeSubscriptions:
+    """Subscriptions holding messages until acknowledged (ours: mapper.sources.pull)."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, list[Any]] = {}  # integration id -> Pulled messages
+        self.acked: list[str] = []
+        self.refuse: Exception | None = None
+
+    def add(self, integration_id: str, *messages: Any) -> None:
+        self.waiting.setdefault(integration_id, []).extend(messages)
+
+    def pull(self, doc: dict[str, Any], max_messages: int) -> list[Any]:
+        if self.refuse is not None:
+            raise self.refuse
+        unacked = [m for m in self.waiting.get(doc["id"], []) if m.ack_id not in self.acked]
+        return unacked[:max_messages]
+
+    def acknowledge(self, doc: dict[str, Any], ack_ids: list[str]) -> None:
+        self.acked.extend(ack_ids)

@@ -22,13 +22,12 @@ def pull(request: flask.Request) -> flask.Response:
     if request.method != "POST":
         return edge.error(405, "use POST", "method_not_allowed", {"Allow": "POST"})
     try:
-        if (verifier := pull_verifier()) is not None:
+        if verifier := pull_verifier():
             verifier.verify(request.headers.get("Authorization"))
         body = request.get_data()
         if b'"message"' not in body:
-            return flask.jsonify(
-                {**puller().dispatch(), "reconciled": reconciler().sweep().as_dict()}
-            )
+            swept = reconciler().sweep().as_dict()
+            return flask.jsonify({**puller().dispatch(), "reconciled": swept})
         try:
             integration_id = str(parse_data(decode_push_envelope(body).data)["integrationId"])
         except (EnvelopeError, ValueError, KeyError, TypeError) as exc:

@@ -13,6 +13,14 @@ from mapper.services import intake
 edge.answer_http_errors_as_json(functions_framework.errorhandler)
 setup_logging()
 NOT_FOUND = "no webhook at this address"
+REFUSED = {  # receipt -> (status, code, sentence or the receipt's own, headers)
+    "not_found": (404, "not_found", NOT_FOUND, None),
+    "paused": (503, "inactive", None, {"Retry-After": "60"}),
+    "too_large": (413, "payload_too_large", None, None),
+    "unauthenticated": (401, "bad_signature", "signature check failed", None),
+    "invalid": (400, "invalid_json", None, None),
+}
+
 
 @functions_framework.http
 @logged
@@ -23,18 +31,9 @@ def webhook(request: flask.Request) -> flask.Response:
         return path
     try:
         receipt = intake().receive_webhook(path, request.headers, edge.body_reader(request))
-    except MapperError as exc:
+    except MapperError as exc:  # Firestore or Pub/Sub: 503, the sender retries
         return edge.from_exception(exc)
-    match receipt.status:
-        case "queued":
-            return flask.make_response({"status": "queued", "runId": receipt.run_id}, 202)
-        case "invalid":
-            reason = f"{receipt.reason}; recorded as run {receipt.run_id}"
-            return edge.error(400, reason, "invalid_json")
-        case "too_large":
-            return edge.error(413, f"body larger than {receipt.limit} bytes", "payload_too_large")
-        case "unauthenticated":
-            return edge.error(401, "signature check failed", "bad_signature")
-        case "paused":
-            return edge.error(503, receipt.reason, "inactive", {"Retry-After": "60"})
-    return edge.error(404, NOT_FOUND, "not_found")
+    if receipt.status == "queued":
+        return flask.make_response({"status": "queued", "runId": receipt.run_id}, 202)
+    status, code, sentence, headers = REFUSED[receipt.status]
+    return edge.error(status, sentence or receipt.sentence, code, headers)

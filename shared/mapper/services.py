@@ -236,7 +236,12 @@ def puller() -> Puller:
     from google.cloud import pubsub_v1
 
     from .queue import Queue
-    from .sources.pull import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, Puller
+    from .sources.pull import (
+        DEFAULT_BATCH_SIZE,
+        DEFAULT_CONCURRENCY,
+        PubSubSubscriptions,
+        Puller,
+    )
 
     project = setting("GOOGLE_CLOUD_PROJECT", "demo-mapper")
     publisher = pubsub_v1.PublisherClient()
@@ -246,7 +251,7 @@ def puller() -> Puller:
         s.integration_store,
         s.pull_state,
         intake(),
-        pubsub_clients(),
+        PubSubSubscriptions(pubsub_clients()),
         Queue(publisher, tasks),
         int(setting("PULL_BATCH_SIZE", str(DEFAULT_BATCH_SIZE))),
         int(setting("PULL_CONCURRENCY", str(DEFAULT_CONCURRENCY))),

@@ -35,6 +35,7 @@ from .errors import (
     StoreError,
 )
 from .pipeline.ports import Claim
+from .timestamps import iso_timestamp, now_iso
 
 # A Firestore document holds at most 1 MiB. Four payload fields at this budget, plus the run's
 # metadata, stay well under it.
@@ -92,26 +93,8 @@ RUN_INDEXES: tuple[tuple[tuple[str, str], ...], ...] = (
 # Large text that no query reads: exempt from single-field indexing, it costs no index writes.
 RUN_INDEX_EXEMPTIONS = tuple(f"{field}Json" for field in PAYLOAD_FIELDS) + ("errorMessage",)
 
-_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _JSON_SUFFIX = "Json"
 _RESERVED_NAME = re.compile(r"__.*__")
-
-
-# --- time ---------------------------------------------------------------------------------
-
-
-def now_iso() -> str:
-    """The current UTC time in the fixed-width ISO-8601 form the stores write."""
-    return datetime.now(timezone.utc).strftime(_TIMESTAMP_FORMAT)
-
-
-def iso_timestamp(value: datetime | str) -> str:
-    """`value` as 'YYYY-MM-DDTHH:MM:SS.ffffffZ' (UTC); naive times are taken as UTC."""
-    # One fixed-width form, so that comparing the strings compares the times.
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime(_TIMESTAMP_FORMAT)
 
 
 # --- payload size -------------------------------------------------------------------------

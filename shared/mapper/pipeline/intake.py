@@ -60,6 +60,13 @@ class Receipt:
     duplicate: bool = False
     limit: int | None = None
 
+    @property
+    def sentence(self) -> str:
+        """The reason as the sender reads it, naming the run that records it, if any."""
+        if self.status in ("invalid", "too_large") and self.run_id:
+            return f"{self.reason}; recorded as run {self.run_id}"
+        return self.reason
+
 
 def run_id_for(integration_id: str, key: str | None) -> str:
     """The run id: the sender's idempotency key scoped to its integration, else a new one.

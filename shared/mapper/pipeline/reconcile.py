@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import MapperError
-from ..store import now_iso as iso_now
+from ..timestamps import now_iso as iso_now
 from .intake import republish_message
 from .ports import MessageQueue, RunLog
 

@@ -64,7 +64,7 @@ class Puller:
         integrations: PullIntegrations,
         pull_state: PullStateStore,
         intake: Intake,
-        clients: PubSubClients,
+        subscriptions: Subscriptions,
         tasks: Queue,
         batch_size: int = DEFAULT_BATCH_SIZE,
         concurrency: int = DEFAULT_CONCURRENCY,
@@ -74,7 +74,7 @@ class Puller:
     ) -> None:
         self._integrations = integrations
         self._intake = intake
-        self._clients = clients
+        self._subscriptions = subscriptions
         self._state = pull_state
         self._tasks = tasks
         self._batch = batch_size
@@ -146,26 +146,15 @@ class Puller:
         report: DrainReport,
         deadline: float,
     ) -> None:
-        source = doc["source"]
-        _, subscriber = self._clients.for_source(source)
-        path = subscription_path(doc)
         while True:
-            try:
-                response = subscriber.pull(
-                    subscription=path, max_messages=self._batch, timeout=PULL_WAIT_S, retry=None
-                )
-            except gexc.DeadlineExceeded:
-                return  # nothing arrived while waiting
-            except gexc.GoogleAPIError as exc:
-                raise explain(exc, "pull", path) from exc
+            received = self._subscriptions.pull(doc, self._batch)
             report.pulls += 1
-            received = list(response.received_messages)
             if not received:
                 return
             # A batch's messages are queued side by side: each waits on Firestore and Pub/Sub
             # round trips, not on this CPU. All are done before anything is acknowledged.
             with ThreadPoolExecutor(max_workers=min(len(received), self._concurrency)) as pool:
-                taken = list(pool.map(lambda m: self._take(integration, m.message), received))
+                taken = list(pool.map(lambda m: self._take(integration, m), received))
             ack_ids = []
             for message, (ok, outcome, run_id) in zip(received, taken, strict=True):
                 report.tally(outcome)
@@ -174,28 +163,25 @@ class Puller:
                 if ok:
                     ack_ids.append(message.ack_id)
             if ack_ids:
-                try:
-                    subscriber.acknowledge(subscription=path, ack_ids=ack_ids)
-                except gexc.GoogleAPIError as exc:
-                    # Unacknowledged messages come back; their runs already exist, so a
-                    # redelivery is recognised and not sent twice.
-                    raise explain(exc, "pull", path) from exc
+                # If this fails, unacknowledged messages come back; their runs already
+                # exist, so a redelivery is recognised and not sent twice.
+                self._subscriptions.acknowledge(doc, ack_ids)
             if len(received) < self._batch or self._clock() > deadline:
                 return  # drained, or out of time: the rest waits for the next tick
 
-    def _take(self, integration: Integration, message: Any) -> tuple[bool, str, str | None]:
+    def _take(self, integration: Integration, message: Pulled) -> tuple[bool, str, str | None]:
         """Queue (or record) one pulled message: (may be acknowledged, outcome, run id)."""
         integration_id = str(integration.id)
         run_id = run_id_for(integration_id, message.message_id)
         try:
-            data = parse_json_body(bytes(message.data))
+            data = parse_json_body(message.data)
         except BodyError as exc:
             try:
                 self._intake.reject(
                     integration_id,
                     "pubsub-pull",
                     f"message data is not JSON the platform accepts: {exc}",
-                    raw_body=bytes(message.data),
+                    raw_body=message.data,
                     run_id=run_id,
                 )
             except MapperError:
@@ -214,6 +200,60 @@ class Puller:
         except MapperError:
             return False, "left", None  # Firestore or the queue failed: Pub/Sub redelivers it
         return True, "queued", run_id
+
+
+@dataclass(frozen=True)
+class Pulled:
+    """One message pulled from a subscription."""
+
+    ack_id: str
+    message_id: str
+    data: bytes
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+class Subscriptions(Protocol):
+    """Pulls from and acknowledges on an integration's subscription."""
+
+    def pull(self, doc: dict[str, Any], max_messages: int) -> list[Pulled]:
+        """Up to `max_messages` messages; [] when none arrived while waiting."""
+        ...
+
+    def acknowledge(self, doc: dict[str, Any], ack_ids: list[str]) -> None:
+        """Acknowledge these messages; `ListenerError` saying why not."""
+        ...
+
+
+class PubSubSubscriptions:
+    """`Subscriptions` on Google Pub/Sub, with each integration's own credentials."""
+
+    def __init__(self, clients: PubSubClients) -> None:
+        self._clients = clients
+
+    def pull(self, doc: dict[str, Any], max_messages: int) -> list[Pulled]:
+        _, subscriber = self._clients.for_source(doc["source"])
+        path = subscription_path(doc)
+        try:
+            response = subscriber.pull(
+                subscription=path, max_messages=max_messages, timeout=PULL_WAIT_S, retry=None
+            )
+        except gexc.DeadlineExceeded:
+            return []  # nothing arrived while waiting
+        except gexc.GoogleAPIError as exc:
+            raise explain(exc, "pull", path) from exc
+        return [
+            Pulled(r.ack_id, r.message.message_id, bytes(r.message.data),
+                   dict(r.message.attributes))
+            for r in response.received_messages
+        ]
+
+    def acknowledge(self, doc: dict[str, Any], ack_ids: list[str]) -> None:
+        _, subscriber = self._clients.for_source(doc["source"])
+        path = subscription_path(doc)
+        try:
+            subscriber.acknowledge(subscription=path, ack_ids=ack_ids)
+        except gexc.GoogleAPIError as exc:
+            raise explain(exc, "pull", path) from exc
 
 
 class PullIntegrations(Protocol):

@@ -1,0 +1,21 @@
+"""Times as the stores write them: fixed-width UTC ISO-8601, so that text compares as time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def now_iso() -> str:
+    """The current UTC time in the fixed-width ISO-8601 form the stores write."""
+    return datetime.now(timezone.utc).strftime(_TIMESTAMP_FORMAT)
+
+
+def iso_timestamp(value: datetime | str) -> str:
+    """`value` as 'YYYY-MM-DDTHH:MM:SS.ffffffZ' (UTC); naive times are taken as UTC."""
+    # One fixed-width form, so that comparing the strings compares the times.
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime(_TIMESTAMP_FORMAT)
