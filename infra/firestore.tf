@@ -1,6 +1,6 @@
 # Firestore: the (default) database the functions use (integrations, runs), the composite
-# indexes the run list needs, and the TTL policy that ends each run after
-# var.run_retention_days.
+# indexes the run list needs, the TTL policy that ends each run after
+# var.run_retention_days, and the security rules that shut out every client SDK.
 
 # deploy.sh imports a (default) database the project already has, so that a project that
 # used Firestore before is adopted rather than failing on "already exists".
@@ -98,4 +98,32 @@ resource "google_firestore_field" "runs_ttl" {
 
   ttl_config {}
   index_config {}
+}
+
+# Security rules (firestore.rules): every read and write by a web or mobile client SDK is
+# refused. The functions' service accounts reach the database through IAM, which rules do
+# not govern, so the platform itself is unaffected. A changed file makes a new ruleset,
+# points the release at it, and only then deletes the old one (it cannot go while in use).
+resource "google_firebaserules_ruleset" "firestore" {
+  project = var.project_id
+
+  source {
+    files {
+      name    = "firestore.rules"
+      content = file("${path.module}/firestore.rules")
+    }
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+
+  depends_on = [google_project_service.enabled, google_firestore_database.default]
+}
+
+# "cloud.firestore" is the release the (default) database reads its rules from.
+resource "google_firebaserules_release" "firestore" {
+  project      = var.project_id
+  name         = "cloud.firestore"
+  ruleset_name = "projects/${var.project_id}/rulesets/${google_firebaserules_ruleset.firestore.name}"
 }

@@ -84,8 +84,9 @@ locals {
     "api/firestore" = { function = "api", role = "roles/datastore.user", on = "project", condition = null }
     # Creates, reads and deletes the per-integration secrets, mapper-<integration id>-...
     "api/secrets" = { function = "api", role = "roles/secretmanager.admin", on = "project", condition = "integration_secrets_admin" }
-    # Creates and deletes users' push and pull subscriptions, publishes test messages.
-    "api/pubsub" = { function = "api", role = "roles/pubsub.editor", on = "project", condition = null }
+    # Creates, reads, repoints and deletes users' push and pull subscriptions, publishes test
+    # messages: local.subscription_permissions, not roles/pubsub.editor (see below).
+    "api/pubsub" = { function = "api", role = google_project_iam_custom_role.subscriptions.name, on = "project", condition = null }
     # Attaching an OIDC identity to a push subscription needs actAs on that identity.
     "api/act-as-push-auth" = { function = "api", role = "roles/iam.serviceAccountUser", on = "service_account:push_auth", condition = null }
     "api/admin-token"      = { function = "api", role = "roles/secretmanager.secretAccessor", on = "secret:admin_token", condition = null }
@@ -117,6 +118,38 @@ locals {
   service_accounts = {
     push_auth = google_service_account.push_auth.name
   }
+}
+
+# What the api's subscription manager (shared/mapper/sources/subscriptions.py) calls with
+# the platform's own identity, and nothing else: create a subscription on a topic, read it,
+# change its push endpoint, delete it, and publish a test message. roles/pubsub.editor held
+# far more: deleting topics and snapshots, seeking, and consuming any subscription's
+# messages. tests/infra/test_iam.py holds this list to the permissions that module names.
+#
+# Not narrowed by name: Pub/Sub is not among the services whose IAM conditions can test a
+# resource's name or type (Google's "resource attributes" list for IAM Conditions), and
+# users choose their topics and may name their subscriptions. So the grant is project-wide;
+# the api creates subscriptions only for integrations, named mapper-<id> unless the user
+# names one, and deletes only those it created (managedSubscription).
+locals {
+  subscription_permissions = [
+    "pubsub.subscriptions.create",
+    "pubsub.subscriptions.delete",
+    "pubsub.subscriptions.get",
+    "pubsub.subscriptions.update",
+    "pubsub.topics.attachSubscription",
+    "pubsub.topics.publish",
+  ]
+}
+
+resource "google_project_iam_custom_role" "subscriptions" {
+  project     = var.project_id
+  role_id     = "${replace(var.name_prefix, "-", "_")}_subscriptions"
+  title       = "JSON mapper: integration subscriptions"
+  description = "Create, read, repoint and delete Pub/Sub integrations' subscriptions; publish test messages."
+  permissions = local.subscription_permissions
+
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_project_iam_member" "function" {

@@ -52,10 +52,11 @@ class EmulatorError(RuntimeError):
 class Emulator:
     """One emulator: the gcloud wrapper and its Java child, alone in their process group."""
 
-    def __init__(self, kind: str, state_dir: Path) -> None:
+    def __init__(self, kind: str, state_dir: Path, args: tuple[str, ...] = ()) -> None:
         if kind not in _COMMANDS:
             raise ValueError(f"unknown emulator {kind!r}; expected one of {sorted(_COMMANDS)}")
         self.kind = kind
+        self.args = args  # more flags for gcloud, e.g. --rules=FILE
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.log_path = state_dir / f"{kind}-{self.port}.log"
@@ -65,7 +66,7 @@ class Emulator:
     def start(self) -> None:
         """Launch the emulator without waiting for it."""
         self._data_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [*_COMMANDS[self.kind], f"--host-port={self.host}"]
+        cmd = [*_COMMANDS[self.kind], f"--host-port={self.host}", *self.args]
         if self.kind == "pubsub":
             # gcloud writes env.yaml there; its default is shared by every run of the user.
             cmd.append(f"--data-dir={self._data_dir}")
@@ -205,11 +206,13 @@ def start_emulators(
     data_dir: str | os.PathLike[str] | None = None,
     project: str = DEFAULT_PROJECT,
     timeout: float = START_TIMEOUT_S,
+    firestore_rules: str | os.PathLike[str] | None = None,
 ) -> Emulators:
     """Start the chosen emulators on fresh free ports and wait until they answer.
 
     State and logs go to a new directory under `data_dir` (default: the system temp dir),
-    deleted on stop, so nothing from an earlier run is ever seen.
+    deleted on stop, so nothing from an earlier run is ever seen. `firestore_rules` is a
+    security rules file the Firestore emulator applies to client (non-admin) requests.
     """
     if data_dir is not None:
         Path(data_dir).mkdir(parents=True, exist_ok=True)
@@ -218,7 +221,9 @@ def start_emulators(
     try:
         kinds = [k for k, wanted in (("firestore", firestore), ("pubsub", pubsub)) if wanted]
         for kind in kinds:
-            started[kind] = Emulator(kind, state_dir)
+            rules = kind == "firestore" and firestore_rules is not None
+            args = (f"--rules={firestore_rules}",) if rules else ()
+            started[kind] = Emulator(kind, state_dir, args)
             started[kind].start()
         deadline = time.monotonic() + timeout
         for kind in kinds:
@@ -293,7 +298,7 @@ def _wait_or_restart(emulator: Emulator, state_dir: Path, deadline: float) -> Em
             emulator.stop()
             if attempt == _START_TRIES or not emulator.port_taken():
                 raise
-        emulator = Emulator(emulator.kind, state_dir)
+        emulator = Emulator(emulator.kind, state_dir, emulator.args)
         emulator.start()
     raise AssertionError("unreachable")
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
 from .test_functions import EXPECTED, PUBLIC
-from .tfconfig import MODULE, Expr, Resource, load
+from .tfconfig import MODULE, ROOT, Expr, Resource, load
 
 BASIC_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
+SUBSCRIPTIONS_ROLE = Expr("google_project_iam_custom_role.subscriptions.name")
+SUBSCRIPTIONS_CODE = ROOT / "shared" / "mapper" / "sources" / "subscriptions.py"
+# Pub/Sub permissions the subscription manager names that the api does not use itself:
+# consuming is the pull function's (roles/pubsub.subscriber).
+NOT_THE_APIS = {"pubsub.subscriptions.consume"}
 # The resources that turn local.function_grants into IAM members, by the `on` they handle.
 GRANT_RESOURCES = {
     "google_project_iam_member": "project",
@@ -23,7 +29,8 @@ PROJECT_WIDE = {
     "roles/pubsub.subscriber": "pull reads subscriptions the api creates at run time",
     "roles/secretmanager.secretAccessor": "integration secrets are made at run time; conditioned",
     "roles/secretmanager.admin": "the api creates integration secrets at run time; conditioned",
-    "roles/pubsub.editor": "the api manages users' subscriptions, named at run time",
+    # Pub/Sub's IAM conditions cannot test a name, and users name their topics (infra/iam.tf).
+    SUBSCRIPTIONS_ROLE: "the api manages users' subscriptions, made at run time on their topics",
 }
 # Roles that reach secrets must be narrowed to the integration secrets by a condition.
 CONDITIONED_ON_PROJECT = {"roles/secretmanager.secretAccessor", "roles/secretmanager.admin"}
@@ -35,7 +42,13 @@ def grants() -> dict[str, dict]:
 
 
 def iam_resources() -> list[Resource]:
-    return [r for config in (load(), load(MODULE)) for r in config.resources() if "_iam_" in r.type]
+    """Every IAM member, binding and policy (not custom roles, which grant nothing)."""
+    return [
+        r
+        for config in (load(), load(MODULE))
+        for r in config.resources()
+        if re.search(r"_iam_(member|binding|policy)$", r.type)
+    ]
 
 
 def functions_of(entry: dict) -> set[str]:
@@ -105,8 +118,37 @@ def test_only_the_function_attaching_push_identities_may_act_as_it() -> None:
     told = functions_of(load().locals()["settings"]["PUSH_SERVICE_ACCOUNT"])
     acting = holders("roles/iam.serviceAccountUser", "service_account:push_auth")
     assert acting and acting <= told
-    managing = {g["function"] for g in grants().values() if "pubsub.editor" in g["role"]}
+    managing = {g["function"] for g in grants().values() if g["role"] == SUBSCRIPTIONS_ROLE}
     assert acting == managing
+
+
+def permissions_named_by_the_subscription_manager() -> set[str]:
+    """Every Pub/Sub permission in mapper.sources.subscriptions' _PERMISSIONS table."""
+    tree = ast.parse(SUBSCRIPTIONS_CODE.read_text())
+    [table] = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "_PERMISSIONS" for t in node.targets)
+    ]
+    text = " ".join(ast.literal_eval(table).values())
+    return set(re.findall(r"\bpubsub\.[a-z]+\.[A-Za-z]+\b", text))
+
+
+def test_the_api_manages_subscriptions_with_what_the_code_calls_and_no_more() -> None:
+    named = permissions_named_by_the_subscription_manager()
+    assert {"pubsub.subscriptions.create", "pubsub.topics.publish"} <= named
+    role = load().resource("google_project_iam_custom_role", "subscriptions").body
+    assert role["permissions"] == Expr("local.subscription_permissions")
+    granted = set(load().locals()["subscription_permissions"])
+    assert granted == named - NOT_THE_APIS
+    assert holders(SUBSCRIPTIONS_ROLE, "project") == {"api"}
+
+
+def test_no_broad_pubsub_role() -> None:
+    # roles/pubsub.editor and .admin delete topics and read any subscription's messages.
+    for key, grant in grants().items():
+        assert grant["role"] not in ("roles/pubsub.editor", "roles/pubsub.admin"), key
 
 
 def test_grant_keys_name_their_function() -> None:
