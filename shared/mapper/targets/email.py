@@ -13,7 +13,11 @@
   * The body, text/plain UTF-8: a string payload as it is; an object payload with a string
     `body` field, that field (so a mapping can write the text of the mail); any other
     payload as pretty JSON.
-  * A CR, LF or NUL in From, To or Subject (after templating) is refused before connecting.
+  * A CR, LF or NUL in From, To or Subject (after templating) is refused before connecting,
+    and so is a value filled in from a payload that holds an RFC 2047 encoded word
+    (`=?charset?q?...?=`): the email package decodes those, and a decoded CR LF would become
+    a header line of its own (a `Bcc:`, a second `Content-Type`). As a second line of
+    defence the header lines are checked as serialized: exactly the ones written, once each.
 
 Outcomes: delivered when the server accepts DATA; SMTP 4xx replies, timeouts and connection
 errors are RetryableTargetError; 5xx replies, a refused login and missing STARTTLS are
@@ -45,6 +49,20 @@ SMTP_TIMEOUT_S = 30.0  # per socket operation; EmailTarget has no timeout field
 MAX_RECIPIENTS = 50
 _PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 _FORBIDDEN_IN_HEADERS = ("\r", "\n", "\0")
+# Lenient on purpose: anything the email package's parser might take for an encoded word.
+_ENCODED_WORD = re.compile(r"=\?.*?\?=", re.DOTALL)
+# The header lines `send` writes, each once; anything else in the serialized message was
+# injected by a value.
+_WRITTEN_HEADERS = (
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "MIME-Version",
+)
 # A deliberately plain address: dot-atom local part, dot-separated DNS labels.
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -54,7 +72,8 @@ _ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
 class _Template:
     """A header template with `{{path}}` placeholders, parsed once."""
 
-    def __init__(self, text: str, where: str) -> None:
+    def __init__(self, text: str, where: str, header: str) -> None:
+        self.header = header
         self.parts: list[str | Any] = []
         last = 0
         for match in _PLACEHOLDER.finditer(text):
@@ -63,7 +82,7 @@ class _Template:
             except PathError as exc:
                 problem = Problem(where, f"placeholder {match.group(0)}: {exc}")
                 raise ConfigError([problem]) from None
-            self.parts += [text[last : match.start()], getter]
+            self.parts += [text[last : match.start()], (match.group(0), getter)]
             last = match.end()
         self.parts.append(text[last:])
 
@@ -74,10 +93,17 @@ class _Template:
             if isinstance(part, str):
                 out.append(part)
                 continue
-            value = part(payload)
+            placeholder, getter = part
+            value = getter(payload)
             if value is None:
-                value = part(context)
-            out.append(_text(value))
+                value = getter(context)
+            text = _text(value)
+            if _ENCODED_WORD.search(text):
+                raise TargetError(
+                    f"the {self.header} header's value for {placeholder} holds an RFC 2047 "
+                    "encoded word (=?...?=), which mail software decodes; refused"
+                )
+            out.append(text)
         return "".join(out)
 
 
@@ -100,8 +126,8 @@ class EmailTargetSender:
         self._ssl_context = ssl_context
         self._timeout = timeout
         self._local_hostname = local_hostname
-        self._to = _Template(config.to_email, "target.toEmail")
-        self._subject = _Template(config.subject, "target.subject")
+        self._to = _Template(config.to_email, "target.toEmail", "To")
+        self._subject = _Template(config.subject, "target.subject", "Subject")
 
     def close(self) -> None:
         """Nothing to release: each message opens and closes its own SMTP connection."""
@@ -135,6 +161,7 @@ class EmailTargetSender:
             data = msg.as_bytes(policy=SMTP_POLICY)
         except (MessageError, ValueError, TypeError) as exc:
             raise TargetError(f"cannot build the message: {exc}") from None
+        _check_header_lines(data)
 
         secret_values: list[str] = []
         password = None
@@ -328,6 +355,24 @@ def _addresses(text: str, field: str) -> list[str]:
     if not found:
         raise TargetError(f"{field} holds no address")
     return found
+
+
+def _check_header_lines(data: bytes) -> None:
+    """Refuse a serialized message whose header lines are not exactly the ones written."""
+    head = data.partition(b"\r\n\r\n")[0]
+    names: list[str] = []
+    for line in head.split(b"\r\n"):
+        if b"\r" in line or b"\n" in line:
+            raise TargetError("a header line holds a bare line break as serialized; refused")
+        if line[:1] in (b" ", b"\t"):
+            continue  # a folded continuation of the line before
+        names.append(line.partition(b":")[0][:40].decode("ascii", errors="replace"))
+    if sorted(names) != sorted(_WRITTEN_HEADERS):
+        found = ", ".join(names[:12])
+        raise TargetError(
+            f"the message's header lines as serialized are not the ones written ({found}): "
+            "a header value holds a line of its own; refused"
+        )
 
 
 def _body(payload: Any) -> str:
