@@ -14,6 +14,14 @@ locals {
   # How long Pub/Sub waits for a push to answer: the function's own timeout (at most 600 s,
   # Pub/Sub's limit), so that a slow delivery is not redelivered while it still runs.
   ack_deadline = { for name, f in local.functions : name => max(10, min(600, f.timeout_seconds)) }
+
+  # The longest one delivery may hold its run's lease: the longest target timeout (an HTTP
+  # target's 120 s, mapper.engine.config.MAX_HTTP_TIMEOUT_S; an email's SMTP conversation,
+  # 90 s) plus the lease margin (mapper.pipeline.LEASE_MARGIN_S, 30 s), i.e. the largest
+  # mapper.pipeline.lease_seconds. The ack deadline of a subscription that triggers
+  # deliveries must not be shorter, or Pub/Sub redelivers a message whose delivery still
+  # runs. tests/infra/test_deadlines.py holds this number to the code.
+  longest_delivery_seconds = 150
 }
 
 resource "google_pubsub_topic" "internal" {
@@ -45,6 +53,8 @@ resource "google_pubsub_topic" "pull_tasks" {
 #   retention        how long an unacked message is kept
 #   maximum_backoff  the longest wait before a redelivery
 #   dead_letter      whether failed deliveries end on the dead-letter topic
+#   delivers         whether its function sends to targets (its ack deadline then covers
+#                    local.longest_delivery_seconds)
 # After var.max_delivery_attempts failed deliveries (the worker raised, timed out or was
 # unreachable) Pub/Sub moves a worker message to the dead-letter topic.
 locals {
@@ -56,6 +66,7 @@ locals {
       retention       = "604800s"
       maximum_backoff = local.retry_policy.maximum_backoff
       dead_letter     = true
+      delivers        = true
     }
     dead_letter = {
       name            = "${var.internal_topic}-dead-letter-push"
@@ -64,6 +75,7 @@ locals {
       retention       = "604800s"
       maximum_backoff = local.retry_policy.maximum_backoff
       dead_letter     = false
+      delivers        = false
     }
     # Retention is Pub/Sub's minimum. A task not done in ten minutes has been overtaken by
     # later rounds of the scheduler, which publish a fresh one: keeping it longer would only
@@ -75,6 +87,7 @@ locals {
       retention       = "600s"
       maximum_backoff = "60s"
       dead_letter     = false
+      delivers        = false
     }
   }
 }
@@ -109,6 +122,13 @@ resource "google_pubsub_subscription" "platform" {
     oidc_token {
       service_account_email = google_service_account.invoker.email
       audience              = local.function_urls[each.value.function]
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = !each.value.delivers || local.ack_deadline[each.value.function] >= local.longest_delivery_seconds
+      error_message = "${each.value.name}: the ${each.value.function} function's timeout_seconds gives an ack deadline of ${local.ack_deadline[each.value.function]} s, shorter than the longest delivery (${local.longest_delivery_seconds} s: target timeout plus lease margin); a delivery still running would be sent again."
     }
   }
 

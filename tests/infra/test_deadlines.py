@@ -1,0 +1,75 @@
+"""Deadlines that agree: Pub/Sub never redelivers a message whose delivery still runs.
+
+A subscription that triggers deliveries (the worker's) must have an ack deadline no
+shorter than the longest lease a delivery may hold: the longest target timeout plus the
+lease margin (`mapper.pipeline.lease_seconds`). Terraform computes the ack deadline from the
+function's timeout; these tests compute it the same way from var.functions' defaults.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from mapper.engine.config import MAX_HTTP_TIMEOUT_S, EmailTarget
+from mapper.pipeline import LEASE_MARGIN_S, lease_seconds
+
+from .tfconfig import Expr, load
+
+# What Terraform's local.ack_deadline says, in Python (the test below holds the text).
+ACK_DEADLINE = "{for name, f in local.functions : name => max(10, min(600, f.timeout_seconds))}"
+
+
+def ack_deadline(timeout_seconds: int) -> int:
+    """local.ack_deadline for one function's timeout, as Terraform evaluates it."""
+    return max(10, min(600, timeout_seconds))
+
+
+def longest_delivery() -> float:
+    """The longest lease the worker may take: the slowest HTTP target, or an email."""
+    http = SimpleNamespace(target=SimpleNamespace(timeout_seconds=MAX_HTTP_TIMEOUT_S))
+    email = SimpleNamespace(target=EmailTarget.model_construct())
+    return max(lease_seconds(http), lease_seconds(email))  # type: ignore[arg-type]
+
+
+def delivering() -> dict[str, dict]:
+    return {k: s for k, s in load().locals()["subscriptions"].items() if s["delivers"] is True}
+
+
+def test_the_longest_delivery_is_the_slowest_target_plus_the_margin() -> None:
+    assert LEASE_MARGIN_S == 30
+    assert longest_delivery() >= MAX_HTTP_TIMEOUT_S + LEASE_MARGIN_S
+
+
+def test_terraform_knows_the_longest_delivery() -> None:
+    # The number the plan-time precondition compares with is the code's.
+    assert load().locals()["longest_delivery_seconds"] == longest_delivery()
+
+
+def test_only_the_worker_subscription_delivers() -> None:
+    assert set(delivering()) == {"worker"}
+    assert delivering()["worker"]["function"] == "worker"
+
+
+def test_every_delivering_subscription_outlasts_the_longest_delivery() -> None:
+    assert load().locals()["ack_deadline"] == Expr(ACK_DEADLINE)
+    functions = load().default("functions")
+    for key, entry in delivering().items():
+        timeout = functions[entry["function"]]["timeout_seconds"]
+        deadline = ack_deadline(timeout)
+        assert deadline >= longest_delivery(), (
+            f"{key}: ack deadline {deadline} s < longest delivery {longest_delivery()} s"
+        )
+        # Pub/Sub cuts the push request at the ack deadline; the function must not stop first.
+        assert timeout >= deadline
+
+
+def test_a_plan_that_breaks_it_is_refused() -> None:
+    # function_overrides can shorten the worker's timeout: the precondition stops that plan.
+    [precondition] = load().resource("google_pubsub_subscription", "platform").body["lifecycle"][
+        0
+    ]["precondition"]
+    assert precondition["condition"] == Expr(
+        "!each.value.delivers || "
+        "local.ack_deadline[each.value.function] >= local.longest_delivery_seconds"
+    )
+    assert ack_deadline(120) < longest_delivery() <= ack_deadline(300)
