@@ -59,9 +59,9 @@ def _enum(schema: dict[str, Any], node: dict[str, Any]) -> list[Any]:
 def _secret_paths(
     schema: dict[str, Any], node: dict[str, Any], at: tuple[str, ...]
 ) -> Iterator[tuple[str, ...]]:
-    """Every object path whose value may be a SecretRef (a write-only value)."""
+    """Every object path whose value is write-only (marked so, or a SecretRef)."""
     for branch in _choices(node):
-        if branch.get("$ref") == "#/$defs/SecretRef":
+        if branch.get("writeOnly") or branch.get("$ref") == "#/$defs/SecretRef":
             yield at
             return
     for branch in _choices(node):

@@ -1,24 +1,20 @@
-// Step 1: name, source and target. Every control writes straight into the draft document.
+// Step 1: name, source and target. The controls read the draft and ask it for named
+// changes (draft.js); a change that alters which controls are shown (a type, a mode, a
+// secret's Replace) is redrawn by the editor, and the step then puts the focus back.
+// `ctx` is {draft, focus(key)}.
 
+import { CONTRACT } from './document.js';
 import { dig, isSecretRef } from './drafts.js';
 import { el, field, notify, timeAgo, uid } from './dom.js';
-
-const METHODS = ['POST', 'PUT', 'PATCH', 'GET', 'DELETE'];
 
 function keys(path) {
   return path.split('.');
 }
 
-/** Set (or, for undefined, delete) the value at a dotted path, creating objects on the way. */
-export function putValue(doc, path, value) {
-  const parts = keys(path);
-  let node = doc;
-  for (const key of parts.slice(0, -1)) {
-    if (!node[key] || typeof node[key] !== 'object') node[key] = {};
-    node = node[key];
-  }
-  if (value === undefined) delete node[parts.at(-1)];
-  else node[parts.at(-1)] = value;
+/** `[value, label]` pairs of a contract table whose entries have a label. */
+function labelled(table) {
+  return Object.entries(table).map(([value, entry]) => [value,
+    typeof entry === 'string' ? entry : entry.label]);
 }
 
 function asNumber(text) {
@@ -30,7 +26,7 @@ function asNumber(text) {
 /** A labelled text (or number) input bound to `path` of the draft. */
 function textField(ctx, label, path, options = {}) {
   const { hint, placeholder, optional, number, type = 'text', readOnly } = options;
-  const current = dig(ctx.state.doc, keys(path));
+  const current = dig(ctx.draft.doc, keys(path));
   const input = el('input', {
     type,
     value: current === undefined || current === null ? '' : String(current),
@@ -44,16 +40,16 @@ function textField(ctx, label, path, options = {}) {
     const text = input.value;
     let value = number ? asNumber(text) : text;
     if (optional && text === '') value = undefined;
-    putValue(ctx.state.doc, path, value);
-    ctx.changed({ path });
+    if (path === 'name') ctx.draft.setName(value);
+    else ctx.draft.setSetting(path, value);
   });
   return field(optional ? `${label} (optional)` : label, input, { hint, path });
 }
 
 /** A write-only value: "set" with a Replace button when stored, else an input. */
 function secretField(ctx, label, path, { multiline = false, optional = false, hint } = {}) {
-  const current = dig(ctx.state.doc, keys(path));
-  const stored = dig(ctx.state.base, keys(path));
+  const current = dig(ctx.draft.doc, keys(path));
+  const stored = dig(ctx.draft.base, keys(path));
   const title = optional ? `${label} (optional)` : label;
   if (isSecretRef(current)) {
     const labelId = uid('secret');
@@ -68,8 +64,8 @@ function secretField(ctx, label, path, { multiline = false, optional = false, hi
           'data-focus': `${path}:replace`,
           'aria-label': `Replace ${label}`,
           onclick: () => {
-            putValue(ctx.state.doc, path, '');
-            ctx.changed({ path, structural: true, focus: path });
+            ctx.draft.replaceSecret(path);
+            ctx.focus(path);
           },
         }, 'Replace')));
   }
@@ -78,8 +74,7 @@ function secretField(ctx, label, path, { multiline = false, optional = false, hi
     : el('input', { type: 'password', autocomplete: 'new-password', spellcheck: 'false' });
   control.value = typeof current === 'string' ? current : '';
   control.addEventListener('input', () => {
-    putValue(ctx.state.doc, path, control.value === '' && optional ? undefined : control.value);
-    ctx.changed({ path });
+    ctx.draft.setSecret(path, control.value === '' && optional ? undefined : control.value);
   });
   const box = field(title, control, { hint, path });
   if (isSecretRef(stored)) {
@@ -88,8 +83,8 @@ function secretField(ctx, label, path, { multiline = false, optional = false, hi
       class: 'quiet',
       'data-focus': `${path}:keep`,
       onclick: () => {
-        putValue(ctx.state.doc, path, structuredClone(stored));
-        ctx.changed({ path, structural: true, focus: `${path}:replace` });
+        ctx.draft.keepStoredSecret(path);
+        ctx.focus(`${path}:replace`);
       },
     }, 'Keep the stored value'));
   }
@@ -110,25 +105,26 @@ function choice(legend, options, current, onChange, path) {
     }));
 }
 
+/** A select bound to `path`; `onChange(value)` instead for a change that redraws the step. */
 function select(ctx, label, path, options, { onChange, hint, current: shown } = {}) {
-  const current = shown ?? dig(ctx.state.doc, keys(path));
+  const current = shown ?? dig(ctx.draft.doc, keys(path));
   const control = el('select', {},
     options.map(([value, text]) => el('option', { value, selected: value === (current ?? '') }, text)));
   control.addEventListener('change', () => {
-    if (onChange) onChange(control.value);
-    else putValue(ctx.state.doc, path, control.value);
-    ctx.changed({ path, structural: Boolean(onChange), focus: path });
+    if (!onChange) {
+      ctx.draft.setSetting(path, control.value);
+      return;
+    }
+    onChange(control.value);
+    ctx.focus(path);
   });
   return field(label, control, { hint, path });
 }
 
 function checkbox(ctx, label, path, fallback) {
-  const current = dig(ctx.state.doc, keys(path));
+  const current = dig(ctx.draft.doc, keys(path));
   const input = el('input', { type: 'checkbox', checked: current ?? fallback, 'data-path': path });
-  input.addEventListener('change', () => {
-    putValue(ctx.state.doc, path, input.checked);
-    ctx.changed({ path });
-  });
+  input.addEventListener('change', () => ctx.draft.setSetting(path, input.checked));
   return el('label', { class: 'check' }, input, label);
 }
 
@@ -156,7 +152,7 @@ function copyable(label, value, hint) {
 // --- sources -----------------------------------------------------------------------------
 
 function webhookSource(ctx) {
-  const { base, doc } = ctx.state;
+  const { base, doc } = ctx.draft;
   const url = base && base.source && base.source.type === 'webhook' ? base.webhookUrl : null;
   const scheme = (doc.source.signature && doc.source.signature.scheme) || '';
   return [
@@ -164,16 +160,8 @@ function webhookSource(ctx) {
       ? copyable('Webhook URL', url, 'Senders POST JSON here. Keep it private: it is the key.')
       : el('p', { class: 'hint' }, 'The webhook URL is assigned when you first save.'),
     select(ctx, 'Signature check', 'source.signature.scheme', [
-      ['', 'None: accept unsigned requests'],
-      ['standard-webhooks', 'Standard Webhooks (webhook-signature)'],
-      ['hmac-sha256', 'HMAC-SHA256 (X-Hub-Signature-256, Stripe-Signature)'],
-    ], {
-      onChange: (value) => {
-        if (!value) delete doc.source.signature;
-        else doc.source.signature = { ...(doc.source.signature || { secret: '' }), scheme: value };
-        if (value !== 'hmac-sha256' && doc.source.signature) delete doc.source.signature.header;
-      },
-    }),
+      ['', 'None: accept unsigned requests'], ...labelled(CONTRACT.signatureSchemes),
+    ], { onChange: (value) => ctx.draft.setSignatureScheme(value) }),
     scheme ? secretField(ctx, 'Signing secret', 'source.signature.secret') : null,
     scheme === 'hmac-sha256'
       ? textField(ctx, 'Signature header', 'source.signature.header',
@@ -195,7 +183,7 @@ function listenerState(base) {
 }
 
 function pubsubSource(ctx) {
-  const { base, doc } = ctx.state;
+  const { base, doc } = ctx.draft;
   const push = doc.source.mode === 'push';
   const endpoint = base && base.pushEndpoint;
   return [
@@ -208,10 +196,10 @@ function pubsubSource(ctx) {
       }),
       push ? null : textField(ctx, 'Pull interval (seconds)', 'source.pullIntervalSeconds',
         { number: true, placeholder: '60' })),
-    choice('Delivery mode', [['pull', 'Pull on a schedule'], ['push', 'Push to this platform']],
+    choice('Delivery mode', labelled(CONTRACT.pubsubModes),
       doc.source.mode || 'pull', (value) => {
-        doc.source.mode = value;
-        ctx.changed({ path: 'source.mode', structural: true, focus: `source.mode:${value}` });
+        ctx.draft.setPubsubMode(value);
+        ctx.focus(`source.mode:${value}`);
       }, 'source.mode'),
     push && endpoint ? copyable('Push endpoint', endpoint) : null,
     listenerState(base),
@@ -226,19 +214,11 @@ function pubsubSource(ctx) {
 // --- targets -----------------------------------------------------------------------------
 
 function authFields(ctx) {
-  const auth = ctx.state.doc.target.auth;
+  const auth = ctx.draft.doc.target.auth;
   const type = auth ? auth.type : '';
-  const parts = [select(ctx, 'Authentication', 'target.auth.type', [
-    ['', 'None'], ['bearer', 'Bearer token'], ['basic', 'Basic (user and password)'],
-    ['apiKey', 'API key'],
-  ], {
-    onChange: (value) => {
-      const fresh = { bearer: { token: '' }, basic: { username: '', password: '' },
-        apiKey: { header: 'X-Api-Key', value: '' } }[value];
-      if (value) ctx.state.doc.target.auth = { type: value, ...fresh };
-      else delete ctx.state.doc.target.auth;
-    },
-  })];
+  const parts = [select(ctx, 'Authentication', 'target.auth.type',
+    [['', 'None'], ...labelled(CONTRACT.authTypes)],
+    { onChange: (value) => ctx.draft.setAuthType(value) })];
   if (type === 'bearer') parts.push(secretField(ctx, 'Token', 'target.auth.token'));
   if (type === 'basic') {
     parts.push(el('div', { class: 'grid-2' },
@@ -251,13 +231,7 @@ function authFields(ctx) {
       select(ctx, 'Send the key in', 'target.auth.place', [['header', 'a header'],
         ['queryParam', 'a query parameter']], {
         current: inQuery ? 'queryParam' : 'header',
-        onChange: (value) => {
-          const name = auth.header ?? auth.queryParam ?? '';
-          delete auth.header;
-          delete auth.queryParam;
-          auth[value] = name;
-          delete auth.place;
-        },
+        onChange: (value) => ctx.draft.setApiKeyPlace(value),
       }),
       inQuery ? textField(ctx, 'Query parameter', 'target.auth.queryParam')
         : textField(ctx, 'Header name', 'target.auth.header')));
@@ -267,11 +241,10 @@ function authFields(ctx) {
 }
 
 function headerRows(ctx) {
-  const target = ctx.state.doc.target;
-  const rows = Object.entries(target.headers || {});
+  // The rows as typed (a row without a name yet is not a header of the document).
+  const rows = Object.entries(ctx.draft.doc.target.headers || {});
   const sync = () => {
-    target.headers = Object.fromEntries(rows.filter(([name]) => name.trim() !== ''));
-    ctx.changed({ path: 'target.headers' });
+    ctx.draft.setHeaders(Object.fromEntries(rows.filter(([name]) => name.trim() !== '')));
   };
   const list = el('div', { class: 'header-rows' });
   const draw = () => {
@@ -301,7 +274,7 @@ function headerRows(ctx) {
 function httpTarget(ctx) {
   return [
     el('div', { class: 'grid-method' },
-      select(ctx, 'Method', 'target.method', METHODS.map((m) => [m, m])),
+      select(ctx, 'Method', 'target.method', CONTRACT.httpMethods.map((m) => [m, m])),
       textField(ctx, 'URL', 'target.url', { placeholder: 'https://hooks.example.com/…', type: 'url' })),
     el('p', { class: 'hint' },
       'POST, PUT and PATCH send the mapped output as a JSON body; GET sends its top-level fields as query parameters.'),
@@ -334,29 +307,20 @@ function emailTarget(ctx) {
 
 /** The whole step, built from the draft. */
 export function configureStep(ctx) {
-  const { doc } = ctx.state;
-  const stash = (ctx.state.stash ||= {});
-  const switchType = (part, value, fresh) => {
-    stash[`${part}:${doc[part].type}`] = doc[part];
-    doc[part] = stash[`${part}:${value}`] || fresh;
-    ctx.changed({ path: `${part}.type`, structural: true, focus: `${part}.type:${value}` });
-  };
+  const { doc } = ctx.draft;
   const source = el('section', { class: 'card', 'aria-labelledby': 'source-title' },
     el('h2', { id: 'source-title' }, 'Source'),
-    choice('Messages arrive by', [['webhook', 'Webhook'], ['pubsub', 'Google Pub/Sub']],
-      doc.source.type, (value) => switchType('source', value, value === 'webhook'
-        ? { type: 'webhook' }
-        : { type: 'pubsub', projectId: '', topic: '', mode: 'pull', pullIntervalSeconds: 60 }),
-      'source.type'),
+    choice('Messages arrive by', labelled(CONTRACT.sourceTypes), doc.source.type, (value) => {
+      ctx.draft.setSourceType(value);
+      ctx.focus(`source.type:${value}`);
+    }, 'source.type'),
     doc.source.type === 'pubsub' ? pubsubSource(ctx) : webhookSource(ctx));
   const target = el('section', { class: 'card', 'aria-labelledby': 'target-title' },
     el('h2', { id: 'target-title' }, 'Target'),
-    choice('Send the result as', [['http', 'HTTP request'], ['email', 'Email (SMTP)']],
-      doc.target.type, (value) => switchType('target', value, value === 'http'
-        ? { type: 'http', method: 'POST', url: '', headers: {} }
-        : { type: 'email', smtpServer: '', smtpPort: 587, fromEmail: '', toEmail: '', subject: '',
-          useTLS: true, useSSL: false }),
-      'target.type'),
+    choice('Send the result as', labelled(CONTRACT.targetTypes), doc.target.type, (value) => {
+      ctx.draft.setTargetType(value);
+      ctx.focus(`target.type:${value}`);
+    }, 'target.type'),
     doc.target.type === 'email' ? emailTarget(ctx) : httpTarget(ctx));
   return el('div', { class: 'configure' },
     el('section', { class: 'card', 'aria-labelledby': 'about-title' },

@@ -1,12 +1,14 @@
-// The integration editor: four steps over one draft document.
+// The integration editor: four steps over one draft (draft.js).
 //   configure -> map -> test -> save
-// Every edit marks the draft changed, stores it (drafts.js), refreshes the live preview and
-// makes the last validation stale; Save is offered only once Validate passes for the
-// document exactly as it is.
+// The steps read the draft and ask it for named changes; the editor is the draft's one
+// subscriber. After every change it redraws what that change needs, stores the draft
+// (drafts.js), refreshes the live preview and makes the last validation stale; Save is
+// offered only once Validate passes for the document exactly as it is.
 
 import { api } from './api.js';
 import { configureStep } from './configure.js';
-import { blankDocument, fingerprint, normalised } from './document.js';
+import { createDraft } from './draft.js';
+import { blankDocument } from './document.js';
 import { discardDraft, loadDraft, saveDraft } from './drafts.js';
 import { el, notify, replace, timeAgo } from './dom.js';
 import { mapStep } from './mapping.js';
@@ -22,38 +24,41 @@ const STEPS = [
   ['save', '4', 'Save'],
 ];
 const DRAFT_DELAY_MS = 200;
+// The draft's changes after which a step's controls are drawn again (the others come from
+// the control being typed in, which must keep its focus and caret).
+const REDRAWS = {
+  configure: new Set(['setSourceType', 'setTargetType', 'setPubsubMode', 'setSignatureScheme',
+    'setAuthType', 'setApiKeyPlace', 'replaceSecret', 'keepStoredSecret']),
+  map: new Set(['addMapping', 'removeMapping', 'useSourcePath', 'addTransform', 'setTransformType',
+    'moveTransform', 'removeTransform']),
+};
 
 let justSaved = null; // the id just created by the editor that navigated here, to greet it
 
 /** The editor at `#/integrations/{id}/{step}` or `#/new/{key}/{step}`. */
 export function renderEditor(main, route) {
+  // The editor's own state; the document being edited lives in `draft`.
   const state = {
     key: route.id || route.key,
     id: route.id || null,
-    base: null, // the saved integration, as the API returned it
-    doc: null, // the draft
-    sampleText: '',
-    sampleError: null,
-    previewHeaders: null,
-    previewAttributes: null,
     validation: null, // {fingerprint, valid, problems} of the last Validate
     problems: { preview: [], validate: [] },
-    picked: null,
     step: route.step || 'configure',
     justSaved: false,
   };
+  let draft = null;
+  let unsubscribe = () => {};
   let disposed = false;
   let draftTimer = null;
   let shown = null;
   let previewer = null;
   let tester = null;
+  let mapper = null;
   const panels = {};
   const tabs = {};
   const dirtyBadge = el('span', { class: 'badge changed', hidden: true }, 'Unsaved changes');
   const title = el('h1', {});
   const banners = el('div', { class: 'banners' });
-
-  const isDirty = () => !state.base || fingerprint(state.doc) !== fingerprint(state.base);
 
   const applyProblems = () => {
     clearProblems(main);
@@ -77,54 +82,37 @@ export function renderEditor(main, route) {
     clearTimeout(draftTimer);
     draftTimer = setTimeout(() => {
       if (disposed) return;
-      if (state.base && !isDirty()) {
+      if (draft.base && !draft.isDirty()) {
         discardDraft(state.key);
         return;
       }
       saveDraft(state.key, {
-        doc: state.doc,
-        sampleText: state.sampleText,
-        baseVersion: state.base ? state.base.version : null,
-      }, state.base);
+        doc: draft.doc,
+        sampleText: draft.sampleText,
+        baseVersion: draft.base ? draft.base.version : null,
+      }, draft.base);
     }, DRAFT_DELAY_MS);
   };
 
   const refreshHead = () => {
-    title.textContent = state.doc.name || (state.base ? state.base.name : 'New integration');
-    dirtyBadge.hidden = !isDirty();
-    dirtyBadge.textContent = state.base ? 'Unsaved changes' : 'Not saved yet';
+    title.textContent = draft.doc.name || (draft.base ? draft.base.name : 'New integration');
+    dirtyBadge.hidden = !draft.isDirty();
+    dirtyBadge.textContent = draft.base ? 'Unsaved changes' : 'Not saved yet';
   };
 
   let saver = null;
-  /** Called by every step after it changed the draft. */
-  const changed = ({ path, structural, focus } = {}) => {
-    if (path) {
-      const before = state.problems.validate.length;
-      state.problems.validate = state.problems.validate.filter((p) => p.path !== path);
-      if (before !== state.problems.validate.length) applyProblems();
-    }
-    if (structural && /^(name|source|target)/.test(path || '')) drawConfigure(focus || path);
+  /** The draft's one subscriber: after each named change, redraw what it needs. */
+  const onChange = ({ name, path }) => {
+    const before = state.problems.validate.length;
+    state.problems.validate = state.problems.validate.filter((p) => p.path !== path);
+    if (before !== state.problems.validate.length) applyProblems();
+    if (REDRAWS.configure.has(name)) drawConfigure();
+    if (REDRAWS.map.has(name)) mapper.redraw();
     state.justSaved = false;
     refreshHead();
     storeDraft();
     previewer.schedule();
     saver.draw();
-  };
-
-  const setSample = (text) => {
-    state.sampleText = text;
-    if (!text.trim()) {
-      state.sampleError = null;
-      delete state.doc.samplePayload;
-    } else {
-      try {
-        state.doc.samplePayload = JSON.parse(text);
-        state.sampleError = null;
-      } catch (err) {
-        state.sampleError = err.message;
-      }
-    }
-    changed({ path: 'samplePayload' });
   };
 
   // --- steps ---------------------------------------------------------------------------
@@ -141,7 +129,7 @@ export function renderEditor(main, route) {
     }
     if (state.step === 'test') tester.history.start();
     else tester.history.stop();
-    document.title = `${state.doc.name || 'New integration'} · ${state.step} · JSON mapper`;
+    document.title = `${draft.doc.name || 'New integration'} · ${state.step} · JSON mapper`;
   };
 
   const goTo = (step, focusPath) => {
@@ -159,14 +147,17 @@ export function renderEditor(main, route) {
   const nextButton = (step, label) => el('div', { class: 'buttons end step-foot' },
     el('button', { type: 'button', class: 'primary', onclick: () => goTo(step) }, label));
 
-  const drawConfigure = (focusKey) => {
-    replace(panels.configure, configureStep({ state, changed }), nextButton('map', 'Next: map fields'));
+  /** Focus the control named `focusKey` (data-focus, else data-path) in step 1. */
+  const focusConfigure = (focusKey) => {
+    const target = panels.configure.querySelector(`[data-focus="${CSS.escape(focusKey)}"]`)
+      || panels.configure.querySelector(`[data-path="${CSS.escape(focusKey)}"]`);
+    if (target) target.focus();
+  };
+
+  const drawConfigure = () => {
+    replace(panels.configure, configureStep({ draft, focus: focusConfigure }),
+      nextButton('map', 'Next: map fields'));
     applyProblems();
-    if (focusKey) {
-      const target = panels.configure.querySelector(`[data-focus="${CSS.escape(focusKey)}"]`)
-        || panels.configure.querySelector(`[data-path="${CSS.escape(focusKey)}"]`);
-      if (target) target.focus();
-    }
   };
 
   const tabList = () => {
@@ -199,20 +190,26 @@ export function renderEditor(main, route) {
   const build = () => {
     if (previewer) previewer.dispose();
     if (tester) tester.history.stop();
-    previewer = createPreviewer(state, (problems) => {
+    unsubscribe();
+    unsubscribe = draft.subscribe(onChange);
+    previewer = createPreviewer(draft, (problems) => {
       state.problems.preview = problems;
       applyProblems();
     });
-    if (!state.sampleText.trim() && !state.sampleError
-      && state.doc.samplePayload !== undefined && state.doc.samplePayload !== null) {
-      state.sampleText = JSON.stringify(state.doc.samplePayload, null, 2);
-    }
     const tablist = tabList();
-    tester = testStep(state, previewer);
+    tester = testStep(state.id, previewer);
     saver = saveStep({
-      state,
-      isDirty,
-      applyProblems,
+      draft,
+      key: state.key,
+      id: state.id,
+      validation: () => state.validation,
+      validated: (validation, problems) => {
+        state.validation = validation;
+        if (!problems) return;
+        state.problems.validate = problems;
+        applyProblems();
+      },
+      justSaved: () => state.justSaved,
       goTo,
       onSaved,
       onDiscarded,
@@ -221,8 +218,8 @@ export function renderEditor(main, route) {
       disposed: () => disposed,
     });
     drawConfigure();
-    panels.map.append(mapStep({ state, changed, applyProblems, setSample }, previewer.panel()).root,
-      nextButton('test', 'Next: test'));
+    mapper = mapStep({ draft, id: state.id, applyProblems }, previewer.panel());
+    panels.map.append(mapper.root, nextButton('test', 'Next: test'));
     panels.test.append(tester.root, nextButton('save', 'Next: validate and save'));
     panels.save.append(saver.root);
     saver.draw();
@@ -245,9 +242,9 @@ export function renderEditor(main, route) {
       location.hash = `#/integrations/${encodeURIComponent(saved.id)}/save`;
       return;
     }
-    state.base = saved;
-    state.doc = normalised(saved);
+    draft = createDraft({ base: saved, doc: saved, sampleText: draft.sampleText });
     state.validation = null;
+    state.problems.validate = [];
     state.justSaved = true;
     banners.replaceChildren();
     build();
@@ -255,13 +252,11 @@ export function renderEditor(main, route) {
   }
 
   function onDiscarded() {
-    if (!state.base) {
+    if (!draft.base) {
       location.hash = '#/integrations';
       return;
     }
-    state.doc = normalised(state.base);
-    state.sampleText = '';
-    state.sampleError = null;
+    draft = createDraft({ base: draft.base, doc: draft.base });
     state.validation = null;
     state.problems = { preview: [], validate: [] };
     banners.replaceChildren();
@@ -272,42 +267,38 @@ export function renderEditor(main, route) {
   async function load() {
     replace(main, el('p', { class: 'muted' }, 'Loading…'));
     banners.replaceChildren();
+    let base;
     try {
-      state.base = state.id ? await api.getIntegration(state.id) : null;
+      base = state.id ? await api.getIntegration(state.id) : null;
     } catch (err) {
       replace(main, el('p', {}, el('a', { href: '#/integrations' }, '← Integrations')),
         el('p', { class: 'problem-text', role: 'alert' }, err.message));
       return;
     }
     if (disposed) return;
-    const draft = loadDraft(state.key);
-    state.doc = normalised(draft ? draft.doc : state.base || blankDocument());
-    state.sampleText = draft && typeof draft.sampleText === 'string' ? draft.sampleText : '';
-    state.sampleError = null;
-    if (state.sampleText.trim()) {
-      try {
-        state.doc.samplePayload = JSON.parse(state.sampleText);
-      } catch (err) {
-        state.sampleError = err.message;
-      }
-    }
+    const stored = loadDraft(state.key);
+    draft = createDraft({
+      base,
+      doc: stored ? stored.doc : base || blankDocument(),
+      sampleText: stored && typeof stored.sampleText === 'string' ? stored.sampleText : '',
+    });
     state.validation = null;
     state.problems = { preview: [], validate: [] };
     state.justSaved = justSaved !== null && justSaved === state.id;
     build();
-    if (draft && state.base) {
+    if (stored && base) {
       banners.append(el('div', { class: 'banner', role: 'status' },
-        'Restored your unsaved changes from ', timeAgo(draft.savedAt), '. ',
-        draft.baseVersion !== null && draft.baseVersion !== state.base.version
-          ? `The saved integration has changed since (version ${draft.baseVersion} → ${state.base.version}). `
+        'Restored your unsaved changes from ', timeAgo(stored.savedAt), '. ',
+        stored.baseVersion !== null && stored.baseVersion !== base.version
+          ? `The saved integration has changed since (version ${stored.baseVersion} → ${base.version}). `
           : '',
         el('button', { type: 'button', class: 'link', onclick: () => saver.discard() }, 'Discard them')));
     }
-    if (draft && draft.droppedSecrets && draft.droppedSecrets.length) {
+    if (stored && stored.droppedSecrets && stored.droppedSecrets.length) {
       banners.append(el('div', { class: 'banner', role: 'status' },
-        `Secrets are never kept in drafts: enter ${draft.droppedSecrets.join(', ')} again.`));
+        `Secrets are never kept in drafts: enter ${stored.droppedSecrets.join(', ')} again.`));
     }
-    if (state.justSaved) notify(`Saved ${state.doc.name}.`);
+    if (state.justSaved) notify(`Saved ${draft.doc.name}.`);
   }
 
   load();
@@ -315,12 +306,13 @@ export function renderEditor(main, route) {
   return {
     /** Same integration, another step: switch in place. */
     update(next) {
-      if ((next.id || next.key) !== state.key || !state.doc || !tabs.configure) return false;
+      if ((next.id || next.key) !== state.key || !draft || !tabs.configure) return false;
       show(next.step || 'configure');
       return true;
     },
     dispose() {
       disposed = true;
+      unsubscribe();
       clearTimeout(draftTimer);
       if (tester) tester.history.stop();
       if (previewer) previewer.dispose();

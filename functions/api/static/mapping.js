@@ -26,72 +26,60 @@ function ownerName(mapping, i) {
   return mapping.target ? `output field ${mapping.target}` : `output field ${i + 1}`;
 }
 
-/** The map step; returns `{root, refreshSample}` (the editor keeps the sample text in state). */
+/**
+ * The map step over `ctx.draft`; `ctx.id` is the saved integration's id (or null) and
+ * `ctx.applyProblems()` puts problems back after a redraw. Returns `{root, redraw}`: the
+ * editor calls `redraw()` when a change altered the output fields' structure.
+ */
 export function mapStep(ctx, previewPanel) {
-  const { state } = ctx;
-  const doc = state.doc;
+  const { draft } = ctx;
   const list = el('ol', { class: 'mappings', 'aria-label': 'Output fields' });
   const placement = el('div', { class: 'placement', role: 'group', hidden: true,
     'aria-label': 'Place the picked field' });
   const treeBox = el('div', { class: 'tree-box' });
   const datalist = el('datalist', { id: DATALIST_ID });
   const sampleStatus = el('p', { class: 'hint', role: 'status' });
+  let picked = null; // the tree path picked from the keyboard, while the placement bar is open
 
   // --- the output fields ------------------------------------------------------------------
 
-  const redraw = (focusKey) => {
-    replace(list, doc.mappings.map((mapping, i) => mappingRow(mapping, i)));
+  const redraw = () => {
+    replace(list, draft.doc.mappings.map((mapping, i) => mappingRow(mapping, i)));
     ctx.applyProblems();
-    if (focusKey) {
-      const scope = list.closest('.map-step') || list;
-      const target = scope.querySelector(`[data-focus="${CSS.escape(focusKey)}"]`)
-        || scope.querySelector(`[data-path="${CSS.escape(focusKey)}"]`);
-      if (target) target.focus();
-    }
   };
-  const structural = (focusKey) => {
-    redraw(focusKey);
-    ctx.changed({ path: 'mappings' });
+  /** Focus the control named `focusKey` (data-focus, else data-path) in this step. */
+  const focus = (focusKey) => {
+    const scope = list.closest('.map-step') || list;
+    const target = scope.querySelector(`[data-focus="${CSS.escape(focusKey)}"]`)
+      || scope.querySelector(`[data-path="${CSS.escape(focusKey)}"]`);
+    if (target) target.focus();
   };
 
   const setSource = (i, path) => {
-    const mapping = doc.mappings[i];
-    mapping.source = path;
-    if (!mapping.target) mapping.target = freeTarget(doc.mappings, suggestedTarget(path));
-    structural();
-    notify(`${path} → ${mapping.target}`);
+    draft.useSourcePath(i, path, freeTarget(draft.doc.mappings, suggestedTarget(path)));
+    notify(`${path} → ${draft.doc.mappings[i].target}`);
   };
   const addMapping = (path) => {
-    const target = path ? freeTarget(doc.mappings, suggestedTarget(path)) : '';
-    doc.mappings.push(path ? { source: path, target, transforms: [] } : { target, transforms: [] });
-    structural(path ? null : `mappings[${doc.mappings.length - 1}].target`);
+    const target = path ? freeTarget(draft.doc.mappings, suggestedTarget(path)) : '';
+    const i = draft.addMapping({ source: path || undefined, target });
     if (path) notify(`${path} → ${target}`);
+    else focus(`mappings[${i}].target`);
   };
 
   const mappingRow = (mapping, i) => {
-    mapping.transforms ||= [];
+    const transforms = mapping.transforms || [];
     const owner = ownerName(mapping, i);
     const target = el('input', { type: 'text', value: mapping.target || '', spellcheck: 'false',
       autocomplete: 'off', placeholder: 'e.g. customer.email' });
-    target.addEventListener('input', () => {
-      mapping.target = target.value;
-      ctx.changed({ path: `mappings[${i}].target` });
-    });
+    target.addEventListener('input', () => draft.setMappingTarget(i, target.value));
     const source = el('input', { type: 'text', value: mapping.source || '', spellcheck: 'false',
       autocomplete: 'off', list: DATALIST_ID, placeholder: 'drop a field here or type a path' });
-    source.addEventListener('input', () => {
-      if (source.value === '') delete mapping.source;
-      else mapping.source = source.value;
-      ctx.changed({ path: `mappings[${i}].source` });
-    });
+    source.addEventListener('input', () => draft.setMappingSource(i, source.value));
     const adding = el('select', { 'aria-label': `Transform to add to ${owner}`,
       'data-focus': `mappings[${i}].add-type` },
     Object.entries(TRANSFORMS).map(([name, { label }]) => el('option', { value: name }, label)));
     const chain = el('ol', { class: 'chain', 'aria-label': `Transforms of ${owner}` },
-      mapping.transforms.map((_, k) => transformCard(mapping, i, k, owner, {
-        onEdit: (path) => ctx.changed({ path }),
-        onStructure: structural,
-      })));
+      transforms.map((_, k) => transformCard(draft, i, k, owner, focus)));
     const row = el('li', { class: 'mapping', 'data-path': `mappings[${i}]`, 'aria-label': owner },
       el('div', { class: 'mapping-head' },
         field('Output field', target, { path: `mappings[${i}].target` }),
@@ -100,18 +88,18 @@ export function mapStep(ctx, previewPanel) {
         el('button', { type: 'button', class: 'quiet danger-text',
           'aria-label': `Remove ${owner}`,
           onclick: () => {
-            doc.mappings.splice(i, 1);
-            structural('mappings.add');
+            draft.removeMapping(i);
+            focus('mappings.add');
             notify(`Removed ${owner}.`);
           } }, 'Remove')),
-      mapping.transforms.length ? chain : null,
+      transforms.length ? chain : null,
       el('div', { class: 'add-transform' },
         el('span', { class: 'muted', 'aria-hidden': 'true' }, 'New transform:'), adding,
         el('button', { type: 'button', class: 'quiet', 'data-focus': `mappings[${i}].add`,
           'aria-label': `Add transform to ${owner}`,
           onclick: () => {
-            mapping.transforms.push(TRANSFORMS[adding.value].make());
-            structural(`mappings[${i}].transforms[${mapping.transforms.length - 1}].type`);
+            draft.addTransform(i, adding.value);
+            focus(`mappings[${i}].transforms[${draft.doc.mappings[i].transforms.length - 1}].type`);
           } }, 'Add')),
       el('div', { class: 'problem-slot' }));
     row.addEventListener('dragover', (event) => {
@@ -135,19 +123,19 @@ export function mapStep(ctx, previewPanel) {
   // --- picking from the keyboard ------------------------------------------------------------
 
   const closePlacement = (refocus = true) => {
-    const picked = state.picked;
-    state.picked = null;
+    const was = picked;
+    picked = null;
     placement.hidden = true;
     placement.replaceChildren();
-    if (refocus && picked !== null) {
-      const item = treeBox.querySelector(`[role=treeitem][data-path="${CSS.escape(picked)}"]`);
+    if (refocus && was !== null) {
+      const item = treeBox.querySelector(`[role=treeitem][data-path="${CSS.escape(was)}"]`);
       if (item) item.focus();
     }
   };
   const pick = (path) => {
-    state.picked = path;
+    picked = path;
     const choices = [
-      ...doc.mappings.map((mapping, i) => el('button', { type: 'button', class: 'choice-button',
+      ...draft.doc.mappings.map((mapping, i) => el('button', { type: 'button', class: 'choice-button',
         onclick: () => { closePlacement(); setSource(i, path); } },
       mapping.target || `Output field ${i + 1}`)),
       el('button', { type: 'button', class: 'choice-button primary',
@@ -179,28 +167,28 @@ export function mapStep(ctx, previewPanel) {
   // --- the sample -----------------------------------------------------------------------------
 
   const drawTree = () => {
-    const text = state.sampleText.trim();
+    const text = draft.sampleText.trim();
     if (!text) {
       replace(treeBox, el('p', { class: 'empty' }, 'Paste a sample payload above to see its fields.'));
       replace(sampleStatus);
       datalist.replaceChildren();
       return;
     }
-    if (state.sampleError) {
-      replace(sampleStatus, el('span', { class: 'problem-text' }, `Not JSON: ${state.sampleError}`));
+    if (draft.sampleError) {
+      replace(sampleStatus, el('span', { class: 'problem-text' }, `Not JSON: ${draft.sampleError}`));
       return;
     }
     replace(sampleStatus, 'Drag a field onto an output field, or focus it and press Enter.');
-    replace(treeBox, jsonTree(doc.samplePayload, { onPick: pick }));
-    replace(datalist, allPaths(doc.samplePayload).slice(0, 500)
+    replace(treeBox, jsonTree(draft.doc.samplePayload, { onPick: pick }));
+    replace(datalist, allPaths(draft.doc.samplePayload).slice(0, 500)
       .map((path) => el('option', { value: path })));
   };
   let treeTimer = null;
   const sample = el('textarea', { id: 'sample', class: 'mono sample', rows: 8, spellcheck: 'false',
     autocomplete: 'off', 'data-path': 'samplePayload', placeholder: '{"id": 1, "customer": {…}}' });
-  sample.value = state.sampleText;
+  sample.value = draft.sampleText;
   const setSample = (text) => {
-    ctx.setSample(text);
+    draft.setSample(text);
     clearTimeout(treeTimer);
     treeTimer = setTimeout(drawTree, 250);
   };
@@ -215,13 +203,13 @@ export function mapStep(ctx, previewPanel) {
     fileInput.value = '';
   });
   const format = () => {
-    if (state.sampleError || !state.sampleText.trim()) return;
-    sample.value = JSON.stringify(doc.samplePayload, null, 2);
+    if (draft.sampleError || !draft.sampleText.trim()) return;
+    sample.value = JSON.stringify(draft.doc.samplePayload, null, 2);
     setSample(sample.value);
   };
   const fromLastRun = async () => {
     try {
-      const { runs } = await api.listRuns({ integration_id: state.id, limit: 1 });
+      const { runs } = await api.listRuns({ integration_id: ctx.id, limit: 1 });
       if (!runs.length || runs[0].incomingPayload === undefined) {
         notify('This integration has no run with a payload yet.');
         return;
@@ -241,7 +229,7 @@ export function mapStep(ctx, previewPanel) {
       el('button', { type: 'button', class: 'quiet', onclick: () => fileInput.click() }, 'Load file…'),
       fileInput,
       el('button', { type: 'button', class: 'quiet', onclick: format }, 'Format'),
-      state.id ? el('button', { type: 'button', class: 'quiet', onclick: fromLastRun },
+      ctx.id ? el('button', { type: 'button', class: 'quiet', onclick: fromLastRun },
         'From the last run') : null),
     sampleStatus,
     el('h3', {}, 'Fields'),
@@ -250,15 +238,12 @@ export function mapStep(ctx, previewPanel) {
 
   const condition = codeEditor({
     label: 'Condition (optional)',
-    value: doc.condition || '',
+    value: draft.doc.condition || '',
     path: 'condition',
     minRows: 2,
     placeholder: "data.type === 'payment_intent.succeeded'",
     hint: 'A JavaScript expression of data, attributes and headers; when falsy the message is skipped.',
-    onInput: (text) => {
-      doc.condition = text;
-      ctx.changed({ path: 'condition' });
-    },
+    onInput: (text) => draft.setCondition(text),
   });
   const newZone = el('div', { class: 'drop-new', 'aria-hidden': 'true' },
     'Drop a field here to add an output field');

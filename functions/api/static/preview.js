@@ -25,13 +25,15 @@ function unprefixed(problems) {
 }
 
 /**
- * Runs previews when asked (debounced), keeps the latest result and redraws every panel
- * made by `panel()`. `onProblems(list)` receives the problems to show at their fields.
+ * Runs previews of `draft` (draft.js) when asked (debounced), keeps the latest result and
+ * redraws every panel made by `panel()`. `onProblems(list)` receives the problems to show
+ * at their fields.
  */
-export function createPreviewer(state, onProblems) {
+export function createPreviewer(draft, onProblems) {
   let timer = null;
   let sequence = 0;
   let result = { kind: 'idle' };
+  let extras = {}; // webhook headers and Pub/Sub attributes for the condition (step 3)
   const panels = new Set();
 
   const publish = () => {
@@ -40,18 +42,18 @@ export function createPreviewer(state, onProblems) {
 
   const run = async () => {
     const mine = ++sequence;
-    if (!state.sampleText.trim()) {
+    if (!draft.sampleText.trim()) {
       result = { kind: 'no-sample' };
-    } else if (state.sampleError) {
-      result = { kind: 'bad-sample', message: state.sampleError };
+    } else if (draft.sampleError) {
+      result = { kind: 'bad-sample', message: draft.sampleError };
     } else {
       result = { ...result, pending: true };
       publish();
       const extra = {};
-      if (state.previewHeaders) extra.headers = state.previewHeaders;
-      if (state.previewAttributes) extra.attributes = state.previewAttributes;
+      if (extras.headers) extra.headers = extras.headers;
+      if (extras.attributes) extra.attributes = extras.attributes;
       try {
-        const reply = await api.preview(previewDocument(state.doc), state.doc.samplePayload, extra);
+        const reply = await api.preview(previewDocument(draft.doc), draft.doc.samplePayload, extra);
         if (mine !== sequence) return;
         const body = reply.body || {};
         if (reply.status === 200) {
@@ -76,6 +78,11 @@ export function createPreviewer(state, onProblems) {
   };
 
   return {
+    /** Headers and attributes (objects, or null for none) for the next previews. */
+    setExtras({ headers, attributes }) {
+      extras = { headers, attributes };
+      this.schedule();
+    },
     schedule(delay = 300) {
       clearTimeout(timer);
       timer = setTimeout(run, delay);
@@ -96,7 +103,7 @@ export function createPreviewer(state, onProblems) {
         const busy = result.pending ? ' (updating…)' : '';
         const output = (value) => jsonBlock(value, { 'aria-label': 'Output', 'data-preview': 'output' });
         const input = () => (withInput
-          ? el('div', {}, el('h3', {}, 'Input'), jsonBlock(state.doc.samplePayload, { 'aria-label': 'Input' }))
+          ? el('div', {}, el('h3', {}, 'Input'), jsonBlock(draft.doc.samplePayload, { 'aria-label': 'Input' }))
           : null);
         root.dataset.state = result.kind;
         switch (result.kind) {

@@ -10,32 +10,35 @@ import { stepOf } from './problems.js';
 import { bodyBlock } from './runs.js';
 
 /**
- * The step for the editor's `ctx`: {state, isDirty(), applyProblems(), goTo(step, path),
- * onSaved(saved, wasNew), onDiscarded(), reload(), afterTestEvent(), disposed()}.
- * Returns `{root, draw}`; the editor calls `draw()` after every change.
+ * The step for the editor's `ctx`: {draft, key, id, validation(), validated(validation,
+ * problems), justSaved(), goTo(step, path), onSaved(saved, wasNew), onDiscarded(), reload(),
+ * afterTestEvent(), disposed()}. It reads the draft and asks the editor to keep a validation
+ * (and show its problems) instead of writing the editor's state.
+ * Returns `{root, draw, discard}`; the editor calls `draw()` after every change.
  */
 export function saveStep(ctx) {
-  const { state } = ctx;
+  const { draft } = ctx;
   const root = el('div');
   const validationBox = el('div', { class: 'validation', role: 'status', 'aria-live': 'polite' });
   const checkTarget = el('input', { type: 'checkbox', id: 'check-target' });
   const testArea = el('div', { class: 'test-result', 'aria-live': 'polite' });
 
-  const validFresh = () => Boolean(state.validation && state.validation.valid
-    && state.validation.fingerprint === fingerprint(state.doc));
+  const validFresh = () => {
+    const validation = ctx.validation();
+    return Boolean(validation && validation.valid
+      && validation.fingerprint === fingerprint(draft.doc));
+  };
 
   const validate = async () => {
-    const print = fingerprint(state.doc);
+    const print = fingerprint(draft.doc);
     replace(validationBox, 'Validating…');
     try {
-      const result = await api.validate(documentToSave(state.doc, state.base), checkTarget.checked);
+      const result = await api.validate(documentToSave(draft.doc, draft.base), checkTarget.checked);
       const problems = result.problems.map((p) => ({ ...p, path: p.path.replace(/^integration\.?/, '') }));
-      state.validation = { fingerprint: print, valid: result.valid, problems };
-      state.problems.validate = problems;
-      ctx.applyProblems();
+      ctx.validated({ fingerprint: print, valid: result.valid, problems }, problems);
     } catch (err) {
-      state.validation = { fingerprint: print, valid: false, problems: err.problems || [],
-        error: err.message };
+      ctx.validated({ fingerprint: print, valid: false, problems: err.problems || [],
+        error: err.message }, null);
     }
     draw();
     if (validFresh()) {
@@ -48,19 +51,17 @@ export function saveStep(ctx) {
     const button = root.querySelector('#save');
     if (button) button.disabled = true;
     try {
-      const body = documentToSave(state.doc, state.base);
-      const saved = state.id
-        ? await api.replaceIntegration(state.id, body)
+      const body = documentToSave(draft.doc, draft.base);
+      const saved = ctx.id
+        ? await api.replaceIntegration(ctx.id, body)
         : await api.createIntegration(body);
-      state.problems.validate = [];
-      ctx.onSaved(saved, !state.id);
+      ctx.onSaved(saved, !ctx.id);
     } catch (err) {
       if (err instanceof ApiError && err.status === 409) {
         drawConflict(err.message);
       } else if (err instanceof ApiError && err.problems.length) {
-        state.problems.validate = err.problems;
-        state.validation = { fingerprint: fingerprint(state.doc), valid: false, problems: err.problems };
-        ctx.applyProblems();
+        ctx.validated({ fingerprint: fingerprint(draft.doc), valid: false, problems: err.problems },
+          err.problems);
         draw();
       } else {
         replace(validationBox, el('p', { class: 'problem-text', role: 'alert' }, `Not saved: ${err.message}`));
@@ -74,12 +75,12 @@ export function saveStep(ctx) {
       el('p', {}, `Not saved: ${message}. Someone changed this integration after you opened it.`),
       el('div', { class: 'buttons' },
         el('button', { type: 'button', class: 'quiet', onclick: () => {
-          discardDraft(state.key);
+          discardDraft(ctx.key);
           ctx.reload();
         } }, 'Load their version (discard mine)'),
         el('button', { type: 'button', class: 'danger', onclick: async () => {
-          const latest = await api.getIntegration(state.id);
-          state.base = { ...state.base, version: latest.version };
+          const latest = await api.getIntegration(ctx.id);
+          draft.rebase(latest.version);
           await save();
         } }, 'Overwrite with mine'))));
   };
@@ -87,25 +88,27 @@ export function saveStep(ctx) {
   const discard = async () => {
     const sure = await confirmDialog({
       title: 'Discard your changes?',
-      message: state.base ? 'The integration goes back to its saved version.'
+      message: draft.base ? 'The integration goes back to its saved version.'
         : 'This new integration will be gone.',
       confirm: 'Discard',
       danger: true,
     });
     if (!sure) return;
-    discardDraft(state.key);
+    discardDraft(ctx.key);
     ctx.onDiscarded();
   };
 
+  const samplePayload = () => draft.doc.samplePayload ?? (draft.base && draft.base.samplePayload);
+
   const sendTest = async () => {
-    const payload = state.doc.samplePayload ?? (state.base && state.base.samplePayload);
+    const payload = samplePayload();
     if (payload === undefined || payload === null) {
       replace(testArea, el('p', { class: 'problem-text' }, 'Add a sample payload in step 2 first.'));
       return;
     }
     replace(testArea, el('p', {}, 'Sending the sample as a real event…'));
     try {
-      const queued = await api.sendTest(state.id, payload);
+      const queued = await api.sendTest(ctx.id, payload);
       const link = el('a', { href: `#/runs/${encodeURIComponent(queued.runId)}` }, 'Open the run');
       const line = el('p', { class: 'test-line' }, statusBadge(queued.status), ' ', link);
       const details = el('div');
@@ -134,9 +137,9 @@ export function saveStep(ctx) {
   };
 
   const publishTest = async () => {
-    const payload = state.doc.samplePayload ?? (state.base && state.base.samplePayload);
+    const payload = samplePayload();
     try {
-      const { messageId } = await api.publishTest(state.id, payload ?? undefined);
+      const { messageId } = await api.publishTest(ctx.id, payload ?? undefined);
       replace(testArea, el('p', {}, `Published message ${messageId} to the topic; its run appears `,
         'in the run history once the subscription delivers it.'));
       ctx.afterTestEvent();
@@ -146,8 +149,8 @@ export function saveStep(ctx) {
   };
 
   const drawValidation = (dirty, fresh) => {
-    const validation = state.validation;
-    const stale = validation && validation.fingerprint !== fingerprint(state.doc);
+    const validation = ctx.validation();
+    const stale = validation && validation.fingerprint !== fingerprint(draft.doc);
     if (validation && !stale && !validation.valid) {
       replace(validationBox,
         el('p', { class: 'problem-text' }, validation.error
@@ -171,17 +174,16 @@ export function saveStep(ctx) {
   };
 
   const draw = () => {
-    if (!state.doc) return;
-    const dirty = ctx.isDirty();
+    const dirty = draft.isDirty();
     const fresh = validFresh();
     drawValidation(dirty, fresh);
-    const greeting = state.justSaved && !dirty;
+    const greeting = ctx.justSaved() && !dirty;
     replace(root,
       el('section', { class: 'card', 'aria-labelledby': 'save-title' },
         el('h2', { id: 'save-title' }, 'Validate and save'),
-        el('p', {}, state.base
-          ? [dirty ? 'Unsaved changes to version ' : 'Saved as version ', String(state.base.version),
-            ' · last saved ', timeAgo(state.base.updatedAt)]
+        el('p', {}, draft.base
+          ? [dirty ? 'Unsaved changes to version ' : 'Saved as version ', String(draft.base.version),
+            ' · last saved ', timeAgo(draft.base.updatedAt)]
           : 'This integration has not been saved yet.'),
         el('label', { class: 'check' }, checkTarget, 'Also check that the target can be reached'),
         el('div', { class: 'buttons' },
@@ -189,11 +191,11 @@ export function saveStep(ctx) {
             'Validate'),
           el('button', { type: 'button', id: 'save', class: 'primary', hidden: !(fresh && dirty), onclick: save },
             'Save'),
-          dirty && (state.base || loadDraft(state.key))
+          dirty && (draft.base || loadDraft(ctx.key))
             ? el('button', { type: 'button', class: 'quiet danger-text', onclick: discard }, 'Discard changes')
             : null),
         validationBox),
-      state.id ? el('section', { class: 'card', 'aria-labelledby': 'try-title' },
+      ctx.id ? el('section', { class: 'card', 'aria-labelledby': 'try-title' },
         el('h2', { id: 'try-title' }, 'Try it for real'),
         greeting ? el('p', { class: 'ok-text' }, '✓ Saved.') : null,
         dirty
@@ -203,7 +205,7 @@ export function saveStep(ctx) {
           el('div', { class: 'buttons' },
             el('button', { type: 'button', id: 'send-test', class: 'primary', onclick: sendTest },
               'Send test event'),
-            state.base && state.base.source && state.base.source.type === 'pubsub'
+            draft.base && draft.base.source && draft.base.source.type === 'pubsub'
               ? el('button', { type: 'button', class: 'quiet', onclick: publishTest },
                 'Publish the sample to the topic')
               : null)],

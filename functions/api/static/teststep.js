@@ -20,18 +20,18 @@ function parseObject(text, what) {
   }
 }
 
-/** `{root, history: {start, stop, refresh}}` for the editor's state and previewer. */
-export function testStep(state, previewer) {
+/** `{root, history: {start, stop, refresh}}` for the integration `id` (null: not saved yet). */
+export function testStep(id, previewer) {
   const historyArea = el('div', { 'aria-live': 'polite' });
   let timer = null;
 
   const refresh = async () => {
-    if (!state.id) {
+    if (!id) {
       replace(historyArea, el('p', { class: 'empty' }, 'Runs appear here once the integration is saved.'));
       return;
     }
     try {
-      const { runs } = await api.listRuns({ integration_id: state.id, limit: 10 });
+      const { runs } = await api.listRuns({ integration_id: id, limit: 10 });
       // Redraw only when something changed, so that focus inside the table survives.
       const seen = JSON.stringify(runs.map((run) => [run.id, run.status, run.attempts]));
       if (seen === historyArea.dataset.seen) return;
@@ -51,9 +51,7 @@ export function testStep(state, previewer) {
     const h = parseObject(headers.value, 'Headers');
     const a = parseObject(attributes.value, 'Attributes');
     extraStatus.textContent = h.error || a.error || '';
-    state.previewHeaders = h.value || null;
-    state.previewAttributes = a.value || null;
-    previewer.schedule();
+    previewer.setExtras({ headers: h.value || null, attributes: a.value || null });
   };
   headers.addEventListener('input', readExtras);
   attributes.addEventListener('input', readExtras);
@@ -73,8 +71,8 @@ export function testStep(state, previewer) {
       el('div', { class: 'page-head' }, el('h2', { id: 'history-title' }, 'Run history'),
         el('span', { class: 'spacer' }),
         el('button', { type: 'button', class: 'quiet', onclick: refresh }, 'Refresh'),
-        state.id ? el('a', { class: 'button quiet',
-          href: `#/runs?integration=${encodeURIComponent(state.id)}` }, 'All runs') : null),
+        id ? el('a', { class: 'button quiet',
+          href: `#/runs?integration=${encodeURIComponent(id)}` }, 'All runs') : null),
       historyArea));
 
   const stop = () => clearInterval(timer);

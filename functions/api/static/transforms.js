@@ -1,19 +1,13 @@
-// One transform of a mapping as a small card: its type, its arguments, move and remove.
+// One transform of a mapping as a small card: its type, its arguments (drawn from the
+// contract's parameter list), move and remove.
 
 import { codeEditor } from './code.js';
+import { CONTRACT } from './document.js';
 import { el, field } from './dom.js';
 import { PATH_TYPE } from './tree.js';
 
-/** The built-in transforms (docs/mapping.md), each with a fresh default. */
-export const TRANSFORMS = {
-  uppercase: { label: 'Uppercase', make: () => ({ type: 'uppercase' }) },
-  lowercase: { label: 'Lowercase', make: () => ({ type: 'lowercase' }) },
-  substring: { label: 'Substring', make: () => ({ type: 'substring', start: 0 }) },
-  replace: { label: 'Replace text', make: () => ({ type: 'replace', find: '', replace: '' }) },
-  default: { label: 'Default when null', make: () => ({ type: 'default', value: '' }) },
-  concat: { label: 'Join fields (concat)', make: () => ({ type: 'concat', fields: [], separator: ' ' }) },
-  custom: { label: 'Custom JavaScript', make: () => ({ type: 'custom', code: 'return value' }) },
-};
+/** The built-in transforms (docs/mapping.md) by type: `{label}`, from the contract. */
+export const TRANSFORMS = CONTRACT.transforms;
 
 /** A `default` value as typed: JSON when it parses, otherwise the text itself. */
 export function parseLoose(text) {
@@ -42,97 +36,83 @@ function integer(text) {
   return /^-?\d+$/.test(trimmed) ? Number(trimmed) : trimmed;
 }
 
-function input(transform, key, { path, label, convert = (v) => v, show = (v) => v ?? '', ...attrs },
-  onEdit) {
-  const control = el('input', { type: 'text', spellcheck: 'false', autocomplete: 'off', ...attrs,
-    value: show(transform[key]) });
-  control.addEventListener('input', () => {
-    const value = convert(control.value);
-    if (value === undefined) delete transform[key];
-    else transform[key] = value;
-    onEdit(`${path}.${key}`);
-  });
-  return field(label, control, { path: `${path}.${key}` });
+// How each kind of parameter (CONTRACT.transforms.*.parameters) reads and shows its text.
+const KINDS = {
+  integer: { convert: integer, show: (v) => v ?? '', attrs: { inputmode: 'numeric' } },
+  text: { convert: (v) => v, show: (v) => v ?? '' },
+  loose: { convert: parseLoose, show: showLoose },
+};
+
+/** The control for `transform[key]`; `edit(key, value)` requests the change. */
+function parameterField(transform, key, spec, path, edit, owner) {
+  const at = `${path}.${key}`;
+  if (spec.kind === 'code') {
+    return codeEditor({
+      label: `${spec.label} for ${owner}`,
+      value: transform[key] || '',
+      path: at,
+      hint: spec.hint,
+      onInput: (text) => edit(key, text),
+    }).root;
+  }
+  if (spec.kind === 'paths') {
+    const paths = el('textarea', { rows: 2, spellcheck: 'false', class: 'mono',
+      placeholder: spec.placeholder });
+    paths.value = (transform[key] || []).join('\n');
+    const write = () => edit(key, paths.value.split('\n').map((s) => s.trim()).filter(Boolean));
+    paths.addEventListener('input', write);
+    paths.addEventListener('dragover', (event) => {
+      if (event.dataTransfer.types.includes(PATH_TYPE)) event.preventDefault();
+    });
+    paths.addEventListener('drop', (event) => {
+      const dropped = event.dataTransfer.getData(PATH_TYPE);
+      if (!dropped) return;
+      event.preventDefault();
+      event.stopPropagation();
+      paths.value = [paths.value.trim(), dropped].filter(Boolean).join('\n');
+      write();
+    });
+    return field(spec.label, paths, { path: at });
+  }
+  const kind = KINDS[spec.kind];
+  const control = el('input', { type: 'text', spellcheck: 'false', autocomplete: 'off',
+    placeholder: spec.placeholder, ...kind.attrs, value: kind.show(transform[key]) });
+  control.addEventListener('input', () => edit(key, kind.convert(control.value)));
+  return field(spec.label, control, { path: at });
 }
 
-function argumentFields(transform, path, onEdit, owner) {
-  switch (transform.type) {
-    case 'substring':
-      return el('div', { class: 'grid-2' },
-        input(transform, 'start', { path, label: 'Start', convert: integer, inputmode: 'numeric' }, onEdit),
-        input(transform, 'length', { path, label: 'Length (optional)', convert: integer,
-          inputmode: 'numeric' }, onEdit));
-    case 'replace':
-      return el('div', { class: 'grid-2' },
-        input(transform, 'find', { path, label: 'Find' }, onEdit),
-        input(transform, 'replace', { path, label: 'Replace with' }, onEdit));
-    case 'default':
-      return input(transform, 'value', { path, label: 'Value when null', convert: parseLoose,
-        show: showLoose, placeholder: 'unknown, 0, true, {"a": 1}' }, onEdit);
-    case 'concat': {
-      const fields = el('textarea', { rows: 2, spellcheck: 'false', class: 'mono',
-        placeholder: 'one path per line; drop fields here' });
-      fields.value = (transform.fields || []).join('\n');
-      const write = () => {
-        transform.fields = fields.value.split('\n').map((s) => s.trim()).filter(Boolean);
-        onEdit(`${path}.fields`);
-      };
-      fields.addEventListener('input', write);
-      fields.addEventListener('dragover', (event) => {
-        if (event.dataTransfer.types.includes(PATH_TYPE)) event.preventDefault();
-      });
-      fields.addEventListener('drop', (event) => {
-        const dropped = event.dataTransfer.getData(PATH_TYPE);
-        if (!dropped) return;
-        event.preventDefault();
-        event.stopPropagation();
-        fields.value = [fields.value.trim(), dropped].filter(Boolean).join('\n');
-        write();
-      });
-      return el('div', { class: 'concat' },
-        field('Fields (one path per line)', fields, { path: `${path}.fields` }),
-        input(transform, 'separator', { path, label: 'Separator' }, onEdit));
-    }
-    case 'custom': {
-      const editor = codeEditor({
-        label: `JavaScript for ${owner}`,
-        value: transform.code || '',
-        path: `${path}.code`,
-        hint: 'The body of function (value, data, attributes, headers); return the new value.',
-        onInput: (text) => {
-          transform.code = text;
-          onEdit(`${path}.code`);
-        },
-      });
-      return editor.root;
-    }
-    default:
-      return null;
-  }
+/** The transform's arguments: one field, or several side by side. */
+function argumentFields(transform, path, edit, owner) {
+  const specs = Object.entries(CONTRACT.transforms[transform.type].parameters);
+  const parts = specs.map(([key, spec]) => parameterField(transform, key, spec, path, edit, owner));
+  if (parts.length <= 1) return parts[0] || null;
+  return el('div', { class: specs.some(([, spec]) => spec.kind === 'paths') ? 'concat' : 'grid-2' },
+    parts);
 }
 
 /**
- * The card for `mapping.transforms[k]`. `onEdit(path)` after an argument changes (the
- * card stays); `onStructure(focusKey)` after type, order or removal changed (redraw).
+ * The card for transform `k` of output field `i`, drawn from the draft. Every edit is a
+ * named change of `draft`; after a change of type, order or removal the editor redraws
+ * the output fields and `focus(key)` puts the focus back.
  */
-export function transformCard(mapping, i, k, owner, { onEdit, onStructure }) {
-  const transform = mapping.transforms[k];
+export function transformCard(draft, i, k, owner, focus) {
+  const transforms = draft.doc.mappings[i].transforms;
+  const transform = transforms[k];
   const path = `mappings[${i}].transforms[${k}]`;
-  const count = mapping.transforms.length;
+  const count = transforms.length;
   const type = el('select', { 'aria-label': `Transform ${k + 1} of ${owner}`, 'data-focus': `${path}.type` },
     Object.entries(TRANSFORMS).map(([name, { label }]) =>
       el('option', { value: name, selected: name === transform.type }, label)));
   type.addEventListener('change', () => {
-    mapping.transforms[k] = TRANSFORMS[type.value].make();
-    onStructure(`${path}.type`);
+    draft.setTransformType(i, k, type.value);
+    focus(`${path}.type`);
   });
   const move = (delta, label, text) => el('button', {
     type: 'button', class: 'icon', 'aria-label': `${label}: transform ${k + 1} of ${owner}`,
     title: label, disabled: k + delta < 0 || k + delta >= count, 'data-focus': `${path}.${text}`,
     onclick: () => {
-      const [moved] = mapping.transforms.splice(k, 1);
-      mapping.transforms.splice(k + delta, 0, moved);
-      onStructure(`mappings[${i}].transforms[${k + delta}].${text}`);
+      draft.moveTransform(i, k, delta);
+      focus(`mappings[${i}].transforms[${k + delta}].${text}`);
     },
   }, text === 'up' ? '↑' : '↓');
   return el('li', { class: 'transform', 'data-path': path },
@@ -145,10 +125,11 @@ export function transformCard(mapping, i, k, owner, { onEdit, onStructure }) {
         type: 'button', class: 'icon', title: 'Remove',
         'aria-label': `Remove transform ${k + 1} of ${owner}`,
         onclick: () => {
-          mapping.transforms.splice(k, 1);
-          onStructure(`mappings[${i}].add`);
+          draft.removeTransform(i, k);
+          focus(`mappings[${i}].add`);
         },
       }, '✕')),
-    argumentFields(transform, path, onEdit, owner),
+    argumentFields(transform, path, (key, value) => draft.setTransformArgument(i, k, key, value),
+      owner),
     el('div', { class: 'problem-slot' }));
 }
