@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .targets_support import DataPlane, Mailbox, smtp_server
+from .targets_support import SMTP_PASSWORD, SMTP_USER, DataPlane, Mailbox, smtp_server
 
 
 @pytest.fixture
@@ -112,3 +112,53 @@ def test_plain_text_that_looks_like_an_encoded_word_start_is_kept(
     assert run["status"] == "success", run.get("errorMessage")
     (message,) = box.messages()
     assert message["Subject"] == "Order for 2+2=?"
+
+
+# --- 11: SMTP login over plain text --------------------------------------------------------
+
+
+@pytest.fixture
+def smtp_auth() -> Iterator[tuple[Mailbox, int]]:
+    box, controller, port = smtp_server(auth=True)
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+def login_doc(port: int) -> dict[str, Any]:
+    return email_doc(port, smtpUsername=SMTP_USER, smtpPassword=SMTP_PASSWORD, subject="Hi")
+
+
+def test_login_over_plain_text_is_refused_before_connecting(
+    smtp_auth: tuple[Mailbox, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SMTP_PLAINTEXT_ALLOW", raising=False)
+    box, port = smtp_auth
+    run = DataPlane(login_doc(port), tmp_path / "secrets.json").deliver({"name": "Ann"})
+    assert run["status"] == "error"
+    assert "useTLS" in run["errorMessage"] and "SMTP_PLAINTEXT_ALLOW" in run["errorMessage"]
+    assert SMTP_PASSWORD not in str(run)
+    assert box.logins == [] and box.envelopes == []
+
+
+def test_login_over_plain_text_to_an_allowlisted_server_is_sent(
+    smtp_auth: tuple[Mailbox, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMTP_PLAINTEXT_ALLOW", "mail.internal.test, 127.0.0.1")
+    box, port = smtp_auth
+    run = DataPlane(login_doc(port), tmp_path / "secrets.json").deliver({"name": "Ann"})
+    assert run["status"] == "success", run.get("errorMessage")
+    assert box.logins == [SMTP_USER.encode()]
+    assert len(box.envelopes) == 1
+
+
+def test_plain_text_without_login_is_not_affected(
+    smtp: tuple[Mailbox, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No credentials cross the wire: a relay on port 25 without TLS stays possible.
+    monkeypatch.delenv("SMTP_PLAINTEXT_ALLOW", raising=False)
+    box, port = smtp
+    run = DataPlane(email_doc(port), tmp_path / "secrets.json").deliver({"name": "Ann"})
+    assert run["status"] == "success"
+    assert len(box.envelopes) == 1

@@ -109,7 +109,13 @@ def _sender(
     context = cert.client_context() if cert else None
     secrets = DictSecrets({SECRET_REF["secret"]: "s3cret-token"})
     return EmailTargetSender(
-        config, secrets, egress, ssl_context=context, timeout=timeout, local_hostname="client.test"
+        config,
+        secrets,
+        egress,
+        ssl_context=context,
+        timeout=timeout,
+        local_hostname="client.test",
+        plaintext_login_hosts=["127.0.0.1"],  # the "auth" server offers login without TLS
     )
 
 

@@ -4,7 +4,10 @@
     set), else `useTLS` upgrades with STARTTLS and fails (never falls back to plain text)
     when the server does not offer it. Certificates are verified against `smtpServer` with
     the system trust store unless an `ssl_context` is passed in. With `smtpUsername` the
-    sender logs in, the password coming from the SecretResolver.
+    sender logs in, the password coming from the SecretResolver. A login with both TLS
+    options off would send the password in clear text: it is refused before connecting
+    unless the operator names the server in `SMTP_PLAINTEXT_ALLOW` (comma-separated host
+    names, as written in `smtpServer`; the local stack names loopback).
   * `toEmail` and `subject` may hold `{{path}}` placeholders (mapper.paths syntax): each is
     read from the transformed payload, then, when missing or null there, from the source
     payload; still missing renders as "". Strings go in as they are, other values as JSON.
@@ -28,10 +31,12 @@ the first ones, so the error is permanent (a retry would send it twice).
 from __future__ import annotations
 
 import json
+import os
 import re
 import smtplib
 import ssl
 import time
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from email.errors import MessageError
 from email.message import EmailMessage
@@ -46,6 +51,7 @@ from .base import Delivery, SecretResolver, scrub
 from .egress import EgressPolicy
 
 SMTP_TIMEOUT_S = 30.0  # per socket operation; EmailTarget has no timeout field
+ENV_PLAINTEXT_ALLOW = "SMTP_PLAINTEXT_ALLOW"
 MAX_RECIPIENTS = 50
 _PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 _FORBIDDEN_IN_HEADERS = ("\r", "\n", "\0")
@@ -119,8 +125,12 @@ class EmailTargetSender:
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = SMTP_TIMEOUT_S,
         local_hostname: str | None = None,
+        plaintext_login_hosts: Iterable[str] | None = None,
     ) -> None:
         self.config = config
+        if plaintext_login_hosts is None:
+            plaintext_login_hosts = os.environ.get(ENV_PLAINTEXT_ALLOW, "").split(",")
+        self._plaintext_ok = {_host_key(h) for h in plaintext_login_hosts if h.strip()}
         self._secrets = secrets
         self._egress = egress
         self._ssl_context = ssl_context
@@ -135,6 +145,13 @@ class EmailTargetSender:
     def send(self, payload: Any, context: Any, run_id: str | None = None) -> Delivery:
         """Send one email; return the Delivery or raise a TargetError carrying it."""
         cfg = self.config
+        if cfg.smtp_username and not (cfg.use_tls or cfg.use_ssl):
+            if _host_key(cfg.smtp_server) not in self._plaintext_ok:
+                raise TargetError(
+                    f"login to {cfg.smtp_server} with useTLS and useSSL both off would send "
+                    "the password in clear text; turn one on, or have the operator name the "
+                    f"server in {ENV_PLAINTEXT_ALLOW}"
+                )
         to_text = self._to.render(payload, context)
         subject = self._subject.render(payload, context)
         for name, value in (("From", cfg.from_email), ("To", to_text), ("Subject", subject)):
@@ -393,6 +410,10 @@ def _text(value: Any) -> str:
 
 def _decode(reply: bytes | str) -> str:
     return reply.decode("utf-8", errors="replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _host_key(host: str) -> str:
+    return host.strip().strip("[]").rstrip(".").lower()
 
 
 def _host_for_url(host: str) -> str:
