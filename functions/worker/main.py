@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
-import logging
 
 import functions_framework
 from cloudevents.http import CloudEvent
+from werkzeug.exceptions import ServiceUnavailable
 
 from mapper.engine.sandbox import init_v8
+from mapper.errors import MapperError
 from mapper.logs import bind_log_context, logged, setup_logging
 from mapper.pipeline import decode_internal
 from mapper.services import worker as pipeline_worker
@@ -16,7 +17,6 @@ from mapper.services import worker as pipeline_worker
 # V8 must start on the main thread (see init_v8); functions-framework imports us there.
 init_v8()
 setup_logging()
-log = logging.getLogger("worker")
 
 
 @functions_framework.cloud_event
@@ -25,5 +25,7 @@ def worker(event: CloudEvent) -> None:
     """Process the internal message; a retryable failure raises and is redelivered."""
     message = decode_internal(base64.b64decode(event.data["message"]["data"]))
     bind_log_context(integration_id=message.get("integrationId"), run_id=message.get("runId"))
-    status = pipeline_worker().process(message)
-    log.info("run finished: %s", status, extra={"status": status})
+    try:
+        pipeline_worker().process(message)  # logs one line per attempt
+    except MapperError as exc:  # retryable: a 503 (no traceback) makes Pub/Sub deliver it again
+        raise ServiceUnavailable(str(exc)) from None

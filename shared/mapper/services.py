@@ -128,9 +128,11 @@ def intake() -> Intake:
 def worker() -> Worker:
     """The worker's and dead-letter function's pipeline half."""
     from .pipeline import Worker
+    from .pipeline.worker import DEFAULT_MAX_ATTEMPTS
 
     s = services()
-    return Worker(s.integrations, s.runs, s.plans, s.secrets, s.egress)
+    attempts = int(setting("MAX_DELIVERY_ATTEMPTS", str(DEFAULT_MAX_ATTEMPTS)))
+    return Worker(s.integrations, s.runs, s.plans, s.secrets, s.egress, max_attempts=attempts)
 
 
 @cache

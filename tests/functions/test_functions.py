@@ -69,7 +69,7 @@ def test_worker_delivers_and_raises_to_be_retried(fakes: Fakes) -> None:
     fakes.target.script = [RetryableTargetError, None]
 
     headers, body = cloud_event(message)
-    assert work.post("/", headers=headers, data=body).status_code == 500  # Pub/Sub redelivers
+    assert work.post("/", headers=headers, data=body).status_code == 503  # Pub/Sub redelivers
     assert fakes.runs.get("i1.w1")["status"] == "retrying"
     assert work.post("/", headers=headers, data=body).status_code == 200
     assert fakes.runs.get("i1.w1")["status"] == "success"

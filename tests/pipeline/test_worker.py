@@ -190,3 +190,21 @@ def test_writes_on_a_successful_run() -> None:
     p.deliver_all()
     # create (intake), claim, outcome: docs/performance.md counts these
     assert p.runs.writes == 3
+
+
+def test_one_readable_line_per_attempt(caplog: pytest.LogCaptureFixture) -> None:
+    p = build()
+    p.target.script = [RetryableTargetError, None]
+    run_id = queued(p)
+    message = p.queue.messages[0]
+    with caplog.at_level("INFO", "mapper.worker"):
+        with pytest.raises(RetryableTargetError):
+            p.worker.process(message)
+        p.worker.process(message)
+    lines = [r.getMessage() for r in caplog.records if r.name == "mapper.worker"]
+    assert lines == [
+        f"run {run_id} (integration i1): attempt 1 of 10: retrying: 503 from the target; "
+        "Pub/Sub retries it with backoff",
+        f"run {run_id} (integration i1): attempt 2 of 10: success",
+    ]
+    assert not any(r.exc_info for r in caplog.records)

@@ -30,6 +30,7 @@ log = logging.getLogger("mapper.worker")
 LEASE_MARGIN_S = 30  # beyond the target's timeout: transform, records, a slow instance
 ORPHAN_GRACE_S = 120  # how long a message may wait for its run to be recorded
 SMTP_LEASE_S = 90  # an email's SMTP conversation: connect, TLS, login, send (30 s each op)
+DEFAULT_MAX_ATTEMPTS = 10  # the worker subscription's max delivery attempts (infra/)
 
 
 class RunBusy(MapperError):
@@ -74,6 +75,7 @@ class Worker:
         clock: Callable[[], float] = time.time,
         new_delivery_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         targets: TargetFactory = build_target,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     ) -> None:
         self._integrations = integrations
         self._runs = runs
@@ -83,6 +85,7 @@ class Worker:
         self._clock = clock
         self._new_delivery_id = new_delivery_id
         self._targets = targets
+        self._max_attempts = max_attempts
 
     def process(self, message: dict[str, Any]) -> str:
         """Process one internal message; the run's status, or raise to be delivered again."""
@@ -97,9 +100,9 @@ class Worker:
                 raise RunBusy(f"run {run_id} is being delivered by another attempt")
             if claim.state == "missing":
                 return self._orphan(message)
-            return self._run(run_id, claim, integration, message)
         except MapperError as exc:
             return self._failed(run_id, claim, exc, {})
+        return self._run(run_id, claim, integration, message)
 
     def dead_letter(self, message: dict[str, Any]) -> str:
         """Pub/Sub gave up on this message: end its run as dead_lettered, keeping its last error."""
@@ -128,27 +131,29 @@ class Worker:
     def _run(
         self, run_id: str, claim: Claim, integration: Integration, message: dict[str, Any]
     ) -> str:
-        attempts = claim.run.get("attempts")
-        plan = self._plans.get(integration)
         data = message.get("payload")
-        outcome = plan.apply(Message(data, message.get("attributes"), message.get("headers")))
-        fields: dict[str, Any] = {
-            "transformationTimeMs": round(outcome.transform_ms, 3),
-            "integrationVersion": integration.version,
-        }
+        fields: dict[str, Any] = {"integrationVersion": integration.version}
+        try:
+            plan = self._plans.get(integration)
+            outcome = plan.apply(Message(data, message.get("attributes"), message.get("headers")))
+        except MapperError as exc:  # a plan that does not compile
+            return self._failed(run_id, claim, exc, fields)
+        fields["transformationTimeMs"] = round(outcome.transform_ms, 3)
         if outcome.error is not None:
             return self._failed(run_id, claim, outcome.error, fields)
         if outcome.skipped:
             return self._finish(run_id, claim, "skipped", fields)
         fields["transformedPayload"] = outcome.output
+        try:
+            target = self._targets(integration.target, self._secrets, self._egress)
+        except MapperError as exc:  # a target it cannot build
+            return self._failed(run_id, claim, exc, fields)
         started = time.perf_counter()
-        target = self._targets(integration.target, self._secrets, self._egress)
         try:
             delivery = target.send(outcome.output, data, run_id=run_id)
         except MapperError as exc:
             fields["apiCallTimeMs"] = round((time.perf_counter() - started) * 1000, 3)
             fields.update(_recorded(getattr(exc, "delivery", None)))
-            log.info("run %s: attempt %s failed: %s", run_id, attempts, exc)
             return self._failed(run_id, claim, exc, fields)
         finally:
             target.close()
@@ -162,20 +167,44 @@ class Worker:
     ) -> str:
         """The one place errors are handled: retry what may pass later, record the rest."""
         fields = {**fields, "errorMessage": str(exc)}
+        claimed = claim is not None and claim.state == "claimed"
         if exc.retryable:
-            if claim is not None and claim.state == "claimed":
+            if claim is not None and claimed:
                 self._runs.finish(run_id, claim, "retrying", fields)
+                self._log_attempt(claim, "retrying", str(exc))
             raise exc
-        if claim is not None and claim.state == "claimed":
+        if claim is not None and claimed:
             return self._finish(run_id, claim, "error", fields)
-        return self._runs.end_unless_leased(run_id, "error", fields)
+        status = self._runs.end_unless_leased(run_id, "error", fields)
+        log.warning("run %s: %s: %s", run_id, status, exc)
+        return status
 
     def _finish(self, run_id: str, claim: Claim, status: str, fields: dict[str, Any]) -> str:
+        self._log_attempt(claim, status, fields.get("errorMessage"))
         if not self._runs.finish(run_id, claim, status, fields):
             # The lease ran out and another delivery took the run over: its record stands.
             log.warning("run %s: lease lost before recording %s; not recorded", run_id, status)
             return "superseded"
         return status
+
+    def _log_attempt(self, claim: Claim, outcome: str, reason: str | None) -> None:
+        """One readable line per attempt: run, integration, attempt n of N, outcome, reason."""
+        run = claim.run
+        attempt = int(run.get("attempts") or 0)
+        line = (
+            f"run {run.get('id')} (integration {run.get('integrationId')}): "
+            f"attempt {attempt} of {self._max_attempts}: {outcome}"
+        )
+        if reason:
+            line += f": {reason}"
+        if outcome == "retrying":
+            last = attempt >= self._max_attempts
+            line += "; next: the dead letter" if last else "; Pub/Sub retries it with backoff"
+            log.warning(line, extra={"status": outcome})
+        elif outcome == "error":
+            log.warning(line + "; not retried", extra={"status": outcome})
+        else:
+            log.info(line, extra={"status": outcome})
 
     def _orphan(self, message: dict[str, Any]) -> str:
         accepted = float(message.get("acceptedAt") or 0)

@@ -31,7 +31,9 @@ so an allowlisted destination logs that line and is then connected to all the sa
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
+import logging
 import os
 import socket
 from collections.abc import Iterable, Mapping
@@ -160,6 +162,26 @@ class EgressPolicy:
         return session
 
 
+class _QuietForAllowlisted(logging.Filter):
+    """Drops requests-hardened's "Forbidden IP address" warning for allowlisted addresses.
+
+    It warns before we get to apply the allowlist, so every local delivery (loopback is
+    allowlisted in `make dev`) logged a warning about a request that then went through.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ip = getattr(record, "dst_ip", None)
+        policy = _CHECKING_FOR.get()
+        return ip is None or policy is None or not policy.permits(ip)
+
+
+# The policy whose adapter is checking an address right now (this thread or task only).
+_CHECKING_FOR: contextvars.ContextVar[EgressPolicy | None] = contextvars.ContextVar(
+    "egress_policy", default=None
+)
+logging.getLogger("requests_hardened.ip_filter").addFilter(_QuietForAllowlisted())
+
+
 def _refusal(host: str, ip: Any) -> str:
     shown = host.strip("[]")
     where = f"{shown}" if shown == str(ip) else f"{shown} ({ip})"
@@ -181,6 +203,7 @@ class _GuardedAdapter(IPFilterAdapter):
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         host = urlparse(request.url).hostname or ""
         self._policy.check_host(host)
+        checking = _CHECKING_FOR.set(self._policy)
         try:
             host_params, pool_kwargs = super().build_connection_pool_key_attributes(
                 request, verify, cert
@@ -190,6 +213,8 @@ class _GuardedAdapter(IPFilterAdapter):
             if not self._policy.permits(ip):
                 raise BlockedDestinationError(_refusal(host, ip)) from None
             return self._pin_allowlisted(request, verify, cert, host, ip)
+        finally:
+            _CHECKING_FOR.reset(checking)
         ip = ipaddress.ip_address(host_params["host"].strip("[]"))
         if self._policy.is_blocked(ip):
             raise BlockedDestinationError(_refusal(host, ip))
