@@ -2,20 +2,20 @@
 //   configure -> map -> test -> save
 // The steps read the draft and ask it for named changes; the editor is the draft's one
 // subscriber. After every change it redraws what that change needs, stores the draft
-// (drafts.js), refreshes the live preview and makes the last validation stale; Save is
+// (stored-drafts.js), refreshes the live preview and makes the last validation stale; Save is
 // offered only once Validate passes for the document exactly as it is.
 
 import { api } from './api.js';
-import { configureStep } from './configure.js';
-import { createDraft } from './draft.js';
 import { blankDocument } from './document.js';
-import { discardDraft, loadDraft, saveDraft } from './drafts.js';
 import { el, notify, replace, timeAgo } from './dom.js';
-import { mapStep } from './mapping.js';
+import { createDraft } from './draft.js';
 import { createPreviewer } from './preview.js';
 import { clearProblems, showProblems, stepOf } from './problems.js';
-import { saveStep } from './savestep.js';
-import { testStep } from './teststep.js';
+import { configureStep } from './step-configure.js';
+import { mapStep } from './step-map.js';
+import { saveStep } from './step-save.js';
+import { testStep } from './step-test.js';
+import { discardDraft, loadDraft, saveDraft } from './stored-drafts.js';
 
 const STEPS = [
   ['configure', '1', 'Configure'],

@@ -3,8 +3,10 @@
 import { api } from './api.js';
 import { confirmDialog } from './dialog.js';
 import { SECRET_PATHS, SERVER_FIELDS } from './document.js';
-import { dig, discardDraft, listDrafts, loadDraft, newDraftKey, saveDraft } from './drafts.js';
 import { el, notify, replace, statusBadge, timeAgo } from './dom.js';
+import {
+  dig, discardDraft, listDrafts, loadDraft, newDraftKey, saveDraft,
+} from './stored-drafts.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 const PAGE_SIZE = 50;

@@ -4,8 +4,8 @@
 // `ctx` is {draft, focus(key)}.
 
 import { CONTRACT } from './document.js';
-import { dig, isSecretRef } from './drafts.js';
 import { el, field, notify, timeAgo, uid } from './dom.js';
+import { dig, isSecretRef } from './stored-drafts.js';
 
 function keys(path) {
   return path.split('.');

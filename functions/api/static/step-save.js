@@ -3,11 +3,11 @@
 
 import { api, ApiError, waitForRun } from './api.js';
 import { confirmDialog } from './dialog.js';
-import { discardDraft, loadDraft } from './drafts.js';
 import { documentToSave, fingerprint } from './document.js';
 import { el, jsonBlock, replace, statusBadge, timeAgo } from './dom.js';
 import { stepOf } from './problems.js';
 import { bodyBlock } from './runs.js';
+import { discardDraft, loadDraft } from './stored-drafts.js';
 
 /**
  * The step for the editor's `ctx`: {draft, key, id, validation(), validated(validation,
