@@ -6,6 +6,7 @@
 #   pubsub.tf      internal, dead-letter and pull-tasks topics and their push subscriptions
 #   secrets.tf     the admin token
 #   scheduler.tf   the job that starts the pull function every minute
+#   monitoring.tf  log-based metrics from the run logs, alert policies, the dashboard
 
 provider "google" {
   project = var.project_id
@@ -42,6 +43,7 @@ locals {
     "iam.googleapis.com",
     "iamcredentials.googleapis.com",
     "logging.googleapis.com",
+    "monitoring.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",

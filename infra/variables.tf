@@ -306,6 +306,36 @@ variable "admin_token_version" {
   default     = 1
 }
 
+# --- alerts (monitoring.tf) ----------------------------------------------------------------
+
+variable "alert_email" {
+  description = "Email address the alert policies notify; empty: the policies exist, visible in the console, but notify nobody."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.alert_email == "" || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alert_email))
+    error_message = "alert_email is empty or one email address."
+  }
+}
+
+variable "alert_error_rate" {
+  description = "Share of one integration's delivery attempts that may fail (error, retrying, dead_lettered) over 10 minutes before the error-rate alert fires."
+  type        = number
+  default     = 0.2
+
+  validation {
+    condition     = var.alert_error_rate > 0 && var.alert_error_rate <= 1
+    error_message = "alert_error_rate is a share: above 0, at most 1."
+  }
+}
+
+variable "alert_oldest_unacked_seconds" {
+  description = "Age of the oldest message the worker has not acknowledged above which the backlog alert fires; the default outlasts the whole retry schedule (10 attempts, 10 to 600 s apart: roughly 40 minutes)."
+  type        = number
+  default     = 3600
+}
+
 # --- data protection and cost -------------------------------------------------------------
 
 variable "firestore_point_in_time_recovery" {

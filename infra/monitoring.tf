@@ -1,0 +1,256 @@
+# Told when things fail: log-based metrics from the worker's and dead_letter's run logs,
+# three alert policies, an email notification channel and a dashboard.
+#
+# The metrics read these jsonPayload fields of the run log lines (docs/deploy.md,
+# "Alerts and the log fields they read"; tests/infra/test_monitoring.py holds the two to
+# each other and to mapper.logs' JSON lines):
+#   status         success, skipped, error, retrying (one attempt), dead_lettered
+#   integrationId  the integration's id
+#   runId          the run's id (present on every run line; the filter requires it)
+#   apiCallTimeMs  how long the target took to answer, on attempts that called it
+
+locals {
+  # One line per delivery attempt from the worker, and one per dead-lettered run from
+  # dead_letter; nothing else from those services carries both a run id and a status.
+  run_log_filter = join(" AND ", [
+    "resource.type=\"cloud_run_revision\"",
+    "resource.labels.service_name=(\"${local.function_names["worker"]}\" OR \"${local.function_names["dead_letter"]}\")",
+    "jsonPayload.runId:*",
+    "jsonPayload.status:*",
+  ])
+  run_labels = {
+    status         = "EXTRACT(jsonPayload.status)"
+    integration_id = "EXTRACT(jsonPayload.integrationId)"
+  }
+  runs_metric    = "logging.googleapis.com/user/${google_logging_metric.runs.name}"
+  latency_metric = "logging.googleapis.com/user/${google_logging_metric.delivery_latency.name}"
+  # Attempts that failed: the target refused or timed out (retrying), failed for good
+  # (error), or Pub/Sub gave up (dead_lettered).
+  failed_statuses = ["error", "retrying", "dead_lettered"]
+
+  alert_channels = [for channel in google_monitoring_notification_channel.email : channel.name]
+}
+
+# --- metrics ------------------------------------------------------------------------------
+
+resource "google_logging_metric" "runs" {
+  project     = var.project_id
+  name        = "${var.name_prefix}-runs"
+  description = "Run log lines (one per delivery attempt, one per dead-lettered run) by status and integration."
+  filter      = local.run_log_filter
+
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "INT64"
+    unit         = "1"
+    display_name = "JSON mapper runs"
+
+    labels {
+      key         = "status"
+      value_type  = "STRING"
+      description = "success, skipped, error, retrying or dead_lettered."
+    }
+    labels {
+      key         = "integration_id"
+      value_type  = "STRING"
+      description = "The integration's id."
+    }
+  }
+
+  label_extractors = local.run_labels
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_logging_metric" "delivery_latency" {
+  project     = var.project_id
+  name        = "${var.name_prefix}-delivery-latency"
+  description = "How long targets took to answer, per delivery attempt that called one, by status and integration."
+  filter      = "${local.run_log_filter} AND jsonPayload.apiCallTimeMs:*"
+
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "DISTRIBUTION"
+    unit         = "ms"
+    display_name = "JSON mapper delivery latency"
+
+    labels {
+      key         = "status"
+      value_type  = "STRING"
+      description = "The attempt's outcome."
+    }
+    labels {
+      key         = "integration_id"
+      value_type  = "STRING"
+      description = "The integration's id."
+    }
+  }
+
+  value_extractor  = "EXTRACT(jsonPayload.apiCallTimeMs)"
+  label_extractors = local.run_labels
+
+  # 1 ms to about 9 minutes, each bucket twice the one before.
+  bucket_options {
+    exponential_buckets {
+      num_finite_buckets = 20
+      growth_factor      = 2
+      scale              = 1
+    }
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# --- who is told --------------------------------------------------------------------------
+
+resource "google_monitoring_notification_channel" "email" {
+  count        = var.alert_email == "" ? 0 : 1
+  project      = var.project_id
+  display_name = "JSON mapper alerts"
+  type         = "email"
+  labels = {
+    email_address = var.alert_email
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# --- alerts -------------------------------------------------------------------------------
+
+# Pub/Sub gave up on a message after var.max_delivery_attempts: that event was not delivered.
+resource "google_monitoring_alert_policy" "dead_lettered" {
+  project               = var.project_id
+  display_name          = "JSON mapper: a run was dead-lettered"
+  combiner              = "OR"
+  severity              = "ERROR"
+  notification_channels = local.alert_channels
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "An event of integration $${metric.label.integration_id} was not delivered after ${var.max_delivery_attempts} attempts. Open the integration's runs (status dead_lettered) in the web UI to read the last error, fix the target, and replay the run."
+  }
+
+  conditions {
+    display_name = "dead_lettered runs"
+    condition_threshold {
+      filter          = "resource.type=\"cloud_run_revision\" AND metric.type=\"${local.runs_metric}\" AND metric.label.status=\"dead_lettered\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.integration_id"]
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "86400s"
+  }
+}
+
+# One integration's attempts fail more than var.alert_error_rate of the time for 10 minutes.
+resource "google_monitoring_alert_policy" "error_rate" {
+  project               = var.project_id
+  display_name          = "JSON mapper: an integration's deliveries are failing"
+  combiner              = "OR"
+  severity              = "WARNING"
+  notification_channels = local.alert_channels
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "More than ${var.alert_error_rate * 100}% of the delivery attempts of integration $${metric.label.integration_id} failed for 10 minutes. Its runs (status retrying or error) say why: usually the target is down, refuses the request, or its credentials changed."
+  }
+
+  conditions {
+    display_name = "failed attempts / all attempts, per integration, 10 minutes"
+    condition_threshold {
+      filter             = "resource.type=\"cloud_run_revision\" AND metric.type=\"${local.runs_metric}\" AND metric.label.status=one_of(${join(", ", [for s in local.failed_statuses : "\"${s}\""])})"
+      denominator_filter = "resource.type=\"cloud_run_revision\" AND metric.type=\"${local.runs_metric}\""
+      comparison         = "COMPARISON_GT"
+      threshold_value    = var.alert_error_rate
+      duration           = "600s"
+
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.integration_id"]
+      }
+      denominator_aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.integration_id"]
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "86400s"
+  }
+}
+
+# The worker is not keeping up (or not running): a message waits longer than the whole
+# retry schedule would take.
+resource "google_monitoring_alert_policy" "worker_backlog" {
+  project               = var.project_id
+  display_name          = "JSON mapper: the worker's oldest message is too old"
+  combiner              = "OR"
+  severity              = "ERROR"
+  notification_channels = local.alert_channels
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "A message on ${google_pubsub_subscription.platform["worker"].name} has waited more than ${var.alert_oldest_unacked_seconds} s. Check the worker's logs and errors, its max instances (function_overrides), and whether a target hangs."
+  }
+
+  conditions {
+    display_name = "oldest unacked message age"
+    condition_threshold {
+      filter          = "resource.type=\"pubsub_subscription\" AND resource.labels.subscription_id=\"${google_pubsub_subscription.platform["worker"].name}\" AND metric.type=\"pubsub.googleapis.com/subscription/oldest_unacked_message_age\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.alert_oldest_unacked_seconds
+      duration        = "300s"
+
+      aggregations {
+        alignment_period   = "60s"
+        per_series_aligner = "ALIGN_MAX"
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "86400s"
+  }
+}
+
+# --- dashboard ----------------------------------------------------------------------------
+
+resource "google_monitoring_dashboard" "platform" {
+  project = var.project_id
+  dashboard_json = templatefile("${path.module}/monitoring/dashboard.json.tftpl", {
+    title               = "JSON mapper (${var.name_prefix})"
+    runs_metric         = local.runs_metric
+    latency_metric      = local.latency_metric
+    worker_subscription = google_pubsub_subscription.platform["worker"].name
+    worker_service      = local.function_names["worker"]
+  })
+
+  depends_on = [google_project_service.enabled]
+}
