@@ -14,8 +14,8 @@ export const CONTRACT = {
   "documentFields": ["name", "active", "source", "condition", "mappings", "target", "sandbox",
     "samplePayload"],
   "serverFields": ["id", "version", "webhookPath", "webhookUrl", "pushPath", "pushEndpoint",
-    "listenerActive", "managedSubscription", "lastPulledAt", "listenerError", "createdAt",
-    "updatedAt"],
+    "listenerActive", "managedSubscription", "lastPulledAt", "listenerError",
+    "signatureFailures", "createdAt", "updatedAt"],
   "secretPaths": [
     ["source", "signature", "secret"],
     ["source", "credentials"],
