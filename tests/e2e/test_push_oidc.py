@@ -23,6 +23,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.cloud import pubsub_v1
 
+from mapper import services
+
 from .conftest import Platform
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,10 +68,19 @@ def push_client(platform: Platform, key_set_url: str) -> Iterator[Any]:
         mp.setenv("PUSH_AUDIENCE", AUDIENCE)
         mp.setenv("PUSH_SERVICE_ACCOUNT", PUSHER)
         mp.setenv("OIDC_CERTS_URL", key_set_url)
+        # The verifier is built once per process (mapper.services): build it anew for
+        # these settings, and again without them afterwards.
+        _rebuild_intake()
         app = functions_framework.create_app(
             "pubsub_push", str(ROOT / "functions/pubsub_push/main.py"), "http"
         )
         yield app.test_client()
+    _rebuild_intake()
+
+
+def _rebuild_intake() -> None:
+    services.push_verifier.cache_clear()
+    services.intake.cache_clear()
 
 
 def token(key: Any, **overrides: Any) -> str:
