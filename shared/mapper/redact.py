@@ -73,7 +73,7 @@ class Redactor:
         whole: set[str] = set()
         for value in secret_values:
             if isinstance(value, str) and len(value) >= MIN_SUBSTRING_LENGTH:
-                whole.update(_encodings(value))
+                whole.update(encodings(value))
             elif isinstance(value, str) and value:
                 whole.add(value)
         self._whole = frozenset(whole)
@@ -113,10 +113,22 @@ class Redactor:
         return text
 
 
-def _encodings(value: str) -> set[str]:
-    # The forms a value takes on its way out: as is, URL-encoded in a query string,
-    # and escaped inside serialised JSON.
-    return {value, quote(value, safe=""), quote_plus(value, safe=""), json.dumps(value)[1:-1]}
+def encodings(value: str) -> set[str]:
+    """Every form `value` takes on its way into a message or record."""
+    # As is; URL-encoded in a query string; escaped inside serialised JSON (both with and
+    # without \\uXXXX for non-ASCII); and quoted by repr(), as requests and http.client
+    # quote a header value they refuse (a secret ending in "\n" shows as `...\\n'`),
+    # as text and as UTF-8 bytes.
+    forms = {
+        value,
+        quote(value, safe=""),
+        quote_plus(value, safe=""),
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        repr(value)[1:-1],
+        repr(value.encode("utf-8", errors="surrogatepass"))[2:-1],
+    }
+    return {form for form in forms if form}
 
 
 # --- logging ------------------------------------------------------------------------------

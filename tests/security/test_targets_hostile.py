@@ -8,13 +8,35 @@ honest message of the same integration is delivered as usual.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 
-from .targets_support import SMTP_PASSWORD, SMTP_USER, DataPlane, Mailbox, smtp_server
+from mapper.engine.validate import problems_of
+from mapper.errors import ConfigError
+from mapper.redact import Redactor
+from mapper.secrets import LocalSecretBackend, store_secrets
+from mapper.targets.base import scrub
+
+from .targets_support import (
+    SMTP_PASSWORD,
+    SMTP_USER,
+    DataPlane,
+    Mailbox,
+    http_sink,
+    smtp_server,
+)
+
+SERVICE_ACCOUNT = {
+    "type": "service_account",
+    "project_id": "p",
+    "private_key": "-----BEGIN PRIVATE KEY-----\nMIIE...\n-----END PRIVATE KEY-----\n",
+    "client_email": "sa@p.iam.gserviceaccount.com",
+}
 
 
 @pytest.fixture
@@ -162,3 +184,110 @@ def test_plain_text_without_login_is_not_affected(
     run = DataPlane(email_doc(port), tmp_path / "secrets.json").deliver({"name": "Ann"})
     assert run["status"] == "success"
     assert len(box.envelopes) == 1
+
+
+# --- 8: secrets with control characters ----------------------------------------------------
+
+CONTROL_SECRETS = {"trailing-lf": "tok-4f9a2c\n", "crlf": "tok-4f9a\r\n2c", "nul": "tok\x004f9a"}
+
+
+def http_doc(url: str, auth: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": "hostile http",
+        "source": {"type": "webhook"},
+        "mappings": [{"source": "name", "target": "name"}],
+        "target": {"type": "http", "url": url, "auth": auth},
+    }
+
+
+@pytest.mark.parametrize("value", CONTROL_SECRETS.values(), ids=CONTROL_SECRETS)
+@pytest.mark.parametrize(
+    ("auth", "where"),
+    [
+        ({"type": "bearer", "token": "{v}"}, "target.auth.token"),
+        ({"type": "basic", "username": "u", "password": "{v}"}, "target.auth.password"),
+        ({"type": "apiKey", "header": "X-Key", "value": "{v}"}, "target.auth.value"),
+    ],
+)
+def test_a_secret_with_control_characters_is_refused_when_saved(
+    tmp_path: Path, value: str, auth: dict[str, Any], where: str
+) -> None:
+    auth = {k: value if v == "{v}" else v for k, v in auth.items()}
+    doc = http_doc("https://hooks.example.com/x", auth)
+    problems = problems_of(doc)
+    assert [p.path for p in problems] == [where]
+    assert "control character" in problems[0].message
+    assert value not in problems[0].message
+    # The store path refuses it as well, and keeps nothing.
+    backend = LocalSecretBackend(tmp_path / "secrets.json")
+    with pytest.raises(ConfigError) as info:
+        store_secrets(doc, backend, "i1")
+    assert [p.path for p in info.value.problems] == [where]
+    assert not (tmp_path / "secrets.json").exists()
+
+
+def test_other_secret_fields_refuse_control_characters_too() -> None:
+    doc = {
+        "name": "signed",
+        "source": {"type": "webhook", "signature": {"scheme": "hmac-sha256", "secret": "k\n"}},
+        "target": {"type": "email", "smtpServer": "smtp.example.com", "smtpUsername": "u",
+                   "smtpPassword": "p\r\n", "fromEmail": "a@example.com",
+                   "toEmail": "b@example.com"},
+    }
+    paths = sorted(p.path for p in problems_of(doc))
+    assert paths == ["source.signature.secret", "target.smtpPassword"]
+
+
+def test_a_pasted_service_account_key_keeps_its_line_breaks() -> None:
+    key = json.dumps({**SERVICE_ACCOUNT}, indent=2)  # pasted from the file, as text
+    doc = {
+        "name": "pull",
+        "source": {"type": "pubsub", "projectId": "p", "topic": "t", "credentials": key},
+        "target": {"type": "http", "url": "https://hooks.example.com/x"},
+    }
+    assert "\n" in key
+    assert problems_of(doc) == []
+
+
+@pytest.mark.parametrize("value", ["tok-4f9a2c\n", "tok-4f9a\r\n2c"], ids=["lf", "crlf"])
+@pytest.mark.parametrize("auth_type", ["bearer", "apiKey"])
+def test_a_stored_secret_with_control_characters_never_reaches_the_run(
+    tmp_path: Path, value: str, auth_type: str
+) -> None:
+    # A value stored before saves refused it (or written into Secret Manager by hand):
+    # requests refuses the header and quotes it in its message, escaped.
+    sink, server = http_sink()
+    try:
+        backend = LocalSecretBackend(tmp_path / "secrets.json")
+        field = "token" if auth_type == "bearer" else "value"
+        ref = backend.store(f"hostile-target-auth-{field}", value)
+        auth = {"type": auth_type, field: {"secret": ref}}
+        if auth_type == "apiKey":
+            auth["header"] = "X-Key"
+        plane = DataPlane(http_doc(sink.url + "/in", auth), tmp_path / "secrets.json")
+        run = plane.deliver({"name": "Ann"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert run["status"] == "error"
+    assert "header" in run["errorMessage"]
+    text = json.dumps(run)
+    for form in (value, value.strip(), repr(value)[1:-1], json.dumps(value)[1:-1], "tok-4f9a"):
+        assert form not in text and form not in run["errorMessage"], form
+    assert sink.requests == []
+
+
+@pytest.mark.parametrize("value", ["tok-4f9a2c\n", "tök\r\n4f9a'\"\\ 2c"])
+def test_every_quoted_form_of_a_secret_is_scrubbed(value: str) -> None:
+    forms = {
+        "repr": repr(value),
+        "repr of bytes": repr(value.encode()),
+        "json": json.dumps(value),
+        "json, unicode kept": json.dumps(value, ensure_ascii=False),
+        "percent": quote(value, safe=""),
+        "percent, plus": quote_plus(value),
+    }
+    for name, form in forms.items():
+        sentence = f"header value: {form} refused"
+        assert "4f9a" not in scrub(sentence, [value]), name
+        assert "4f9a" not in Redactor([value]).scrub({"errorMessage": sentence})["errorMessage"]

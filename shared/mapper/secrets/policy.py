@@ -105,7 +105,10 @@ def store_secrets(
                 continue
             _put(out, path, {"secret": value["secret"]})
         elif isinstance(value, str):
-            if value:
+            if _has_control_character(value) and path != ("source", "credentials"):
+                # Validation says so first; this keeps a caller that skipped it from storing.
+                problems.append(Problem(where, "must not contain control characters"))
+            elif value:
                 plan.append((path, value))
         elif path == ("source", "credentials") and isinstance(value, Mapping):
             plan.append((path, json.dumps(value, separators=(",", ":"), sort_keys=True)))
@@ -124,6 +127,10 @@ def store_secrets(
                 backend.delete(ref)
         raise
     return out
+
+
+def _has_control_character(value: str) -> bool:
+    return any(ch < " " or ch == "\x7f" for ch in value)
 
 
 def _owned(ref: str, integration_id: str) -> bool:

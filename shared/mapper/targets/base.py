@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ..engine.config import SecretRef
+from ..redact import encodings
 
 
 @dataclass
@@ -51,8 +52,8 @@ class SecretResolver(Protocol):
 
 
 def scrub(text: str, secret_values: list[str]) -> str:
-    """Replace every secret value in a message we write ourselves (error sentences)."""
-    for value in sorted(secret_values, key=len, reverse=True):
-        if value:
-            text = text.replace(value, "[redacted]")
+    """Replace every secret value, in each quoted form, in a message we write ourselves."""
+    forms = {form for value in secret_values if value for form in encodings(value)}
+    for form in sorted(forms, key=len, reverse=True):  # a longer form holds shorter ones
+        text = text.replace(form, "[redacted]")
     return text
