@@ -2,6 +2,8 @@
 # Deploy the whole platform to a Google Cloud project with Terraform (infra/).
 #
 #   ./deploy.sh PROJECT_ID REGION [--plan] [--state-bucket BUCKET] [--var-file FILE]...
+#   ./deploy.sh PROJECT_ID REGION [...] --smoke       deploy, then prove it works
+#   ./deploy.sh PROJECT_ID REGION --smoke-only        prove the deployed platform works
 #   ./deploy.sh PROJECT_ID REGION --destroy
 #
 # Needs gcloud (logged in), terraform >= 1.11 and python3. Running it again with the same
@@ -25,6 +27,9 @@ usage() {
     "  --state-bucket BUCKET  keep the Terraform state in gs://BUCKET (created if missing);" \
     "                         remembered in infra/backend_override.tf for later runs" \
     "  --var-file FILE        extra Terraform variables (sizes, retention, ...); repeatable" \
+    "  --smoke                after deploying, run the smoke test (infra/scripts/smoke.py):" \
+    "                         webhook, signature, push, pull and dead letter, then clean up" \
+    "  --smoke-only           run only the smoke test against what is deployed" \
     "  --destroy              remove the platform (the Firestore data is kept)" \
     "  -h, --help             this text"
 }
@@ -43,6 +48,7 @@ note() {
 project=""
 region=""
 mode="apply"
+smoke=""
 state_bucket=""
 var_files=()
 while (($#)); do
@@ -53,6 +59,8 @@ while (($#)); do
       ;;
     --plan) mode="plan" ;;
     --destroy) mode="destroy" ;;
+    --smoke) smoke="yes" ;;
+    --smoke-only) mode="smoke-only" ;;
     --state-bucket)
       (($# >= 2)) || die "--state-bucket needs a bucket name"
       state_bucket="${2#gs://}"
@@ -90,6 +98,7 @@ fi
 [[ "$project" =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] ||
   die "'$project' is not a project ID (6 to 30 lower-case letters, digits and hyphens)"
 [[ "$region" =~ ^[a-z]+-[a-z]+[0-9]+$ ]] || die "'$region' is not a region (e.g. europe-west1)"
+[[ -z "$smoke" || "$mode" == "apply" ]] || die "--smoke runs after a deploy: use it without --plan or --destroy"
 
 # --- prerequisites ------------------------------------------------------------------------
 
@@ -156,9 +165,11 @@ gcloud services enable serviceusage.googleapis.com cloudresourcemanager.googleap
 
 # --- package ------------------------------------------------------------------------------
 
-note "packaging functions/ into $build/functions"
 sources="$build/sources.tfvars.json"
-python3 "$infra/scripts/package.py" --out "$build/functions" --tfvars "$sources" >&2
+if [[ "$mode" != "smoke-only" ]]; then
+  note "packaging functions/ into $build/functions"
+  python3 "$infra/scripts/package.py" --out "$build/functions" --tfvars "$sources" >&2
+fi
 
 # --- terraform ----------------------------------------------------------------------------
 
@@ -197,6 +208,22 @@ note "terraform init"
 tf init "${init_args[@]}" >&2
 # One workspace, hence one state, per project.
 tf workspace select -or-create "$project" >&2
+
+run_smoke() {
+  # The smoke reads the deployment's URLs and accounts from Terraform's outputs.
+  mkdir -p "$build"
+  tf output -json >"$build/outputs.json"
+  note "smoke test (infra/scripts/smoke.py): temporary integrations, deleted at the end"
+  local status=0
+  python3 "$infra/scripts/smoke.py" --project "$project" --region "$region" \
+    --outputs "$build/outputs.json" || status=$?
+  return "$status"
+}
+
+if [[ "$mode" == "smoke-only" ]]; then
+  run_smoke
+  exit $?
+fi
 
 tfvars=(-var "project_id=$project" -var "region=$region" -var-file="$sources")
 for file in "${var_files[@]}"; do
@@ -270,3 +297,8 @@ JSON mapper is deployed in $project ($region).
   Admin token      $(tf output -raw admin_token_command)
   Try it           curl -H "Authorization: Bearer \$TOKEN" $site/api/integrations/
 EOF
+
+if [[ -n "$smoke" ]]; then
+  echo
+  run_smoke
+fi

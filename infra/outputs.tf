@@ -57,3 +57,13 @@ output "source_bucket" {
   description = "Where deploy.sh's function zips are uploaded."
   value       = google_storage_bucket.sources.name
 }
+
+output "pull_scheduler_job" {
+  description = "The Cloud Scheduler job that starts the pull function (the smoke test runs it at once)."
+  value       = google_cloud_scheduler_job.pull.name
+}
+
+output "pubsub_service_agent" {
+  description = "Pub/Sub's service agent: it dead-letters messages and signs push tokens."
+  value       = google_project_service_identity.pubsub.email
+}

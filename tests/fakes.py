@@ -312,3 +312,65 @@ class FakeSubscriptions:
 
     def acknowledge(self, doc: dict[str, Any], ack_ids: list[str]) -> None:
         self.acked.extend(ack_ids)
+
+
+class FakeKeyStore:
+    """API key records by id (mapper.store.KeyStore); counts lastUsedAt writes."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+        self.reads = 0
+        self.touches: list[tuple[str, str]] = []
+
+    def get(self, key_id: str) -> dict[str, Any] | None:
+        self.reads += 1
+        record = self.records.get(key_id)
+        return copy.deepcopy(record) if record is not None else None
+
+    def create(self, record: dict[str, Any]) -> dict[str, Any]:
+        if record["id"] in self.records:
+            raise ConflictError(f"API key {record['id']} already exists")
+        self.records[record["id"]] = copy.deepcopy(record)
+        return record
+
+    def list(self, limit: int = 50, cursor: str | None = None) -> tuple[list[dict], None]:
+        newest = sorted(self.records.values(), key=lambda r: r["createdAt"], reverse=True)
+        return [copy.deepcopy(r) for r in newest][:limit], None
+
+    def delete(self, key_id: str) -> bool:
+        return self.records.pop(key_id, None) is not None
+
+    def touch(self, key_id: str, last_used_at: str) -> None:
+        self.touches.append((key_id, last_used_at))
+        if key_id in self.records:
+            self.records[key_id]["lastUsedAt"] = last_used_at
+
+
+class FakeAuditStore:
+    """Audit entries in memory (mapper.store.AuditStore), filtered as the store filters."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def add(self, entry: dict[str, Any]) -> dict[str, Any]:
+        self.entries.append(copy.deepcopy(entry))
+        return entry
+
+    def list(
+        self,
+        integration_id: str | None = None,
+        key_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], None]:
+        found = [
+            copy.deepcopy(e)
+            for e in reversed(self.entries)
+            if (integration_id is None or e.get("integrationId") == integration_id)
+            and (key_id is None or e.get("actorKeyId") == key_id)
+            and (since is None or e["createdAt"] >= iso_timestamp(since))
+            and (until is None or e["createdAt"] < iso_timestamp(until))
+        ]
+        return found[:limit], None

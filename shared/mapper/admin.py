@@ -169,6 +169,10 @@ class Admin:
             created = self._s.integrations.create(
                 _without_nulls({**stored, **change.fields, "id": integration_id})
             )
+    def snapshot(self, integration_id: str) -> dict[str, Any]:
+        """The stored integration as users see it, asking no listener (the audit's before)."""
+        return self._shown(self._stored(integration_id))
+
         except BaseException:
             change.rollback()
             self._discard_secrets(secret_refs(stored))

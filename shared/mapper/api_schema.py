@@ -46,10 +46,48 @@ URLS = Map(
 
 class _Body(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+        Rule("/api/keys/", endpoint="keys", methods=["GET", "POST"]),
+        Rule("/api/keys/<id>/", endpoint="key", methods=["DELETE"]),
+        Rule("/api/whoami/", endpoint="whoami", methods=["GET"]),
+        Rule("/api/audit/", endpoint="audit", methods=["GET"]),
 
 
 # --- requests -----------------------------------------------------------------------------
 
+
+# The role each route needs (keys.ROLES: viewer < editor < admin), by endpoint and method:
+# the api function checks it, and the OpenAPI document states it (`x-required-role`). A
+# route missing here needs admin (tests/functions/test_team.py names it).
+VIEWER, EDITOR, ADMIN = "viewer", "editor", "admin"
+ROLES: dict[str, dict[str, str]] = {
+    "integrations": {"GET": VIEWER, "POST": EDITOR},
+    "integration": {"GET": VIEWER, "PUT": EDITOR, "DELETE": EDITOR},
+    "toggle": {"POST": EDITOR},
+    "rotate_signing_secret": {"POST": EDITOR},
+    "preview_saved": {"POST": EDITOR},
+    "send_test": {"POST": EDITOR},
+    "test_pubsub": {"POST": EDITOR},
+    "stats": {"GET": VIEWER},
+    "validate_saved": {"POST": EDITOR},
+    "preview": {"POST": EDITOR},
+    "validate": {"POST": EDITOR},
+    "runs": {"GET": VIEWER},
+    "run": {"GET": VIEWER},
+    "replay": {"POST": EDITOR},
+    "versions": {"GET": VIEWER},
+    "version": {"GET": VIEWER},
+    "rollback": {"POST": EDITOR},
+    "keys": {"GET": ADMIN, "POST": ADMIN},
+    "key": {"DELETE": ADMIN},
+    "whoami": {"GET": VIEWER},
+    "audit": {"GET": ADMIN},
+}
+
+
+def required_role(endpoint: str, method: str) -> str:
+    """The role a route needs; admin for one the table does not name (fail closed)."""
+    methods = ROLES.get(endpoint, {})
+    return methods.get("GET" if method == "HEAD" else method, ADMIN)
 
 class PreviewRequest(_Body):
     """Map one payload with a saved integration; nothing is sent."""
@@ -249,6 +287,106 @@ _MODELS: list[type[BaseModel]] = [
     PublishedMessage,
     PreviewResult,
     PreviewFailure,
+# --- team use: keys and the audit log -----------------------------------------------------
+
+Role = Literal["viewer", "editor", "admin"]
+
+
+class KeyRequest(_Body):
+    """A new API key: a name people recognise, a role, and an optional expiry."""
+
+    name: str = Field(min_length=1, max_length=100, description="Who or what uses the key.")
+    role: Role = Field(
+        description="viewer reads; editor also changes integrations, tests, replays and "
+        "redrives; admin also manages keys and reads the audit log."
+    )
+    expires_at: str | None = Field(
+        default=None,
+        description="When the key stops working (ISO-8601, in the future); null: never.",
+        json_schema_extra={"format": "date-time"},
+    )
+
+
+class Actor(_Body):
+    key_id: str | None = Field(description="The API key's id; null for the bootstrap token.")
+    name: str = Field(description="The key's name, or 'bootstrap admin token'.")
+    role: Role | None = Field(default=None, description="The role it had.")
+
+
+class KeyInfo(_Body):
+    """An API key as listed: never the key itself nor its hash."""
+
+    id: str = Field(description="The key's id (the 16 hex characters after mk_).")
+    name: str = Field(description="Who or what uses the key.")
+    role: Role = Field(description="What it may do.")
+    prefix: str = Field(description="The start of the key, mk_<id>, to recognise it by.")
+    created_at: str = Field(description="When it was made (ISO-8601).")
+    last_used_at: str | None = Field(
+        description="When it was last used (ISO-8601), to within a minute; null: never."
+    )
+    expires_at: str | None = Field(description="When it stops working; null: never.")
+    created_by: Actor | None = Field(default=None, description="Who made it.")
+
+
+class KeyCreated(KeyInfo):
+    key: str = Field(
+        description="The key: mk_<id>_<secret>. Shown this once; only its hash is stored."
+    )
+
+
+class KeyPage(_Body):
+    keys: list[KeyInfo] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end.")
+
+
+class WhoAmI(_Body):
+    """The credential of this request: what the UI shows and hides by."""
+
+    key_id: str | None = Field(description="The API key's id; null for the bootstrap token.")
+    name: str = Field(description="The key's name, or 'bootstrap admin token'.")
+    role: Role = Field(description="What it may do.")
+    expires_at: str | None = Field(description="When the key stops working; null: never.")
+
+
+class AuditTarget(_Body):
+    type: str = Field(description="integration, key or runs.")
+    id: str | None = Field(description="The integration's, key's or run's id, or the job's.")
+
+
+class AuditChange(_Body):
+    path: str = Field(description="JSON path in the document; '' for the whole of it.")
+    op: Literal["add", "remove", "change"] = Field(description="What happened there.")
+    old: Any = Field(description="The value before (null for add); secrets read [SECRET].")
+    new: Any = Field(description="The value after (null for remove); secrets read [SECRET].")
+
+
+class AuditEntry(_Body):
+    """One change made through the API."""
+
+    id: str = Field(description="The entry's id.")
+    at: str = Field(description="When the change was made (ISO-8601).")
+    actor: Actor = Field(description="Who made it.")
+    action: str = Field(
+        description="integration.create, .replace, .toggle, .delete, .rollback; run.replay; "
+        "runs.redrive; key.create, key.revoke."
+    )
+    route: str = Field(description="The method and route, e.g. PUT /api/integrations/{id}/.")
+    target: AuditTarget = Field(description="What was changed.")
+    integration_id: str | None = Field(
+        default=None, description="The integration concerned, if any."
+    )
+    diff: Any = Field(
+        description="Before to after, path by path (a list of changes); a diff too large "
+        'to keep reads {"truncated": true, "size", "preview"}.'
+    )
+    details: Any = Field(default=None, description="Redrives: the request and its result.")
+
+
+class AuditPage(_Body):
+    entries: list[AuditEntry] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end.")
+
+
     ValidationResult,
     Queued,
     ErrorBody,
@@ -267,14 +405,16 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 def _errors(*statuses: int) -> dict[str, Any]:
     words = {
         400: ("InvalidBody", "The body or a parameter is invalid; every problem is listed."),
-        401: ("ErrorBody", "Missing or wrong bearer token."),
+        401: ("ErrorBody", "Missing or wrong bearer token, or a revoked or expired key."),
+        403: ("ErrorBody", "The key's role is short of the one this route needs."),
+        429: ("ErrorBody", "Too many failed sign-ins from this address; see Retry-After."),
         404: ("ErrorBody", "No such integration or run."),
         409: ("ErrorBody", "Conflicts with the stored state (version, paused, nothing to replay)."),
         413: ("ErrorBody", "The body is over the API's size limit."),
         503: ("ErrorBody", "A Google service is unavailable; retry."),
     }
     out = {}
-    for status in (401, 503, *statuses):
+    for status in (401, 403, 429, 503, *statuses):
         name, text = words[status]
         schema = (
             _ref(name) if status != 400 else {"anyOf": [_ref("InvalidBody"), _ref("ErrorBody")]}
@@ -283,6 +423,11 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return out
 
 
+    KeyRequest,
+    KeyCreated,
+    KeyPage,
+    WhoAmI,
+    AuditPage,
 def _body(name: str, required: bool = True) -> dict[str, Any]:
     return {"required": required, "content": {"application/json": {"schema": _ref(name)}}}
 
@@ -446,7 +591,14 @@ def _paths() -> dict[str, Any]:
         item: dict[str, Any] = {}
         if rule.arguments:
             item["parameters"] = [_ID | {"name": name} for name in sorted(rule.arguments)]
-        item.update({m: op for m, op in documented.items() if m in methods})
+        for method in sorted(methods):
+            role = required_role(rule.endpoint, method.upper())
+            operation = dict(documented[method])
+            operation["x-required-role"] = role
+            operation["description"] = (
+                f"{operation.get('description', '')}\n\nNeeds role `{role}` or higher."
+            ).strip()
+            item[method] = operation
         paths[_ARGUMENT.sub(r"{\1}", rule.rule)] = item
     return paths
 
@@ -479,7 +631,9 @@ def openapi() -> dict[str, Any]:
             "title": "JSON mapper management API",
             "version": "1",
             "description": "Integrations and runs. Every route needs `Authorization: Bearer "
-            "<admin token>`, except this document.",
+            "<API key or admin token>`, except this document; each operation states the "
+            "role it needs (`x-required-role`: viewer < editor < admin), and a key whose "
+            "role is short of it gets 403.",
         },
         "paths": paths,
         "components": {
@@ -487,3 +641,56 @@ def openapi() -> dict[str, Any]:
             "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
         },
     }
+        "keys": {
+            "get": {
+                "summary": "List API keys, newest first (never the keys themselves)",
+                "parameters": _paging(),
+                "responses": {"200": _json(_ref("KeyPage"), "A page.")} | _errors(400),
+            },
+            "post": {
+                "summary": "Create an API key; the answer shows the key this once",
+                "requestBody": _body("KeyRequest"),
+                "responses": {"201": _json(_ref("KeyCreated"), "The key, shown once.")}
+                | _errors(400, 413),
+            },
+        },
+        "key": {
+            "delete": {
+                "summary": "Revoke an API key (refused on every instance within 10 s)",
+                "responses": {"204": {"description": "Revoked."}} | _errors(404),
+            },
+        },
+        "whoami": {
+            "get": {
+                "summary": "The key (or bootstrap token) of this request, with its role",
+                "responses": {"200": _json(_ref("WhoAmI"), "Who is calling.")} | _errors(),
+            },
+        },
+        "audit": {
+            "get": {
+                "summary": "The audit log: every change made through the API, newest first",
+                "parameters": [
+                    {
+                        "name": "integration_id",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "Only changes to this integration.",
+                    },
+                    {
+                        "name": "key_id",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "Only changes made with this API key.",
+                    },
+                    _TIME | {"name": "since", "description": "Made at or after (ISO-8601)."},
+                    _TIME | {"name": "until", "description": "Made before (ISO-8601)."},
+                    *_paging(),
+                ],
+                "responses": {"200": _json(_ref("AuditPage"), "A page.")} | _errors(400),
+            },
+        },
+def openapi_path(rule: str) -> str:
+    """A werkzeug rule as the document's path: `/api/runs/<id>/` -> `/api/runs/{id}/`."""
+    return _ARGUMENT.sub(r"{\1}", rule)
+
+

@@ -14,7 +14,9 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .access import Access
     from .admin import Admin, Listeners, Site
+    from .audit import AuditLog
     from .engine.plan import PlanCache
     from .pipeline import Intake, Integrations, Reconciler, Worker
     from .queue import Queue
@@ -22,7 +24,14 @@ if TYPE_CHECKING:
     from .sources.oidc import OidcVerifier
     from .sources.pull import Puller
     from .sources.subscriptions import PubSubClients
-    from .store import IntegrationStore, PullStateStore, RunStore, SignatureFailureStore
+    from .store import (
+        AuditStore,
+        IntegrationStore,
+        KeyStore,
+        PullStateStore,
+        RunStore,
+        SignatureFailureStore,
+    )
     from .targets import EgressPolicy
 
 DEFAULT_TOPIC = "mapper-events"
@@ -54,6 +63,9 @@ class Services:
     plans: PlanCache
     pull_state: PullStateStore
     signature_failures: SignatureFailureStore
+    # The management API's only (docs/api.md, "Team use").
+    keys: KeyStore | None = None
+    audit: AuditStore | None = None
 
 
 def build_services(environ: Mapping[str, str] | None = None) -> Services:
@@ -65,7 +77,15 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
     from .pipeline.integrations import DEFAULT_TTL_S
     from .queue import Queue, latency_publisher_settings
     from .secrets import LocalSecretBackend, SecretManagerBackend, SecretResolver
-    from .store import IntegrationStore, PullStateStore, RunStore, SignatureFailureStore
+    from .store import (
+        DEFAULT_AUDIT_RETENTION_DAYS,
+        AuditStore,
+        IntegrationStore,
+        KeyStore,
+        PullStateStore,
+        RunStore,
+        SignatureFailureStore,
+    )
     from .targets import EgressPolicy
 
     env = os.environ if environ is None else environ
@@ -82,6 +102,7 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
         backend = SecretManagerBackend(secretmanager.SecretManagerServiceClient(), project)
     store = IntegrationStore(db)
     retention = timedelta(days=int(setting("RUN_RETENTION_DAYS", "30", env)))
+    audit_days = int(setting("AUDIT_RETENTION_DAYS", str(DEFAULT_AUDIT_RETENTION_DAYS), env))
     return Services(
         integration_store=store,
         integrations=Integrations(
@@ -95,6 +116,8 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
         plans=PlanCache(int(setting("PLAN_CACHE_SIZE", "64", env))),
         pull_state=PullStateStore(db),
         signature_failures=SignatureFailureStore(db, retention=retention),
+        keys=KeyStore(db),
+        audit=AuditStore(db, retention=timedelta(days=audit_days)),
     )
 
 
@@ -168,6 +191,24 @@ def admin() -> Admin:
         stuck_after_s=reconciler().horizon_s,
     )
     return Admin(stores, intake(), site(), listeners())
+
+
+@cache
+def access() -> Access:
+    """The API's sign-in: keys verified with a short cache, failed sign-ins limited."""
+    from .access import FAILURE_LIMIT, FAILURE_WINDOW_SECONDS, Access, FailureLimiter
+    from .keys import Keys
+
+    limit = int(setting("AUTH_FAILURE_LIMIT", str(FAILURE_LIMIT)))
+    return Access(Keys(services().keys), FailureLimiter(limit, FAILURE_WINDOW_SECONDS))
+
+
+@cache
+def audit_log() -> AuditLog:
+    """The API's audit log (AUDIT_RETENTION_DAYS)."""
+    from .audit import AuditLog
+
+    return AuditLog(services().audit)
 
 
 def site(environ: Mapping[str, str] | None = None) -> Site:

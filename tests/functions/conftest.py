@@ -24,7 +24,9 @@ from mapper.targets.egress import EgressPolicy
 from tests.fakes import (
     Clock,
     CountingSignatureFailures,
+    FakeAuditStore,
     FakeIntegrations,
+    FakeKeyStore,
     FakeQueue,
     FakeRuns,
     PlainSecrets,
@@ -33,7 +35,7 @@ from tests.pipeline.support import HOOK, ScriptedTarget
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILDERS = ("services", "intake", "worker", "reconciler", "admin", "push_verifier",
-            "pull_verifier", "pubsub_clients", "listeners", "puller")
+            "pull_verifier", "pubsub_clients", "listeners", "puller", "access", "audit_log")
 
 
 class Fakes:
@@ -49,6 +51,8 @@ class Fakes:
         self.queue = FakeQueue()
         self.target = ScriptedTarget()
         self.failures = CountingSignatureFailures()
+        self.keys = FakeKeyStore()
+        self.audit = FakeAuditStore()
 
     def services(self) -> Services:
         return Services(
@@ -62,6 +66,8 @@ class Fakes:
             plans=PlanCache(4),
             pull_state=None,  # type: ignore[arg-type]
             signature_failures=self.failures,  # type: ignore[arg-type]
+            keys=self.keys,  # type: ignore[arg-type]
+            audit=self.audit,  # type: ignore[arg-type]
         )
 
 
