@@ -1,12 +1,13 @@
 """The management API's routes: authenticate, read the body, call `Admin`, map errors.
 
-Every `/api/` route but `openapi.json` needs `Authorization: Bearer <ADMIN_TOKEN>`; the token
-is checked before routing, so that nothing (not even which routes exist) answers without it.
+Every `/api/` route but `openapi.json` needs `Authorization: Bearer <API key or ADMIN_TOKEN>`;
+the credential is checked before routing, so that nothing (not even which routes exist)
+answers without it. Then the route's role (`api_schema.ROLES`) is checked, and each change
+made is recorded in the audit log with who made it (docs/api.md, "Team use").
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import mimetypes
@@ -21,7 +22,9 @@ import flask
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from mapper import api_schema as schema
+from mapper.access import Access, Refusal, client_address, forbidden
 from mapper.admin import Admin
+from mapper.audit import AuditLog
 from mapper.errors import (
     ConfigError,
     InvalidQueryError,
@@ -30,6 +33,9 @@ from mapper.errors import (
     Problem,
 )
 from mapper.http_edge import error, from_exception, read_body
+from mapper.keys import Principal, allows
+from mapper.services import access as default_access
+from mapper.services import audit_log as default_audit_log
 from mapper.services import setting
 from mapper.store import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RUN_STATUSES, iso_timestamp
 
@@ -51,6 +57,8 @@ class ApiSettings:
 
     admin_token: str | None
     max_body_bytes: int
+    # Which X-Forwarded-For entry, from the right, is the client (CLIENT_IP_HOPS; 0: the peer).
+    client_ip_hops: int = 1
 
     @classmethod
     def from_env(cls, services: Callable[[], Any]) -> ApiSettings:
@@ -58,11 +66,16 @@ class ApiSettings:
         if token.startswith("projects/") and "/secrets/" in token:
             token = services().secrets.resolve({"secret": token})  # cached by the resolver
         limit = setting("API_MAX_BODY_BYTES", str(schema.DEFAULT_API_MAX_BODY_BYTES))
-        return cls(token or None, int(limit))
+        hops = int(setting("CLIENT_IP_HOPS", "1"))
+        return cls(token or None, int(limit), hops)
 
 
 def handle(
-    request: flask.Request, admin: Callable[[], Admin], settings: ApiSettings
+    request: flask.Request,
+    admin: Callable[[], Admin],
+    settings: ApiSettings,
+    access: Callable[[], Access] = default_access,
+    audit: Callable[[], AuditLog] = default_audit_log,
 ) -> flask.Response:
     """One request to the api function, answered."""
     path = request.path
@@ -73,17 +86,36 @@ def handle(
     refusal = _refuse_unauthenticated(request, settings)
     if refusal is not None:
         return refusal
+    address = client_address(
+        request.remote_addr, request.headers.get("X-Forwarded-For"), settings.client_ip_hops
+    )
+    principal = access().authenticate(
+        request.headers.get("Authorization", ""),
+        address,
+        settings.admin_token or "",
+        f"{request.method} {path}",
+    )
+    if isinstance(principal, Refusal):
+        return _refused(principal)
     try:
-        endpoint, args = schema.URLS.bind_to_environ(request.environ).match()
+        rule, args = schema.URLS.bind_to_environ(request.environ).match(return_rule=True)
+        endpoint = rule.endpoint
     except NotFound:
         return error(404, "no such route", "not_found")
     except MethodNotAllowed as exc:
         allowed = ", ".join(exc.valid_methods or [])
         return error(405, f"use {allowed}", "method_not_allowed", {"Allow": allowed})
+    route = f"{request.method} {schema.openapi_path(rule.rule)}"
+    needed = schema.required_role(endpoint, request.method)
+    if not allows(principal.role, needed):
+        return _refused(forbidden(principal, needed, route, address))
     try:
         _refuse_repeated_parameters(request)
         body = _read_json(request, settings.max_body_bytes)
-        return _HANDLERS[endpoint](admin(), request, body, **args)
+        team = _Team(principal, route, access, audit)
+        if endpoint in _TEAM_HANDLERS:
+            return _TEAM_HANDLERS[endpoint](team, request, body, **args)
+        return _audited(endpoint, team, admin(), request, body, args)
     except _BodyError as exc:
         return exc.response
     except ConfigError as exc:
@@ -103,15 +135,15 @@ def handle(
 
 
 def _refuse_unauthenticated(request: flask.Request, settings: ApiSettings) -> Any:
+    # The credential itself is checked by `Access.authenticate` (the admin token in
+    # constant time, API keys by their hash), which also limits failed sign-ins.
     if settings.admin_token is None:
         return error(503, "the API has no ADMIN_TOKEN configured", "not_configured")
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    expected = settings.admin_token.encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
-        return error(
-            401, "a valid bearer token is required", "unauthorized", {"WWW-Authenticate": "Bearer"}
-        )
     return None
+
+
+def _refused(refusal: Refusal) -> flask.Response:
+    return error(refusal.status, refusal.message, refusal.code, dict(refusal.headers))
 
 
 def _refuse_repeated_parameters(request: flask.Request) -> None:
@@ -335,3 +367,131 @@ _HANDLERS: dict[str, Callable[..., flask.Response]] = {
     "run": _run,
     "replay": _replay,
 }
+
+
+# --- team use: keys, who am I, the audit log ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Team:
+    """Who is calling and through which route, with the API's key and audit services."""
+
+    principal: Principal
+    route: str
+    access: Callable[[], Access]
+    audit: Callable[[], AuditLog]
+
+
+# The changes the audit log records, by (endpoint, method): the action, and what it targets.
+AUDITED: dict[tuple[str, str], tuple[str, str]] = {
+    ("integrations", "POST"): ("integration.create", "integration"),
+    ("integration", "PUT"): ("integration.replace", "integration"),
+    ("integration", "DELETE"): ("integration.delete", "integration"),
+    ("toggle", "POST"): ("integration.toggle", "integration"),
+    ("rollback", "POST"): ("integration.rollback", "integration"),
+    ("replay", "POST"): ("run.replay", "run"),
+    ("redrive", "POST"): ("runs.redrive", "runs"),
+}  # key.create and key.revoke are recorded by their own handlers below
+
+
+def _audited(
+    endpoint: str,
+    team: _Team,
+    admin: Admin,
+    request: flask.Request,
+    body: Any,
+    args: dict[str, Any],
+) -> flask.Response:
+    """Call the route's handler; when it changed something, record who, what and the diff."""
+    handler = _HANDLERS[endpoint]
+    audited = AUDITED.get((endpoint, request.method))
+    if audited is None:
+        return handler(admin, request, body, **args)
+    action, kind = audited
+    before = None
+    if kind == "integration" and "id" in args:
+        try:
+            before = admin.snapshot(args["id"])
+        except MapperError:
+            pass  # the handler answers for a missing integration itself
+    response = handler(admin, request, body, **args)
+    if response.status_code >= 300:
+        return response
+    answer = response.get_json(silent=True) if response.status_code != 204 else None
+    if kind == "integration":
+        after = None if request.method == "DELETE" else answer
+        target_id = args.get("id") or (answer or {}).get("id")
+        details = body if action == "integration.rollback" else None
+        team.audit().record(
+            team.principal, action, team.route, (kind, target_id),
+            before=before, after=after, integration_id=target_id, details=details,
+        )
+    elif kind == "run":
+        run = admin.get_run(args["id"])
+        team.audit().record(
+            team.principal, action, team.route, (kind, args["id"]),
+            integration_id=run.get("integrationId"), details={"result": answer},
+        )
+    elif kind == "runs" and not (isinstance(body, dict) and body.get("dryRun") is True):
+        scope = body.get("integrationId") if isinstance(body, dict) else None
+        team.audit().record(
+            team.principal, action, team.route, (kind, (answer or {}).get("jobId")),
+            integration_id=scope if isinstance(scope, str) else None,
+            details={"request": body, "result": answer},
+        )
+    return response
+
+
+def _keys(team: _Team, request: flask.Request, body: Any) -> flask.Response:
+    keys = team.access().keys
+    if request.method == "GET":
+        page, cursor = keys.list(_limit(request), request.args.get("cursor") or None)
+        return _json(200, {"keys": page, "nextCursor": cursor})
+    asked = schema.parse_body(schema.KeyRequest, body)
+    record, key = keys.create(asked.name, asked.role, asked.expires_at, team.principal)
+    team.audit().record(
+        team.principal, "key.create", team.route, ("key", record["id"]), after=_audited_key(record)
+    )
+    return _json(201, {**record, "key": key})
+
+
+def _key(team: _Team, request: flask.Request, body: Any, id: str) -> flask.Response:
+    record = team.access().keys.revoke(id)
+    team.audit().record(
+        team.principal, "key.revoke", team.route, ("key", id), before=_audited_key(record)
+    )
+    return flask.make_response("", 204)
+
+
+def _audited_key(record: dict[str, Any]) -> dict[str, Any]:
+    # What a key is, for its audit diff: never the key, its hash or salt (not in `record`).
+    return {k: record[k] for k in ("name", "role", "prefix", "expiresAt") if record.get(k)}
+
+
+def _whoami(team: _Team, request: flask.Request, body: Any) -> flask.Response:
+    p = team.principal
+    return _json(
+        200, {"keyId": p.key_id, "name": p.name, "role": p.role, "expiresAt": p.expires_at}
+    )
+
+
+def _audit(team: _Team, request: flask.Request, body: Any) -> flask.Response:
+    entries, cursor = team.audit().list(
+        integration_id=request.args.get("integration_id") or None,
+        key_id=request.args.get("key_id") or None,
+        since=request.args.get("since") or None,
+        until=request.args.get("until") or None,
+        limit=_limit(request),
+        cursor=request.args.get("cursor") or None,
+    )
+    return _json(200, {"entries": entries, "nextCursor": cursor})
+
+
+_TEAM_HANDLERS: dict[str, Callable[..., flask.Response]] = {
+    "keys": _keys,
+    "key": _key,
+    "whoami": _whoami,
+    "audit": _audit,
+}
+# One table of every endpoint's handler; the team's take `_Team` in place of `Admin`.
+_HANDLERS.update(_TEAM_HANDLERS)

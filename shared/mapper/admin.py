@@ -157,6 +157,10 @@ class Admin:
                 doc["signatureFailures"] = failures
         return self._shown(doc)
 
+    def snapshot(self, integration_id: str) -> dict[str, Any]:
+        """The stored integration as users see it, asking no listener (the audit's before)."""
+        return self._shown(self._stored(integration_id))
+
     def create_integration(self, doc: Any) -> dict[str, Any]:
         """Validate, move secrets out, make its paths and subscription, then store it."""
         body = {"active": True, **_checked(doc)}
@@ -169,10 +173,6 @@ class Admin:
             created = self._s.integrations.create(
                 _without_nulls({**stored, **change.fields, "id": integration_id})
             )
-    def snapshot(self, integration_id: str) -> dict[str, Any]:
-        """The stored integration as users see it, asking no listener (the audit's before)."""
-        return self._shown(self._stored(integration_id))
-
         except BaseException:
             change.rollback()
             self._discard_secrets(secret_refs(stored))

@@ -38,21 +38,14 @@ URLS = Map(
         Rule("/api/runs/", endpoint="runs", methods=["GET"]),
         Rule("/api/runs/<id>/", endpoint="run", methods=["GET"]),
         Rule("/api/runs/<id>/replay/", endpoint="replay", methods=["POST"]),
-    ],
-    strict_slashes=False,
-    merge_slashes=False,
-)
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
         Rule("/api/keys/", endpoint="keys", methods=["GET", "POST"]),
         Rule("/api/keys/<id>/", endpoint="key", methods=["DELETE"]),
         Rule("/api/whoami/", endpoint="whoami", methods=["GET"]),
         Rule("/api/audit/", endpoint="audit", methods=["GET"]),
-
-
-# --- requests -----------------------------------------------------------------------------
+    ],
+    strict_slashes=False,
+    merge_slashes=False,
+)
 
 
 # The role each route needs (keys.ROLES: viewer < editor < admin), by endpoint and method:
@@ -88,6 +81,14 @@ def required_role(endpoint: str, method: str) -> str:
     """The role a route needs; admin for one the table does not name (fail closed)."""
     methods = ROLES.get(endpoint, {})
     return methods.get("GET" if method == "HEAD" else method, ADMIN)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+# --- requests -----------------------------------------------------------------------------
+
 
 class PreviewRequest(_Body):
     """Map one payload with a saved integration; nothing is sent."""
@@ -259,34 +260,6 @@ class Queued(_Body):
     replay_of: str | None = Field(default=None, description="Replays: the run replayed.")
 
 
-# --- parsing ------------------------------------------------------------------------------
-
-
-def parse_body(model: type[_Body], body: Any) -> Any:
-    """The body as `model`, or ConfigError with every problem at its JSON path."""
-    if not isinstance(body, dict):
-        raise ConfigError([Problem("", "the body must be a JSON object")])
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise ConfigError(cfg.problems_from_pydantic(exc, body)) from None
-
-
-# --- the OpenAPI document -----------------------------------------------------------------
-
-_MODELS: list[type[BaseModel]] = [
-    cfg.Integration,
-    IntegrationPage,
-    RunRecord,
-    RunPage,
-    PreviewRequest,
-    UnsavedPreviewRequest,
-    ValidateRequest,
-    TestRequest,
-    IntegrationStats,
-    PublishedMessage,
-    PreviewResult,
-    PreviewFailure,
 # --- team use: keys and the audit log -----------------------------------------------------
 
 Role = Literal["viewer", "editor", "admin"]
@@ -387,10 +360,43 @@ class AuditPage(_Body):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end.")
 
 
+# --- parsing ------------------------------------------------------------------------------
+
+
+def parse_body(model: type[_Body], body: Any) -> Any:
+    """The body as `model`, or ConfigError with every problem at its JSON path."""
+    if not isinstance(body, dict):
+        raise ConfigError([Problem("", "the body must be a JSON object")])
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise ConfigError(cfg.problems_from_pydantic(exc, body)) from None
+
+
+# --- the OpenAPI document -----------------------------------------------------------------
+
+_MODELS: list[type[BaseModel]] = [
+    cfg.Integration,
+    IntegrationPage,
+    RunRecord,
+    RunPage,
+    PreviewRequest,
+    UnsavedPreviewRequest,
+    ValidateRequest,
+    TestRequest,
+    IntegrationStats,
+    PublishedMessage,
+    PreviewResult,
+    PreviewFailure,
     ValidationResult,
     Queued,
     ErrorBody,
     InvalidBody,
+    KeyRequest,
+    KeyCreated,
+    KeyPage,
+    WhoAmI,
+    AuditPage,
 ]
 
 
@@ -423,11 +429,6 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return out
 
 
-    KeyRequest,
-    KeyCreated,
-    KeyPage,
-    WhoAmI,
-    AuditPage,
 def _body(name: str, required: bool = True) -> dict[str, Any]:
     return {"required": required, "content": {"application/json": {"schema": _ref(name)}}}
 
@@ -572,11 +573,64 @@ def _operations() -> dict[str, dict[str, Any]]:
                 "responses": {"202": queued} | _errors(404, 409),
             },
         },
+        "keys": {
+            "get": {
+                "summary": "List API keys, newest first (never the keys themselves)",
+                "parameters": _paging(),
+                "responses": {"200": _json(_ref("KeyPage"), "A page.")} | _errors(400),
+            },
+            "post": {
+                "summary": "Create an API key; the answer shows the key this once",
+                "requestBody": _body("KeyRequest"),
+                "responses": {"201": _json(_ref("KeyCreated"), "The key, shown once.")}
+                | _errors(400, 413),
+            },
+        },
+        "key": {
+            "delete": {
+                "summary": "Revoke an API key (refused on every instance within 10 s)",
+                "responses": {"204": {"description": "Revoked."}} | _errors(404),
+            },
+        },
+        "whoami": {
+            "get": {
+                "summary": "The key (or bootstrap token) of this request, with its role",
+                "responses": {"200": _json(_ref("WhoAmI"), "Who is calling.")} | _errors(),
+            },
+        },
+        "audit": {
+            "get": {
+                "summary": "The audit log: every change made through the API, newest first",
+                "parameters": [
+                    {
+                        "name": "integration_id",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "Only changes to this integration.",
+                    },
+                    {
+                        "name": "key_id",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "Only changes made with this API key.",
+                    },
+                    _TIME | {"name": "since", "description": "Made at or after (ISO-8601)."},
+                    _TIME | {"name": "until", "description": "Made before (ISO-8601)."},
+                    *_paging(),
+                ],
+                "responses": {"200": _json(_ref("AuditPage"), "A page.")} | _errors(400),
+            },
+        },
     }
 
 
 # werkzeug's `<id>` is OpenAPI's `{id}`.
 _ARGUMENT = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
+
+
+def openapi_path(rule: str) -> str:
+    """A werkzeug rule as the document's path: `/api/runs/<id>/` -> `/api/runs/{id}/`."""
+    return _ARGUMENT.sub(r"{\1}", rule)
 
 
 def _paths() -> dict[str, Any]:
@@ -641,56 +695,3 @@ def openapi() -> dict[str, Any]:
             "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
         },
     }
-        "keys": {
-            "get": {
-                "summary": "List API keys, newest first (never the keys themselves)",
-                "parameters": _paging(),
-                "responses": {"200": _json(_ref("KeyPage"), "A page.")} | _errors(400),
-            },
-            "post": {
-                "summary": "Create an API key; the answer shows the key this once",
-                "requestBody": _body("KeyRequest"),
-                "responses": {"201": _json(_ref("KeyCreated"), "The key, shown once.")}
-                | _errors(400, 413),
-            },
-        },
-        "key": {
-            "delete": {
-                "summary": "Revoke an API key (refused on every instance within 10 s)",
-                "responses": {"204": {"description": "Revoked."}} | _errors(404),
-            },
-        },
-        "whoami": {
-            "get": {
-                "summary": "The key (or bootstrap token) of this request, with its role",
-                "responses": {"200": _json(_ref("WhoAmI"), "Who is calling.")} | _errors(),
-            },
-        },
-        "audit": {
-            "get": {
-                "summary": "The audit log: every change made through the API, newest first",
-                "parameters": [
-                    {
-                        "name": "integration_id",
-                        "in": "query",
-                        "schema": {"type": "string"},
-                        "description": "Only changes to this integration.",
-                    },
-                    {
-                        "name": "key_id",
-                        "in": "query",
-                        "schema": {"type": "string"},
-                        "description": "Only changes made with this API key.",
-                    },
-                    _TIME | {"name": "since", "description": "Made at or after (ISO-8601)."},
-                    _TIME | {"name": "until", "description": "Made before (ISO-8601)."},
-                    *_paging(),
-                ],
-                "responses": {"200": _json(_ref("AuditPage"), "A page.")} | _errors(400),
-            },
-        },
-def openapi_path(rule: str) -> str:
-    """A werkzeug rule as the document's path: `/api/runs/<id>/` -> `/api/runs/{id}/`."""
-    return _ARGUMENT.sub(r"{\1}", rule)
-
-
