@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 from typing import Annotated, Any, Literal, Union
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -290,11 +291,24 @@ class ApiKeyAuth(_Model):
 Auth = Annotated[Union[BearerAuth, BasicAuth, ApiKeyAuth], Field(discriminator="type")]
 
 
+def _no_credentials_in_url(value: str) -> str:
+    # They would sit in the document and in every run's recorded URL, never as a secret.
+    if "@" in urlsplit(value).netloc:
+        raise PydanticCustomError(
+            "url_credentials",
+            "must not hold credentials (user:password@); use auth of type basic, "
+            "which keeps the password as a secret",
+        )
+    return value
+
+
 class HttpTarget(_Model):
     """An HTTP request per message."""
 
     type: Literal["http"] = Field(description="Send to an HTTP endpoint.")
-    url: StrictStr = Field(min_length=1, max_length=2048, description="Where to send.")
+    url: Annotated[StrictStr, AfterValidator(_no_credentials_in_url)] = Field(
+        min_length=1, max_length=2048, description="Where to send."
+    )
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field(
         default="POST",
         description="POST, PUT and PATCH send the transformed payload as a JSON body; GET "
