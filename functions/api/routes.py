@@ -1,9 +1,10 @@
 """The management API's routes: authenticate, read the body, call `Admin`, map errors.
 
-Every `/api/` route but `openapi.json` needs `Authorization: Bearer <API key or ADMIN_TOKEN>`;
-the credential is checked before routing, so that nothing (not even which routes exist)
-answers without it. Then the route's role (`api_schema.ROLES`) is checked, and each change
-made is recorded in the audit log with who made it (docs/api.md, "Team use").
+Every `/api/` route but `openapi.json` and `docs` (its reference) needs
+`Authorization: Bearer <API key or ADMIN_TOKEN>`; the credential is checked before routing, so
+that nothing (not even which routes exist) answers without it. Then the route's role
+(`api_schema.ROLES`) is checked, and each change made is recorded in the audit log with who
+made it (docs/api.md, "Team use").
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from mapper.errors import (
     InvalidQueryError,
     ListenerError,
     MapperError,
+    NotFoundError,
     Problem,
 )
 from mapper.http_edge import error, from_exception, read_body
@@ -41,6 +43,8 @@ from mapper.store import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RUN_STATUSES, iso_tim
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
+# The API reference (static/docs.html, Swagger UI vendored under static/vendor/).
+DOCS_PATHS = ("/api/docs", "/api/docs/")
 # The UI's pages: scripts and styles only from this origin, nothing inline, no framing.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -81,6 +85,8 @@ def handle(
     path = request.path
     if path == "/api/openapi.json":
         return _json(200, _openapi())
+    if path in DOCS_PATHS:  # the reference of that public document: public too
+        return _static("/docs.html")
     if not path.startswith("/api/") and path != "/api":
         return _static(path)
     refusal = _refuse_unauthenticated(request, settings)
@@ -245,6 +251,12 @@ def _toggle(admin: Admin, request: flask.Request, body: Any, id: str) -> flask.R
     return _json(200, admin.toggle_active(id))
 
 
+def _rotate_signing_secret(
+    admin: Admin, request: flask.Request, body: Any, id: str
+) -> flask.Response:
+    return _json(200, admin.rotate_signing_secret(id))
+
+
 def _send_test(admin: Admin, request: flask.Request, body: Any, id: str) -> flask.Response:
     given = schema.parse_body(schema.TestRequest, body if body is not None else {})
     return _json(202, admin.send_test(id, given.payload))
@@ -352,10 +364,38 @@ def _limit(request: flask.Request) -> int:
     return limit
 
 
+# --- versions, backtest, redrive (docs/api.md) --------------------------------------------
+
+
+def _versions(admin: Admin, request: flask.Request, body: Any, id: str) -> flask.Response:
+    cursor = request.args.get("cursor") or None
+    before = _whole_number(cursor, "cursor") if cursor else None
+    page, next_cursor = admin.list_versions(id, _limit(request), before)
+    return _json(200, {"versions": page, "nextCursor": next_cursor})
+
+
+def _version(admin: Admin, request: flask.Request, body: Any, id: str, n: str) -> flask.Response:
+    if not n.isascii() or not n.isdigit() or len(n) > 9:
+        raise NotFoundError(f"integration {id} has no version {n}")
+    return _json(200, admin.get_version(id, int(n)))
+
+
+def _rollback(admin: Admin, request: flask.Request, body: Any, id: str) -> flask.Response:
+    asked = schema.parse_body(schema.RollbackRequest, body)
+    return _json(200, admin.rollback(id, asked.version))
+
+
+def _whole_number(raw: str, name: str) -> int:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        raise InvalidQueryError(f"{name} is not one this API returned")
+    return int(raw)
+
+
 _HANDLERS: dict[str, Callable[..., flask.Response]] = {
     "integrations": _integrations,
     "integration": _integration,
     "toggle": _toggle,
+    "rotate_signing_secret": _rotate_signing_secret,
     "preview_saved": _preview_saved,
     "send_test": _send_test,
     "test_pubsub": _test_pubsub,
@@ -366,6 +406,9 @@ _HANDLERS: dict[str, Callable[..., flask.Response]] = {
     "runs": _runs,
     "run": _run,
     "replay": _replay,
+    "versions": _versions,
+    "version": _version,
+    "rollback": _rollback,
 }
 
 
@@ -388,6 +431,7 @@ AUDITED: dict[tuple[str, str], tuple[str, str]] = {
     ("integration", "PUT"): ("integration.replace", "integration"),
     ("integration", "DELETE"): ("integration.delete", "integration"),
     ("toggle", "POST"): ("integration.toggle", "integration"),
+    ("rotate_signing_secret", "POST"): ("integration.rotate_signing_secret", "integration"),
     ("rollback", "POST"): ("integration.rollback", "integration"),
     ("replay", "POST"): ("run.replay", "run"),
     ("redrive", "POST"): ("runs.redrive", "runs"),

@@ -15,9 +15,11 @@ import socket
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from . import versions
 from .engine import config as cfg
 from .engine.plan import Message, Plan
 from .engine.validate import validate
@@ -33,9 +35,18 @@ from .errors import (
 )
 from .pipeline import Intake, run_id_for
 from .pipeline.reconcile import DEFAULT_HORIZON_S, IN_FLIGHT
-from .secrets import SecretBackend, mask_secrets, obsolete_refs, secret_refs, store_secrets
+from .secrets import (
+    SecretBackend,
+    is_secret_ref,
+    mask_secrets,
+    obsolete_refs,
+    secret_paths,
+    secret_refs,
+    store_secrets,
+)
 from .sources.subscriptions import Change
 from .store import (
+    DEFAULT_PAGE_SIZE,
     IntegrationStore,
     PullStateStore,
     RunStore,
@@ -43,6 +54,7 @@ from .store import (
     iso_timestamp,
 )
 from .targets import EgressPolicy
+from .targets.signing import DEFAULT_OVERLAP_HOURS, new_signing_secret
 
 PATH_BYTES = 24  # 192 random bits per webhook or push path (the contract asks for >= 128)
 REACHABILITY_TIMEOUT_S = 3.0
@@ -166,6 +178,7 @@ class Admin:
         body = {"active": True, **_checked(doc)}
         integration_id = self._new_id()
         body = self._with_paths(body, None)
+        new_secret = _with_signing_secret(body)
         stored = store_secrets(body, self._s.secret_backend, integration_id)
         change = Change()
         try:
@@ -178,14 +191,20 @@ class Admin:
             self._discard_secrets(secret_refs(stored))
             raise
         change.commit()
-        return self._shown(created)
+        return _with_new_secret(self._shown(created), new_secret)
 
-    def replace_integration(self, integration_id: str, doc: Any) -> dict[str, Any]:
-        """Replace the whole document (409 on a stale `version`), keeping its paths."""
+    def replace_integration(
+        self, integration_id: str, doc: Any, *, note: str | None = None
+    ) -> dict[str, Any]:
+        """Replace the whole document (409 on a stale `version`), keeping its paths.
+
+        `note` starts the summary of the version this save keeps.
+        """
         old = self._stored(integration_id)
         expected = doc.get("version") if isinstance(doc, dict) else None
         body = _checked(doc)
         body = self._with_paths(body, old)
+        new_secret = _with_signing_secret(body)
         stored = store_secrets(body, self._s.secret_backend, integration_id)
         fresh = obsolete_refs(stored, old)  # what this write stored anew: undone if it fails
         change = Change()
@@ -200,6 +219,7 @@ class Admin:
                 integration_id,
                 _without_nulls({**stored, **change.fields}),
                 expected_version=expected if _is_int(expected) else None,
+                note=note,
             )
         except BaseException:
             change.rollback()
@@ -207,7 +227,27 @@ class Admin:
             raise
         change.commit()
         self._discard_secrets(obsolete_refs(old, replaced))
-        return self._shown(replaced)
+        return _with_new_secret(self._shown(replaced), new_secret)
+
+    def rotate_signing_secret(self, integration_id: str) -> dict[str, Any]:
+        """A new signing key; the current one keeps signing for the target's overlapHours."""
+        old = self._stored(integration_id)
+        target = copy.deepcopy(old.get("target") or {})
+        signing = target.get("signing")
+        if target.get("type") != "http" or not isinstance(signing, dict):
+            raise ConflictError("this integration's target does not sign its requests")
+        hours = int(signing.get("overlapHours") or DEFAULT_OVERLAP_HOURS)
+        until = datetime.now(timezone.utc) + timedelta(hours=hours)
+        new_secret = new_signing_secret()
+        signing.update(
+            secret=new_secret,
+            previousSecret=signing.get("secret"),
+            previousUntil=iso_timestamp(until),
+        )
+        server = cfg.server_fields()
+        doc = {k: v for k, v in old.items() if k not in server} | {"target": target}
+        shown = self.replace_integration(integration_id, doc, note="signing secret rotated")
+        return _with_new_secret(shown, new_secret)
 
     def delete_integration(self, integration_id: str) -> None:
         """Delete it, the subscription it made and its secrets; its runs stay until they expire."""
@@ -224,6 +264,52 @@ class Admin:
             integration_id, {"active": not old.get("active", True)}
         )
         return self._shown(updated)
+
+    # --- versions -----------------------------------------------------------------------
+
+    def list_versions(
+        self, integration_id: str, limit: int = DEFAULT_PAGE_SIZE, before: int | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Versions (version, savedAt, summary), newest first, and the next page's cursor."""
+        self._stored(integration_id)
+        found = self._s.integrations.list_versions(integration_id, limit + 1, before)
+        page = [versions.listed(record) for record in found[:limit]]
+        return page, str(page[-1]["version"]) if len(found) > limit else None
+
+    def get_version(self, integration_id: str, version: int) -> dict[str, Any]:
+        """The document as saved at `version`, shown as reads show it (secrets masked)."""
+        return self._shown(self._version(integration_id, version)["document"])
+
+    def rollback(self, integration_id: str, version: int) -> dict[str, Any]:
+        """Save version `version`'s content as a new version (docs/api.md, "Versions")."""
+        current = self._stored(integration_id)
+        body = versions.content(self._version(integration_id, version)["document"])
+        for path in secret_paths():
+            old_value, now_value = _at(body, path), _at(current, path)
+            if not is_secret_ref(old_value):
+                continue
+            # Secret values are not versioned (a replaced secret is deleted): the field keeps
+            # the integration's current secret; one only the old version has must still exist.
+            if is_secret_ref(now_value):
+                _put_at(body, path, {"secret": now_value["secret"]})
+                continue
+            try:
+                self._s.secret_backend.resolve(old_value["secret"])
+            except SecretError:
+                raise ConflictError(
+                    f"version {version}'s {'.'.join(path)} was deleted since; roll back, "
+                    "then set it again with PUT"
+                ) from None
+        return self.replace_integration(
+            integration_id, body, note=f"rollback to version {version}"
+        )
+
+    def _version(self, integration_id: str, version: int) -> dict[str, Any]:
+        self._stored(integration_id)
+        record = self._s.integrations.get_version(integration_id, version)
+        if record is None:
+            raise NotFoundError(f"integration {integration_id} has no version {version}")
+        return record
 
     # --- checking -----------------------------------------------------------------------
 
@@ -399,6 +485,21 @@ class Admin:
             return [Problem(where, f"cannot connect to {host}:{port}: {exc.strerror or exc}")]
 
 
+def _with_signing_secret(body: dict[str, Any]) -> str | None:
+    """Generate the signing key of an HTTP target that signs but has none yet; the new key."""
+    target = body.get("target")
+    signing = target.get("signing") if isinstance(target, dict) else None
+    if not isinstance(signing, dict) or signing.get("secret"):
+        return None
+    signing["secret"] = new_signing_secret()
+    return str(signing["secret"])
+
+
+def _with_new_secret(shown: dict[str, Any], new_secret: str | None) -> dict[str, Any]:
+    # Shown once, in this answer: stored only in Secret Manager, masked on every read.
+    return shown | {"newSigningSecret": new_secret} if new_secret else shown
+
+
 def _checked(doc: Any) -> dict[str, Any]:
     """The valid document without the fields the server owns (readOnly in the schema).
 
@@ -417,6 +518,18 @@ def _payload_or_sample(doc: dict[str, Any], payload: Any) -> Any:
     if payload is None:
         raise ConflictError("give a payload, or save a samplePayload with the integration")
     return payload
+
+
+def _at(doc: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        doc = doc.get(key) if isinstance(doc, Mapping) else None
+    return doc
+
+
+def _put_at(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        doc = doc[key]
+    doc[path[-1]] = value
 
 
 def _without_nulls(doc: dict[str, Any]) -> dict[str, Any]:

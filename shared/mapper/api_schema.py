@@ -28,11 +28,19 @@ URLS = Map(
         Rule("/api/integrations/", endpoint="integrations", methods=["GET", "POST"]),
         Rule("/api/integrations/<id>/", endpoint="integration", methods=["GET", "PUT", "DELETE"]),
         Rule("/api/integrations/<id>/toggle_active/", endpoint="toggle", methods=["POST"]),
+        Rule(
+            "/api/integrations/<id>/rotate_signing_secret/",
+            endpoint="rotate_signing_secret",
+            methods=["POST"],
+        ),
         Rule("/api/integrations/<id>/preview/", endpoint="preview_saved", methods=["POST"]),
         Rule("/api/integrations/<id>/test/", endpoint="send_test", methods=["POST"]),
         Rule("/api/integrations/<id>/test_pubsub/", endpoint="test_pubsub", methods=["POST"]),
         Rule("/api/integrations/<id>/stats/", endpoint="stats", methods=["GET"]),
         Rule("/api/integrations/<id>/validate/", endpoint="validate_saved", methods=["POST"]),
+        Rule("/api/integrations/<id>/versions/", endpoint="versions", methods=["GET"]),
+        Rule("/api/integrations/<id>/versions/<n>/", endpoint="version", methods=["GET"]),
+        Rule("/api/integrations/<id>/rollback/", endpoint="rollback", methods=["POST"]),
         Rule("/api/preview/", endpoint="preview", methods=["POST"]),
         Rule("/api/validate/", endpoint="validate", methods=["POST"]),
         Rule("/api/runs/", endpoint="runs", methods=["GET"]),
@@ -46,7 +54,6 @@ URLS = Map(
     strict_slashes=False,
     merge_slashes=False,
 )
-
 
 # The role each route needs (keys.ROLES: viewer < editor < admin), by endpoint and method:
 # the api function checks it, and the OpenAPI document states it (`x-required-role`). A
@@ -254,6 +261,26 @@ class ValidationResult(_Body):
     problems: list[ProblemOut] = Field(description="Every problem, each at its JSON path.")
 
 
+class VersionSummary(_Body):
+    version: int = Field(description="The version number (the integration's `version`).")
+    saved_at: str | None = Field(description="When this version was saved (ISO-8601).")
+    summary: str = Field(
+        description="What changed from the previous version, in one line, e.g. "
+        "'mappings[2].transforms changed; target.url changed'; 'created' for version 1."
+    )
+
+
+class VersionList(_Body):
+    versions: list[VersionSummary] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end.")
+
+
+class RollbackRequest(_Body):
+    """Save an earlier version's content as a new version."""
+
+    version: int = Field(ge=1, description="The version whose content becomes current.")
+
+
 class Queued(_Body):
     status: Literal["queued"] = Field(description="Accepted; the worker will process it.")
     run_id: str = Field(description="The new run; GET /api/runs/{id}/ follows it.")
@@ -390,6 +417,8 @@ _MODELS: list[type[BaseModel]] = [
     PreviewFailure,
     ValidationResult,
     Queued,
+    VersionList,
+    RollbackRequest,
     ErrorBody,
     InvalidBody,
     KeyRequest,
@@ -496,6 +525,14 @@ def _operations() -> dict[str, dict[str, Any]]:
         "toggle": {
             "post": {"summary": "Flip `active`", "responses": {"200": integration} | _errors(404)},
         },
+        "rotate_signing_secret": {
+            "post": {
+                "summary": "Add a new signing key; the current one also signs for the target's "
+                "`signing.overlapHours` (default 24), then stops. The answer shows the new "
+                "key once, as `newSigningSecret`",
+                "responses": {"200": integration} | _errors(404, 409),
+            },
+        },
         "send_test": {
             "post": {
                 "summary": "Send a payload (default: the saved sample) through it for real",
@@ -553,6 +590,28 @@ def _operations() -> dict[str, dict[str, Any]]:
                 "requestBody": _body("ValidateRequest"),
                 "responses": {"200": validation} | _errors(400, 413),
             }
+        },
+        "versions": {
+            "get": {
+                "summary": "The integration's versions, newest first (one per save)",
+                "parameters": _paging(),
+                "responses": {"200": _json(_ref("VersionList"), "A page of versions.")}
+                | _errors(400, 404),
+            },
+        },
+        "version": {
+            "get": {
+                "summary": "The document as saved at version n (secrets as references)",
+                "responses": {"200": integration} | _errors(404),
+            },
+        },
+        "rollback": {
+            "post": {
+                "summary": "Save version n's content as a new version (paths kept, "
+                "subscription re-made; secrets stay current)",
+                "requestBody": _body("RollbackRequest"),
+                "responses": {"200": integration} | _errors(400, 404, 409, 413),
+            },
         },
         "runs": {
             "get": {

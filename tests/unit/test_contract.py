@@ -103,6 +103,10 @@ def test_the_secret_paths_are_the_contracts() -> None:
         ("target", "auth", "password"),
         ("target", "auth", "value"),
         ("target", "smtpPassword"),
+        # CONTRACT.md section 6: the OAuth2 client secret and the signing keys
+        ("target", "auth", "clientSecret"),
+        ("target", "signing", "secret"),
+        ("target", "signing", "previousSecret"),
     }
 
 

@@ -13,8 +13,11 @@ What is sent:
     all the same), but not the auth header, and never Host, Content-Length or
     Transfer-Encoding (the platform frames the request and pins the host): those are
     refused when the sender is built.
-  * Auth: bearer (`Authorization: Bearer`), basic (UTF-8 `user:password`, RFC 7617), or an
-    API key in a header or a query parameter.
+  * Auth: bearer (`Authorization: Bearer`), basic (UTF-8 `user:password`, RFC 7617), an
+    API key in a header or a query parameter, or OAuth2 client credentials (oauth.py: a
+    cached token, fetched anew once when the target answers 401).
+  * `idempotencyHeader` (default `Idempotency-Key`): the run id, the same on every attempt.
+  * `signing`: Standard Webhooks headers (signing.py), `webhook-id` being the run id.
 
 What counts as what (errors.py): 2xx delivered; 3xx a permanent TargetError naming the
 Location (redirects are never followed: the new address escaped the check made for the
@@ -30,6 +33,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import uuid
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
@@ -39,7 +43,7 @@ from requests.structures import CaseInsensitiveDict
 from requests_hardened import Config, HTTPSession
 
 from .. import __version__
-from ..engine.config import ApiKeyAuth, BasicAuth, BearerAuth, HttpTarget
+from ..engine.config import ApiKeyAuth, BasicAuth, BearerAuth, HttpTarget, OAuth2Auth
 from ..errors import (
     BlockedDestinationError,
     ConfigError,
@@ -49,6 +53,8 @@ from ..errors import (
 )
 from .base import Delivery, SecretResolver, scrub
 from .egress import EgressPolicy
+from .oauth import TOKENS, TokenCache
+from .signing import active_secrets, signature_headers
 
 MAX_RESPONSE_BODY_BYTES = 64 * 1024  # response bodies are kept up to this, then cut
 USER_AGENT = f"mapper/{__version__}"
@@ -68,11 +74,13 @@ class HttpTargetSender:
         egress: EgressPolicy,
         *,
         session: requests.Session | None = None,
+        tokens: TokenCache = TOKENS,
     ) -> None:
         _validate(config)
         self.config = config
         self._secrets = secrets
         self._egress = egress
+        self._tokens = tokens
         self._session = egress.mount(session) if session is not None else None
         self._owns_session = session is None
 
@@ -94,6 +102,10 @@ class HttpTargetSender:
             self._session = self._egress.mount(session)
         return self._session
 
+    def _token_session(self) -> requests.Session:
+        # The token endpoint goes through the same egress policy as the target itself.
+        return self.session
+
     def close(self) -> None:
         """Close the session if this sender created it."""
         if self._session is not None and self._owns_session:
@@ -102,8 +114,21 @@ class HttpTargetSender:
 
     def send(self, payload: Any, context: Any, run_id: str | None = None) -> Delivery:
         """Send one request; return the Delivery or raise a TargetError carrying it."""
+        delivery, error = self._exchange(payload, run_id, fresh_token=False)
+        status = (delivery.response or {}).get("status")
+        if status == 401 and isinstance(self.config.auth, OAuth2Auth):
+            # The token may have been revoked before it expired: fetch one anew, once.
+            delivery, error = self._exchange(payload, run_id, fresh_token=True)
+        if error is not None:
+            raise error.with_delivery(delivery)
+        return delivery
+
+    def _exchange(
+        self, payload: Any, run_id: str | None, *, fresh_token: bool
+    ) -> tuple[Delivery, TargetError | None]:
+        """One request and its answer, and the error that answer amounts to, if any."""
         cfg = self.config
-        prepared, delivery = self._prepare(payload, run_id)
+        prepared, delivery = self._prepare(payload, run_id, fresh_token)
         secret_values = delivery.secret_values
         where = f"{cfg.method} {_display_url(cfg.url)}"
 
@@ -130,13 +155,10 @@ class HttpTargetSender:
             "truncated": truncated,
         }
         _done(delivery, prepared, started)
-        error = _status_error(response, where, secret_values)
-        if error is not None:
-            raise error.with_delivery(delivery)
-        return delivery
+        return delivery, _status_error(response, where, secret_values)
 
     def _prepare(
-        self, payload: Any, run_id: str | None
+        self, payload: Any, run_id: str | None, fresh_token: bool = False
     ) -> tuple[requests.PreparedRequest, Delivery]:
         cfg = self.config
         # Case-insensitive, so a user's "content-type" replaces ours instead of doubling it.
@@ -155,7 +177,12 @@ class HttpTargetSender:
         if cfg.idempotency_header and run_id:
             # The same on every attempt of one run: the receiver can finish the job once.
             headers[cfg.idempotency_header] = run_id
-        secret_values = self._apply_auth(headers, params)
+        secret_values = self._apply_auth(headers, params, fresh_token)
+        if cfg.signing is not None:
+            keys = active_secrets(cfg.signing, self._secrets, time.time())
+            msg_id = run_id or f"msg_{uuid.uuid4().hex}"
+            headers.update(signature_headers(msg_id, body or b"", keys, time.time()))
+            secret_values += keys
         request = requests.Request(cfg.method, cfg.url, headers=headers, params=params, data=body)
         try:
             prepared = self.session.prepare_request(request)
@@ -170,11 +197,19 @@ class HttpTargetSender:
         }
         return prepared, Delivery(request=record, secret_values=secret_values)
 
-    def _apply_auth(self, headers: CaseInsensitiveDict[str], params: dict[str, str]) -> list[str]:
+    def _apply_auth(
+        self, headers: CaseInsensitiveDict[str], params: dict[str, str], fresh_token: bool
+    ) -> list[str]:
         # Returns every form in which a secret appears in the request, for redaction.
         auth = self.config.auth
         if auth is None:
             return []
+        if isinstance(auth, OAuth2Auth):
+            token, secret_values = self._tokens.token(
+                auth, self._secrets, self._token_session(), fresh=fresh_token
+            )
+            headers["Authorization"] = f"Bearer {token}"
+            return secret_values
         if isinstance(auth, BearerAuth):
             token = self._secrets.resolve(auth.token)
             headers["Authorization"] = f"Bearer {token}"
