@@ -131,6 +131,16 @@ class FakeRuns:
             self.docs[run_id].update(copy.deepcopy(fields), updatedAt=self.clock.iso())
             self._wrote(run_id)
 
+    def count_republish(self, run_id: str, seen_updated_at: str, republishes: int) -> bool:
+        with self._lock:
+            self.reads += 1
+            run = self.docs.get(run_id)
+            if run is None or run.get("updatedAt") != seen_updated_at:
+                return False
+            run.update(republishes=republishes, unpublished=False, updatedAt=self.clock.iso())
+            self._wrote(run_id)
+            return True
+
     def claim(self, run_id: str, delivery_id: str, lease_s: float) -> Claim:
         with self._lock:
             self.reads += 1

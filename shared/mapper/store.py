@@ -493,6 +493,28 @@ class RunStore:
         """Set some fields (and `updatedAt`), keeping the status."""
         self.update(run_id, fields)
 
+    def count_republish(self, run_id: str, seen_updated_at: str, republishes: int) -> bool:
+        """Count a republish of a run read at `seen_updated_at`; False if it changed since.
+
+        One read, then one write conditional on it: a delivery that claimed the run after
+        the reconciler read it keeps its claim, which any other write would take away.
+        """
+        ref = self._collection.document(run_id) if is_valid_document_id(run_id) else None
+        if ref is None:
+            return False
+        with _store_errors("read a run"):
+            snapshot = ref.get()
+        if not snapshot.exists or snapshot.to_dict().get("updatedAt") != seen_updated_at:
+            return False
+        updates = self._updates({"republishes": republishes, "unpublished": False})
+        option = self._client.write_option(last_update_time=snapshot.update_time)
+        with _store_errors("count a republish"):
+            try:
+                ref.update(updates, option=option)
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                return False
+        return True
+
     def list(
         self,
         integration_id: str | None = None,

@@ -80,16 +80,22 @@ def test_a_failed_publish_leaves_the_run_for_a_resend_or_the_reconciler() -> Non
     assert len(p.queue.messages) == 1
 
 
-def test_a_failed_publish_without_a_key_is_found_by_the_reconciler() -> None:
+def test_a_failed_publish_without_a_key_ends_its_run_as_the_senders_retry_is_a_new_one() -> None:
+    # Found by `make faults` (Pub/Sub emulator killed): the refused run, left queued, was
+    # delivered by the reconciler, and the sender's retry after the 503 was delivered too,
+    # under another run id: a duplicate the receiver cannot recognise.
     p = build()
     p.queue.failures = 1
     with pytest.raises(QueueError):
         p.intake.receive_webhook("p-secret", {}, body(b'{"n": 1}'))
-    [run] = p.runs.docs.values()
-    assert run["status"] == "queued"
-    p.clock.advance(901)
-    assert p.reconciler.sweep().as_dict()["republished"] == 1
+    [refused] = p.runs.docs.values()
+    assert refused["status"] == "error" and "answered 503" in refused["errorMessage"]
+
+    again = p.intake.receive_webhook("p-secret", {}, body(b'{"n": 1}'))  # the sender retries
     assert p.deliver_all() == ["success"]
+    p.clock.advance(901)
+    assert p.reconciler.sweep().as_dict()["republished"] == 0  # nothing left in flight
+    assert len(p.target.sent) == 1 and p.runs.get(again.run_id)["status"] == "success"
 
 
 def test_the_lookup_is_cached_within_its_staleness_bound() -> None:

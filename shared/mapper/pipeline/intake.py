@@ -252,7 +252,7 @@ class Intake:
             self._publish(run_id, message)
             return True
         creating = self._side.submit(self._runs.create, run)
-        self._publish(run_id, message, recorded=creating.result)
+        self._publish(run_id, message, recorded=creating.result, retry_is_new_run=True)
         return True
 
     def _publish(
@@ -260,8 +260,14 @@ class Intake:
         run_id: str,
         message: dict[str, Any],
         recorded: Callable[[], Any] = lambda: None,
+        retry_is_new_run: bool = False,
     ) -> None:
-        """Publish `message`; `recorded()` waits for the run's write (which may raise)."""
+        """Publish `message`; `recorded()` waits for the run's write (which may raise).
+
+        `retry_is_new_run`: the sender has no key, so its retry after our 503 is a new run;
+        this one then ends `error` instead of waiting for the reconciler, which would
+        deliver the same event twice under two run ids.
+        """
         attributes = {"runId": run_id, "integrationId": message["integrationId"]}
         try:
             self._queue.publish(message, attributes)
@@ -270,6 +276,13 @@ class Intake:
             self._runs.mark(run_id, "error", errorMessage=str(exc))
             raise
         except MapperError as exc:
+            if retry_is_new_run:
+                log.error("run %s: publish failed, the run ends (answered 503): %s", run_id, exc)
+                recorded()
+                reason = f"not queued, the sender was answered 503 to send it again: {exc}"
+                with contextlib.suppress(MapperError):
+                    self._runs.mark(run_id, "error", errorMessage=reason)
+                raise
             log.error("run %s: publish failed, the run stays queued: %s", run_id, exc)
             recorded()
             with contextlib.suppress(MapperError):  # the reconciler finds it queued anyway

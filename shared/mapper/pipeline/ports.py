@@ -77,6 +77,10 @@ class RunLog(Protocol):
         """Set some fields and `updatedAt`, keeping the status."""
         ...
 
+    def count_republish(self, run_id: str, seen_updated_at: str, republishes: int) -> bool:
+        """Count a republish of a run as read at `seen_updated_at`; False if it changed since."""
+        ...
+
 
 class MessageQueue(Protocol):
     """The internal topic between intake and worker."""

@@ -96,11 +96,14 @@ class Reconciler:
                 log.error("run lost by the queue: %s (%s)", run_id, reason)
                 report.ended.append(run_id)
             return
+        # Counted first, and only if the run is still as read: a delivery may have claimed
+        # it since, and a write now would make its outcome unrecordable (its claim token).
+        if not self._runs.count_republish(run_id, str(run.get("updatedAt")), done + 1):
+            return
         self._queue.publish(
             republish_message(run, self._clock()),
             {"runId": run_id, "integrationId": str(run.get("integrationId"))},
         )
-        self._runs.touch(run_id, republishes=done + 1, unpublished=False)
         log.warning("run %s: in flight past %ss; published again (%s)", run_id,
                     int(self.horizon_s), done + 1)
         report.republished.append(run_id)
