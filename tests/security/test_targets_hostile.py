@@ -15,11 +15,14 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mapper.engine.validate import problems_of
-from mapper.errors import ConfigError
+from mapper.errors import ConfigError, ListenerError
 from mapper.redact import Redactor
-from mapper.secrets import LocalSecretBackend, store_secrets
+from mapper.secrets import LocalSecretBackend, SecretResolver, store_secrets
+from mapper.sources.subscriptions import PubSubClients
 from mapper.targets.base import scrub
 
 from .targets_support import (
@@ -334,3 +337,89 @@ def test_a_stored_url_with_credentials_is_refused_at_the_intake(tmp_path: Path) 
     assert "pa55-word" not in str(info.value)
     assert plane.queue.messages == [] and plane.runs.docs == {}
     assert sink.requests == []
+
+
+# --- 9: a service-account key whose token_uri points elsewhere -------------------------------
+
+TOKEN_URIS_REFUSED = [
+    "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token",
+    "https://oauth2.googleapis.com.evil.test/token",
+    "http://oauth2.googleapis.com/token",
+    "https://oauth2.googleapis.com/token/../../x",
+    "https://attacker.example/token",
+]
+
+
+@pytest.fixture(scope="module")
+def service_account_key() -> dict[str, Any]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": "p",
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": "sa@p.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+
+
+def pubsub_doc(credentials: Any) -> dict[str, Any]:
+    return {
+        "name": "pull",
+        "source": {"type": "pubsub", "projectId": "p", "topic": "t", "mode": "pull",
+                   "credentials": credentials},
+        "target": {"type": "http", "url": "https://hooks.example.com/x"},
+    }
+
+
+@pytest.mark.parametrize("token_uri", TOKEN_URIS_REFUSED)
+@pytest.mark.parametrize("as_text", [False, True], ids=["object", "pasted-text"])
+def test_a_token_uri_off_google_is_refused_at_validation(
+    service_account_key: dict[str, Any], token_uri: str, as_text: bool
+) -> None:
+    key: Any = {**service_account_key, "token_uri": token_uri}
+    if as_text:
+        key = json.dumps(key, indent=2)
+    problems = problems_of(pubsub_doc(key))
+    assert [p.path for p in problems] == ["source.credentials.token_uri"]
+    assert "oauth2.googleapis.com" in problems[0].message
+    assert "PRIVATE KEY" not in problems[0].message
+
+
+@pytest.mark.parametrize(
+    "token_uri",
+    [
+        "https://oauth2.googleapis.com/token",
+        "https://accounts.google.com/o/oauth2/token",
+        "https://www.googleapis.com/oauth2/v4/token",
+    ],
+)
+def test_google_token_endpoints_are_accepted(
+    service_account_key: dict[str, Any], token_uri: str
+) -> None:
+    assert problems_of(pubsub_doc({**service_account_key, "token_uri": token_uri})) == []
+
+
+@pytest.mark.parametrize("token_uri", TOKEN_URIS_REFUSED[:2])
+def test_a_stored_key_with_a_token_uri_off_google_is_refused_where_credentials_are_built(
+    tmp_path: Path, service_account_key: dict[str, Any], token_uri: str
+) -> None:
+    # Stored before validation refused it: google-auth would POST a signed assertion there.
+    backend = LocalSecretBackend(tmp_path / "secrets.json")
+    key = {**service_account_key, "token_uri": token_uri}
+    ref = backend.store("i1-source-credentials", json.dumps(key))
+    clients = PubSubClients(SecretResolver(backend, ttl_seconds=0))
+    with pytest.raises(ListenerError) as info:
+        clients.for_source({"credentials": {"secret": ref}})
+    assert info.value.path == "source.credentials.token_uri"
+    assert not info.value.retryable
+    # The same key with Google's endpoint builds its clients (no network at build time).
+    good = backend.store("i1-source-credentials", json.dumps(service_account_key))
+    publisher, subscriber = clients.for_source({"credentials": {"secret": good}})
+    assert publisher is not None and subscriber is not None

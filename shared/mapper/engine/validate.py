@@ -18,7 +18,11 @@ from .sandbox import Sandbox
 def validate(doc: Any) -> cfg.Integration:
     """Parse and check a document; raise ConfigError listing every problem."""
     integration = cfg.parse_integration(doc)
-    problems = path_problems(integration) + javascript_problems(integration)
+    problems = (
+        path_problems(integration)
+        + credentials_problems(integration)
+        + javascript_problems(integration)
+    )
     if problems:
         raise ConfigError(problems)
     return integration
@@ -31,6 +35,15 @@ def problems_of(doc: Any) -> list[Problem]:
     except ConfigError as exc:
         return exc.problems
     return []
+
+
+def credentials_problems(integration: cfg.Integration) -> list[Problem]:
+    """A pasted service account key whose token endpoint is not Google's."""
+    source = integration.source
+    if not isinstance(source, cfg.PubSubSource):
+        return []
+    reason = cfg.service_account_key_problem(source.credentials)
+    return [Problem("source.credentials.token_uri", reason)] if reason else []
 
 
 def javascript_problems(integration: cfg.Integration) -> list[Problem]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
+from ..engine.config import service_account_key_problem
 from ..errors import ConflictError, ListenerError, SecretError
 from ..secrets import SecretResolver
 
@@ -74,10 +75,15 @@ class PubSubClients:
 
         try:
             info = json.loads(self._secrets.resolve(value))
+            # Validation refuses it too; a key stored before that would still be used here.
+            reason = service_account_key_problem(info)
+            if reason:
+                raise ListenerError(f"source.credentials.token_uri {reason}",
+                                    "source.credentials.token_uri")
             return service_account.Credentials.from_service_account_info(
                 info, scopes=[PUBSUB_SCOPE]
             )
-        except SecretError:
+        except (SecretError, ListenerError):
             raise
         except (ValueError, TypeError, KeyError) as exc:
             raise ListenerError(
