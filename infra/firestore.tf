@@ -47,6 +47,24 @@ locals {
         ["__name__", "DESCENDING"],
       ]
     }
+    # mapper.store.AUDIT_INDEXES: GET /api/audit/ by integration, by key, or both.
+    "audit-by-integration" = {
+      collection = "auditLog"
+      fields     = [["integrationId", "ASCENDING"], ["createdAt", "DESCENDING"], ["__name__", "DESCENDING"]]
+    }
+    "audit-by-key" = {
+      collection = "auditLog"
+      fields     = [["actorKeyId", "ASCENDING"], ["createdAt", "DESCENDING"], ["__name__", "DESCENDING"]]
+    }
+    "audit-by-key-and-integration" = {
+      collection = "auditLog"
+      fields = [
+        ["actorKeyId", "ASCENDING"],
+        ["integrationId", "ASCENDING"],
+        ["createdAt", "DESCENDING"],
+        ["__name__", "DESCENDING"],
+      ]
+    }
   }
 
   # mapper.store.RUN_INDEX_EXEMPTIONS: large text no query reads; indexing it would only
@@ -94,6 +112,30 @@ resource "google_firestore_field" "runs_ttl" {
   project    = var.project_id
   database   = google_firestore_database.default.name
   collection = "runs"
+  field      = "expireAt"
+
+  ttl_config {}
+  index_config {}
+}
+
+# mapper.store.AUDIT_INDEX_EXEMPTIONS: an audit entry's diff and details, JSON text no
+# query reads.
+resource "google_firestore_field" "audit_unindexed" {
+  for_each   = toset(["diffJson", "detailsJson"])
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "auditLog"
+  field      = each.value
+
+  index_config {}
+}
+
+# Audit entries expire like runs, on their own clock: expireAt is set AUDIT_RETENTION_DAYS
+# (var.audit_retention_days) after the change.
+resource "google_firestore_field" "audit_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "auditLog"
   field      = "expireAt"
 
   ttl_config {}

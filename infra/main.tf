@@ -134,6 +134,11 @@ locals {
     PULL_BATCH_SIZE    = { value = var.pull_batch_size, functions = ["pull"] }
     PULL_CONCURRENCY   = { value = var.pull_concurrency, functions = ["pull"] }
     API_MAX_BODY_BYTES = { value = var.api_max_body_bytes, functions = ["api"] }
+    # Team use (docs/api.md): audit retention, the sign-in failure limit, and which
+    # X-Forwarded-For entry is the caller (1: the one Google's front end appends).
+    AUDIT_RETENTION_DAYS = { value = var.audit_retention_days, functions = ["api"] }
+    AUTH_FAILURE_LIMIT   = { value = var.auth_failure_limit, functions = ["api"] }
+    CLIENT_IP_HOPS       = { value = 1, functions = ["api"] }
   }
 
   # Secret environment variables: resolved from Secret Manager when an instance starts.

@@ -250,6 +250,18 @@ variable "run_retention_days" {
   default     = 30
 }
 
+variable "audit_retention_days" {
+  description = "Days an audit log entry is kept (AUDIT_RETENTION_DAYS); Firestore's TTL policy on auditLog.expireAt deletes it after (within about a day)."
+  type        = number
+  default     = 365
+}
+
+variable "auth_failure_limit" {
+  description = "Failed API sign-ins per client address and minute, per api instance, before 429 (AUTH_FAILURE_LIMIT)."
+  type        = number
+  default     = 20
+}
+
 variable "max_body_bytes" {
   description = "Largest webhook or push body accepted (MAX_BODY_BYTES)."
   type        = number
