@@ -1,26 +1,65 @@
-// The JavaScript side of one compiled integration, loaded once per V8 isolate.
+// The JavaScript side of one compiled integration, loaded once per V8 isolate, after
+// SES (vendor/ses-lockdown.umd.min.js) has defined `lockdown`.
 //
 // __SPEC__ is replaced by the integration's JSON spec: the condition and the transform
 // chains that contain custom code. User code is never pasted into this source: it is
 // compiled with new Function(), so it cannot reach outside its own function body.
-// After set-up every reachable object is frozen and the global object sealed, so that
-// nothing one message does (prototype pollution, globals) is seen by the next.
+//
+// The realm is hardened by SES `lockdown()`: every intrinsic, named or hidden (iterator,
+// generator and async prototypes, ...), is frozen, and legacy mutable state such as
+// RegExp.input / RegExp.lastMatch is gone, so nothing one message does is seen by the
+// next. This file adds what lockdown does not do: it removes what user code must not
+// have (memory outside the V8 heap, work that outlives a call, code from strings, SES's
+// own Compartment), then freezes the global object. docs/security.md lists what remains.
 "use strict";
 (function () {
   const spec = __SPEC__;
 
-  // Nothing may outlive its call: remove timers (mini-racer installs setTimeout as a
-  // non-deletable `var`, so it is overwritten) and every standard way to schedule work
-  // for later (promise jobs, finalizers, async waits). Async syntax is caught by the
-  // sandbox's after-call probe instead (mapper/sandbox.py).
-  for (const name of ["setTimeout", "clearTimeout", "setInterval", "clearInterval",
-                      "__timer_manager", "queueMicrotask", "Promise", "WebAssembly",
-                      "FinalizationRegistry", "AsyncDisposableStack", "SharedArrayBuffer"]) {
+  // Removed before lockdown freezes their holders. Array.fromAsync schedules promise jobs
+  // without the async syntax the sandbox's after-call probe looks for (mapper/sandbox.py).
+  try { delete Array.fromAsync; } catch (e) { /* not there */ }
+
+  lockdown({
+    errorTaming: "safe",          // no stacks for user code to read
+    localeTaming: "unsafe",       // keep toLocaleString(locale, options): amounts, dates
+    consoleTaming: "unsafe",      // console stays the host's, hardened below
+    overrideTaming: "moderate",   // `obj.toString = f` on a plain object still works
+    stackFiltering: "concise",
+    errorTrapping: "none",        // we catch every error ourselves
+    unhandledRejectionTrapping: "none",
+    reporting: "none",            // nothing to print to
+  });
+
+  // Hidden intrinsics this SES version does not know of, so left unfrozen by lockdown:
+  // V8's Intl.Segmenter results. tests/security/test_sandbox_realm.py walks the realm for
+  // any other shared object left unfrozen.
+  const segments = new Intl.Segmenter().segment("");
+  harden(Object.getPrototypeOf(segments));
+  harden(Object.getPrototypeOf(segments[Symbol.iterator]()));
+
+  // Globals removed after lockdown (it wants them present; the global object itself is
+  // left writable by lockdown and frozen at the end):
+  // - memory outside the V8 heap, which the isolate's limit does not count: ArrayBuffer,
+  //   SharedArrayBuffer, the typed arrays (and with them %TypedArray%), DataView,
+  //   Atomics, WebAssembly (its Memory is a buffer too);
+  // - work for later: timers (mini-racer installs setTimeout as a non-deletable `var`, so
+  //   it is overwritten), promise jobs, finalizers; async syntax is caught by the
+  //   sandbox's after-call probe instead;
+  // - SES's own API: Compartment would hand out a fresh global with the names above and
+  //   evaluate strings; lockdown and its halves run once.
+  for (const name of [
+    "ArrayBuffer", "SharedArrayBuffer", "DataView", "Atomics", "WebAssembly",
+    "Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array",
+    "Int32Array", "Uint32Array", "Float16Array", "Float32Array", "Float64Array",
+    "BigInt64Array", "BigUint64Array",
+    "setTimeout", "clearTimeout", "setInterval", "clearInterval", "__timer_manager",
+    "queueMicrotask", "Promise", "FinalizationRegistry", "AsyncDisposableStack",
+    "Compartment", "lockdown", "repairIntrinsics", "hardenIntrinsics", "getStackString",
+    "assert",
+  ]) {
     try { delete globalThis[name]; } catch (e) { /* not there */ }
     try { if (name in globalThis) globalThis[name] = undefined; } catch (e) { /* read-only */ }
   }
-  try { delete Atomics.waitAsync; } catch (e) { /* not there */ }
-  try { delete Array.fromAsync; } catch (e) { /* not there */ }
 
   const state = { where: "" };
   const compileErrors = [];
@@ -142,45 +181,16 @@
     return JSON.stringify(results);
   }
 
-  // Freeze everything reachable from the global object, then the global object itself.
-  const seen = new Set();
-  function harden(v) {
-    if (v === null || (typeof v !== "object" && typeof v !== "function") || seen.has(v)) return;
-    seen.add(v);
-    try { Object.freeze(v); } catch (e) { return; }
-    for (const key of Reflect.ownKeys(v)) {
-      const d = Object.getOwnPropertyDescriptor(v, key);
-      if (!d) continue;
-      if ("value" in d) harden(d.value);
-      if (d.get) harden(d.get);
-      if (d.set) harden(d.set);
-    }
-    harden(Object.getPrototypeOf(v));
-  }
-
   // No code from strings once the user's functions are compiled: then the sandbox's
   // scan of the user's source for async syntax (mapper/sandbox.py) cannot be dodged.
+  // (lockdown already made every function prototype's `constructor` throw.)
   const noCodeFromStrings = function () { throw new EvalError("code from strings is disabled"); };
   globalThis.eval = noCodeFromStrings;
   globalThis.Function = noCodeFromStrings;
-  for (const proto of [Object.getPrototypeOf(function () {}), Object.getPrototypeOf(function* () {}),
-                       Object.getPrototypeOf(async function () {}),
-                       Object.getPrototypeOf(async function* () {})]) {
-    Object.defineProperty(proto, "constructor", { value: noCodeFromStrings });
-  }
 
   Object.defineProperty(globalThis, "__run", { value: run });
   Object.defineProperty(globalThis, "__where", { value: () => state.where });
   Object.defineProperty(globalThis, "__compileErrors", { value: () => JSON.stringify(compileErrors) });
-  for (const key of Reflect.ownKeys(globalThis)) {
-    if (key === "globalThis") continue;
-    const d = Object.getOwnPropertyDescriptor(globalThis, key);
-    if (d && "value" in d) harden(d.value);
-  }
-  // Generator, async and iterator prototypes are not reachable by name; harden them too.
-  harden(Object.getPrototypeOf(function* () {}));
-  harden(Object.getPrototypeOf(async function () {}));
-  harden(Object.getPrototypeOf(async function* () {}));
-  harden(Object.getPrototypeOf([][Symbol.iterator]()));
-  Object.freeze(globalThis);
+  // The rest of the global object: the host's console, our functions, the global itself.
+  harden(globalThis);
 })();

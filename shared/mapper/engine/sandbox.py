@@ -11,6 +11,7 @@ broken limit the isolate is thrown away and rebuilt, so the next message starts 
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from dataclasses import dataclass
 from importlib import resources
@@ -18,7 +19,11 @@ from typing import Any
 
 from ..errors import SandboxError, SandboxMemoryError, SandboxTimeout
 
-_RUNTIME_JS = resources.files("mapper.engine").joinpath("runtime.js").read_text(encoding="utf-8")
+_ENGINE = resources.files("mapper.engine")
+_RUNTIME_JS = _ENGINE.joinpath("runtime.js").read_text(encoding="utf-8")
+# SES (Hardened JavaScript), pinned and checksummed in vendor/manifest.json; runtime.js
+# calls its lockdown() once per isolate.
+_SES_JS = _ENGINE.joinpath("vendor", "ses-lockdown.umd.min.js").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class Sandbox:
 
     def __init__(self, spec: dict[str, Any], timeout_ms: int, memory_mb: int) -> None:
         spec_json = json.dumps(spec)
-        self._source = _RUNTIME_JS.replace("__SPEC__", spec_json)
+        self._source = _SES_JS + "\n;\n" + _RUNTIME_JS.replace("__SPEC__", spec_json)
         self._timeout_s = timeout_ms / 1000
         self._timeout_ms = timeout_ms
         self._memory_bytes = memory_mb * 1024 * 1024
@@ -167,6 +172,8 @@ class Sandbox:
             return ""
 
     def __del__(self) -> None:
+        if sys.is_finalizing():
+            return  # closing an isolate during interpreter shutdown can hang; the OS frees it
         try:
             self.close()
         except Exception:  # noqa: BLE001, S110 - interpreter shutdown

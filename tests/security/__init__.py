@@ -1,0 +1,1 @@
+"""Hostile input: each test reproduces an attack through the real path and asserts its outcome."""
