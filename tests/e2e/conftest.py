@@ -172,6 +172,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         "SITE_URL": SITE_URL,
         "API_MAX_BODY_BYTES": str(API_MAX_BODY),
         "PUSH_VERIFY_OIDC": "false",  # the emulator sends no token; tests/e2e/test_oidc.py
+        # Tests send wrong tokens on purpose, all from 127.0.0.1 (schemathesis too, once per
+        # operation): the sign-in limit would refuse them all. tests/e2e/test_team.py lowers it.
+        "AUTH_FAILURE_LIMIT": "100000",
     }
     server: LocalServer | None = None
     try:
