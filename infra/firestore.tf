@@ -47,6 +47,26 @@ locals {
         ["__name__", "DESCENDING"],
       ]
     }
+    # The reconciler: runs in flight (status in queued/retrying/delivering) whose last
+    # change is older than its horizon; and the stats' count of one integration's.
+    "runs-in-flight-by-age" = {
+      collection = "runs"
+      fields     = [["status", "ASCENDING"], ["updatedAt", "ASCENDING"], ["__name__", "ASCENDING"]]
+    }
+    "runs-in-flight-by-integration-and-age" = {
+      collection = "runs"
+      fields = [
+        ["integrationId", "ASCENDING"],
+        ["status", "ASCENDING"],
+        ["updatedAt", "ASCENDING"],
+        ["__name__", "ASCENDING"],
+      ]
+    }
+    # mapper.store.SignatureFailureStore.latest: an integration's newest marker.
+    "signature-failures-by-integration" = {
+      collection = "signatureFailures"
+      fields     = [["integrationId", "ASCENDING"], ["windowStart", "DESCENDING"], ["__name__", "DESCENDING"]]
+    }
     # mapper.store.AUDIT_INDEXES: GET /api/audit/ by integration, by key, or both.
     "audit-by-integration" = {
       collection = "auditLog"
@@ -75,6 +95,9 @@ locals {
     "outgoingRequestJson",
     "outgoingResponseJson",
     "errorMessage",
+    "deliveryId",
+    "leaseUntil",
+    "updatedAt",
   ])
 }
 
@@ -112,6 +135,17 @@ resource "google_firestore_field" "runs_ttl" {
   project    = var.project_id
   database   = google_firestore_database.default.name
   collection = "runs"
+  field      = "expireAt"
+
+  ttl_config {}
+  index_config {}
+}
+
+# Refused-signature markers (mapper.store.SignatureFailureStore) expire with the runs.
+resource "google_firestore_field" "signature_failures_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "signatureFailures"
   field      = "expireAt"
 
   ttl_config {}

@@ -134,6 +134,13 @@ locals {
     PULL_BATCH_SIZE    = { value = var.pull_batch_size, functions = ["pull"] }
     PULL_CONCURRENCY   = { value = var.pull_concurrency, functions = ["pull"] }
     API_MAX_BODY_BYTES = { value = var.api_max_body_bytes, functions = ["api"] }
+    # Delivery (docs/data-plane.md): the worker names attempt n of N in its log lines; the
+    # reconciler runs on the pull tick, and the api counts runs past its horizon as stuck.
+    MAX_DELIVERY_ATTEMPTS     = { value = var.max_delivery_attempts, functions = ["worker"] }
+    RECONCILE_AFTER_SECONDS   = { value = var.reconcile_after_seconds, functions = ["pull", "api"] }
+    RECONCILE_MAX_REPUBLISHES = { value = var.reconcile_max_republishes, functions = ["pull"] }
+    # SMTP servers that may be logged in to without TLS (empty: none).
+    SMTP_PLAINTEXT_ALLOW = { value = var.smtp_plaintext_allow, functions = ["worker", "api"] }
     # Team use (docs/api.md): audit retention, the sign-in failure limit, and which
     # X-Forwarded-For entry is the caller (1: the one Google's front end appends).
     AUDIT_RETENTION_DAYS = { value = var.audit_retention_days, functions = ["api"] }

@@ -198,6 +198,34 @@ variable "max_delivery_attempts" {
   }
 }
 
+variable "reconcile_after_seconds" {
+  description = "A run queued, retrying or being delivered for longer than this is published again by the reconciler (docs/data-plane.md). Keep it above the longest retry backoff plus the longest delivery lease (150 s)."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.reconcile_after_seconds >= 300
+    error_message = "The horizon must be at least 300 seconds: shorter republishes runs that are only waiting for their backoff."
+  }
+}
+
+variable "reconcile_max_republishes" {
+  description = "Republishes of a run lost by the queue before it is ended as error (\"lost by the queue after N republishes\")."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.reconcile_max_republishes >= 1 && var.reconcile_max_republishes <= 20
+    error_message = "Between 1 and 20 republishes."
+  }
+}
+
+variable "smtp_plaintext_allow" {
+  description = "Comma-separated SMTP hosts an email target may log in to without TLS or SSL (empty: none; the platform refuses plaintext logins elsewhere)."
+  type        = string
+  default     = ""
+}
+
 variable "retry_min_backoff_seconds" {
   description = "Shortest wait before Pub/Sub redelivers a message the worker failed (exponential up to the maximum)."
   type        = number

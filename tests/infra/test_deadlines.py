@@ -73,3 +73,20 @@ def test_a_plan_that_breaks_it_is_refused() -> None:
         "local.ack_deadline[each.value.function] >= local.longest_delivery_seconds"
     )
     assert ack_deadline(120) < longest_delivery() <= ack_deadline(300)
+
+
+def test_the_reconciler_waits_out_the_longest_backoff_and_lease() -> None:
+    # A run waiting for its next attempt is not lost: the horizon must outlast that wait.
+    from mapper.pipeline.reconcile import DEFAULT_HORIZON_S
+
+    longest_wait = load().default("retry_max_backoff_seconds") + longest_delivery()
+    assert load().default("reconcile_after_seconds") == DEFAULT_HORIZON_S
+    assert DEFAULT_HORIZON_S > longest_wait
+
+
+def test_the_local_stack_agrees_too() -> None:
+    from local.dev import LOCAL_RECONCILE_AFTER_S
+    from local.serve import LOCAL_MAX_BACKOFF_S, worker_ack_deadline_s
+
+    assert worker_ack_deadline_s() >= longest_delivery()
+    assert float(LOCAL_RECONCILE_AFTER_S) > LOCAL_MAX_BACKOFF_S + LEASE_MARGIN_S
