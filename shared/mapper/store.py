@@ -90,8 +90,15 @@ RUN_INDEXES: tuple[tuple[tuple[str, str], ...], ...] = (
         ("__name__", "ASCENDING"),
     ),
 )
-# Large text that no query reads: exempt from single-field indexing, it costs no index writes.
-RUN_INDEX_EXEMPTIONS = tuple(f"{field}Json" for field in PAYLOAD_FIELDS) + ("errorMessage",)
+# Fields no single-field query reads: large text (it would cost index writes) and the lease
+# fields; `updatedAt` too, which only the composite indexes above use, so that a busy
+# platform's ever-increasing timestamps do not load one single-field index.
+RUN_INDEX_EXEMPTIONS = tuple(f"{field}Json" for field in PAYLOAD_FIELDS) + (
+    "errorMessage",
+    "deliveryId",
+    "leaseUntil",
+    "updatedAt",
+)
 
 _JSON_SUFFIX = "Json"
 _RESERVED_NAME = re.compile(r"__.*__")
