@@ -7,6 +7,9 @@ function, and prints the base URL and the admin token. Local mode only:
 - loopback addresses are allowlisted as targets, so a target can run on this machine;
 - `/_local/inbox` is a request bin to point targets at (see local/inbox.py).
 Emulators a crashed run left behind are stopped at the next start (`.local/dev.pids`).
+The first Ctrl-C or SIGTERM stops everything, even during the start. When the Pub/Sub
+emulator restarts under it, the internal topics and subscriptions are made again
+(local/pubsub_watch.py); when an emulator it started itself stops, it stops too, saying why.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 
 from local.emulators import DEFAULT_PROJECT, Emulators, start_emulators, stop_leftover_groups
 from local.inbox import Inbox
+from local.pubsub_watch import PubSubWatch
 from local.serve import LocalServer, serve, start_pull_timer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +35,7 @@ PIDS = STATE / "dev.pids"
 TOKEN_FILE = STATE / "admin-token"
 DEFAULT_PORT = 8080
 LOOPBACK = "127.0.0.0/8,::1/128"
-PULL_TICK_S = 60.0  # as the Cloud Scheduler job
+PULL_TICK_S = 60.0  # as the Cloud Scheduler job; PULL_TICK_SECONDS overrides (fault suite)
 # Local backoffs are 1-2 s (local/serve.py), so a run in flight for this long is lost
 # (the longest lease, 150 s, is respected by the reconciler itself).
 LOCAL_RECONCILE_AFTER_S = "60"
@@ -64,16 +68,30 @@ _OVERRIDABLE = (
 )
 
 
+class _Stopped(Exception):
+    """The first SIGINT or SIGTERM: unwinds whatever the main thread was doing."""
+
+
+def _stop_on_first_signal(signum: int, frame: object) -> None:
+    # Later signals are ignored: they would interrupt the cleanup that stops the emulators.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise _Stopped(signal.Signals(signum).name)
+
+
 def main(environ: Mapping[str, str] = os.environ) -> int:
     port = int(environ.get("PORT") or DEFAULT_PORT)
+    tick_s = float(environ.get("PULL_TICK_SECONDS") or PULL_TICK_S)
     STATE.mkdir(parents=True, exist_ok=True)
     _stop_leftovers()
     emulators: Emulators | None = None
     server: LocalServer | None = None
+    watch: PubSubWatch | None = None
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
+        # A start takes up to a minute (the emulators): a signal must not wait for it.
+        signal.signal(signal.SIGTERM, _stop_on_first_signal)
+        signal.signal(signal.SIGINT, _stop_on_first_signal)
         env = settings(environ, port)
         if environ.get("FIRESTORE_EMULATOR_HOST") and environ.get("PUBSUB_EMULATOR_HOST"):
             env["GOOGLE_CLOUD_PROJECT"] = environ.get("GOOGLE_CLOUD_PROJECT", DEFAULT_PROJECT)
@@ -93,22 +111,37 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
             extra={"/_local/inbox": Inbox()},
             public_url=f"http://localhost:{port}",
         )
-        start_pull_timer(f"http://127.0.0.1:{port}", PULL_TICK_S, stop)
+        start_pull_timer(f"http://127.0.0.1:{port}", tick_s, stop)
+        own_pubsub = emulators.pubsub if emulators is not None else None
+        watch = PubSubWatch(
+            env["GOOGLE_CLOUD_PROJECT"],
+            f"http://127.0.0.1:{port}",
+            env.get("INTERNAL_TOPIC") or "mapper-events",
+            env.get("PULL_TASKS_TOPIC") or "mapper-pull-tasks",
+            stop,
+            emulator_alive=own_pubsub.alive if own_pubsub is not None else None,
+        )
+        watch.start()
         TOKEN_FILE.touch(mode=0o600)
         TOKEN_FILE.write_text(env["ADMIN_TOKEN"])
         print(_banner(server.url, env), flush=True)
         stop.wait()
         print("\nStopping ...", flush=True)
+    except _Stopped as signalled:
+        print(f"\nStopping ({signalled}) ...", flush=True)
     except OSError as exc:
         print(f"make dev: cannot start: {exc} (is port {port} taken? set PORT)", file=sys.stderr)
         return 1
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the cleanup below is bounded
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop.set()  # the pull timer and the watchdog
         if server is not None:
             server.stop()
         if emulators is not None:
             emulators.stop()
             PIDS.unlink(missing_ok=True)
-    return 0
+    return 1 if watch is not None and watch.failure else 0
 
 
 def _stop_leftovers() -> None:

@@ -52,12 +52,15 @@ class EmulatorError(RuntimeError):
 class Emulator:
     """One emulator: the gcloud wrapper and its Java child, alone in their process group."""
 
-    def __init__(self, kind: str, state_dir: Path, args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, kind: str, state_dir: Path, args: tuple[str, ...] = (), port: int | None = None
+    ) -> None:
         if kind not in _COMMANDS:
             raise ValueError(f"unknown emulator {kind!r}; expected one of {sorted(_COMMANDS)}")
         self.kind = kind
         self.args = args  # more flags for gcloud, e.g. --rules=FILE
-        self.port = free_port()
+        # A given port restarts an emulator where its clients already point (tests, faults).
+        self.port = port or free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.log_path = state_dir / f"{kind}-{self.port}.log"
         self._data_dir = state_dir / f"{kind}-{self.port}"
