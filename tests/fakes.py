@@ -16,6 +16,7 @@ from typing import Any
 from mapper.errors import ConflictError, NotFoundError, QueueError
 from mapper.pipeline.ports import Claim
 from mapper.store import TERMINAL_STATUSES, iso_timestamp
+from mapper.versions import version_record
 
 
 class Clock:
@@ -40,6 +41,7 @@ class FakeIntegrations:
     def __init__(self, *docs: dict[str, Any]) -> None:
         self.docs = {doc["id"]: copy.deepcopy(doc) for doc in docs}
         self.reads = 0
+        self.versions: dict[str, dict[int, dict[str, Any]]] = {}  # id -> n -> version record
 
     def get(self, integration_id: str) -> dict[str, Any] | None:
         self.reads += 1
@@ -58,10 +60,15 @@ class FakeIntegrations:
             raise ConflictError(f"integration {doc['id']} already exists")
         stored = {**copy.deepcopy(doc), "version": 1, "createdAt": "t", "updatedAt": "t"}
         self.docs[doc["id"]] = stored
+        self._keep_version(stored, None)
         return copy.deepcopy(stored)
 
     def replace(
-        self, integration_id: str, doc: dict[str, Any], expected_version: int | None = None
+        self,
+        integration_id: str,
+        doc: dict[str, Any],
+        expected_version: int | None = None,
+        note: str | None = None,
     ) -> dict[str, Any]:
         current = self.docs.get(integration_id)
         if current is None:
@@ -71,12 +78,34 @@ class FakeIntegrations:
         stored = {**copy.deepcopy(doc), "id": integration_id,
                   "version": current["version"] + 1, "createdAt": current.get("createdAt")}
         self.docs[integration_id] = stored
+        self._keep_version(stored, current, note)
         return copy.deepcopy(stored)
 
     def update_fields(self, integration_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         current = self.docs[integration_id]
+        previous = copy.deepcopy(current)
         current.update(copy.deepcopy(fields), version=current["version"] + 1)
+        self._keep_version(current, previous)
         return copy.deepcopy(current)
+
+    def _keep_version(
+        self, doc: dict[str, Any], previous: dict[str, Any] | None, note: str | None = None
+    ) -> None:
+        record = copy.deepcopy(version_record(doc, previous, note))
+        self.versions.setdefault(doc["id"], {})[doc["version"]] = record
+
+    def list_versions(
+        self, integration_id: str, limit: int = 50, before: int | None = None
+    ) -> list[dict[str, Any]]:
+        kept = self.versions.get(integration_id, {})
+        numbers = sorted((n for n in kept if before is None or n < before), reverse=True)
+        return [
+            {k: kept[n][k] for k in ("version", "savedAt", "summary")} for n in numbers[:limit]
+        ]
+
+    def get_version(self, integration_id: str, version: int) -> dict[str, Any] | None:
+        found = self.versions.get(integration_id, {}).get(version)
+        return copy.deepcopy(found) if found is not None else None
 
     def delete(self, integration_id: str) -> bool:
         return self.docs.pop(integration_id, None) is not None

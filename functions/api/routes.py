@@ -385,6 +385,23 @@ def _rollback(admin: Admin, request: flask.Request, body: Any, id: str) -> flask
     return _json(200, admin.rollback(id, asked.version))
 
 
+def _backtest(admin: Admin, request: flask.Request, body: Any, id: str) -> flask.Response:
+    asked = schema.parse_body(schema.BacktestRequest, body)
+    runs = asked.runs
+    try:
+        result = admin.backtest(
+            id,
+            asked.integration,
+            status=runs.status,
+            since=runs.since,
+            until=runs.until,
+            limit=runs.limit,
+        )
+    except ConfigError as exc:
+        raise _prefixed("integration", exc) from None
+    return _json(200, result)
+
+
 def _whole_number(raw: str, name: str) -> int:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
         raise InvalidQueryError(f"{name} is not one this API returned")
@@ -409,6 +426,7 @@ _HANDLERS: dict[str, Callable[..., flask.Response]] = {
     "versions": _versions,
     "version": _version,
     "rollback": _rollback,
+    "backtest": _backtest,
 }
 
 

@@ -20,6 +20,9 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from . import versions
+from .backtest import DEFAULT_RUNS
+from .backtest import MAX_RUNS as MAX_BACKTEST_RUNS
+from .backtest import backtest as run_backtest
 from .engine import config as cfg
 from .engine.plan import Message, Plan
 from .engine.validate import validate
@@ -351,6 +354,28 @@ class Admin:
     def preview_saved(self, integration_id: str, payload: Any, **kwargs: Any) -> dict[str, Any]:
         """`preview` with the stored document."""
         return self.preview(self._stored(integration_id), payload, **kwargs)
+
+    def backtest(
+        self,
+        integration_id: str,
+        candidate: Any,
+        *,
+        status: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = DEFAULT_RUNS,
+    ) -> dict[str, Any]:
+        """A candidate document over this integration's stored runs; nothing sent or written."""
+        self._stored(integration_id)
+        integration = validate(candidate)
+        runs, _ = self._s.runs.list(
+            integration_id=integration_id,
+            status=status,
+            since=since,
+            until=until,
+            limit=min(limit, MAX_BACKTEST_RUNS),
+        )
+        return run_backtest(integration, runs)
 
     def test_pubsub(self, integration_id: str, payload: Any = None) -> str:
         """Publish a payload (default: the saved sample) to the integration's topic."""

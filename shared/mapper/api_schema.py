@@ -15,6 +15,8 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import models_json_schema
 from werkzeug.routing import Map, Rule
 
+from .backtest import DEFAULT_RUNS as BACKTEST_DEFAULT_RUNS
+from .backtest import MAX_RUNS as BACKTEST_MAX_RUNS
 from .engine import config as cfg
 from .errors import ConfigError, Problem
 from .store import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RUN_STATUSES
@@ -41,6 +43,7 @@ URLS = Map(
         Rule("/api/integrations/<id>/versions/", endpoint="versions", methods=["GET"]),
         Rule("/api/integrations/<id>/versions/<n>/", endpoint="version", methods=["GET"]),
         Rule("/api/integrations/<id>/rollback/", endpoint="rollback", methods=["POST"]),
+        Rule("/api/integrations/<id>/backtest/", endpoint="backtest", methods=["POST"]),
         Rule("/api/preview/", endpoint="preview", methods=["POST"]),
         Rule("/api/validate/", endpoint="validate", methods=["POST"]),
         Rule("/api/runs/", endpoint="runs", methods=["GET"]),
@@ -77,6 +80,7 @@ ROLES: dict[str, dict[str, str]] = {
     "versions": {"GET": VIEWER},
     "version": {"GET": VIEWER},
     "rollback": {"POST": EDITOR},
+    "backtest": {"POST": EDITOR},
     "keys": {"GET": ADMIN, "POST": ADMIN},
     "key": {"DELETE": ADMIN},
     "whoami": {"GET": VIEWER},
@@ -281,6 +285,67 @@ class RollbackRequest(_Body):
     version: int = Field(ge=1, description="The version whose content becomes current.")
 
 
+class BacktestRuns(_Body):
+    """Which stored runs of the integration to try the candidate on, newest first."""
+
+    status: Literal[RUN_STATUSES] | None = Field(  # type: ignore[valid-type]
+        default=None, description="Only runs with this status."
+    )
+    since: str | None = Field(default=None, description="Created at or after (ISO-8601).")
+    until: str | None = Field(default=None, description="Created before (ISO-8601).")
+    limit: int = Field(
+        default=BACKTEST_DEFAULT_RUNS,
+        ge=1,
+        le=BACKTEST_MAX_RUNS,
+        description=f"How many runs, at most {BACKTEST_MAX_RUNS}.",
+    )
+
+
+class BacktestRequest(_Body):
+    """Try a candidate document on the integration's stored runs; nothing is sent or written."""
+
+    integration: dict[str, Any] = Field(description="The candidate: a whole integration document.")
+    runs: BacktestRuns = Field(
+        default_factory=BacktestRuns, description="Which runs (default: the latest 50)."
+    )
+
+
+class DiffEntry(_Body):
+    path: str = Field(description="Where, in the engine's path syntax ('' is the whole output).")
+    op: Literal["add", "remove", "change"] = Field(
+        description="add: only the candidate has it; remove: only the recorded output; "
+        "change: both, different."
+    )
+    old: Any = Field(description="The recorded value (null for add).")
+    new: Any = Field(description="The candidate's value (null for remove).")
+
+
+class BacktestRun(_Body):
+    run_id: str = Field(description="The stored run.")
+    recorded_status: str | None = Field(description="The run's status as recorded.")
+    recorded: Any = Field(description="The output the run recorded; null if none.")
+    candidate: Any = Field(description="The candidate's output; null when skipped or failed.")
+    skipped: bool = Field(description="The candidate's condition was falsy.")
+    error: str | None = Field(
+        description="Why the candidate failed on this run, or why the run cannot be tried."
+    )
+    diff: list[DiffEntry] = Field(description="recorded -> candidate, path by path.")
+
+
+class BacktestTotals(_Body):
+    runs: int = Field(description="Runs tried; the five counts below add up to it.")
+    same: int = Field(description="Same outcome: equal output, both skipped, or both failing.")
+    changed: int = Field(description="The candidate's output differs (or is new).")
+    now_skipped: int = Field(description="Skipped by the candidate, not by the recorded run.")
+    now_failing: int = Field(description="The candidate fails where the run did not.")
+    no_payload: int = Field(description="Runs without a JSON payload to map (raw, truncated).")
+
+
+class BacktestResult(_Body):
+    totals: BacktestTotals = Field(description="How the runs' outcomes would change.")
+    results: list[BacktestRun] = Field(description="One per run, newest first.")
+
+
 class Queued(_Body):
     status: Literal["queued"] = Field(description="Accepted; the worker will process it.")
     run_id: str = Field(description="The new run; GET /api/runs/{id}/ follows it.")
@@ -419,6 +484,8 @@ _MODELS: list[type[BaseModel]] = [
     Queued,
     VersionList,
     RollbackRequest,
+    BacktestRequest,
+    BacktestResult,
     ErrorBody,
     InvalidBody,
     KeyRequest,
@@ -613,6 +680,15 @@ def _operations() -> dict[str, dict[str, Any]]:
                 "responses": {"200": integration} | _errors(400, 404, 409, 413),
             },
         },
+        "backtest": {
+            "post": {
+                "summary": "Run a candidate's condition and mappings over stored runs; "
+                "nothing is sent or written",
+                "requestBody": _body("BacktestRequest"),
+                "responses": {"200": _json(_ref("BacktestResult"), "Per run, and totals.")}
+                | _errors(400, 404, 413),
+            },
+        },
         "runs": {
             "get": {
                 "summary": "List runs, newest first",
@@ -728,6 +804,9 @@ def openapi() -> dict[str, Any]:
     schemas["$defs"]["UnsavedPreviewRequest"]["properties"]["integration"] = _ref(
         "Integration"
     ) | {"description": "A whole integration document, not saved."}
+    schemas["$defs"]["BacktestRequest"]["properties"]["integration"] = _ref("Integration") | {
+        "description": "The candidate: a whole integration document, not saved."
+    }
     # Validate takes any object: reporting what is wrong with it is its whole job.
     schemas["$defs"]["ValidateRequest"]["properties"]["integration"] = {
         "anyOf": [{"type": "object"}, {"type": "null"}],

@@ -36,6 +36,7 @@ from .errors import (
 )
 from .pipeline.ports import Claim
 from .timestamps import iso_timestamp, now_iso
+from .versions import version_record
 
 # A Firestore document holds at most 1 MiB. Four payload fields at this budget, plus the run's
 # metadata, stay well under it.
@@ -46,6 +47,7 @@ PREVIEW_CHARS = 10_000
 TEXT_LIMIT_CHARS = 10_000
 OTHER_FIELD_LIMIT_BYTES = 20_000
 DEFAULT_PAGE_SIZE = 50
+VERSIONS = "versions"  # the subcollection of an integration holding its versions
 DEFAULT_RETENTION_DAYS = 30  # runs expire through the TTL policy on `expireAt` (infra/)
 MAX_PAGE_SIZE = 200
 
@@ -140,6 +142,10 @@ class IntegrationStore:
         self._client = client
         self._collection = client.collection(collection)
 
+    def _versions(self, integration_id: str) -> Any:
+        # integrations/{id}/versions/{n}: one immutable document per save (mapper.versions).
+        return self._collection.document(integration_id).collection(VERSIONS)
+
     def get(self, integration_id: str) -> dict[str, Any] | None:
         """The integration with this id, or None."""
         if not is_valid_document_id(integration_id):
@@ -176,9 +182,12 @@ class IntegrationStore:
         now = now_iso()
         data = {**doc, "id": integration_id, "createdAt": now, "updatedAt": now, "version": 1}
         _check_storable(data)
+        batch = self._client.batch()  # the document and its version 1, both or neither
+        batch.create(self._collection.document(integration_id), data)
+        batch.create(self._versions(integration_id).document("1"), version_record(data, None))
         with _store_errors("create an integration"):
             try:
-                self._collection.document(integration_id).create(data)
+                batch.commit()
             except gexc.AlreadyExists as exc:
                 raise ConflictError(f"integration {integration_id} already exists") from exc
             except gexc.InvalidArgument as exc:
@@ -190,8 +199,11 @@ class IntegrationStore:
         integration_id: str,
         doc: dict[str, Any],
         expected_version: int | None = None,
+        note: str | None = None,
     ) -> dict[str, Any]:
-        """Replace the whole document, keeping `createdAt` and bumping `version`.
+        """Replace the whole document, keeping `createdAt`, bumping `version`, keeping a version.
+
+        `note` starts the version's summary (e.g. "rollback to version 3").
 
         Raises `NotFoundError` if it does not exist, `ConflictError` if `expected_version`
         is given and differs from the stored one.
@@ -222,6 +234,8 @@ class IntegrationStore:
                 "version": version + 1,
             }
             transaction.set(ref, data)
+            record = version_record(data, current, note)
+            transaction.set(self._versions(integration_id).document(str(version + 1)), record)
             return data
 
         with _store_errors("replace an integration"):
@@ -231,23 +245,31 @@ class IntegrationStore:
                 raise _refused(exc) from exc
 
     def update_fields(self, integration_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-        """Set some top-level fields, bump `version`, and return the updated integration."""
+        """Set some top-level fields, bump `version`, keep a version; the updated integration."""
         if not is_valid_document_id(integration_id):
             raise NotFoundError(f"no integration {integration_id}")
         _check_storable(fields)
         ref = self._collection.document(integration_id)
-        # Field names are quoted, so a key with a dot stays one top-level field.
-        updates: dict[str, Any] = {FieldPath(key).to_api_repr(): v for key, v in fields.items()}
-        updates.update(updatedAt=now_iso(), version=firestore.Increment(1))
+
+        # A transaction, not a server-side increment: the version document needs the number.
+        @firestore.transactional
+        def update_in(transaction: firestore.Transaction) -> dict[str, Any]:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
+                raise NotFoundError(f"no integration {integration_id}")
+            current = _integration(snapshot)
+            version = int(current.get("version") or 0) + 1
+            data = {**current, **fields, "updatedAt": now_iso(), "version": version}
+            transaction.set(ref, data)
+            record = version_record(data, current)
+            transaction.set(self._versions(integration_id).document(str(version)), record)
+            return data
+
         with _store_errors("update an integration"):
             try:
-                ref.update(updates)
-            except gexc.NotFound as exc:
-                raise NotFoundError(f"no integration {integration_id}") from exc
+                return update_in(self._client.transaction())
             except gexc.InvalidArgument as exc:
                 raise _refused(exc) from exc
-            snapshot = ref.get()
-        return _integration(snapshot)
 
     def delete(self, integration_id: str) -> bool:
         """Delete the integration; False if there was none."""
@@ -259,7 +281,38 @@ class IntegrationStore:
                 self._collection.document(integration_id).delete(option=option)
             except gexc.NotFound:
                 return False
+            # Firestore keeps a subcollection of a deleted document: delete the versions too.
+            while True:
+                refs = [s.reference for s in self._versions(integration_id).limit(400).stream()]
+                if not refs:
+                    break
+                batch = self._client.batch()
+                for version_ref in refs:
+                    batch.delete(version_ref)
+                batch.commit()
         return True
+
+    def list_versions(
+        self, integration_id: str, limit: int = DEFAULT_PAGE_SIZE, before: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` versions (version, savedAt, summary), newest first, below `before`."""
+        if not is_valid_document_id(integration_id):
+            return []
+        query: Any = self._versions(integration_id)
+        if before is not None:
+            query = query.where(filter=FieldFilter("version", "<", before))
+        query = query.order_by("version", direction=firestore.Query.DESCENDING).limit(limit)
+        query = query.select(["version", "savedAt", "summary"])
+        with _store_errors("list versions"):
+            return [snapshot.to_dict() or {} for snapshot in query.stream()]
+
+    def get_version(self, integration_id: str, version: int) -> dict[str, Any] | None:
+        """One version (version, savedAt, summary, document), or None."""
+        if not is_valid_document_id(integration_id):
+            return None
+        with _store_errors("read a version"):
+            snapshot = self._versions(integration_id).document(str(version)).get()
+        return (snapshot.to_dict() or {}) if snapshot.exists else None
 
 
 def _refused(exc: gexc.InvalidArgument) -> ConfigError:

@@ -22,12 +22,12 @@ _EQUALITY_OPS = {"==", "in", "array-contains", "array-contains-any"}
 # A new method fails test_every_store_method_is_classified until it is put in one of these
 # and, if it queries, exercised in store_queries().
 QUERYING = {
-    IntegrationStore: {"find_by_field", "list_where", "list"},
-    RunStore: {"list", "count"},
+    IntegrationStore: {"find_by_field", "list_where", "list", "list_versions", "delete"},
+    RunStore: {"list", "count", "stale", "count_stale"},
 }
 BY_ID = {
-    IntegrationStore: {"get", "create", "replace", "update_fields", "delete"},
-    RunStore: {"get", "create", "update", "mark", "claim_attempt"},
+    IntegrationStore: {"get", "create", "replace", "update_fields", "get_version"},
+    RunStore: {"get", "create", "update", "mark", "claim", "finish", "end_unless_leased", "touch"},
 }
 
 
@@ -52,6 +52,13 @@ class Shape:
 
     def limit(self, _count: int) -> Shape:
         return self
+
+    def select(self, _fields: Any) -> Shape:
+        return self
+
+    def document(self, _id: str) -> Any:
+        # A subcollection (integrations/{id}/versions) is queried as a collection of its own.
+        return SimpleNamespace(collection=lambda name: Shape(name, log=self.log))
 
     def stream(self) -> list[Any]:
         self.log.append(self)
@@ -102,6 +109,10 @@ def store_queries() -> list[Shape]:
         integrations.find_by_field(path, "x")
         integrations.list_where(path, "x")
     integrations.list()
+    for before in (None, 3):
+        integrations.list_versions("int-1", before=before)
+    runs.stale(("queued", "retrying"), 900, 10)
+    runs.count_stale("int-1", ("queued", "retrying"), 900)
     return client.log
 
 
