@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TOOLS := .tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: test lint bench dev clean tools
+.PHONY: test lint bench faults dev clean tools
 
 $(STAMP): requirements.txt requirements-dev.txt shared/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ test: lint tools
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/pubsub.py
+	$(BIN)/python bench/webhook_floor.py
+	$(BIN)/python bench/end_to_end_floor.py
+
+# The fault suite against the local stack (docs/performance.md); `make faults N=200` is shorter.
+N ?= 1000
+faults: $(STAMP)
+	$(BIN)/python -m faults.run --n $(N)
 
 dev: $(STAMP)
 	$(BIN)/python -m local.dev
