@@ -4,17 +4,19 @@
 # The metrics read these jsonPayload fields of the run log lines (docs/deploy.md,
 # "Alerts and the log fields they read"; tests/infra/test_monitoring.py holds the two to
 # each other and to mapper.logs' JSON lines):
-#   status         success, skipped, error, retrying (one attempt), dead_lettered
+#   status         success, skipped, error, retrying (one attempt), dead_lettered, and
+#                  lost (the reconciler, in pull, ended a run the queue kept losing)
 #   integrationId  the integration's id
 #   runId          the run's id (present on every run line; the filter requires it)
 #   apiCallTimeMs  how long the target took to answer, on attempts that called it
 
 locals {
-  # One line per delivery attempt from the worker, and one per dead-lettered run from
-  # dead_letter; nothing else from those services carries both a run id and a status.
+  # One line per delivery attempt from the worker, one per dead-lettered run from
+  # dead_letter, one per run the reconciler (in pull) ended as lost; nothing else from
+  # those services carries both a run id and a status.
   run_log_filter = join(" AND ", [
     "resource.type=\"cloud_run_revision\"",
-    "resource.labels.service_name=(\"${local.function_names["worker"]}\" OR \"${local.function_names["dead_letter"]}\")",
+    "resource.labels.service_name=(\"${local.function_names["worker"]}\" OR \"${local.function_names["dead_letter"]}\" OR \"${local.function_names["pull"]}\")",
     "jsonPayload.runId:*",
     "jsonPayload.status:*",
   ])
@@ -48,7 +50,7 @@ resource "google_logging_metric" "runs" {
     labels {
       key         = "status"
       value_type  = "STRING"
-      description = "success, skipped, error, retrying or dead_lettered."
+      description = "success, skipped, error, retrying, dead_lettered or lost."
     }
     labels {
       key         = "integration_id"
@@ -134,6 +136,46 @@ resource "google_monitoring_alert_policy" "dead_lettered" {
     display_name = "dead_lettered runs"
     condition_threshold {
       filter          = "resource.type=\"cloud_run_revision\" AND metric.type=\"${local.runs_metric}\" AND metric.label.status=\"dead_lettered\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.integration_id"]
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "86400s"
+  }
+}
+
+# The queue lost a run's message and the reconciler's republishes did not bring it back
+# (docs/data-plane.md): the run ended as error, "lost by the queue after N republishes".
+resource "google_monitoring_alert_policy" "lost_runs" {
+  project               = var.project_id
+  display_name          = "JSON mapper: a run was lost by the queue"
+  combiner              = "OR"
+  severity              = "ERROR"
+  notification_channels = local.alert_channels
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "A run of integration $${metric.label.integration_id} stayed in flight past the reconciler's horizon ${var.reconcile_after_seconds} s after ${var.reconcile_max_republishes} republishes, and was ended as error. Check the internal topic's subscription and the worker's logs, then replay the run from the web UI."
+  }
+
+  conditions {
+    display_name = "runs lost by the queue"
+    condition_threshold {
+      filter          = "resource.type=\"cloud_run_revision\" AND metric.type=\"${local.runs_metric}\" AND metric.label.status=\"lost\""
       comparison      = "COMPARISON_GT"
       threshold_value = 0
       duration        = "0s"

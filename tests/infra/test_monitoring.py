@@ -17,7 +17,7 @@ from .tfconfig import INFRA, ROOT, Expr, load
 
 DOC = ROOT / "docs" / "deploy.md"
 DASHBOARD = INFRA / "monitoring" / "dashboard.json.tftpl"
-ALERTS = {"dead_lettered", "error_rate", "worker_backlog"}
+ALERTS = {"dead_lettered", "error_rate", "worker_backlog", "lost_runs"}
 
 
 def documented_fields() -> dict[str, str]:
@@ -79,6 +79,7 @@ def test_the_run_filter_takes_only_run_lines_of_the_worker_and_dead_letter() -> 
     parts = plain(load().locals()["run_log_filter"])
     assert '"resource.type="cloud_run_revision""' in parts
     assert 'function_names["worker"]' in parts and 'function_names["dead_letter"]' in parts
+    assert 'function_names["pull"]' in parts  # the reconciler's "lost" lines
     assert "jsonPayload.runId:*" in parts and "jsonPayload.status:*" in parts
     assert metric("runs")["filter"] == Expr("local.run_log_filter")
     assert load().locals()["run_labels"] == {
@@ -124,6 +125,28 @@ def test_any_dead_lettered_run_alerts() -> None:
     assert 'metric.label.status="dead_lettered"' in plain(threshold["filter"])
     assert "local.runs_metric" in threshold["filter"]
     assert threshold["comparison"] == "COMPARISON_GT" and threshold["threshold_value"] == 0
+
+
+def test_a_run_lost_by_the_queue_alerts() -> None:
+    threshold = condition("lost_runs")
+    assert 'metric.label.status="lost"' in plain(threshold["filter"])
+    assert threshold["comparison"] == "COMPARISON_GT" and threshold["threshold_value"] == 0
+
+
+def test_the_reconciler_logs_lost_runs_with_the_fields_the_metric_reads(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tests.pipeline.support import build
+
+    p = build()
+    receipt = p.intake.receive_webhook("p-secret", {}, lambda limit: b"{}")
+    p.reconciler._max = 0  # noqa: SLF001 - end it on the first sweep
+    p.clock.advance(901)
+    with caplog.at_level("ERROR", "mapper.reconcile"):
+        p.reconciler.sweep()
+    [record] = caplog.records
+    assert (record.runId, record.status) == (receipt.run_id, "lost")  # type: ignore[attr-defined]
+    assert record.integrationId == "i1"  # type: ignore[attr-defined]
 
 
 def test_the_error_rate_is_per_integration_over_ten_minutes() -> None:

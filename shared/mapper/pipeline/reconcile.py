@@ -93,7 +93,13 @@ class Reconciler:
             status = self._runs.end_unless_leased(run_id, "error", {"errorMessage": reason})
             if status == "error":
                 # Matched by the alert on lost runs (infra/monitoring.tf).
-                log.error("run lost by the queue: %s (%s)", run_id, reason)
+                log.error(
+                    "run lost by the queue: %s (%s)",
+                    run_id,
+                    reason,
+                    extra={"runId": run_id, "integrationId": run.get("integrationId"),
+                           "status": "lost"},
+                )
                 report.ended.append(run_id)
             return
         # Counted first, and only if the run is still as read: a delivery may have claimed

@@ -171,7 +171,7 @@ class Worker:
         if exc.retryable:
             if claim is not None and claimed:
                 self._runs.finish(run_id, claim, "retrying", fields)
-                self._log_attempt(claim, "retrying", str(exc))
+                self._log_attempt(claim, "retrying", fields)
             raise exc
         if claim is not None and claimed:
             return self._finish(run_id, claim, "error", fields)
@@ -180,17 +180,25 @@ class Worker:
         return status
 
     def _finish(self, run_id: str, claim: Claim, status: str, fields: dict[str, Any]) -> str:
-        self._log_attempt(claim, status, fields.get("errorMessage"))
+        self._log_attempt(claim, status, fields)
         if not self._runs.finish(run_id, claim, status, fields):
             # The lease ran out and another delivery took the run over: its record stands.
             log.warning("run %s: lease lost before recording %s; not recorded", run_id, status)
             return "superseded"
         return status
 
-    def _log_attempt(self, claim: Claim, outcome: str, reason: str | None) -> None:
-        """One readable line per attempt: run, integration, attempt n of N, outcome, reason."""
+    def _log_attempt(self, claim: Claim, outcome: str, fields: dict[str, Any]) -> None:
+        """One readable line per attempt: run, integration, attempt n of N, outcome, reason.
+
+        Its `status`, `attempt` and `apiCallTimeMs` are also structured fields, which the
+        log-based metrics in infra/monitoring.tf read.
+        """
         run = claim.run
         attempt = int(run.get("attempts") or 0)
+        reason = fields.get("errorMessage")
+        extra: dict[str, Any] = {"status": outcome, "attempt": attempt}
+        if fields.get("apiCallTimeMs") is not None:
+            extra["apiCallTimeMs"] = fields["apiCallTimeMs"]
         line = (
             f"run {run.get('id')} (integration {run.get('integrationId')}): "
             f"attempt {attempt} of {self._max_attempts}: {outcome}"
@@ -200,11 +208,11 @@ class Worker:
         if outcome == "retrying":
             last = attempt >= self._max_attempts
             line += "; next: the dead letter" if last else "; Pub/Sub retries it with backoff"
-            log.warning(line, extra={"status": outcome})
+            log.warning(line, extra=extra)
         elif outcome == "error":
-            log.warning(line + "; not retried", extra={"status": outcome})
+            log.warning(line + "; not retried", extra=extra)
         else:
-            log.info(line, extra={"status": outcome})
+            log.info(line, extra=extra)
 
     def _orphan(self, message: dict[str, Any]) -> str:
         accepted = float(message.get("acceptedAt") or 0)
