@@ -8,7 +8,6 @@ parse, JavaScript that compiles, wildcard counts) live in `mapper.validate`.
 from __future__ import annotations
 
 import json
-import json
 from functools import cache
 from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
@@ -195,33 +194,6 @@ def service_account_key_problem(key: Any) -> str | None:
             "its signed assertion sent elsewhere"
         )
     return None
-
-# Where google-auth may POST a service account's signed assertion: Google's token endpoint
-# and its older names. A pasted key naming any other `token_uri` (the metadata server, an
-# attacker's host) would have the platform send it there, outside the egress policy.
-GOOGLE_TOKEN_URIS = (
-    "https://oauth2.googleapis.com/token",
-    "https://accounts.google.com/o/oauth2/token",
-    "https://www.googleapis.com/oauth2/v4/token",
-)
-
-
-def service_account_key_problem(key: Any) -> str | None:
-    """Why a service account key (object, or its JSON text) may not be used; None if it may."""
-    if isinstance(key, str):
-        try:
-            key = json.loads(key)
-        except ValueError:
-            return None  # not JSON: building the credentials says so
-    if not isinstance(key, dict) or "token_uri" not in key:
-        return None  # google-auth refuses a key without one
-    if key["token_uri"] not in GOOGLE_TOKEN_URIS:
-        return (
-            f"must be Google's token endpoint ({GOOGLE_TOKEN_URIS[0]}); the key would have "
-            "its signed assertion sent elsewhere"
-        )
-    return None
-
 
 # --- transforms ---------------------------------------------------------------------------
 
