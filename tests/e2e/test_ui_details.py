@@ -4,15 +4,18 @@ mapping, replay, secrets that are never shown, list actions, and payloads that s
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import requests
 from playwright.sync_api import Browser, expect
 
-from .conftest import ADMIN_TOKEN, Platform
-from .ui_support import RUN_TIMEOUT_MS, Ui, chromium
+from .conftest import ADMIN_TOKEN, SITE_URL, Platform
+from .ui_support import RUN_TIMEOUT_MS, Ui, chromium, shots_dir
 
 EVIL_IMG = '<img src=x onerror="window.pwned=1">'
 EVIL_SCRIPT = "<script>window.pwned=2</script>"
@@ -336,3 +339,241 @@ def test_payload_html_is_shown_as_text_and_never_runs(ui: Ui, platform: Platform
     expect(page.locator('[role=treeitem][data-path="nested.<b>key</b>"]')).to_be_visible()
     expect(page.locator("#panel-map [data-preview=output]")).to_contain_text(EVIL_SCRIPT)
     nothing_ran()
+
+
+def test_a_renamed_output_field_is_named_so_in_every_label(ui: Ui, platform: Platform) -> None:
+    page = ui.page
+    ui.new_integration("Renames", f"{platform.sink.url}/renames")
+    ui.step("Map")
+    ui.paste_sample({"customer": {"email": "a@b.c"}})
+    ui.tree_field("customer.email").locator(".tree-row").drag_to(page.locator(".drop-new"))
+    row = ui.mapping(0)
+    row.get_by_label("Transform to add").select_option("custom")
+    row.get_by_role("button", name="Add transform").click()
+    expect(page.get_by_label("JavaScript for output field email")).to_be_visible()
+
+    target = row.get_by_label("Output field", exact=True)
+    target.fill("contact")
+    expect(row).to_have_attribute("aria-label", "output field contact")
+    expect(page.get_by_label("JavaScript for output field contact")).to_be_visible()
+    expect(page.get_by_label("JavaScript for output field email")).to_have_count(0)
+    expect(row.get_by_role("button", name="Remove output field contact")).to_be_visible()
+    expect(row.get_by_label("Transform to add to output field contact")).to_be_visible()
+    kind = row.get_by_label("Transform 1 of output field contact", exact=True)
+    expect(kind).to_have_value("custom")
+    expect(target).to_be_focused()  # renamed in place: the field being typed in stays
+    ui.expect_preview({"contact": "a@b.c"})
+
+
+def test_the_smtp_server_field_has_room_beside_its_port(ui: Ui) -> None:
+    page = ui.page
+    ui.new_integration("Mail", "")
+    page.get_by_label("Email (SMTP)").check()
+    server = page.get_by_label("SMTP server").bounding_box()
+    port = page.get_by_label("Port", exact=True).bounding_box()
+    assert server is not None and port is not None
+    assert abs(server["y"] - port["y"]) < 2, "side by side, on one line"
+    assert server["width"] >= 3 * port["width"], (server, port)
+
+
+def test_the_idempotency_header_can_be_renamed_and_turned_off(
+    ui: Ui, platform: Platform
+) -> None:
+    page = ui.page
+    integration = platform.add(
+        {
+            "name": "Keys for the receiver",
+            "source": {"type": "webhook"},
+            "target": {"type": "http", "url": f"{platform.sink.url}/idempotency"},
+        },
+    )
+    ui.open(f"#/integrations/{integration['id']}/configure")
+    switch = page.get_by_label("Send the run id in a header")
+    header = page.get_by_label("Idempotency header")
+    expect(switch).to_be_checked()
+    expect(header).to_have_attribute("placeholder", "Idempotency-Key")
+    header.fill("X-Run-Id")
+
+    def save(version: int) -> dict[str, object]:
+        ui.step("Save")
+        page.get_by_role("button", name="Validate").click()
+        page.get_by_role("button", name="Save", exact=True).click()
+        expect(page.get_by_text(f"Saved as version {version}")).to_be_visible()
+        target = platform.api("GET", f"/api/integrations/{integration['id']}/").json()["target"]
+        return dict(target)
+
+    assert save(2)["idempotencyHeader"] == "X-Run-Id"
+    keyed = platform.send(integration, {"n": 1})
+    assert platform.wait(keyed)["status"] == "success"
+    [first] = platform.sink.received("/idempotency")
+    assert first["headers"]["X-Run-Id"] == keyed
+
+    ui.step("Configure")
+    switch.uncheck()
+    expect(header).to_be_disabled()
+    assert save(3)["idempotencyHeader"] is None
+    plain = platform.send(integration, {"n": 2})
+    assert platform.wait(plain)["status"] == "success"
+    second = platform.sink.received("/idempotency")[1]
+    assert {"x-run-id", "idempotency-key"}.isdisjoint(k.lower() for k in second["headers"])
+
+
+def test_the_list_and_the_integration_show_runs_in_flight_stuck_and_failed(
+    ui: Ui, platform: Platform
+) -> None:
+    page = ui.page
+    name = f"Counted {uuid.uuid4().hex[:6]}"
+    integration = platform.add(
+        {
+            "name": name,
+            "source": {"type": "webhook"},
+            "target": {"type": "http", "url": f"{platform.sink.url}/counted"},
+        },
+    )
+    delivered = platform.send(integration, {"n": 1})
+    assert platform.wait(delivered)["status"] == "success"
+    # Runs as the platform leaves them when a message is dead-lettered, while one is being
+    # retried, and when the queue lost one twenty minutes ago (past the reconciler's horizon).
+    now = datetime.now(timezone.utc)
+    lost = (now - timedelta(minutes=20)).isoformat()
+    for status, when in (("dead_lettered", now.isoformat()), ("retrying", now.isoformat()),
+                         ("queued", lost)):
+        assert platform.runs.create(
+            {
+                "id": f"ui-{status}-{uuid.uuid4().hex}",
+                "integrationId": integration["id"],
+                "status": status,
+                "sourceKind": "webhook",
+                "createdAt": when,
+                "updatedAt": when,
+            }
+        )
+    stats = platform.api("GET", f"/api/integrations/{integration['id']}/stats/").json()
+    assert (stats["success"], stats["inFlight"], stats["stuck"]) == (1, 2, 1), stats
+
+    ui.open("#/integrations")
+    page.reload()
+    row = page.locator(f'tr[data-id="{integration["id"]}"]')
+    # One success and one dead-lettered run: 50 %, not the 100 % that leaving it out gave.
+    expect(row.locator("td[data-stat=rate]")).to_contain_text("50%")
+    expect(row.locator("td[data-stat=rate]")).to_have_attribute("title", re.compile("1 failed"))
+    expect(row.locator("td[data-stat=inFlight]")).to_have_text("2 1 stuck")
+
+    row.get_by_role("link", name=name, exact=True).click()
+    health = page.locator(".health")
+    for count, shown in (("rate", "50%"), ("success", "1"), ("failed", "1"), ("inFlight", "2"),
+                         ("stuck", "1")):
+        expect(health.locator(f"[data-count={count}] strong")).to_have_text(shown)
+    expect(page.locator("[data-warning=signature]")).to_have_count(0)
+
+
+def test_refused_signatures_are_shown_on_the_integration(
+    platform: Platform, browser: Browser, tmp_path: Path
+) -> None:
+    ui = Ui(browser, platform, shots_dir(tmp_path))
+    ui.sign_in()
+    page = ui.page
+    integration = platform.add(
+        {
+            "name": "Signed by the sender",
+            "source": {
+                "type": "webhook",
+                "signature": {"scheme": "hmac-sha256", "secret": "ui-" + uuid.uuid4().hex},
+            },
+            "target": {"type": "http", "url": f"{platform.sink.url}/signed"},
+        },
+    )
+    ui.open(f"#/integrations/{integration['id']}/configure")
+    expect(page.get_by_role("heading", name="Signed by the sender")).to_be_visible()
+    expect(page.locator("[data-warning=signature]")).to_have_count(0)
+
+    path = integration["webhookUrl"].removeprefix(SITE_URL)
+    forged = requests.post(
+        platform.url + path,
+        data=b'{"n": 1}',
+        headers={"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=" + "0" * 64},
+        timeout=30,
+    )
+    assert forged.status_code == 401, forged.text
+    failures = platform.api("GET", f"/api/integrations/{integration['id']}/").json()[
+        "signatureFailures"
+    ]
+    assert failures["count"] == 1
+    assert platform.sink.received("/signed") == []
+
+    page.reload()
+    warning = page.locator("[data-warning=signature]")
+    expect(warning).to_contain_text("1 webhook request was refused for a bad signature")
+    expect(warning).to_contain_text(failures["reason"])
+    warning.get_by_text("Headers of the latest one").click()
+    sample = page.get_by_label("Headers of the latest refused request")
+    for name in failures["sampleHeaders"]:
+        expect(sample).to_contain_text(name)
+    ui.shot("10-signature-warning")
+    ui.close()
+
+
+def test_the_api_reference_lists_every_operation_without_a_token(
+    platform: Platform, browser: Browser, tmp_path: Path
+) -> None:
+    document = requests.get(platform.url + "/api/openapi.json", timeout=10).json()
+    operations = sorted(
+        f"{method.upper()} {path}"
+        for path, item in document["paths"].items()
+        for method in item
+        if method in {"get", "put", "post", "delete", "patch"}
+    )
+    for address in ("/api/docs", "/api/docs/"):
+        reply = requests.get(platform.url + address, timeout=10)
+        assert reply.status_code == 200, address
+        assert reply.headers["Content-Type"].startswith("text/html")
+        policy = reply.headers["Content-Security-Policy"]
+        assert "script-src 'self';" in policy and "unsafe" not in policy
+
+    ui = Ui(browser, platform, shots_dir(tmp_path))  # never signed in
+    page = ui.page
+    page.goto(platform.url + "/api/docs")
+    blocks = page.locator(".opblock")
+    expect(blocks).to_have_count(len(operations), timeout=20_000)
+    shown = sorted(
+        f"{block.locator('.opblock-summary-method').inner_text()} "
+        f"{block.locator('.opblock-summary-path').get_attribute('data-path')}"
+        for block in blocks.all()
+    )
+    assert shown == operations
+    page.locator(".opblock-summary", has_text="/api/runs/{id}/replay/").click()
+    expect(page.locator(".opblock-body").first).to_contain_text("replay")
+    ui.shot("11-api-docs")
+    ui.close()  # fails on any script error or Content-Security-Policy refusal
+
+
+def test_a_signing_key_made_on_save_is_shown_once_and_never_stored(
+    ui: Ui, platform: Platform
+) -> None:
+    page = ui.page
+    ui.new_integration("Signs its requests", f"{platform.sink.url}/signing")
+    page.get_by_label("Sign every request").check()
+    ui.step("Map")
+    ui.paste_sample({"n": 1})
+    ui.step("Save")
+    page.get_by_role("button", name="Validate").click()
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("✓ Saved.")).to_be_visible()
+    key = page.get_by_label("New signing key", exact=True).input_value()
+    assert key.startswith("whsec_")
+    assert key not in page.evaluate("JSON.stringify(localStorage)")
+    integration_id = page.url.split("#/integrations/")[1].split("/")[0]
+    stored = platform.api("GET", f"/api/integrations/{integration_id}/").json()
+    assert stored["target"]["signing"]["secret"]["set"] is True
+
+    page.get_by_role("button", name="Send test event").click()
+    expect(page.locator(".test-line .badge")).to_have_text("success", timeout=RUN_TIMEOUT_MS)
+    [sent] = platform.sink.received("/signing")
+    assert {"webhook-id", "webhook-signature"} <= {k.lower() for k in sent["headers"]}
+
+    page.reload()
+    expect(page.get_by_role("heading", name="Signs its requests")).to_be_visible()
+    expect(page.get_by_label("New signing key", exact=True)).to_have_count(0)
+    assert key not in page.content()
+    ui.step("Configure")
+    expect(page.locator("fieldset.signing .badge")).to_have_text("key set")

@@ -7,6 +7,7 @@ temporary directory.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, expect
 
-from .conftest import Platform
+from .conftest import SITE_URL, Platform
 from .ui_support import RUN_TIMEOUT_MS, Ui, chromium, shots_dir
 
 SAMPLE = {
@@ -100,7 +101,31 @@ def test_a_new_user_maps_a_webhook_to_http_and_sees_it_delivered(
     expect(page.get_by_text("✓ Saved.")).to_be_visible()
     expect(page.get_by_role("heading", name="Orders to fulfilment")).to_be_visible()
     integration_id = page.url.split("#/integrations/")[1].split("/")[0]
+
+    # Where to send events: the URL with a Copy button, and a curl line that works as is.
+    saved = platform.api("GET", f"/api/integrations/{integration_id}/").json()
+    address = page.get_by_label("URL to send events to", exact=True)
+    expect(address).to_have_value(saved["webhookUrl"])
+    page.get_by_role("button", name="Copy URL to send events to").click()
+    expect(page.locator("#notice")).to_have_text("Copied to the clipboard.")
+    assert page.evaluate("navigator.clipboard.readText()") == saved["webhookUrl"]
+    command = page.get_by_label("curl command", exact=True).input_value()
+    assert saved["webhookUrl"] in command and "Content-Type: application/json" in command
+    page.get_by_role("button", name="Copy curl command").click()
+    assert page.evaluate("navigator.clipboard.readText()") == command
     ui.shot("07-saved")
+    # Run in a shell as copied (the site's public address swapped for this test server's).
+    ran = subprocess.run(
+        ["sh", "-c", command.replace(SITE_URL, platform.url)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    curl_run = json.loads(ran.stdout)["runId"]
+    assert platform.wait(curl_run)["status"] == "success"
+    [from_curl] = platform.sink.received("/ui-flow")
+    assert json.loads(from_curl["body"])["orderId"] == SAMPLE["id"]
 
     # A webhook from outside, as curl would send it.
     ui.step("Configure")
@@ -120,7 +145,7 @@ def test_a_new_user_maps_a_webhook_to_http_and_sees_it_delivered(
     expect(row.locator(".badge")).to_have_text("success", timeout=RUN_TIMEOUT_MS)
     row.get_by_role("link").click()
     expect(page.get_by_role("heading", name="Run")).to_contain_text(run_id)
-    [received] = platform.sink.received("/ui-flow")
+    received = platform.sink.received("/ui-flow")[-1]
     delivered = json.loads(received["body"])
     assert delivered == {
         "orderId": "ord_2002",
@@ -141,17 +166,28 @@ def test_a_new_user_maps_a_webhook_to_http_and_sees_it_delivered(
     expect(page.locator(f'tr[data-run="{run_id}"]')).to_be_visible()
     ui.shot("09-runs")
 
+    # A filter that matches nothing says so, with the way back.
+    page.get_by_label("Status").select_option("dead_lettered")
+    page.get_by_label("Integration", exact=True).select_option(integration_id)
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator(".results")).to_have_text(
+        "No runs match these filters. Show all runs", use_inner_text=True
+    )
+    page.get_by_role("link", name="Show all runs").click()
+    expect(page.locator(f'tr[data-run="{run_id}"]')).to_be_visible()
+
     # Send test event runs the saved integration for real, with the saved sample.
     ui.open(f"#/integrations/{integration_id}/save")
     page.get_by_role("button", name="Send test event").click()
     expect(page.locator(".test-line .badge")).to_have_text("success", timeout=RUN_TIMEOUT_MS)
-    assert len(platform.sink.received("/ui-flow")) == 2
-    assert json.loads(platform.sink.received("/ui-flow")[1]["body"])["orderId"] == "ord_1001"
+    assert len(platform.sink.received("/ui-flow")) == 3
+    assert json.loads(platform.sink.received("/ui-flow")[2]["body"])["orderId"] == "ord_1001"
 
     # The list shows how it has been doing.
     ui.open("#/integrations")
     row = page.locator(f'tr[data-id="{integration_id}"]')
     expect(row.locator(".badge", has_text="success")).to_be_visible()
-    expect(row.locator("td.num")).to_contain_text("100%")
+    expect(row.locator("td[data-stat=rate]")).to_contain_text("100%")
+    expect(row.locator("td[data-stat=inFlight]")).to_have_text("0")
     ui.shot("02-integrations")
     ui.close()

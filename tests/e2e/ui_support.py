@@ -62,7 +62,12 @@ class Ui:
 
     def __init__(self, browser: Browser, platform: Platform, shots: Path | None = None) -> None:
         self.platform = platform
-        self.context = browser.new_context(viewport=VIEWPORT, service_workers="block")
+        # Clipboard access lets a test read what a Copy button copied, as a paste would.
+        self.context = browser.new_context(
+            viewport=VIEWPORT,
+            service_workers="block",
+            permissions=["clipboard-read", "clipboard-write"],
+        )
         self.context.set_default_timeout(10_000)
         self.page: Page = self.context.new_page()
         self.problems: list[str] = []
@@ -98,7 +103,7 @@ class Ui:
             self.shots.mkdir(parents=True, exist_ok=True)
             # A passing notice would cover content. (Playwright's `style=` option would be an
             # inline style, which the page's CSP rightly refuses.)
-            self.page.evaluate("document.getElementById('notice').replaceChildren()")
+            self.page.evaluate("document.getElementById('notice')?.replaceChildren()")
             self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
 
     # --- the editor ---------------------------------------------------------------------------

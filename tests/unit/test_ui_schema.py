@@ -164,7 +164,7 @@ def test_the_contract_lists_what_the_ui_offers(contract: dict[str, Any]) -> None
     assert list(contract["transforms"]) == [
         "uppercase", "lowercase", "substring", "replace", "default", "concat", "custom"]
     assert list(contract["targetTypes"]) == ["http", "email"]
-    assert list(contract["authTypes"]) == ["bearer", "basic", "apiKey"]
+    assert list(contract["authTypes"]) == ["bearer", "basic", "apiKey", "oauth2"]
     assert contract["transforms"]["substring"]["parameters"].keys() == {"start", "length"}
 
 

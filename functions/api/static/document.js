@@ -15,13 +15,16 @@ export const CONTRACT = {
     "samplePayload"],
   "serverFields": ["id", "version", "webhookPath", "webhookUrl", "pushPath", "pushEndpoint",
     "listenerActive", "managedSubscription", "lastPulledAt", "listenerError",
-    "signatureFailures", "createdAt", "updatedAt"],
+    "signatureFailures", "newSigningSecret", "createdAt", "updatedAt"],
   "secretPaths": [
     ["source", "signature", "secret"],
     ["source", "credentials"],
     ["target", "auth", "token"],
     ["target", "auth", "password"],
     ["target", "auth", "value"],
+    ["target", "auth", "clientSecret"],
+    ["target", "signing", "secret"],
+    ["target", "signing", "previousSecret"],
     ["target", "smtpPassword"]
   ],
   "mappingFields": ["target", "source", "transforms"],
@@ -48,7 +51,9 @@ export const CONTRACT = {
     "basic": { "label": "Basic (user and password)", "fresh": { "type": "basic", "username": "",
       "password": "" } },
     "apiKey": { "label": "API key", "fresh": { "type": "apiKey", "header": "X-Api-Key",
-      "value": "" } }
+      "value": "" } },
+    "oauth2": { "label": "OAuth2 client credentials", "fresh": { "type": "oauth2", "tokenUrl": "",
+      "clientId": "", "clientSecret": "" } }
   },
   "transforms": {
     "uppercase": { "label": "Uppercase", "fresh": { "type": "uppercase" }, "parameters": {} },
@@ -147,6 +152,10 @@ export function documentToSave(doc, base) {
   // An optional secret left empty means "none", not an empty password.
   if (out.source && out.source.credentials === '') delete out.source.credentials;
   if (out.target && out.target.smtpPassword === '') delete out.target.smtpPassword;
+  // A signing key left empty is made by the platform (and shown once, in the answer).
+  const signing = out.target && out.target.signing;
+  if (signing && !signing.secret) delete signing.secret;
+  if (signing && signing.previousSecret === '') delete signing.previousSecret;
   if (base) out.version = base.version;
   return out;
 }

@@ -111,3 +111,33 @@ export function field(label, control, { hint, path, wide } = {}) {
   if (path) control.dataset.path = path;
   return el('div', { class: ['field', wide && 'wide'] }, parts);
 }
+
+/** Put `text` on the clipboard (selecting `input` as a fallback) and say so. */
+export async function copyText(text, input) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    input.select();
+    document.execCommand('copy');
+  }
+  notify('Copied to the clipboard.');
+}
+
+/**
+ * A read-only value with a Copy button: one line in an input, or several (`multiline`) in a
+ * text area, so that the user can also select it by hand.
+ */
+export function copyable(label, value, { hint, multiline = false, name } = {}) {
+  const input = multiline
+    ? el('textarea', { readOnly: true, class: 'mono', rows: Math.min(8, value.split('\n').length),
+      spellcheck: 'false', wrap: 'soft', 'data-copy': name || '' })
+    : el('input', { type: 'text', value, readOnly: true, class: 'mono', 'data-copy': name || '' });
+  if (multiline) input.value = value;
+  const box = field(label, input, { hint });
+  box.append(el('button', {
+    type: 'button', class: 'quiet', 'aria-label': `Copy ${label}`,
+    onclick: () => copyText(value, input),
+  }, 'Copy'));
+  box.classList.add('copyable');
+  return box;
+}

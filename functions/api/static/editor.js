@@ -8,6 +8,7 @@
 import { api } from './api.js';
 import { blankDocument } from './document.js';
 import { el, notify, replace, timeAgo } from './dom.js';
+import { healthLine, signatureWarning } from './health.js';
 import { createDraft } from './draft.js';
 import { createPreviewer } from './preview.js';
 import { clearProblems, showProblems, stepOf } from './problems.js';
@@ -34,6 +35,8 @@ const REDRAWS = {
 };
 
 let justSaved = null; // the id just created by the editor that navigated here, to greet it
+// A signing key the platform made on save ({id, secret}): shown once in step 4, never stored.
+let revealed = null;
 
 /** The editor at `#/integrations/{id}/{step}` or `#/new/{key}/{step}`. */
 export function renderEditor(main, route) {
@@ -59,6 +62,9 @@ export function renderEditor(main, route) {
   const dirtyBadge = el('span', { class: 'badge changed', hidden: true }, 'Unsaved changes');
   const title = el('h1', {});
   const banners = el('div', { class: 'banners' });
+  // A saved integration's last 24 hours and its refused signatures, above the steps.
+  const health = el('div', { class: 'health-box', 'aria-live': 'polite' });
+  let signatureFailures = null;
 
   const applyProblems = () => {
     clearProblems(main);
@@ -92,6 +98,22 @@ export function renderEditor(main, route) {
         baseVersion: draft.base ? draft.base.version : null,
       }, draft.base);
     }, DRAFT_DELAY_MS);
+  };
+
+  const DAY_MS = 24 * 3600 * 1000;
+  const refreshHealth = async () => {
+    if (!state.id) {
+      health.replaceChildren();
+      return;
+    }
+    let stats = null;
+    try {
+      stats = await api.stats(state.id, new Date(Date.now() - DAY_MS).toISOString());
+    } catch {
+      // no stats: the line is left out, the warning still shown
+    }
+    if (disposed) return;
+    replace(health, signatureWarning(signatureFailures), stats ? healthLine(stats) : null);
   };
 
   const refreshHead = () => {
@@ -210,11 +232,15 @@ export function renderEditor(main, route) {
         applyProblems();
       },
       justSaved: () => state.justSaved,
+      newSigningSecret: () => (revealed && revealed.id === state.id ? revealed.secret : null),
       goTo,
       onSaved,
       onDiscarded,
       reload: load,
-      afterTestEvent: () => tester.history.refresh(),
+      afterTestEvent: () => {
+        tester.history.refresh();
+        refreshHealth();
+      },
       disposed: () => disposed,
     });
     drawConfigure();
@@ -225,7 +251,7 @@ export function renderEditor(main, route) {
     saver.draw();
     replace(main,
       el('p', { class: 'crumbs' }, el('a', { href: '#/integrations' }, '← Integrations')),
-      el('div', { class: 'page-head editor-head' }, title, dirtyBadge), banners,
+      el('div', { class: 'page-head editor-head' }, title, dirtyBadge), health, banners,
       tablist, STEPS.map(([name]) => panels[name]));
     refreshHead();
     shown = null;
@@ -234,7 +260,10 @@ export function renderEditor(main, route) {
     previewer.schedule(0);
   };
 
-  function onSaved(saved, wasNew) {
+  function onSaved(answer, wasNew) {
+    // The new key is in this answer only; the draft (and so localStorage) never holds it.
+    const { newSigningSecret, ...saved } = answer;
+    revealed = newSigningSecret ? { id: saved.id, secret: newSigningSecret } : null;
     clearTimeout(draftTimer);
     discardDraft(state.key);
     if (wasNew) {
@@ -276,6 +305,8 @@ export function renderEditor(main, route) {
       return;
     }
     if (disposed) return;
+    signatureFailures = base ? base.signatureFailures || null : null;
+    refreshHealth();
     const stored = loadDraft(state.key);
     draft = createDraft({
       base,
@@ -317,6 +348,7 @@ export function renderEditor(main, route) {
       if (tester) tester.history.stop();
       if (previewer) previewer.dispose();
       if (justSaved === state.id) justSaved = null;
+      if (revealed && revealed.id === state.id) revealed = null;
     },
   };
 }

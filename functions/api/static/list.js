@@ -4,6 +4,7 @@ import { api } from './api.js';
 import { confirmDialog } from './dialog.js';
 import { SECRET_PATHS, SERVER_FIELDS } from './document.js';
 import { el, notify, replace, statusBadge, timeAgo } from './dom.js';
+import { inFlightText, summary } from './health.js';
 import {
   dig, discardDraft, listDrafts, loadDraft, newDraftKey, saveDraft,
 } from './stored-drafts.js';
@@ -45,16 +46,15 @@ export function duplicateOf(doc) {
 }
 
 function statsCells(stats) {
-  if (!stats) return [el('td', { class: 'muted' }, '—'), el('td', { class: 'muted' }, '—')];
+  if (!stats) return ['—', '—', '—'].map((dash) => el('td', { class: 'muted' }, dash));
   const last = stats.lastRun
     ? el('td', {}, statusBadge(stats.lastRun.status), ' ', timeAgo(stats.lastRun.createdAt))
     : el('td', { class: 'muted' }, 'no runs');
-  const decided = (stats.success || 0) + (stats.error || 0);
-  const rate = decided ? `${Math.round((100 * stats.success) / decided)}%` : '—';
-  const detail = `${stats.success || 0} succeeded, ${stats.error || 0} failed, `
-    + `${stats.skipped || 0} skipped of ${stats.total || 0} in the last 24 h`;
-  return [last, el('td', { class: 'num', title: detail }, rate,
-    el('span', { class: 'visually-hidden' }, ` (${detail})`))];
+  const { rate, detail } = summary(stats);
+  return [last,
+    el('td', { class: 'num', 'data-stat': 'rate', title: detail }, rate,
+      el('span', { class: 'visually-hidden' }, ` (${detail})`)),
+    el('td', { class: 'num', 'data-stat': 'inFlight' }, inFlightText(stats))];
 }
 
 /** The list at `#/integrations`. */
@@ -192,7 +192,8 @@ export function renderList(main) {
         replace(results, el('table', { class: 'table integrations' },
           el('caption', { class: 'visually-hidden' }, 'Integrations'),
           el('thead', {}, el('tr', {},
-            ['Name', 'Source', 'Target', 'Active', 'Last run', 'Success (24 h)', 'Actions']
+            ['Name', 'Source', 'Target', 'Active', 'Last run', 'Success (24 h)', 'In flight',
+              'Actions']
               .map((name) => el('th', { scope: 'col' }, name)))),
           tbody));
       }

@@ -11,8 +11,12 @@ function ms(value) {
 }
 
 /** A table of runs; `names` maps integration ids to names (the column is left out without). */
-export function runTable(runs, { names = null, caption = 'Runs' } = {}) {
-  if (!runs.length) return el('p', { class: 'empty' }, 'No runs yet.');
+export function runTable(runs, { names = null, caption = 'Runs', filtered = false } = {}) {
+  if (!runs.length && filtered) {
+    return el('p', { class: 'empty', 'data-empty': 'filtered' },
+      'No runs match these filters. ', el('a', { href: '#/runs' }, 'Show all runs'));
+  }
+  if (!runs.length) return el('p', { class: 'empty', 'data-empty': 'none' }, 'No runs yet.');
   return el('table', { class: 'table runs-table' },
     el('caption', { class: 'visually-hidden' }, caption),
     el('thead', {}, el('tr', {},
@@ -63,6 +67,8 @@ export function renderRuns(main, query) {
   const more = el('button', { type: 'button', class: 'quiet', hidden: true }, 'Load more');
   let cursor = null;
   let runs = [];
+  // With a filter set, an empty page means "nothing matches", not "nothing happened yet".
+  const filtered = Object.values(filters).some(Boolean);
 
   const load = async (append = false) => {
     results.setAttribute('aria-busy', 'true');
@@ -70,7 +76,7 @@ export function renderRuns(main, query) {
       const page = await api.listRuns({ ...filters, limit: 50, cursor: append ? cursor : '' });
       runs = append ? runs.concat(page.runs) : page.runs;
       cursor = page.nextCursor;
-      replace(results, runTable(runs, { names }));
+      replace(results, runTable(runs, { names, filtered }));
       more.hidden = !cursor;
     } catch (err) {
       replace(results, el('p', { class: 'problem-text', role: 'alert' }, err.message));
@@ -108,7 +114,7 @@ export function renderRuns(main, query) {
       integration.append(el('option', { value: item.id, selected: item.id === filters.integration_id },
         item.name));
     }
-    if (runs.length) replace(results, runTable(runs, { names }));
+    if (runs.length) replace(results, runTable(runs, { names, filtered }));
   }).catch(() => {});
   load();
   return {};

@@ -4,7 +4,7 @@
 // `ctx` is {draft, focus(key)}.
 
 import { CONTRACT } from './document.js';
-import { el, field, notify, timeAgo, uid } from './dom.js';
+import { copyable, el, field, timeAgo, uid } from './dom.js';
 import { dig, isSecretRef } from './stored-drafts.js';
 
 function keys(path) {
@@ -128,27 +128,6 @@ function checkbox(ctx, label, path, fallback) {
   return el('label', { class: 'check' }, input, label);
 }
 
-async function copyText(text, input) {
-  try {
-    await navigator.clipboard.writeText(text);
-  } catch {
-    input.select();
-    document.execCommand('copy');
-  }
-  notify('Copied to the clipboard.');
-}
-
-function copyable(label, value, hint) {
-  const input = el('input', { type: 'text', value, readOnly: true, class: 'mono', 'data-copy': '' });
-  const box = field(label, input, { hint });
-  box.append(el('button', {
-    type: 'button', class: 'quiet', 'aria-label': `Copy ${label}`,
-    onclick: () => copyText(value, input),
-  }, 'Copy'));
-  box.classList.add('copyable');
-  return box;
-}
-
 // --- sources -----------------------------------------------------------------------------
 
 function webhookSource(ctx) {
@@ -157,7 +136,8 @@ function webhookSource(ctx) {
   const scheme = (doc.source.signature && doc.source.signature.scheme) || '';
   return [
     url
-      ? copyable('Webhook URL', url, 'Senders POST JSON here. Keep it private: it is the key.')
+      ? copyable('Webhook URL', url,
+        { hint: 'Senders POST JSON here. Keep it private: it is the key.' })
       : el('p', { class: 'hint' }, 'The webhook URL is assigned when you first save.'),
     select(ctx, 'Signature check', 'source.signature.scheme', [
       ['', 'None: accept unsigned requests'], ...labelled(CONTRACT.signatureSchemes),
@@ -237,7 +217,43 @@ function authFields(ctx) {
         : textField(ctx, 'Header name', 'target.auth.header')));
     parts.push(secretField(ctx, 'Key', 'target.auth.value'));
   }
+  if (type === 'oauth2') {
+    parts.push(textField(ctx, 'Token URL', 'target.auth.tokenUrl', {
+      type: 'url', placeholder: 'https://auth.example.com/oauth/token',
+      hint: 'The client-credentials token is fetched here, kept until shortly before it '
+        + 'expires, and sent as a bearer token.',
+    }));
+    parts.push(el('div', { class: 'grid-2' },
+      textField(ctx, 'Client id', 'target.auth.clientId'),
+      secretField(ctx, 'Client secret', 'target.auth.clientSecret')));
+    parts.push(el('div', { class: 'grid-2' },
+      textField(ctx, 'Scope', 'target.auth.scope', { optional: true }),
+      textField(ctx, 'Audience', 'target.auth.audience', { optional: true })));
+  }
   return parts;
+}
+
+/**
+ * Standard Webhooks signatures on every request. The key is made by the platform on save
+ * and shown once (step 4); a stored one shows `set`. Toggled in place: nothing to redraw.
+ */
+function signingField(ctx) {
+  const path = 'target.signing';
+  const current = dig(ctx.draft.doc, keys(path));
+  const stored = dig(ctx.draft.base, keys(path));
+  const box = el('input', { type: 'checkbox', checked: Boolean(current), 'data-path': path });
+  box.addEventListener('change', () => {
+    ctx.draft.setSetting(path, box.checked ? stored || { scheme: 'standard-webhooks' } : undefined);
+  });
+  const key = stored && isSecretRef(stored.secret);
+  return el('fieldset', { class: 'signing' },
+    el('legend', {}, 'Signing'),
+    el('label', { class: 'check' }, box,
+      'Sign every request (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature)'),
+    el('p', { class: 'hint' }, key
+      ? [el('span', { class: 'badge set' }, 'key set'), ' The whsec_ key was shown once, when it ',
+        'was made; rotate it with POST /api/integrations/{id}/rotate_signing_secret/.']
+      : 'The platform makes the whsec_ key when you save, and shows it once.'));
 }
 
 function headerRows(ctx) {
@@ -271,6 +287,35 @@ function headerRows(ctx) {
     } }, 'Add header'));
 }
 
+/**
+ * The idempotency header: on by default (absent means `Idempotency-Key`), a name of one's
+ * own, or off (null). Turning it off disables the name in place: nothing to redraw.
+ */
+function idempotencyField(ctx) {
+  const path = 'target.idempotencyHeader';
+  const current = dig(ctx.draft.doc, keys(path));
+  const on = current !== null;
+  const name = el('input', {
+    type: 'text', value: typeof current === 'string' ? current : '', placeholder: 'Idempotency-Key',
+    autocomplete: 'off', spellcheck: 'false', disabled: !on,
+  });
+  const box = el('input', { type: 'checkbox', checked: on, 'data-focus': `${path}:on` });
+  const chosen = () => (name.value.trim() === '' ? undefined : name.value);
+  box.addEventListener('change', () => {
+    name.disabled = !box.checked;
+    ctx.draft.setSetting(path, box.checked ? chosen() : null);
+  });
+  name.addEventListener('input', () => ctx.draft.setSetting(path, chosen()));
+  return el('fieldset', { class: 'idempotency' },
+    el('legend', {}, 'Idempotency key'),
+    el('label', { class: 'check' }, box, 'Send the run id in a header'),
+    field('Idempotency header', name, {
+      path,
+      hint: 'The same on every retry of a message, so that the receiver can drop duplicates. '
+        + 'Empty: Idempotency-Key.',
+    }));
+}
+
 function httpTarget(ctx) {
   return [
     el('div', { class: 'grid-method' },
@@ -282,12 +327,14 @@ function httpTarget(ctx) {
     headerRows(ctx),
     textField(ctx, 'Timeout (seconds)', 'target.timeoutSeconds',
       { number: true, optional: true, placeholder: '30' }),
+    idempotencyField(ctx),
+    signingField(ctx),
   ];
 }
 
 function emailTarget(ctx) {
   return [
-    el('div', { class: 'grid-method' },
+    el('div', { class: 'grid-host-port' },
       textField(ctx, 'SMTP server', 'target.smtpServer', { placeholder: 'smtp.example.com' }),
       textField(ctx, 'Port', 'target.smtpPort', { number: true, placeholder: '587' })),
     el('div', { class: 'grid-2' },

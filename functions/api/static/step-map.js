@@ -27,6 +27,24 @@ function ownerName(mapping, i) {
 }
 
 /**
+ * After a rename, the labels in `row` that name the field (every one ends with its name:
+ * "Transform to add to output field email", "JavaScript for output field email") follow
+ * it, without redrawing the row under the caret.
+ */
+function relabel(row, before, after) {
+  if (before === after) return;
+  const renamed = (text) => (text.endsWith(before) ? text.slice(0, -before.length) + after : text);
+  for (const node of [row, ...row.querySelectorAll('[aria-label]')]) {
+    node.setAttribute('aria-label', renamed(node.getAttribute('aria-label')));
+  }
+  for (const label of row.querySelectorAll('label')) {
+    if (label.childNodes.length === 1 && label.firstChild.nodeType === Node.TEXT_NODE) {
+      label.textContent = renamed(label.textContent);
+    }
+  }
+}
+
+/**
  * The map step over `ctx.draft`; `ctx.id` is the saved integration's id (or null) and
  * `ctx.applyProblems()` puts problems back after a redraw. Returns `{root, redraw}`: the
  * editor calls `redraw()` when a change altered the output fields' structure.
@@ -71,7 +89,11 @@ export function mapStep(ctx, previewPanel) {
     const owner = ownerName(mapping, i);
     const target = el('input', { type: 'text', value: mapping.target || '', spellcheck: 'false',
       autocomplete: 'off', placeholder: 'e.g. customer.email' });
-    target.addEventListener('input', () => draft.setMappingTarget(i, target.value));
+    target.addEventListener('input', () => {
+      const before = ownerName(draft.doc.mappings[i], i);
+      draft.setMappingTarget(i, target.value);
+      relabel(row, before, ownerName(draft.doc.mappings[i], i));
+    });
     const source = el('input', { type: 'text', value: mapping.source || '', spellcheck: 'false',
       autocomplete: 'off', list: DATALIST_ID, placeholder: 'drop a field here or type a path' });
     source.addEventListener('input', () => draft.setMappingSource(i, source.value));
@@ -88,9 +110,10 @@ export function mapStep(ctx, previewPanel) {
         el('button', { type: 'button', class: 'quiet danger-text',
           'aria-label': `Remove ${owner}`,
           onclick: () => {
+            const removed = ownerName(draft.doc.mappings[i], i);
             draft.removeMapping(i);
             focus('mappings.add');
-            notify(`Removed ${owner}.`);
+            notify(`Removed ${removed}.`);
           } }, 'Remove')),
       transforms.length ? chain : null,
       el('div', { class: 'add-transform' },

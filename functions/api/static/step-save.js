@@ -4,14 +4,16 @@
 import { api, ApiError, waitForRun } from './api.js';
 import { confirmDialog } from './dialog.js';
 import { documentToSave, fingerprint } from './document.js';
-import { el, jsonBlock, replace, statusBadge, timeAgo } from './dom.js';
+import { copyable, el, jsonBlock, replace, statusBadge, timeAgo } from './dom.js';
+import { endpointBlock } from './endpoint.js';
 import { stepOf } from './problems.js';
 import { bodyBlock } from './runs.js';
 import { discardDraft, loadDraft } from './stored-drafts.js';
 
 /**
  * The step for the editor's `ctx`: {draft, key, id, validation(), validated(validation,
- * problems), justSaved(), goTo(step, path), onSaved(saved, wasNew), onDiscarded(), reload(),
+ * problems), justSaved(), newSigningSecret(), goTo(step, path), onSaved(saved, wasNew),
+ * onDiscarded(), reload(),
  * afterTestEvent(), disposed()}. It reads the draft and asks the editor to keep a validation
  * (and show its problems) instead of writing the editor's state.
  * Returns `{root, draw, discard}`; the editor calls `draw()` after every change.
@@ -198,10 +200,18 @@ export function saveStep(ctx) {
       ctx.id ? el('section', { class: 'card', 'aria-labelledby': 'try-title' },
         el('h2', { id: 'try-title' }, 'Try it for real'),
         greeting ? el('p', { class: 'ok-text' }, '✓ Saved.') : null,
+        greeting && ctx.newSigningSecret()
+          ? el('div', { class: 'banner', role: 'status', 'data-reveal': 'signing' },
+            copyable('New signing key', ctx.newSigningSecret(), {
+              hint: 'Give it to the receiver to verify the webhook-signature header. It is shown '
+                + 'this once: it is not kept in the browser and the API never shows it again.',
+            }))
+          : null,
         dirty
           ? el('p', { class: 'muted' }, 'Save first: a test event runs the saved integration.')
-          : [el('p', {}, 'Send the sample payload through the saved integration: it is delivered ',
-            'to the target and recorded as a run.'),
+          : [endpointBlock(draft.base),
+            el('p', {}, 'Send the sample payload through the saved integration: it is delivered ',
+              'to the target and recorded as a run.'),
           el('div', { class: 'buttons' },
             el('button', { type: 'button', id: 'send-test', class: 'primary', onclick: sendTest },
               'Send test event'),
