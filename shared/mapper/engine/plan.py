@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
-from ..errors import MapperError
+from ..errors import MapperError, TransformError
 from . import config as cfg
 from .codegen import FieldPlan, generate
 from .paths import compile_getter, compile_setter, parse_path, wildcard_count
-from .sandbox import JsOutcome, Sandbox
+from .sandbox import TOO_DEEP, JsOutcome, Sandbox
 from .transforms import TransformFn, compile_transform
 
 
@@ -139,19 +139,25 @@ class Plan:
         return self._sandbox.compile_errors() if self._sandbox else []
 
     def apply(self, message: Message) -> Outcome:
-        """Decide skip or process for one message and build its output."""
+        """Decide skip or process for one message and build its output; never raises."""
         if self._sandbox is None:
             started = perf_counter()
-            output = self._map_fields(message.data) if self._mappings else message.data
+            try:
+                output = self._map_fields(message.data) if self._mappings else message.data
+            except Exception as exc:  # noqa: BLE001 - see _failure
+                return Outcome(error=_failure(exc))
             return Outcome(output, False, None, (perf_counter() - started) * 1000)
         return next(self._apply_batch([message]))
 
     def apply_many(self, messages: Iterable[Message], batch_size: int = 64) -> Iterator[Outcome]:
-        """Outcomes for messages in order, one sandbox call per batch."""
+        """Outcomes for messages in order, one sandbox call per batch; never raises."""
         if self._sandbox is None:
             map_fields = self._map_fields if self._mappings else _identity
             for message in messages:
-                yield Outcome(output=map_fields(message.data))
+                try:
+                    yield Outcome(output=map_fields(message.data))
+                except Exception as exc:  # noqa: BLE001 - see _failure
+                    yield Outcome(error=_failure(exc))
             return
         batch: list[Message] = []
         for message in messages:
@@ -164,17 +170,28 @@ class Plan:
 
     def _apply_batch(self, batch: list[Message]) -> Iterator[Outcome]:
         started = perf_counter()
-        prepared = [self._field_values(m.data) for m in batch]
+        # The Python part of each message, each failing alone; the rest go to the sandbox.
+        prepared: list[list[Any] | None] = []
+        inputs: list[dict[str, Any]] = []
+        failed: dict[int, MapperError] = {}
+        for i, message in enumerate(batch):
+            try:
+                values = self._field_values(message.data)
+                inputs.append(self._js_input(message, values))
+            except Exception as exc:  # noqa: BLE001 - see _failure
+                failed[i] = _failure(exc)
+                values = None
+            prepared.append(values)
         js: list[JsOutcome | None] = [None] * len(batch)
-        if self._sandbox is not None:
-            js = list(
-                self._sandbox.run_batch(
-                    [self._js_input(m, v) for m, v in zip(batch, prepared, strict=True)]
-                )
-            )
+        if self._sandbox is not None and inputs:
+            verdicts = iter(self._sandbox.run_batch(inputs))
+            js = [None if i in failed else next(verdicts) for i in range(len(batch))]
         per_message_ms = (perf_counter() - started) * 1000 / len(batch)
-        for message, values, verdict in zip(batch, prepared, js, strict=True):
+        for i, (message, values, verdict) in enumerate(zip(batch, prepared, js, strict=True)):
             item_started = perf_counter()
+            if i in failed or values is None:
+                yield Outcome(error=failed[i], transform_ms=per_message_ms)
+                continue
             if verdict is not None and verdict.error is not None:
                 yield Outcome(error=verdict.error, transform_ms=per_message_ms)
                 continue
@@ -184,7 +201,11 @@ class Plan:
             if verdict is not None:
                 for mapping, value in zip(self._js_mappings, verdict.values or [], strict=True):
                     values[mapping.index] = value
-            output = self._assemble_fields(values) if self._mappings else message.data
+            try:
+                output = self._assemble_fields(values) if self._mappings else message.data
+            except Exception as exc:  # noqa: BLE001 - see _failure
+                yield Outcome(error=_failure(exc), transform_ms=per_message_ms)
+                continue
             elapsed = per_message_ms + (perf_counter() - item_started) * 1000
             yield Outcome(output=output, transform_ms=elapsed)
 
@@ -204,6 +225,17 @@ class Plan:
         """Free the sandbox's isolate."""
         if self._sandbox is not None:
             self._sandbox.close()
+
+
+def _failure(exc: Exception) -> MapperError:
+    # The mapping is pure code over one message's data: whatever it raises is about that
+    # message (a value nested past Python's recursion limit, say), so it fails that message
+    # alone, with the reason, instead of failing its batch or being redelivered forever.
+    if isinstance(exc, MapperError):
+        return exc
+    if isinstance(exc, RecursionError):
+        return TransformError("", f"the message is {TOO_DEEP}")
+    return TransformError("", f"this message could not be mapped: {type(exc).__name__}: {exc}")
 
 
 def _none(data: Any) -> None:

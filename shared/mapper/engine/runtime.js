@@ -73,11 +73,19 @@
     }
   }
 
+  // What a thrown value says, never throwing itself: a thrown object's `name` or `message`
+  // may be a getter that throws, or the object a Proxy whose every trap does.
   function describe(e) {
-    if (e && typeof e === "object" && typeof e.message === "string") {
-      return (typeof e.name === "string" ? e.name + ": " : "") + e.message;
-    }
-    try { return "threw " + String(e); } catch (_) { return "threw a value"; }
+    try {
+      if (e && typeof e === "object") {
+        const message = e.message;
+        if (typeof message === "string") {
+          const name = e.name;
+          return (typeof name === "string" ? name + ": " : "") + message;
+        }
+      }
+    } catch (_) { /* described below, more plainly */ }
+    try { return "threw " + String(e); } catch (_) { return "threw a value that cannot be shown"; }
   }
 
   // --- built-ins, identical to mapper/transforms.py ---------------------------------------
@@ -157,8 +165,8 @@
 
   function runOne(msg) {
     state.where = "";
-    deepFreeze(msg.d); deepFreeze(msg.a); deepFreeze(msg.h);
     try {
+      deepFreeze(msg.d); deepFreeze(msg.a); deepFreeze(msg.h);
       if (condition !== null) {
         state.where = "condition";
         if (!condition.call(undefined, msg.d, msg.a, msg.h)) return { s: 1 };

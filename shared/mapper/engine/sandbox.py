@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from ..errors import SandboxError, SandboxMemoryError, SandboxTimeout
+from ..errors import SandboxError, SandboxMemoryError, SandboxTimeout, TransformError
 
 _ENGINE = resources.files("mapper.engine")
 _RUNTIME_JS = _ENGINE.joinpath("runtime.js").read_text(encoding="utf-8")
@@ -32,7 +32,12 @@ class JsOutcome:
 
     skipped: bool = False
     values: list[Any] | None = None
-    error: SandboxError | None = None
+    error: TransformError | None = None
+
+
+# Why a message never reached JavaScript, or its result never came back.
+NOT_JSON = "the message holds NaN or Infinity, which JSON cannot carry"
+TOO_DEEP = "nested too deeply to carry as JSON (Python's limit is about 1,000 levels)"
 
 
 def init_v8() -> None:
@@ -84,20 +89,38 @@ class Sandbox:
         """Run the program over messages (each {d, a, h, v, c}); one outcome per message."""
         if not messages:
             return []
-        with self._lock:
-            return self._run_batch(messages)
+        # Each message as JSON on its own, so that one JSON cannot carry (NaN, Infinity,
+        # nested past Python's recursion limit) fails alone and the others still run.
+        outcomes: list[JsOutcome | None] = [None] * len(messages)
+        encoded: list[str] = []
+        runnable: list[int] = []
+        for i, message in enumerate(messages):
+            try:
+                encoded.append(json.dumps(message, separators=(",", ":"), allow_nan=False))
+                runnable.append(i)
+            except ValueError:
+                outcomes[i] = JsOutcome(error=TransformError("", NOT_JSON))
+            except RecursionError:
+                outcomes[i] = JsOutcome(error=TransformError("", f"the message is {TOO_DEEP}"))
+        if encoded:
+            with self._lock:
+                for i, outcome in zip(runnable, self._run_batch(encoded), strict=True):
+                    outcomes[i] = outcome
+        return [o for o in outcomes if o is not None]
 
-    def _run_batch(self, messages: list[dict[str, Any]]) -> list[JsOutcome]:
+    def _run_batch(self, encoded: list[str]) -> list[JsOutcome]:
+        self._context()  # not starting V8 is the platform's fault, not a message's: raise
         try:
-            return self._call(messages, self._timeout_s * len(messages))
-        except (SandboxTimeout, SandboxMemoryError) as exc:
-            if len(messages) == 1:
+            return self._call(encoded, self._timeout_s * len(encoded))
+        except SandboxError as exc:
+            if len(encoded) == 1:
                 return [JsOutcome(error=exc)]
+        # The batch broke a limit (or the runner): again one by one, so only the guilty fails.
         outcomes: list[JsOutcome] = []
-        for message in messages:
+        for message in encoded:
             try:
                 outcomes.extend(self._call([message], self._timeout_s))
-            except (SandboxTimeout, SandboxMemoryError) as exc:
+            except SandboxError as exc:
                 outcomes.append(JsOutcome(error=exc))
         return outcomes
 
@@ -118,13 +141,13 @@ class Sandbox:
             self._ctx = ctx
         return self._ctx
 
-    def _call(self, messages: list[dict[str, Any]], timeout_s: float) -> list[JsOutcome]:
+    def _call(self, encoded: list[str], timeout_s: float) -> list[JsOutcome]:
         from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException
 
         ctx = self._context()
         # Passed as a string literal and parsed with JSON.parse inside: faster for V8
         # than parsing the same data as JavaScript source.
-        literal = json.dumps(json.dumps(messages, separators=(",", ":"), allow_nan=False))
+        literal = json.dumps("[" + ",".join(encoded) + "]")
         try:
             raw = ctx.eval(
                 f"__run({literal})", timeout_sec=timeout_s, max_memory=self._memory_bytes
@@ -185,4 +208,7 @@ def _outcome(raw: dict[str, Any]) -> JsOutcome:
         return JsOutcome(skipped=True)
     if "e" in raw:
         return JsOutcome(error=SandboxError(raw["e"], raw["m"]))
-    return JsOutcome(values=json.loads(raw["j"]))
+    try:
+        return JsOutcome(values=json.loads(raw["j"]))
+    except RecursionError:
+        return JsOutcome(error=SandboxError("", f"returned a value {TOO_DEEP}"))
