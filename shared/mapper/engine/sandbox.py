@@ -212,3 +212,125 @@ def _outcome(raw: dict[str, Any]) -> JsOutcome:
         return JsOutcome(values=json.loads(raw["j"]))
     except RecursionError:
         return JsOutcome(error=SandboxError("", f"returned a value {TOO_DEEP}"))
+
+
+# --- syntax, checked without running anything ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class JsSyntaxError:
+    """Why code does not parse, and where in the user's own text (1-based), when known."""
+
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return self.message
+        column = f", column {self.column}" if self.column is not None else ""
+        return f"{self.message} (line {self.line}{column})"
+
+
+# The parameters and bodies runtime.js compiles, and scripts that parse the same code at
+# the same place, line 2 on; the script throws before anything in it could run.
+_PARAMS = {"condition": "data, attributes, headers", "custom": "value, data, attributes, headers"}
+_BODY = {"condition": '"use strict";\nreturn ({}\n);\n', "custom": '"use strict";\n{}\n'}
+_LOCATOR = {
+    "condition": 'throw 0; (function (data, attributes, headers) {{"use strict"; return (\n'
+    "{}\n);\n}})",
+    "custom": 'throw 0; (function (value, data, attributes, headers) {{"use strict";\n{}\n}})',
+}
+_CHECK_JS = """(items) => JSON.stringify(items.map(([params, body]) => {
+  try { new Function(params, body); return null; }
+  catch (e) { return String(e && e.name) + ": " + String(e && e.message); }
+}))"""
+_CHECK_TIMEOUT_S = 5.0
+_CHECK_MEMORY_BYTES = 256 * 1024 * 1024
+_checker_lock = threading.Lock()
+_checker: Any = None
+
+
+def syntax_errors(items: list[tuple[str, str]]) -> list[JsSyntaxError | None]:
+    """For each (kind, code), kind "condition" or "custom": why it does not compile, or None.
+
+    The verdict is V8's, compiling exactly what runtime.js compiles, with `new Function`
+    (which runs nothing). Code that fails is parsed once more as a script, in an isolate
+    of its own, only to learn the line and column V8 reports.
+    """
+    if not items:
+        return []
+    from py_mini_racer import JSTimeoutException
+
+    pairs = [[_PARAMS[kind], _BODY[kind].format(code)] for kind, code in items]
+    global _checker
+    with _checker_lock:
+        try:
+            if _checker is None:
+                from py_mini_racer import MiniRacer
+
+                init_v8()
+                _checker = MiniRacer()
+                _checker.eval(f"globalThis.__check = {_CHECK_JS}")
+            raw = _checker.eval(
+                f"__check({json.dumps(pairs)})",
+                timeout_sec=_CHECK_TIMEOUT_S,
+                max_memory=_CHECK_MEMORY_BYTES,
+            )
+        except JSTimeoutException:
+            _checker.close()
+            _checker = None
+            late = JsSyntaxError(f"could not be checked within {_CHECK_TIMEOUT_S:g} s")
+            return [late] * len(items)
+    verdicts: list[str | None] = json.loads(raw)
+    failed = [i for i, v in enumerate(verdicts) if v is not None]
+    located = _locate([items[i] for i in failed]) if failed else []
+    out: list[JsSyntaxError | None] = [None] * len(items)
+    for i, where in zip(failed, located, strict=True):
+        out[i] = where or JsSyntaxError(str(verdicts[i]))
+    return out
+
+
+def _locate(items: list[tuple[str, str]]) -> list[JsSyntaxError | None]:
+    # A fresh isolate: a script can declare globals before it throws, and must not leave
+    # them where the next check would see them.
+    from py_mini_racer import JSParseException, MiniRacer
+
+    found: list[JsSyntaxError | None] = []
+    ctx = MiniRacer()
+    try:
+        for kind, code in items:
+            try:
+                ctx.eval(_LOCATOR[kind].format(code), timeout_sec=_CHECK_TIMEOUT_S)
+            except JSParseException as exc:
+                found.append(_position(str(exc), code))
+            except Exception:  # noqa: BLE001 - the script parsed: no position to give
+                found.append(None)
+            else:
+                found.append(None)
+    finally:
+        ctx.close()
+    return found
+
+
+def _position(report: str, code: str) -> JsSyntaxError | None:
+    # mini-racer: "<anonymous>:LINE: SyntaxError: ...", the source line, a caret line.
+    lines = report.split("\n")
+    head = lines[0].split(": ", 1)
+    if len(head) != 2 or not head[0].startswith("<anonymous>:"):
+        return None
+    try:
+        line = int(head[0].rsplit(":", 1)[1]) - 1  # the user's code starts on line 2
+    except ValueError:
+        return None
+    message = head[1]
+    caret = lines[2].find("^") if len(lines) > 2 else -1
+    column = caret + 1 if caret >= 0 else None
+    user_lines = code.split("\n")
+    if line < 1:
+        return None
+    if line > len(user_lines):
+        # Found in our closing lines (a `)` the user never wrote): the code ends too soon.
+        end = len(user_lines[-1]) + 1
+        return JsSyntaxError("SyntaxError: Unexpected end of input", len(user_lines), end)
+    return JsSyntaxError(message, line, column)

@@ -1,114 +1,178 @@
 """Validate an integration document: every problem at once, each with its JSON path.
 
-Types come from `mapper.config`; this adds what types cannot say: paths that parse,
-wildcard counts that fit, targets that do not overwrite each other, and JavaScript
-that compiles (checked in the sandbox, never executed).
+One pass. The types come from `mapper.engine.config`; beside them, and on the document as
+given even where its types are wrong elsewhere, come what types cannot say: paths that
+parse, wildcard counts that fit, targets that do not overwrite each other, target URLs
+and hosts a message could be sent to (`mapper.engine.addresses`), a service account key
+for Google only, and JavaScript that compiles (V8 compiles it; nothing is run), with the
+line and column of a syntax error in the user's own code. A check is skipped where the
+types already found a problem at the same path, so each path gets one clear reason.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from pydantic.alias_generators import to_snake
+
 from ..errors import ConfigError, PathError, Problem
+from . import addresses
 from . import config as cfg
 from .paths import WILDCARD, compile_setter, parse_path, wildcard_count
-from .sandbox import Sandbox
+from .sandbox import syntax_errors
 
 
-def validate(doc: Any) -> cfg.Integration:
-    """Parse and check a document; raise ConfigError listing every problem."""
-    integration = cfg.parse_integration(doc)
-    problems = (
-        path_problems(integration)
-        + credentials_problems(integration)
-        + javascript_problems(integration)
-    )
-    if problems:
+def validate(doc: Any, allow: Iterable[str] | None = None) -> cfg.Integration:
+    """Parse and check a document; raise ConfigError listing every problem.
+
+    `allow`: the egress allowlist (CIDRs) that IP-literal targets are judged against;
+    by default `EGRESS_ALLOW_CIDRS` from the environment, as the targets read it.
+    """
+    integration, problems = _check(doc, allow)
+    if problems or integration is None:
         raise ConfigError(problems)
     return integration
 
 
-def problems_of(doc: Any) -> list[Problem]:
+def problems_of(doc: Any, allow: Iterable[str] | None = None) -> list[Problem]:
     """Every problem of a document; empty when it is valid."""
+    return _check(doc, allow)[1]
+
+
+def _check(doc: Any, allow: Iterable[str] | None) -> tuple[cfg.Integration | None, list[Problem]]:
     try:
-        validate(doc)
+        integration: cfg.Integration | None = cfg.parse_integration(doc)
+        problems: list[Problem] = []
     except ConfigError as exc:
-        return exc.problems
-    return []
+        integration, problems = None, list(exc.problems)
+    if not isinstance(doc, dict):
+        return integration, problems
+    allowed = addresses.allowlist() if allow is None else addresses.networks(allow)
+    taken = {p.path for p in problems}
+    for more in (
+        path_problems(doc),
+        target_problems(doc, allowed),
+        credentials_problems(doc),
+        javascript_problems(doc, skip=taken),
+    ):
+        problems.extend(p for p in more if p.path not in taken)
+    return integration, problems
 
 
-def credentials_problems(integration: cfg.Integration) -> list[Problem]:
+# The checks below read the document as given: any part may have the wrong type (the
+# types report that), so each looks only at values of the type it needs. Keys are read
+# as camelCase or snake_case, as the model accepts both.
+
+
+def _get(node: Any, key: str) -> Any:
+    if not isinstance(node, dict):
+        return None
+    return node[key] if key in node else node.get(to_snake(key))
+
+
+def _items(value: Any) -> list[tuple[int, Any]]:
+    return list(enumerate(value)) if isinstance(value, list) else []
+
+
+def credentials_problems(doc: dict[str, Any]) -> list[Problem]:
     """A pasted service account key whose token endpoint is not Google's."""
-    source = integration.source
-    if not isinstance(source, cfg.PubSubSource):
+    source = _get(doc, "source")
+    if _get(source, "type") != "pubsub":
         return []
-    reason = cfg.service_account_key_problem(source.credentials)
+    try:
+        reason = cfg.service_account_key_problem(_get(source, "credentials"))
+    except (RecursionError, TypeError):
+        return []  # not a key the types accept either; they say so at source.credentials
     return [Problem("source.credentials.token_uri", reason)] if reason else []
 
 
-def javascript_problems(integration: cfg.Integration) -> list[Problem]:
+def target_problems(
+    doc: dict[str, Any], allow: Iterable[addresses.IPNetwork] = ()
+) -> list[Problem]:
+    """Target URLs and hosts a message could never be sent to (scheme, host, port, address)."""
+    target = _get(doc, "target")
+    checks: list[tuple[str, Any, Callable[..., str | None]]] = []
+    if _get(target, "type") == "http":
+        checks.append(("target.url", _get(target, "url"), addresses.url_problem))
+        auth = _get(target, "auth")
+        if _get(auth, "type") == "oauth2":
+            token_url = _get(auth, "tokenUrl")
+            checks.append(("target.auth.tokenUrl", token_url, addresses.url_problem))
+    elif _get(target, "type") == "email":
+        checks.append(("target.smtpServer", _get(target, "smtpServer"), addresses.host_problem))
+    allow = tuple(allow)
+    problems = []
+    for path, value, check in checks:
+        if isinstance(value, str) and value:
+            reason = check(value, allow)
+            if reason:
+                problems.append(Problem(path, reason))
+    return problems
+
+
+def javascript_problems(
+    doc: dict[str, Any], skip: set[str] | frozenset[str] = frozenset()
+) -> list[Problem]:
     """The condition and custom transforms that do not compile (none is run)."""
-    customs = [
-        {"type": "custom", "code": t.code, "where": f"mappings[{i}].transforms[{k}]"}
-        for i, m in enumerate(integration.mappings)
-        for k, t in enumerate(m.transforms)
-        if isinstance(t, cfg.Custom)
+    items: list[tuple[str, str, str]] = []  # (path, kind, code)
+    condition = _get(doc, "condition")
+    if isinstance(condition, str) and condition.strip():
+        items.append(("condition", "condition", condition))
+    for i, mapping in _items(_get(doc, "mappings")):
+        for k, transform in _items(_get(mapping, "transforms")):
+            code = _get(transform, "code")
+            if _get(transform, "type") == "custom" and isinstance(code, str) and code:
+                items.append((f"mappings[{i}].transforms[{k}].code", "custom", code))
+    items = [item for item in items if item[0] not in skip]
+    errors = syntax_errors([(kind, code) for _, kind, code in items])
+    return [
+        Problem(path, str(error))
+        for (path, _, _), error in zip(items, errors, strict=True)
+        if error is not None
     ]
-    condition = integration.condition
-    if not customs and not (condition and condition.strip()):
-        return []
-    sandbox = Sandbox(
-        {
-            "condition": condition if condition and condition.strip() else None,
-            "chains": [{"depth": 0, "steps": customs}],
-        },
-        integration.sandbox.timeout_ms,
-        integration.sandbox.memory_mb,
-    )
-    try:
-        # The sandbox names a custom transform's container; its code lives in `.code`.
-        return [
-            Problem(where if where == "condition" else f"{where}.code", message)
-            for where, message in sandbox.compile_errors()
-        ]
-    finally:
-        sandbox.close()
 
 
-def path_problems(integration: cfg.Integration) -> list[Problem]:
+def path_problems(doc: dict[str, Any]) -> list[Problem]:
     """Problems with source, target and concat paths, and between targets."""
     problems: list[Problem] = []
     targets: list[tuple[int, tuple[Any, ...]]] = []
-    for i, mapping in enumerate(integration.mappings):
+    for i, mapping in _items(_get(doc, "mappings")):
         here = f"mappings[{i}]"
+        source, target = _get(mapping, "source"), _get(mapping, "target")
         source_depth = 0
-        if mapping.source is not None:
+        if isinstance(source, str):
             try:
-                source_depth = wildcard_count(parse_path(mapping.source))
+                source_depth = wildcard_count(parse_path(source))
             except PathError as exc:
                 problems.append(Problem(f"{here}.source", str(exc)))
-        try:
-            steps = parse_path(mapping.target)
-            compile_setter(steps)
-        except PathError as exc:
-            problems.append(Problem(f"{here}.target", str(exc)))
-        else:
-            if wildcard_count(steps) > source_depth:
-                problems.append(
-                    Problem(
-                        f"{here}.target",
-                        f"has {wildcard_count(steps)} [*] but the source has {source_depth}: "
-                        "a target can only spread arrays that the source reads",
+        if isinstance(target, str) and target:
+            try:
+                steps = parse_path(target)
+                compile_setter(steps)
+            except PathError as exc:
+                problems.append(Problem(f"{here}.target", str(exc)))
+            else:
+                if wildcard_count(steps) > source_depth:
+                    problems.append(
+                        Problem(
+                            f"{here}.target",
+                            f"has {wildcard_count(steps)} [*] but the source has "
+                            f"{source_depth}: a target can only spread arrays that the "
+                            "source reads",
+                        )
                     )
-                )
-            targets.append((i, steps))
-        for k, transform in enumerate(mapping.transforms):
-            if isinstance(transform, cfg.Concat):
-                for f, field in enumerate(transform.fields):
-                    try:
-                        parse_path(field)
-                    except PathError as exc:
-                        problems.append(Problem(f"{here}.transforms[{k}].fields[{f}]", str(exc)))
+                targets.append((i, steps))
+        for k, transform in _items(_get(mapping, "transforms")):
+            if _get(transform, "type") != "concat":
+                continue
+            for f, field in _items(_get(transform, "fields")):
+                if not isinstance(field, str):
+                    continue
+                try:
+                    parse_path(field)
+                except PathError as exc:
+                    problems.append(Problem(f"{here}.transforms[{k}].fields[{f}]", str(exc)))
     problems.extend(_overlapping_targets(targets))
     return problems
 
