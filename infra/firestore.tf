@@ -47,6 +47,92 @@ locals {
         ["__name__", "DESCENDING"],
       ]
     }
+    # GET /api/runs/?source_kind= (and with integration_id=).
+    "runs-by-source-kind" = {
+      collection = "runs"
+      fields     = [["sourceKind", "ASCENDING"], ["createdAt", "DESCENDING"], ["__name__", "DESCENDING"]]
+    }
+    "runs-by-integration-and-source-kind" = {
+      collection = "runs"
+      fields = [
+        ["integrationId", "ASCENDING"],
+        ["sourceKind", "ASCENDING"],
+        ["createdAt", "DESCENDING"],
+        ["__name__", "DESCENDING"],
+      ]
+    }
+    # GET /api/runs/?key=<path>:<value>: array_contains on the run's searchValues (CONTAINS
+    # below is the index's array_config, not an order), alone or with integration_id=.
+    "runs-by-search-value" = {
+      collection = "runs"
+      fields     = [["searchValues", "CONTAINS"], ["createdAt", "DESCENDING"], ["__name__", "DESCENDING"]]
+    }
+    "runs-by-integration-and-search-value" = {
+      collection = "runs"
+      fields = [
+        ["integrationId", "ASCENDING"],
+        ["searchValues", "CONTAINS"],
+        ["createdAt", "DESCENDING"],
+        ["__name__", "DESCENDING"],
+      ]
+    }
+    # GET /api/runs/?integration_id=&min_duration_ms= lists the slowest first; without
+    # integration_id the automatic single-field index on apiCallTimeMs serves.
+    "runs-slowest-by-integration" = {
+      collection = "runs"
+      fields     = [["integrationId", "ASCENDING"], ["apiCallTimeMs", "DESCENDING"], ["__name__", "DESCENDING"]]
+    }
+    # mapper.store.INTEGRATION_INDEXES: GET /api/integrations/?source_type=&target_type=&active=,
+    # each combination newest first.
+    "integrations-by-source" = {
+      collection = "integrations"
+      fields     = [["source.type", "ASCENDING"], ["createdAt", "DESCENDING"], ["__name__", "DESCENDING"]]
+    }
+    "integrations-by-target" = {
+      collection = "integrations"
+      fields     = [["target.type", "ASCENDING"], ["createdAt", "DESCENDING"], ["__name__", "DESCENDING"]]
+    }
+    "integrations-by-active" = {
+      collection = "integrations"
+      fields     = [["active", "ASCENDING"], ["createdAt", "DESCENDING"], ["__name__", "DESCENDING"]]
+    }
+    "integrations-by-source-and-target" = {
+      collection = "integrations"
+      fields = [
+        ["source.type", "ASCENDING"],
+        ["target.type", "ASCENDING"],
+        ["createdAt", "DESCENDING"],
+        ["__name__", "DESCENDING"],
+      ]
+    }
+    "integrations-by-source-and-active" = {
+      collection = "integrations"
+      fields = [
+        ["source.type", "ASCENDING"],
+        ["active", "ASCENDING"],
+        ["createdAt", "DESCENDING"],
+        ["__name__", "DESCENDING"],
+      ]
+    }
+    "integrations-by-target-and-active" = {
+      collection = "integrations"
+      fields = [
+        ["target.type", "ASCENDING"],
+        ["active", "ASCENDING"],
+        ["createdAt", "DESCENDING"],
+        ["__name__", "DESCENDING"],
+      ]
+    }
+    "integrations-by-source-target-and-active" = {
+      collection = "integrations"
+      fields = [
+        ["source.type", "ASCENDING"],
+        ["target.type", "ASCENDING"],
+        ["active", "ASCENDING"],
+        ["createdAt", "DESCENDING"],
+        ["__name__", "DESCENDING"],
+      ]
+    }
     # The reconciler: runs in flight (status in queued/retrying/delivering) whose last
     # change is older than its horizon; and the stats' count of one integration's.
     "runs-in-flight-by-age" = {
@@ -108,11 +194,13 @@ resource "google_firestore_index" "composite" {
   collection  = each.value.collection
   query_scope = "COLLECTION"
 
+  # A field is ordered (ASCENDING, DESCENDING) or, for array_contains, CONTAINS.
   dynamic "fields" {
     for_each = each.value.fields
     content {
-      field_path = fields.value[0]
-      order      = fields.value[1]
+      field_path   = fields.value[0]
+      order        = fields.value[1] == "CONTAINS" ? null : fields.value[1]
+      array_config = fields.value[1] == "CONTAINS" ? "CONTAINS" : null
     }
   }
 }

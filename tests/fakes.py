@@ -255,15 +255,43 @@ class FakeRuns:
         )
 
     def list(
-        self, integration_id: str | None = None, limit: int = 50, **_: Any
-    ) -> tuple[list[dict[str, Any]], None]:
-        runs = [
-            copy.deepcopy(r)
+        self, integration_id: str | None = None, limit: int = 50, **filters: Any
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        runs = [copy.deepcopy(r) for r in self._matching(integration_id, **filters)]
+        runs.sort(key=lambda r: (r["createdAt"], r["id"]), reverse=True)
+        start = int(filters.get("cursor") or 0)  # the fake's cursor: an offset
+        page = runs[start : start + limit]
+        return page, str(start + limit) if start + limit < len(runs) else None
+
+    def count_matching(self, integration_id: str | None = None, **filters: Any) -> int:
+        return len(self._matching(integration_id, **filters))
+
+    def _matching(
+        self,
+        integration_id: str | None = None,
+        status: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        statuses: Iterable[str] | None = None,
+        source_kind: str | None = None,
+        key: str | None = None,
+        min_duration_ms: float | None = None,
+        **_: Any,
+    ) -> list[dict[str, Any]]:
+        """The runs RunStore.list's filters select (the fake compares timestamps as text)."""
+        wanted = set(statuses) if statuses is not None else None
+        return [
+            r
             for r in self.docs.values()
-            if integration_id is None or r.get("integrationId") == integration_id
+            if (integration_id is None or r.get("integrationId") == integration_id)
+            and (status is None or r.get("status") == status)
+            and (wanted is None or r.get("status") in wanted)
+            and (source_kind is None or r.get("sourceKind") == source_kind)
+            and (key is None or key in (r.get("searchValues") or []))
+            and (min_duration_ms is None or (r.get("apiCallTimeMs") or -1) >= min_duration_ms)
+            and (since is None or r["createdAt"] >= since)
+            and (until is None or r["createdAt"] < until)
         ]
-        runs.sort(key=lambda r: r["createdAt"], reverse=True)
-        return runs[:limit], None
 
     def _wrote(self, run_id: str) -> None:
         self.writes += 1
@@ -413,3 +441,26 @@ class FakeAuditStore:
             and (until is None or e["createdAt"] < iso_timestamp(until))
         ]
         return found[:limit], None
+
+
+class FakeRedriveJobs:
+    """Redrive jobs, advanced only from the batch count they were read at."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, dict[str, Any]] = {}
+
+    def create(self, job: dict[str, Any]) -> None:
+        if job["id"] in self.jobs:
+            raise ConflictError(f"job {job['id']} exists")
+        self.jobs[job["id"]] = copy.deepcopy(job)
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        job = self.jobs.get(job_id)
+        return copy.deepcopy(job) if job is not None else None
+
+    def advance(self, job_id: str, batches_read: int, fields: dict[str, Any]) -> bool:
+        job = self.jobs.get(job_id)
+        if job is None or job["batches"] != batches_read:
+            return False
+        job.update(copy.deepcopy(fields), batches=batches_read + 1)
+        return True

@@ -402,6 +402,20 @@ def _backtest(admin: Admin, request: flask.Request, body: Any, id: str) -> flask
     return _json(200, result)
 
 
+def _redrive(admin: Admin, request: flask.Request, body: Any) -> flask.Response:
+    asked = schema.parse_body(schema.RedriveRequest, body)
+    result = admin.redrive(
+        list(asked.statuses), asked.integration_id, asked.since, asked.until, asked.dry_run
+    )
+    return _json(200 if asked.dry_run else 202, result)
+
+
+def _redrive_job(
+    admin: Admin, request: flask.Request, body: Any, job_id: str
+) -> flask.Response:
+    return _json(200, admin.redrive_status(job_id))
+
+
 def _whole_number(raw: str, name: str) -> int:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
         raise InvalidQueryError(f"{name} is not one this API returned")
@@ -427,6 +441,8 @@ _HANDLERS: dict[str, Callable[..., flask.Response]] = {
     "version": _version,
     "rollback": _rollback,
     "backtest": _backtest,
+    "redrive": _redrive,
+    "redrive_job": _redrive_job,
 }
 
 

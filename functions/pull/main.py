@@ -1,4 +1,4 @@
-"""pull: a Scheduler tick dispatches due pull integrations and reconciles runs; a task drains."""
+"""pull: a Scheduler tick dispatches and reconciles; a task drains one or redrives a batch."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import functions_framework
 
 from mapper import http_edge as edge
 from mapper.errors import EnvelopeError, MapperError
-from mapper.logs import bind_log_context, logged, setup_logging
-from mapper.services import pull_verifier, puller, reconciler
+from mapper.logs import logged, setup_logging
+from mapper.services import pull_verifier, puller, reconciler, task_handler
 from mapper.sources.push import decode_push_envelope, parse_data
 
 edge.answer_http_errors_as_json(functions_framework.errorhandler)
@@ -18,7 +18,7 @@ setup_logging()
 @functions_framework.http
 @logged
 def pull(request: flask.Request) -> flask.Response:
-    """An empty tick: dispatch due integrations, reconcile. A pushed task: drain one."""
+    """An empty tick: dispatch due integrations, reconcile. A pushed task: run it."""
     if request.method != "POST":
         return edge.error(405, "use POST", "method_not_allowed", {"Allow": "POST"})
     try:
@@ -28,12 +28,11 @@ def pull(request: flask.Request) -> flask.Response:
         if b'"message"' not in body:
             swept = reconciler().sweep().as_dict()
             return flask.jsonify({**puller().dispatch(), "reconciled": swept})
-        try:
-            integration_id = str(parse_data(decode_push_envelope(body).data)["integrationId"])
+        try:  # a drain of one integration, or a redrive job's next batch
+            run_task = task_handler(parse_data(decode_push_envelope(body).data))
         except (EnvelopeError, ValueError, KeyError, TypeError) as exc:
             # Acknowledged (2xx): a malformed task would fail the same way every time.
             return flask.jsonify({"skipped": f"not a pull task: {exc}"})
-        bind_log_context(integration_id=integration_id)
-        return flask.jsonify(puller().drain(integration_id).as_dict())
+        return flask.jsonify(run_task())
     except MapperError as exc:
         return edge.from_exception(exc)

@@ -38,6 +38,7 @@ from .errors import (
 )
 from .pipeline import Intake, run_id_for
 from .pipeline.reconcile import DEFAULT_HORIZON_S, IN_FLIGHT
+from .redrive import Redriver
 from .secrets import (
     SecretBackend,
     is_secret_ref,
@@ -139,12 +140,14 @@ class Admin:
         listeners: Listeners | None = None,
         *,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        redriver: Redriver | None = None,
     ) -> None:
         self._s = store
         self._intake = intake
         self._site = site
         self._listeners = listeners or NoListeners()
         self._new_id = new_id
+        self._redriver = redriver
 
     # --- integrations -------------------------------------------------------------------
 
@@ -449,6 +452,27 @@ class Admin:
             deduplicate=False,
         )
         return {"status": "queued", "runId": new_id, "replayOf": run_id}
+
+    def redrive(
+        self,
+        statuses: list[str],
+        integration_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Count the failed runs a filter matches; unless `dry_run`, start resending them."""
+        if self._redriver is None:
+            raise ConflictError("bulk redrive is not enabled on this platform")
+        if integration_id is not None:
+            self._stored(integration_id)
+        return self._redriver.start(statuses, integration_id, since, until, dry_run)
+
+    def redrive_status(self, job_id: str) -> dict[str, Any]:
+        """A redrive job's progress."""
+        if self._redriver is None:
+            raise NotFoundError(f"no redrive job {job_id}")
+        return self._redriver.status(job_id)
 
     # --- helpers ------------------------------------------------------------------------
 

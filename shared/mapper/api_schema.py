@@ -49,6 +49,8 @@ URLS = Map(
         Rule("/api/runs/", endpoint="runs", methods=["GET"]),
         Rule("/api/runs/<id>/", endpoint="run", methods=["GET"]),
         Rule("/api/runs/<id>/replay/", endpoint="replay", methods=["POST"]),
+        Rule("/api/runs/redrive/", endpoint="redrive", methods=["POST"]),
+        Rule("/api/runs/redrive/<job_id>/", endpoint="redrive_job", methods=["GET"]),
         Rule("/api/keys/", endpoint="keys", methods=["GET", "POST"]),
         Rule("/api/keys/<id>/", endpoint="key", methods=["DELETE"]),
         Rule("/api/whoami/", endpoint="whoami", methods=["GET"]),
@@ -81,6 +83,8 @@ ROLES: dict[str, dict[str, str]] = {
     "version": {"GET": VIEWER},
     "rollback": {"POST": EDITOR},
     "backtest": {"POST": EDITOR},
+    "redrive": {"POST": EDITOR},
+    "redrive_job": {"GET": VIEWER},
     "keys": {"GET": ADMIN, "POST": ADMIN},
     "key": {"DELETE": ADMIN},
     "whoami": {"GET": VIEWER},
@@ -346,6 +350,49 @@ class BacktestResult(_Body):
     results: list[BacktestRun] = Field(description="One per run, newest first.")
 
 
+class RedriveRequest(_Body):
+    """Resend the failed runs a filter matches, each as a new run (replayOf), at a bounded rate."""
+
+    integration_id: str | None = Field(default=None, description="Only this integration's runs.")
+    statuses: list[Literal["error", "dead_lettered", "retrying"]] = Field(
+        min_length=1, description="Runs in any of these statuses."
+    )
+    since: str | None = Field(default=None, description="Created at or after (ISO-8601).")
+    until: str | None = Field(
+        default=None, description="Created before (ISO-8601); at most now (when the job starts)."
+    )
+    dry_run: StrictBool = Field(
+        description="true: only count the runs that would be resent; false: resend them."
+    )
+
+
+class RedriveCount(_Body):
+    count: int = Field(description="Runs the filter matches now.")
+
+
+class RedriveStarted(_Body):
+    job_id: str = Field(description="GET /api/runs/redrive/{job_id}/ shows its progress.")
+    count: int = Field(description="Runs the filter matched when the job started.")
+
+
+class RedriveFailure(_Body):
+    run_id: str = Field(description="The run that was not resent.")
+    reason: str = Field(description="Why (no JSON payload, paused or deleted integration, ...).")
+
+
+class RedriveJob(_Body):
+    job_id: str = Field(description="The job.")
+    state: Literal["running", "done", "failed"] = Field(description="Where the job stands.")
+    total: int = Field(description="Runs the filter matched when the job started.")
+    queued: int = Field(description="Resent so far, each as a new run.")
+    failed: int = Field(description="Not resent, each with a reason (see failures).")
+    failures: list[RedriveFailure] = Field(description="The first 50 failures.")
+    filter: dict[str, Any] = Field(description="The job's filter (until set to its start).")
+    error: str | None = Field(default=None, description="Why the job failed, when it did.")
+    created_at: str | None = Field(default=None, description="When it started (ISO-8601).")
+    updated_at: str | None = Field(default=None, description="When it last advanced.")
+
+
 class Queued(_Body):
     status: Literal["queued"] = Field(description="Accepted; the worker will process it.")
     run_id: str = Field(description="The new run; GET /api/runs/{id}/ follows it.")
@@ -486,6 +533,10 @@ _MODELS: list[type[BaseModel]] = [
     RollbackRequest,
     BacktestRequest,
     BacktestResult,
+    RedriveRequest,
+    RedriveCount,
+    RedriveStarted,
+    RedriveJob,
     ErrorBody,
     InvalidBody,
     KeyRequest,
@@ -687,6 +738,24 @@ def _operations() -> dict[str, dict[str, Any]]:
                 "requestBody": _body("BacktestRequest"),
                 "responses": {"200": _json(_ref("BacktestResult"), "Per run, and totals.")}
                 | _errors(400, 404, 413),
+            },
+        },
+        "redrive": {
+            "post": {
+                "summary": "Count (dryRun) or resend the failed runs a filter matches, as new "
+                "runs, at a bounded rate",
+                "requestBody": _body("RedriveRequest"),
+                "responses": {
+                    "200": _json(_ref("RedriveCount"), "dryRun: how many would be resent."),
+                    "202": _json(_ref("RedriveStarted"), "The job started."),
+                }
+                | _errors(400, 404, 413),
+            },
+        },
+        "redrive_job": {
+            "get": {
+                "summary": "A redrive job's progress",
+                "responses": {"200": _json(_ref("RedriveJob"), "The job.")} | _errors(404),
             },
         },
         "runs": {

@@ -7,11 +7,11 @@ instance. Every other module receives its clients from here.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .access import Access
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .engine.plan import PlanCache
     from .pipeline import Intake, Integrations, Reconciler, Worker
     from .queue import Queue
+    from .redrive import Redriver
     from .secrets import SecretBackend, SecretResolver
     from .sources.oidc import OidcVerifier
     from .sources.pull import Puller
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
         IntegrationStore,
         KeyStore,
         PullStateStore,
+        RedriveJobStore,
         RunStore,
         SignatureFailureStore,
     )
@@ -66,6 +68,7 @@ class Services:
     # The management API's only (docs/api.md, "Team use").
     keys: KeyStore | None = None
     audit: AuditStore | None = None
+    redrive_jobs: RedriveJobStore | None = None  # the api's and the pull function's
 
 
 def build_services(environ: Mapping[str, str] | None = None) -> Services:
@@ -83,6 +86,7 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
         IntegrationStore,
         KeyStore,
         PullStateStore,
+        RedriveJobStore,
         RunStore,
         SignatureFailureStore,
     )
@@ -118,6 +122,7 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
         signature_failures=SignatureFailureStore(db, retention=retention),
         keys=KeyStore(db),
         audit=AuditStore(db, retention=timedelta(days=audit_days)),
+        redrive_jobs=RedriveJobStore(db, retention=retention),
     )
 
 
@@ -190,7 +195,8 @@ def admin() -> Admin:
         signature_failures=s.signature_failures,
         stuck_after_s=reconciler().horizon_s,
     )
-    return Admin(stores, intake(), site(), listeners())
+    bulk = redriver() if s.redrive_jobs is not None else None  # tests may build without
+    return Admin(stores, intake(), site(), listeners(), redriver=bulk)
 
 
 @cache
@@ -299,3 +305,51 @@ def puller() -> Puller:
         int(setting("PULL_BATCH_SIZE", str(DEFAULT_BATCH_SIZE))),
         int(setting("PULL_CONCURRENCY", str(DEFAULT_CONCURRENCY))),
     )
+
+
+@cache
+def tasks_queue() -> Queue:
+    """The pull-tasks topic (PULL_TASKS_TOPIC): pull drains and redrive batches."""
+    from google.cloud import pubsub_v1
+
+    from .queue import Queue
+
+    project = setting("GOOGLE_CLOUD_PROJECT", "demo-mapper")
+    publisher = pubsub_v1.PublisherClient()
+    return Queue(
+        publisher,
+        publisher.topic_path(project, setting("PULL_TASKS_TOPIC", DEFAULT_PULL_TASKS_TOPIC)),
+    )
+
+
+@cache
+def redriver() -> Redriver:
+    """Bulk redrive (REDRIVE_RATE_PER_SECOND, REDRIVE_BATCH_SIZE): jobs and their tasks."""
+    from .redrive import BATCH_SIZE, RATE_PER_S, Redriver
+
+    s = services()
+    assert s.redrive_jobs is not None
+    return Redriver(
+        s.runs,
+        s.redrive_jobs,
+        s.integration_store,
+        intake(),
+        tasks_queue(),
+        batch_size=int(setting("REDRIVE_BATCH_SIZE", str(BATCH_SIZE))),
+        rate_per_s=float(setting("REDRIVE_RATE_PER_SECOND", str(RATE_PER_S))),
+    )
+
+
+def task_handler(task: Any) -> Callable[[], dict[str, Any]]:
+    """What a pull-tasks message asks: drain one integration, or a redrive job's next batch.
+
+    Raises KeyError or TypeError for a body that is neither (the caller acknowledges it).
+    """
+    from .logs import bind_log_context
+
+    if isinstance(task, dict) and "redriveJob" in task:
+        job_id = str(task["redriveJob"])
+        return lambda: redriver().step(job_id).as_dict()
+    integration_id = str(task["integrationId"])
+    bind_log_context(integration_id=integration_id)
+    return lambda: puller().drain(integration_id).as_dict()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import re
 import uuid
@@ -66,6 +67,13 @@ RUN_STATUSES = (
 TERMINAL_STATUSES = frozenset({"success", "error", "skipped", "partial", "dead_lettered"})
 CLAIM_TRIES = 5  # reads of a run that keeps changing under a claim before giving up (busy)
 
+SEARCH_FIELD = "searchValues"  # a run's `path=value` strings for ?key= (mapper.pipeline.search)
+DURATION_FIELD = "apiCallTimeMs"  # ?min_duration_ms= compares it and lists the slowest first
+RUN_FILTER_RULES = (
+    "runs filter by integration_id with at most one of status, source_kind, key and "
+    "min_duration_ms; since and until combine with all but min_duration_ms"
+)
+
 # Composite indexes that `RunStore.list` needs, one per combination of equality filters; a
 # `since`/`until` range on createdAt uses the same index. With no equality filter Firestore's
 # automatic single-field index on createdAt serves. `__name__` is spelled out because
@@ -82,6 +90,24 @@ RUN_INDEXES: tuple[tuple[tuple[str, str], ...], ...] = (
         ("createdAt", "DESCENDING"),
         ("__name__", "DESCENDING"),
     ),
+    # ?source_kind= and ?integration_id=&source_kind=
+    (("sourceKind", "ASCENDING"), ("createdAt", "DESCENDING"), ("__name__", "DESCENDING")),
+    (
+        ("integrationId", "ASCENDING"),
+        ("sourceKind", "ASCENDING"),
+        ("createdAt", "DESCENDING"),
+        ("__name__", "DESCENDING"),
+    ),
+    # ?key=path:value (array_contains on searchValues), alone or with ?integration_id=
+    (("searchValues", "CONTAINS"), ("createdAt", "DESCENDING"), ("__name__", "DESCENDING")),
+    (
+        ("integrationId", "ASCENDING"),
+        ("searchValues", "CONTAINS"),
+        ("createdAt", "DESCENDING"),
+        ("__name__", "DESCENDING"),
+    ),
+    # ?integration_id=&min_duration_ms= (slowest first; alone, the single-field index serves)
+    (("integrationId", "ASCENDING"), ("apiCallTimeMs", "DESCENDING"), ("__name__", "DESCENDING")),
     # the reconciler: runs in flight whose last change is older than the horizon
     (("status", "ASCENDING"), ("updatedAt", "ASCENDING"), ("__name__", "ASCENDING")),
     # the stats: an integration's stuck runs
@@ -91,6 +117,13 @@ RUN_INDEXES: tuple[tuple[tuple[str, str], ...], ...] = (
         ("updatedAt", "ASCENDING"),
         ("__name__", "ASCENDING"),
     ),
+)
+# `IntegrationStore.list`'s filters, each combination newest first (GET /api/integrations/).
+INTEGRATION_INDEXES: tuple[tuple[tuple[str, str], ...], ...] = tuple(
+    tuple((field, "ASCENDING") for field in fields)
+    + (("createdAt", "DESCENDING"), ("__name__", "DESCENDING"))
+    for size in (1, 2, 3)
+    for fields in itertools.combinations(("source.type", "target.type", "active"), size)
 )
 # Fields no single-field query reads: large text (it would cost index writes) and the lease
 # fields; `updatedAt` too, which only the composite indexes above use, so that a busy
@@ -168,10 +201,24 @@ class IntegrationStore:
             return [_integration(snapshot) for snapshot in query.stream()]
 
     def list(
-        self, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+        self,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        *,
+        source_type: str | None = None,
+        target_type: str | None = None,
+        active: bool | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of integrations, newest first, and the cursor of the next page (or None)."""
-        snapshots, next_cursor = _page(self._collection, limit, cursor)
+        """One page of integrations, newest first, and the cursor of the next page (or None).
+
+        The filters combine freely: INTEGRATION_INDEXES holds an index for each combination.
+        """
+        query: Any = self._collection
+        for field, value in (("source.type", source_type), ("target.type", target_type),
+                             ("active", active)):
+            if value is not None:
+                query = query.where(filter=FieldFilter(field, "==", value))
+        snapshots, next_cursor = _page(query, limit, cursor)
         return [_integration(snapshot) for snapshot in snapshots], next_cursor
 
     def create(self, doc: dict[str, Any]) -> dict[str, Any]:
@@ -583,22 +630,73 @@ class RunStore:
         until: datetime | str | None = None,
         limit: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
+        *,
+        statuses: Iterable[str] | None = None,
+        source_kind: str | None = None,
+        key: str | None = None,
+        min_duration_ms: float | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of runs, newest first, and the next page's cursor (None on the last page).
 
-        `since` is inclusive and `until` exclusive, both compared with `createdAt`.
+        `since` is inclusive and `until` exclusive, both compared with `createdAt`. `key` is a
+        search value (`path=value`, see `mapper.pipeline.search`). Filters combine as
+        `RUN_FILTER_RULES` says; `min_duration_ms` lists the slowest first instead.
         """
+        query = self._filtered(integration_id, status, statuses, source_kind, key, since, until)
+        if min_duration_ms is not None:
+            if since is not None or until is not None:
+                raise InvalidQueryError(RUN_FILTER_RULES)
+            query = query.where(filter=FieldFilter("apiCallTimeMs", ">=", min_duration_ms))
+            snapshots, next_cursor = _page(query, limit, cursor, DURATION_FIELD)
+        else:
+            snapshots, next_cursor = _page(query, limit, cursor)
+        return [_decode_run(snapshot) for snapshot in snapshots], next_cursor
+
+    def count_matching(
+        self,
+        integration_id: str | None = None,
+        statuses: Iterable[str] | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+    ) -> int:
+        """How many runs `list` would give with these filters, over all its pages."""
+        query = self._filtered(integration_id, None, statuses, None, None, since, until)
+        query = query.order_by("createdAt", direction=firestore.Query.DESCENDING)
+        with _store_errors("count runs"):
+            [[result]] = query.count(alias="n").get()
+        return int(result.value)
+
+    def _filtered(
+        self,
+        integration_id: str | None,
+        status: str | None,
+        statuses: Iterable[str] | None,
+        source_kind: str | None,
+        key: str | None,
+        since: datetime | str | None,
+        until: datetime | str | None,
+    ) -> Any:
+        # One equality filter besides the integration: each combination needs its own
+        # composite index (RUN_INDEXES), so only the documented ones are allowed.
+        chosen = [f for f in (status, statuses, source_kind, key) if f is not None]
+        if len(chosen) > 1:
+            raise InvalidQueryError(RUN_FILTER_RULES)
         query: Any = self._collection
         if integration_id is not None:
             query = query.where(filter=FieldFilter("integrationId", "==", integration_id))
         if status is not None:
             query = query.where(filter=FieldFilter("status", "==", status))
+        if statuses is not None:
+            query = query.where(filter=FieldFilter("status", "in", sorted(set(statuses))))
+        if source_kind is not None:
+            query = query.where(filter=FieldFilter("sourceKind", "==", source_kind))
+        if key is not None:
+            query = query.where(filter=FieldFilter(SEARCH_FIELD, "array_contains", key))
         if since is not None:
             query = query.where(filter=FieldFilter("createdAt", ">=", _bound("since", since)))
         if until is not None:
             query = query.where(filter=FieldFilter("createdAt", "<", _bound("until", until)))
-        snapshots, next_cursor = _page(query, limit, cursor)
-        return [_decode_run(snapshot) for snapshot in snapshots], next_cursor
+        return query
 
     def count(
         self,
@@ -637,6 +735,8 @@ def _encode_run(run: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"run field {key!r} would be mistaken for a stored JSON field")
         if key in PAYLOAD_FIELDS:
             data[key + _JSON_SUFFIX], _ = _json_within(value)
+        elif key == SEARCH_FIELD and isinstance(value, list):
+            data[key] = [str(item) for item in value]  # queried (array_contains): kept native
         elif isinstance(value, (dict, list)):
             data[key + _JSON_SUFFIX], _ = _json_within(value, OTHER_FIELD_LIMIT_BYTES)
         elif isinstance(value, str) and len(value) > TEXT_LIMIT_CHARS:
@@ -685,38 +785,47 @@ def is_valid_document_id(value: Any) -> bool:
     )
 
 
-def _page(query: Any, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
-    """Newest first by createdAt, ties broken by document id, so every document shows once."""
+def _page(
+    query: Any, limit: int, cursor: str | None, field: str = "createdAt"
+) -> tuple[list[Any], str | None]:
+    """Newest (or largest) first by `field`, ties broken by document id: each shows once."""
     if not isinstance(limit, int) or limit < 1:
         raise InvalidQueryError("limit must be a whole number of at least 1")
     limit = min(limit, MAX_PAGE_SIZE)
-    query = query.order_by("createdAt", direction=firestore.Query.DESCENDING).order_by(
+    query = query.order_by(field, direction=firestore.Query.DESCENDING).order_by(
         FieldPath.document_id(), direction=firestore.Query.DESCENDING
     )
     if cursor:
-        created_at, doc_id = _decode_cursor(cursor)
-        query = query.start_after({"createdAt": created_at, FieldPath.document_id(): doc_id})
+        value, doc_id = _decode_cursor(cursor)
+        if isinstance(value, str) != (field == "createdAt"):
+            raise InvalidQueryError("cursor is not one this API returned for these filters")
+        query = query.start_after({field: value, FieldPath.document_id(): doc_id})
     # One more than asked tells whether another page follows without a second query.
     with _store_errors("list documents"):
         snapshots = list(query.limit(limit + 1).stream())
     if len(snapshots) <= limit:
         return snapshots, None
     last = snapshots[limit - 1]
-    return snapshots[:limit], _encode_cursor(last.get("createdAt"), last.id)
+    return snapshots[:limit], _encode_cursor(last.get(field), last.id)
 
 
-def _encode_cursor(created_at: str, doc_id: str) -> str:
+def _encode_cursor(created_at: str | float, doc_id: str) -> str:
     raw = json.dumps([created_at, doc_id], separators=(",", ":")).encode("utf-8")
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[str, str]:
+def _decode_cursor(cursor: str) -> tuple[str | float, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, doc_id = json.loads(raw)
     except (binascii.Error, ValueError, TypeError) as exc:
         raise InvalidQueryError("cursor is not one this API returned") from exc
-    if not isinstance(created_at, str) or not is_valid_document_id(doc_id):
+    ordered_by = (str, int, float)  # createdAt, or apiCallTimeMs (slowest first)
+    if (
+        not isinstance(created_at, ordered_by)
+        or isinstance(created_at, bool)
+        or not is_valid_document_id(doc_id)
+    ):
         raise InvalidQueryError("cursor is not one this API returned")
     return created_at, doc_id
 
@@ -962,3 +1071,62 @@ class AuditStore:
             query = query.where(filter=FieldFilter("createdAt", "<", _bound("until", until)))
         snapshots, next_cursor = _page(query, limit, cursor)
         return [_decode_run(snapshot) for snapshot in snapshots], next_cursor
+
+
+# --- redrive jobs -------------------------------------------------------------------------
+
+
+class RedriveJobStore:
+    """The `redriveJobs` collection: one document per bulk redrive (mapper.redrive).
+
+    A job holds its filter, its progress and a cursor into the runs it resends. Each task
+    advances it by one batch, conditionally on the batch count it read, so that two
+    deliveries of the same task never both count (or continue) the same batch.
+    """
+
+    def __init__(
+        self,
+        client: firestore.Client,
+        collection: str = "redriveJobs",
+        retention: timedelta | None = timedelta(days=DEFAULT_RETENTION_DAYS),
+    ) -> None:
+        self._client = client
+        self._collection = client.collection(collection)
+        self._retention = retention
+
+    def create(self, job: dict[str, Any]) -> None:
+        """Store a new job under `job["id"]`."""
+        data = dict(job)
+        if self._retention is not None:
+            data["expireAt"] = datetime.now(timezone.utc) + self._retention
+        with _store_errors("create a redrive job"):
+            self._collection.document(job["id"]).create(data)
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """The job, or None."""
+        if not is_valid_document_id(job_id):
+            return None
+        with _store_errors("read a redrive job"):
+            snapshot = self._collection.document(job_id).get()
+        if not snapshot.exists:
+            return None
+        data = snapshot.to_dict() or {}
+        data.pop("expireAt", None)
+        return data
+
+    def advance(self, job_id: str, batches_read: int, fields: dict[str, Any]) -> bool:
+        """Set `fields` and count one more batch, if the job is still at `batches_read`."""
+        ref = self._collection.document(job_id)
+
+        @firestore.transactional
+        def advance_in(transaction: firestore.Transaction) -> bool:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists or snapshot.get("batches") != batches_read:
+                return False
+            transaction.update(
+                ref, {**fields, "batches": batches_read + 1, "updatedAt": now_iso()}
+            )
+            return True
+
+        with _store_errors("advance a redrive job"):
+            return advance_in(self._client.transaction())

@@ -16,18 +16,21 @@ from .tfconfig import Expr, load
 
 ASC, DESC = "ASCENDING", "DESCENDING"
 _RANGE_OPS = {"<", "<=", ">", ">=", "!=", "not-in"}
-_EQUALITY_OPS = {"==", "in", "array-contains", "array-contains-any"}
+_EQUALITY_OPS = {"==", "in", "array-contains", "array-contains-any", "array_contains"}
 
 # Methods of the stores that query a collection, and those that only touch documents by id.
 # A new method fails test_every_store_method_is_classified until it is put in one of these
 # and, if it queries, exercised in store_queries().
 QUERYING = {
     IntegrationStore: {"find_by_field", "list_where", "list", "list_versions", "delete"},
-    RunStore: {"list", "count", "stale", "count_stale"},
+    RunStore: {"list", "count", "stale", "count_stale", "count_matching"},
 }
 BY_ID = {
     IntegrationStore: {"get", "create", "replace", "update_fields", "get_version"},
-    RunStore: {"get", "create", "update", "mark", "claim", "finish", "end_unless_leased", "touch"},
+    RunStore: {
+        "get", "create", "update", "mark", "claim", "finish", "end_unless_leased", "touch",
+        "count_republish",
+    },
 }
 
 
@@ -111,6 +114,20 @@ def store_queries() -> list[Shape]:
     integrations.list()
     for before in (None, 3):
         integrations.list_versions("int-1", before=before)
+    for integration_id, one in itertools.product(
+        (None, "int-1"),
+        ({"source_kind": "replay"}, {"key": "a.b=1"}, {"statuses": ["error", "retrying"]}),
+    ):
+        for since, until in ((None, None), ("2026-01-01", "2026-02-01")):
+            runs.list(integration_id=integration_id, since=since, until=until, **one)
+    for integration_id in (None, "int-1"):
+        runs.list(integration_id=integration_id, min_duration_ms=500)
+        for since in (None, "2026-01-01"):
+            runs.count_matching(integration_id, ["error", "dead_lettered"], since, "2026-02-01")
+    for source_type, target_type, active in itertools.product(
+        (None, "webhook"), (None, "http"), (None, True)
+    ):
+        integrations.list(source_type=source_type, target_type=target_type, active=active)
     runs.stale(("queued", "retrying"), 900, 10)
     runs.count_stale("int-1", ("queued", "retrying"), 900)
     return client.log
@@ -148,7 +165,9 @@ def terraform_indexes() -> dict[str, list[tuple[tuple[str, str], ...]]]:
 def covers(index: tuple[tuple[str, str], ...], need: tuple[frozenset[str], tuple]) -> bool:
     equality, orders = need
     head, tail = index[: len(equality)], index[len(equality) :]
-    return {f for f, _ in head} == equality and all(o == ASC for _, o in head) and tail == orders
+    # Equality fields are ascending; an array_contains field is the index's CONTAINS field.
+    ok = all(o in (ASC, "CONTAINS") for _, o in head)
+    return {f for f, _ in head} == equality and ok and tail == orders
 
 
 def test_every_store_method_is_classified() -> None:

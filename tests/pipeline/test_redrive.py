@@ -1,0 +1,178 @@
+"""Bulk redrive over fakes: counted, resent once per job in batches, at a bounded rate."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from mapper.errors import QueueError, TargetError
+from mapper.redrive import Redriver, redrive_run_id
+from tests.fakes import FakeQueue, FakeRedriveJobs
+from tests.pipeline.support import HOOK, Pipeline, body, build
+
+PAUSED = {**copy.deepcopy(HOOK), "id": "i2", "webhookPath": "p-two"}
+
+
+def failed_runs(p: Pipeline, count: int) -> list[str]:
+    """`count` runs of i1 that ended `error` (the target refused them), oldest first."""
+    p.target.script = [TargetError] * count
+    ids = []
+    for n in range(count):
+        receipt = p.intake.receive_webhook("p-secret", {}, body(f'{{"n": {n}}}'.encode()))
+        ids.append(receipt.run_id)
+        p.clock.advance(1)
+    assert set(p.deliver_all()) == {"error"}
+    p.target.sent.clear()
+    return ids
+
+
+class Sleeps:
+    """A clock that only moves when slept on, recording each sleep."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def redriver(p: Pipeline, tasks: FakeQueue, jobs: FakeRedriveJobs, **kw: Any) -> Redriver:
+    sleeps = kw.pop("sleeps", Sleeps())
+    ids = iter(f"job{n}" for n in range(100))
+    return Redriver(
+        p.runs, jobs, p.integrations, p.intake, tasks, clock=sleeps.clock, sleep=sleeps.sleep,
+        new_id=lambda: next(ids), now=lambda: p.clock.iso(), **kw,
+    )
+
+
+def run_tasks(r: Redriver, tasks: FakeQueue) -> int:
+    """Deliver the task topic's messages until none is left; how many were run."""
+    done = 0
+    while tasks.messages:
+        r.step(tasks.messages.pop(0)["redriveJob"])
+        done += 1
+    return done
+
+
+def test_each_failed_run_is_resent_once_as_a_replay() -> None:
+    p = build(HOOK, PAUSED)
+    originals = failed_runs(p, 7)
+    p.intake.receive_webhook("p-secret", {}, body(b"not json"))  # error, raw body
+    p.clock.advance(1)
+    tasks, jobs = FakeQueue(), FakeRedriveJobs()
+    r = redriver(p, tasks, jobs, batch_size=3)
+    assert r.start(["error"], dry_run=True) == {"count": 8}
+    assert jobs.jobs == {} and tasks.messages == []  # a dry run starts nothing
+
+    started = r.start(["error", "dead_lettered"], integration_id="i1")
+    assert started == {"jobId": "job0", "count": 8}
+    assert run_tasks(r, tasks) == 3  # 8 runs in batches of 3
+    status = r.status("job0")
+    assert (status["state"], status["total"], status["queued"], status["failed"]) == (
+        "done", 8, 7, 1)
+    assert "no JSON payload" in status["failures"][0]["reason"]
+
+    assert set(p.deliver_all()) == {"success"}
+    assert sorted(s["payload"]["number"] for s in p.target.sent) == list(range(7))
+    for original in originals:
+        again = p.runs.get(redrive_run_id("i1", "job0", original))
+        assert again["replayOf"] == original and again["sourceKind"] == "replay"
+        assert again["status"] == "success"
+
+
+def test_a_task_delivered_twice_resends_nothing_twice() -> None:
+    p = build()
+    failed_runs(p, 5)
+    tasks, jobs = FakeQueue(), FakeRedriveJobs()
+    r = redriver(p, tasks, jobs, batch_size=2)
+    r.start(["error"])
+    task = tasks.messages.pop(0)
+    stale = jobs.get("job0")
+    r.step(task["redriveJob"])
+    assert len(p.queue.messages) == 2 and len(tasks.messages) == 1
+    # The same task again, as if it had read the job before the first delivery wrote it.
+    real_get = jobs.get
+    jobs.get = lambda job_id: copy.deepcopy(stale)  # type: ignore[method-assign]
+    report = r.step(task["redriveJob"])
+    jobs.get = real_get  # type: ignore[method-assign]
+    assert report.skipped and "another delivery" in report.skipped
+    assert len(p.queue.messages) == 2 and len(tasks.messages) == 1  # nothing more
+    run_tasks(r, tasks)
+    assert jobs.get("job0")["queued"] == 5
+    p.deliver_all()
+    assert sorted(s["payload"]["number"] for s in p.target.sent) == list(range(5))
+
+
+def test_a_batch_cut_short_by_a_failed_publish_is_finished_on_redelivery() -> None:
+    p = build()
+    failed_runs(p, 4)
+    tasks, jobs = FakeQueue(), FakeRedriveJobs()
+    r = redriver(p, tasks, jobs, batch_size=10)
+    r.start(["error"])
+    task = tasks.messages.pop(0)
+    p.queue.messages.clear()
+    p.intake._queue = failing = FakeQueue()  # the third resend's publish fails
+    failing.publish = _fail_on(3, failing.publish)  # type: ignore[method-assign]
+    with pytest.raises(QueueError):
+        r.step(task["redriveJob"])
+    assert len(failing.messages) == 2 and jobs.get("job0")["queued"] == 0
+    r.step(task["redriveJob"])  # Pub/Sub delivers the task again
+    assert jobs.get("job0")["state"] == "done" and jobs.get("job0")["queued"] == 4
+    numbers = sorted(m["payload"]["n"] for m in failing.messages)
+    assert numbers == [0, 1, 2, 3]  # each published once
+
+
+def _fail_on(n: int, publish: Any) -> Any:
+    calls = {"n": 0}
+
+    def wrapped(message: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise QueueError("Pub/Sub could not publish (fake)")
+        return publish(message, attributes)
+
+    return wrapped
+
+
+def test_paused_and_deleted_integrations_fail_with_a_reason() -> None:
+    p = build(HOOK, PAUSED)
+    failed_runs(p, 2)
+    p.integrations.docs["i1"]["active"] = False
+    tasks, jobs = FakeQueue(), FakeRedriveJobs()
+    r = redriver(p, tasks, jobs)
+    r.start(["error"])
+    run_tasks(r, tasks)
+    job = r.status("job0")
+    assert (job["queued"], job["failed"]) == (0, 2)
+    assert all("paused" in f["reason"] for f in job["failures"])
+    assert p.queue.messages == []
+
+
+def test_the_rate_is_bounded_per_job() -> None:
+    p = build()
+    failed_runs(p, 100)
+    tasks, jobs = FakeQueue(), FakeRedriveJobs()
+    sleeps = Sleeps()
+    r = redriver(p, tasks, jobs, batch_size=100, rate_per_s=50, sleeps=sleeps)
+    r.start(["error"])
+    run_tasks(r, tasks)
+    assert jobs.get("job0")["queued"] == 100
+    assert sleeps.now == pytest.approx(99 / 50)  # 100 runs at 50 a second
+
+
+def test_runs_created_after_the_job_started_are_not_part_of_it() -> None:
+    p = build()
+    failed_runs(p, 2)
+    tasks, jobs = FakeQueue(), FakeRedriveJobs()
+    r = redriver(p, tasks, jobs, batch_size=1)
+    r.start(["error"])
+    failed_runs(p, 2)  # two more fail after the start
+    run_tasks(r, tasks)
+    assert jobs.get("job0")["queued"] == 2
