@@ -1,0 +1,50 @@
+"""The floors the benchmarks measure the platform against: functions that do the least.
+
+    accept  (http)        publish the request body to FLOOR_TOPIC, wait for the publish, 202
+    deliver (cloudevent)  POST the pushed message's data to FLOOR_TARGET_URL, nothing else
+
+Served by functions-framework exactly as the platform's own functions are, with the same
+publisher settings (mapper.queue.latency_publisher_settings), so that what differs is only
+what the platform does beyond one publish and one POST.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import flask
+import functions_framework
+import requests
+from cloudevents.http import CloudEvent
+from google.cloud import pubsub_v1
+
+from mapper.queue import latency_publisher_settings
+
+PUBLISH_TIMEOUT_S = 30.0
+POST_TIMEOUT_S = 10.0
+
+_publisher = pubsub_v1.PublisherClient(batch_settings=latency_publisher_settings())
+_topic = _publisher.topic_path(
+    os.environ.get("GOOGLE_CLOUD_PROJECT", "demo-bench"), os.environ.get("FLOOR_TOPIC", "floor")
+)
+
+
+@functions_framework.http
+def accept(request: flask.Request) -> flask.Response:
+    """Publish the body as it came and answer 202."""
+    _publisher.publish(_topic, request.get_data()).result(timeout=PUBLISH_TIMEOUT_S)
+    return flask.make_response({"status": "queued"}, 202)
+
+
+@functions_framework.cloud_event
+def deliver(event: CloudEvent) -> None:
+    """POST the message's data to the target; a failure raises, so Pub/Sub retries."""
+    data = base64.b64decode(event.data["message"]["data"])
+    reply = requests.post(
+        os.environ["FLOOR_TARGET_URL"],
+        data=data,
+        headers={"Content-Type": "application/json"},
+        timeout=POST_TIMEOUT_S,
+    )
+    reply.raise_for_status()
