@@ -110,8 +110,20 @@ class FakeIntegrations:
     def delete(self, integration_id: str) -> bool:
         return self.docs.pop(integration_id, None) is not None
 
-    def list(self, limit: int = 50, cursor: str | None = None) -> tuple[list[dict], None]:
-        return [copy.deepcopy(d) for d in self.docs.values()][:limit], None
+    def list(
+        self, limit: int = 50, cursor: str | None = None, **filters: Any
+    ) -> tuple[list[dict], None]:
+        fields = {"source_type": ("source", "type"), "target_type": ("target", "type")}
+        found = [
+            copy.deepcopy(d)
+            for d in self.docs.values()
+            if all(
+                (d.get("active", True) if name == "active" else d[fields[name][0]][fields[name][1]])
+                == value
+                for name, value in filters.items()
+            )
+        ]
+        return found[:limit], None
 
     def list_where(self, field: str, value: Any) -> list[dict[str, Any]]:
         found = []

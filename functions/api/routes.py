@@ -36,6 +36,7 @@ from mapper.errors import (
 )
 from mapper.http_edge import error, from_exception, read_body
 from mapper.keys import Principal, allows
+from mapper.pipeline.search import parse_key_query
 from mapper.services import access as default_access
 from mapper.services import audit_log as default_audit_log
 from mapper.services import setting
@@ -234,7 +235,16 @@ def _static(path: str) -> flask.Response:
 def _integrations(admin: Admin, request: flask.Request, body: Any) -> flask.Response:
     if request.method == "POST":
         return _json(201, admin.create_integration(_required(body)))
-    page, cursor = admin.list_integrations(_limit(request), request.args.get("cursor") or None)
+    active = request.args.get("active")
+    if active not in (None, "true", "false"):
+        raise InvalidQueryError("active must be true or false")
+    page, cursor = admin.list_integrations(
+        _limit(request),
+        request.args.get("cursor") or None,
+        source_type=request.args.get("source_type") or None,
+        target_type=request.args.get("target_type") or None,
+        active=None if active is None else active == "true",
+    )
     return _json(200, {"integrations": page, "nextCursor": cursor})
 
 
@@ -326,6 +336,11 @@ def _runs(admin: Admin, request: flask.Request, body: Any) -> flask.Response:
     status = request.args.get("status")
     if status is not None and status not in RUN_STATUSES:
         raise InvalidQueryError(f"status must be one of {', '.join(RUN_STATUSES)}")
+    source_kind = request.args.get("source_kind") or None
+    if source_kind is not None and source_kind not in schema.SOURCE_KINDS:
+        raise InvalidQueryError(f"source_kind must be one of {', '.join(schema.SOURCE_KINDS)}")
+    key = request.args.get("key")
+    slow = request.args.get("min_duration_ms")
     runs, cursor = admin.list_runs(
         integration_id=request.args.get("integration_id") or None,
         status=status,
@@ -333,8 +348,21 @@ def _runs(admin: Admin, request: flask.Request, body: Any) -> flask.Response:
         until=request.args.get("until"),
         limit=_limit(request),
         cursor=request.args.get("cursor") or None,
+        source_kind=source_kind,
+        key=parse_key_query(key) if key is not None else None,
+        min_duration_ms=_duration(slow) if slow else None,
     )
     return _json(200, {"runs": runs, "nextCursor": cursor})
+
+
+def _duration(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidQueryError("min_duration_ms must be a number of milliseconds") from None
+    if not 0 <= value <= 10**9:  # also refuses nan and inf
+        raise InvalidQueryError("min_duration_ms must be between 0 and 1000000000")
+    return value
 
 
 def _run(admin: Admin, request: flask.Request, body: Any, id: str) -> flask.Response:

@@ -60,6 +60,7 @@ from .store import (
 from .targets import EgressPolicy
 from .targets.signing import DEFAULT_OVERLAP_HOURS, new_signing_secret
 
+ENDED = ("success", "error", "skipped", "partial", "dead_lettered")  # the stats' counts
 PATH_BYTES = 24  # 192 random bits per webhook or push path (the contract asks for >= 128)
 REACHABILITY_TIMEOUT_S = 3.0
 
@@ -152,10 +153,11 @@ class Admin:
     # --- integrations -------------------------------------------------------------------
 
     def list_integrations(
-        self, limit: int, cursor: str | None
+        self, limit: int, cursor: str | None, **filters: Any
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of integrations, newest first, as users see them."""
-        docs, next_cursor = self._s.integrations.list(limit=limit, cursor=cursor)
+        """One page of integrations, newest first, as users see them (filters as the store's)."""
+        wanted = {name: value for name, value in filters.items() if value is not None}
+        docs, next_cursor = self._s.integrations.list(limit=limit, cursor=cursor, **wanted)
         return [self._shown(doc) for doc in docs], next_cursor
 
     def get_integration(self, integration_id: str) -> dict[str, Any]:
@@ -401,14 +403,16 @@ class Admin:
         self._stored(integration_id)
         runs = self._s.runs
         total = runs.count(integration_id, since=since)  # refuses a `since` that is no time
-        counts = {s: runs.count(integration_id, s, since) for s in ("success", "error", "skipped")}
+        counts = {s: runs.count(integration_id, s, since) for s in ENDED}
+        # A failure is a run that ended without delivering: an error or a dead letter.
+        counts["failed"] = counts["error"] + counts["dead_lettered"]
         in_flight = sum(runs.count(integration_id, s) for s in IN_FLIGHT)
         stuck = runs.count_stale(integration_id, IN_FLIGHT, self._s.stuck_after_s)
         latest, _ = runs.list(integration_id=integration_id, limit=1)
         return {
             "since": iso_timestamp(since),
             "total": total,
-            **counts,
+            **{_camel(status): n for status, n in counts.items()},
             "inFlight": in_flight,
             "stuck": stuck,
             "lastRun": {k: latest[0].get(k) for k in ("id", "status", "createdAt")}
@@ -579,6 +583,11 @@ def _put_at(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     for key in path[:-1]:
         doc = doc[key]
     doc[path[-1]] = value
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def _without_nulls(doc: dict[str, Any]) -> dict[str, Any]:

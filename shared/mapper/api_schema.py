@@ -22,6 +22,7 @@ from .errors import ConfigError, Problem
 from .store import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RUN_STATUSES
 
 DEFAULT_API_MAX_BODY_BYTES = 2_000_000
+SOURCE_KINDS = ("webhook", "pubsub-push", "pubsub-pull", "test", "replay")
 
 # The API's routes. The api function dispatches on this table by endpoint and the OpenAPI
 # document's paths are made from it, so neither can have a route the other lacks.
@@ -180,7 +181,7 @@ class RunRecord(BaseModel):
         "webhook-id / Idempotency-Key header when sent, else generated."
     )
     integrationId: str = Field(description="The integration that handled it.")  # noqa: N815
-    sourceKind: Literal["webhook", "pubsub-push", "pubsub-pull", "test", "replay"] = Field(  # noqa: N815
+    sourceKind: Literal[SOURCE_KINDS] = Field(  # type: ignore[valid-type]  # noqa: N815
         description="How the message came in."
     )
     status: Literal[RUN_STATUSES] = Field(  # type: ignore[valid-type]
@@ -213,6 +214,16 @@ class RunRecord(BaseModel):
     replayOf: str | None = Field(  # noqa: N815
         default=None, description="Replays only: the id of the run replayed."
     )
+    integrationVersion: int | None = Field(  # noqa: N815
+        default=None,
+        description="The integration's version that processed it (or accepted it, until "
+        "processed); GET /api/integrations/{id}/versions/{n}/ shows that document.",
+    )
+    searchValues: list[str] | None = Field(  # noqa: N815
+        default=None,
+        description="The integration's searchKeys read from the payload at intake, as "
+        "'<path>=<value>' (values cut to 200 characters); GET /api/runs/?key= matches them.",
+    )
     createdAt: str = Field(description="When it was received (ISO-8601).")  # noqa: N815
     updatedAt: str | None = Field(  # noqa: N815
         default=None, description="When it last changed (ISO-8601)."
@@ -238,8 +249,14 @@ class IntegrationStats(_Body):
     since: str = Field(description="The start of the counted period (ISO-8601, normalised).")
     total: int = Field(description="Runs received since then.")
     success: int = Field(description="Of those, delivered.")
-    error: int = Field(description="Of those, failed for good.")
+    error: int = Field(description="Of those, failed for good (the target refused, or mapping).")
     skipped: int = Field(description="Of those, skipped by the condition.")
+    partial: int = Field(description="Of those, emails accepted for some recipients only.")
+    dead_lettered: int = Field(description="Of those, given up on after every retry.")
+    failed: int = Field(
+        description="error + dead_lettered: the runs that ended without delivering. A success "
+        "rate is success / (success + failed + partial)."
+    )
     in_flight: int = Field(description="Runs queued, retrying or being delivered now.")
     stuck: int = Field(
         description="Runs in flight longer than the reconciler's horizon (it republishes them)."
@@ -614,12 +631,36 @@ def _operations() -> dict[str, dict[str, Any]]:
         {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(RUN_STATUSES)}},
         _TIME | {"name": "since", "description": "Created at or after (ISO-8601)."},
         _TIME | {"name": "until", "description": "Created before (ISO-8601)."},
+        {
+            "name": "source_kind",
+            "in": "query",
+            "schema": {"type": "string", "enum": list(SOURCE_KINDS)},
+        },
+        {
+            "name": "key",
+            "in": "query",
+            "description": "<path>:<value>, one of the integration's searchKeys and its exact "
+            "value (first 200 characters), e.g. data.object.id:evt_1. Not full-text search.",
+            "schema": {"type": "string"},
+        },
+        {
+            "name": "min_duration_ms",
+            "in": "query",
+            "description": "Runs whose delivery took at least this long (apiCallTimeMs), "
+            "slowest first; combines with integration_id only.",
+            "schema": {"type": "number", "minimum": 0, "maximum": 1_000_000_000},
+        },
+    ]
+    integration_filters = [
+        {"name": "source_type", "in": "query", "schema": {"type": "string"}},
+        {"name": "target_type", "in": "query", "schema": {"type": "string"}},
+        {"name": "active", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]}},
     ]
     return {
         "integrations": {
             "get": {
-                "summary": "List integrations, newest first",
-                "parameters": _paging(),
+                "summary": "List integrations, newest first (filters combine)",
+                "parameters": integration_filters + _paging(),
                 "responses": {"200": _json(_ref("IntegrationPage"), "A page.")} | _errors(400),
             },
             "post": {
@@ -760,7 +801,8 @@ def _operations() -> dict[str, dict[str, Any]]:
         },
         "runs": {
             "get": {
-                "summary": "List runs, newest first",
+                "summary": "List runs, newest first (integration_id and at most one of status, "
+                "source_kind, key, min_duration_ms; since/until with all but the last)",
                 "parameters": run_filters + _paging(),
                 "responses": {"200": _json(_ref("RunPage"), "A page.")} | _errors(400),
             }

@@ -25,7 +25,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from ..errors import ConfigError, Problem
+from ..errors import ConfigError, PathError, Problem
+from .paths import WILDCARD, parse_path
 
 # Limits a user can set per integration; docs/limits.md names them all.
 DEFAULT_JS_TIMEOUT_MS = 100
@@ -456,6 +457,23 @@ def _server(description: str) -> Any:
     return Field(default=None, description=description, json_schema_extra=SERVER_OWNED)
 
 
+MAX_SEARCH_KEYS = 5
+
+
+def _search_key(value: Any) -> Any:
+    # A search key reads one value from the payload: a source path without [*].
+    try:
+        steps = parse_path(value)
+    except PathError as exc:
+        raise PydanticCustomError("search_key", "{reason}", {"reason": str(exc)}) from None
+    if WILDCARD in steps:
+        raise PydanticCustomError("search_key", "a search key reads one value: no [*]")
+    return value
+
+
+SearchKey = Annotated[StrictStr, AfterValidator(_search_key)]
+
+
 class Integration(_Model):
     """One integration: source -> condition -> mappings -> target."""
 
@@ -484,6 +502,12 @@ class Integration(_Model):
     )
     sample_payload: Any = Field(
         default=None, description="A payload to try the integration with (test, preview)."
+    )
+    search_keys: list[SearchKey] | None = Field(
+        default=None,
+        max_length=MAX_SEARCH_KEYS,
+        description=f"Up to {MAX_SEARCH_KEYS} source paths (e.g. data.object.id) whose values "
+        "each run keeps, so that GET /api/runs/?key=<path>:<value> finds it (exact match).",
     )
     version: StrictInt | None = _server(
         "Server-set, read-only: 1 on creation, +1 on each change. Send the version you read "

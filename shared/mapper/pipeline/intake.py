@@ -33,6 +33,7 @@ from ..targets.base import SecretResolver
 from .integrations import Integrations
 from .json_body import BodyError, parse_json_body
 from .ports import MessageQueue, RunLog, SignatureFailures, TokenVerifier
+from .search import search_values
 
 log = logging.getLogger("mapper.intake")
 
@@ -240,6 +241,8 @@ class Intake:
         }
         if replay_of:
             run["replayOf"] = replay_of
+        if integration.search_keys:
+            run["searchValues"] = search_values(integration.search_keys, data)
         message = _internal_message(run, data, self._clock())
         if deduplicate:
             if not self._runs.create(run):
