@@ -187,3 +187,21 @@ def test_failed_sign_ins_are_limited_and_no_key_reaches_the_logs(
     assert made["key"] not in caplog.text and secret_part not in caplog.text
     assert guess not in caplog.text and guess.split("_", 2)[2] not in caplog.text
     assert "203.0.113.50" in caplog.text and "needs admin" in caplog.text
+
+
+def test_rollback_is_audited(api: Any, fakes: Fakes) -> None:
+    editor = make_key(api, "editor", "bob")
+    as_bob = bearer(editor["key"])
+    created = api.post("/api/integrations/", json=SAMPLE, headers=as_bob).get_json()
+    iid = created["id"]
+    assert api.put(f"/api/integrations/{iid}/", json={**SAMPLE, "name": "B"},
+                   headers=as_bob).status_code == 200
+    rolled = api.post(f"/api/integrations/{iid}/rollback/", json={"version": 1}, headers=as_bob)
+    assert rolled.status_code == 200, rolled.get_json()
+    entries = api.get(f"/api/audit/?integration_id={iid}", headers=bearer(BOOT)).get_json()
+    actions = [e["action"] for e in entries["entries"]]
+    assert actions == ["integration.rollback", "integration.replace", "integration.create"]
+    rollback = entries["entries"][0]
+    assert {"path": "name", "op": "change", "old": "B", "new": "Orders"} in rollback["diff"]
+    assert rollback["details"] == {"version": 1} and rollback["actor"]["name"] == "bob"
+    assert "s3cret" not in json.dumps(entries) and "mapper-" not in json.dumps(entries)
