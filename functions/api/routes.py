@@ -494,7 +494,6 @@ AUDITED: dict[tuple[str, str], tuple[str, str]] = {
     ("integration", "DELETE"): ("integration.delete", "integration"),
     ("toggle", "POST"): ("integration.toggle", "integration"),
     ("rotate_signing_secret", "POST"): ("integration.rotate_signing_secret", "integration"),
-    ("rotate_signing_secret", "POST"): ("integration.rotate_signing_secret", "integration"),
     ("rollback", "POST"): ("integration.rollback", "integration"),
     ("replay", "POST"): ("run.replay", "run"),
     ("redrive", "POST"): ("runs.redrive", "runs"),
