@@ -15,18 +15,20 @@ from urllib.parse import urlsplit
 from pydantic import (
     AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     StrictBool,
     StrictInt,
     StrictStr,
     ValidationError,
 )
-from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from ..errors import ConfigError, PathError, Problem
+from .model import Model as _Model
 from .paths import WILDCARD, parse_path
+from .transforms import kinds as transform_kinds
+from .transforms.concat import Concat
+from .transforms.custom import MAX_CODE_CHARS, Custom
 
 # Limits a user can set per integration; docs/limits.md names them all.
 DEFAULT_JS_TIMEOUT_MS = 100
@@ -35,18 +37,10 @@ DEFAULT_JS_MEMORY_MB = 32
 MAX_JS_MEMORY_MB = 128
 MAX_MAPPINGS = 500
 MAX_TRANSFORMS = 20
-MAX_CODE_CHARS = 20_000
 DEFAULT_HTTP_TIMEOUT_S = 30
 MAX_HTTP_TIMEOUT_S = 120
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-    )
+__all__ = ["MAX_CODE_CHARS", "Concat", "Custom"]  # re-exported: the engine checks for them
 
 
 # --- secrets ------------------------------------------------------------------------------
@@ -198,70 +192,10 @@ def service_account_key_problem(key: Any) -> str | None:
 
 # --- transforms ---------------------------------------------------------------------------
 
-
-class Uppercase(_Model):
-    """The letters of a string in upper case."""
-
-    type: Literal["uppercase"] = Field(description="Upper-case the letters of a string.")
-
-
-class Lowercase(_Model):
-    """The letters of a string in lower case."""
-
-    type: Literal["lowercase"] = Field(description="Lower-case the letters of a string.")
-
-
-class Substring(_Model):
-    """Part of a string."""
-
-    type: Literal["substring"] = Field(description="Take part of a string.")
-    start: StrictInt = Field(ge=0, description="The 0-based index of the first character.")
-    length: StrictInt | None = Field(
-        default=None, ge=0, description="At most this many characters; left out, to the end."
-    )
-
-
-class Replace(_Model):
-    """Every occurrence of a literal text replaced."""
-
-    type: Literal["replace"] = Field(description="Replace literal text.")
-    find: StrictStr = Field(min_length=1, description="The literal text to find (no pattern).")
-    replace: StrictStr = Field(default="", description="What each occurrence becomes.")
-
-
-class Default(_Model):
-    """A value for null or missing."""
-
-    type: Literal["default"] = Field(description="Fill in a null or missing value.")
-    value: Any = Field(default=None, description="The value used when the current one is null.")
-
-
-class Concat(_Model):
-    """The values at several source paths joined as text."""
-
-    type: Literal["concat"] = Field(description="Join the values at several paths.")
-    fields: list[StrictStr] = Field(
-        min_length=1,
-        max_length=50,
-        description="Source paths; their values, nulls left out, are joined as text.",
-    )
-    separator: StrictStr = Field(default="", description="Put between two values.")
-
-
-class Custom(_Model):
-    """JavaScript, run in the sandbox."""
-
-    type: Literal["custom"] = Field(description="Run JavaScript.")
-    code: StrictStr = Field(
-        min_length=1,
-        max_length=MAX_CODE_CHARS,
-        description="The body of a function of `value` and `data` that returns the new "
-        "value, e.g. `return value * 2`.",
-    )
-
-
+# Each transform is a module of mapper.engine.transforms, with its model; the union is built
+# from that registry, in menu order, discriminated by "type".
 Transform = Annotated[
-    Union[Uppercase, Lowercase, Substring, Replace, Default, Concat, Custom],
+    Union[tuple(kind.model for kind in transform_kinds())],  # noqa: UP007 - built at run time
     Field(discriminator="type"),
 ]
 

@@ -20,7 +20,7 @@ from . import config as cfg
 from .codegen import FieldPlan, generate
 from .paths import compile_getter, compile_setter, parse_path, wildcard_count
 from .sandbox import TOO_DEEP, JsOutcome, Sandbox
-from .transforms import TransformFn, compile_transform
+from .transforms import TransformFn, compile_transform, js_step
 
 
 class Message:
@@ -109,7 +109,7 @@ class Plan:
         if first_custom is not None:
             steps = []
             for k in range(first_custom, len(transforms)):
-                spec = transforms[k].model_dump(by_alias=True)
+                spec = js_step(transforms[k])
                 spec["where"] = f"mappings[{i}].transforms[{k}]"
                 if isinstance(transforms[k], cfg.Concat):
                     spec["concatIndex"] = len(concat_getters)
@@ -123,7 +123,10 @@ class Plan:
             index=i,
             get=get,
             depth=wildcard_count(source_steps),
-            python_steps=[compile_transform(t) for t in python_part],
+            python_steps=[
+                compile_transform(t, f"mappings[{i}].transforms[{k}]")
+                for k, t in enumerate(python_part)
+            ],
             js_chain=js_chain,
             concat_getters=concat_getters,
             set=compile_setter(parse_path(mapping.target)),

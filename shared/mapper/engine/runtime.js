@@ -88,30 +88,99 @@
     try { return "threw " + String(e); } catch (_) { return "threw a value that cannot be shown"; }
   }
 
-  // --- built-ins, identical to mapper/transforms.py ---------------------------------------
+  // --- built-ins: each transform's JavaScript side comes from its module in
+  // mapper/engine/transforms/ (sandbox.py puts them in the placeholder below), as
+  // `(t) => (value, data, inputs) => newValue`. The helpers here are the ones they share,
+  // each identical to its Python twin in transforms/_text.py.
   function text(v) {
     if (typeof v === "string") return v;
     if (typeof v === "number" || typeof v === "boolean") return String(v);
     return JSON.stringify(v);
   }
-  const BUILTINS = {
-    uppercase: () => (v) => (typeof v === "string" ? v.toUpperCase() : v),
-    lowercase: () => (v) => (typeof v === "string" ? v.toLowerCase() : v),
-    substring: (t) => (v) => {
-      if (typeof v !== "string") return v;
+  const SHOWN_CHARS = 40;
+  function show(v) {
+    if (typeof v === "string") {
       const cps = Array.from(v);
-      const end = t.length === null || t.length === undefined ? cps.length : t.start + t.length;
-      return cps.slice(t.start, end).join("");
-    },
-    replace: (t) => (v) => (typeof v === "string" ? v.split(t.find).join(t.replace) : v),
-    default: (t) => (v) => (v === null || v === undefined ? JSON.parse(JSON.stringify(t.value === undefined ? null : t.value)) : v),
-    // Field values arrive resolved by Python, in `fieldValues`, one list per concat step.
-    concat: (t) => (v, fieldValues) => {
-      const parts = v === null || v === undefined ? [] : [text(v)];
-      for (const f of fieldValues) if (f !== null && f !== undefined) parts.push(text(f));
-      return parts.join(t.separator || "");
-    },
-  };
+      return JSON.stringify(cps.slice(0, SHOWN_CHARS).join("")) + (cps.length > SHOWN_CHARS ? "..." : "");
+    }
+    if (v === null || v === undefined) return "null";
+    if (typeof v === "boolean") return "a boolean";
+    if (typeof v === "number") return "the number " + String(v);
+    return Array.isArray(v) ? "an array" : "an object";
+  }
+  const WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007" +
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff";
+  function trimWhitespace(s) {
+    let a = 0, b = s.length;
+    while (a < b && WHITESPACE.includes(s[a])) a++;
+    while (b > a && WHITESPACE.includes(s[b - 1])) b--;
+    return s.slice(a, b);
+  }
+  // A built-in's refusal of a value: the message says only `message` (see describe()).
+  class BuiltinFailure { constructor(message) { this.message = message; } }
+  function fail(message) { throw new BuiltinFailure(message); }
+  const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+  const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+  // Read parsed path steps (keys, indexes, null for [*]) as mapper/engine/paths.py does.
+  function getPath(steps, doc, from = 0) {
+    let v = doc;
+    for (let i = from; i < steps.length; i++) {
+      const step = steps[i];
+      if (step === null) {
+        if (!Array.isArray(v)) return [];
+        return v.map((item) => getPath(steps, item, i + 1));
+      }
+      if (typeof step === "string") {
+        if (!isObject(v) || !own(v, step)) return null;
+        v = v[step];
+      } else {
+        if (!Array.isArray(v) || step < -v.length || step >= v.length) return null;
+        v = v[step < 0 ? v.length + step : step];
+      }
+    }
+    return v === undefined ? null : v;
+  }
+  // Text as UTF-8 bytes (an array of numbers: typed arrays are gone), and back (null when
+  // the bytes are not well-formed UTF-8, as Python's strict decoder judges them).
+  function utf8(s) {
+    const out = [];
+    for (const ch of s) {
+      let c = ch.codePointAt(0);
+      if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;  // a lone surrogate cannot be encoded
+      if (c < 0x80) out.push(c);
+      else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+      else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+      else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    }
+    return out;
+  }
+  function fromUtf8(bytes) {
+    let out = "";
+    for (let i = 0; i < bytes.length;) {
+      const b = bytes[i];
+      let n, c, lo = 0x80, hi = 0xbf;
+      if (b < 0x80) { out += String.fromCharCode(b); i++; continue; }
+      if (b >= 0xc2 && b <= 0xdf) { n = 1; c = b & 31; }
+      else if (b >= 0xe0 && b <= 0xef) {
+        n = 2; c = b & 15;
+        if (b === 0xe0) lo = 0xa0;
+        if (b === 0xed) hi = 0x9f;
+      } else if (b >= 0xf0 && b <= 0xf4) {
+        n = 3; c = b & 7;
+        if (b === 0xf0) lo = 0x90;
+        if (b === 0xf4) hi = 0x8f;
+      } else return null;
+      for (let j = 1; j <= n; j++) {
+        const x = bytes[i + j];
+        if (x === undefined || x < (j === 1 ? lo : 0x80) || x > (j === 1 ? hi : 0xbf)) return null;
+        c = (c << 6) | (x & 63);
+      }
+      out += String.fromCodePoint(c);
+      i += n + 1;
+    }
+    return out;
+  }
+  const BUILTINS = __BUILTINS__;
 
   const condition = spec.condition === null ? null
     : compile("condition", ["data", "attributes", "headers"], "return (" + spec.condition + "\n);");
@@ -140,9 +209,9 @@
         if (step.kind === "custom") {
           v = normalise(step.fn.call(undefined, v, msg.d, msg.a, msg.h));
         } else if (step.kind === "concat") {
-          v = step.fn(v, concatArgs[step.concatIndex]);
+          v = step.fn(v, msg.d, concatArgs[step.concatIndex]);
         } else {
-          v = step.fn(v);
+          v = step.fn(v, msg.d);
         }
       }
       return v;

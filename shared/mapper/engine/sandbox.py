@@ -18,9 +18,16 @@ from importlib import resources
 from typing import Any
 
 from ..errors import SandboxError, SandboxMemoryError, SandboxTimeout, TransformError
+from .transforms import javascript_builtins
 
 _ENGINE = resources.files("mapper.engine")
-_RUNTIME_JS = _ENGINE.joinpath("runtime.js").read_text(encoding="utf-8")
+# The built-in transforms' JavaScript sides (one per module of mapper.engine.transforms)
+# take the place of __BUILTINS__; they are our code, never the user's.
+_RUNTIME_JS = (
+    _ENGINE.joinpath("runtime.js")
+    .read_text(encoding="utf-8")
+    .replace("__BUILTINS__", javascript_builtins())
+)
 # SES (Hardened JavaScript), pinned and checksummed in vendor/manifest.json; runtime.js
 # calls its lockdown() once per isolate.
 _SES_JS = _ENGINE.joinpath("vendor", "ses-lockdown.umd.min.js").read_text(encoding="utf-8")

@@ -1,109 +1,37 @@
-"""Built-in transforms, registered by name; each compiles to `f(value, data) -> value`.
+"""Values as text, written exactly as JavaScript writes them (both sides of every transform).
 
-What each does with every kind of JSON value (docs/mapping.md repeats this table):
-
-    transform   string                 null      number / bool / array / object
-    uppercase   upper-cased            null      unchanged
-    lowercase   lower-cased            null      unchanged
-    substring   code points [start,    null      unchanged
-                start+length)
-    replace     every literal `find`   null      unchanged
-                replaced
-    default     unchanged              `value`   unchanged
-    concat      the current value (when not null) then each field's value, nulls left
-                out, as text joined by `separator`: strings as they are, numbers and
-                booleans as JavaScript writes them, arrays and objects as compact JSON.
-    custom      runs in the JavaScript sandbox (mapper.sandbox), never here.
-
-The same rules are implemented in JavaScript (runtime.js) for chains that continue after
-a custom transform; tests/unit/test_transform_parity.py holds the two to each other.
+The JavaScript side of these helpers is in runtime.js (`text`, `show`, `WHITESPACE`).
 """
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from . import config as cfg
-from .codegen import INLINE_STRING_METHODS
-from .paths import compile_getter, parse_path
-
-TransformFn = Callable[[Any, Any], Any]
-
-
-def _upper(value: Any, data: Any) -> Any:
-    return value.upper() if type(value) is str else value
+# What `trim` removes and `number` ignores around a number: JavaScript's WhiteSpace and
+# LineTerminator code points, written out so that both sides use the same list.
+WHITESPACE = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+SHOWN_CHARS = 40  # of a string quoted in an error message
 
 
-def _lower(value: Any, data: Any) -> Any:
-    return value.lower() if type(value) is str else value
-
-
-INLINE_STRING_METHODS[_upper] = "upper"
-INLINE_STRING_METHODS[_lower] = "lower"
-
-
-def _uppercase(spec: cfg.Uppercase) -> TransformFn:
-    return _upper
-
-
-def _lowercase(spec: cfg.Lowercase) -> TransformFn:
-    return _lower
-
-
-def _substring(spec: cfg.Substring) -> TransformFn:
-    start = spec.start
-    stop = None if spec.length is None else start + spec.length
-    return lambda value, data: value[start:stop] if type(value) is str else value
-
-
-def _replace(spec: cfg.Replace) -> TransformFn:
-    find, repl = spec.find, spec.replace
-    return lambda value, data: value.replace(find, repl) if type(value) is str else value
-
-
-def _default(spec: cfg.Default) -> TransformFn:
-    fallback = spec.value
-    if isinstance(fallback, (dict, list)):
-        # A fresh copy per message: the output may be written into later.
-        return lambda value, data: copy.deepcopy(fallback) if value is None else value
-    return lambda value, data: fallback if value is None else value
-
-
-def _concat(spec: cfg.Concat) -> TransformFn:
-    getters = [compile_getter(parse_path(f)) for f in spec.fields]
-    sep = spec.separator
-
-    def concat(value: Any, data: Any) -> str:
-        parts = [] if value is None else [to_text(value)]
-        for get in getters:
-            part = get(data)
-            if part is not None:
-                parts.append(to_text(part))
-        return sep.join(parts)
-
-    return concat
-
-
-TRANSFORMS: dict[str, Callable[[Any], TransformFn]] = {
-    "uppercase": _uppercase,
-    "lowercase": _lowercase,
-    "substring": _substring,
-    "replace": _replace,
-    "default": _default,
-    "concat": _concat,
-}
-
-
-def compile_transform(spec: Any) -> TransformFn:
-    """The Python function for a built-in transform spec (not `custom`)."""
-    return TRANSFORMS[spec.type](spec)
-
-
-# --- text, the way JavaScript writes it ---------------------------------------------------
+def show(value: Any) -> str:
+    """A value as an error message names it: a string quoted (shortened), else its kind."""
+    if type(value) is str:
+        cut = value[:SHOWN_CHARS]
+        return json.dumps(cut, ensure_ascii=False) + ("..." if len(value) > SHOWN_CHARS else "")
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "a boolean"
+    if type(value) in (int, float):
+        return "the number " + number_text(value)
+    if type(value) is list:
+        return "an array"
+    return "an object"
 
 
 def to_text(value: Any) -> str:
