@@ -229,6 +229,17 @@ resource "google_firestore_field" "runs_ttl" {
   index_config {}
 }
 
+# Bulk redrive jobs (mapper.store.RedriveJobStore) expire with the runs.
+resource "google_firestore_field" "redrive_jobs_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "redriveJobs"
+  field      = "expireAt"
+
+  ttl_config {}
+  index_config {}
+}
+
 # Refused-signature markers (mapper.store.SignatureFailureStore) expire with the runs.
 resource "google_firestore_field" "signature_failures_ttl" {
   project    = var.project_id
