@@ -1,5 +1,6 @@
-// The management API: one fetch wrapper that adds the admin token as a header.
-// The token lives in sessionStorage (this tab, until it closes) and never in a URL.
+// The management API: one fetch wrapper that adds the credential (an API key mk_... or the
+// admin token) as a bearer header. It lives in sessionStorage (this tab, until it closes) and
+// never in a URL.
 
 const TOKEN_KEY = 'mapper.token';
 
@@ -81,14 +82,33 @@ export const api = {
     request('POST', '/api/preview/', { integration, payload, ...extra }),
   validate: (integration, checkTarget) =>
     call('POST', '/api/validate/', { integration, checkTarget }),
-  listRuns: (filters = {}) => {
-    const query = new URLSearchParams();
-    for (const [name, value] of Object.entries(filters)) if (value) query.set(name, value);
-    return call('GET', `/api/runs/?${query}`);
-  },
+  listRuns: (filters = {}) => call('GET', `/api/runs/?${queryOf(filters)}`),
   getRun: (runId) => call('GET', `/api/runs/${id(runId)}/`),
   replay: (runId) => call('POST', `/api/runs/${id(runId)}/replay/`),
+  // Team use, versions, backtest and redrive (docs/api.md).
+  whoami: () => call('GET', '/api/whoami/'),
+  listKeys: (cursor = '') => call('GET', `/api/keys/?limit=200${cursor ? `&cursor=${id(cursor)}` : ''}`),
+  createKey: (body) => call('POST', '/api/keys/', body),
+  revokeKey: (keyId) => call('DELETE', `/api/keys/${id(keyId)}/`),
+  listAudit: (filters = {}) => call('GET', `/api/audit/?${queryOf(filters)}`),
+  listVersions: (integrationId, cursor = '') => call('GET',
+    `/api/integrations/${id(integrationId)}/versions/?limit=200${cursor ? `&cursor=${id(cursor)}` : ''}`),
+  getVersion: (integrationId, n) =>
+    call('GET', `/api/integrations/${id(integrationId)}/versions/${id(n)}/`),
+  rollback: (integrationId, version) =>
+    call('POST', `/api/integrations/${id(integrationId)}/rollback/`, { version }),
+  backtest: (integrationId, integration, runs = {}) =>
+    call('POST', `/api/integrations/${id(integrationId)}/backtest/`, { integration, runs }),
+  redrive: (filter, dryRun) => call('POST', '/api/runs/redrive/', { ...filter, dryRun }),
+  redriveJob: (jobId) => call('GET', `/api/runs/redrive/${id(jobId)}/`),
 };
+
+/** A query string of the filters that are set. */
+function queryOf(filters) {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(filters)) if (value) query.set(name, value);
+  return query;
+}
 
 /** True for statuses that will not change any more. */
 export const FINAL_STATUSES = new Set(['success', 'error', 'skipped', 'partial', 'dead_lettered']);

@@ -4,12 +4,19 @@
 //   #/new/{draft key}/{step}  a new integration (editor.js)
 //   #/runs?filters            runs              (runs.js)
 //   #/runs/{id}               one run           (runs.js)
+//   #/history/{id}?a=&b=      an integration's versions (history.js)
+//   #/keys                    API keys, admins  (keys.js)
+//   #/audit?filters           the audit log, admins (audit.js)
+// Sign-in and what the signed-in role may see: signin.js.
 
-import { api, ApiError, token } from './api.js';
-import { el, replace } from './dom.js';
+import { ApiError, token } from './api.js';
+import { renderAudit } from './audit.js';
 import { renderEditor } from './editor.js';
+import { renderHistory } from './history.js';
+import { renderKeys } from './keys.js';
 import { renderList } from './list.js';
 import { renderRun, renderRuns } from './runs.js';
+import { forgetIdentity, loadIdentity, readOnlyEditor, signInForm, whoami } from './signin.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -28,39 +35,25 @@ function signIn(message) {
   view = null;
   nav.hidden = true;
   signOutButton.hidden = true;
-  const input = el('input', { type: 'password', id: 'token', autocomplete: 'off', spellcheck: 'false',
-    required: true, 'aria-describedby': 'token-hint' });
-  const problem = el('p', { class: 'problem-text', id: 'sign-in-problem', role: 'alert' }, message || '');
-  const form = el('form', { class: 'card sign-in', 'aria-labelledby': 'sign-in-title' },
-    el('h1', { id: 'sign-in-title' }, 'Sign in'),
-    el('div', { class: 'field' }, el('label', { for: 'token' }, 'Admin token'), input,
-      el('p', { class: 'hint', id: 'token-hint' },
-        'The ADMIN_TOKEN of this deployment. It is kept in this tab only, until you close it.')),
-    problem,
-    el('button', { type: 'submit', class: 'primary' }, 'Sign in'));
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    problem.textContent = '';
-    token.set(input.value.trim());
-    try {
-      await api.listIntegrations(1);
-      route(true);
-    } catch (err) {
-      token.clear();
-      problem.textContent = err instanceof ApiError && err.status === 401
-        ? 'That token was refused.' : err.message;
-      input.focus();
-    }
-  });
-  replace(main, form);
-  document.title = 'Sign in · JSON mapper';
-  input.focus();
+  forgetIdentity();
+  signInForm(main, message, () => route(true));
 }
 
-function route(force = false) {
+async function route(force = false) {
   if (!token.get()) {
     signIn();
     return;
+  }
+  if (!whoami()) {
+    // A reload keeps the token (sessionStorage) but not who it is: ask again.
+    try {
+      await loadIdentity();
+    } catch (err) {
+      signIn(err instanceof ApiError && err.status === 401
+        ? 'Your session ended or the token was refused; sign in again. Your drafts are kept.'
+        : err.message);
+      return;
+    }
   }
   nav.hidden = false;
   signOutButton.hidden = false;
@@ -78,11 +71,26 @@ function route(force = false) {
     : section === 'new' && id ? { key: id, step } : null;
   if (editorRoute && view && view.update && view.update(editorRoute)) return;
   if (view && view.dispose) view.dispose();
-  if (editorRoute) view = renderEditor(main, editorRoute);
+  if (editorRoute) view = readOnlyFor(renderEditor(main, editorRoute));
+  else if (section === 'history' && id) view = renderHistory(main, id, query);
+  else if (section === 'keys') view = renderKeys(main);
+  else if (section === 'audit') view = renderAudit(main, query);
   else if (section === 'runs' && id) view = renderRun(main, id);
   else if (section === 'runs') view = renderRuns(main, query);
   else view = renderList(main);
   window.scrollTo(0, 0);
+}
+
+/** A viewer's editor is read only (signin.js); stop watching when it goes. */
+function readOnlyFor(editor) {
+  const release = readOnlyEditor(main);
+  return {
+    update: (next) => editor.update(next),
+    dispose() {
+      release();
+      editor.dispose();
+    },
+  };
 }
 
 window.addEventListener('hashchange', () => route());

@@ -219,7 +219,7 @@ export function renderEditor(main, route) {
       applyProblems();
     });
     const tablist = tabList();
-    tester = testStep(state.id, previewer);
+    tester = testStep(state.id, previewer, draft);
     saver = saveStep({
       draft,
       key: state.key,

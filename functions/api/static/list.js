@@ -5,6 +5,7 @@ import { confirmDialog } from './dialog.js';
 import { SECRET_PATHS, SERVER_FIELDS } from './document.js';
 import { el, notify, replace, statusBadge, timeAgo } from './dom.js';
 import { inFlightText, summary } from './health.js';
+import { can, ifCan, REASON } from './signin.js';
 import {
   dig, discardDraft, listDrafts, loadDraft, newDraftKey, saveDraft,
 } from './stored-drafts.js';
@@ -97,6 +98,7 @@ export function renderList(main) {
     const toggle = el('button', {
       type: 'button', role: 'switch', class: 'switch', 'aria-checked': String(doc.active !== false),
       'aria-label': `Active: ${doc.name}`,
+      disabled: !can('editor'), title: can('editor') ? null : REASON.editor,
     }, el('span', { class: 'switch-knob', 'aria-hidden': 'true' }),
     el('span', { class: 'switch-text' }, doc.active !== false ? 'On' : 'Off'));
     toggle.addEventListener('click', async () => {
@@ -124,9 +126,11 @@ export function renderList(main) {
       el('td', { class: 'actions' },
         el('a', { class: 'button quiet', href: `#/integrations/${encodeURIComponent(doc.id)}/configure`,
           'aria-label': `Open ${doc.name}` }, 'Open'),
-        el('button', { type: 'button', class: 'quiet', 'aria-label': `Duplicate ${doc.name}`,
-          onclick: () => openCopy(doc) }, 'Duplicate'),
-        el('button', { type: 'button', class: 'quiet danger-text', 'aria-label': `Delete ${doc.name}`,
+        el('a', { class: 'button quiet', href: `#/history/${encodeURIComponent(doc.id)}`,
+          'aria-label': `History of ${doc.name}` }, 'History'),
+        ifCan('editor', el('button', { type: 'button', class: 'quiet', 'aria-label': `Duplicate ${doc.name}`,
+          onclick: () => openCopy(doc) }, 'Duplicate')),
+        ifCan('editor', el('button', { type: 'button', class: 'quiet danger-text', 'aria-label': `Delete ${doc.name}`,
           onclick: async () => {
             const sure = await confirmDialog({
               title: `Delete ${doc.name}?`,
@@ -144,7 +148,7 @@ export function renderList(main) {
             } catch (err) {
               notify(err.message, 'error');
             }
-          } }, 'Delete')));
+          } }, 'Delete'))));
     queueStats(doc.id, (found) => {
       const cells = statsCells(found);
       stats.forEach((cell, i) => cell.replaceWith(cells[i]));
@@ -207,8 +211,8 @@ export function renderList(main) {
     el('div', { class: 'page-head' },
       el('h1', {}, 'Integrations'),
       el('span', { class: 'spacer' }),
-      el('a', { class: 'button primary', href: `#/new/${newDraftKey()}/configure`, id: 'new-integration' },
-        'New integration')),
+      ifCan('editor', el('a', { class: 'button primary', href: `#/new/${newDraftKey()}/configure`,
+        id: 'new-integration' }, 'New integration'))),
     drafts, results, more);
   more.addEventListener('click', () => load(true));
   document.title = 'Integrations · JSON mapper';

@@ -1,10 +1,21 @@
-// Runs: the list with its filters, and one run in full with a Replay button.
+// Runs: the list with its filters (and Redrive), and one run in full with a Replay button.
 
 import { api, FINAL_STATUSES } from './api.js';
 import { el, fullTime, jsonBlock, notify, replace, statusBadge, timeAgo } from './dom.js';
+import { redrivePanel } from './redrive.js';
+import { can } from './signin.js';
 
 export const RUN_STATUSES = ['queued', 'success', 'error', 'skipped', 'partial', 'retrying',
   'dead_lettered'];
+export const SOURCE_KINDS = ['webhook', 'pubsub-push', 'pubsub-pull', 'test', 'replay'];
+
+/** A link to the version of its integration that processed `run`, or nothing. */
+export function versionLink(run) {
+  if (!run.integrationVersion) return null;
+  return el('a', { href: `#/history/${encodeURIComponent(run.integrationId)}?version=${run.integrationVersion}`,
+    'aria-label': `Version ${run.integrationVersion} of the integration`, 'data-version-link': '' },
+  `v${run.integrationVersion}`);
+}
 
 function ms(value) {
   return typeof value === 'number' ? `${value.toFixed(value < 10 ? 2 : 0)} ms` : '—';
@@ -23,6 +34,7 @@ export function runTable(runs, { names = null, caption = 'Runs', filtered = fals
       el('th', { scope: 'col' }, 'When'),
       names ? el('th', { scope: 'col' }, 'Integration') : null,
       el('th', { scope: 'col' }, 'Status'),
+      el('th', { scope: 'col' }, 'Version'),
       el('th', { scope: 'col' }, 'Source'),
       el('th', { scope: 'col' }, 'Attempts'),
       el('th', { scope: 'col' }, 'Transform'),
@@ -33,6 +45,7 @@ export function runTable(runs, { names = null, caption = 'Runs', filtered = fals
         'aria-label': `Run ${run.id}, ${run.status}` }, timeAgo(run.createdAt))),
       names ? el('td', {}, names.get(run.integrationId) || run.integrationId) : null,
       el('td', {}, statusBadge(run.status)),
+      el('td', {}, versionLink(run)),
       el('td', {}, run.sourceKind),
       el('td', { class: 'num' }, run.attempts ?? '—'),
       el('td', { class: 'num' }, ms(run.transformationTimeMs)),
@@ -40,7 +53,8 @@ export function runTable(runs, { names = null, caption = 'Runs', filtered = fals
       el('td', { class: 'error-cell' }, run.errorMessage ? run.errorMessage.slice(0, 140) : '')))));
 }
 
-function localInput(iso) {
+/** An ISO time as a datetime-local input's value, in local time. */
+export function localInput(iso) {
   if (!iso) return '';
   const when = new Date(iso);
   if (Number.isNaN(when.getTime())) return '';
@@ -48,13 +62,16 @@ function localInput(iso) {
   return local.toISOString().slice(0, 16);
 }
 
-/** The runs list at `#/runs?status=&integration=&since=&until=`. */
+/** The runs list at `#/runs?status=&integration=&since=&until=&key=&kind=&slow=`. */
 export function renderRuns(main, query) {
   const filters = {
     status: query.get('status') || '',
     integration_id: query.get('integration') || '',
     since: query.get('since') || '',
     until: query.get('until') || '',
+    key: query.get('key') || '',
+    source_kind: query.get('kind') || '',
+    min_duration_ms: query.get('slow') || '',
   };
   const names = new Map();
   const status = el('select', { id: 'filter-status' }, el('option', { value: '' }, 'Any status'),
@@ -63,6 +80,13 @@ export function renderRuns(main, query) {
     el('option', { value: '' }, 'All integrations'));
   const since = el('input', { type: 'datetime-local', id: 'filter-since', value: localInput(filters.since) });
   const until = el('input', { type: 'datetime-local', id: 'filter-until', value: localInput(filters.until) });
+  const key = el('input', { type: 'search', id: 'filter-key', value: filters.key, class: 'mono',
+    placeholder: 'customer.email:ada@example.com', spellcheck: 'false', 'aria-describedby': 'filter-key-hint' });
+  const kind = el('select', { id: 'filter-kind' }, el('option', { value: '' }, 'Any source'),
+    SOURCE_KINDS.map((k) => el('option', { value: k, selected: k === filters.source_kind }, k)));
+  const slow = el('input', { type: 'number', id: 'filter-slow', min: '0', step: '1', inputmode: 'numeric',
+    value: filters.min_duration_ms, placeholder: 'ms' });
+  const redrive = can('editor') ? redrivePanel(filters, names) : null;
   const results = el('div', { class: 'results', 'aria-live': 'polite', 'aria-busy': 'true' });
   const more = el('button', { type: 'button', class: 'quiet', hidden: true }, 'Load more');
   let cursor = null;
@@ -85,14 +109,21 @@ export function renderRuns(main, query) {
   };
   more.addEventListener('click', () => load(true));
 
-  const form = el('form', { class: 'filters', 'aria-label': 'Filter runs' },
+  const form = el('form', { class: 'filters runs-filters', 'aria-label': 'Filter runs' },
     el('div', { class: 'field' }, el('label', { for: 'filter-status' }, 'Status'), status),
     el('div', { class: 'field' }, el('label', { for: 'filter-integration' }, 'Integration'), integration),
     el('div', { class: 'field' }, el('label', { for: 'filter-since' }, 'From'), since),
     el('div', { class: 'field' }, el('label', { for: 'filter-until' }, 'Until'), until),
+    el('div', { class: 'field' }, el('label', { for: 'filter-kind' }, 'Source kind'), kind),
+    el('div', { class: 'field field-key' }, el('label', { for: 'filter-key' }, 'Search key'), key),
+    el('div', { class: 'field field-slow' }, el('label', { for: 'filter-slow' }, 'Slower than (ms)'), slow),
     el('div', { class: 'buttons' },
       el('button', { type: 'submit', class: 'primary' }, 'Apply'),
-      el('a', { href: '#/runs', class: 'button quiet' }, 'Clear')));
+      el('a', { href: '#/runs', class: 'button quiet' }, 'Clear')),
+    el('p', { class: 'hint wide', id: 'filter-key-hint' }, 'Search key: path:value, one of the '
+      + 'integration\'s search keys and its exact value (not full-text). Each query uses one index: '
+      + 'combine the integration with one of status, source kind, search key or slower than '
+      + '(slow runs come slowest first, without From and Until).'));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const next = new URLSearchParams();
@@ -100,13 +131,16 @@ export function renderRuns(main, query) {
     if (integration.value) next.set('integration', integration.value);
     if (since.value) next.set('since', new Date(since.value).toISOString());
     if (until.value) next.set('until', new Date(until.value).toISOString());
+    if (kind.value) next.set('kind', kind.value);
+    if (key.value.trim()) next.set('key', key.value.trim());
+    if (slow.value) next.set('slow', slow.value);
     location.hash = `#/runs?${next}`;
   });
 
   replace(main,
     el('div', { class: 'page-head' }, el('h1', {}, 'Runs'),
       el('button', { type: 'button', class: 'quiet', onclick: () => load() }, 'Refresh')),
-    form, results, more);
+    form, redrive ? redrive.root : null, results, more);
   document.title = 'Runs · JSON mapper';
   api.listIntegrations().then(({ integrations }) => {
     for (const item of integrations) {
@@ -117,7 +151,7 @@ export function renderRuns(main, query) {
     if (runs.length) replace(results, runTable(runs, { names, filtered }));
   }).catch(() => {});
   load();
-  return {};
+  return { dispose() { if (redrive) redrive.dispose(); } };
 }
 
 function section(title, ...content) {
@@ -148,7 +182,8 @@ export function renderRun(main, runId) {
   const draw = (run, integrationName) => {
     const request = run.outgoingRequest || null;
     const response = run.outgoingResponse || null;
-    const replayButton = el('button', { type: 'button', class: 'primary', id: 'replay' }, 'Replay');
+    const replayButton = el('button', { type: 'button', class: 'primary', id: 'replay',
+      hidden: !can('editor') }, 'Replay');
     replayButton.addEventListener('click', async () => {
       replayButton.disabled = true;
       try {
@@ -171,6 +206,9 @@ export function renderRun(main, runId) {
       facts([
         ['Integration', el('a', { href: `#/integrations/${encodeURIComponent(run.integrationId)}/test` },
           integrationName || run.integrationId)],
+        run.integrationVersion ? ['Version', el('span', {}, versionLink(run), ' ',
+          el('a', { href: `#/history/${encodeURIComponent(run.integrationId)}?version=${run.integrationVersion}` },
+            'see it in the history'))] : null,
         ['Source', run.sourceKind],
         ['Received', fullTime(run.createdAt)],
         ['Last update', run.updatedAt ? fullTime(run.updatedAt) : '—'],

@@ -2,6 +2,7 @@
 // integration's recent runs (refreshed while the step is shown).
 
 import { api } from './api.js';
+import { backtestPanel } from './backtest.js';
 import { el, replace } from './dom.js';
 import { runTable } from './runs.js';
 
@@ -20,8 +21,11 @@ function parseObject(text, what) {
   }
 }
 
-/** `{root, history: {start, stop, refresh}}` for the integration `id` (null: not saved yet). */
-export function testStep(id, previewer) {
+/**
+ * `{root, history: {start, stop, refresh}}` for the integration `id` (null: not saved yet);
+ * `draft` (read only) feeds "Try on recent runs".
+ */
+export function testStep(id, previewer, draft = null) {
   const historyArea = el('div', { 'aria-live': 'polite' });
   let timer = null;
 
@@ -67,12 +71,15 @@ export function testStep(id, previewer) {
           el('div', { class: 'field' },
             el('label', { for: 'preview-attributes' }, 'Pub/Sub attributes (JSON)'), attributes)),
         extraStatus)),
+    id && draft ? backtestPanel(id, draft) : null,
     el('section', { class: 'card', 'aria-labelledby': 'history-title' },
       el('div', { class: 'page-head' }, el('h2', { id: 'history-title' }, 'Run history'),
         el('span', { class: 'spacer' }),
         el('button', { type: 'button', class: 'quiet', onclick: refresh }, 'Refresh'),
         id ? el('a', { class: 'button quiet',
-          href: `#/runs?integration=${encodeURIComponent(id)}` }, 'All runs') : null),
+          href: `#/runs?integration=${encodeURIComponent(id)}` }, 'All runs') : null,
+        id ? el('a', { class: 'button quiet',
+          href: `#/history/${encodeURIComponent(id)}` }, 'History') : null),
       historyArea));
 
   const stop = () => clearInterval(timer);
