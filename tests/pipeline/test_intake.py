@@ -151,3 +151,23 @@ def test_push_envelopes() -> None:
     assert again.duplicate and len(p.queue.messages) == 1
     bad = p.intake.receive_push("push-1", None, body(b"{}"))
     assert bad.status == "invalid" and p.runs.get(bad.run_id)["status"] == "error"
+
+
+def test_a_resend_that_publishes_writes_nothing_after_the_publish() -> None:
+    # Otherwise a worker that claimed the run in between would lose its claim.
+    p = build()
+    p.queue.failures = 1
+    headers = {"webhook-id": "msg_2"}
+    with pytest.raises(QueueError):
+        p.intake.receive_webhook("p-secret", headers, body(b'{"n": 1}'))
+    real_publish = p.queue.publish
+    versions_at_publish = []
+
+    def publish_and_note(message, attributes=None):  # noqa: ANN001, ANN202
+        versions_at_publish.append(p.runs.versions["i1.msg_2"])
+        return real_publish(message, attributes)
+
+    p.queue.publish = publish_and_note  # type: ignore[method-assign]
+    p.intake.receive_webhook("p-secret", headers, body(b'{"n": 1}'))
+    assert versions_at_publish == [p.runs.versions["i1.msg_2"]]
+    assert p.runs.get("i1.msg_2")["unpublished"] is False

@@ -28,11 +28,13 @@ def test_after_n_republishes_the_run_ends_with_the_reason(caplog: pytest.LogCapt
     p = build()
     receipt = p.intake.receive_webhook("p-secret", {}, lambda limit: b'{"n": 1}')
     p.queue.messages.clear()  # lost
-    for _ in range(3):
-        p.clock.advance(901)
+    for n in range(3):
+        p.clock.advance(900 * 2**n - 2)
+        assert p.reconciler.sweep().republished == []  # each wait twice the one before
+        p.clock.advance(3)
         assert p.reconciler.sweep().republished == [receipt.run_id]
         p.queue.messages.clear()  # lost again
-    p.clock.advance(901)
+    p.clock.advance(900 * 2**3 + 1)
     with caplog.at_level(logging.ERROR, "mapper.reconcile"):
         assert p.reconciler.sweep().ended == [receipt.run_id]
     run = p.runs.get(receipt.run_id)

@@ -249,8 +249,11 @@ class Intake:
                 existing = self._runs.get(run_id) or {}
                 if existing.get("status") != "queued" or not existing.get("unpublished"):
                     return False  # recorded and published before: do not publish another copy
-                self._publish(run_id, message)
+                # Cleared before publishing, never after: once published the worker may
+                # claim the run at once, and any later write would take its claim away.
+                # A publish that fails again sets the flag again (`_publish`).
                 self._runs.touch(run_id, unpublished=False, errorMessage=None)
+                self._publish(run_id, message)
                 return True
             self._publish(run_id, message)
             return True

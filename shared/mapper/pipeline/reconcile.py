@@ -5,9 +5,10 @@ emulator stops redelivering messages that failed under load). So no accepted mes
 depend on the queue alone. On every scheduler tick, `Reconciler.sweep` looks for runs still
 `queued`, `retrying` or `delivering` whose last change is older than the horizon (longer
 than the retry backoff plus the longest lease), and publishes each again under the same run
-id: the claim keeps a second copy from sending twice. After `max_republishes` it ends the
-run as `error` with "lost by the queue after N republishes" and logs a line an alert
-matches. docs/data-plane.md gives the numbers.
+id: the claim keeps a second copy from sending twice. Each republish waits twice as long
+as the previous one. After `max_republishes` it ends the run as `error` with "lost by the
+queue after N republishes" and logs a line an alert matches. docs/data-plane.md gives the
+numbers.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ..errors import MapperError
@@ -30,6 +32,13 @@ DEFAULT_HORIZON_S = 900.0  # > the longest backoff (600 s) + the longest lease (
 DEFAULT_MAX_REPUBLISHES = 3
 SWEEP_LIMIT = 200  # runs looked at per tick; the rest wait for the next one
 LOST_MESSAGE = "lost by the queue after {n} republishes"
+
+
+def _epoch(timestamp: Any) -> float:
+    try:
+        return datetime.fromisoformat(str(timestamp)).timestamp()
+    except ValueError:
+        return 0.0  # unreadable: treated as long ago
 
 
 @dataclass
@@ -84,6 +93,12 @@ class Reconciler:
         if run.get("status") == "delivering" and lease and lease > iso_now():
             return  # a live delivery holds it (a long target timeout): not lost
         done = int(run.get("republishes") or 0)
+        # Each republish waits twice as long as the one before (horizon, 2x, 4x, ...): a
+        # queue that is only slow (a backlog behind a hanging target) gets time to deliver
+        # what it holds, instead of the run being ended as lost, or the backlog deepened
+        # by copies, while its message is still on the way.
+        if self._clock() - _epoch(run.get("updatedAt")) < self.horizon_s * 2**done:
+            return
         payload = run.get("incomingPayload")
         too_large = isinstance(payload, dict) and payload.get("truncated") is True
         if done >= self._max or too_large:
