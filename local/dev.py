@@ -5,8 +5,10 @@ PUBSUB_EMULATOR_HOST name), creates the internal topics and subscriptions, serve
 function, and prints the base URL and the admin token. Local mode only:
 - secrets live in `.local/secrets.json` (SECRET_BACKEND=local:...), never in Secret Manager;
 - loopback addresses are allowlisted as targets, so a target can run on this machine;
-- `/_local/inbox` is a request bin to point targets at (see local/inbox.py).
-Emulators a crashed run left behind are stopped at the next start (`.local/dev.pids`).
+- `/_local/inbox` is a request bin to point targets at (see local/inbox.py), and an SMTP
+  mail catcher on 127.0.0.1 shows what email targets sent at `/_local/mail` (local/mail.py).
+A second `make dev` in the same checkout refuses while the first is alive (`.local/dev.owner`);
+emulators a crashed run left behind are stopped at the next start (`.local/dev.pids`).
 The first Ctrl-C or SIGTERM stops everything, even during the start. When the Pub/Sub
 emulator restarts under it, the internal topics and subscriptions are made again
 (local/pubsub_watch.py); when an emulator it started itself stops, it stops too, saying why.
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from local.emulators import DEFAULT_PROJECT, Emulators, start_emulators, stop_leftover_groups
 from local.inbox import Inbox
+from local.mail import MailCatcher
 from local.pubsub_watch import PubSubWatch
 from local.serve import LocalServer, serve, start_pull_timer
 
@@ -32,8 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # LOCAL_STATE_DIR lets tests run a second platform beside a developer's own.
 STATE = Path(os.environ.get("LOCAL_STATE_DIR") or ROOT / ".local")
 PIDS = STATE / "dev.pids"
+OWNER = STATE / "dev.owner"  # the running make dev of this checkout: {"pid", "url"}
 TOKEN_FILE = STATE / "admin-token"
 DEFAULT_PORT = 8080
+DEFAULT_MAIL_PORT = 2525  # the local mail catcher's SMTP port (MAIL_PORT); a free one if taken
 LOOPBACK = "127.0.0.0/8,::1/128"
 PULL_TICK_S = 60.0  # as the Cloud Scheduler job; PULL_TICK_SECONDS overrides (fault suite)
 # Local backoffs are 1-2 s (local/serve.py), so a run in flight for this long is lost
@@ -53,6 +58,8 @@ def settings(environ: Mapping[str, str], port: int) -> dict[str, str]:
         # The emulator pushes to this address: "localhost" may resolve to ::1 for its Java.
         "PUSH_BASE_URL": f"http://127.0.0.1:{port}",
         "RECONCILE_AFTER_SECONDS": LOCAL_RECONCILE_AFTER_S,
+        # The local mail catcher speaks plain SMTP on loopback; no other server may.
+        "SMTP_PLAINTEXT_ALLOW": "127.0.0.1,localhost",
         **{k: v for k, v in environ.items() if k in _OVERRIDABLE},
         "ADMIN_TOKEN": environ.get("ADMIN_TOKEN") or secrets.token_urlsafe(24),
     }
@@ -83,7 +90,18 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
     port = int(environ.get("PORT") or DEFAULT_PORT)
     tick_s = float(environ.get("PULL_TICK_SECONDS") or PULL_TICK_S)
     STATE.mkdir(parents=True, exist_ok=True)
+    running = _running_owner()
+    if running is not None:
+        print(
+            f"make dev: already running in this checkout (pid {running['pid']}, "
+            f"{running.get('url')}). Stop it first (Ctrl-C in its terminal, or "
+            f"kill {running['pid']}); a second platform needs another checkout and PORT.",
+            file=sys.stderr,
+        )
+        return 1
     _stop_leftovers()
+    OWNER.write_text(json.dumps({"pid": os.getpid(), "url": f"http://localhost:{port}"}))
+    mail = MailCatcher()
     emulators: Emulators | None = None
     server: LocalServer | None = None
     watch: PubSubWatch | None = None
@@ -108,10 +126,11 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
             env,
             host="127.0.0.1",
             port=port,
-            extra={"/_local/inbox": Inbox()},
+            extra={"/_local/inbox": Inbox(), "/_local/mail": mail},
             public_url=f"http://localhost:{port}",
         )
         start_pull_timer(f"http://127.0.0.1:{port}", tick_s, stop)
+        env["LOCAL_MAIL_PORT"] = str(_start_mail(mail, environ))
         own_pubsub = emulators.pubsub if emulators is not None else None
         watch = PubSubWatch(
             env["GOOGLE_CLOUD_PROJECT"],
@@ -136,12 +155,35 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the cleanup below is bounded
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         stop.set()  # the pull timer and the watchdog
+        mail.stop()
+        OWNER.unlink(missing_ok=True)
         if server is not None:
             server.stop()
         if emulators is not None:
             emulators.stop()
             PIDS.unlink(missing_ok=True)
     return 1 if watch is not None and watch.failure else 0
+
+
+def _running_owner() -> dict[str, object] | None:
+    """The make dev of this checkout that is still alive, if any (else a crash's leftover)."""
+    try:
+        owner = json.loads(OWNER.read_text())
+        pid = int(owner["pid"])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if pid == os.getpid() or b"local.dev" not in cmdline:
+        return None  # that process is gone, or the pid was reused by another program
+    return owner
+
+
+def _start_mail(mail: MailCatcher, environ: Mapping[str, str]) -> int:
+    wanted = int(environ.get("MAIL_PORT") or DEFAULT_MAIL_PORT)
+    try:
+        return mail.start(port=wanted)
+    except OSError:
+        return mail.start(port=0)  # taken (another checkout's catcher): any free port
 
 
 def _stop_leftovers() -> None:
@@ -165,7 +207,10 @@ def _banner(url: str, env: Mapping[str, str]) -> str:
             f"  API            {url}/api/   (OpenAPI: {url}/api/openapi.json)",
             f"  Webhooks       {url}/webhook/<path>/",
             f"  Pub/Sub push   {url}/pubsub/<path>/",
-            f"  Request bin    {url}/_local/inbox   (a target to try things with)",
+            f"  API reference  {url}/api/docs",
+            f"  Request bin    {url}/_local/inbox   (a target to try things with; shows headers)",
+            f"  Mail catcher   SMTP 127.0.0.1:{env.get('LOCAL_MAIL_PORT')}, no TLS   "
+            f"(received mail: {url}/_local/mail)",
             "",
             f"  Admin token    {env['ADMIN_TOKEN']}   (also in {TOKEN_FILE})",
             "",

@@ -1,8 +1,9 @@
 """A request bin for local mode: `/_local/inbox` keeps what targets were sent, to look at.
 
-Any method except GET records the request and answers 200; `GET /_local/inbox` lists the
-last requests, newest last. It lets the README's walkthrough run on one machine with no
-other server. Only `make dev` mounts it; it is never deployed.
+Any method except GET records the request (method, path, query, headers, body) and
+answers 200; `GET /_local/inbox` lists the last requests, newest last. It lets the README's
+walkthrough run on one machine with no other server. Only `make dev` mounts it; it is never
+deployed.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class Inbox:
                 "path": environ.get("PATH_INFO", ""),
                 "query": environ.get("QUERY_STRING", ""),
                 "contentType": environ.get("CONTENT_TYPE", ""),
+                # As received, Authorization included: this bin is for seeing what a target
+                # would get (say, that the bearer token arrived). Local only.
+                "headers": _headers(environ),
                 "body": content,
             }
             with self._lock:
@@ -52,3 +56,14 @@ class Inbox:
             [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
         )
         return [payload]
+
+
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    headers = {
+        key[5:].replace("_", "-").title(): str(value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    if environ.get("CONTENT_TYPE"):
+        headers["Content-Type"] = environ["CONTENT_TYPE"]
+    return headers

@@ -46,11 +46,25 @@ def test_a_second_start_after_a_crash_stops_the_leftovers_and_works(tmp_path: Pa
     first = start(tmp_path, port, tmp_path / "first.log")
     leftovers = json.loads((tmp_path / "dev.pids").read_text())
     assert leftovers and all(_group_alive(g) for g in leftovers)
+
+    # While the first is alive, a second make dev in the same checkout refuses, and
+    # touches nothing of the first (it used to stop its emulators, then die on the port).
+    env = {k: v for k, v in os.environ.items() if k not in PLATFORM_SETTINGS}
+    env.update(PORT=str(free_port()), LOCAL_STATE_DIR=str(tmp_path))
+    refused = subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "-m", "local.dev"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert refused.returncode == 1
+    assert f"already running in this checkout (pid {first.pid}" in refused.stderr
+    assert all(_group_alive(g) for g in leftovers)
+    assert requests.get(f"http://localhost:{port}/api/openapi.json", timeout=10).ok
+
     first.send_signal(signal.SIGKILL)  # a crash: no cleanup at all
     first.wait(timeout=10)
     assert all(_group_alive(g) for g in leftovers)  # the emulators outlived it
 
-    second = start(tmp_path, port, tmp_path / "second.log")
+    second = start(tmp_path, port, tmp_path / "second.log", extra={"MAIL_PORT": str(free_port())})
     try:
         assert (
             "Stopped 2 emulator(s) left by an earlier run" in (tmp_path / "second.log").read_text()
@@ -59,6 +73,7 @@ def test_a_second_start_after_a_crash_stops_the_leftovers_and_works(tmp_path: Pa
         reply = requests.get(f"http://localhost:{port}/api/openapi.json", timeout=10)
         assert reply.status_code == 200
         started = json.loads((tmp_path / "dev.pids").read_text())
+        _mail_and_headers_arrive(tmp_path, port, (tmp_path / "second.log").read_text())
     finally:
         os.killpg(second.pid, signal.SIGINT)  # Ctrl-C
         second.wait(timeout=30)
@@ -100,6 +115,39 @@ def test_emulators_named_in_the_environment_are_used_and_left_running(
         assert names == ["kept"]
     finally:
         emulators.stop()
+
+
+def _mail_and_headers_arrive(state: Path, port: int, log: str) -> None:
+    """An email integration reaches the mail catcher; the request bin shows headers."""
+    base = f"http://localhost:{port}"
+    auth = {"Authorization": f"Bearer {(state / 'admin-token').read_text()}"}
+    smtp_port = int(log.split("SMTP 127.0.0.1:")[1].split(",")[0])
+    mailer = requests.post(f"{base}/api/integrations/", headers=auth, timeout=30, json={
+        "name": "mail", "source": {"type": "webhook"},
+        "target": {"type": "email", "smtpServer": "127.0.0.1", "smtpPort": smtp_port,
+                   "useTLS": False, "useSSL": False, "fromEmail": "mapper@example.com",
+                   "toEmail": "{{to}}", "subject": "Order {{id}}"},
+    })
+    assert mailer.status_code == 201, mailer.text
+    binned = requests.post(f"{base}/api/integrations/", headers=auth, timeout=30, json={
+        "name": "bin", "source": {"type": "webhook"},
+        "target": {"type": "http", "url": f"http://127.0.0.1:{port}/_local/inbox",
+                   "auth": {"type": "bearer", "token": "tok-for-the-bin"}},
+    })
+    assert binned.status_code == 201, binned.text
+    for created, body in ((mailer, {"to": "ada@example.com", "id": 7}), (binned, {"id": 8})):
+        sent = requests.post(created.json()["webhookUrl"], json=body, timeout=30)
+        assert sent.status_code == 202, sent.text
+    deadline = time.monotonic() + 60
+    mail: list = []
+    received: list = []
+    while (not mail or not received) and time.monotonic() < deadline:
+        mail = requests.get(f"{base}/_local/mail", timeout=10).json()["mail"]
+        received = requests.get(f"{base}/_local/inbox", timeout=10).json()["received"]
+        time.sleep(0.5)
+    runs = requests.get(f"{base}/api/runs/", headers=auth, timeout=10).json()["runs"]
+    assert [(m["to"], m["subject"]) for m in mail] == [(["ada@example.com"], "Order 7")], runs
+    assert received[-1]["headers"]["Authorization"] == "Bearer tok-for-the-bin"
 
 
 # --- stopping on the first signal, and a Pub/Sub emulator that restarts under it ---------
