@@ -46,7 +46,14 @@ from typing import Any
 
 from ..engine.config import EmailTarget
 from ..engine.paths import compile_getter, parse_path
-from ..errors import ConfigError, PathError, Problem, RetryableTargetError, TargetError
+from ..errors import (
+    ConfigError,
+    PartiallyDelivered,
+    PathError,
+    Problem,
+    RetryableTargetError,
+    TargetError,
+)
 from .base import Delivery, SecretResolver, scrub
 from .egress import EgressPolicy
 
@@ -215,7 +222,7 @@ class EmailTargetSender:
             accepted = [r for r in recipients if r not in refused]
             codes = ", ".join(f"{r} {c}" for r, (c, _) in refused.items())
             delivery.response["refused"] = {r: [c, _decode(m)] for r, (c, m) in refused.items()}
-            error = TargetError(f"sent to {', '.join(accepted)} but refused for {codes}")
+            error = PartiallyDelivered(f"sent to {', '.join(accepted)} but refused for {codes}")
             raise error.with_delivery(_timed(delivery, started))
         return _timed(delivery, started)
 
