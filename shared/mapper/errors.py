@@ -18,6 +18,7 @@
     ├── ListenerError                Google refused to create, change or use a subscription
     ├── TargetError                  the target refused the message for good (4xx, bad address)
     │   ├── BlockedDestinationError  the target address is private/reserved and not allowlisted
+    │   ├── PartiallyDelivered       some email recipients refused it; the run ends partial
     │   └── RetryableTargetError     the target may accept it later (timeout, 408, 429, 5xx)
     ├── StoreError                   Firestore failed (retryable)
     ├── QueueError                   Pub/Sub failed to publish or set up a topic (retryable)
@@ -177,6 +178,15 @@ class BlockedDestinationError(TargetError):
     """The target resolves to a private or reserved address that is not allowlisted."""
 
     code = "blocked_destination"
+
+
+class PartiallyDelivered(TargetError):
+    """Some recipients took the message and others refused it: the run ends `partial`.
+
+    Not retried: the recipients who have it would get it twice.
+    """
+
+    code = "partially_delivered"
 
 
 class RetryableTargetError(TargetError):

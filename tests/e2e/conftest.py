@@ -85,6 +85,15 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[Any] = []
+        self.refuse: set[str] = set()  # recipients answered 550
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         self.messages.append(envelope)

@@ -121,3 +121,24 @@ def test_oauth2_tokens_are_used_and_never_recorded(
     assert "answered 401 (invalid_client)" in run["errorMessage"]
     assert "not-the-secret" not in json.dumps(run)
     assert platform.sink.received("/oauth-refused") == []
+
+
+def test_an_email_some_recipients_refuse_ends_partial(platform: Platform) -> None:
+    platform.inbox.refuse.add("gone@example.com")
+    created = platform.add({
+        "name": "partial mail",
+        "source": {"type": "webhook"},
+        "target": {"type": "email", "smtpServer": SINK_HOST, "smtpPort": platform.smtp_port,
+                   "fromEmail": "mapper@example.com", "toEmail": "{{to}}",
+                   "subject": "Order {{id}}", "useTLS": False},
+    })
+    run = platform.wait(
+        platform.send(created, {"to": "ops@example.com, gone@example.com", "id": 3}),
+        statuses=("success", "error", "partial", "dead_lettered"),
+    )
+    assert run["status"] == "partial"
+    assert run["errorMessage"] == "sent to ops@example.com but refused for gone@example.com 550"
+    assert run["outgoingResponse"]["refused"]["gone@example.com"][0] == 550
+    assert run["attempts"] == 1  # not retried: ops@example.com must not get it twice
+    got = [m for m in platform.inbox.messages if b"Order 3" in m.content]
+    assert [m.rcpt_tos for m in got] == [["ops@example.com"]]

@@ -17,6 +17,7 @@ from mapper.engine.config import EmailTarget
 from mapper.errors import (
     BlockedDestinationError,
     ConfigError,
+    PartiallyDelivered,
     RetryableTargetError,
     TargetError,
 )
@@ -319,12 +320,12 @@ def test_rcpt_5xx_is_permanent(smtp: tuple[Collector, int]) -> None:
     assert type(info.value) is TargetError
 
 
-def test_some_recipients_refused_is_permanent_and_recorded(smtp: tuple[Collector, int]) -> None:
+def test_some_recipients_refused_is_partial_and_recorded(smtp: tuple[Collector, int]) -> None:
     handler, port = smtp
     handler.rcpt_replies["gone@example.com"] = "550 5.1.1 no such user"
-    with pytest.raises(TargetError, match="sent to ops@example.com") as info:
+    with pytest.raises(PartiallyDelivered, match="sent to ops@example.com") as info:
         _sender(port, toEmail="ops@example.com, gone@example.com").send({"a": 1}, {})
-    assert type(info.value) is TargetError
+    assert not info.value.retryable  # the accepted recipient must not get it twice
     assert handler.envelopes[0].rcpt_tos == ["ops@example.com"]
     assert info.value.delivery.response["refused"]["gone@example.com"][0] == 550
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..engine.config import EmailTarget, Integration
 from ..engine.plan import Message, PlanCache
-from ..errors import ConfigError, MapperError
+from ..errors import ConfigError, MapperError, PartiallyDelivered
 from ..redact import Redactor, redact_headers
 from ..targets import Delivery, EgressPolicy, SecretResolver, TargetFactory, build_target
 from .integrations import Integrations
@@ -174,7 +174,8 @@ class Worker:
                 self._log_attempt(claim, "retrying", fields)
             raise exc
         if claim is not None and claimed:
-            return self._finish(run_id, claim, "error", fields)
+            status = "partial" if isinstance(exc, PartiallyDelivered) else "error"
+            return self._finish(run_id, claim, status, fields)
         status = self._runs.end_unless_leased(run_id, "error", fields)
         log.warning("run %s: %s: %s", run_id, status, exc)
         return status
