@@ -66,7 +66,9 @@ export function renderAudit(main, query) {
   const more = el('button', { type: 'button', class: 'quiet', hidden: true }, 'Load more');
 
   const integration = el('select', { id: 'audit-integration' },
-    el('option', { value: '' }, 'All integrations'));
+    el('option', { value: '' }, 'All integrations'),
+    filters.integration_id ? el('option', { value: filters.integration_id, selected: true,
+      'data-stand-in': '' }, filters.integration_id) : null);
   const key = el('select', { id: 'audit-key' }, el('option', { value: '' }, 'Any key'),
     filters.key_id ? el('option', { value: filters.key_id, selected: true }, filters.key_id) : null);
   const since = el('input', { type: 'datetime-local', id: 'audit-since', value: localInput(filters.since) });
@@ -119,6 +121,9 @@ export function renderAudit(main, query) {
   document.title = 'Audit log · JSON mapper';
   api.listIntegrations().then(({ integrations }) => {
     if (stopped) return;
+    if (integrations.some((item) => item.id === filters.integration_id)) {
+      integration.querySelector('[data-stand-in]').remove();
+    }
     for (const item of integrations) {
       names.set(item.id, item.name);
       integration.append(el('option', { value: item.id, selected: item.id === filters.integration_id },
@@ -127,7 +132,8 @@ export function renderAudit(main, query) {
   }).catch(() => {});
   api.listKeys().then(({ keys }) => {
     if (stopped) return;
-    if (filters.key_id) key.lastChild.remove();
+    // The address's key stays choosable even when revoked (its entries remain).
+    if (filters.key_id && keys.some((item) => item.id === filters.key_id)) key.lastChild.remove();
     for (const item of keys) {
       key.append(el('option', { value: item.id, selected: item.id === filters.key_id },
         `${item.name} (${item.prefix})`));

@@ -21,8 +21,11 @@ function ms(value) {
   return typeof value === 'number' ? `${value.toFixed(value < 10 ? 2 : 0)} ms` : '—';
 }
 
-/** A table of runs; `names` maps integration ids to names (the column is left out without). */
-export function runTable(runs, { names = null, caption = 'Runs', filtered = false } = {}) {
+/**
+ * A table of runs; `names` maps integration ids to names (the column is left out without);
+ * `versions` adds the version that processed each run, linked to the integration's history.
+ */
+export function runTable(runs, { names = null, caption = 'Runs', filtered = false, versions = false } = {}) {
   if (!runs.length && filtered) {
     return el('p', { class: 'empty', 'data-empty': 'filtered' },
       'No runs match these filters. ', el('a', { href: '#/runs' }, 'Show all runs'));
@@ -34,7 +37,7 @@ export function runTable(runs, { names = null, caption = 'Runs', filtered = fals
       el('th', { scope: 'col' }, 'When'),
       names ? el('th', { scope: 'col' }, 'Integration') : null,
       el('th', { scope: 'col' }, 'Status'),
-      el('th', { scope: 'col' }, 'Version'),
+      versions ? el('th', { scope: 'col' }, 'Version') : null,
       el('th', { scope: 'col' }, 'Source'),
       el('th', { scope: 'col' }, 'Attempts'),
       el('th', { scope: 'col' }, 'Transform'),
@@ -45,7 +48,7 @@ export function runTable(runs, { names = null, caption = 'Runs', filtered = fals
         'aria-label': `Run ${run.id}, ${run.status}` }, timeAgo(run.createdAt))),
       names ? el('td', {}, names.get(run.integrationId) || run.integrationId) : null,
       el('td', {}, statusBadge(run.status)),
-      el('td', {}, versionLink(run)),
+      versions ? el('td', {}, versionLink(run)) : null,
       el('td', {}, run.sourceKind),
       el('td', { class: 'num' }, run.attempts ?? '—'),
       el('td', { class: 'num' }, ms(run.transformationTimeMs)),
@@ -76,8 +79,12 @@ export function renderRuns(main, query) {
   const names = new Map();
   const status = el('select', { id: 'filter-status' }, el('option', { value: '' }, 'Any status'),
     RUN_STATUSES.map((s) => el('option', { value: s, selected: s === filters.status }, s.replace('_', ' '))));
+  // The filtered integration is an option from the start, so that Apply keeps it even before
+  // the list of names has loaded.
   const integration = el('select', { id: 'filter-integration' },
-    el('option', { value: '' }, 'All integrations'));
+    el('option', { value: '' }, 'All integrations'),
+    filters.integration_id ? el('option', { value: filters.integration_id, selected: true, 'data-stand-in': '' },
+      filters.integration_id) : null);
   const since = el('input', { type: 'datetime-local', id: 'filter-since', value: localInput(filters.since) });
   const until = el('input', { type: 'datetime-local', id: 'filter-until', value: localInput(filters.until) });
   const key = el('input', { type: 'search', id: 'filter-key', value: filters.key, class: 'mono',
@@ -100,7 +107,7 @@ export function renderRuns(main, query) {
       const page = await api.listRuns({ ...filters, limit: 50, cursor: append ? cursor : '' });
       runs = append ? runs.concat(page.runs) : page.runs;
       cursor = page.nextCursor;
-      replace(results, runTable(runs, { names, filtered }));
+      replace(results, runTable(runs, { names, filtered, versions: true }));
       more.hidden = !cursor;
     } catch (err) {
       replace(results, el('p', { class: 'problem-text', role: 'alert' }, err.message));
@@ -143,12 +150,15 @@ export function renderRuns(main, query) {
     form, redrive ? redrive.root : null, results, more);
   document.title = 'Runs · JSON mapper';
   api.listIntegrations().then(({ integrations }) => {
+    if (integrations.some((item) => item.id === filters.integration_id)) {
+      integration.querySelector('[data-stand-in]').remove();
+    }
     for (const item of integrations) {
       names.set(item.id, item.name);
       integration.append(el('option', { value: item.id, selected: item.id === filters.integration_id },
         item.name));
     }
-    if (runs.length) replace(results, runTable(runs, { names, filtered }));
+    if (runs.length) replace(results, runTable(runs, { names, filtered, versions: true }));
   }).catch(() => {});
   load();
   return { dispose() { if (redrive) redrive.dispose(); } };
