@@ -19,8 +19,8 @@ import requests
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.e2e.conftest import MAX_BODY, Platform, platform  # noqa: F401 (the fixture)
-from tests.functions.conftest import Fakes, client, fakes  # noqa: F401 (the fixture)
+from tests.e2e.conftest import MAX_BODY, Platform
+from tests.functions.conftest import Fakes, client
 from tests.pipeline.support import HOOK
 
 SIGNING_SECRET = "fuzz-signing-secret"
@@ -124,7 +124,7 @@ def _finite(value: Any) -> bool:
 # --- over the in-memory fakes ---------------------------------------------------------------
 
 
-def _check_answer(fakes: Fakes, body: bytes, reply: Any) -> None:  # noqa: F811
+def _check_answer(fakes: Fakes, body: bytes, reply: Any) -> None:
     shown = (reply.status_code, len(body), body[:40], body[-40:])
     assert reply.status_code in (202, 400, 413), shown
     answer = reply.get_json()
@@ -146,7 +146,7 @@ def _check_answer(fakes: Fakes, body: bytes, reply: Any) -> None:  # noqa: F811
 @FAST
 @given(body=bodies, idempotency_key=st.none() | header_values)
 def test_any_body_gets_202_400_or_413(
-    fakes: Fakes, body: bytes, idempotency_key: str | None  # noqa: F811
+    fakes: Fakes, body: bytes, idempotency_key: str | None
 ) -> None:
     headers = {"Content-Type": "application/json"}
     if idempotency_key is not None:
@@ -158,7 +158,7 @@ def test_any_body_gets_202_400_or_413(
 @FAST
 @given(body=bodies, signature=st.none() | header_values, good=st.booleans())
 def test_any_body_to_a_signed_webhook_gets_202_400_401_or_413(
-    fakes: Fakes, body: bytes, signature: str | None, good: bool  # noqa: F811
+    fakes: Fakes, body: bytes, signature: str | None, good: bool
 ) -> None:
     signed = {
         **HOOK,
@@ -183,7 +183,7 @@ def test_any_body_to_a_signed_webhook_gets_202_400_401_or_413(
 
 
 def test_a_100000_deep_body_is_refused_with_400(
-    fakes: Fakes, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    fakes: Fakes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MAX_BODY_BYTES", "300000")  # read when the intake is first built
     for body in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 30_000 + b"1" + b"}" * 30_000):
@@ -201,7 +201,7 @@ def test_a_100000_deep_body_is_refused_with_400(
 @given(body=emulator_bodies)
 @example(body=b"[" * 900 + b"]" * 900)  # deeper than the fakes hold, accepted by the parser
 @example(body=b'{"a":' * 2_000 + b"1" + b"}" * 2_000)
-def test_a_few_bodies_over_the_emulators(platform: Platform, body: bytes) -> None:  # noqa: F811
+def test_a_few_bodies_over_the_emulators(platform: Platform, body: bytes) -> None:
     doc = _emulator_hook(platform)
     reply = requests.post(
         f"{platform.url}/webhook/{doc['webhookPath']}/",
@@ -217,7 +217,7 @@ def test_a_few_bodies_over_the_emulators(platform: Platform, body: bytes) -> Non
 _emulator_hooks: dict[str, dict[str, Any]] = {}
 
 
-def _emulator_hook(platform: Platform) -> dict[str, Any]:  # noqa: F811
+def _emulator_hook(platform: Platform) -> dict[str, Any]:
     # One integration for all examples; its target is never reached (no mapping succeeds
     # or fails the property: only the intake's answer is asserted).
     if platform.url not in _emulator_hooks:

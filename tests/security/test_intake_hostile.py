@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import MAX_BODY, Platform, platform  # noqa: F401 (the fixture)
+from tests.e2e.conftest import MAX_BODY, Platform
 
 GITHUB_SECRET = "It's a Secret to Everybody"
 GITHUB_SIGNATURE = {
@@ -24,7 +24,7 @@ GITHUB_SIGNATURE = {
 }
 
 
-def integration(platform: Platform, path: str, **source: Any) -> dict[str, Any]:  # noqa: F811
+def integration(platform: Platform, path: str, **source: Any) -> dict[str, Any]:
     return platform.create(
         {
             "name": "hostile intake",
@@ -36,7 +36,7 @@ def integration(platform: Platform, path: str, **source: Any) -> dict[str, Any]:
 
 
 def post(
-    platform: Platform, doc: dict[str, Any], body: bytes, **headers: str  # noqa: F811
+    platform: Platform, doc: dict[str, Any], body: bytes, **headers: str
 ) -> requests.Response:
     return requests.post(
         f"{platform.url}/webhook/{doc['webhookPath']}/",
@@ -62,7 +62,7 @@ HOSTILE_BODIES = {
 
 @pytest.mark.parametrize("body", HOSTILE_BODIES.values(), ids=HOSTILE_BODIES)
 def test_a_body_the_platform_cannot_carry_answers_400_with_one_error_run(
-    platform: Platform, body: bytes  # noqa: F811
+    platform: Platform, body: bytes
 ) -> None:
     doc = integration(platform, "/never")
     reply = post(platform, doc, body)
@@ -83,7 +83,7 @@ def test_a_body_the_platform_cannot_carry_answers_400_with_one_error_run(
 # --- 5: a flood of bad signatures ------------------------------------------------------------
 
 
-def test_bad_signatures_make_no_runs_and_one_counted_marker(platform: Platform) -> None:  # noqa: F811
+def test_bad_signatures_make_no_runs_and_one_counted_marker(platform: Platform) -> None:
     doc = integration(
         platform,
         "/flood",
@@ -107,7 +107,7 @@ def test_bad_signatures_make_no_runs_and_one_counted_marker(platform: Platform) 
 
 
 def test_a_replayed_github_delivery_is_a_duplicate_not_a_second_delivery(
-    platform: Platform,  # noqa: F811
+    platform: Platform,
 ) -> None:
     doc = integration(
         platform,
