@@ -59,7 +59,7 @@ def settings(environ: Mapping[str, str], port: int) -> dict[str, str]:
         "PUSH_BASE_URL": f"http://127.0.0.1:{port}",
         "RECONCILE_AFTER_SECONDS": LOCAL_RECONCILE_AFTER_S,
         # The local mail catcher speaks plain SMTP on loopback; no other server may.
-        "SMTP_PLAINTEXT_ALLOW": "127.0.0.1,localhost",
+        "SMTP_PLAINTEXT_ALLOW": "127.0.0.1,localhost,::1",
         **{k: v for k, v in environ.items() if k in _OVERRIDABLE},
         "ADMIN_TOKEN": environ.get("ADMIN_TOKEN") or secrets.token_urlsafe(24),
     }
@@ -72,6 +72,7 @@ _OVERRIDABLE = (
     "EGRESS_ALLOW_CIDRS",
     "LOG_FORMAT",
     "RECONCILE_AFTER_SECONDS",
+    "SMTP_PLAINTEXT_ALLOW",
 )
 
 

@@ -171,3 +171,22 @@ def test_a_resend_that_publishes_writes_nothing_after_the_publish() -> None:
     p.intake.receive_webhook("p-secret", headers, body(b'{"n": 1}'))
     assert versions_at_publish == [p.runs.versions["i1.msg_2"]]
     assert p.runs.get("i1.msg_2")["unpublished"] is False
+
+
+def test_a_stored_document_that_no_longer_validates_still_loses_nothing() -> None:
+    # Saved before a rule it breaks existed (say credentials in its URL, refused since).
+    broken = {**HOOK, "target": {"type": "http", "url": "https://u:p@hooks.example.com/x"}}
+    p = build(broken)
+    receipt = p.intake.receive_webhook("p-secret", {}, body(b'{"n": 1}'))
+    assert receipt.status == "queued"
+    assert p.deliver_all() == ["error"]
+    run = p.runs.get(receipt.run_id)
+    assert run["incomingPayload"] == {"n": 1} and "target.url" in run["errorMessage"]
+    assert p.target.sent == []
+
+
+def test_a_broken_document_with_a_signature_fails_closed() -> None:
+    broken = {**HOOK, "source": {"type": "webhook", "signature": {"scheme": "nope"}}}
+    p = build(broken)
+    receipt = p.intake.receive_webhook("p-secret", {}, body(b'{"n": 1}'))
+    assert receipt.status == "unauthenticated" and p.runs.docs == {}

@@ -15,14 +15,16 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from ..engine.config import Integration, parse_integration
+from pydantic import ValidationError
+
+from ..engine.config import Integration, SignatureConfig, WebhookSource, parse_integration
 from ..errors import ConfigError
 from .ports import IntegrationSource
 
 DEFAULT_TTL_S = 5.0
 MAX_ENTRIES = 1024  # per instance; the least recently used is dropped past it
 
-_Entry = tuple[float, "Integration | ConfigError | None"]
+_Entry = tuple[float, "Integration | _Invalid | None"]
 
 
 class Integrations:
@@ -52,12 +54,20 @@ class Integrations:
         return _value(self._load(key, lambda: self._source.get(integration_id)))
 
     def by_field(self, field: str, value: str) -> Integration | None:
-        """The integration whose `field` (webhookPath, pushPath) is `value`, or None."""
+        """The integration whose `field` (webhookPath, pushPath) is `value`, or None.
+
+        A stored document that no longer validates (saved before a rule it breaks existed)
+        still accepts messages: they become runs that the worker ends `error`, naming the
+        problem, so that none is lost and each can be redriven once the document is fixed.
+        """
         key = (field, value)
         hit = self._cached(key)
-        if hit is not None:
-            return _value(hit[1])
-        return _value(self._load(key, lambda: self._source.find_by_field(field, value)))
+        entry = hit[1] if hit is not None else self._load(
+            key, lambda: self._source.find_by_field(field, value)
+        )
+        if isinstance(entry, _Invalid):
+            return entry.stand_in()
+        return entry
 
     def forget(self) -> None:
         """Drop every cached entry (tests, and an operator's reload)."""
@@ -74,14 +84,14 @@ class Integrations:
 
     def _load(
         self, key: tuple[str, str], read: Callable[[], dict[str, Any] | None]
-    ) -> Integration | ConfigError | None:
+    ) -> Integration | _Invalid | None:
         doc = read()
-        parsed: Integration | ConfigError | None = None
+        parsed: Integration | _Invalid | None = None
         if doc is not None:
             try:
                 parsed = parse_integration(doc)
             except ConfigError as exc:
-                parsed = exc
+                parsed = _Invalid(doc, exc)
         with self._lock:
             self._entries[key] = (self._clock(), parsed)
             self._entries.move_to_end(key)
@@ -90,13 +100,42 @@ class Integrations:
         return parsed
 
 
-def _fresh_enough(value: Integration | ConfigError | None, min_version: int | None) -> bool:
+class _Invalid:
+    """A stored document that does not validate, and why."""
+
+    def __init__(self, doc: dict[str, Any], error: ConfigError) -> None:
+        self.doc = doc
+        self.error = error
+
+    def stand_in(self) -> Integration:
+        """What the intake needs of it: id, version, active, and its signature check.
+
+        A signature that no longer parses cannot be checked: it is kept as one with no key,
+        which fails closed (every request 401), rather than letting unsigned bodies in.
+        """
+        source = self.doc.get("source") if isinstance(self.doc.get("source"), dict) else {}
+        raw = source.get("signature")
+        signature = None
+        if raw is not None:
+            try:
+                signature = SignatureConfig.model_validate(raw)
+            except ValidationError:
+                signature = SignatureConfig.model_construct(scheme="hmac-sha256", secret="")
+        return Integration.model_construct(
+            id=self.doc.get("id"),
+            version=self.doc.get("version"),
+            active=self.doc.get("active", True) is not False,
+            source=WebhookSource.model_construct(type="webhook", signature=signature),
+        )
+
+
+def _fresh_enough(value: Integration | _Invalid | None, min_version: int | None) -> bool:
     if min_version is None or not isinstance(value, Integration):
         return min_version is None
     return (value.version or 0) >= min_version
 
 
-def _value(entry: Integration | ConfigError | None) -> Integration | None:
-    if isinstance(entry, ConfigError):
-        raise entry
+def _value(entry: Integration | _Invalid | None) -> Integration | None:
+    if isinstance(entry, _Invalid):
+        raise ConfigError(entry.error.problems)
     return entry
