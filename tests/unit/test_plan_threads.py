@@ -12,7 +12,7 @@ from mapper.errors import SandboxTimeout
 init_v8()  # on the main thread, as the functions do at import
 
 
-def integration(version: int = 1) -> object:
+def integration(version: int = 1, timeout_ms: int = 50) -> object:
     return parse_integration(
         {
             "id": "threads",
@@ -33,7 +33,7 @@ def integration(version: int = 1) -> object:
                 }
             ],
             "target": {"type": "http", "url": "https://example.com/"},
-            "sandbox": {"timeoutMs": 50},
+            "sandbox": {"timeoutMs": timeout_ms},
         }
     )
 
@@ -61,7 +61,10 @@ def test_a_new_version_compiled_while_the_old_one_runs_breaks_no_message() -> No
     cache = PlanCache()
 
     def one(n: int) -> object:
-        plan = cache.get(integration(version=1 + n % 3))  # versions keep replacing each other
+        # Versions keep replacing each other: about 150 isolates are built (SES lockdown,
+        # ~100 ms of CPU each) beside the calls, so no message here is slow on purpose and
+        # the limit is generous: what must not happen is an isolate closed under a call.
+        plan = cache.get(integration(version=1 + n % 3, timeout_ms=1000))
         return plan.apply(Message({"n": n, "slow": False}))
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -66,6 +66,7 @@ def init_v8() -> None:
 
 
 _v8_started = False
+_build_lock = threading.Lock()
 
 
 class Sandbox:
@@ -143,8 +144,12 @@ class Sandbox:
             from py_mini_racer import MiniRacer
 
             init_v8()
-            ctx = MiniRacer()
-            ctx.eval(self._source)
+            # One isolate built at a time per process: loading SES and lockdown() take
+            # about 100 ms of CPU, and builds in parallel (a cold start, versions replacing
+            # each other) would take every core from the calls running under time limits.
+            with _build_lock:
+                ctx = MiniRacer()
+                ctx.eval(self._source)
             self._ctx = ctx
         return self._ctx
 
