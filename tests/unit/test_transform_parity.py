@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -92,3 +93,139 @@ def test_python_and_javascript_built_ins_agree(
     assert outcome.error is None
     # JavaScript has one number type (2.0 comes back as 2), so compare as JSON text.
     assert json_text(outcome.output["python"]) == json_text(outcome.output["js"])
+
+
+# --- the transform library (docs/mapping.md): results and error messages agree ----------
+
+from tests.unit.transform_support import both  # noqa: E402
+
+ZONES = [None, "UTC", "America/New_York", "Europe/Paris", "Australia/Lord_Howe",
+         "Asia/Kolkata", "America/St_Johns", "Pacific/Apia"]
+FORMATS = ["%Y-%m-%d", "%d/%m/%Y %H:%M", "%Y%m%dT%H%M%S.%f%z", "%a, %d %b %Y %H:%M:%S %Z",
+           "%j/%Y %H:%M", "%b %d %Y", "at %H:%M:%S %% %z"]
+CHOICES = ["iso", "unix", "unix_ms", *FORMATS]
+SECONDS = st.integers(-62135596800, 253402300799)
+
+
+def agree(chain: list[dict], value: object, data: dict | None = None) -> str:
+    python, javascript = both(chain, value, data)
+    assert python == javascript, (chain, value, data)
+    return python
+
+
+def numeric_text() -> st.SearchStrategy[str]:
+    return st.from_regex(
+        r"\A\s?[+-]?([0-9]{1,25}(\.[0-9]{0,8})?|\.[0-9]{1,8})([eE][+-]?[0-9]{1,3})?\s?\Z"
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    multiply=st.none() | st.integers(-1000, 1000) | st.floats(-1e6, 1e6, allow_nan=False),
+    decimals=st.none() | st.integers(0, 20),
+    output=st.sampled_from(["number", "string"]),
+    value=numeric_text() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers(-(2**60), 2**60) | scalars | values,
+)
+def test_number_agrees(multiply: object, decimals: object, output: str, value: object) -> None:
+    spec = {"type": "number", "output": output}
+    if multiply is not None:
+        spec["multiply"] = multiply
+    if decimals is not None:
+        spec["decimals"] = decimals
+    agree([spec], value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    algorithm=st.sampled_from(["sha256", "sha1", "md5"]),
+    encoding=st.sampled_from(["hex", "base64"]),
+    value=values,
+)
+def test_hash_agrees(algorithm: str, encoding: str, value: object) -> None:
+    agree([{"type": "hash", "algorithm": algorithm, "encoding": encoding}], value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    url_safe=st.booleans(),
+    text=st.text(max_size=20),
+    junk=st.text(alphabet="AQw8+/-_= \n=", max_size=12),
+    value=values,
+)
+def test_base64_agrees(url_safe: bool, text: str, junk: str, value: object) -> None:
+    encode = {"type": "base64", "mode": "encode", "urlSafe": url_safe}
+    decode = {"type": "base64", "mode": "decode", "urlSafe": url_safe}
+    agree([encode], value)
+    agree([encode, decode], text)
+    agree([decode], junk)
+    agree([decode], value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    table=st.dictionaries(st.sampled_from(["a", "1", "2.5", "true", "null", ""]), values),
+    default=st.none() | st.tuples(values),
+    value=st.sampled_from(["a", 1, 2.5, True, None, "", "b", [1], {"a": 1}]) | values,
+)
+def test_lookup_agrees(table: dict, default: tuple | None, value: object) -> None:
+    spec = {"type": "lookup", "table": table}
+    if default is not None:
+        spec["default"] = default[0]
+    agree([spec], value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    parts=st.lists(
+        st.sampled_from(["a", "b.c", "n[0]", "n[-1]", "items[*].x", "missing", '["k.y"]'])
+        | st.text(alphabet="ab {}-", max_size=4),
+        max_size=5,
+    ),
+    value=values | st.fixed_dictionaries({"a": values}),
+    data=st.fixed_dictionaries(
+        {"a": values, "b": st.fixed_dictionaries({"c": values}), "n": st.lists(scalars),
+         "items": st.lists(st.fixed_dictionaries({"x": scalars})), "k.y": scalars}
+    ),
+)
+def test_template_agrees(parts: list[str], value: object, data: dict) -> None:
+    known = {"a", "b.c", "n[0]", "n[-1]", "items[*].x", "missing", '["k.y"]'}
+    template = "".join("{{" + p + "}}" if p in known else p for p in parts)
+    agree([{"type": "template", "template": template}], value, data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    separator=st.text(max_size=2),
+    value=st.text(alphabet="a,;😀 ", max_size=10) | values,
+)
+def test_split_and_join_agree(separator: str, value: object) -> None:
+    agree([{"type": "split", "separator": separator}], value)
+    agree([{"type": "join", "separator": separator}], value)
+    agree([{"type": "split", "separator": separator}, {"type": "join", "separator": "|"}], value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    source=st.sampled_from(CHOICES),
+    target=st.sampled_from(CHOICES),
+    zone=st.sampled_from(ZONES),
+    seconds=SECONDS | st.integers(-(10**9), 3 * 10**9),
+    fraction=st.sampled_from([0, 0.001, 0.25, 0.5, 0.999999, 0.1234567]),
+    junk=values | st.sampled_from(["2026-02-30", "2026-13-01T00:00:00Z", "1e12", "0000-01-01",
+                                   "9999-12-31T23:59:59-01:00", "", "31/02/2026 10:00"]),
+)
+def test_date_agrees(
+    source: str, target: str, zone: str | None, seconds: int, fraction: float, junk: object
+) -> None:
+    def spec(source: str, target: str) -> dict:
+        out = {"type": "date", "from": source, "to": target}
+        if zone is not None:
+            out["timezone"] = zone
+        return out
+
+    # A date written in `source`'s way (both sides write it), then read and written again.
+    written = agree([spec("unix", source)], seconds + fraction)
+    if not written.startswith("error: "):
+        agree([spec(source, target)], json.loads(written))
+    agree([spec(source, target)], junk)

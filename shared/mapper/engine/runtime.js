@@ -122,23 +122,22 @@
   const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
   const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
   // Read parsed path steps (keys, indexes, null for [*]) as mapper/engine/paths.py does.
+  // A path with [*] always gives an array: [] when what comes before it is not one.
   function getPath(steps, doc, from = 0) {
+    const cut = steps.indexOf(null, from);
+    const end = cut < 0 ? steps.length : cut;
     let v = doc;
-    for (let i = from; i < steps.length; i++) {
+    for (let i = from; i < end && v !== null; i++) {
       const step = steps[i];
-      if (step === null) {
-        if (!Array.isArray(v)) return [];
-        return v.map((item) => getPath(steps, item, i + 1));
-      }
       if (typeof step === "string") {
-        if (!isObject(v) || !own(v, step)) return null;
-        v = v[step];
+        v = isObject(v) && own(v, step) ? v[step] : null;
       } else {
-        if (!Array.isArray(v) || step < -v.length || step >= v.length) return null;
-        v = v[step < 0 ? v.length + step : step];
+        v = Array.isArray(v) && step >= -v.length && step < v.length
+          ? v[step < 0 ? v.length + step : step] : null;
       }
     }
-    return v === undefined ? null : v;
+    if (cut < 0) return v === undefined ? null : v;
+    return Array.isArray(v) ? v.map((item) => getPath(steps, item, cut + 1)) : [];
   }
   // Text as UTF-8 bytes (an array of numbers: typed arrays are gone), and back (null when
   // the bytes are not well-formed UTF-8, as Python's strict decoder judges them).

@@ -8,9 +8,10 @@
     options off would send the password in clear text: it is refused before connecting
     unless the operator names the server in `SMTP_PLAINTEXT_ALLOW` (comma-separated host
     names, as written in `smtpServer`; the local stack names loopback).
-  * `toEmail` and `subject` may hold `{{path}}` placeholders (mapper.paths syntax): each is
-    read from the transformed payload, then, when missing or null there, from the source
-    payload; still missing renders as "". Strings go in as they are, other values as JSON.
+  * `toEmail` and `subject` may hold `{{path}}` placeholders (mapper.engine.templates, the
+    `template` transform's rules): each is read from the transformed payload, then, when
+    missing or null there, from the source payload; still missing renders as "". Strings go
+    in as they are, other values as JavaScript writes them (numbers, compact JSON).
   * `toEmail` is a comma-separated list of `addr` or `Name <addr>` (no commas inside
     names), at most MAX_RECIPIENTS; every address must be a plain ASCII `local@domain`.
   * The body, text/plain UTF-8: a string payload as it is; an object payload with a string
@@ -45,7 +46,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 
 from ..engine.config import EmailTarget
-from ..engine.paths import compile_getter, parse_path
+from ..engine.templates import Template
 from ..errors import (
     ConfigError,
     PartiallyDelivered,
@@ -60,7 +61,6 @@ from .egress import EgressPolicy
 SMTP_TIMEOUT_S = 30.0  # per socket operation; EmailTarget has no timeout field
 ENV_PLAINTEXT_ALLOW = "SMTP_PLAINTEXT_ALLOW"
 MAX_RECIPIENTS = 50
-_PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 _FORBIDDEN_IN_HEADERS = ("\r", "\n", "\0")
 # Lenient on purpose: anything the email package's parser might take for an encoded word.
 _ENCODED_WORD = re.compile(r"=\?.*?\?=", re.DOTALL)
@@ -83,41 +83,25 @@ _ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
 
 
 class _Template:
-    """A header template with `{{path}}` placeholders, parsed once."""
+    """A header template with `{{path}}` placeholders (mapper.engine.templates), parsed once."""
 
     def __init__(self, text: str, where: str, header: str) -> None:
         self.header = header
-        self.parts: list[str | Any] = []
-        last = 0
-        for match in _PLACEHOLDER.finditer(text):
-            try:
-                getter = compile_getter(parse_path(match.group(1)))
-            except PathError as exc:
-                problem = Problem(where, f"placeholder {match.group(0)}: {exc}")
-                raise ConfigError([problem]) from None
-            self.parts += [text[last : match.start()], (match.group(0), getter)]
-            last = match.end()
-        self.parts.append(text[last:])
+        try:
+            self._template = Template(text)
+        except PathError as exc:
+            raise ConfigError([Problem(where, str(exc))]) from None
 
     def render(self, payload: Any, context: Any) -> str:
         """Fill each placeholder from `payload`, falling back to `context`."""
-        out: list[str] = []
-        for part in self.parts:
-            if isinstance(part, str):
-                out.append(part)
-                continue
-            placeholder, getter = part
-            value = getter(payload)
-            if value is None:
-                value = getter(context)
-            text = _text(value)
-            if _ENCODED_WORD.search(text):
-                raise TargetError(
-                    f"the {self.header} header's value for {placeholder} holds an RFC 2047 "
-                    "encoded word (=?...?=), which mail software decodes; refused"
-                )
-            out.append(text)
-        return "".join(out)
+        return self._template.render(payload, context, self._refuse_encoded_words)
+
+    def _refuse_encoded_words(self, placeholder: str, text: str) -> None:
+        if _ENCODED_WORD.search(text):
+            raise TargetError(
+                f"the {self.header} header's value for {placeholder} holds an RFC 2047 "
+                "encoded word (=?...?=), which mail software decodes; refused"
+            )
 
 
 class EmailTargetSender:
@@ -405,14 +389,6 @@ def _body(payload: Any) -> str:
     if isinstance(payload, dict) and isinstance(payload.get("body"), str):
         return payload["body"]
     return json.dumps(payload, ensure_ascii=False, indent=2, default=str)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def _decode(reply: bytes | str) -> str:

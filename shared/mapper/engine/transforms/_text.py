@@ -6,6 +6,7 @@ The JavaScript side of these helpers is in runtime.js (`text`, `show`, `WHITESPA
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +17,8 @@ WHITESPACE = (
     "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 )
 SHOWN_CHARS = 40  # of a string quoted in an error message
+# Decimal digits, a point, an exponent: what JSON and JavaScript's Number() both read.
+NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def show(value: Any) -> str:
@@ -32,6 +35,14 @@ def show(value: Any) -> str:
     if type(value) is list:
         return "an array"
     return "an object"
+
+
+def utf8(text: str) -> bytes:
+    """UTF-8 bytes of text; a lone surrogate (JSON allows "\\ud800") becomes U+FFFD."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return re.sub("[\ud800-\udfff]", "\ufffd", text).encode("utf-8")
 
 
 def to_text(value: Any) -> str:

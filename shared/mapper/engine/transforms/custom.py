@@ -24,6 +24,7 @@ class Custom(Model):
         title="JavaScript",
         description="The body of a function of `value` and `data` that returns the new "
         "value, e.g. `return value * 2`.",
+        examples=["return value"],
         json_schema_extra={"x-control": "code"},
     )
 
