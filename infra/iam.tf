@@ -90,6 +90,8 @@ locals {
     # Attaching an OIDC identity to a push subscription needs actAs on that identity.
     "api/act-as-push-auth" = { function = "api", role = "roles/iam.serviceAccountUser", on = "service_account:push_auth", condition = null }
     "api/admin-token"      = { function = "api", role = "roles/secretmanager.secretAccessor", on = "secret:admin_token", condition = null }
+    # The first task of a bulk redrive (mapper.redrive).
+    "api/publish-tasks" = { function = "api", role = "roles/pubsub.publisher", on = "topic:pull_tasks", condition = null }
   }
 
   iam_conditions = {

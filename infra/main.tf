@@ -124,7 +124,8 @@ locals {
       functions = ["api", "pubsub_push"]
     }
     PUSH_VERIFY_OIDC = { value = "true", functions = ["pubsub_push"] }
-    PULL_TASKS_TOPIC = { value = google_pubsub_topic.pull_tasks.name, functions = ["pull"] }
+    # The api publishes a bulk redrive's first task there, the pull function the rest.
+    PULL_TASKS_TOPIC = { value = google_pubsub_topic.pull_tasks.name, functions = ["pull", "api"] }
     PULL_INVOKER_SERVICE_ACCOUNT = {
       value     = google_service_account.invoker.email
       functions = ["pull"]
@@ -133,6 +134,9 @@ locals {
     PULL_AUDIENCE      = { value = local.function_urls["pull"], functions = ["pull"] }
     PULL_BATCH_SIZE    = { value = var.pull_batch_size, functions = ["pull"] }
     PULL_CONCURRENCY   = { value = var.pull_concurrency, functions = ["pull"] }
+    # Bulk redrive (docs/api.md): runs resent per task, and per second per job.
+    REDRIVE_BATCH_SIZE      = { value = 100, functions = ["pull"] }
+    REDRIVE_RATE_PER_SECOND = { value = 50, functions = ["pull"] }
     API_MAX_BODY_BYTES = { value = var.api_max_body_bytes, functions = ["api"] }
     # Delivery (docs/data-plane.md): the worker names attempt n of N in its log lines; the
     # reconciler runs on the pull tick, and the api counts runs past its horizon as stuck.

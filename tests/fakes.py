@@ -470,6 +470,10 @@ class FakeRedriveJobs:
         job = self.jobs.get(job_id)
         return copy.deepcopy(job) if job is not None else None
 
+    def list(self, limit: int = 50, cursor: str | None = None) -> tuple[list[dict], None]:
+        newest = sorted(self.jobs.values(), key=lambda j: j["createdAt"], reverse=True)
+        return [copy.deepcopy(j) for j in newest[:limit]], None
+
     def advance(self, job_id: str, batches_read: int, fields: dict[str, Any]) -> bool:
         job = self.jobs.get(job_id)
         if job is None or job["batches"] != batches_read:

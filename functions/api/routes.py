@@ -235,6 +235,7 @@ def _static(path: str) -> flask.Response:
 def _integrations(admin: Admin, request: flask.Request, body: Any) -> flask.Response:
     if request.method == "POST":
         return _json(201, admin.create_integration(_required(body)))
+    _only(request, "limit", "cursor", "source_type", "target_type", "active")
     active = request.args.get("active")
     if active not in (None, "true", "false"):
         raise InvalidQueryError("active must be true or false")
@@ -336,6 +337,8 @@ def _runs(admin: Admin, request: flask.Request, body: Any) -> flask.Response:
     status = request.args.get("status")
     if status is not None and status not in RUN_STATUSES:
         raise InvalidQueryError(f"status must be one of {', '.join(RUN_STATUSES)}")
+    _only(request, "integration_id", "status", "since", "until", "limit", "cursor",
+          "source_kind", "key", "min_duration_ms")
     source_kind = request.args.get("source_kind") or None
     if source_kind is not None and source_kind not in schema.SOURCE_KINDS:
         raise InvalidQueryError(f"source_kind must be one of {', '.join(schema.SOURCE_KINDS)}")
@@ -396,6 +399,7 @@ def _limit(request: flask.Request) -> int:
 
 
 def _versions(admin: Admin, request: flask.Request, body: Any, id: str) -> flask.Response:
+    _only(request, "limit", "cursor")
     cursor = request.args.get("cursor") or None
     before = _whole_number(cursor, "cursor") if cursor else None
     page, next_cursor = admin.list_versions(id, _limit(request), before)
@@ -431,6 +435,10 @@ def _backtest(admin: Admin, request: flask.Request, body: Any, id: str) -> flask
 
 
 def _redrive(admin: Admin, request: flask.Request, body: Any) -> flask.Response:
+    if request.method == "GET":
+        _only(request, "limit", "cursor")
+        jobs, cursor = admin.redrive_jobs(_limit(request), request.args.get("cursor") or None)
+        return _json(200, {"jobs": jobs, "nextCursor": cursor})
     asked = schema.parse_body(schema.RedriveRequest, body)
     result = admin.redrive(
         list(asked.statuses), asked.integration_id, asked.since, asked.until, asked.dry_run
@@ -442,6 +450,16 @@ def _redrive_job(
     admin: Admin, request: flask.Request, body: Any, job_id: str
 ) -> flask.Response:
     return _json(200, admin.redrive_status(job_id))
+
+
+def _only(request: flask.Request, *names: str) -> None:
+    # A misspelt filter (integrationId for integration_id) would otherwise be ignored and
+    # list everything: refuse what the route does not take.
+    unknown = sorted(set(request.args) - set(names))
+    if unknown:
+        raise InvalidQueryError(
+            f"unknown query parameter {', '.join(unknown)}; this route takes {', '.join(names)}"
+        )
 
 
 def _whole_number(raw: str, name: str) -> int:

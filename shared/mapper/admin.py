@@ -472,6 +472,14 @@ class Admin:
             self._stored(integration_id)
         return self._redriver.start(statuses, integration_id, since, until, dry_run)
 
+    def redrive_jobs(
+        self, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Redrive jobs, newest first."""
+        if self._redriver is None:
+            return [], None
+        return self._redriver.jobs(limit, cursor)
+
     def redrive_status(self, job_id: str) -> dict[str, Any]:
         """A redrive job's progress."""
         if self._redriver is None:

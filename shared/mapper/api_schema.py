@@ -50,7 +50,7 @@ URLS = Map(
         Rule("/api/runs/", endpoint="runs", methods=["GET"]),
         Rule("/api/runs/<id>/", endpoint="run", methods=["GET"]),
         Rule("/api/runs/<id>/replay/", endpoint="replay", methods=["POST"]),
-        Rule("/api/runs/redrive/", endpoint="redrive", methods=["POST"]),
+        Rule("/api/runs/redrive/", endpoint="redrive", methods=["GET", "POST"]),
         Rule("/api/runs/redrive/<job_id>/", endpoint="redrive_job", methods=["GET"]),
         Rule("/api/keys/", endpoint="keys", methods=["GET", "POST"]),
         Rule("/api/keys/<id>/", endpoint="key", methods=["DELETE"]),
@@ -84,7 +84,7 @@ ROLES: dict[str, dict[str, str]] = {
     "version": {"GET": VIEWER},
     "rollback": {"POST": EDITOR},
     "backtest": {"POST": EDITOR},
-    "redrive": {"POST": EDITOR},
+    "redrive": {"GET": VIEWER, "POST": EDITOR},
     "redrive_job": {"GET": VIEWER},
     "keys": {"GET": ADMIN, "POST": ADMIN},
     "key": {"DELETE": ADMIN},
@@ -410,6 +410,11 @@ class RedriveJob(_Body):
     updated_at: str | None = Field(default=None, description="When it last advanced.")
 
 
+class RedriveJobPage(_Body):
+    jobs: list[RedriveJob] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end.")
+
+
 class Queued(_Body):
     status: Literal["queued"] = Field(description="Accepted; the worker will process it.")
     run_id: str = Field(description="The new run; GET /api/runs/{id}/ follows it.")
@@ -554,6 +559,7 @@ _MODELS: list[type[BaseModel]] = [
     RedriveCount,
     RedriveStarted,
     RedriveJob,
+    RedriveJobPage,
     ErrorBody,
     InvalidBody,
     KeyRequest,
@@ -782,6 +788,12 @@ def _operations() -> dict[str, dict[str, Any]]:
             },
         },
         "redrive": {
+            "get": {
+                "summary": "Redrive jobs, newest first",
+                "parameters": _paging(),
+                "responses": {"200": _json(_ref("RedriveJobPage"), "A page of jobs.")}
+                | _errors(400),
+            },
             "post": {
                 "summary": "Count (dryRun) or resend the failed runs a filter matches, as new "
                 "runs, at a bounded rate",

@@ -58,6 +58,9 @@ class JobStore(Protocol):
 
     def get(self, job_id: str) -> dict[str, Any] | None: ...
 
+    def list(self, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        ...
+
     def advance(self, job_id: str, batches_read: int, fields: dict[str, Any]) -> bool: ...
 
 
@@ -186,6 +189,11 @@ class Redriver:
         if job is None:
             raise NotFoundError(f"no redrive job {job_id}")
         return shown(job)
+
+    def jobs(self, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of jobs, newest first, as `status` shows each."""
+        found, next_cursor = self._jobs.list(limit, cursor)
+        return [shown(job) for job in found], next_cursor
 
     # --- the pull function's half -----------------------------------------------------
 

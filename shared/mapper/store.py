@@ -1114,6 +1114,14 @@ class RedriveJobStore:
         data.pop("expireAt", None)
         return data
 
+    def list(
+        self, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of jobs, newest first, and the next page's cursor (or None)."""
+        snapshots, next_cursor = _page(self._collection, limit, cursor)
+        jobs = [snapshot.to_dict() or {} for snapshot in snapshots]
+        return [{k: v for k, v in job.items() if k != "expireAt"} for job in jobs], next_cursor
+
     def advance(self, job_id: str, batches_read: int, fields: dict[str, Any]) -> bool:
         """Set `fields` and count one more batch, if the job is still at `batches_read`."""
         ref = self._collection.document(job_id)

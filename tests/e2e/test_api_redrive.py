@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from collections import Counter
+from datetime import datetime
 
 import requests
 
@@ -58,6 +59,12 @@ def test_redrive_two_hundred_dead_lettered_runs_each_delivered_once(platform: Pl
             break
         time.sleep(0.5)
     assert (job["state"], job["total"], job["queued"], job["failed"]) == ("done", RUNS, RUNS, 0)
+    # At most 50 runs a second: 200 runs take at least 199 / 50 s from start to done.
+    took = datetime.fromisoformat(job["updatedAt"]) - datetime.fromisoformat(job["createdAt"])
+    print(f"redrive of {RUNS} runs: {took.total_seconds():.2f} s from start to done")
+    assert took.total_seconds() >= (RUNS - 1) / 50 - 0.1
+    listed = platform.api("GET", "/api/runs/redrive/?limit=200").json()["jobs"]
+    assert [j for j in listed if j["jobId"] == job_id] == [job]
 
     deadline = time.monotonic() + 120
     while len(platform.sink.received("/redriven")) < RUNS and time.monotonic() < deadline:

@@ -78,6 +78,7 @@ def test_each_failed_run_is_resent_once_as_a_replay() -> None:
     assert (status["state"], status["total"], status["queued"], status["failed"]) == (
         "done", 8, 7, 1)
     assert "no JSON payload" in status["failures"][0]["reason"]
+    assert r.jobs(10, None) == ([status], None)
 
     assert set(p.deliver_all()) == {"success"}
     assert sorted(s["payload"]["number"] for s in p.target.sent) == list(range(7))
