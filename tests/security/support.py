@@ -26,8 +26,8 @@ def document(
         "mappings": [{"source": "x", "target": "y", "transforms": transforms}],
         "target": {"type": "http", "url": "https://example.com/"},
     }
-    if limits:
-        doc["sandbox"] = limits
+    # Generous by default: these tests are about outcomes, on a machine shared with others.
+    doc["sandbox"] = {"timeoutMs": 1000, **limits}
     return doc
 
 
