@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Mapping
@@ -179,12 +180,27 @@ def _running_owner() -> dict[str, object] | None:
     return owner
 
 
-def _start_mail(mail: MailCatcher, environ: Mapping[str, str]) -> int:
+def _start_mail(mail: MailCatcher, environ: Mapping[str, str]) -> int | str:
+    """Start the mail catcher on MAIL_PORT (2525), else any free port; never stops make dev."""
     wanted = int(environ.get("MAIL_PORT") or DEFAULT_MAIL_PORT)
-    try:
-        return mail.start(port=wanted)
-    except OSError:
-        return mail.start(port=0)  # taken (another checkout's catcher): any free port
+    reason: Exception | None = None
+    for port in (wanted if _free(wanted) else 0, 0):
+        try:
+            return mail.start(port=port)
+        except Exception as exc:  # noqa: BLE001 - aiosmtpd raises several kinds; none is fatal
+            reason = exc
+    print(f"make dev: the mail catcher did not start ({reason}); email targets have no "
+          "local server", file=sys.stderr)
+    return "(not running)"
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _stop_leftovers() -> None:

@@ -46,9 +46,10 @@ class MailCatcher:
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on `host`; the port it took."""
-        self._controller = Controller(self, hostname=host, port=port)
-        self._controller.start()
-        self.port = int(self._controller.server.sockets[0].getsockname()[1])
+        controller = Controller(self, hostname=host, port=port)
+        controller.start()  # raises if it cannot listen; then nothing is left running
+        self._controller = controller
+        self.port = int(controller.server.sockets[0].getsockname()[1])
         return self.port
 
     def stop(self) -> None:

@@ -159,8 +159,10 @@ class Platform:
         raise AssertionError(f"run {run_id} still {run and run['status']} after {timeout}s")
 
 
-@pytest.fixture(scope="session")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+def running_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """The platform of the test session (the `platform` fixture, registered once in
+    tests/conftest.py): its functions run in this process and share its clients, so there
+    must never be two."""
     if shutil.which("gcloud") is None:
         pytest.fail("gcloud with the Firestore and Pub/Sub emulators is required")
     tmp: Path = tmp_path_factory.mktemp("platform")

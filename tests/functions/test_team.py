@@ -37,6 +37,10 @@ SAMPLE = {
 @pytest.fixture
 def api(fakes: Fakes, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     monkeypatch.setenv("ADMIN_TOKEN", BOOT)
+    # The platform's own settings, not whatever an earlier suite in this process set
+    # (the e2e stack raises the sign-in failure limit for its own probes).
+    monkeypatch.delenv("AUTH_FAILURE_LIMIT", raising=False)
+    monkeypatch.delenv("CLIENT_IP_HOPS", raising=False)
     build = fakes.services
     # Integrations with secrets are saved: the local backend keeps them in a file.
     backend = LocalSecretBackend(tmp_path / "secrets.json")
