@@ -1,4 +1,5 @@
-"""The UI's copy of the contract (static/document.js) agrees with the document's JSON Schema."""
+"""The UI's copy of the contract (static/document.js) agrees with the document's JSON Schema,
+and the UI's transform menu (static/schema.js) is read from the API's schema."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from py_mini_racer import MiniRacer
 
+from mapper.api_schema import openapi
 from mapper.engine.config import json_schema
+from mapper.engine.transforms import REGISTRY, kinds
 
 STATIC = Path(__file__).resolve().parents[2] / "functions" / "api" / "static"
 DOCUMENT_JS = STATIC / "document.js"
@@ -139,14 +143,7 @@ def contract_problems(schema: dict[str, Any], ui: dict[str, Any]) -> list[str]:
 
     mapping = defs["Mapping"]
     problems += _same("mapping fields", ui["mappingFields"], mapping["properties"])
-    transforms = _union(schema, mapping["properties"]["transforms"]["items"])
-    # A transform's fresh value may differ from the schema's defaults on purpose (concat
-    # joins with a space in the UI), so only its keys are held to the schema.
-    problems += _types_problems("transform", ui["transforms"], transforms, check_defaults=False)
-    for tag in sorted(set(ui["transforms"]) & set(transforms)):
-        arguments = [k for k in transforms[tag]["properties"] if k != "type"]
-        problems += _same(f"transform {tag!r} parameters", ui["transforms"][tag]["parameters"],
-                          arguments)
+    # The transforms are not copied: static/schema.js reads them from the API's schema.
     return problems
 
 
@@ -161,26 +158,89 @@ def test_the_ui_contract_matches_the_schema(contract: dict[str, Any]) -> None:
 
 def test_the_contract_lists_what_the_ui_offers(contract: dict[str, Any]) -> None:
     # What a user picks from in the editor, named as the schema names it.
-    assert list(contract["transforms"]) == [
-        "uppercase", "lowercase", "substring", "replace", "default", "concat", "custom"]
+    assert "transforms" not in contract  # read from the schema instead, see below
     assert list(contract["targetTypes"]) == ["http", "email"]
     assert list(contract["authTypes"]) == ["bearer", "basic", "apiKey", "oauth2"]
-    assert contract["transforms"]["substring"]["parameters"].keys() == {"start", "length"}
 
 
-def test_a_transform_added_to_the_schema_but_not_the_ui_fails(contract: dict[str, Any]) -> None:
-    schema = copy.deepcopy(json_schema())
-    schema["$defs"]["Trim"] = {
-        "properties": {"type": {"const": "trim", "type": "string"},
-                       "chars": {"type": "string"}},
-        "required": ["type"],
+# --- the transform menu: static/schema.js run on the API's own OpenAPI document ----------
+
+# The controls static/transforms.js draws.
+CONTROLS = {"integer", "number", "text", "loose", "select", "checkbox", "json", "paths", "code"}
+
+
+def ui_transforms(openapi: dict[str, Any]) -> dict[str, Any]:
+    """What static/schema.js's `transformsFrom` makes of an OpenAPI document (run in V8)."""
+    source = (STATIC / "schema.js").read_text(encoding="utf-8")
+    source = source.replace("export function", "function")
+    source = source[: source.index("async function load()")]
+    ctx = MiniRacer()
+    try:
+        ctx.eval(source)
+        return json.loads(ctx.eval(f"JSON.stringify(transformsFrom({json.dumps(openapi)}))"))
+    finally:
+        ctx.close()
+
+
+@pytest.fixture(scope="module")
+def menu() -> dict[str, Any]:
+    return ui_transforms(openapi())
+
+
+def test_the_menu_is_every_registered_transform_in_order(menu: dict[str, Any]) -> None:
+    assert list(menu) == [kind.name for kind in kinds()]
+    for name, entry in menu.items():
+        model = REGISTRY[name].model
+        assert entry["label"] == model.model_config["title"]
+        assert entry["parameters"].keys() == {
+            field.alias or key for key, field in model.model_fields.items() if key != "type"
+        }
+        assert {p["kind"] for p in entry["parameters"].values()} <= CONTROLS, name
+
+
+def test_each_fresh_transform_holds_exactly_its_required_options(menu: dict[str, Any]) -> None:
+    for name, entry in menu.items():
+        required = [p for p, spec in entry["parameters"].items() if spec["required"]]
+        assert sorted(entry["fresh"]) == sorted(["type", *required]), name
+    assert menu["custom"]["fresh"] == {"type": "custom", "code": "return value"}
+    assert menu["split"]["fresh"] == {"type": "split", "separator": ","}
+
+
+def test_options_get_the_control_their_schema_calls_for(menu: dict[str, Any]) -> None:
+    date = menu["date"]["parameters"]
+    assert [(p, s["kind"], s["label"]) for p, s in date.items()] == [
+        ("from", "text", "From"),
+        ("to", "text", "To"),
+        ("timezone", "text", "Time zone (optional)"),
+    ]
+    assert menu["number"]["parameters"]["output"]["choices"] == ["number", "string"]
+    assert menu["number"]["parameters"]["multiply"]["kind"] == "number"
+    assert menu["number"]["parameters"]["decimals"]["kind"] == "integer"
+    assert menu["base64"]["parameters"]["urlSafe"]["kind"] == "checkbox"
+    assert menu["lookup"]["parameters"]["table"]["kind"] == "json"
+    assert menu["lookup"]["parameters"]["default"]["kind"] == "loose"
+    assert menu["concat"]["parameters"]["fields"]["kind"] == "paths"
+    assert menu["custom"]["parameters"]["code"]["label"] == "JavaScript"
+
+
+def test_a_transform_added_to_the_schema_is_offered_without_a_ui_edit() -> None:
+    document = copy.deepcopy(openapi())
+    schemas = document["components"]["schemas"]
+    schemas["Rot13"] = {
+        "title": "ROT13",
+        "properties": {"type": {"const": "rot13", "type": "string"},
+                       "times": {"type": "integer", "title": "Times"}},
+        "required": ["type", "times"],
         "type": "object",
     }
-    items = schema["$defs"]["Mapping"]["properties"]["transforms"]["items"]
-    items["oneOf"].append({"$ref": "#/$defs/Trim"})
-    items["discriminator"]["mapping"]["trim"] = "#/$defs/Trim"
-    assert contract_problems(schema, contract) == [
-        "transform 'trim' is in the schema but not in the UI"]
+    items = schemas["Mapping"]["properties"]["transforms"]["items"]
+    items["oneOf"].append({"$ref": "#/components/schemas/Rot13"})
+    assert ui_transforms(document)["rot13"] == {
+        "label": "ROT13",
+        "fresh": {"type": "rot13", "times": 0},
+        "parameters": {"times": {"kind": "integer", "label": "Times", "hint": "",
+                                 "placeholder": "", "required": True}},
+    }
 
 
 def test_a_new_parameter_or_enum_value_in_the_schema_fails(contract: dict[str, Any]) -> None:
@@ -190,8 +250,7 @@ def test_a_new_parameter_or_enum_value_in_the_schema_fails(contract: dict[str, A
     schema["$defs"]["PubSubSource"]["properties"]["token"] = {
         "anyOf": [{"type": "string"}, {"$ref": "#/$defs/SecretRef"}]}
     problems = contract_problems(schema, contract)
-    assert [p.split(":")[0] for p in problems] == [
-        "secret paths", "HTTP methods", "transform 'substring' parameters"], problems
+    assert [p.split(":")[0] for p in problems] == ["secret paths", "HTTP methods"], problems
     assert "source.token" in problems[0]
 
 
@@ -199,11 +258,11 @@ def test_a_ui_default_that_breaks_the_schema_fails(contract: dict[str, Any]) -> 
     ui = copy.deepcopy(contract)
     ui["targetTypes"]["email"]["fresh"]["smtpPort"] = 25
     del ui["authTypes"]["basic"]["fresh"]["username"]
-    ui["transforms"]["replace"]["fresh"]["with"] = ""
+    ui["authTypes"]["bearer"]["fresh"]["with"] = ""
     assert contract_problems(json_schema(), ui) == [
         "target type 'email': the UI starts smtpPort at 25, the schema's default is 587",
         "auth type 'basic': the UI's fresh value lacks required 'username'",
-        "transform 'replace': the UI starts with 'with', unknown to the schema",
+        "auth type 'bearer': the UI starts with 'with', unknown to the schema",
     ]
 
 

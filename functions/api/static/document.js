@@ -2,17 +2,18 @@
 // document, a tidy copy, a fingerprint to tell whether anything changed, and the body sent
 // on save.
 
+import { TRANSFORMS } from './schema.js';
+
 /**
  * What the UI knows of the integration document's JSON Schema (CONTRACT.md section 2):
- * field lists, the fresh value of each source, target, auth and transform type, and the
- * choices of each enum. Kept as one JSON literal so that tests/unit/test_ui_schema.py can
- * read it without a browser and hold it to `python -m mapper schema`.
- * `transforms.*.parameters` are the arguments the transform card edits, each with its kind
- * of control: integer, text, loose (JSON when it parses, else text), paths, code.
+ * field lists, the fresh value of each source, target and auth type, and the choices of
+ * each enum. Kept as one JSON literal so that tests/unit/test_ui_schema.py can read it
+ * without a browser and hold it to `python -m mapper schema`. The transforms are not here:
+ * schema.js reads them, with their options, from the API's schema.
  */
 export const CONTRACT = {
   "documentFields": ["name", "active", "source", "condition", "mappings", "target", "sandbox",
-    "samplePayload"],
+    "samplePayload", "searchKeys"],
   "serverFields": ["id", "version", "webhookPath", "webhookUrl", "pushPath", "pushEndpoint",
     "listenerActive", "managedSubscription", "lastPulledAt", "listenerError",
     "signatureFailures", "newSigningSecret", "createdAt", "updatedAt"],
@@ -54,32 +55,6 @@ export const CONTRACT = {
       "value": "" } },
     "oauth2": { "label": "OAuth2 client credentials", "fresh": { "type": "oauth2", "tokenUrl": "",
       "clientId": "", "clientSecret": "" } }
-  },
-  "transforms": {
-    "uppercase": { "label": "Uppercase", "fresh": { "type": "uppercase" }, "parameters": {} },
-    "lowercase": { "label": "Lowercase", "fresh": { "type": "lowercase" }, "parameters": {} },
-    "substring": { "label": "Substring", "fresh": { "type": "substring", "start": 0 },
-      "parameters": {
-        "start": { "kind": "integer", "label": "Start" },
-        "length": { "kind": "integer", "label": "Length (optional)" } } },
-    "replace": { "label": "Replace text", "fresh": { "type": "replace", "find": "", "replace": "" },
-      "parameters": {
-        "find": { "kind": "text", "label": "Find" },
-        "replace": { "kind": "text", "label": "Replace with" } } },
-    "default": { "label": "Default when null", "fresh": { "type": "default", "value": "" },
-      "parameters": {
-        "value": { "kind": "loose", "label": "Value when null",
-          "placeholder": "unknown, 0, true, {\"a\": 1}" } } },
-    "concat": { "label": "Join fields (concat)", "fresh": { "type": "concat", "fields": [],
-      "separator": " " },
-      "parameters": {
-        "fields": { "kind": "paths", "label": "Fields (one path per line)",
-          "placeholder": "one path per line; drop fields here" },
-        "separator": { "kind": "text", "label": "Separator" } } },
-    "custom": { "label": "Custom JavaScript", "fresh": { "type": "custom", "code": "return value" },
-      "parameters": {
-        "code": { "kind": "code", "label": "JavaScript",
-          "hint": "The body of function (value, data, attributes, headers); return the new value." } } }
   }
 };
 
@@ -91,7 +66,7 @@ export const SECRET_PATHS = CONTRACT.secretPaths;
 
 /** A fresh copy of the contract's starting value for a source, target, auth or transform. */
 export function fresh(kind, type) {
-  return structuredClone(CONTRACT[kind][type].fresh);
+  return structuredClone((kind === 'transforms' ? TRANSFORMS : CONTRACT[kind])[type].fresh);
 }
 
 export function blankDocument() {
