@@ -320,22 +320,22 @@ def test_an_at_sign_outside_the_host_part_is_not_credentials() -> None:
     assert problems_of(doc) == []
 
 
-def test_a_stored_url_with_credentials_is_refused_at_the_intake(tmp_path: Path) -> None:
-    # Saved before validation refused it: every read of the document parses it again, so the
-    # intake refuses the message with the reason (the webhook answers 400) and nothing is sent.
+def test_a_stored_url_with_credentials_is_never_used(tmp_path: Path) -> None:
+    # Saved before validation refused it: the message is still accepted (nothing a sender
+    # sent is lost), and the worker ends its run `error` with the reason; nothing is sent.
     sink, server = http_sink()
     try:
         host = sink.url.removeprefix("http://")
         doc = http_doc(f"http://ann:pa55-word@{host}/in", {"type": "bearer", "token": "t0ken"})
         plane = DataPlane(doc, tmp_path / "secrets.json")
-        with pytest.raises(ConfigError) as info:
-            plane.deliver({"name": "Ann"})
+        run = plane.deliver({"name": "Ann"})
     finally:
         server.shutdown()
         server.server_close()
-    assert [p.path for p in info.value.problems] == ["target.url"]
-    assert "pa55-word" not in str(info.value)
-    assert plane.queue.messages == [] and plane.runs.docs == {}
+    assert run["status"] == "error"
+    assert run["errorMessage"].startswith("target.url:")
+    assert "pa55-word" not in run["errorMessage"]
+    assert run["incomingPayload"] == {"name": "Ann"}  # kept, to redrive once fixed
     assert sink.requests == []
 
 
