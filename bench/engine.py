@@ -15,7 +15,9 @@ import random
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from mapper.engine.cli import main as cli_main
 from mapper.engine.config import parse_integration
@@ -125,6 +127,56 @@ def hand_written(o: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+COUNTRIES = {"gb": "United Kingdom", "fr": "France", "de": "Germany", "us": "United States"}
+PARIS = ZoneInfo("Europe/Paris")
+
+# The transform library: date, number and lookup (docs/mapping.md), and a plain field.
+LIBRARY_MAPPINGS = [
+    {"source": "id", "target": "orderId"},
+    {
+        "source": "createdAt",
+        "target": "day",
+        "transforms": [{"type": "date", "to": "%Y-%m-%d %H:%M", "timezone": "Europe/Paris"}],
+    },
+    {
+        "source": "totals.total",
+        "target": "total",
+        "transforms": [{"type": "number", "multiply": 0.01, "decimals": 2}],
+    },
+    {
+        "source": "items[*].unitPrice",
+        "target": "prices[*]",
+        "transforms": [
+            {"type": "number", "multiply": 0.01, "decimals": 2, "output": "string"}
+        ],
+    },
+    {
+        "source": "shippingAddress.country",
+        "target": "country",
+        "transforms": [{"type": "lookup", "table": COUNTRIES, "default": "Other"}],
+    },
+]
+
+
+def hand_written_library(o: dict[str, Any]) -> dict[str, Any]:
+    """The reference for LIBRARY_MAPPINGS, as a person would write it in Python."""
+    created = o.get("createdAt")
+    day = None
+    if isinstance(created, str):
+        moment = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        day = moment.astimezone(PARIS).strftime("%Y-%m-%d %H:%M")
+    total = (o.get("totals") or {}).get("total")
+    items = o.get("items") or []
+    country = (o.get("shippingAddress") or {}).get("country")
+    return {
+        "orderId": o.get("id"),
+        "day": day,
+        "total": None if total is None else round(total * 0.01, 2),
+        "prices": [f"{i.get('unitPrice') * 0.01:.2f}" for i in items],
+        "country": COUNTRIES.get(country, "Other"),
+    }
+
+
 def integration(with_js: bool) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "name": "bench",
@@ -196,13 +248,48 @@ def main() -> None:
             pass
         return len(orders)
 
+    library_plan = Plan(
+        parse_integration(
+            {
+                "name": "library",
+                "source": {"type": "webhook"},
+                "target": {"type": "http", "url": "https://example.com"},
+                "mappings": LIBRARY_MAPPINGS,
+            }
+        )
+    )
+    for o in orders[:50]:
+        assert library_plan.apply(Message(o)).output == hand_written_library(o)
+
+    def run_library_hand() -> int:
+        for o in orders:
+            hand_written_library(o)
+        return len(orders)
+
+    def run_library_plan() -> int:
+        for o in orders:
+            library_plan.apply(Message(o))
+        return len(orders)
+
     hand = rate(run_hand)
     plan = rate(run_plan)
+    # In turns, best of each, so that a busy moment on a shared machine does not decide it.
+    library_hand = library = 0.0
+    for _ in range(3):
+        library_hand = max(library_hand, rate(run_library_hand, min_seconds=1.0))
+        library = max(library, rate(run_library_plan, min_seconds=1.0))
     print("\n1. built-in mapping, 10 fields")
     print(f"   hand-written Python   {hand:12,.0f} records/s  (reference)")
     print(
         f"   compiled plan         {plan:12,.0f} records/s  ratio {plan / hand:.2f}  "
         f"(target >= 0.33)"
+    )
+
+    print("\n1b. date, number and lookup (5 fields, 10 prices)")
+    print(f"   hand-written Python   {library_hand:12,.0f} records/s  (reference)")
+    print(
+        f"   compiled plan         {library:12,.0f} records/s  ratio {library / library_hand:.2f}  "
+        f"(target >= 0.5)"
     )
 
     single = rate(run_js_single)
@@ -235,14 +322,17 @@ def main() -> None:
                     == 0
                 )
 
-        t_plain = _timed(plain_script)
-        t_cli = _timed(payload_lines)
+        # Best of three, taken in turns, so that a busy moment does not decide the ratio.
+        t_plain, t_cli = float("inf"), float("inf")
+        for _ in range(3):
+            t_plain = min(t_plain, _timed(plain_script))
+            t_cli = min(t_cli, _timed(payload_lines))
     n = args.orders
     print(f"\n3. --payload-lines over {n:,} orders (built-in mapping)")
     print(f"   plain Python script   {n / t_plain:12,.0f} lines/s  (reference: loads+map+dumps)")
     print(
         f"   python -m mapper      {n / t_cli:12,.0f} lines/s  ratio {t_plain / t_cli:.2f}  "
-        f"(target >= 0.5)"
+        f"(target >= 1.5)"
     )
     js_plan.close()
 

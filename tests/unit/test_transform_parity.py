@@ -205,7 +205,7 @@ def test_split_and_join_agree(separator: str, value: object) -> None:
     agree([{"type": "split", "separator": separator}, {"type": "join", "separator": "|"}], value)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     source=st.sampled_from(CHOICES),
     target=st.sampled_from(CHOICES),

@@ -87,6 +87,13 @@ def _emit_transforms(src: _Source, f: FieldPlan, var: str) -> None:
                 src.emit(f"{var} = {var}.{method}()", indent=2)
             else:
                 src.emit(f"{var} = {src.const('T', step)}({var}, data)")
+    elif f.depth == 1:
+        # `a[*].b` with transforms: each element through the steps, as one comprehension.
+        call = "x"
+        for step in f.steps:
+            call = f"{src.const('T', step)}({call}, data)"
+        src.emit(f"if type({var}) is list:")
+        src.emit(f"{var} = [{call} for x in {var}]", indent=2)
     else:
         src.emit(f"{var} = {src.const('L', _leaf_mapper(f.steps, f.depth))}({var}, data)")
 

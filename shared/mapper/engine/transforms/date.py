@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from bisect import bisect_right
 from datetime import date
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -193,9 +194,18 @@ def _read_iso(value: Any) -> tuple[int, int, int | None]:
     if match is None:
         raise _Bad("is not an ISO 8601 date")
     y, mo, d, h, mi, s, frac, off = match.groups()
-    days = _civil(int(y), int(mo), int(d))
-    clock = _clock(int(h or 0), int(mi or 0), int(s or 0))
-    return days * 86400 + clock, _micros(frac or ""), None if off is None else _offset(off)
+    try:
+        days = date(int(y), int(mo), int(d)).toordinal() - _ORDINAL_1970
+    except ValueError:
+        raise _Bad("is not a valid date") from None
+    clock = 0
+    if h is not None:
+        hours, minutes, seconds = int(h), int(mi), int(s) if s else 0
+        if hours > 23 or minutes > 59 or seconds > 59:
+            raise _Bad("is not a valid date")
+        clock = hours * 3600 + minutes * 60 + seconds
+    micros = _micros(frac) if frac else 0
+    return days * 86400 + clock, micros, None if off is None else _offset(off)
 
 
 def _reader_unix(scale: int) -> Any:
@@ -300,43 +310,48 @@ def _writer(choice: str) -> Any:
             )
 
         return iso
+    # The format as one str.format template over positional fields, all passed each time
+    # (str.format ignores those a format does not use); the dearer ones only when used.
+    fields = {
+        "Y": "{0:04d}",
+        "m": "{1:02d}",
+        "d": "{2:02d}",
+        "H": "{3:02d}",
+        "M": "{4:02d}",
+        "S": "{5:02d}",
+        "f": "{6:06d}",
+        "z": "{7}",
+        "Z": "{8}",
+        "j": "{9:03d}",
+        "a": "{10}",
+        "b": "{11}",
+    }
     parts = tokens(choice)
+    template = "".join(
+        fields[p[1]] if len(p) == 2 else p.replace("{", "{{").replace("}", "}}") for p in parts
+    ).format
+    used = {p[1] for p in parts if len(p) == 2}
+    with_z, with_j, with_a = "z" in used, "j" in used, "a" in used
+    fromordinal = date.fromordinal
 
     def formatted(s: int, us: int, off: int, abbr: str) -> str:
         local = s + off
-        d = date.fromordinal(local // 86400 + _ORDINAL_1970)
+        d = fromordinal(local // 86400 + _ORDINAL_1970)
         clock = local % 86400
-        out = []
-        for p in parts:
-            if len(p) == 1:
-                out.append(p)
-                continue
-            k = p[1]
-            if k == "Y":
-                out.append(f"{d.year:04d}")
-            elif k == "m":
-                out.append(f"{d.month:02d}")
-            elif k == "d":
-                out.append(f"{d.day:02d}")
-            elif k == "H":
-                out.append(f"{clock // 3600:02d}")
-            elif k == "M":
-                out.append(f"{clock // 60 % 60:02d}")
-            elif k == "S":
-                out.append(f"{clock % 60:02d}")
-            elif k == "f":
-                out.append(f"{us:06d}")
-            elif k == "z":
-                out.append(_offset_text(off, colon=False))
-            elif k == "Z":
-                out.append(abbr)
-            elif k == "j":
-                out.append(f"{d.timetuple().tm_yday:03d}")
-            elif k == "a":
-                out.append(DAYS[d.weekday()])
-            else:  # "b"
-                out.append(MONTHS[d.month - 1])
-        return "".join(out)
+        return template(
+            d.year,
+            d.month,
+            d.day,
+            clock // 3600,
+            clock // 60 % 60,
+            clock % 60,
+            us,
+            _offset_text(off, colon=False) if with_z else "",
+            abbr,
+            d.timetuple().tm_yday if with_j else 0,
+            DAYS[d.weekday()] if with_a else "",
+            MONTHS[d.month - 1],
+        )
 
     return formatted
 
@@ -345,6 +360,8 @@ def build(spec: Date, where: str) -> TransformFn:
     """The Python side."""
     read, write = _reader(spec.from_), _writer(spec.to)
     zone: ZoneTable | None = zone_table(spec.timezone) if spec.timezone else None
+    if zone is not None:  # ZoneTable.at, inline
+        starts, offsets, abbrs = zone.starts, zone.offsets, zone.abbrs
 
     def convert(value: Any, data: Any) -> Any:
         if value is None:
@@ -356,7 +373,8 @@ def build(spec: Date, where: str) -> TransformFn:
             elif zone is not None:
                 seconds = zone.utc(seconds)
             if zone is not None:
-                out_offset, abbr = zone.at(seconds)
+                i = bisect_right(starts, seconds) - 1
+                out_offset, abbr = offsets[i if i > 0 else 0], abbrs[i if i > 0 else 0]
             elif offset:
                 out_offset, abbr = offset, "UTC" + _offset_text(offset, colon=True)
             else:

@@ -73,34 +73,104 @@ def rounded(x: int | float, decimals: int) -> str:
     Rounds the shortest decimal that reads back as x (what JavaScript's String(x) writes),
     so that 1.005 rounds to 1.01 as written, not as the double just below it.
     """
-    exact = Decimal(number_text(x))
-    text = format(exact.quantize(Decimal(1).scaleb(-decimals), context=_CONTEXT), "f")
+    if type(x) is int and -_SAFE < x < _SAFE:
+        text = str(x) + ("." + "0" * decimals if decimals else "")
+    else:
+        shortest = repr(float(x))
+        point = shortest.find(".")
+        places = len(shortest) - point - 1
+        if "e" in shortest or (places == decimals + 1 and shortest[-1] == "5"):
+            # Exponent forms and ties: exact decimal arithmetic on the shortest form.
+            exact = Decimal(shortest).quantize(Decimal(1).scaleb(-decimals), context=_CONTEXT)
+            text = format(exact, "f")
+        elif places <= decimals:
+            text = shortest + "0" * (decimals - places) if decimals else shortest[:point]
+        else:
+            # Not a tie, and the shortest form is as close to x as any decimal with these
+            # places: the double and its shortest form round alike (docs/mapping.md).
+            text = f"{x:.{decimals}f}"
     return text[1:] if text.startswith("-") and not text.strip("-0.") else text
 
 
 def build(spec: Number, where: str) -> TransformFn:
     """The Python side."""
     multiply, decimals, as_text = spec.multiply, spec.decimals, spec.output == "string"
+    factor = None if multiply is None else float(multiply)
+    isinf = math.isinf
 
-    def number(value: Any, data: Any) -> Any:
-        if value is None:
+    def scaled(value: Any) -> int | float | None:
+        # The number `value` holds, multiplied; None for null and "".
+        kind = type(value)
+        if kind is int or kind is float:
+            x = value
+        elif value is None:
             return None
-        if value is True or value is False:
-            fail(where, f"number: {show(value)} is not a number")
-        x = read(value, where)
-        if x is None:
-            return None
-        if multiply is not None:
-            x = float(x) * float(multiply)
-            if math.isinf(x):
-                fail(where, f"number: {show(value)} times {number_text(multiply)} is out of range")
-            x = whole(x)
-        if decimals is None:
+        else:
+            x = read(value, where)  # text; anything else fails here
+            if x is None:
+                return None
+        if factor is None:
+            return x
+        try:
+            x = x * factor
+        except OverflowError:  # an integer past the largest double (json reads those)
+            x = math.inf
+        if isinf(x):
+            fail(where, f"number: {show(value)} times {number_text(multiply)} is out of range")
+        return x
+
+    if decimals is None:
+
+        def number(value: Any, data: Any) -> Any:
+            x = scaled(value)
+            if x is None:
+                return None
+            if factor is not None:
+                x = whole(x)
             return number_text(x) if as_text else x
-        text = rounded(x, decimals)
+
+        return number
+    fixed = f"{{:.{decimals}f}}".format
+    scale = 10.0**decimals
+    zeros = ["0" * n for n in range(decimals + 1)]
+
+    def number_fixed(value: Any, data: Any) -> Any:
+        kind = type(value)
+        if factor is not None and (kind is float or (kind is int and -_SAFE < value < _SAFE)):
+            x = value * factor
+            if isinf(x):
+                x = scaled(value)  # says why
+        else:
+            x = scaled(value)
+            if x is None:
+                return None
+        if type(x) is float:
+            # rounded()'s common cases, inline: this runs once per value of a hot path.
+            # Far from a tie and from the double's own precision, the double rounds as its
+            # shortest form does: format it directly.
+            y = x * scale
+            if -1e12 < y < 1e12 and abs(y % 1.0 - 0.5) > 1e-3:
+                text = fixed(x)
+                if text[0] == "-" and not text.strip("-0."):
+                    text = text[1:]
+                return text if as_text else whole(float(text))
+            shortest = repr(x)
+            places = len(shortest) - shortest.find(".") - 1
+            if "e" in shortest or (places == decimals + 1 and shortest[-1] == "5"):
+                text = rounded(x, decimals)
+            elif places <= decimals:
+                text = shortest + zeros[decimals - places] if decimals else shortest[:-2]
+                if text[0] == "-" and not text.strip("-0."):
+                    text = text[1:]
+            else:
+                text = fixed(x)
+                if text[0] == "-" and not text.strip("-0."):
+                    text = text[1:]
+        else:
+            text = rounded(x, decimals)
         return text if as_text else whole(float(text))
 
-    return number
+    return number_fixed
 
 
 JAVASCRIPT = r"""(t) => {
