@@ -29,6 +29,8 @@ from typing import Literal
 
 import requests
 
+from bench.engine import make_order as bench_order
+
 from .sink import Behaviour, Received, RecordingSink
 from .stack import Stack
 
@@ -155,44 +157,10 @@ def run_experiment(stack: Stack, sink: RecordingSink, exp: Experiment) -> Result
 
 
 def make_order(event_id: str, n: int) -> dict[str, object]:
-    """A ~1.7 KB order, as the benchmarks send; `id` identifies the event at the sink."""
-    rng = random.Random(n)
-    return {
-        "id": event_id,
-        "type": "order.created",
-        "createdAt": "2026-11-27T12:00:00Z",
-        "currency": "eur",
-        "customer": {
-            "id": f"cus_{rng.randrange(10**6):06d}",
-            "email": f"Customer.{n}@Example.COM",
-            "firstName": "Ada",
-            "lastName": "Lovelace",
-            "phone": "+44 20 7946 0000",
-        },
-        "shippingAddress": {
-            "line1": "12 Analytical Row",
-            "city": "London",
-            "postalCode": "N1 9GU",
-            "country": "gb",
-        },
-        "items": [
-            {
-                "sku": f"SKU-{rng.randrange(1000):04d}",
-                "name": f"Item number {i}",
-                "quantity": rng.randrange(1, 5),
-                "unitPrice": rng.randrange(100, 10000),
-                "tags": ["gift", "fragile"],
-            }
-            for i in range(10)
-        ],
-        "totals": {"subtotal": 12345, "tax": 2469, "shipping": 499, "total": 15313},
-        "metadata": {"channel": "web", "campaign": "winter-sale", "note": "Leave at the door"},
-    }
-
-
-# --- sending ------------------------------------------------------------------------------
-
-
+    """The benchmarks' ~1.7 KB order (bench/engine.py); `id` identifies the event at the sink."""
+    order: dict[str, object] = bench_order(n, random.Random(n))
+    order["id"] = event_id
+    return order
 def _post(session: requests.Session, url: str, event: _Event) -> int:
     """One POST of the event; its status, or -1 for no answer. Records a 202's run id."""
     headers = {"Content-Type": "application/json"}
