@@ -480,7 +480,7 @@ def test_refused_signatures_are_shown_on_the_integration(
                 "type": "webhook",
                 "signature": {"scheme": "hmac-sha256", "secret": "ui-" + uuid.uuid4().hex},
             },
-            "target": {"type": "http", "url": f"{platform.sink.url}/signed"},
+            "target": {"type": "http", "url": f"{platform.sink.url}/signed-ui"},
         },
     )
     ui.open(f"#/integrations/{integration['id']}/configure")
@@ -499,7 +499,7 @@ def test_refused_signatures_are_shown_on_the_integration(
         "signatureFailures"
     ]
     assert failures["count"] == 1
-    assert platform.sink.received("/signed") == []
+    assert platform.sink.received("/signed-ui") == []  # its own path: others post to /signed
 
     page.reload()
     warning = page.locator("[data-warning=signature]")
