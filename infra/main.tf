@@ -131,13 +131,13 @@ locals {
       functions = ["pull"]
     }
     # The audience of the scheduler's and the task subscription's tokens (scheduler.tf, pubsub.tf).
-    PULL_AUDIENCE      = { value = local.function_urls["pull"], functions = ["pull"] }
-    PULL_BATCH_SIZE    = { value = var.pull_batch_size, functions = ["pull"] }
-    PULL_CONCURRENCY   = { value = var.pull_concurrency, functions = ["pull"] }
+    PULL_AUDIENCE    = { value = local.function_urls["pull"], functions = ["pull"] }
+    PULL_BATCH_SIZE  = { value = var.pull_batch_size, functions = ["pull"] }
+    PULL_CONCURRENCY = { value = var.pull_concurrency, functions = ["pull"] }
     # Bulk redrive (docs/api.md): runs resent per task, and per second per job.
     REDRIVE_BATCH_SIZE      = { value = 100, functions = ["pull"] }
     REDRIVE_RATE_PER_SECOND = { value = 50, functions = ["pull"] }
-    API_MAX_BODY_BYTES = { value = var.api_max_body_bytes, functions = ["api"] }
+    API_MAX_BODY_BYTES      = { value = var.api_max_body_bytes, functions = ["api"] }
     # Delivery (docs/data-plane.md): the worker names attempt n of N in its log lines; the
     # reconciler runs on the pull tick, and the api counts runs past its horizon as stuck.
     MAX_DELIVERY_ATTEMPTS     = { value = var.max_delivery_attempts, functions = ["worker"] }
