@@ -57,13 +57,18 @@ class Stack:
         self.log_path = self.dir / "platform.log"
         self.emulators: Emulators | None = None
         self._platform: subprocess.Popen[bytes] | None = None
+        self._saved_env: dict[str, str | None] = {}
 
     # --- lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:
         """Start both emulators, then the platform; return once it serves."""
         self.emulators = start_emulators(project=PROJECT, data_dir=self.dir / "emulators")
-        os.environ.update(self.emulators.env())  # this process's own Firestore reads
+        added = self.emulators.env()
+        # This process's own Firestore reads; put back at stop, so that nothing else in the
+        # process (a test session's own platform) is pointed at emulators that are gone.
+        self._saved_env = {name: os.environ.get(name) for name in added}
+        os.environ.update(added)
         self.start_platform()
 
     def stop(self) -> None:
@@ -72,6 +77,12 @@ class Stack:
         if self.emulators is not None:
             self.emulators.stop()
             self.emulators = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env = {}
 
     def start_platform(self) -> None:
         """Start `python -m local.dev` and wait for its banner."""
