@@ -19,3 +19,9 @@ def iso_timestamp(value: datetime | str) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).strftime(_TIMESTAMP_FORMAT)
+
+
+def epoch_seconds(value: datetime | str) -> float:
+    """`value` (a stored timestamp) as seconds since the epoch; ValueError if unreadable."""
+    # iso_timestamp gives the stores' UTC form ("...Z"), which fromisoformat reads as UTC.
+    return datetime.fromisoformat(iso_timestamp(value)).timestamp()

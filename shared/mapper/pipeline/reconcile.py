@@ -17,10 +17,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from ..errors import MapperError
+from ..timestamps import epoch_seconds
 from ..timestamps import now_iso as iso_now
 from .intake import republish_message
 from .ports import MessageQueue, RunLog
@@ -36,7 +36,7 @@ LOST_MESSAGE = "lost by the queue after {n} republishes"
 
 def _epoch(timestamp: Any) -> float:
     try:
-        return datetime.fromisoformat(str(timestamp)).timestamp()
+        return epoch_seconds(str(timestamp))
     except ValueError:
         return 0.0  # unreadable: treated as long ago
 

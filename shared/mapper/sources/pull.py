@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 from google.api_core import exceptions as gexc
@@ -25,7 +24,8 @@ from ..errors import ConfigError, ListenerError, MapperError, MessageTooLarge, S
 from ..pipeline import Intake, run_id_for
 from ..pipeline.json_body import BodyError, parse_json_body
 from ..queue import Queue
-from ..store import PullStateStore, iso_timestamp, now_iso
+from ..store import PullStateStore, now_iso
+from ..timestamps import epoch_seconds
 from .subscriptions import PubSubClients, explain, subscription_path
 
 DEFAULT_BATCH_SIZE = 100
@@ -97,7 +97,7 @@ class Puller:
         for integration in candidates:
             last = states.get(str(integration.id), {}).get("lastPulledAt")
             interval = integration.source.pull_interval_seconds
-            if last is None or now - _epoch(last) >= interval - DUE_SLACK_S:
+            if last is None or now - epoch_seconds(last) >= interval - DUE_SLACK_S:
                 due.append(str(integration.id))
         return due
 
@@ -280,8 +280,3 @@ def _pull_integration(doc: dict[str, Any] | None) -> Integration | None:
     if not isinstance(source, PubSubSource) or source.mode != "pull":
         return None
     return integration
-
-
-def _epoch(timestamp: str) -> float:
-    # iso_timestamp gives the stores' UTC form ("...Z"), which fromisoformat reads as UTC.
-    return datetime.fromisoformat(iso_timestamp(timestamp)).timestamp()
