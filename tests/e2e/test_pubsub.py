@@ -214,7 +214,7 @@ def test_undecodable_push_envelopes_are_recorded_and_acknowledged(
     platform: Platform, clients: tuple[Any, Any]
 ) -> None:
     publisher, _ = clients
-    created = platform.add(pubsub_doc(platform, new_topic(publisher), "push", "/never"))
+    created = platform.add(pubsub_doc(platform, new_topic(publisher), "push", "/never-push"))
     url = created["pushEndpoint"]
     not_json = {"message": {"data": base64.b64encode(b"<xml/>").decode(), "messageId": "m-1"}}
     for body in (
@@ -229,7 +229,7 @@ def test_undecodable_push_envelopes_are_recorded_and_acknowledged(
     reasons = " ".join(r["errorMessage"] for r in runs)
     assert "not JSON" in reasons and "base64" in reasons
     assert any(r["incomingPayload"]["raw"] == "<xml/>" for r in runs)
-    assert not platform.sink.received("/never")
+    assert not platform.sink.received("/never-push")
 
 
 def test_a_paused_push_integration_answers_503_so_pubsub_keeps_the_message(
@@ -250,16 +250,16 @@ def test_a_paused_pull_integration_keeps_its_messages_until_reactivated(
 ) -> None:
     publisher, _ = clients
     topic = new_topic(publisher)
-    created = platform.add({**pubsub_doc(platform, topic, "pull", "/paused"), "active": False})
+    created = platform.add({**pubsub_doc(platform, topic, "pull", "/paused-pull"), "active": False})
     for i in range(3):
         publish(publisher, topic, {"id": i, "sku": "p"}, kind="order")
     tick(platform)
     time.sleep(3)
-    assert bodies(platform, "/paused") == []
+    assert bodies(platform, "/paused-pull") == []
     platform.api("POST", f"/api/integrations/{created['id']}/toggle_active/")
     assert tick(platform)["dispatched"] >= 1
-    wait_for(lambda: len(bodies(platform, "/paused")) == 3, what="the kept messages")
-    assert sorted(b["orderId"] for b in bodies(platform, "/paused")) == [0, 1, 2]
+    wait_for(lambda: len(bodies(platform, "/paused-pull")) == 3, what="the kept messages")
+    assert sorted(b["orderId"] for b in bodies(platform, "/paused-pull")) == [0, 1, 2]
 
 
 def test_deleting_removes_the_subscription_it_created_and_never_another(

@@ -111,7 +111,7 @@ def test_a_replayed_github_delivery_is_a_duplicate_not_a_second_delivery(
 ) -> None:
     doc = integration(
         platform,
-        "/replayed",
+        "/replayed-github",
         signature=GITHUB_SIGNATURE,
     )
     body = b'{"n": 42}'
@@ -128,7 +128,7 @@ def test_a_replayed_github_delivery_is_a_duplicate_not_a_second_delivery(
     assert replay.status_code == 202
     assert replay.json()["runId"] == first.json()["runId"]
     time.sleep(2)  # time for a second delivery to reach the sink, were there one
-    assert len(platform.sink.received("/replayed")) == 1
+    assert len(platform.sink.received("/replayed-github")) == 1
     runs, _ = platform.runs.list(integration_id=doc["id"])
     assert [r["id"] for r in runs] == [first.json()["runId"]]
-    assert json.loads(platform.sink.received("/replayed")[0]["body"]) == {"n": 42}
+    assert json.loads(platform.sink.received("/replayed-github")[0]["body"]) == {"n": 42}
