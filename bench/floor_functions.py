@@ -1,11 +1,14 @@
 """The floors the benchmarks measure the platform against: functions that do the least.
 
-    accept  (http)        publish the request body to FLOOR_TOPIC, wait for the publish, 202
-    deliver (cloudevent)  POST the pushed message's data to FLOOR_TARGET_URL, nothing else
+    accept        (http)        publish the request body to FLOOR_TOPIC, wait, answer 202
+    accept_tuned  (http)        the same with the one-call publish the platform's Queue makes
+    deliver       (cloudevent)  POST the pushed message's data to FLOOR_TARGET_URL, nothing else
 
-Served by functions-framework exactly as the platform's own functions are, with the same
-publisher settings (mapper.queue.latency_publisher_settings), so that what differs is only
-what the platform does beyond one publish and one POST.
+Served by functions-framework exactly as the platform's own functions are. `accept` is the
+bare function the delivery issue names: `PublisherClient()` with its defaults, as anyone
+would first write it. `accept_tuned` publishes the way `mapper.queue.Queue.publish` does (one
+Publish call from the request's thread, no batching timer), so that its ratio shows what the
+platform costs beyond its own fastest publish; bench/webhook_floor.py prints both.
 """
 
 from __future__ import annotations
@@ -18,13 +21,12 @@ import functions_framework
 import requests
 from cloudevents.http import CloudEvent
 from google.cloud import pubsub_v1
-
-from mapper.queue import latency_publisher_settings
+from google.pubsub_v1.services.publisher.client import PublisherClient as GeneratedPublisher
 
 PUBLISH_TIMEOUT_S = 30.0
 POST_TIMEOUT_S = 10.0
 
-_publisher = pubsub_v1.PublisherClient(batch_settings=latency_publisher_settings())
+_publisher = pubsub_v1.PublisherClient()
 _topic = _publisher.topic_path(
     os.environ.get("GOOGLE_CLOUD_PROJECT", "demo-bench"), os.environ.get("FLOOR_TOPIC", "floor")
 )
@@ -34,6 +36,16 @@ _topic = _publisher.topic_path(
 def accept(request: flask.Request) -> flask.Response:
     """Publish the body as it came and answer 202."""
     _publisher.publish(_topic, request.get_data()).result(timeout=PUBLISH_TIMEOUT_S)
+    return flask.make_response({"status": "queued"}, 202)
+
+
+@functions_framework.http
+def accept_tuned(request: flask.Request) -> flask.Response:
+    """Publish the body in one Publish call, as the platform's Queue does, and answer 202."""
+    message = pubsub_v1.types.PubsubMessage(data=request.get_data())
+    GeneratedPublisher.publish(
+        _publisher, topic=_topic, messages=[message], timeout=PUBLISH_TIMEOUT_S
+    )
     return flask.make_response({"status": "queued"}, 202)
 
 

@@ -11,9 +11,11 @@ from concurrent import futures
 from typing import Any
 
 from google.api_core import exceptions as gexc
+from google.api_core import retry as retries
 from google.cloud import pubsub_v1
 from google.cloud.pubsub_v1.publisher.exceptions import MessageTooLargeError
 from google.protobuf import duration_pb2, field_mask_pb2
+from google.pubsub_v1.services.publisher.client import PublisherClient as _GeneratedPublisher
 
 from .errors import MessageTooLarge, QueueError
 
@@ -34,6 +36,16 @@ _SUBSCRIPTION_SETTINGS = [
 
 
 PUBLISH_BATCH_LATENCY_S = 0.001  # the client's default (10 ms) sits on every 202
+# Pub/Sub refuses a publish request over 10 MB (the client library checks the same).
+PUBLISH_REQUEST_MAX_BYTES = 10 * 1000 * 1000
+_PUBLISH_RETRYABLE = retries.if_exception_type(
+    gexc.Aborted,
+    gexc.DeadlineExceeded,
+    gexc.InternalServerError,
+    gexc.ResourceExhausted,
+    gexc.ServiceUnavailable,
+    gexc.Unknown,
+)  # the codes the client library's own publish retries
 
 
 def latency_publisher_settings() -> pubsub_v1.types.BatchSettings:
@@ -55,21 +67,38 @@ class Queue:
         self._publisher = publisher
         self.topic_path = topic_path
         self._timeout = timeout
+        self._retry = retries.Retry(
+            predicate=_PUBLISH_RETRYABLE, initial=0.1, maximum=5.0, timeout=timeout
+        )
 
     def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
-        """Publish `message` as JSON, wait until Pub/Sub has it, and return its message id."""
+        """Publish `message` as JSON, wait until Pub/Sub has it, and return its message id.
+
+        One message is sent as one Publish call from the calling thread: the client's
+        batching (a timer, a commit thread, a future) costs a single message more than the
+        round trip itself (bench/webhook_floor.py, docs/performance.md).
+        """
         attributes = attributes or {}
         reserved = _RESERVED_ATTRIBUTES & attributes.keys()
         if reserved:
             raise ValueError(f"attribute names {sorted(reserved)} are reserved by the client")
         data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        pubsub_message = pubsub_v1.types.PubsubMessage(data=data, attributes=attributes)
+        size = pubsub_message._pb.ByteSize() + len(self.topic_path) + 16
+        if size > PUBLISH_REQUEST_MAX_BYTES:
+            raise MessageTooLarge(f"message of {len(data)} bytes is over Pub/Sub's limit")
         try:
-            future = self._publisher.publish(self.topic_path, data, **attributes)
-            return str(future.result(timeout=self._timeout))
-        except MessageTooLargeError as exc:
-            raise MessageTooLarge(f"message of {len(data)} bytes is over Pub/Sub's limit") from exc
-        except (gexc.GoogleAPIError, futures.TimeoutError) as exc:
+            # The generated client's Publish (what the deprecated `publisher.api` gave).
+            reply = _GeneratedPublisher.publish(  # type: ignore[call-arg]
+                self._publisher,
+                topic=self.topic_path,
+                messages=[pubsub_message],
+                retry=self._retry,
+                timeout=self._timeout,
+            )
+        except gexc.GoogleAPIError as exc:
             raise QueueError(f"Pub/Sub could not publish to {self.topic_path}: {exc}") from exc
+        return str(reply.message_ids[0])
 
     def publish_many(self, messages: list[dict[str, Any]]) -> list[str | QueueError]:
         """Publish every message at once (the client batches them), then wait for them all.

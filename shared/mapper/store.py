@@ -35,6 +35,7 @@ from .errors import (
     Problem,
     StoreError,
 )
+from .group_commit import GroupCommit
 from .pipeline.ports import Claim
 from .timestamps import iso_timestamp, now_iso
 from .versions import version_record
@@ -423,6 +424,8 @@ class RunStore:
         self._client = client
         self._collection = client.collection(collection)
         self._retention = retention
+        # Runs created at once by concurrent requests share commits (mapper.group_commit).
+        self._creates = GroupCommit(client.batch)
 
     def create(self, run: dict[str, Any]) -> bool:
         """Store a new run under `run["id"]`; False (and nothing written) if it exists already."""
@@ -442,11 +445,7 @@ class RunStore:
             # A timestamp, not text: the Firestore TTL policy on `expireAt` deletes the run.
             data["expireAt"] = datetime.now(timezone.utc) + self._retention
         with _store_errors("create a run"):
-            try:
-                self._collection.document(run_id).create(_encode_run(data))
-            except gexc.AlreadyExists:
-                return False
-        return True
+            return self._creates.create(self._collection.document(run_id), _encode_run(data))
 
     def get(self, run_id: str) -> dict[str, Any] | None:
         """The whole run, payloads decoded, or None."""

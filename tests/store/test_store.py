@@ -182,6 +182,30 @@ def test_pagination_returns_each_run_once(db: firestore.Client) -> None:
     assert len(runs.list(limit=1000)[0]) == MAX_PAGE_SIZE
 
 
+def test_runs_created_at_once_share_commits_and_a_resent_one_is_refused_alone(
+    db: firestore.Client,
+) -> None:
+    commits: list[int] = []
+
+    class CountingBatch(firestore.WriteBatch):
+        def commit(self, *args: object, **kwargs: object) -> list:
+            commits.append(len(self._write_pbs))
+            return super().commit(*args, **kwargs)
+
+    runs = RunStore(db)
+    runs._creates._new_batch = lambda: CountingBatch(db)  # count the shared commits only
+    assert runs.create(run("resent", ts(1, 0)))
+    ids = [f"burst-{i:02d}" for i in range(60)] + ["resent"]
+    with ThreadPoolExecutor(30) as pool:
+        created = pool.map(runs.create, [run(i, ts(1, 1)) for i in ids])
+        answers = dict(zip(ids, created, strict=True))
+
+    assert answers == {i: i != "resent" for i in ids}
+    assert all(runs.get(i)["createdAt"] == ts(1, 1) for i in ids if i != "resent")
+    assert runs.get("resent")["createdAt"] == ts(1, 0)  # the first one, untouched
+    assert commits and max(commits) > 1  # some runs shared a round trip
+
+
 def test_bad_queries_are_refused(db: firestore.Client) -> None:
     runs = RunStore(db)
     for bad in ({"cursor": "not-a-cursor"}, {"limit": 0}, {"since": "yesterday"}):
