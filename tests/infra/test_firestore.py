@@ -91,6 +91,9 @@ class RecordingClient:
     def collection(self, name: str) -> Shape:
         return Shape(name, log=self.log)
 
+    def batch(self) -> None:
+        raise AssertionError("only queries are recorded here, never writes")
+
 
 def store_queries() -> list[Shape]:
     """Every query shape the stores can make."""
