@@ -30,10 +30,11 @@ MAX_BYTES = 4 * 1024 * 1024  # per commit, estimated (Firestore refuses requests
 class _Create:
     """One caller's document, and what became of it."""
 
-    __slots__ = ("ref", "data", "size", "wake", "finished", "lead", "created", "error")
+    __slots__ = ("ref", "path", "data", "size", "wake", "finished", "lead", "created", "error")
 
     def __init__(self, ref: Any, data: dict[str, Any]) -> None:
         self.ref = ref
+        self.path: str = ref.path
         self.data = data
         self.size = approximate_size(data)
         self.wake = threading.Event()  # set when finished, or when handed a commit slot
@@ -103,14 +104,22 @@ class GroupCommit:
                 self._in_flight -= 1
 
     def _take(self) -> list[_Create]:
+        """The queue's oldest creates that fit one commit, never two of one document."""
         batch: list[_Create] = []
+        paths: set[str] = set()
         size = 0
-        while self._queue and len(batch) < self._max_documents:
-            item = self._queue[0]
+        for item in self._queue:
+            if len(batch) == self._max_documents:
+                break
+            if item.path in paths:
+                continue  # a second create of one document fails the whole commit: next one
             if batch and size + item.size > self._max_bytes:
                 break
-            batch.append(self._queue.popleft())
+            batch.append(item)
+            paths.add(item.path)
             size += item.size
+        for item in batch:
+            self._queue.remove(item)
         return batch
 
     def _commit(self, batch: list[_Create]) -> None:

@@ -20,6 +20,7 @@ from google.pubsub_v1.services.publisher.client import PublisherClient as _Gener
 from .errors import MessageTooLarge, QueueError
 
 PUBLISH_TIMEOUT_S = 30.0
+PUBLISH_RETRY_S = 5.0  # retrying a transient Publish failure, at most, before raising
 DEFAULT_ACK_DEADLINE_S = 60
 DEFAULT_MAX_DELIVERY_ATTEMPTS = 5
 DEFAULT_MIN_BACKOFF_S = 10
@@ -67,8 +68,12 @@ class Queue:
         self._publisher = publisher
         self.topic_path = topic_path
         self._timeout = timeout
+        # A sender waits for our answer: a few quick retries, then a 503 it can act on.
         self._retry = retries.Retry(
-            predicate=_PUBLISH_RETRYABLE, initial=0.1, maximum=5.0, timeout=timeout
+            predicate=_PUBLISH_RETRYABLE,
+            initial=0.1,
+            maximum=1.0,
+            timeout=min(timeout, PUBLISH_RETRY_S),
         )
 
     def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> str:

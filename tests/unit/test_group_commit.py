@@ -38,7 +38,10 @@ class Database:
             self.commits.append([name for name, _ in writes])
             if self.fail_with is not None:
                 raise self.fail_with
-            if any(name in self.documents for name, _ in writes):
+            names = [name for name, _ in writes]
+            if len(set(names)) < len(names):  # as Firestore: the whole commit is refused
+                raise gexc.InvalidArgument("a document is written twice in one commit")
+            if any(name in self.documents for name in names):
                 raise gexc.AlreadyExists("a document already exists")
             self.documents.update(writes)
 
@@ -58,7 +61,7 @@ class Batch:
 class Ref:
     def __init__(self, db: Database, name: str) -> None:
         self._db = db
-        self.name = name
+        self.name = self.path = name
 
     def create(self, data: Any) -> None:
         self._db.apply([(self.name, data)])
@@ -103,6 +106,26 @@ def test_a_document_that_exists_is_false_for_its_caller_only() -> None:
     assert answers == {name: name != "run-7" for name in names}
     assert db.documents["run-7"] == {"name": "there before"}
     assert set(db.documents) == set(names)
+
+
+def test_the_same_document_sent_at_once_is_created_once_and_refused_to_the_others() -> None:
+    db = Database()
+    creates = GroupCommit(db.batch, max_in_flight=1)
+    names = ["same"] * 10 + [f"other-{n}" for n in range(10)]
+    start = threading.Barrier(len(names))
+
+    def one(name: str) -> Any:
+        start.wait()
+        try:
+            return creates.create(db.ref(name), {"name": name})
+        except Exception as exc:  # noqa: BLE001 - the answer under test
+            return exc
+
+    with ThreadPoolExecutor(len(names)) as pool:
+        answers = list(pool.map(one, names))
+    assert answers[:10].count(True) == 1 and answers[:10].count(False) == 9, answers
+    assert answers[10:] == [True] * 10
+    assert all(len(set(commit)) == len(commit) for commit in db.commits)
 
 
 def test_a_failed_commit_is_the_failure_of_every_caller_in_it_and_of_no_later_one() -> None:

@@ -34,6 +34,9 @@ class _Source:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.consts: dict[str, Any] = {}
+        # Key paths already looked up in `data` -> the local holding the value: mappings
+        # that share a prefix (customer.email, customer.name) read it once.
+        self.looked_up: dict[tuple[str, ...], str] = {}
 
     def const(self, prefix: str, value: Any) -> str:
         name = f"{prefix}{len(self.consts)}"
@@ -53,10 +56,7 @@ def _emit_get(src: _Source, f: FieldPlan, var: str) -> None:
     if keys_only and steps.count(WILDCARD) == 1 and steps[-1] is not WILDCARD:
         # `a.b[*].c`: the array by keys, then one key of each element, as a comprehension.
         cut = steps.index(WILDCARD)
-        src.emit(f"{var} = data")
-        for step in steps[:cut]:
-            key = src.const("K", step)
-            src.emit(f"{var} = {var}.get({key}) if type({var}) is dict else None")
+        src.emit(f"{var} = {_emit_keys(src, steps[:cut])}")
         if len(steps) - cut == 2:
             key = src.const("K", steps[-1])
             src.emit(
@@ -70,10 +70,21 @@ def _emit_get(src: _Source, f: FieldPlan, var: str) -> None:
     if WILDCARD in steps or not keys_only:
         src.emit(f"{var} = {src.const('G', f.get)}(data)")
         return
-    src.emit(f"{var} = data")
-    for step in steps:
-        key = src.const("K", step)
-        src.emit(f"{var} = {var}.get({key}) if type({var}) is dict else None")
+    src.emit(f"{var} = {_emit_keys(src, steps)}")
+
+
+def _emit_keys(src: _Source, keys: Sequence[Any]) -> str:
+    """Look `keys` up in `data`, each prefix once per function; the local holding the value."""
+    held = "data"
+    for depth in range(1, len(keys) + 1):
+        prefix = tuple(keys[:depth])
+        name = src.looked_up.get(prefix)
+        if name is None:
+            name = src.looked_up[prefix] = f"p{len(src.looked_up)}"
+            key = src.const("K", keys[depth - 1])
+            src.emit(f"{name} = {held}.get({key}) if type({held}) is dict else None")
+        held = name
+    return held
 
 
 def _emit_transforms(src: _Source, f: FieldPlan, var: str) -> None:
