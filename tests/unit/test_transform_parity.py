@@ -79,20 +79,29 @@ def plans() -> Iterator[dict]:
         p.close()
 
 
+# Each example draws one chain (one V8 isolate to build, about 100 ms) and several values
+# to run through it (a millisecond each): many values per isolate keep this suite quick.
+PER_CHAIN = 8
+
+
 @settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(chain=st.lists(builtin, min_size=1, max_size=3), value=values, other=values)
+@given(
+    chain=st.lists(builtin, min_size=1, max_size=3),
+    messages=st.lists(st.tuples(values, values), min_size=1, max_size=PER_CHAIN),
+)
 def test_python_and_javascript_built_ins_agree(
-    plans: dict, chain: list, value: object, other: object
+    plans: dict, chain: list, messages: list[tuple[object, object]]
 ) -> None:
     key = repr(chain)
     if key not in plans:
         plans[key] = plan(chain)
-    outcome = plans[key].apply(Message({"value": value, "other": other}))
-    assert outcome.error is None
-    # JavaScript has one number type (2.0 comes back as 2), so compare as JSON text.
-    assert json_text(outcome.output["python"]) == json_text(outcome.output["js"])
+    for value, other in messages:
+        outcome = plans[key].apply(Message({"value": value, "other": other}))
+        assert outcome.error is None
+        # JavaScript has one number type (2.0 comes back as 2), so compare as JSON text.
+        assert json_text(outcome.output["python"]) == json_text(outcome.output["js"])
 
 
 # --- the transform library (docs/mapping.md): results and error messages agree ----------
@@ -119,21 +128,28 @@ def numeric_text() -> st.SearchStrategy[str]:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     multiply=st.none() | st.integers(-1000, 1000) | st.floats(-1e6, 1e6, allow_nan=False),
     decimals=st.none() | st.integers(0, 20),
     output=st.sampled_from(["number", "string"]),
-    value=numeric_text() | st.floats(allow_nan=False, allow_infinity=False)
-    | st.integers(-(2**60), 2**60) | scalars | values,
+    values_=st.lists(
+        numeric_text() | st.floats(allow_nan=False, allow_infinity=False)
+        | st.integers(-(2**60), 2**60) | scalars | values,
+        min_size=1,
+        max_size=PER_CHAIN,
+    ),
 )
-def test_number_agrees(multiply: object, decimals: object, output: str, value: object) -> None:
+def test_number_agrees(
+    multiply: object, decimals: object, output: str, values_: list[object]
+) -> None:
     spec = {"type": "number", "output": output}
     if multiply is not None:
         spec["multiply"] = multiply
     if decimals is not None:
         spec["decimals"] = decimals
-    agree([spec], value)
+    for value in values_:
+        agree([spec], value)
 
 
 @settings(max_examples=200, deadline=None)
@@ -162,20 +178,25 @@ def test_base64_agrees(url_safe: bool, text: str, junk: str, value: object) -> N
     agree([decode], value)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(
     table=st.dictionaries(st.sampled_from(["a", "1", "2.5", "true", "null", ""]), values),
     default=st.none() | st.tuples(values),
-    value=st.sampled_from(["a", 1, 2.5, True, None, "", "b", [1], {"a": 1}]) | values,
+    values_=st.lists(
+        st.sampled_from(["a", 1, 2.5, True, None, "", "b", [1], {"a": 1}]) | values,
+        min_size=1,
+        max_size=PER_CHAIN,
+    ),
 )
-def test_lookup_agrees(table: dict, default: tuple | None, value: object) -> None:
+def test_lookup_agrees(table: dict, default: tuple | None, values_: list[object]) -> None:
     spec = {"type": "lookup", "table": table}
     if default is not None:
         spec["default"] = default[0]
-    agree([spec], value)
+    for value in values_:
+        agree([spec], value)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     parts=st.lists(
         st.sampled_from(["a", "b.c", "n[0]", "n[-1]", "items[*].x", "missing", '["k.y"]'])
@@ -194,29 +215,46 @@ def test_template_agrees(parts: list[str], value: object, data: dict) -> None:
     agree([{"type": "template", "template": template}], value, data)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(
     separator=st.text(max_size=2),
-    value=st.text(alphabet="a,;😀 ", max_size=10) | values,
+    values_=st.lists(
+        st.text(alphabet="a,;😀 ", max_size=10) | values, min_size=1, max_size=PER_CHAIN
+    ),
 )
-def test_split_and_join_agree(separator: str, value: object) -> None:
-    agree([{"type": "split", "separator": separator}], value)
-    agree([{"type": "join", "separator": separator}], value)
-    agree([{"type": "split", "separator": separator}, {"type": "join", "separator": "|"}], value)
+def test_split_and_join_agree(separator: str, values_: list[object]) -> None:
+    for value in values_:
+        agree([{"type": "split", "separator": separator}], value)
+        agree([{"type": "join", "separator": separator}], value)
+        split_join = [{"type": "split", "separator": separator}, {"type": "join", "separator": "|"}]
+        agree(split_join, value)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     source=st.sampled_from(CHOICES),
     target=st.sampled_from(CHOICES),
     zone=st.sampled_from(ZONES),
-    seconds=SECONDS | st.integers(-(10**9), 3 * 10**9),
-    fraction=st.sampled_from([0, 0.001, 0.25, 0.5, 0.999999, 0.1234567]),
-    junk=values | st.sampled_from(["2026-02-30", "2026-13-01T00:00:00Z", "1e12", "0000-01-01",
-                                   "9999-12-31T23:59:59-01:00", "", "31/02/2026 10:00"]),
+    moments=st.lists(
+        st.tuples(
+            SECONDS | st.integers(-(10**9), 3 * 10**9),
+            st.sampled_from([0, 0.001, 0.25, 0.5, 0.999999, 0.1234567]),
+        ),
+        min_size=1,
+        max_size=PER_CHAIN,
+    ),
+    junk=st.lists(
+        values | st.sampled_from(["2026-02-30", "2026-13-01T00:00:00Z", "1e12", "0000-01-01",
+                                  "9999-12-31T23:59:59-01:00", "", "31/02/2026 10:00"]),
+        max_size=3,
+    ),
 )
 def test_date_agrees(
-    source: str, target: str, zone: str | None, seconds: int, fraction: float, junk: object
+    source: str,
+    target: str,
+    zone: str | None,
+    moments: list[tuple[int, float]],
+    junk: list[object],
 ) -> None:
     def spec(source: str, target: str) -> dict:
         out = {"type": "date", "from": source, "to": target}
@@ -224,8 +262,11 @@ def test_date_agrees(
             out["timezone"] = zone
         return out
 
-    # A date written in `source`'s way (both sides write it), then read and written again.
-    written = agree([spec("unix", source)], seconds + fraction)
-    if not written.startswith("error: "):
-        agree([spec(source, target)], json.loads(written))
+    for seconds, fraction in moments:
+        # A date written in `source`'s way (both sides write it), then read and written again.
+        written = agree([spec("unix", source)], seconds + fraction)
+        if not written.startswith("error: "):
+            agree([spec(source, target)], json.loads(written))
+    for value in junk:
+        agree([spec(source, target)], value)
     agree([spec(source, target)], junk)
