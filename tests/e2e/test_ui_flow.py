@@ -80,7 +80,12 @@ def test_a_new_user_maps_a_webhook_to_http_and_sees_it_delivered(
     ui.shot("04-map")
 
     # The draft survives a reload.
-    page.wait_for_timeout(400)
+    # Once the draft as shown is stored (the editor stores it a moment after each change).
+    page.wait_for_function(
+        """() => Object.keys(localStorage).some((k) => k.startsWith('mapper.draft.')
+            && localStorage.getItem(k).includes("data.status === 'paid'")
+            && localStorage.getItem(k).includes('"uppercase"'))"""
+    )
     page.reload()
     expect(ui.mapping(2).get_by_label("Output field", exact=True)).to_have_value("customer.name")
     expect(page.get_by_label("Condition (optional)")).to_have_value("data.status === 'paid'")
