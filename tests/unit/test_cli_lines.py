@@ -60,7 +60,12 @@ LINES = [
 def test_each_line_is_written_as_json_wrote_it(doc: dict, line: str, as_bytes: bool) -> None:
     plan = Plan(parse_integration(doc))
     given = (line + "\n").encode() if as_bytes else line + "\n"
-    assert list(map_lines(plan, [given])) == [as_json_wrote_it(plan, line + "\n")]
+    wrote = as_json_wrote_it(plan, line + "\n")
+    try:
+        expected = wrote.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which UTF-8 cannot hold: written escaped
+        expected = json.dumps(json.loads(wrote), separators=(",", ":")).encode("ascii")
+    assert list(map_lines(plan, [given])) == [expected]
 
 
 def test_a_line_that_is_not_utf8_is_an_error_line() -> None:
@@ -74,5 +79,5 @@ def test_small_floats_are_the_documented_difference() -> None:
     # 1e-07 and 1.5e-05: the same numbers (docs/performance.md).
     plan = Plan(parse_integration(PASS_THROUGH))
     (written,) = map_lines(plan, ['{"a": 1e-7, "b": 1.5e-5}'])
-    assert written == '{"a":1e-7,"b":0.000015}'
+    assert written == b'{"a":1e-7,"b":0.000015}'
     assert json.loads(written) == {"a": 1e-07, "b": 1.5e-05}

@@ -6,7 +6,7 @@ import argparse
 import gc
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import IO, Any
 
@@ -14,7 +14,7 @@ import orjson
 
 from ..errors import ConfigError
 from .config import json_schema
-from .plan import Message, Outcome, Plan
+from .plan import Message, Outcome, Plan, failure_of
 from .validate import validate
 
 DESCRIPTION = """\
@@ -133,16 +133,22 @@ def _preview_lines(plan: Plan, path: str, stdin: IO[str], stdout: IO[str]) -> in
     # makes the garbage collector's young generation costly: small batches, which only
     # spread the per-batch work (one write, one generator) over a few lines.
     size = BATCH_LINES if plan.uses_javascript else STREAM_LINES
+    # Lines are UTF-8 bytes: written to the stream's bytes layer when it has one.
+    raw = getattr(stdout, "buffer", None)
+    if raw is not None:
+        stdout.flush()
     # Everything alive now (the engine, the plan, a caller's own data) outlives the stream:
     # the collector need not scan it again while each line's short-lived objects come and go.
     gc.freeze()
     try:
         for chunk in _chunks(source, size):
-            lines = []
-            for line in map_lines(plan, chunk):
-                failed = failed or line.startswith('{"error"')
-                lines.append(line)
-            stdout.write("\n".join(lines) + "\n")
+            lines = list(map_lines(plan, chunk))
+            failed = failed or any(line.startswith(b'{"error"') for line in lines)
+            block = b"\n".join(lines) + b"\n"
+            if raw is not None:
+                raw.write(block)
+            else:
+                stdout.write(block.decode("utf-8"))
     finally:
         gc.unfreeze()
         if path != "-":
@@ -185,27 +191,52 @@ def _fast_loads(line: str | bytes, checked: bool = False) -> tuple[Any, bool]:
     return json.loads(text), False
 
 
-def _fast_dumps(value: Any) -> str:
+def _fast_dumps(value: Any) -> bytes:
     try:
-        return orjson.dumps(value).decode("utf-8")
+        return orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):
-        return _encode(value)  # an integer past 64 bits, a lone surrogate
+        return _encode_bytes(value)  # an integer past 64 bits, a lone surrogate
 
 
-def map_lines(plan: Plan, lines: list[str] | list[bytes]) -> Iterator[str]:
-    """One output line per input line, in order, mapping all parseable lines in one batch.
+def _encode_bytes(value: Any) -> bytes:
+    # json may write a lone surrogate, which UTF-8 cannot hold: escaped, as json can.
+    text = _encode(value)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
+
+
+def map_lines(plan: Plan, lines: list[str] | list[bytes]) -> Iterator[bytes]:
+    """One output line (UTF-8, no line break) per input line, in order.
 
     Lines are read and written with orjson, byte for byte as json writes them (compact,
     UTF-8) but for floats below 1e-4, written as JavaScript writes them (1e-7, 0.000015;
     json: 1e-07, 1.5e-05); a line orjson does not read (NaN, a lone surrogate, an integer
-    past 64 bits) goes through json as before.
+    past 64 bits) goes through json as before. Without JavaScript each line is mapped
+    straight through the plan's mapping; with it, all parseable lines in one batch.
     """
-    parsed: list[Any] = []
-    messages: list[Message] = []
     # One look for long digit runs over the whole batch (a run cannot cross a line break).
     checked = bool(lines) and not _long_digits(
         b"\n".join(lines) if type(lines[0]) is bytes else "\n".join(lines)  # type: ignore[arg-type]
     )
+    mapper = plan.plain_mapper()
+    if mapper is not None:
+        for line in lines:
+            try:
+                data, fast = _fast_loads(line, checked)
+            except ValueError as exc:
+                yield _encode_bytes({"error": f"not JSON: {exc}"})
+                continue
+            try:
+                output = mapper(data)
+            except Exception as exc:  # noqa: BLE001 - that line's error, as apply says it
+                yield _encode_bytes({"error": str(failure_of(exc))})
+                continue
+            yield _fast_dumps(output) if fast else _encode_bytes(output)
+        return
+    parsed: list[Any] = []
+    messages: list[Message] = []
     for line in lines:
         try:
             data, fast = _fast_loads(line, checked)
@@ -218,14 +249,14 @@ def map_lines(plan: Plan, lines: list[str] | list[bytes]) -> Iterator[str]:
     outcomes = plan.apply_many(messages, batch_size=max(1, len(messages)))
     for item in parsed:
         if isinstance(item, _InputError):
-            yield _encode({"error": str(item)})
+            yield _encode_bytes({"error": str(item)})
         else:
-            yield _outcome_line(next(outcomes), _fast_dumps if item[1] else _encode)
+            yield _outcome_line(next(outcomes), _fast_dumps if item[1] else _encode_bytes)
 
 
-def _outcome_line(outcome: Outcome, encode: Any) -> str:
+def _outcome_line(outcome: Outcome, encode: Callable[[Any], bytes]) -> bytes:
     if outcome.error is not None:
-        return _encode({"error": str(outcome.error)})
+        return _encode_bytes({"error": str(outcome.error)})
     if outcome.skipped:
-        return '{"skipped":true}'
+        return b'{"skipped":true}'
     return encode(outcome.output)

@@ -141,6 +141,13 @@ class Plan:
         """JavaScript that does not parse: (where, message) pairs."""
         return self._sandbox.compile_errors() if self._sandbox else []
 
+    def plain_mapper(self) -> Callable[[Any], Any] | None:
+        """Without JavaScript, the mapping itself: data -> output, raising on a failure that
+        `failure_of` explains; None when messages go through the sandbox (use `apply`)."""
+        if self._sandbox is not None:
+            return None
+        return self._map_fields if self._mappings else _identity
+
     def apply(self, message: Message) -> Outcome:
         """Decide skip or process for one message and build its output; never raises."""
         if self._sandbox is None:
@@ -228,6 +235,11 @@ class Plan:
         """Free the sandbox's isolate."""
         if self._sandbox is not None:
             self._sandbox.close()
+
+
+def failure_of(exc: Exception) -> MapperError:
+    """The error a message's mapping raised, as its outcome states it."""
+    return _failure(exc)
 
 
 def _failure(exc: Exception) -> MapperError:
