@@ -22,7 +22,7 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-MAX_IN_FLIGHT = 1  # commits at once per instance
+MAX_IN_FLIGHT = 4  # commits at once per instance
 MAX_DOCUMENTS = 100  # per commit (Firestore allows 500 writes)
 MAX_BYTES = 4 * 1024 * 1024  # per commit, estimated (Firestore refuses requests over 10 MiB)
 
