@@ -89,8 +89,8 @@ class Queue:
             raise ValueError(f"attribute names {sorted(reserved)} are reserved by the client")
         data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         pubsub_message = pubsub_v1.types.PubsubMessage(data=data, attributes=attributes)
-        size = pubsub_message._pb.ByteSize() + len(self.topic_path) + 16
-        if size > PUBLISH_REQUEST_MAX_BYTES:
+        size = pubsub_v1.types.PubsubMessage.pb(pubsub_message).ByteSize()
+        if size + len(self.topic_path) + 16 > PUBLISH_REQUEST_MAX_BYTES:
             raise MessageTooLarge(f"message of {len(data)} bytes is over Pub/Sub's limit")
         try:
             # The generated client's Publish (what the deprecated `publisher.api` gave).

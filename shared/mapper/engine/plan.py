@@ -154,8 +154,8 @@ class Plan:
             started = perf_counter()
             try:
                 output = self._map_fields(message.data) if self._mappings else message.data
-            except Exception as exc:  # noqa: BLE001 - see _failure
-                return Outcome(error=_failure(exc))
+            except Exception as exc:  # noqa: BLE001 - see failure_of
+                return Outcome(error=failure_of(exc))
             return Outcome(output, False, None, (perf_counter() - started) * 1000)
         return next(self._apply_batch([message]))
 
@@ -166,8 +166,8 @@ class Plan:
             for message in messages:
                 try:
                     yield Outcome(output=map_fields(message.data))
-                except Exception as exc:  # noqa: BLE001 - see _failure
-                    yield Outcome(error=_failure(exc))
+                except Exception as exc:  # noqa: BLE001 - see failure_of
+                    yield Outcome(error=failure_of(exc))
             return
         batch: list[Message] = []
         for message in messages:
@@ -188,8 +188,8 @@ class Plan:
             try:
                 values = self._field_values(message.data)
                 inputs.append(self._js_input(message, values))
-            except Exception as exc:  # noqa: BLE001 - see _failure
-                failed[i] = _failure(exc)
+            except Exception as exc:  # noqa: BLE001 - see failure_of
+                failed[i] = failure_of(exc)
                 values = None
             prepared.append(values)
         js: list[JsOutcome | None] = [None] * len(batch)
@@ -213,8 +213,8 @@ class Plan:
                     values[mapping.index] = value
             try:
                 output = self._assemble_fields(values) if self._mappings else message.data
-            except Exception as exc:  # noqa: BLE001 - see _failure
-                yield Outcome(error=_failure(exc), transform_ms=per_message_ms)
+            except Exception as exc:  # noqa: BLE001 - see failure_of
+                yield Outcome(error=failure_of(exc), transform_ms=per_message_ms)
                 continue
             elapsed = per_message_ms + (perf_counter() - item_started) * 1000
             yield Outcome(output=output, transform_ms=elapsed)
@@ -239,10 +239,6 @@ class Plan:
 
 def failure_of(exc: Exception) -> MapperError:
     """The error a message's mapping raised, as its outcome states it."""
-    return _failure(exc)
-
-
-def _failure(exc: Exception) -> MapperError:
     # The mapping is pure code over one message's data: whatever it raises is about that
     # message (a value nested past Python's recursion limit, say), so it fails that message
     # alone, with the reason, instead of failing its batch or being redelivered forever.
