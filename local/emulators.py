@@ -123,7 +123,12 @@ class Emulator:
         if self._proc is None:
             return False
         self._proc.poll()  # reap the wrapper, or its zombie would count as alive
-        return _group_alive(self._proc.pid)
+        if _group_alive(self._proc.pid):
+            return True
+        # It may have died between the two looks: reap it now, or its Popen is left with
+        # no exit status (a ResourceWarning when it is collected, a zombie until then).
+        self._proc.poll()
+        return False
 
     def stop(self, grace: float = STOP_GRACE_S) -> None:
         """SIGTERM the process group, SIGKILL whatever is left after `grace` seconds."""
