@@ -14,19 +14,19 @@ DATA = Path(__file__).parents[1] / "data"
 CASES = sorted(p.name for p in DATA.iterdir() if (p / "expected.json").exists())
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_preview_matches_expected(case: str) -> None:
+def preview(case: str, flag: str, payload: Path) -> tuple[int, io.StringIO]:
+    """`python -m mapper preview` with the case's integration: exit code and output."""
     out = io.StringIO()
     code = main(
-        [
-            "preview",
-            "--config",
-            str(DATA / case / "integration.json"),
-            "--payload",
-            str(DATA / case / "input.json"),
-        ],
+        ["preview", "--config", str(DATA / case / "integration.json"), flag, str(payload)],
         stdout=out,
     )
+    return code, out
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_preview_matches_expected(case: str) -> None:
+    code, out = preview(case, "--payload", DATA / case / "input.json")
     assert code == 0, out.getvalue()
     assert json.loads(out.getvalue()) == json.loads((DATA / case / "expected.json").read_text())
 
@@ -36,17 +36,7 @@ def test_payload_lines_gives_the_same_result_per_line(case: str, tmp_path: Path)
     payload = json.loads((DATA / case / "input.json").read_text())
     lines = tmp_path / "in.ndjson"
     lines.write_text("\n".join(json.dumps(payload) for _ in range(300)) + "\n")
-    out = io.StringIO()
-    code = main(
-        [
-            "preview",
-            "--config",
-            str(DATA / case / "integration.json"),
-            "--payload-lines",
-            str(lines),
-        ],
-        stdout=out,
-    )
+    code, out = preview(case, "--payload-lines", lines)
     assert code == 0
     results = [json.loads(line) for line in out.getvalue().splitlines()]
     assert results == [json.loads((DATA / case / "expected.json").read_text())] * 300
@@ -65,17 +55,7 @@ def expected_lines(case: str) -> list[object]:
 
 @pytest.mark.parametrize("case", LINE_CASES)
 def test_payload_lines_match_expected_line_by_line(case: str) -> None:
-    out = io.StringIO()
-    code = main(
-        [
-            "preview",
-            "--config",
-            str(DATA / case / "integration.json"),
-            "--payload-lines",
-            str(DATA / case / "input.ndjson"),
-        ],
-        stdout=out,
-    )
+    code, out = preview(case, "--payload-lines", DATA / case / "input.ndjson")
     results = [json.loads(line) for line in out.getvalue().splitlines()]
     expected = expected_lines(case)
     assert results == expected
@@ -88,9 +68,7 @@ def test_each_line_alone_gives_the_same_with_payload(case: str, tmp_path: Path) 
     for line, expected in zip(lines, expected_lines(case), strict=True):
         payload = tmp_path / "payload.json"
         payload.write_text(line, encoding="utf-8")
-        out = io.StringIO()
-        config = str(DATA / case / "integration.json")
-        code = main(["preview", "--config", config, "--payload", str(payload)], stdout=out)
+        code, out = preview(case, "--payload", payload)
         if "error" in expected:
             assert code == 1
             # --payload names the file where --payload-lines says "not JSON".
