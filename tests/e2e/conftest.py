@@ -216,3 +216,13 @@ def running_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platf
         sink_server.shutdown()
         sink_server.server_close()
         emulators.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, once per UI test module (tests/e2e/ui_support.py)."""
+    from .ui_support import chromium  # it imports this module: imported when first used
+
+    with chromium() as launched:
+        yield launched
+

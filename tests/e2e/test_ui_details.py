@@ -15,16 +15,10 @@ import requests
 from playwright.sync_api import Browser, expect
 
 from .conftest import ADMIN_TOKEN, SITE_URL, Platform
-from .ui_support import RUN_TIMEOUT_MS, Ui, chromium, shots_dir
+from .ui_support import RUN_TIMEOUT_MS, Ui, shots_dir
 
 EVIL_IMG = '<img src=x onerror="window.pwned=1">'
 EVIL_SCRIPT = "<script>window.pwned=2</script>"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture

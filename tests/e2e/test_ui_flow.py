@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 from playwright.sync_api import Browser, expect
 
 from .conftest import SITE_URL, Platform
-from .ui_support import RUN_TIMEOUT_MS, Ui, chromium, shots_dir
+from .ui_support import RUN_TIMEOUT_MS, Ui, shots_dir
 
 SAMPLE = {
     "id": "ord_1001",
@@ -24,12 +22,6 @@ SAMPLE = {
     "customer": {"email": "ada@example.com", "name": "Ada Lovelace"},
     "items": [{"sku": "A-1", "qty": 2}, {"sku": "B-7", "qty": 1}],
 }
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 def test_a_new_user_maps_a_webhook_to_http_and_sees_it_delivered(

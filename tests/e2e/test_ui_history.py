@@ -19,13 +19,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from .conftest import Platform
-from .ui_support import Ui, chromium, shots_dir
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
+from .ui_support import Ui, shots_dir
 
 
 @pytest.fixture

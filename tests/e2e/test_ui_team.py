@@ -5,24 +5,16 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from playwright.sync_api import Browser, expect
 
 from .conftest import Platform
-from .ui_support import Ui, chromium, shots_dir
+from .ui_support import Ui, shots_dir
 
 SECRET = "ui-team-s3cret-" + uuid.uuid4().hex
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 def make_key(platform: Platform, role: str, name: str) -> dict[str, Any]:

@@ -12,15 +12,9 @@ from playwright.sync_api import Browser, expect
 from mapper.engine.transforms import kinds
 
 from .conftest import Platform
-from .ui_support import Ui, chromium
+from .ui_support import Ui
 
 STATIC = Path(__file__).resolve().parents[2] / "functions" / "api" / "static"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture
