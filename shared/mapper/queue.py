@@ -18,6 +18,7 @@ from google.protobuf import duration_pb2, field_mask_pb2
 from google.pubsub_v1.services.publisher.client import PublisherClient as _GeneratedPublisher
 
 from .errors import MessageTooLarge, QueueError
+from .grouping import Grouper
 
 PUBLISH_TIMEOUT_S = 30.0
 PUBLISH_RETRY_S = 5.0  # retrying a transient Publish failure, at most, before raising
@@ -39,6 +40,10 @@ _SUBSCRIPTION_SETTINGS = [
 PUBLISH_BATCH_LATENCY_S = 0.001  # the client's default (10 ms) sits on every 202
 # Pub/Sub refuses a publish request over 10 MB (the client library checks the same).
 PUBLISH_REQUEST_MAX_BYTES = 10 * 1000 * 1000
+# Messages published at once by concurrent requests share Publish calls (mapper.grouping).
+PUBLISH_MAX_IN_FLIGHT = 1  # Publish calls at once per instance: the others gather behind it
+PUBLISH_MAX_MESSAGES = 100  # per call (Pub/Sub allows 1,000)
+PUBLISH_GROUP_MAX_BYTES = 4 * 1000 * 1000  # per call, counted as Pub/Sub counts a message
 _PUBLISH_RETRYABLE = retries.if_exception_type(
     gexc.Aborted,
     gexc.DeadlineExceeded,
@@ -75,13 +80,21 @@ class Queue:
             maximum=1.0,
             timeout=min(timeout, PUBLISH_RETRY_S),
         )
+        self._group: Grouper[tuple[Any, int], str] = Grouper(
+            self._publish_together,
+            max_in_flight=PUBLISH_MAX_IN_FLIGHT,
+            max_items=PUBLISH_MAX_MESSAGES,
+            max_bytes=PUBLISH_GROUP_MAX_BYTES,
+            size=lambda message: message[1],
+        )
 
     def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
         """Publish `message` as JSON, wait until Pub/Sub has it, and return its message id.
 
-        One message is sent as one Publish call from the calling thread: the client's
-        batching (a timer, a commit thread, a future) costs a single message more than the
-        round trip itself (bench/webhook_floor.py, docs/performance.md).
+        Sent in one Publish call from the calling thread, with the messages other threads
+        publish at the same moment (`mapper.grouping`), not through the client's batching:
+        its timer, thread and future cost a single message more than the round trip itself
+        (bench/webhook_floor.py, docs/performance.md).
         """
         attributes = attributes or {}
         reserved = _RESERVED_ATTRIBUTES & attributes.keys()
@@ -92,18 +105,22 @@ class Queue:
         size = pubsub_v1.types.PubsubMessage.pb(pubsub_message).ByteSize()
         if size + len(self.topic_path) + 16 > PUBLISH_REQUEST_MAX_BYTES:
             raise MessageTooLarge(f"message of {len(data)} bytes is over Pub/Sub's limit")
+        return self._group.call((pubsub_message, size))
+
+    def _publish_together(self, messages: list[tuple[Any, int]]) -> list[str]:
+        """One Publish call for every message; their ids, in order. A failure is all of theirs."""
         try:
             # The generated client's Publish (what the deprecated `publisher.api` gave).
             reply = _GeneratedPublisher.publish(  # type: ignore[call-arg]
                 self._publisher,
                 topic=self.topic_path,
-                messages=[pubsub_message],
+                messages=[message for message, _ in messages],
                 retry=self._retry,
                 timeout=self._timeout,
             )
         except gexc.GoogleAPIError as exc:
             raise QueueError(f"Pub/Sub could not publish to {self.topic_path}: {exc}") from exc
-        return str(reply.message_ids[0])
+        return [str(message_id) for message_id in reply.message_ids]
 
     def publish_many(self, messages: list[dict[str, Any]]) -> list[str | QueueError]:
         """Publish every message at once (the client batches them), then wait for them all.

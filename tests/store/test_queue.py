@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from unittest import mock
 
 import pytest
 from google.cloud import pubsub_v1
+from google.pubsub_v1.services.publisher.client import PublisherClient as GeneratedPublisher
 
 from local.emulators import Emulators
 from mapper.errors import QueueError
@@ -102,3 +106,42 @@ def test_publish_failures_are_typed(
         missing.publish({"blob": "x" * 10_000_001})
     with pytest.raises(ValueError):
         missing.publish({"a": 1}, {"timeout": "5"})
+
+
+def test_messages_published_at_once_share_calls_and_each_caller_gets_its_own_id(
+    emulators: Emulators,
+    publisher: pubsub_v1.PublisherClient,
+    subscriber: pubsub_v1.SubscriberClient,
+) -> None:
+    topic, subscription = unique("internal"), unique("worker")
+    subscription_path = ensure_topic_and_subscription(
+        publisher, subscriber, emulators.project, topic, subscription
+    )
+    queue = Queue(publisher, publisher.topic_path(emulators.project, topic))
+    calls: list[int] = []
+    real_publish = GeneratedPublisher.publish
+
+    def counted(client: object, **request: object) -> object:  # the real call, counted
+        calls.append(len(request["messages"]))  # type: ignore[arg-type]
+        return real_publish(client, **request)  # type: ignore[arg-type]
+
+    senders = 24
+    start = threading.Barrier(senders)
+
+    def send(n: int) -> tuple[int, str]:
+        start.wait()
+        return n, queue.publish({"runId": f"r{n}"}, {"n": str(n)})
+
+    with mock.patch.object(GeneratedPublisher, "publish", counted):
+        with ThreadPoolExecutor(senders) as pool:
+            ids = dict(pool.map(send, range(senders)))
+
+    assert sum(calls) == senders and len(calls) < senders  # fewer round trips than messages
+    assert len(set(ids.values())) == senders
+    pulled = {}
+    while len(pulled) < senders:
+        message = pull_one(subscriber, subscription_path)
+        pulled[message.message_id] = message
+    for n, message_id in ids.items():  # each caller was given the id of its own message
+        assert json.loads(pulled[message_id].data) == {"runId": f"r{n}"}
+        assert dict(pulled[message_id].attributes) == {"n": str(n)}
