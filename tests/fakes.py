@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from mapper.errors import ConflictError, NotFoundError, QueueError
 from mapper.pipeline.ports import Claim
 from mapper.store import TERMINAL_STATUSES, iso_timestamp
+from mapper.timestamps import now_iso
 from mapper.versions import version_record
 
 
@@ -458,8 +459,9 @@ class FakeAuditStore:
 class FakeRedriveJobs:
     """Redrive jobs, advanced only from the batch count they were read at."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], str] = now_iso) -> None:
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.now = now
 
     def create(self, job: dict[str, Any]) -> None:
         if job["id"] in self.jobs:
@@ -478,5 +480,15 @@ class FakeRedriveJobs:
         job = self.jobs.get(job_id)
         if job is None or job["batches"] != batches_read:
             return False
-        job.update(copy.deepcopy(fields), batches=batches_read + 1)
+        job.update(copy.deepcopy(fields), batches=batches_read + 1, updatedAt=self.now())
+        return True
+
+    def running(self, limit: int) -> list[dict[str, Any]]:
+        return [copy.deepcopy(j) for j in self.jobs.values() if j["state"] == "running"][:limit]
+
+    def touch(self, job_id: str, seen_updated_at: str, fields: dict[str, Any]) -> bool:
+        job = self.jobs.get(job_id)
+        if job is None or job["state"] != "running" or job["updatedAt"] != seen_updated_at:
+            return False
+        job.update(copy.deepcopy(fields), updatedAt=self.now())
         return True

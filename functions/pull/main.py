@@ -8,7 +8,13 @@ import functions_framework
 from mapper import http_edge as edge
 from mapper.errors import EnvelopeError, MapperError
 from mapper.logs import logged, setup_logging
-from mapper.services import pull_verifier, puller, reconciler, task_handler
+from mapper.services import (
+    pull_verifier,
+    puller,
+    reconciler,
+    resume_redrive_jobs,
+    task_handler,
+)
 from mapper.sources.push import decode_push_envelope, parse_data
 
 edge.answer_http_errors_as_json(functions_framework.errorhandler)
@@ -27,7 +33,8 @@ def pull(request: flask.Request) -> flask.Response:
         body = request.get_data()
         if b'"message"' not in body:
             swept = reconciler().sweep().as_dict()
-            return flask.jsonify({**puller().dispatch(), "reconciled": swept})
+            jobs = resume_redrive_jobs()
+            return flask.jsonify({**puller().dispatch(), "reconciled": swept, "redriveJobs": jobs})
         try:  # a drain of one integration, or a redrive job's next batch
             run_task = task_handler(parse_data(decode_push_envelope(body).data))
         except (EnvelopeError, ValueError, KeyError, TypeError) as exc:

@@ -33,7 +33,7 @@ from .errors import (
     NotFoundError,
 )
 from .pipeline import Intake
-from .timestamps import iso_timestamp, now_iso
+from .timestamps import epoch_seconds, iso_timestamp, now_iso
 
 log = logging.getLogger("mapper.redrive")
 
@@ -41,6 +41,8 @@ REDRIVABLE = ("error", "dead_lettered", "retrying")
 BATCH_SIZE = 100  # runs resent per task
 RATE_PER_S = 50.0  # runs resent per second, per job (REDRIVE_RATE_PER_SECOND)
 FAILURES_KEPT = 50  # the first failures (run id and reason) a job shows
+RUNNING_JOBS_LOOKED_AT = 50  # per reconciler tick
+LOST_TASK = "its task was lost by the queue after {n} republishes"
 
 
 class RunSource(Protocol):
@@ -62,6 +64,10 @@ class JobStore(Protocol):
         ...
 
     def advance(self, job_id: str, batches_read: int, fields: dict[str, Any]) -> bool: ...
+
+    def running(self, limit: int) -> list[dict[str, Any]]: ...
+
+    def touch(self, job_id: str, seen_updated_at: str, fields: dict[str, Any]) -> bool: ...
 
 
 class IntegrationReader(Protocol):
@@ -236,6 +242,7 @@ class Redriver:
                 "failures": kept[:FAILURES_KEPT],
                 "cursor": next_cursor,
                 "state": report.state,
+                "republishes": 0,  # it moves: a later stall waits the whole horizon again
             },
         )
         if not advanced:
@@ -246,6 +253,43 @@ class Redriver:
         if next_cursor:
             self._tasks.publish({"redriveJob": job_id})  # fails: redelivered, goes on
         return report
+
+    # --- the reconciler's half --------------------------------------------------------
+
+    def resume_stalled(self, horizon_s: float, max_republishes: int) -> dict[str, int]:
+        """Publish the task again of each running job untouched for longer than the horizon.
+
+        A job moves on only through its task message; one lost by the queue (or stalled, as
+        the emulator's do) would leave it `running` forever. Its task is published again,
+        each time after twice as long, and after `max_republishes` the job ends `failed`
+        with the reason. A second copy of a live task is harmless: a batch is recorded only
+        by the delivery that read it first, and a run is resent at most once per job.
+        """
+        resumed = ended = 0
+        now = epoch_seconds(self._now())
+        for job in self._jobs.running(RUNNING_JOBS_LOOKED_AT):
+            done = int(job.get("republishes") or 0)
+            try:
+                idle = now - epoch_seconds(str(job.get("updatedAt")))
+            except ValueError:
+                idle = float("inf")
+            if idle < horizon_s * 2**done:
+                continue
+            job_id, seen = str(job["id"]), str(job.get("updatedAt"))
+            if done >= max_republishes:
+                reason = LOST_TASK.format(n=done)
+                if self._jobs.touch(job_id, seen, {"state": "failed", "error": reason}):
+                    log.error("redrive job %s ended: %s", job_id, reason,
+                              extra={"redriveJob": job_id, "status": "lost"})
+                    ended += 1
+                continue
+            if not self._jobs.touch(job_id, seen, {"republishes": done + 1}):
+                continue  # its task moved it on since it was read
+            self._tasks.publish({"redriveJob": job_id})
+            log.warning("redrive job %s: idle past %ss; its task published again (%s)",
+                        job_id, int(horizon_s), done + 1)
+            resumed += 1
+        return {"resumed": resumed, "ended": ended}
 
     def _resend(
         self, job_id: str, run: dict[str, Any], integrations: dict[str, Integration | str]

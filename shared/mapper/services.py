@@ -340,6 +340,14 @@ def redriver() -> Redriver:
     )
 
 
+def resume_redrive_jobs() -> dict[str, int]:
+    """The tick's look for stalled redrive jobs, on the reconciler's horizon and limit."""
+    if services().redrive_jobs is None:
+        return {"resumed": 0, "ended": 0}
+    sweep = reconciler()
+    return redriver().resume_stalled(sweep.horizon_s, sweep.max_republishes)
+
+
 def task_handler(task: Any) -> Callable[[], dict[str, Any]]:
     """What a pull-tasks message asks: drain one integration, or a redrive job's next batch.
 

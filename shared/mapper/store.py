@@ -1137,3 +1137,28 @@ class RedriveJobStore:
 
         with _store_errors("advance a redrive job"):
             return advance_in(self._client.transaction())
+
+    def running(self, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` jobs still `running` (the reconciler looks for stalled ones)."""
+        query = self._collection.where(filter=FieldFilter("state", "==", "running")).limit(limit)
+        with _store_errors("list running redrive jobs"):
+            jobs = [snapshot.to_dict() or {} for snapshot in query.stream()]
+        return [{k: v for k, v in job.items() if k != "expireAt"} for job in jobs]
+
+    def touch(self, job_id: str, seen_updated_at: str, fields: dict[str, Any]) -> bool:
+        """Set `fields` on a running job read at `seen_updated_at`; False if it changed since."""
+        ref = self._collection.document(job_id)
+
+        @firestore.transactional
+        def touch_in(transaction: firestore.Transaction) -> bool:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
+                return False
+            job = snapshot.to_dict() or {}
+            if job.get("state") != "running" or job.get("updatedAt") != seen_updated_at:
+                return False
+            transaction.update(ref, {**fields, "updatedAt": now_iso()})
+            return True
+
+        with _store_errors("update a redrive job"):
+            return touch_in(self._client.transaction())

@@ -177,3 +177,63 @@ def test_runs_created_after_the_job_started_are_not_part_of_it() -> None:
     failed_runs(p, 2)  # two more fail after the start
     run_tasks(r, tasks)
     assert jobs.get("job0")["queued"] == 2
+
+
+HORIZON_S = 900.0
+
+
+def test_a_job_whose_task_the_queue_lost_is_resumed_after_the_horizon_and_finishes() -> None:
+    p = build()
+    failed_runs(p, 5)
+    tasks, jobs = FakeQueue(), FakeRedriveJobs(now=p.clock.iso)
+    r = redriver(p, tasks, jobs, batch_size=2)
+    r.start(["error"])
+    r.step(tasks.messages.pop(0)["redriveJob"])
+    tasks.messages.clear()  # the next task is lost: without the sweep the job stays running
+
+    p.clock.advance(HORIZON_S - 1)
+    assert r.resume_stalled(HORIZON_S, 3) == {"resumed": 0, "ended": 0}  # not idle long enough
+    p.clock.advance(2)
+    assert r.resume_stalled(HORIZON_S, 3) == {"resumed": 1, "ended": 0}
+    assert tasks.messages == [{"redriveJob": "job0"}]
+    assert r.resume_stalled(HORIZON_S, 3)["resumed"] == 0  # published once per wait
+
+    run_tasks(r, tasks)
+    assert jobs.get("job0")["state"] == "done" and jobs.get("job0")["queued"] == 5
+    p.deliver_all()
+    assert sorted(s["payload"]["number"] for s in p.target.sent) == list(range(5))
+
+
+def test_the_lost_task_arriving_late_beside_its_republished_copy_sends_no_run_twice() -> None:
+    p = build()
+    failed_runs(p, 6)
+    tasks, jobs = FakeQueue(), FakeRedriveJobs(now=p.clock.iso)
+    r = redriver(p, tasks, jobs, batch_size=2)
+    r.start(["error"])
+    late = tasks.messages.pop(0)  # only stalled, not lost
+    p.clock.advance(HORIZON_S + 1)
+    r.resume_stalled(HORIZON_S, 3)
+    tasks.messages.append(late)  # both copies are delivered now
+    run_tasks(r, tasks)
+    assert jobs.get("job0")["state"] == "done" and jobs.get("job0")["queued"] == 6
+    p.deliver_all()
+    assert sorted(s["payload"]["number"] for s in p.target.sent) == list(range(6))
+
+
+def test_a_job_whose_task_keeps_being_lost_ends_failed_with_the_reason() -> None:
+    p = build()
+    failed_runs(p, 3)
+    tasks, jobs = FakeQueue(), FakeRedriveJobs(now=p.clock.iso)
+    r = redriver(p, tasks, jobs, batch_size=2)
+    r.start(["error"])
+    for wait in (1, 2, 4):  # each republish waits twice as long as the one before
+        tasks.messages.clear()
+        p.clock.advance(HORIZON_S * wait + 1)
+        assert r.resume_stalled(HORIZON_S, 3) == {"resumed": 1, "ended": 0}
+    tasks.messages.clear()
+    p.clock.advance(HORIZON_S * 8 + 1)
+    assert r.resume_stalled(HORIZON_S, 3) == {"resumed": 0, "ended": 1}
+    status = r.status("job0")
+    assert status["state"] == "failed"
+    assert status["error"] == "its task was lost by the queue after 3 republishes"
+    assert tasks.messages == [] and r.resume_stalled(HORIZON_S, 3)["ended"] == 0

@@ -18,6 +18,7 @@ from mapper.store import (
     IntegrationStore,
     InvalidQueryError,
     NotFoundError,
+    RedriveJobStore,
     RunStore,
     iso_timestamp,
 )
@@ -335,3 +336,23 @@ def test_a_field_can_change_between_null_and_an_object(db: firestore.Client) -> 
     assert runs.get("r")["timings"] == {"apiMs": [[1]]}
     runs.update("r", {"timings": None})
     assert runs.get("r")["timings"] is None
+
+
+def test_running_redrive_jobs_are_found_and_touched_only_as_read(db: firestore.Client) -> None:
+    jobs = RedriveJobStore(db)
+    for job_id, state in (("j1", "running"), ("j2", "done"), ("j3", "running")):
+        jobs.create({"id": job_id, "state": state, "batches": 0, "updatedAt": ts(1),
+                     "createdAt": ts(1)})
+
+    assert sorted(job["id"] for job in jobs.running(10)) == ["j1", "j3"]
+    assert len(jobs.running(1)) == 1
+
+    assert jobs.touch("j1", ts(1), {"republishes": 1}) is True
+    touched = jobs.get("j1")
+    assert touched["republishes"] == 1 and touched["updatedAt"] > ts(1)
+    assert jobs.touch("j1", ts(1), {"republishes": 2}) is False  # changed since it was read
+    assert jobs.touch("j2", ts(1), {"republishes": 1}) is False  # not running
+    assert jobs.touch("missing", ts(1), {"republishes": 1}) is False
+    assert jobs.advance("j3", 0, {"state": "done"}) is True
+    assert jobs.touch("j3", ts(1), {"republishes": 1}) is False  # its task moved it on
+    assert [job["id"] for job in jobs.running(10)] == ["j1"]

@@ -72,7 +72,7 @@ class Reconciler:
         self._runs = runs
         self._queue = queue
         self.horizon_s = horizon_s
-        self._max = max_republishes
+        self.max_republishes = max_republishes
         self._clock = clock
 
     def sweep(self) -> SweepReport:
@@ -101,7 +101,7 @@ class Reconciler:
             return
         payload = run.get("incomingPayload")
         too_large = isinstance(payload, dict) and payload.get("truncated") is True
-        if done >= self._max or too_large:
+        if done >= self.max_republishes or too_large:
             reason = LOST_MESSAGE.format(n=done)
             if too_large:
                 reason += "; its payload is larger than a run keeps, so it cannot be sent again"
