@@ -8,13 +8,7 @@ import functions_framework
 from mapper import http_edge as edge
 from mapper.errors import EnvelopeError, MapperError
 from mapper.logs import logged, setup_logging
-from mapper.services import (
-    pull_verifier,
-    puller,
-    reconciler,
-    resume_redrive_jobs,
-    task_handler,
-)
+from mapper.services import pull_verifier, puller, sweep_in_flight, task_handler
 from mapper.sources.push import decode_push_envelope, parse_data
 
 edge.answer_http_errors_as_json(functions_framework.errorhandler)
@@ -32,9 +26,7 @@ def pull(request: flask.Request) -> flask.Response:
             verifier.verify(request.headers.get("Authorization"))
         body = request.get_data()
         if b'"message"' not in body:
-            swept = reconciler().sweep().as_dict()
-            jobs = resume_redrive_jobs()
-            return flask.jsonify({**puller().dispatch(), "reconciled": swept, "redriveJobs": jobs})
+            return flask.jsonify({**puller().dispatch(), **sweep_in_flight()})
         try:  # a drain of one integration, or a redrive job's next batch
             run_task = task_handler(parse_data(decode_push_envelope(body).data))
         except (EnvelopeError, ValueError, KeyError, TypeError) as exc:

@@ -340,12 +340,14 @@ def redriver() -> Redriver:
     )
 
 
-def resume_redrive_jobs() -> dict[str, int]:
-    """The tick's look for stalled redrive jobs, on the reconciler's horizon and limit."""
-    if services().redrive_jobs is None:
-        return {"resumed": 0, "ended": 0}
+def sweep_in_flight() -> dict[str, dict[str, int]]:
+    """The tick's sweeps: runs left in flight, then redrive jobs whose task was lost."""
     sweep = reconciler()
-    return redriver().resume_stalled(sweep.horizon_s, sweep.max_republishes)
+    runs = sweep.sweep().as_dict()
+    jobs = {"resumed": 0, "ended": 0}
+    if services().redrive_jobs is not None:
+        jobs = redriver().resume_stalled(sweep.horizon_s, sweep.max_republishes)
+    return {"reconciled": runs, "redriveJobs": jobs}
 
 
 def task_handler(task: Any) -> Callable[[], dict[str, Any]]:

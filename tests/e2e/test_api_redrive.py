@@ -10,6 +10,8 @@ from datetime import datetime
 
 import requests
 
+from mapper.store import RedriveJobStore
+
 from .conftest import Platform
 
 RUNS = 200
@@ -90,6 +92,61 @@ def test_redrive_two_hundred_dead_lettered_runs_each_delivered_once(platform: Pl
     assert again.status_code == 200 and "done" in again.json()["skipped"]
     time.sleep(1)
     assert len(platform.sink.received("/redriven")) == RUNS
+
+
+def test_a_running_job_whose_task_the_queue_lost_is_resumed_by_the_tick(
+    platform: Platform,
+) -> None:
+    created = platform.add(
+        {
+            "name": "Redrive, task lost",
+            "source": {"type": "webhook"},
+            "mappings": [{"source": "n", "target": "number"}],
+            "target": {"type": "http", "url": f"{platform.sink.url}/resumed", "method": "POST"},
+        }
+    )
+    for n in range(3):
+        platform.runs.create(
+            {
+                "id": f"{created['id']}.failed-{n}",
+                "integrationId": created["id"],
+                "sourceKind": "webhook",
+                "status": "error",
+                "incomingPayload": {"n": n},
+                "errorMessage": "400 from the target",
+                "createdAt": f"2026-11-29T10:00:0{n}.000000Z",
+            }
+        )
+    # A job as `start` leaves it, whose task never arrived: idle since long before the horizon.
+    long_ago = "2026-11-30T00:00:00.000000Z"
+    job_id = f"lost-{created['id']}"
+    RedriveJobStore(platform.runs._client).create(  # noqa: SLF001 - the platform's own client
+        {
+            "id": job_id,
+            "filter": {"integrationId": created["id"], "statuses": ["error"], "since": None,
+                       "until": long_ago},
+            "state": "running", "total": 3, "queued": 0, "failed": 0, "failures": [],
+            "cursor": None, "batches": 0, "createdAt": long_ago, "updatedAt": long_ago,
+        }
+    )
+
+    tick = requests.post(f"{platform.url}/_functions/pull", data=b"", timeout=60)
+    assert tick.status_code == 200, tick.text
+    assert set(tick.json()["redriveJobs"]) == {"resumed", "ended"}
+
+    deadline = time.monotonic() + 60
+    while True:
+        job = platform.api("GET", f"/api/runs/redrive/{job_id}/").json()
+        if job["state"] != "running" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert (job["state"], job["queued"], job["failed"]) == ("done", 3, 0)
+    deadline = time.monotonic() + 60
+    while len(platform.sink.received("/resumed")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(1)
+    numbers = Counter(json.loads(r["body"])["number"] for r in platform.sink.received("/resumed"))
+    assert numbers == Counter(range(3))  # each once
 
 
 def test_redrive_refuses_bad_requests(platform: Platform) -> None:

@@ -140,7 +140,7 @@ def test_the_reconciler_logs_lost_runs_with_the_fields_the_metric_reads(
 
     p = build()
     receipt = p.intake.receive_webhook("p-secret", {}, lambda limit: b"{}")
-    p.reconciler._max = 0  # noqa: SLF001 - end it on the first sweep
+    p.reconciler.max_republishes = 0  # end it on the first sweep
     p.clock.advance(901)
     with caplog.at_level("ERROR", "mapper.reconcile"):
         p.reconciler.sweep()
