@@ -276,6 +276,62 @@ def test_list_toggle_duplicate_and_delete_with_confirmation(ui: Ui, platform: Pl
     assert platform.api("GET", f"/api/integrations/{integration['id']}/").status_code == 404
 
 
+def test_the_list_filters_by_target_and_active_and_keeps_the_filter_in_the_url(
+    ui: Ui, platform: Platform
+) -> None:
+    page = ui.page
+    tag = uuid.uuid4().hex[:6]
+    http = platform.add(
+        {
+            "name": f"Filtered http {tag}",
+            "source": {"type": "webhook"},
+            "target": {"type": "http", "url": f"{platform.sink.url}/filtered"},
+        },
+    )
+    email = platform.add(
+        {
+            "name": f"Filtered email {tag}",
+            "active": False,
+            "source": {"type": "webhook"},
+            "target": {
+                "type": "email",
+                "smtpServer": "127.0.0.2",
+                "smtpPort": platform.smtp_port,
+                "fromEmail": "mapper@example.com",
+                "toEmail": "ops@example.com",
+                "subject": "filtered",
+                "useTLS": False,
+            },
+        },
+    )
+    http_row = page.locator(f'tr[data-id="{http["id"]}"]')
+    email_row = page.locator(f'tr[data-id="{email["id"]}"]')
+    page.reload()
+    expect(http_row).to_be_visible()
+    expect(email_row).to_be_visible()
+
+    page.get_by_label("Target", exact=True).select_option("Email")
+    expect(page).to_have_url(re.compile(r"#/integrations\?target=email$"))
+    expect(email_row).to_be_visible()
+    expect(http_row).to_have_count(0)
+
+    page.reload()  # the filter is in the URL: a reload or a shared link keeps it
+    expect(page.get_by_label("Target", exact=True)).to_have_value("email")
+    expect(email_row).to_be_visible()
+    expect(http_row).to_have_count(0)
+
+    page.get_by_label("Active", exact=True).select_option("On")
+    expect(page).to_have_url(re.compile(r"target=email&active=true$"))
+    expect(email_row).to_have_count(0)  # it is paused
+    page.get_by_label("Active", exact=True).select_option("Off")
+    expect(email_row).to_be_visible()
+
+    page.get_by_role("link", name="Clear").click()
+    expect(page.get_by_label("Target", exact=True)).to_have_value("")
+    expect(http_row).to_be_visible()
+    expect(email_row).to_be_visible()
+
+
 def test_payload_html_is_shown_as_text_and_never_runs(ui: Ui, platform: Platform) -> None:
     page = ui.page
     evil = EVIL_IMG + EVIL_SCRIPT

@@ -62,8 +62,13 @@ const id = (value) => encodeURIComponent(value);
 
 /** Every route the UI uses, by what it does. */
 export const api = {
-  listIntegrations: (limit = 200, cursor = '') => call('GET',
-    `/api/integrations/?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`),
+  /** `filters`: source_type, target_type, active ('true'/'false'); empty ones are left out. */
+  listIntegrations: (limit = 200, cursor = '', filters = {}) => {
+    const query = new URLSearchParams({ limit: String(limit) });
+    if (cursor) query.set('cursor', cursor);
+    for (const [name, value] of Object.entries(filters)) if (value) query.set(name, value);
+    return call('GET', `/api/integrations/?${query}`);
+  },
   getIntegration: (integrationId) => call('GET', `/api/integrations/${id(integrationId)}/`),
   createIntegration: (doc) => call('POST', '/api/integrations/', doc),
   replaceIntegration: (integrationId, doc) =>

@@ -77,7 +77,7 @@ async function route(force = false) {
   else if (section === 'audit') view = renderAudit(main, query);
   else if (section === 'runs' && id) view = renderRun(main, id);
   else if (section === 'runs') view = renderRuns(main, query);
-  else view = renderList(main);
+  else view = renderList(main, query);
   window.scrollTo(0, 0);
 }
 

@@ -58,8 +58,42 @@ function statsCells(stats) {
     el('td', { class: 'num', 'data-stat': 'inFlight' }, inFlightText(stats))];
 }
 
-/** The list at `#/integrations`. */
-export function renderList(main) {
+// The list's filters: the hash's name, the API's, and the choices (value, label).
+const FILTERS = [
+  ['source', 'source_type', 'Source', [['webhook', 'Webhook'], ['pubsub', 'Pub/Sub']]],
+  ['target', 'target_type', 'Target', [['http', 'HTTP'], ['email', 'Email']]],
+  ['active', 'active', 'Active', [['true', 'On'], ['false', 'Off']]],
+];
+
+/** The filter form; choosing a value changes the hash (`#/integrations?source=pubsub`). */
+function filterForm(query) {
+  const selects = FILTERS.map(([name, , label, choices]) => {
+    const wanted = query.get(name) || '';
+    return [name, label, el('select', { id: `filter-${name}`, name },
+      el('option', { value: '' }, 'Any'),
+      choices.map(([value, text]) => el('option', { value, selected: value === wanted }, text)))];
+  });
+  const form = el('form', { class: 'filters list-filters', 'aria-label': 'Filter integrations' },
+    selects.map(([name, label, select]) => el('div', { class: 'field' },
+      el('label', { for: `filter-${name}` }, label), select)),
+    el('div', { class: 'buttons' }, el('a', { href: '#/integrations', class: 'button quiet' }, 'Clear')));
+  form.addEventListener('change', () => {
+    const next = new URLSearchParams();
+    for (const [name, , select] of selects) if (select.value) next.set(name, select.value);
+    const text = next.toString();
+    location.hash = text ? `#/integrations?${text}` : '#/integrations';
+  });
+  form.addEventListener('submit', (event) => event.preventDefault());
+  return form;
+}
+
+/** The list at `#/integrations`, filtered by the hash's query. */
+export function renderList(main, query = new URLSearchParams()) {
+  const filters = Object.fromEntries(FILTERS.map(([name, apiName, , choices]) => {
+    const value = query.get(name);
+    return [apiName, choices.some(([known]) => known === value) ? value : ''];
+  }));
+  const filtered = Object.values(filters).some(Boolean);
   const tbody = el('tbody');
   const results = el('div', { class: 'results', 'aria-busy': 'true' });
   const drafts = el('div');
@@ -180,13 +214,17 @@ export function renderList(main) {
 
   const load = async (append = false) => {
     try {
-      const page = await api.listIntegrations(PAGE_SIZE, append ? cursor : '');
+      const page = await api.listIntegrations(PAGE_SIZE, append ? cursor : '', filters);
       const { integrations } = page;
       if (stopped) return;
       cursor = page.nextCursor;
       more.hidden = !cursor;
       if (append) {
         tbody.append(...integrations.map(row));
+      } else if (!integrations.length && filtered) {
+        replace(results, el('div', { class: 'empty card' },
+          el('p', {}, 'No integration matches these filters.'),
+          el('p', {}, el('a', { href: '#/integrations' }, 'Show every integration'))));
       } else if (!integrations.length) {
         replace(results, el('div', { class: 'empty card' },
           el('p', {}, 'No integrations yet.'),
@@ -213,7 +251,7 @@ export function renderList(main) {
       el('span', { class: 'spacer' }),
       ifCan('editor', el('a', { class: 'button primary', href: `#/new/${newDraftKey()}/configure`,
         id: 'new-integration' }, 'New integration'))),
-    drafts, results, more);
+    drafts, filterForm(query), results, more);
   more.addEventListener('click', () => load(true));
   document.title = 'Integrations · JSON mapper';
   drawDrafts();
