@@ -18,7 +18,7 @@ from google.protobuf import duration_pb2, field_mask_pb2
 from google.pubsub_v1.services.publisher.client import PublisherClient as _GeneratedPublisher
 
 from .errors import MessageTooLarge, QueueError
-from .grouping import Grouper
+from .grouping import Failed, Grouper
 
 PUBLISH_TIMEOUT_S = 30.0
 PUBLISH_RETRY_S = 5.0  # retrying a transient Publish failure, at most, before raising
@@ -107,20 +107,38 @@ class Queue:
             raise MessageTooLarge(f"message of {len(data)} bytes is over Pub/Sub's limit")
         return self._group.call((pubsub_message, size))
 
-    def _publish_together(self, messages: list[tuple[Any, int]]) -> list[str]:
-        """One Publish call for every message; their ids, in order. A failure is all of theirs."""
+    def _publish_together(self, messages: list[tuple[Any, int]]) -> list[str | Failed]:
+        """One Publish call for every message; their ids, in order.
+
+        A refused request (InvalidArgument) of several messages is sent again one message
+        at a time, so that a message Pub/Sub refuses fails only its own caller. Any other
+        failure (Pub/Sub unreachable, say) is every caller's.
+        """
         try:
-            # The generated client's Publish (what the deprecated `publisher.api` gave).
-            reply = _GeneratedPublisher.publish(  # type: ignore[call-arg]
-                self._publisher,
-                topic=self.topic_path,
-                messages=[message for message, _ in messages],
-                retry=self._retry,
-                timeout=self._timeout,
-            )
+            return [str(message_id) for message_id in self._publish_call(messages)]
+        except gexc.InvalidArgument as exc:
+            if len(messages) == 1:
+                raise QueueError(f"Pub/Sub refused a message for {self.topic_path}: {exc}") from exc
+            return [self._publish_alone(message) for message in messages]
         except gexc.GoogleAPIError as exc:
             raise QueueError(f"Pub/Sub could not publish to {self.topic_path}: {exc}") from exc
-        return [str(message_id) for message_id in reply.message_ids]
+
+    def _publish_alone(self, message: tuple[Any, int]) -> str | Failed:
+        try:
+            return str(self._publish_call([message])[0])
+        except gexc.GoogleAPIError as exc:
+            return Failed(QueueError(f"Pub/Sub could not publish to {self.topic_path}: {exc}"))
+
+    def _publish_call(self, messages: list[tuple[Any, int]]) -> Any:
+        # The generated client's Publish (what the deprecated `publisher.api` gave).
+        reply = _GeneratedPublisher.publish(  # type: ignore[call-arg]
+            self._publisher,
+            topic=self.topic_path,
+            messages=[message for message, _ in messages],
+            retry=self._retry,
+            timeout=self._timeout,
+        )
+        return reply.message_ids
 
     def publish_many(self, messages: list[dict[str, Any]]) -> list[str | QueueError]:
         """Publish every message at once (the client batches them), then wait for them all.

@@ -15,6 +15,7 @@ from google.pubsub_v1.services.publisher.client import PublisherClient as Genera
 
 from local.emulators import Emulators
 from mapper.errors import QueueError
+from mapper.grouping import Failed
 from mapper.queue import MessageTooLarge, Queue, ensure_topic_and_subscription
 
 
@@ -145,3 +146,25 @@ def test_messages_published_at_once_share_calls_and_each_caller_gets_its_own_id(
     for n, message_id in ids.items():  # each caller was given the id of its own message
         assert json.loads(pulled[message_id].data) == {"runId": f"r{n}"}
         assert dict(pulled[message_id].attributes) == {"n": str(n)}
+
+
+def test_a_message_pub_sub_refuses_fails_only_its_own_caller_in_a_shared_call(
+    emulators: Emulators,
+    publisher: pubsub_v1.PublisherClient,
+    subscriber: pubsub_v1.SubscriberClient,
+) -> None:
+    topic, subscription = unique("internal"), unique("worker")
+    subscription_path = ensure_topic_and_subscription(
+        publisher, subscriber, emulators.project, topic, subscription
+    )
+    queue = Queue(publisher, publisher.topic_path(emulators.project, topic))
+    good = [pubsub_v1.types.PubsubMessage(data=f'{{"n": {n}}}'.encode()) for n in range(2)]
+    empty = pubsub_v1.types.PubsubMessage(data=b"")  # the emulator refuses an empty message
+
+    # The call Grouper makes for three callers at once (Queue.publish never sends no data).
+    first, refused, second = queue._publish_together([(good[0], 0), (empty, 0), (good[1], 0)])
+
+    assert isinstance(refused, Failed) and isinstance(refused.error, QueueError)
+    assert isinstance(first, str) and isinstance(second, str)
+    pulled = {pull_one(subscriber, subscription_path).message_id for _ in range(2)}
+    assert pulled == {first, second}
