@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mapper.errors import ConflictError, NotFoundError, QueueError
-from mapper.pipeline.ports import Claim
+from mapper.pipeline.ports import Claim, held_by_live_lease
 from mapper.store import TERMINAL_STATUSES, iso_timestamp
 from mapper.timestamps import now_iso
 from mapper.versions import version_record
@@ -191,8 +191,7 @@ class FakeRuns:
                 return Claim("missing")
             if run.get("status") in TERMINAL_STATUSES:
                 return Claim("done", copy.deepcopy(run))
-            lease = run.get("leaseUntil")
-            if run.get("status") == "delivering" and lease and self.clock.iso() < lease:
+            if held_by_live_lease(run, self.clock.iso()):
                 return Claim("busy", copy.deepcopy(run))
             run.update(
                 status="delivering",
@@ -226,8 +225,7 @@ class FakeRuns:
                 return "missing"
             if run.get("status") in TERMINAL_STATUSES:
                 return str(run["status"])
-            lease = run.get("leaseUntil")
-            if run.get("status") == "delivering" and lease and self.clock.iso() < lease:
+            if held_by_live_lease(run, self.clock.iso()):
                 return "delivering"
             run.update(
                 copy.deepcopy(dict(fields)),

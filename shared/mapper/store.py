@@ -36,7 +36,7 @@ from .errors import (
     StoreError,
 )
 from .group_commit import GroupCommit
-from .pipeline.ports import Claim
+from .pipeline.ports import Claim, held_by_live_lease
 from .timestamps import iso_timestamp, now_iso
 from .versions import version_record
 
@@ -496,8 +496,7 @@ class RunStore:
             if run.get("status") in TERMINAL_STATUSES:
                 return Claim("done", run)
             now = datetime.now(timezone.utc)
-            lease = run.get("leaseUntil")
-            if run.get("status") == "delivering" and lease and iso_timestamp(now) < lease:
+            if held_by_live_lease(run, iso_timestamp(now)):
                 return Claim("busy", run)
             until = iso_timestamp(now + timedelta(seconds=lease_s))
             updates = {
@@ -552,10 +551,7 @@ class RunStore:
             if not snapshot.exists:
                 return "missing"
             current = snapshot.get("status")
-            lease = snapshot.to_dict().get("leaseUntil")
-            if current in TERMINAL_STATUSES:
-                return str(current)
-            if current == "delivering" and lease and now_iso() < lease:
+            if current in TERMINAL_STATUSES or held_by_live_lease(snapshot.to_dict(), now_iso()):
                 return str(current)
             updates = self._updates(
                 {**fields, "status": status, "deliveryId": None, "leaseUntil": None}

@@ -40,6 +40,15 @@ class Claim:
     token: Any = None  # what `finish` checks: the run is as this claim left it
 
 
+def held_by_live_lease(run: Mapping[str, Any], now_iso: str) -> bool:
+    """Whether a delivery holds the run under a lease that has not run out at `now_iso`.
+
+    Such a run is not sent by anyone else, ended by anyone else, or taken for lost.
+    """
+    lease = run.get("leaseUntil")
+    return run.get("status") == "delivering" and bool(lease) and now_iso < str(lease)
+
+
 class RunLog(Protocol):
     """The run records: one per incoming message, its id the idempotency key."""
 

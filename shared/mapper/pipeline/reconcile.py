@@ -23,7 +23,7 @@ from ..errors import MapperError
 from ..timestamps import epoch_seconds
 from ..timestamps import now_iso as iso_now
 from .intake import republish_message
-from .ports import MessageQueue, RunLog
+from .ports import MessageQueue, RunLog, held_by_live_lease
 
 log = logging.getLogger("mapper.reconcile")
 
@@ -89,8 +89,7 @@ class Reconciler:
 
     def _reconcile(self, run: dict[str, Any], report: SweepReport) -> None:
         run_id = str(run["id"])
-        lease = run.get("leaseUntil")
-        if run.get("status") == "delivering" and lease and lease > iso_now():
+        if held_by_live_lease(run, iso_now()):
             return  # a live delivery holds it (a long target timeout): not lost
         done = int(run.get("republishes") or 0)
         # Each republish waits twice as long as the one before (horizon, 2x, 4x, ...): a
