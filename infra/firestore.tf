@@ -251,6 +251,18 @@ resource "google_firestore_field" "signature_failures_ttl" {
   index_config {}
 }
 
+# Failed API sign-ins per address and minute (mapper.store.SignInFailureStore), counted by
+# every api instance; each expires a day after its last failure.
+resource "google_firestore_field" "sign_in_failures_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "signInFailures"
+  field      = "expireAt"
+
+  ttl_config {}
+  index_config {}
+}
+
 # mapper.store.AUDIT_INDEX_EXEMPTIONS: an audit entry's diff and details, JSON text no
 # query reads.
 resource "google_firestore_field" "audit_unindexed" {

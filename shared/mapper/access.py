@@ -3,9 +3,11 @@
 `Access.authenticate` takes the `Authorization` header and the client's address and returns
 the `Principal` or a `Refusal` (401, or 429 once an address failed too often). Failures are
 counted per address in this instance's memory: `FAILURE_LIMIT` in `FAILURE_WINDOW_SECONDS`,
-then every request from that address is refused until the oldest failure leaves the window
-(docs/api.md, "Team use"). A refusal is logged with the reason and address, never the
-credential presented.
+then every request from that address is refused until the oldest failure leaves the window.
+With a shared count (Firestore, every api instance), an address that failed here is also
+held to what all instances counted for it, so that spreading guesses over instances does not
+multiply the limit (docs/api.md, "Team use"). A refusal is logged with the reason and
+address, never the credential presented.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from .errors import MapperError
 from .keys import BOOTSTRAP, Keys, Principal, looks_like_key, parse_key
 
 log = logging.getLogger(__name__)
@@ -43,18 +47,37 @@ UNAUTHORIZED = Refusal(
 )
 
 
+class SharedFailures(Protocol):
+    """Failures counted by every instance, per address and numbered window (SignInFailureStore)."""
+
+    def add(self, address: str, window: int) -> None: ...
+
+    def count(self, address: str, windows: Iterable[int]) -> int: ...
+
+
 class FailureLimiter:
-    """Failed sign-ins per client address in a sliding window, in this instance's memory."""
+    """Failed sign-ins per client address in a sliding window, in this instance's memory.
+
+    With `shared`, an address with a failure in this instance's window is also refused once
+    the failures every instance counted for it in the current and the previous fixed window
+    reach the limit; an address new to this instance is checked there after its first
+    failure here, so spreading over n instances gains at most n tries. The shared count is
+    best effort: when Firestore cannot be reached, this instance's count still holds.
+    """
 
     def __init__(
         self,
         limit: int = FAILURE_LIMIT,
         window_s: float = FAILURE_WINDOW_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedFailures | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.limit = limit
         self.window_s = window_s
         self._clock = clock
+        self._shared = shared
+        self._wall_clock = wall_clock
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
@@ -63,12 +86,34 @@ class FailureLimiter:
         now = self._clock()
         with self._lock:
             times = self._recent(address, now)
-            if times is None or len(times) < self.limit:
+            if times is None:
                 return None
-            return max(1, math.ceil(times[0] + self.window_s - now))
+            if len(times) >= self.limit:
+                return max(1, math.ceil(times[0] + self.window_s - now))
+        return self._shared_retry_after(address)
+
+    def _shared_retry_after(self, address: str) -> int | None:
+        if self._shared is None:
+            return None
+        wall = self._wall_clock()
+        window = int(wall // self.window_s)
+        try:
+            counted = self._shared.count(address, (window - 1, window))
+        except MapperError as exc:
+            log.warning("failed sign-ins of other instances not read: %s", exc)
+            return None
+        if counted < self.limit:
+            return None
+        # The previous window stops counting when this one ends.
+        return max(1, math.ceil((window + 1) * self.window_s - wall))
 
     def failed(self, address: str) -> None:
-        """Count one failed sign-in from `address`."""
+        """Count one failed sign-in from `address` (here, and where every instance sees it)."""
+        if self._shared is not None:
+            try:
+                self._shared.add(address, int(self._wall_clock() // self.window_s))
+            except MapperError as exc:
+                log.warning("failed sign-in not counted for other instances: %s", exc)
         now = self._clock()
         with self._lock:
             times = self._recent(address, now)

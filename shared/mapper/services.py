@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         RedriveJobStore,
         RunStore,
         SignatureFailureStore,
+        SignInFailureStore,
     )
     from .targets import EgressPolicy
 
@@ -68,6 +69,7 @@ class Services:
     # The management API's only (docs/api.md, "Team use").
     keys: KeyStore | None = None
     audit: AuditStore | None = None
+    sign_in_failures: SignInFailureStore | None = None
     redrive_jobs: RedriveJobStore | None = None  # the api's and the pull function's
 
 
@@ -89,6 +91,7 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
         RedriveJobStore,
         RunStore,
         SignatureFailureStore,
+        SignInFailureStore,
     )
     from .targets import EgressPolicy
 
@@ -121,6 +124,7 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
         pull_state=PullStateStore(db),
         signature_failures=SignatureFailureStore(db, retention=retention),
         keys=KeyStore(db),
+        sign_in_failures=SignInFailureStore(db),
         audit=AuditStore(db, retention=timedelta(days=audit_days)),
         redrive_jobs=RedriveJobStore(db, retention=retention),
     )
@@ -206,7 +210,9 @@ def access() -> Access:
     from .keys import Keys
 
     limit = int(setting("AUTH_FAILURE_LIMIT", str(FAILURE_LIMIT)))
-    return Access(Keys(services().keys), FailureLimiter(limit, FAILURE_WINDOW_SECONDS))
+    s = services()
+    limiter = FailureLimiter(limit, FAILURE_WINDOW_SECONDS, shared=s.sign_in_failures)
+    return Access(Keys(s.keys), limiter)
 
 
 @cache

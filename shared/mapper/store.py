@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import itertools
 import json
 import re
@@ -869,6 +870,47 @@ class PullStateStore:
 # --- refused signatures -------------------------------------------------------------------
 
 SIGNATURE_WINDOW_S = 3600  # one marker per integration and hour
+
+
+class SignInFailureStore:
+    """The `signInFailures` collection: failed API sign-ins per client address and window.
+
+    Every api instance counts here, so that an address cannot get the failure limit again on
+    each instance it reaches (mapper.access). One small document per address and window,
+    named by a hash of the address (never the address itself, nor what was presented);
+    expired by the TTL policy on `expireAt` a day later.
+    """
+
+    def __init__(
+        self,
+        client: firestore.Client,
+        collection: str = "signInFailures",
+        retention: timedelta = timedelta(days=1),
+    ) -> None:
+        self._client = client
+        self._collection = client.collection(collection)
+        self._retention = retention
+
+    def add(self, address: str, window: int) -> None:
+        """Count one failure of `address` in `window` (a window's number since the epoch)."""
+        data = {
+            "window": window,
+            "count": firestore.Increment(1),
+            "expireAt": datetime.now(timezone.utc) + self._retention,
+        }
+        with _store_errors("count a failed sign-in"):
+            self._collection.document(_sign_in_doc_id(address, window)).set(data, merge=True)
+
+    def count(self, address: str, windows: Iterable[int]) -> int:
+        """Failures of `address` in these windows, counted by every instance."""
+        refs = [self._collection.document(_sign_in_doc_id(address, w)) for w in windows]
+        with _store_errors("read failed sign-ins"):
+            found = self._client.get_all(refs)
+            return sum(int((s.to_dict() or {}).get("count") or 0) for s in found if s.exists)
+
+
+def _sign_in_doc_id(address: str, window: int) -> str:
+    return f"{hashlib.sha256(address.encode()).hexdigest()[:32]}.{window}"
 
 
 class SignatureFailureStore:

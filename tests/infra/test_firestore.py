@@ -249,3 +249,14 @@ def test_database_is_the_default_native_one_and_is_never_deleted() -> None:
     assert db["deletion_policy"] == "ABANDON"
     assert db["delete_protection_state"] == "DELETE_PROTECTION_ENABLED"
     assert db["lifecycle"] == [{"prevent_destroy": True}]
+
+
+def test_failed_sign_ins_expire_through_a_ttl_policy_on_the_collection_the_store_writes() -> None:
+    import inspect
+
+    from mapper.store import SignInFailureStore
+
+    ttl = load().resource("google_firestore_field", "sign_in_failures_ttl").body
+    collection = inspect.signature(SignInFailureStore).parameters["collection"].default
+    assert (ttl["collection"], ttl["field"]) == (collection, "expireAt")
+    assert ttl["ttl_config"] == [{}] and ttl["index_config"] == [{}]

@@ -9,7 +9,7 @@ import pytest
 
 from mapper.access import Access, FailureLimiter, Refusal, client_address
 from mapper.audit import SECRET, AuditLog, changes
-from mapper.errors import ConfigError, NotFoundError
+from mapper.errors import ConfigError, NotFoundError, StoreError
 from mapper.keys import BOOTSTRAP, KEY_CACHE_SECONDS, Keys, allows, digest, parse_key
 from tests.fakes import Clock, FakeAuditStore, FakeKeyStore
 
@@ -124,6 +124,27 @@ def test_failures_are_limited_per_address_within_the_window(
     assert access.authenticate("Bearer boot", "192.0.2.9", "boot", "GET /api/") is BOOTSTRAP
     assert bad not in caplog.text and "x" * 43 not in caplog.text
     assert "mk_0123456789abcdef" in caplog.text  # the id, which lists show anyway
+
+
+class UnreachableCount:
+    """A shared failure count whose database cannot be reached."""
+
+    def add(self, address: str, window: int) -> None:
+        raise StoreError("firestore is down")
+
+    def count(self, address: str, windows: object) -> int:
+        raise StoreError("firestore is down")
+
+
+def test_without_the_shared_count_sign_in_goes_on_and_this_instance_still_limits(
+    keys: Keys, clock: Clock
+) -> None:
+    access = Access(keys, FailureLimiter(2, 60, clock=clock, shared=UnreachableCount()))
+    assert access.authenticate("Bearer wrong", "203.0.113.7", "boot", "GET /api/").status == 401  # type: ignore[union-attr]
+    assert access.authenticate("Bearer boot", "203.0.113.7", "boot", "GET /api/") is BOOTSTRAP
+    access.authenticate("Bearer wrong", "203.0.113.7", "boot", "GET /api/")
+    limited = access.authenticate("Bearer boot", "203.0.113.7", "boot", "GET /api/")
+    assert isinstance(limited, Refusal) and limited.status == 429
 
 
 def test_the_client_address_is_the_entry_googles_front_end_appended() -> None:
