@@ -332,6 +332,39 @@ def test_the_list_filters_by_target_and_active_and_keeps_the_filter_in_the_url(
     expect(email_row).to_be_visible()
 
 
+def test_a_long_run_list_pages_with_load_more_and_keeps_its_filter(
+    ui: Ui, platform: Platform
+) -> None:
+    page = ui.page
+    integration = platform.add(
+        {
+            "name": f"Paged {uuid.uuid4().hex[:6]}",
+            "source": {"type": "webhook"},
+            "target": {"type": "http", "url": f"{platform.sink.url}/paged"},
+        },
+    )
+    for n in range(60):  # one page holds 50
+        platform.runs.create(
+            {
+                "id": f"{integration['id']}.paged-{n:02d}",
+                "integrationId": integration["id"],
+                "sourceKind": "webhook",
+                "status": "error",
+                "incomingPayload": {"n": n},
+                "errorMessage": "refused",
+                "createdAt": f"2026-11-30T10:00:{n:02d}.000000Z",
+            }
+        )
+    ui.open(f"#/runs?integration={integration['id']}")
+    rows = page.locator(".runs-table tbody tr")
+    expect(rows).to_have_count(50)
+    expect(rows.first).to_have_attribute("data-run", f"{integration['id']}.paged-59")
+    page.get_by_role("button", name="Load more").click()
+    expect(rows).to_have_count(60)
+    expect(rows.last).to_have_attribute("data-run", f"{integration['id']}.paged-00")
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+
+
 def test_payload_html_is_shown_as_text_and_never_runs(ui: Ui, platform: Platform) -> None:
     page = ui.page
     evil = EVIL_IMG + EVIL_SCRIPT

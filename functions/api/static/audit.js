@@ -3,7 +3,9 @@
 
 import { api } from './api.js';
 import { diffTable } from './diff-view.js';
-import { el, fullTime, jsonBlock, replace, timeAgo } from './dom.js';
+import {
+  el, fullTime, jsonBlock, pager, replace, timeAgo,
+} from './dom.js';
 import { localInput } from './runs.js';
 import { can, notAllowed } from './signin.js';
 
@@ -59,11 +61,9 @@ export function renderAudit(main, query) {
     until: query.get('until') || '',
   };
   let stopped = false;
-  let cursor = null;
   const names = new Map();
   const list = el('ol', { class: 'plain audit-list' });
   const results = el('div', { class: 'results', 'aria-live': 'polite', 'aria-busy': 'true' });
-  const more = el('button', { type: 'button', class: 'quiet', hidden: true }, 'Load more');
 
   const integration = el('select', { id: 'audit-integration' },
     el('option', { value: '' }, 'All integrations'),
@@ -74,25 +74,16 @@ export function renderAudit(main, query) {
   const since = el('input', { type: 'datetime-local', id: 'audit-since', value: localInput(filters.since) });
   const until = el('input', { type: 'datetime-local', id: 'audit-until', value: localInput(filters.until) });
 
-  const load = async (append = false) => {
-    results.setAttribute('aria-busy', 'true');
-    try {
-      const page = await api.listAudit({ ...filters, limit: PAGE_SIZE, cursor: append ? cursor : '' });
-      if (stopped) return;
-      cursor = page.nextCursor;
-      more.hidden = !cursor;
+  const { more, load, stop } = pager(results,
+    (cursor) => api.listAudit({ ...filters, limit: PAGE_SIZE, cursor }),
+    (page, append) => {
       const cards = page.entries.map((entry) => entryCard(entry, names));
       if (append) list.append(...cards);
       else replace(list, cards);
       replace(results, list.children.length ? list
         : el('p', { class: 'empty' }, Object.values(filters).some(Boolean)
           ? 'No changes match these filters.' : 'No changes recorded yet.'));
-    } catch (err) {
-      replace(results, el('p', { class: 'problem-text', role: 'alert' }, err.message));
-    }
-    results.setAttribute('aria-busy', 'false');
-  };
-  more.addEventListener('click', () => load(true));
+    });
 
   const form = el('form', { class: 'filters', 'aria-label': 'Filter the audit log' },
     el('div', { class: 'field' }, el('label', { for: 'audit-integration' }, 'Integration'), integration),
@@ -140,5 +131,10 @@ export function renderAudit(main, query) {
     }
   }).catch(() => {});
   load();
-  return { dispose() { stopped = true; } };
+  return {
+    dispose() {
+      stopped = true;
+      stop();
+    },
+  };
 }

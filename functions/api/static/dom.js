@@ -141,3 +141,29 @@ export function copyable(label, value, { hint, multiline = false, name } = {}) {
   box.classList.add('copyable');
   return box;
 }
+
+/**
+ * "Load more" paging over a list route. `fetchPage(cursor)` answers `{..., nextCursor}`;
+ * `show(page, append)` draws it. A failed page is shown in `results` as an alert. Gives the
+ * button to place under the results, `load(append)`, and `stop()` for when the view goes.
+ */
+export function pager(results, fetchPage, show) {
+  const more = el('button', { type: 'button', class: 'quiet', hidden: true }, 'Load more');
+  let cursor = null;
+  let stopped = false;
+  const load = async (append = false) => {
+    results.setAttribute('aria-busy', 'true');
+    try {
+      const page = await fetchPage(append ? cursor : '');
+      if (stopped) return;
+      cursor = page.nextCursor;
+      more.hidden = !cursor;
+      show(page, append);
+    } catch (err) {
+      replace(results, el('p', { class: 'problem-text', role: 'alert' }, err.message));
+    }
+    results.setAttribute('aria-busy', 'false');
+  };
+  more.addEventListener('click', () => load(true));
+  return { more, load, stop: () => { stopped = true; } };
+}

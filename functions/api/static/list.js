@@ -3,7 +3,9 @@
 import { api } from './api.js';
 import { confirmDialog } from './dialog.js';
 import { SECRET_PATHS, SERVER_FIELDS } from './document.js';
-import { el, notify, replace, statusBadge, timeAgo } from './dom.js';
+import {
+  el, notify, pager, replace, statusBadge, timeAgo,
+} from './dom.js';
 import { inFlightText, summary } from './health.js';
 import { can, ifCan, REASON } from './signin.js';
 import {
@@ -97,9 +99,7 @@ export function renderList(main, query = new URLSearchParams()) {
   const tbody = el('tbody');
   const results = el('div', { class: 'results', 'aria-busy': 'true' });
   const drafts = el('div');
-  const more = el('button', { type: 'button', class: 'quiet', hidden: true }, 'Load more');
   let stopped = false;
-  let cursor = null;
 
   // A few stats requests at a time, so that a long list does not flood the API.
   const waiting = [];
@@ -212,13 +212,9 @@ export function renderList(main, query = new URLSearchParams()) {
           } }, 'Discard'))))));
   };
 
-  const load = async (append = false) => {
-    try {
-      const page = await api.listIntegrations(PAGE_SIZE, append ? cursor : '', filters);
-      const { integrations } = page;
-      if (stopped) return;
-      cursor = page.nextCursor;
-      more.hidden = !cursor;
+  const { more, load, stop } = pager(results,
+    (cursor) => api.listIntegrations(PAGE_SIZE, cursor, filters),
+    ({ integrations }, append) => {
       if (append) {
         tbody.append(...integrations.map(row));
       } else if (!integrations.length && filtered) {
@@ -239,11 +235,7 @@ export function renderList(main, query = new URLSearchParams()) {
               .map((name) => el('th', { scope: 'col' }, name)))),
           tbody));
       }
-    } catch (err) {
-      replace(results, el('p', { class: 'problem-text', role: 'alert' }, err.message));
-    }
-    results.setAttribute('aria-busy', 'false');
-  };
+    });
 
   replace(main,
     el('div', { class: 'page-head' },
@@ -252,9 +244,13 @@ export function renderList(main, query = new URLSearchParams()) {
       ifCan('editor', el('a', { class: 'button primary', href: `#/new/${newDraftKey()}/configure`,
         id: 'new-integration' }, 'New integration'))),
     drafts, filterForm(query), results, more);
-  more.addEventListener('click', () => load(true));
   document.title = 'Integrations · JSON mapper';
   drawDrafts();
   load();
-  return { dispose() { stopped = true; } };
+  return {
+    dispose() {
+      stopped = true;
+      stop();
+    },
+  };
 }

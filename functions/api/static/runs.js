@@ -1,7 +1,9 @@
 // Runs: the list with its filters (and Redrive), and one run in full with a Replay button.
 
 import { api, FINAL_STATUSES } from './api.js';
-import { el, fullTime, jsonBlock, notify, replace, statusBadge, timeAgo } from './dom.js';
+import {
+  el, fullTime, jsonBlock, notify, pager, replace, statusBadge, timeAgo,
+} from './dom.js';
 import { redrivePanel } from './redrive.js';
 import { can } from './signin.js';
 
@@ -95,26 +97,16 @@ export function renderRuns(main, query) {
     value: filters.min_duration_ms, placeholder: 'ms' });
   const redrive = can('editor') ? redrivePanel(filters, names) : null;
   const results = el('div', { class: 'results', 'aria-live': 'polite', 'aria-busy': 'true' });
-  const more = el('button', { type: 'button', class: 'quiet', hidden: true }, 'Load more');
-  let cursor = null;
   let runs = [];
   // With a filter set, an empty page means "nothing matches", not "nothing happened yet".
   const filtered = Object.values(filters).some(Boolean);
 
-  const load = async (append = false) => {
-    results.setAttribute('aria-busy', 'true');
-    try {
-      const page = await api.listRuns({ ...filters, limit: 50, cursor: append ? cursor : '' });
+  const { more, load, stop } = pager(results,
+    (cursor) => api.listRuns({ ...filters, limit: 50, cursor }),
+    (page, append) => {
       runs = append ? runs.concat(page.runs) : page.runs;
-      cursor = page.nextCursor;
       replace(results, runTable(runs, { names, filtered, versions: true }));
-      more.hidden = !cursor;
-    } catch (err) {
-      replace(results, el('p', { class: 'problem-text', role: 'alert' }, err.message));
-    }
-    results.setAttribute('aria-busy', 'false');
-  };
-  more.addEventListener('click', () => load(true));
+    });
 
   const form = el('form', { class: 'filters runs-filters', 'aria-label': 'Filter runs' },
     el('div', { class: 'field' }, el('label', { for: 'filter-status' }, 'Status'), status),
@@ -161,7 +153,12 @@ export function renderRuns(main, query) {
     if (runs.length) replace(results, runTable(runs, { names, filtered, versions: true }));
   }).catch(() => {});
   load();
-  return { dispose() { if (redrive) redrive.dispose(); } };
+  return {
+    dispose() {
+      stop();
+      if (redrive) redrive.dispose();
+    },
+  };
 }
 
 function section(title, ...content) {
