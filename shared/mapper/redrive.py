@@ -265,7 +265,7 @@ class Redriver:
         with the reason. A second copy of a live task is harmless: a batch is recorded only
         by the delivery that read it first, and a run is resent at most once per job.
         """
-        resumed = ended = 0
+        counts = {"resumed": 0, "ended": 0}
         now = epoch_seconds(self._now())
         for job in self._jobs.running(RUNNING_JOBS_LOOKED_AT):
             done = int(job.get("republishes") or 0)
@@ -275,21 +275,33 @@ class Redriver:
                 idle = float("inf")
             if idle < horizon_s * 2**done:
                 continue
-            job_id, seen = str(job["id"]), str(job.get("updatedAt"))
-            if done >= max_republishes:
-                reason = LOST_TASK.format(n=done)
-                if self._jobs.touch(job_id, seen, {"state": "failed", "error": reason}):
-                    log.error("redrive job %s ended: %s", job_id, reason,
-                              extra={"redriveJob": job_id, "status": "lost"})
-                    ended += 1
+            try:
+                what = self._resume(job, done, max_republishes, horizon_s)
+            except MapperError as exc:  # the next tick looks again
+                log.warning("redrive job %s: could not resume: %s", job.get("id"), exc)
                 continue
-            if not self._jobs.touch(job_id, seen, {"republishes": done + 1}):
-                continue  # its task moved it on since it was read
-            self._tasks.publish({"redriveJob": job_id})
-            log.warning("redrive job %s: idle past %ss; its task published again (%s)",
-                        job_id, int(horizon_s), done + 1)
-            resumed += 1
-        return {"resumed": resumed, "ended": ended}
+            if what is not None:
+                counts[what] += 1
+        return counts
+
+    def _resume(
+        self, job: dict[str, Any], done: int, max_republishes: int, horizon_s: float
+    ) -> str | None:
+        """Publish a stalled job's task again, or end it; which, or None if it moved on."""
+        job_id, seen = str(job["id"]), str(job.get("updatedAt"))
+        if done >= max_republishes:
+            reason = LOST_TASK.format(n=done)
+            if not self._jobs.touch(job_id, seen, {"state": "failed", "error": reason}):
+                return None
+            log.error("redrive job %s ended: %s", job_id, reason,
+                      extra={"redriveJob": job_id, "status": "lost"})
+            return "ended"
+        if not self._jobs.touch(job_id, seen, {"republishes": done + 1}):
+            return None  # its task moved it on since it was read
+        self._tasks.publish({"redriveJob": job_id})
+        log.warning("redrive job %s: idle past %ss; its task published again (%s)",
+                    job_id, int(horizon_s), done + 1)
+        return "resumed"
 
     def _resend(
         self, job_id: str, run: dict[str, Any], integrations: dict[str, Integration | str]

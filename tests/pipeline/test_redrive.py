@@ -237,3 +237,24 @@ def test_a_job_whose_task_keeps_being_lost_ends_failed_with_the_reason() -> None
     assert status["state"] == "failed"
     assert status["error"] == "its task was lost by the queue after 3 republishes"
     assert tasks.messages == [] and r.resume_stalled(HORIZON_S, 3)["ended"] == 0
+
+
+def test_a_task_that_cannot_be_published_again_leaves_the_other_jobs_resumed() -> None:
+    p = build()
+    failed_runs(p, 2)
+    tasks, jobs = FakeQueue(), FakeRedriveJobs(now=p.clock.iso)
+    r = redriver(p, tasks, jobs, batch_size=1)
+    r.start(["error"])
+    r.start(["error"])
+    tasks.messages.clear()  # both jobs' tasks lost
+    p.clock.advance(HORIZON_S + 1)
+    real_publish = tasks.publish
+
+    def refuse_job0(message: dict, attributes: dict | None = None) -> str:
+        if message["redriveJob"] == "job0":
+            raise QueueError("Pub/Sub is unreachable")
+        return real_publish(message, attributes)
+
+    tasks.publish = refuse_job0  # type: ignore[method-assign]
+    assert r.resume_stalled(HORIZON_S, 3) == {"resumed": 1, "ended": 0}
+    assert tasks.messages == [{"redriveJob": "job1"}]
