@@ -1,5 +1,6 @@
-# Told when things fail: log-based metrics from the worker's and dead_letter's run logs,
-# three alert policies, an email notification channel and a dashboard.
+# Told when things fail: log-based metrics from the worker's and dead_letter's run logs and
+# from the pull function's lost redrive jobs, alert policies, an email notification channel
+# and a dashboard.
 #
 # The metrics read these jsonPayload fields of the run log lines (docs/deploy.md,
 # "Alerts and the log fields they read"; tests/infra/test_monitoring.py holds the two to
@@ -103,6 +104,29 @@ resource "google_logging_metric" "delivery_latency" {
   depends_on = [google_project_service.enabled]
 }
 
+# One line per bulk redrive job the pull function's sweep ended because the queue kept
+# losing its task (mapper.redrive, docs/api.md): the job's remaining runs were not resent.
+resource "google_logging_metric" "lost_redrive_jobs" {
+  project     = var.project_id
+  name        = "${var.name_prefix}-lost-redrive-jobs"
+  description = "Bulk redrive jobs ended failed because the queue lost their task."
+  filter = join(" AND ", [
+    "resource.type=\"cloud_run_revision\"",
+    "resource.labels.service_name=\"${local.function_names["pull"]}\"",
+    "jsonPayload.redriveJob:*",
+    "jsonPayload.status=\"lost\"",
+  ])
+
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "INT64"
+    unit         = "1"
+    display_name = "JSON mapper redrive jobs lost"
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
 # --- who is told --------------------------------------------------------------------------
 
 resource "google_monitoring_notification_channel" "email" {
@@ -199,6 +223,45 @@ resource "google_monitoring_alert_policy" "lost_runs" {
 }
 
 # One integration's attempts fail more than var.alert_error_rate of the time for 10 minutes.
+# A bulk redrive job ended failed: its task was lost by the queue after the sweep's
+# republishes, so some of the runs it was to resend were not.
+resource "google_monitoring_alert_policy" "lost_redrive_jobs" {
+  project               = var.project_id
+  display_name          = "JSON mapper: a bulk redrive job was lost by the queue"
+  combiner              = "OR"
+  severity              = "ERROR"
+  notification_channels = local.alert_channels
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "A bulk redrive job made no progress for the reconciler's horizon ${var.reconcile_after_seconds} s after ${var.reconcile_max_republishes} republishes of its task, and was ended as failed. Check the pull-tasks subscription and the pull function's logs, then see on the Runs page how many runs the job resent: a new redrive job resends every failed run its filter matches, those included, so narrow its period."
+  }
+
+  conditions {
+    display_name = "redrive jobs lost by the queue"
+    condition_threshold {
+      filter          = "resource.type=\"cloud_run_revision\" AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.lost_redrive_jobs.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "86400s"
+  }
+}
+
 resource "google_monitoring_alert_policy" "error_rate" {
   project               = var.project_id
   display_name          = "JSON mapper: an integration's deliveries are failing"
