@@ -17,7 +17,7 @@ import itertools
 import json
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -1145,58 +1145,63 @@ class RedriveJobStore:
             return None
         with _store_errors("read a redrive job"):
             snapshot = self._collection.document(job_id).get()
-        if not snapshot.exists:
-            return None
-        data = snapshot.to_dict() or {}
-        data.pop("expireAt", None)
-        return data
+        return _job(snapshot) if snapshot.exists else None
 
     def list(
         self, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of jobs, newest first, and the next page's cursor (or None)."""
         snapshots, next_cursor = _page(self._collection, limit, cursor)
-        jobs = [snapshot.to_dict() or {} for snapshot in snapshots]
-        return [{k: v for k, v in job.items() if k != "expireAt"} for job in jobs], next_cursor
+        return [_job(snapshot) for snapshot in snapshots], next_cursor
 
     def advance(self, job_id: str, batches_read: int, fields: dict[str, Any]) -> bool:
         """Set `fields` and count one more batch, if the job is still at `batches_read`."""
-        ref = self._collection.document(job_id)
-
-        @firestore.transactional
-        def advance_in(transaction: firestore.Transaction) -> bool:
-            snapshot = ref.get(transaction=transaction)
-            if not snapshot.exists or snapshot.get("batches") != batches_read:
-                return False
-            transaction.update(
-                ref, {**fields, "batches": batches_read + 1, "updatedAt": now_iso()}
-            )
-            return True
-
-        with _store_errors("advance a redrive job"):
-            return advance_in(self._client.transaction())
+        return self._update_if(
+            job_id,
+            lambda job: job.get("batches") == batches_read,
+            {**fields, "batches": batches_read + 1},
+            "advance a redrive job",
+        )
 
     def running(self, limit: int) -> list[dict[str, Any]]:
         """Up to `limit` jobs still `running` (the reconciler looks for stalled ones)."""
         query = self._collection.where(filter=FieldFilter("state", "==", "running")).limit(limit)
         with _store_errors("list running redrive jobs"):
-            jobs = [snapshot.to_dict() or {} for snapshot in query.stream()]
-        return [{k: v for k, v in job.items() if k != "expireAt"} for job in jobs]
+            return [_job(snapshot) for snapshot in query.stream()]
 
     def touch(self, job_id: str, seen_updated_at: str, fields: dict[str, Any]) -> bool:
         """Set `fields` on a running job read at `seen_updated_at`; False if it changed since."""
+        return self._update_if(
+            job_id,
+            lambda job: job.get("state") == "running" and job.get("updatedAt") == seen_updated_at,
+            fields,
+            "update a redrive job",
+        )
+
+    def _update_if(
+        self,
+        job_id: str,
+        still: Callable[[dict[str, Any]], bool],
+        fields: dict[str, Any],
+        doing: str,
+    ) -> bool:
+        """Set `fields` (and `updatedAt`) in one transaction if the job is `still` as read."""
         ref = self._collection.document(job_id)
 
         @firestore.transactional
-        def touch_in(transaction: firestore.Transaction) -> bool:
+        def update_in(transaction: firestore.Transaction) -> bool:
             snapshot = ref.get(transaction=transaction)
-            if not snapshot.exists:
-                return False
-            job = snapshot.to_dict() or {}
-            if job.get("state") != "running" or job.get("updatedAt") != seen_updated_at:
+            if not snapshot.exists or not still(snapshot.to_dict() or {}):
                 return False
             transaction.update(ref, {**fields, "updatedAt": now_iso()})
             return True
 
-        with _store_errors("update a redrive job"):
-            return touch_in(self._client.transaction())
+        with _store_errors(doing):
+            return update_in(self._client.transaction())
+
+
+def _job(snapshot: Any) -> dict[str, Any]:
+    """A stored job as the redriver reads it (the TTL field left out)."""
+    job = snapshot.to_dict() or {}
+    job.pop("expireAt", None)
+    return job
