@@ -33,6 +33,7 @@ from .errors import (
     NotFoundError,
 )
 from .pipeline import Intake
+from .pipeline.reconcile import due_again
 from .timestamps import epoch_seconds, iso_timestamp, now_iso
 
 log = logging.getLogger("mapper.redrive")
@@ -260,20 +261,17 @@ class Redriver:
         """Publish the task again of each running job untouched for longer than the horizon.
 
         A job moves on only through its task message; one lost by the queue (or stalled, as
-        the emulator's do) would leave it `running` forever. Its task is published again,
-        each time after twice as long, and after `max_republishes` the job ends `failed`
-        with the reason. A second copy of a live task is harmless: a batch is recorded only
-        by the delivery that read it first, and a run is resent at most once per job.
+        the emulator's do) would leave it `running` forever. Its task is published again on
+        the reconciler's schedule (`due_again`: the horizon, then twice as long each time),
+        and after `max_republishes` the job ends `failed` with the reason. A second copy of
+        a live task is harmless: a batch is recorded only by the delivery that read it
+        first, and a run is resent at most once per job.
         """
         counts = {"resumed": 0, "ended": 0}
         now = epoch_seconds(self._now())
         for job in self._jobs.running(RUNNING_JOBS_LOOKED_AT):
             done = int(job.get("republishes") or 0)
-            try:
-                idle = now - epoch_seconds(str(job.get("updatedAt")))
-            except ValueError:
-                idle = float("inf")
-            if idle < horizon_s * 2**done:
+            if not due_again(job.get("updatedAt"), done, horizon_s, now):
                 continue
             try:
                 what = self._resume(job, done, max_republishes, horizon_s)

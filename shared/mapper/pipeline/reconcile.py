@@ -34,11 +34,15 @@ SWEEP_LIMIT = 200  # runs looked at per tick; the rest wait for the next one
 LOST_MESSAGE = "lost by the queue after {n} republishes"
 
 
-def _epoch(timestamp: Any) -> float:
+def due_again(updated_at: Any, republishes: int, horizon_s: float, now: float) -> bool:
+    """Whether something untouched since `updated_at` has waited long enough to be published
+    again: the horizon, then twice as long after each republish (an unreadable time is long
+    ago)."""
     try:
-        return epoch_seconds(str(timestamp))
+        idle = now - epoch_seconds(str(updated_at))
     except ValueError:
-        return 0.0  # unreadable: treated as long ago
+        return True
+    return idle >= horizon_s * 2**republishes
 
 
 @dataclass
@@ -96,7 +100,7 @@ class Reconciler:
         # queue that is only slow (a backlog behind a hanging target) gets time to deliver
         # what it holds, instead of the run being ended as lost, or the backlog deepened
         # by copies, while its message is still on the way.
-        if self._clock() - _epoch(run.get("updatedAt")) < self.horizon_s * 2**done:
+        if not due_again(run.get("updatedAt"), done, self.horizon_s, self._clock()):
             return
         payload = run.get("incomingPayload")
         too_large = isinstance(payload, dict) and payload.get("truncated") is True
