@@ -96,7 +96,7 @@ class FailureLimiter:
         if self._shared is None:
             return None
         wall = self._wall_clock()
-        window = int(wall // self.window_s)
+        window = self._window(wall)
         try:
             counted = self._shared.count(address, (window - 1, window))
         except MapperError as exc:
@@ -107,11 +107,15 @@ class FailureLimiter:
         # The previous window stops counting when this one ends.
         return max(1, math.ceil((window + 1) * self.window_s - wall))
 
+    def _window(self, wall: float) -> int:
+        """The shared count's fixed window holding the time `wall`, by number."""
+        return int(wall // self.window_s)
+
     def failed(self, address: str) -> None:
         """Count one failed sign-in from `address` (here, and where every instance sees it)."""
         if self._shared is not None:
             try:
-                self._shared.add(address, int(self._wall_clock() // self.window_s))
+                self._shared.add(address, self._window(self._wall_clock()))
             except MapperError as exc:
                 log.warning("failed sign-in not counted for other instances: %s", exc)
         now = self._clock()

@@ -121,13 +121,16 @@ class Queue:
                 raise QueueError(f"Pub/Sub refused a message for {self.topic_path}: {exc}") from exc
             return [self._publish_alone(message) for message in messages]
         except gexc.GoogleAPIError as exc:
-            raise QueueError(f"Pub/Sub could not publish to {self.topic_path}: {exc}") from exc
+            raise self._not_published(exc) from exc
 
     def _publish_alone(self, message: tuple[Any, int]) -> str | Failed:
         try:
             return str(self._publish_call([message])[0])
         except gexc.GoogleAPIError as exc:
-            return Failed(QueueError(f"Pub/Sub could not publish to {self.topic_path}: {exc}"))
+            return Failed(self._not_published(exc))
+
+    def _not_published(self, exc: gexc.GoogleAPIError) -> QueueError:
+        return QueueError(f"Pub/Sub could not publish to {self.topic_path}: {exc}")
 
     def _publish_call(self, messages: list[tuple[Any, int]]) -> Any:
         # The generated client's Publish (what the deprecated `publisher.api` gave).
