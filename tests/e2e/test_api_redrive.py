@@ -17,6 +17,28 @@ from .conftest import Platform
 RUNS = 200
 
 
+def job_once_ended(platform: Platform, job_id: str, timeout: float) -> dict:
+    """The job as the API shows it once it is no longer running (or when `timeout` is up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = platform.api("GET", f"/api/runs/redrive/{job_id}/").json()
+        if job["state"] != "running" or time.monotonic() > deadline:
+            return job
+        time.sleep(0.5)
+
+
+def numbers_received(
+    platform: Platform, path: str, wanted: int, timeout: float, settle: float
+) -> Counter:
+    """How often the sink got each `number` at `path`, once `wanted` arrived and `settle`
+    seconds more have passed (anything sent twice arrives by then)."""
+    deadline = time.monotonic() + timeout
+    while len(platform.sink.received(path)) < wanted and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(settle)
+    return Counter(json.loads(r["body"])["number"] for r in platform.sink.received(path))
+
+
 def test_redrive_two_hundred_dead_lettered_runs_each_delivered_once(platform: Platform) -> None:
     created = platform.add(
         {
@@ -54,12 +76,7 @@ def test_redrive_two_hundred_dead_lettered_runs_each_delivered_once(platform: Pl
     job_id = started.json()["jobId"]
     assert started.json()["count"] == RUNS
 
-    deadline = time.monotonic() + 120
-    while True:
-        job = platform.api("GET", f"/api/runs/redrive/{job_id}/").json()
-        if job["state"] != "running" or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    job = job_once_ended(platform, job_id, timeout=120)
     assert (job["state"], job["total"], job["queued"], job["failed"]) == ("done", RUNS, RUNS, 0)
     # At most 50 runs a second: 200 runs take at least 199 / 50 s from start to done.
     took = datetime.fromisoformat(job["updatedAt"]) - datetime.fromisoformat(job["createdAt"])
@@ -68,12 +85,9 @@ def test_redrive_two_hundred_dead_lettered_runs_each_delivered_once(platform: Pl
     listed = platform.api("GET", "/api/runs/redrive/?limit=200").json()["jobs"]
     assert [j for j in listed if j["jobId"] == job_id] == [job]
 
-    deadline = time.monotonic() + 120
-    while len(platform.sink.received("/redriven")) < RUNS and time.monotonic() < deadline:
-        time.sleep(0.5)
-    time.sleep(2)  # anything sent twice would arrive by now
-    numbers = Counter(json.loads(r["body"])["number"] for r in platform.sink.received("/redriven"))
-    assert numbers == Counter(range(RUNS))  # each once
+    assert numbers_received(platform, "/redriven", RUNS, timeout=120, settle=2) == Counter(
+        range(RUNS)
+    )  # each once
 
     replays = platform.api(
         "GET", f"/api/runs/?integration_id={created['id']}&status=success&limit=200"
@@ -134,19 +148,9 @@ def test_a_running_job_whose_task_the_queue_lost_is_resumed_by_the_tick(
     assert tick.status_code == 200, tick.text
     assert set(tick.json()["redriveJobs"]) == {"resumed", "ended"}
 
-    deadline = time.monotonic() + 60
-    while True:
-        job = platform.api("GET", f"/api/runs/redrive/{job_id}/").json()
-        if job["state"] != "running" or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    job = job_once_ended(platform, job_id, timeout=60)
     assert (job["state"], job["queued"], job["failed"]) == ("done", 3, 0)
-    deadline = time.monotonic() + 60
-    while len(platform.sink.received("/resumed")) < 3 and time.monotonic() < deadline:
-        time.sleep(0.5)
-    time.sleep(1)
-    numbers = Counter(json.loads(r["body"])["number"] for r in platform.sink.received("/resumed"))
-    assert numbers == Counter(range(3))  # each once
+    assert numbers_received(platform, "/resumed", 3, timeout=60, settle=1) == Counter(range(3))
 
 
 def test_redrive_refuses_bad_requests(platform: Platform) -> None:

@@ -182,12 +182,29 @@ def test_runs_created_after_the_job_started_are_not_part_of_it() -> None:
 HORIZON_S = 900.0
 
 
-def test_a_job_whose_task_the_queue_lost_is_resumed_after_the_horizon_and_finishes() -> None:
+def started_job(
+    failed: int, batch_size: int
+) -> tuple[Pipeline, Redriver, FakeQueue, FakeRedriveJobs]:
+    """`failed` runs that ended `error`, and job0 started over them; jobs on the runs' clock."""
     p = build()
-    failed_runs(p, 5)
+    failed_runs(p, failed)
     tasks, jobs = FakeQueue(), FakeRedriveJobs(now=p.clock.iso)
-    r = redriver(p, tasks, jobs, batch_size=2)
+    r = redriver(p, tasks, jobs, batch_size=batch_size)
     r.start(["error"])
+    return p, r, tasks, jobs
+
+
+def finish_and_deliver(p: Pipeline, r: Redriver, tasks: FakeQueue, jobs: FakeRedriveJobs,
+                       failed: int) -> None:
+    """Run the tasks left; job0 is done, and each failed run was delivered exactly once."""
+    run_tasks(r, tasks)
+    assert jobs.get("job0")["state"] == "done" and jobs.get("job0")["queued"] == failed
+    p.deliver_all()
+    assert sorted(s["payload"]["number"] for s in p.target.sent) == list(range(failed))
+
+
+def test_a_job_whose_task_the_queue_lost_is_resumed_after_the_horizon_and_finishes() -> None:
+    p, r, tasks, jobs = started_job(5, batch_size=2)
     r.step(tasks.messages.pop(0)["redriveJob"])
     tasks.messages.clear()  # the next task is lost: without the sweep the job stays running
 
@@ -198,34 +215,20 @@ def test_a_job_whose_task_the_queue_lost_is_resumed_after_the_horizon_and_finish
     assert tasks.messages == [{"redriveJob": "job0"}]
     assert r.resume_stalled(HORIZON_S, 3)["resumed"] == 0  # published once per wait
 
-    run_tasks(r, tasks)
-    assert jobs.get("job0")["state"] == "done" and jobs.get("job0")["queued"] == 5
-    p.deliver_all()
-    assert sorted(s["payload"]["number"] for s in p.target.sent) == list(range(5))
+    finish_and_deliver(p, r, tasks, jobs, 5)
 
 
 def test_the_lost_task_arriving_late_beside_its_republished_copy_sends_no_run_twice() -> None:
-    p = build()
-    failed_runs(p, 6)
-    tasks, jobs = FakeQueue(), FakeRedriveJobs(now=p.clock.iso)
-    r = redriver(p, tasks, jobs, batch_size=2)
-    r.start(["error"])
+    p, r, tasks, jobs = started_job(6, batch_size=2)
     late = tasks.messages.pop(0)  # only stalled, not lost
     p.clock.advance(HORIZON_S + 1)
     r.resume_stalled(HORIZON_S, 3)
     tasks.messages.append(late)  # both copies are delivered now
-    run_tasks(r, tasks)
-    assert jobs.get("job0")["state"] == "done" and jobs.get("job0")["queued"] == 6
-    p.deliver_all()
-    assert sorted(s["payload"]["number"] for s in p.target.sent) == list(range(6))
+    finish_and_deliver(p, r, tasks, jobs, 6)
 
 
 def test_a_job_whose_task_keeps_being_lost_ends_failed_with_the_reason() -> None:
-    p = build()
-    failed_runs(p, 3)
-    tasks, jobs = FakeQueue(), FakeRedriveJobs(now=p.clock.iso)
-    r = redriver(p, tasks, jobs, batch_size=2)
-    r.start(["error"])
+    p, r, tasks, _ = started_job(3, batch_size=2)
     for wait in (1, 2, 4):  # each republish waits twice as long as the one before
         tasks.messages.clear()
         p.clock.advance(HORIZON_S * wait + 1)
@@ -240,11 +243,7 @@ def test_a_job_whose_task_keeps_being_lost_ends_failed_with_the_reason() -> None
 
 
 def test_a_task_that_cannot_be_published_again_leaves_the_other_jobs_resumed() -> None:
-    p = build()
-    failed_runs(p, 2)
-    tasks, jobs = FakeQueue(), FakeRedriveJobs(now=p.clock.iso)
-    r = redriver(p, tasks, jobs, batch_size=1)
-    r.start(["error"])
+    p, r, tasks, _ = started_job(2, batch_size=1)
     r.start(["error"])
     tasks.messages.clear()  # both jobs' tasks lost
     p.clock.advance(HORIZON_S + 1)

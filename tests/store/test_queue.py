@@ -36,16 +36,25 @@ def pull_one(subscriber: pubsub_v1.SubscriberClient, subscription: str):
     raise AssertionError(f"nothing arrived on {subscription}")
 
 
+def fresh_queue(
+    emulators: Emulators,
+    publisher: pubsub_v1.PublisherClient,
+    subscriber: pubsub_v1.SubscriberClient,
+) -> tuple[Queue, str]:
+    """A Queue on a new topic, and the path of a new subscription to it."""
+    topic, subscription = unique("internal"), unique("worker")
+    subscription_path = ensure_topic_and_subscription(
+        publisher, subscriber, emulators.project, topic, subscription
+    )
+    return Queue(publisher, publisher.topic_path(emulators.project, topic)), subscription_path
+
+
 def test_publish_returns_the_id_of_the_message_pulled(
     emulators: Emulators,
     publisher: pubsub_v1.PublisherClient,
     subscriber: pubsub_v1.SubscriberClient,
 ) -> None:
-    topic, subscription = unique("internal"), unique("worker")
-    subscription_path = ensure_topic_and_subscription(
-        publisher, subscriber, emulators.project, topic, subscription
-    )
-    queue = Queue(publisher, publisher.topic_path(emulators.project, topic))
+    queue, subscription_path = fresh_queue(emulators, publisher, subscriber)
     message = {"runId": "r1", "payload": {"matrix": [[1, 2]], "text": "héllo"}}
 
     message_id = queue.publish(message, {"integrationId": "i1"})
@@ -114,11 +123,7 @@ def test_messages_published_at_once_share_calls_and_each_caller_gets_its_own_id(
     publisher: pubsub_v1.PublisherClient,
     subscriber: pubsub_v1.SubscriberClient,
 ) -> None:
-    topic, subscription = unique("internal"), unique("worker")
-    subscription_path = ensure_topic_and_subscription(
-        publisher, subscriber, emulators.project, topic, subscription
-    )
-    queue = Queue(publisher, publisher.topic_path(emulators.project, topic))
+    queue, subscription_path = fresh_queue(emulators, publisher, subscriber)
     calls: list[int] = []
     real_publish = GeneratedPublisher.publish
 
@@ -153,11 +158,7 @@ def test_a_message_pub_sub_refuses_fails_only_its_own_caller_in_a_shared_call(
     publisher: pubsub_v1.PublisherClient,
     subscriber: pubsub_v1.SubscriberClient,
 ) -> None:
-    topic, subscription = unique("internal"), unique("worker")
-    subscription_path = ensure_topic_and_subscription(
-        publisher, subscriber, emulators.project, topic, subscription
-    )
-    queue = Queue(publisher, publisher.topic_path(emulators.project, topic))
+    queue, subscription_path = fresh_queue(emulators, publisher, subscriber)
     good = [pubsub_v1.types.PubsubMessage(data=f'{{"n": {n}}}'.encode()) for n in range(2)]
     empty = pubsub_v1.types.PubsubMessage(data=b"")  # the emulator refuses an empty message
 
