@@ -6,15 +6,16 @@ Each commit is one round trip whatever it holds, and the Firestore emulator spen
 once, alone; creates arriving while a commit is in flight are committed together by the next
 free slot, at most `max_documents` documents or `max_bytes`, never two of one document.
 
-A batch is atomic: one document that already exists fails the whole commit. Then each of its
+The commit is passed in (`mapper.firestore_writes.commit_creates` over a client). A commit
+is atomic: one document that already exists fails the whole commit. Then each of its
 documents is created again on its own, so every caller learns its own answer (created, or
-already there) and no caller's document depends on another's. Any other failure of a batch
+already there) and no caller's document depends on another's. Any other failure of a commit
 is every one of its callers' failure, as their own commit's would have been.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -31,13 +32,13 @@ class GroupCommit:
 
     def __init__(
         self,
-        new_batch: Callable[[], Any],
+        commit_creates: Callable[[Sequence[tuple[Any, dict[str, Any]]]], None],
         *,
         max_in_flight: int = MAX_IN_FLIGHT,
         max_documents: int = MAX_DOCUMENTS,
         max_bytes: int = MAX_BYTES,
     ) -> None:
-        self._new_batch = new_batch
+        self._commit_creates = commit_creates
         self._grouper: Grouper[tuple[Any, dict[str, Any]], bool] = Grouper(
             self._commit,
             max_in_flight=max_in_flight,
@@ -52,26 +53,23 @@ class GroupCommit:
         return self._grouper.call((ref, data))
 
     def _commit(self, creates: list[tuple[Any, dict[str, Any]]]) -> list[bool | Failed]:
-        if len(creates) == 1:
-            return [_create_alone(*creates[0])]
-        writes = self._new_batch()
-        for ref, data in creates:
-            writes.create(ref, data)
         try:
-            writes.commit()
-        except gexc.AlreadyExists:  # which one existed? each caller gets its own answer
-            return [_create_alone(ref, data) for ref, data in creates]
+            self._commit_creates(creates)
+        except gexc.AlreadyExists:
+            if len(creates) == 1:
+                return [False]
+            # Which one existed? Each caller gets its own answer.
+            return [self._create_alone(create) for create in creates]
         return [True] * len(creates)
 
-
-def _create_alone(ref: Any, data: dict[str, Any]) -> bool | Failed:
-    try:
-        ref.create(data)
-    except gexc.AlreadyExists:
-        return False
-    except Exception as exc:  # noqa: BLE001 - raised in its caller's thread
-        return Failed(exc)
-    return True
+    def _create_alone(self, create: tuple[Any, dict[str, Any]]) -> bool | Failed:
+        try:
+            self._commit_creates([create])
+        except gexc.AlreadyExists:
+            return False
+        except Exception as exc:  # noqa: BLE001 - raised in its caller's thread
+            return Failed(exc)
+        return True
 
 
 def approximate_size(value: Any) -> int:

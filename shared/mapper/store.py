@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import itertools
 import json
@@ -36,7 +37,9 @@ from .errors import (
     Problem,
     StoreError,
 )
+from .firestore_writes import commit_creates
 from .group_commit import GroupCommit
+from .json_text import dumps_text
 from .pipeline.ports import Claim, held_by_live_lease
 from .timestamps import iso_timestamp, now_iso
 from .versions import version_record
@@ -157,7 +160,7 @@ def _json_within(
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    return dumps_text(value, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:
@@ -426,7 +429,7 @@ class RunStore:
         self._collection = client.collection(collection)
         self._retention = retention
         # Runs created at once by concurrent requests share commits (mapper.group_commit).
-        self._creates = GroupCommit(client.batch)
+        self._creates = GroupCommit(functools.partial(commit_creates, client))
 
     def create(self, run: dict[str, Any]) -> bool:
         """Store a new run under `run["id"]`; False (and nothing written) if it exists already."""

@@ -128,7 +128,7 @@ def test_messages_published_at_once_share_calls_and_each_caller_gets_its_own_id(
     real_publish = GeneratedPublisher.publish
 
     def counted(client: object, **request: object) -> object:  # the real call, counted
-        calls.append(len(request["messages"]))  # type: ignore[arg-type]
+        calls.append(len(request["request"].messages))  # type: ignore[attr-defined]
         return real_publish(client, **request)  # type: ignore[arg-type]
 
     senders = 24
@@ -159,8 +159,9 @@ def test_a_message_pub_sub_refuses_fails_only_its_own_caller_in_a_shared_call(
     subscriber: pubsub_v1.SubscriberClient,
 ) -> None:
     queue, subscription_path = fresh_queue(emulators, publisher, subscriber)
-    good = [pubsub_v1.types.PubsubMessage(data=f'{{"n": {n}}}'.encode()) for n in range(2)]
-    empty = pubsub_v1.types.PubsubMessage(data=b"")  # the emulator refuses an empty message
+    message = pubsub_v1.types.PubsubMessage.pb()  # what Queue.publish hands its Grouper
+    good = [message(data=f'{{"n": {n}}}'.encode()) for n in range(2)]
+    empty = message(data=b"")  # the emulator refuses an empty message
 
     # The call Grouper makes for three callers at once (Queue.publish never sends no data).
     first, refused, second = queue._publish_together([(good[0], 0), (empty, 0), (good[1], 0)])

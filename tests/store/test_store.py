@@ -187,14 +187,14 @@ def test_runs_created_at_once_share_commits_and_a_resent_one_is_refused_alone(
     db: firestore.Client,
 ) -> None:
     commits: list[int] = []
-
-    class CountingBatch(firestore.WriteBatch):
-        def commit(self, *args: object, **kwargs: object) -> list:
-            commits.append(len(self._write_pbs))
-            return super().commit(*args, **kwargs)
-
     runs = RunStore(db)
-    runs._creates._new_batch = lambda: CountingBatch(db)  # count the shared commits only
+    commit_creates = runs._creates._commit_creates
+
+    def counted(creates: list) -> None:  # the real commit, counted
+        commits.append(len(creates))
+        commit_creates(creates)
+
+    runs._creates._commit_creates = counted
     assert runs.create(run("resent", ts(1, 0)))
     ids = [f"burst-{i:02d}" for i in range(60)] + ["resent"]
     with ThreadPoolExecutor(30) as pool:

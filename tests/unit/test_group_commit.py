@@ -26,11 +26,12 @@ class Database:
         self._delay = delay
         self._lock = threading.Lock()
 
-    def batch(self) -> Batch:
-        return Batch(self)
+    def commit_creates(self, creates: list[tuple[Ref, Any]]) -> None:
+        """One atomic commit of every create, as mapper.firestore_writes.commit_creates."""
+        self.apply([(ref.name, data) for ref, data in creates])
 
     def ref(self, name: str) -> Ref:
-        return Ref(self, name)
+        return Ref(name)
 
     def apply(self, writes: list[tuple[str, Any]]) -> None:
         time.sleep(self._delay)
@@ -46,25 +47,9 @@ class Database:
             self.documents.update(writes)
 
 
-class Batch:
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._writes: list[tuple[str, Any]] = []
-
-    def create(self, ref: Ref, data: Any) -> None:
-        self._writes.append((ref.name, data))
-
-    def commit(self) -> None:
-        self._db.apply(self._writes)
-
-
 class Ref:
-    def __init__(self, db: Database, name: str) -> None:
-        self._db = db
+    def __init__(self, name: str) -> None:
         self.name = self.path = name
-
-    def create(self, data: Any) -> None:
-        self._db.apply([(self.name, data)])
 
 
 def create_all(creates: GroupCommit, db: Database, names: list[str]) -> list[Any]:
@@ -84,14 +69,14 @@ def create_all(creates: GroupCommit, db: Database, names: list[str]) -> list[Any
 
 def test_a_lone_create_is_committed_at_once_on_its_own() -> None:
     db = Database()
-    assert GroupCommit(db.batch).create(db.ref("a"), {"n": 1}) is True
+    assert GroupCommit(db.commit_creates).create(db.ref("a"), {"n": 1}) is True
     assert db.commits == [["a"]] and db.documents == {"a": {"n": 1}}
 
 
 def test_concurrent_creates_share_commits_and_each_caller_learns_its_own_answer() -> None:
     db = Database()
     names = [f"run-{n}" for n in range(40)]
-    answers = create_all(GroupCommit(db.batch, max_in_flight=2), db, names)
+    answers = create_all(GroupCommit(db.commit_creates, max_in_flight=2), db, names)
     assert answers == [True] * len(names)
     assert set(db.documents) == set(names)
     assert len(db.commits) < len(names) / 3  # 40 documents, a handful of round trips
@@ -102,7 +87,7 @@ def test_a_document_that_exists_is_false_for_its_caller_only() -> None:
     db = Database()
     db.documents["run-7"] = {"name": "there before"}
     names = [f"run-{n}" for n in range(20)]
-    answers = create_all(GroupCommit(db.batch, max_in_flight=1), db, names)
+    answers = create_all(GroupCommit(db.commit_creates, max_in_flight=1), db, names)
     assert answers == [name != "run-7" for name in names]
     assert db.documents["run-7"] == {"name": "there before"}
     assert set(db.documents) == set(names)
@@ -111,7 +96,7 @@ def test_a_document_that_exists_is_false_for_its_caller_only() -> None:
 def test_the_same_document_sent_at_once_is_created_once_and_refused_to_the_others() -> None:
     db = Database()
     names = ["same"] * 10 + [f"other-{n}" for n in range(10)]
-    answers = create_all(GroupCommit(db.batch, max_in_flight=1), db, names)
+    answers = create_all(GroupCommit(db.commit_creates, max_in_flight=1), db, names)
     assert answers[:10].count(True) == 1 and answers[:10].count(False) == 9, answers
     assert answers[10:] == [True] * 10
     assert all(len(set(commit)) == len(commit) for commit in db.commits)
@@ -121,16 +106,16 @@ def test_a_failed_commit_is_the_failure_of_every_caller_in_it_and_of_no_later_on
     db = Database(delay=0.05)
     db.fail_with = gexc.ServiceUnavailable("firestore is down")
     names = [f"run-{n}" for n in range(10)]
-    answers = create_all(GroupCommit(db.batch, max_in_flight=1), db, names)
+    answers = create_all(GroupCommit(db.commit_creates, max_in_flight=1), db, names)
     assert all(isinstance(a, gexc.ServiceUnavailable) for a in answers), answers
     db.fail_with = None
-    creates = GroupCommit(db.batch)
+    creates = GroupCommit(db.commit_creates)
     assert creates.create(db.ref("after"), {}) is True
 
 
 def test_a_commit_holds_at_most_the_documents_and_bytes_it_is_allowed() -> None:
     db = Database()
-    creates = GroupCommit(db.batch, max_in_flight=1, max_documents=4, max_bytes=10_000)
+    creates = GroupCommit(db.commit_creates, max_in_flight=1, max_documents=4, max_bytes=10_000)
     names = [f"run-{n}" for n in range(24)]
     start = threading.Barrier(len(names))
 

@@ -13,6 +13,8 @@ from typing import IO, Any
 import orjson
 
 from ..errors import ConfigError
+from ..json_text import dumps_bytes as _fast_dumps
+from ..json_text import json_dumps_bytes as _encode_bytes
 from .config import json_schema
 from .plan import Message, Outcome, Plan, failure_of
 from .validate import validate
@@ -162,7 +164,6 @@ def _chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
         yield chunk
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 # orjson reads an integer past 64 bits as a float, where json keeps it: a line with a run
 # of 19 digits goes to json. Digits become "0" so that one `in` finds such a run.
 _ZEROS_B, _ZEROS_S = b"0" * 19, "0" * 19
@@ -189,22 +190,6 @@ def _fast_loads(line: str | bytes, checked: bool = False) -> tuple[Any, bool]:
             pass  # json says why, in the words it always used (or reads NaN, lone surrogates)
     text = line.decode("utf-8") if type(line) is bytes else line
     return json.loads(text), False
-
-
-def _fast_dumps(value: Any) -> bytes:
-    try:
-        return orjson.dumps(value)
-    except (TypeError, orjson.JSONEncodeError):
-        return _encode_bytes(value)  # an integer past 64 bits, a lone surrogate
-
-
-def _encode_bytes(value: Any) -> bytes:
-    # json may write a lone surrogate, which UTF-8 cannot hold: escaped, as json can.
-    text = _encode(value)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
 def map_lines(plan: Plan, lines: list[str] | list[bytes]) -> Iterator[bytes]:
