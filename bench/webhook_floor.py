@@ -1,6 +1,7 @@
 """The webhook's accept rate against a floor, both under functions-framework's production server.
 
     .venv/bin/python bench/webhook_floor.py [--requests 2000] [--concurrency 16] [--rounds 2]
+                                            [--warmup 10000] [--share-cpus]
 
 Starts the Firestore and Pub/Sub emulators, then two servers, each
 `functions-framework --target ... --source ...` (gunicorn, functions-framework's own
@@ -12,11 +13,14 @@ defaults, as Cloud Functions gen2 runs them):
 - the tuned floor: the same, publishing in one Publish call as the platform's Queue does
   (`accept_tuned`): the ratio against it is what the platform costs beyond its own publish.
 
-Both topics have one pull subscription and nothing reading it. `hey` POSTs the same ~1.7 KB
-order to each (a warm-up first, then the rounds in turn), and this prints accepted/s, p50
-and p99 and the ratios; targets (against the floor): accepts/s >= 0.8 of the floor's, p99
-within 1.5x of the floor's. Last, a sample of single POSTs checks that each run can
-be read from Firestore right after its 202. Loopback only; every wait is bounded.
+Both topics have one pull subscription and nothing reading it. The emulators get a core of
+their own (the last CPU; servers and `hey` the others, `--share-cpus` to leave them
+together): in a deployment Firestore and Pub/Sub are not on the function's instance. `hey`
+POSTs the same ~1.7 KB order to each server (a warm-up of 10,000 first: the emulators are
+JVMs, and their CPU per request falls for that long; then the rounds in turn), and this
+prints accepted/s, p50 and p99 and the ratios; targets (against the floor): accepts/s >= 0.8
+of the floor's, p99 within 1.5x of the floor's. Last, a sample of single POSTs checks that
+each run can be read from Firestore right after its 202. Loopback only; every wait is bounded.
 """
 
 from __future__ import annotations
@@ -30,11 +34,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from ff_support import ROOT, HeyResult, hey, order_body, require_hey, start_function
+from ff_support import (
+    ROOT,
+    HeyResult,
+    hey,
+    order_body,
+    pin_emulators_apart,
+    require_hey,
+    start_function,
+)
 
 PROJECT = "demo-bench-floor"
 FLOOR_TOPIC = "bench-floor"
-WARMUP = 2000  # the emulators run in a JVM: measure them warm (docs/performance.md)
+WARMUP = 10_000  # per server; the emulators run in a JVM: measured warm (docs/performance.md)
 VISIBILITY_SAMPLE = 50
 RATE_TARGET = 0.8
 P99_TARGET = 1.5
@@ -45,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=WARMUP, help="POSTs per server first")
+    parser.add_argument("--share-cpus", action="store_true", help="do not pin the emulators")
     args = parser.parse_args(argv)
     if require_hey() is None:
         return 2
@@ -87,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
                 "webhookPath": path,
             }
         )
+        placement = (
+            "emulators and servers share every CPU"
+            if args.share_cpus
+            else pin_emulators_apart(emulators.process_groups())
+        )
         try:
             source = ROOT / "bench/floor_functions.py"
             floor = start_function("floor", "accept", source, env, tmp)
@@ -103,9 +122,10 @@ def main(argv: list[str] | None = None) -> int:
                 "webhook": f"{webhook.url}/webhook/{path}/",
             }
             print(f"order {body_file.stat().st_size} bytes; {args.requests} POSTs per round, "
-                  f"{args.concurrency} connections; servers: functions-framework (gunicorn)")
-            for url in urls.values():  # connections, caches, the integration lookup
-                hey(url, body_file, WARMUP, args.concurrency)
+                  f"{args.concurrency} connections; servers: functions-framework (gunicorn); "
+                  f"{placement}; {args.warmup} POSTs per server to warm up")
+            for url in urls.values():  # the emulators' JIT, connections, caches
+                hey(url, body_file, args.warmup, args.concurrency)
             results: dict[str, list[HeyResult]] = {name: [] for name in urls}
             for n in range(args.rounds):
                 for name, url in urls.items():
