@@ -1,6 +1,7 @@
 """End-to-end runs/s against a floor of publish -> push -> bare POST, same emulators, same load.
 
     .venv/bin/python bench/end_to_end_floor.py [--requests 1000] [--concurrency 16] [--rounds 2]
+                                               [--share-cpus]
 
 Every server is functions-framework's production server (gunicorn), as deployed:
 
@@ -14,7 +15,9 @@ Every server is functions-framework's production server (gunicorn), as deployed:
 
 `hey` POSTs the same ~1.7 KB order N times to each entry; a round lasts from the first
 POST to the N-th delivery at the target (a loopback sink on 127.0.0.2). Rounds alternate
-floor, platform; the ratio is platform runs/s over floor runs/s. Bounded waits, loopback only.
+floor, platform; the ratio is platform runs/s over floor runs/s. As in webhook_floor.py, the
+emulators get the last CPU to themselves (`--share-cpus` to leave them with the servers).
+Bounded waits, loopback only.
 """
 
 from __future__ import annotations
@@ -28,7 +31,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from ff_support import ROOT, CountingSink, Server, hey, order_body, require_hey, start_function
+from ff_support import (
+    ROOT,
+    CountingSink,
+    Server,
+    hey,
+    order_body,
+    pin_emulators_apart,
+    require_hey,
+    start_function,
+)
 
 PROJECT = "demo-bench-e2e"
 FLOOR_TOPIC = "bench-floor"
@@ -41,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--share-cpus", action="store_true", help="do not pin the emulators")
     args = parser.parse_args(argv)
     if require_hey() is None:
         return 2
@@ -76,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
             "PUSH_VERIFY_OIDC": "false",  # no push function here; the emulator signs nothing
         }
         db = firestore.Client(project=PROJECT)
+        placement = (
+            "emulators and servers share every CPU"
+            if args.share_cpus
+            else pin_emulators_apart(emulators.process_groups())
+        )
         try:
             source = ROOT / "bench/floor_functions.py"
             floor_in = start_function("floor-accept", "accept", source, env, tmp)
@@ -112,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             entries = {"floor": floor_in.url + "/", "platform": f"{webhook.url}/webhook/{path}/"}
             print(f"order {body_file.stat().st_size} bytes; {args.requests} POSTs per round, "
-                  f"{args.concurrency} connections; every server functions-framework (gunicorn)")
+                  f"{args.concurrency} connections; every server functions-framework (gunicorn); "
+                  f"{placement}")
             for url in entries.values():
                 one_round(url, body_file, WARMUP, args.concurrency, sink)  # warm-up
             for n in range(args.rounds):
