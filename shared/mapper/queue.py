@@ -136,7 +136,8 @@ class Queue:
 
     def _publish_call(self, messages: list[tuple[Any, int]]) -> Any:
         # The generated client's Publish (what the deprecated `publisher.api` gave), given
-        # the protobuf request itself: its proto-plus wrappers cost more than the message.
+        # the protobuf request itself: its proto-plus wrapper of a message costs 23 us here,
+        # the protobuf message 4 (docs/performance.md).
         request = _PublishRequest(topic=self.topic_path, messages=[m for m, _ in messages])
         reply = _GeneratedPublisher.publish(  # type: ignore[call-arg]
             self._publisher, request=request, retry=self._retry, timeout=self._timeout
