@@ -6,7 +6,7 @@ import { diffTable } from './diff-view.js';
 import {
   el, fullTime, jsonBlock, pager, replace, timeAgo,
 } from './dom.js';
-import { localInput } from './runs.js';
+import { fillIntegrationFilter, localInput } from './runs.js';
 import { can, notAllowed } from './signin.js';
 
 const PAGE_SIZE = 50;
@@ -112,14 +112,7 @@ export function renderAudit(main, query) {
   document.title = 'Audit log · JSON mapper';
   api.listIntegrations().then(({ integrations }) => {
     if (stopped) return;
-    if (integrations.some((item) => item.id === filters.integration_id)) {
-      integration.querySelector('[data-stand-in]').remove();
-    }
-    for (const item of integrations) {
-      names.set(item.id, item.name);
-      integration.append(el('option', { value: item.id, selected: item.id === filters.integration_id },
-        item.name));
-    }
+    fillIntegrationFilter(integration, integrations, filters.integration_id, names);
   }).catch(() => {});
   api.listKeys().then(({ keys }) => {
     if (stopped) return;

@@ -67,6 +67,20 @@ export function localInput(iso) {
   return local.toISOString().slice(0, 16);
 }
 
+/**
+ * Fill an integration filter's <select> with `integrations`, the address's choice selected
+ * (its stand-in option goes once the real one is there); records each name in `names`.
+ */
+export function fillIntegrationFilter(select, integrations, chosenId, names) {
+  if (integrations.some((item) => item.id === chosenId)) {
+    select.querySelector('[data-stand-in]').remove();
+  }
+  for (const item of integrations) {
+    names.set(item.id, item.name);
+    select.append(el('option', { value: item.id, selected: item.id === chosenId }, item.name));
+  }
+}
+
 /** The runs list at `#/runs?status=&integration=&since=&until=&key=&kind=&slow=`. */
 export function renderRuns(main, query) {
   const filters = {
@@ -142,14 +156,7 @@ export function renderRuns(main, query) {
     form, redrive ? redrive.root : null, results, more);
   document.title = 'Runs · JSON mapper';
   api.listIntegrations().then(({ integrations }) => {
-    if (integrations.some((item) => item.id === filters.integration_id)) {
-      integration.querySelector('[data-stand-in]').remove();
-    }
-    for (const item of integrations) {
-      names.set(item.id, item.name);
-      integration.append(el('option', { value: item.id, selected: item.id === filters.integration_id },
-        item.name));
-    }
+    fillIntegrationFilter(integration, integrations, filters.integration_id, names);
     if (runs.length) replace(results, runTable(runs, { names, filtered, versions: true }));
   }).catch(() => {});
   load();
