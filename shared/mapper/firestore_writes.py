@@ -9,7 +9,10 @@ such as SERVER_TIMESTAMP, bytes) goes through the library's own `pbs_for_create`
 tests/unit/test_firestore_writes.py holds the bytes equal to the library's.
 
 `commit_creates` sends them in one Commit through the client's own API object and metadata,
-with its default retry and timeout, as `WriteBatch.commit` does.
+with its default retry and timeout, as `WriteBatch.commit` does. Those are the client's
+private attributes (`_firestore_api`, `_rpc_metadata`, `_database_string`, a reference's
+`_document_path`): google-cloud-firestore is pinned in requirements.txt, and
+tests/store/test_commit_creates.py runs them against the emulator.
 """
 
 from __future__ import annotations
