@@ -30,21 +30,16 @@ def dumps_bytes(value: Any, default: Default | None = None) -> bytes:
 
 def dumps_text(value: Any, default: Default | None = None) -> str:
     """`value` as compact JSON text (see `dumps_bytes`)."""
-    try:
-        return orjson.dumps(value, default=default).decode("utf-8")
-    except (TypeError, orjson.JSONEncodeError):
-        return json_dumps_bytes(value, default).decode("utf-8")
+    return dumps_bytes(value, default).decode("utf-8")
 
 
 def json_dumps_bytes(value: Any, default: Default | None = None) -> bytes:
     """The same through json alone; a lone surrogate, which UTF-8 cannot hold, is escaped."""
-    encode = _json_encode if default is None else _encoder(default)
-    text = encode(value)
+    if default is None:
+        text = _json_encode(value)
+    else:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=default)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(value, separators=(",", ":"), default=default).encode("ascii")
-
-
-def _encoder(default: Default) -> Callable[[Any], str]:
-    return json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=default).encode
