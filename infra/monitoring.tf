@@ -222,7 +222,6 @@ resource "google_monitoring_alert_policy" "lost_runs" {
   }
 }
 
-# One integration's attempts fail more than var.alert_error_rate of the time for 10 minutes.
 # A bulk redrive job ended failed: its task was lost by the queue after the sweep's
 # republishes, so some of the runs it was to resend were not.
 resource "google_monitoring_alert_policy" "lost_redrive_jobs" {
@@ -262,6 +261,7 @@ resource "google_monitoring_alert_policy" "lost_redrive_jobs" {
   }
 }
 
+# One integration's attempts fail more than var.alert_error_rate of the time for 10 minutes.
 resource "google_monitoring_alert_policy" "error_rate" {
   project               = var.project_id
   display_name          = "JSON mapper: an integration's deliveries are failing"
