@@ -1,0 +1,158 @@
+"""The run: its statuses, where it came from, its id, and the message that queues it.
+
+The one home of the run's vocabulary. Everything that names a status or a source kind
+imports it from here (the Firestore adapter, the API's contract, the reconciler, redrive,
+the fakes); the web UI keeps a mirror that a test holds to this module. Pure: no cloud
+library, no HTTP.
+
+Modelled on httpx's `_status_codes.py`: an enum whose members say what they mean, and the
+groups of them that rules are written against.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from ..json_text import dumps_bytes
+
+
+class RunStatus(StrEnum):
+    """Where a run stands. A run starts `queued` and ends in one of `TERMINAL`."""
+
+    # Recorded and on the internal topic, waiting for a worker (or for the reconciler to
+    # publish it again when the publish failed).
+    QUEUED = "queued"
+    # A worker holds the run under a lease (`leaseUntil`) and is sending it now.
+    DELIVERING = "delivering"
+    # The target accepted the output (every target, for a fan-out).
+    SUCCESS = "success"
+    # Failed for good: bad input, a mapping or condition error, a target that refused the
+    # request (4xx other than 408/429), or a setting that cannot work. Not retried.
+    ERROR = "error"
+    # The condition was falsy: nothing was sent, on purpose.
+    SKIPPED = "skipped"
+    # A fan-out where some targets succeeded and some did not.
+    PARTIAL = "partial"
+    # The last attempt failed in a way worth retrying; another attempt is scheduled.
+    RETRYING = "retrying"
+    # Every attempt the retry policy allows failed (or the run grew too old): kept for
+    # redrive, never attempted again by itself.
+    DEAD_LETTERED = "dead_lettered"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the run has ended (nothing will change it but a redrive or replay)."""
+        return self in TERMINAL
+
+
+# The run has ended: the stats count these, the UI stops polling.
+TERMINAL = frozenset(
+    {
+        RunStatus.SUCCESS,
+        RunStatus.ERROR,
+        RunStatus.SKIPPED,
+        RunStatus.PARTIAL,
+        RunStatus.DEAD_LETTERED,
+    }
+)
+# Not ended and not held by anyone for good: the reconciler looks for these when stale.
+IN_FLIGHT = frozenset({RunStatus.QUEUED, RunStatus.DELIVERING, RunStatus.RETRYING})
+# What a bulk redrive may send again.
+REDRIVABLE = frozenset({RunStatus.ERROR, RunStatus.DEAD_LETTERED, RunStatus.RETRYING})
+
+
+class SourceKind(StrEnum):
+    """How a run's message reached the platform (the run's `sourceKind`)."""
+
+    WEBHOOK = "webhook"  # POST /webhook/{path}/
+    PUBSUB_PUSH = "pubsub-push"  # a push subscription's POST /pubsub/{path}/
+    PUBSUB_PULL = "pubsub-pull"  # drained from a pull subscription by the scheduled pull
+    TEST = "test"  # a test event sent from the API or the UI
+    REPLAY = "replay"  # a recorded run processed again (replay or bulk redrive)
+
+
+_KEY_CHARS = re.compile(r"^[A-Za-z0-9_.:=+-]{1,200}$")
+
+
+def run_id_for(integration_id: str, key: str | None) -> str:
+    """The run id: the sender's idempotency key scoped to its integration, else a new one.
+
+    Scoped so that two senders using the same key on two integrations never collide; a key
+    with characters a document id cannot hold is replaced by its hash.
+    """
+    if not key:
+        return f"{integration_id}.{uuid.uuid4().hex}"
+    if not _KEY_CHARS.match(key):
+        key = "h" + hashlib.sha256(key.encode()).hexdigest()[:40]
+    return f"{integration_id}.{key}"
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """The internal topic's message: everything a worker needs to deliver one run."""
+
+    run_id: str
+    integration_id: str
+    source_kind: str
+    payload: Any
+    accepted_at: float  # epoch seconds when the platform accepted the event
+    integration_version: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_run(cls, run: Mapping[str, Any], payload: Any, now: float) -> QueuedMessage:
+        """The message that queues `run` (as recorded) with `payload`, accepted at `now`."""
+        return cls(
+            run_id=run["id"],
+            integration_id=run["integrationId"],
+            source_kind=run["sourceKind"],
+            payload=payload,
+            accepted_at=now,
+            integration_version=run.get("integrationVersion"),
+            headers=run.get("incomingHeaders") or {},
+            attributes=run.get("incomingAttributes") or {},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The message as the JSON object on the topic (camelCase, as the run's fields)."""
+        return {
+            "runId": self.run_id,
+            "integrationId": self.integration_id,
+            "integrationVersion": self.integration_version,
+            "sourceKind": self.source_kind,
+            "payload": self.payload,
+            "headers": dict(self.headers),
+            "attributes": dict(self.attributes),
+            "acceptedAt": self.accepted_at,
+        }
+
+    def to_bytes(self) -> bytes:
+        """The message as the topic carries it: compact UTF-8 JSON."""
+        return dumps_bytes(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> QueuedMessage:
+        """The message from its JSON object; KeyError when a required field is missing."""
+        return cls(
+            run_id=data["runId"],
+            integration_id=data["integrationId"],
+            source_kind=data.get("sourceKind", SourceKind.WEBHOOK),
+            payload=data.get("payload"),
+            accepted_at=float(data.get("acceptedAt") or 0.0),
+            integration_version=data.get("integrationVersion"),
+            headers=data.get("headers") or {},
+            attributes=data.get("attributes") or {},
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> QueuedMessage:
+        """The message from the bytes `to_bytes` wrote."""
+        return cls.from_dict(json.loads(data))
