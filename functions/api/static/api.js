@@ -2,6 +2,8 @@
 // admin token) as a bearer header. It lives in sessionStorage (this tab, until it closes) and
 // never in a URL.
 
+import { FINAL_STATUSES } from './run-vocabulary.js';
+
 const TOKEN_KEY = 'mapper.token';
 
 export const token = {
@@ -114,9 +116,6 @@ function queryOf(filters) {
   for (const [name, value] of Object.entries(filters)) if (value) query.set(name, value);
   return query;
 }
-
-/** True for statuses that will not change any more. */
-export const FINAL_STATUSES = new Set(['success', 'error', 'skipped', 'partial', 'dead_lettered']);
 
 /** Poll a run until it is final (or `timeoutMs` passes); returns the last seen run. */
 export async function waitForRun(runId, { timeoutMs = 30000, onUpdate } = {}) {

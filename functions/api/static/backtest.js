@@ -6,7 +6,7 @@ import { api } from './api.js';
 import { documentToSave } from './document.js';
 import { diffTable } from './diff-view.js';
 import { el, replace, statusBadge } from './dom.js';
-import { RUN_STATUSES } from './runs.js';
+import { RUN_STATUSES, STATUS } from './run-vocabulary.js';
 import { can, REASON } from './signin.js';
 
 const LIMITS = [20, 50, 100, 200];
@@ -23,8 +23,8 @@ const TOTALS = [
 /** True when the candidate's outcome on this run differs from what was recorded. */
 function differs(item) {
   if (item.diff.length) return true;
-  if (item.skipped) return item.recordedStatus !== 'skipped';
-  return Boolean(item.error) && !['error', 'dead_lettered'].includes(item.recordedStatus);
+  if (item.skipped) return item.recordedStatus !== STATUS.SKIPPED;
+  return Boolean(item.error) && ![STATUS.ERROR, STATUS.DEAD_LETTERED].includes(item.recordedStatus);
 }
 
 function runResult(item) {

@@ -1,15 +1,12 @@
 // Runs: the list with its filters (and Redrive), and one run in full with a Replay button.
 
-import { api, FINAL_STATUSES } from './api.js';
+import { api } from './api.js';
 import {
   el, fullTime, jsonBlock, notify, pager, replace, statusBadge, timeAgo,
 } from './dom.js';
 import { redrivePanel } from './redrive.js';
+import { FINAL_STATUSES, RUN_STATUSES, SOURCE_KINDS } from './run-vocabulary.js';
 import { can } from './signin.js';
-
-export const RUN_STATUSES = ['queued', 'success', 'error', 'skipped', 'partial', 'retrying',
-  'dead_lettered'];
-export const SOURCE_KINDS = ['webhook', 'pubsub-push', 'pubsub-pull', 'test', 'replay'];
 
 /** A link to the version of its integration that processed `run`, or nothing. */
 export function versionLink(run) {
