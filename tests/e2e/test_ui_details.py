@@ -660,3 +660,78 @@ def test_a_signing_key_made_on_save_is_shown_once_and_never_stored(
     assert key not in page.content()
     ui.step("Configure")
     expect(page.locator("fieldset.signing .badge")).to_have_text("key set")
+
+
+def test_a_conflict_loads_theirs_or_overwrites_and_changes_are_discarded_on_request(
+    ui: Ui, platform: Platform
+) -> None:
+    page = ui.page
+    name = f"Shared {uuid.uuid4().hex[:6]}"
+    created = platform.add(
+        {
+            "name": name,
+            "source": {"type": "webhook"},
+            "target": {"type": "http", "url": f"{platform.sink.url}/shared"},
+        }
+    )
+    path = f"/api/integrations/{created['id']}/"
+    name_field = page.get_by_label("Name", exact=True)
+
+    def rename_elsewhere(new: str) -> None:
+        current = platform.api("GET", path).json()
+        assert platform.api("PUT", path, {**current, "name": new}).status_code == 200
+
+    def rename_here(new: str) -> None:
+        ui.step("Configure")
+        name_field.fill(new)
+        ui.step("Save")
+
+    def save_here() -> None:
+        page.get_by_role("button", name="Validate").click()
+        page.get_by_role("button", name="Save", exact=True).click()
+
+    ui.open(f"#/integrations/{created['id']}/configure")
+    expect(name_field).to_have_value(name)
+
+    # Someone else saved first: Load their version drops mine.
+    rename_elsewhere(f"{name} theirs")
+    rename_here(f"{name} mine")
+    save_here()
+    conflict = page.locator(".validation .error-box")
+    expect(conflict).to_contain_text("Someone changed this integration after you opened it.")
+    conflict.get_by_role("button", name="Load their version (discard mine)").click()
+    expect(page.locator("h1")).to_have_text(f"{name} theirs")
+    expect(page.get_by_text("Saved as version 2")).to_be_visible()
+
+    # Again, and Overwrite with mine saves over theirs.
+    rename_elsewhere(f"{name} theirs again")
+    rename_here(f"{name} mine")
+    save_here()
+    conflict.get_by_role("button", name="Overwrite with mine").click()
+    expect(page.get_by_text("✓ Saved.")).to_be_visible()
+    expect(page.get_by_text("Saved as version 4")).to_be_visible()
+    assert platform.api("GET", path).json()["name"] == f"{name} mine"
+
+    # Discard changes asks first, then the saved version is back.
+    rename_here(f"{name} unsaved")
+    expect(page.locator(".badge.changed")).to_have_text("Unsaved changes")
+    page.get_by_role("button", name="Discard changes").click()
+    page.get_by_role("dialog").get_by_role("button", name="Discard").click()
+    expect(page.get_by_text("Changes discarded.")).to_be_visible()
+    expect(page.locator(".badge.changed")).to_be_hidden()
+    ui.step("Configure")
+    expect(name_field).to_have_value(f"{name} mine")
+
+    # Changes kept over a reload say so, and their Discard them does the same.
+    name_field.fill(f"{name} stored")
+    key = f"mapper.draft.{created['id']}"
+    page.wait_for_function("(key) => (localStorage.getItem(key) || '').includes('stored')", arg=key)
+    page.reload()
+    banner = page.locator(".banner", has_text="Restored your unsaved changes")
+    expect(banner).to_be_visible()
+    expect(name_field).to_have_value(f"{name} stored")
+    banner.get_by_role("button", name="Discard them").click()
+    page.get_by_role("dialog").get_by_role("button", name="Discard").click()
+    expect(name_field).to_have_value(f"{name} mine")
+    expect(banner).to_be_hidden()
+    assert page.evaluate("(key) => localStorage.getItem(key)", key) is None

@@ -64,6 +64,16 @@ export const SERVER_FIELDS = CONTRACT.serverFields;
 /** Where each write-only value sits in an integration document (CONTRACT.md section 2). */
 export const SECRET_PATHS = CONTRACT.secretPaths;
 
+/** The value at `path` (an array of keys, as in SECRET_PATHS) in `doc`, or undefined. */
+export function dig(doc, path) {
+  return path.reduce((node, key) => (node && typeof node === 'object' ? node[key] : undefined), doc);
+}
+
+/** True for the stored form of a secret: `{"secret": name, "set": true}`. */
+export function isSecretRef(value) {
+  return Boolean(value) && typeof value === 'object' && typeof value.secret === 'string';
+}
+
 /** A fresh copy of the contract's starting value for a source, target, auth or transform. */
 export function fresh(kind, type) {
   return structuredClone((kind === 'transforms' ? TRANSFORMS : CONTRACT[kind])[type].fresh);

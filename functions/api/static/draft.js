@@ -1,6 +1,6 @@
 // The editor's draft: the one owner of the document being edited, its sample text and the
 // saved version it started from. The steps read it (`draft.doc` is a frozen snapshot) and
-// ask for named changes; after each change the one subscriber (the editor view) hears
+// ask for named changes; after each change the one subscriber (the editor, editor.js) hears
 // `{name, path}` and redraws what that change needs. Nothing else writes the document.
 
 import { fingerprint, fresh, normalised } from './document.js';

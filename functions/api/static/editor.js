@@ -1,30 +1,28 @@
 // The integration editor: four steps over one draft (draft.js).
 //   configure -> map -> test -> save
+// As TodoMVC's controller: the draft is the model, EditorView (editor-view.js) and step 4's
+// SaveView (step-save.js) draw what they are given and call back the handlers bound here.
 // The steps read the draft and ask it for named changes; the editor is the draft's one
 // subscriber. After every change it redraws what that change needs, stores the draft
 // (stored-drafts.js), refreshes the live preview and makes the last validation stale; Save is
 // offered only once Validate passes for the document exactly as it is.
 
-import { api } from './api.js';
-import { blankDocument } from './document.js';
-import { el, notify, replace, timeAgo } from './dom.js';
-import { healthLine, signatureWarning } from './health.js';
+import { api, ApiError, waitForRun } from './api.js';
+import { confirmDialog } from './dialog.js';
+import { blankDocument, documentToSave, fingerprint } from './document.js';
+import { notify } from './dom.js';
 import { createDraft } from './draft.js';
+import { EditorView, STEPS } from './editor-view.js';
+import { healthLine, signatureWarning } from './health.js';
 import { createPreviewer } from './preview.js';
-import { clearProblems, showProblems, stepOf } from './problems.js';
 import { configureStep } from './step-configure.js';
 import { mapStep } from './step-map.js';
-import { saveStep } from './step-save.js';
+import { SaveView } from './step-save.js';
 import { testStep } from './step-test.js';
 import { discardDraft, loadDraft, saveDraft } from './stored-drafts.js';
 
-const STEPS = [
-  ['configure', '1', 'Configure'],
-  ['map', '2', 'Map'],
-  ['test', '3', 'Test'],
-  ['save', '4', 'Save'],
-];
 const DRAFT_DELAY_MS = 200;
+const DAY_MS = 24 * 3600 * 1000;
 // The draft's changes after which a step's controls are drawn again (the others come from
 // the control being typed in, which must keep its focus and caret).
 const REDRAWS = {
@@ -40,275 +38,176 @@ let revealed = null;
 
 /** The editor at `#/integrations/{id}/{step}` or `#/new/{key}/{step}`. */
 export function renderEditor(main, route) {
-  // The editor's own state; the document being edited lives in `draft`.
-  const state = {
-    key: route.id || route.key,
-    id: route.id || null,
-    validation: null, // {fingerprint, valid, problems} of the last Validate
-    problems: { preview: [], validate: [] },
-    step: route.step || 'configure',
-    justSaved: false,
+  const editor = new Editor(main, route);
+  editor.load();
+  return {
+    /** Same integration, another step: switch in place. */
+    update: (next) => editor.update(next),
+    dispose: () => editor.dispose(),
   };
-  let draft = null;
-  let unsubscribe = () => {};
-  let disposed = false;
-  let draftTimer = null;
-  let shown = null;
-  let previewer = null;
-  let tester = null;
-  let mapper = null;
-  const panels = {};
-  const tabs = {};
-  const dirtyBadge = el('span', { class: 'badge changed', hidden: true }, 'Unsaved changes');
-  const title = el('h1', {});
-  const banners = el('div', { class: 'banners' });
-  // A saved integration's last 24 hours and its refused signatures, above the steps.
-  const health = el('div', { class: 'health-box', 'aria-live': 'polite' });
-  let signatureFailures = null;
+}
 
-  const applyProblems = () => {
-    clearProblems(main);
-    // The preview and Validate often find the same problem: show it once.
-    const known = new Set(state.problems.validate.map((p) => `${p.path}\n${p.message}`));
-    const fromPreview = state.problems.preview.filter((p) => !known.has(`${p.path}\n${p.message}`));
-    showProblems(main, state.problems.validate, 'validate');
-    showProblems(main, fromPreview, 'preview');
-    for (const [step] of STEPS) {
-      const count = [...state.problems.validate, ...fromPreview]
-        .filter((p) => stepOf(p.path) === step).length;
-      const badge = tabs[step] && tabs[step].querySelector('.count');
-      if (!badge) continue;
-      badge.textContent = count ? String(count) : '';
-      badge.hidden = !count;
-      if (count) badge.setAttribute('aria-label', `${count} problem${count > 1 ? 's' : ''}`);
-    }
-  };
+class Editor {
+  constructor(main, route) {
+    // The editor's own state; the document being edited lives in `draft`.
+    this.state = {
+      key: route.id || route.key,
+      id: route.id || null,
+      validation: null, // {fingerprint, valid, problems, error} of the last Validate
+      problems: { preview: [], validate: [] },
+      step: route.step || 'configure',
+      justSaved: false,
+      signatureFailures: null,
+    };
+    this.draft = null;
+    this.disposed = false;
+    this.draftTimer = null;
+    this.unsubscribe = () => {};
+    // The parts of the steps the editor talks to, made again on every build.
+    this.previewer = null;
+    this.tester = null;
+    this.mapper = null;
+    this.saver = null;
+    this.view = new EditorView(main);
+    this.view.bindGoTo((step) => this.goTo(step));
+    this.view.bindDiscardStored(() => this.discard());
+  }
 
-  const storeDraft = () => {
-    clearTimeout(draftTimer);
-    draftTimer = setTimeout(() => {
-      if (disposed) return;
+  // --- the draft's one subscriber ---------------------------------------------------------
+
+  /** After each named change, redraw what it needs. */
+  onChange({ name, path }) {
+    const { problems } = this.state;
+    const before = problems.validate.length;
+    problems.validate = problems.validate.filter((p) => p.path !== path);
+    if (before !== problems.validate.length) this.renderProblems();
+    if (REDRAWS.configure.has(name)) this.drawConfigure();
+    if (REDRAWS.map.has(name)) this.mapper.redraw();
+    this.state.justSaved = false;
+    this.renderHead();
+    this.storeDraft();
+    this.previewer.schedule();
+    this.renderSave();
+  }
+
+  storeDraft() {
+    clearTimeout(this.draftTimer);
+    this.draftTimer = setTimeout(() => {
+      if (this.disposed) return;
+      const { draft } = this;
       if (draft.base && !draft.isDirty()) {
-        discardDraft(state.key);
+        discardDraft(this.state.key);
         return;
       }
-      saveDraft(state.key, {
+      saveDraft(this.state.key, {
         doc: draft.doc,
         sampleText: draft.sampleText,
         baseVersion: draft.base ? draft.base.version : null,
       }, draft.base);
     }, DRAFT_DELAY_MS);
-  };
+  }
 
-  const DAY_MS = 24 * 3600 * 1000;
-  const refreshHealth = async () => {
-    if (!state.id) {
-      health.replaceChildren();
+  // --- drawing ---------------------------------------------------------------------------
+
+  renderProblems() {
+    this.view.renderProblems(this.state.problems);
+  }
+
+  renderHead() {
+    const { draft } = this;
+    this.view.renderHead({
+      title: draft.doc.name || (draft.base ? draft.base.name : 'New integration'),
+      dirty: draft.isDirty(),
+      saved: Boolean(draft.base),
+    });
+  }
+
+  /** Step 1 as the draft stands (drawn again after a change in `REDRAWS.configure`). */
+  configureStep() {
+    return configureStep({ draft: this.draft, focus: (key) => this.view.focusConfigure(key) });
+  }
+
+  drawConfigure() {
+    this.view.fillPanel('configure', this.configureStep());
+    this.renderProblems();
+  }
+
+  /** Step 4 as the draft and the last validation stand. */
+  renderSave() {
+    const { draft, state } = this;
+    const { validation } = state;
+    const print = fingerprint(draft.doc);
+    const dirty = draft.isDirty();
+    this.saver.render({
+      id: state.id,
+      base: draft.base,
+      dirty,
+      validation,
+      fresh: this.validFresh(),
+      stale: Boolean(validation && validation.fingerprint !== print),
+      canDiscard: Boolean(dirty && (draft.base || loadDraft(state.key))),
+      greeting: state.justSaved && !dirty,
+      signingSecret: revealed && revealed.id === state.id ? revealed.secret : null,
+      isPubsub: Boolean(draft.base && draft.base.source && draft.base.source.type === 'pubsub'),
+    });
+  }
+
+  async refreshHealth() {
+    if (!this.state.id) {
+      this.view.clearHealth();
       return;
     }
     let stats = null;
     try {
-      stats = await api.stats(state.id, new Date(Date.now() - DAY_MS).toISOString());
+      stats = await api.stats(this.state.id, new Date(Date.now() - DAY_MS).toISOString());
     } catch {
       // no stats: the line is left out, the warning still shown
     }
-    if (disposed) return;
-    replace(health, signatureWarning(signatureFailures), stats ? healthLine(stats) : null);
-  };
-
-  const refreshHead = () => {
-    title.textContent = draft.doc.name || (draft.base ? draft.base.name : 'New integration');
-    dirtyBadge.hidden = !draft.isDirty();
-    dirtyBadge.textContent = draft.base ? 'Unsaved changes' : 'Not saved yet';
-  };
-
-  let saver = null;
-  /** The draft's one subscriber: after each named change, redraw what it needs. */
-  const onChange = ({ name, path }) => {
-    const before = state.problems.validate.length;
-    state.problems.validate = state.problems.validate.filter((p) => p.path !== path);
-    if (before !== state.problems.validate.length) applyProblems();
-    if (REDRAWS.configure.has(name)) drawConfigure();
-    if (REDRAWS.map.has(name)) mapper.redraw();
-    state.justSaved = false;
-    refreshHead();
-    storeDraft();
-    previewer.schedule();
-    saver.draw();
-  };
+    if (this.disposed) return;
+    this.view.renderHealth(signatureWarning(this.state.signatureFailures),
+      stats ? healthLine(stats) : null);
+  }
 
   // --- steps ---------------------------------------------------------------------------
 
-  const show = (step) => {
-    state.step = STEPS.some(([name]) => name === step) ? step : 'configure';
-    if (shown === state.step) return;
-    shown = state.step;
-    for (const [name] of STEPS) {
-      const selected = name === state.step;
-      tabs[name].setAttribute('aria-selected', String(selected));
-      tabs[name].tabIndex = selected ? 0 : -1;
-      panels[name].hidden = !selected;
-    }
-    if (state.step === 'test') tester.history.start();
-    else tester.history.stop();
-    document.title = `${draft.doc.name || 'New integration'} · ${state.step} · JSON mapper`;
-  };
+  show(step) {
+    this.state.step = STEPS.some(([name]) => name === step) ? step : 'configure';
+    if (!this.view.showStep(this.state.step, this.draft.doc.name || 'New integration')) return;
+    if (this.state.step === 'test') this.tester.history.start();
+    else this.tester.history.stop();
+  }
 
-  const goTo = (step, focusPath) => {
-    location.hash = state.id
-      ? `#/integrations/${encodeURIComponent(state.id)}/${step}` : `#/new/${state.key}/${step}`;
-    show(step);
-    const found = focusPath && panels[step].querySelector(`[data-path="${CSS.escape(focusPath)}"]`);
-    if (found) {
-      const focusable = found.matches('input, select, textarea, button') ? found
-        : found.querySelector('input, select, textarea, button');
-      if (focusable) focusable.focus();
-    }
-  };
+  goTo(step, focusPath) {
+    const { id, key } = this.state;
+    location.hash = id ? `#/integrations/${encodeURIComponent(id)}/${step}` : `#/new/${key}/${step}`;
+    this.show(step);
+    if (focusPath) this.view.focusPath(step, focusPath);
+  }
 
-  const nextButton = (step, label) => el('div', { class: 'buttons end step-foot' },
-    el('button', { type: 'button', class: 'primary', onclick: () => goTo(step) }, label));
-
-  /** Focus the control named `focusKey` (data-focus, else data-path) in step 1. */
-  const focusConfigure = (focusKey) => {
-    const target = panels.configure.querySelector(`[data-focus="${CSS.escape(focusKey)}"]`)
-      || panels.configure.querySelector(`[data-path="${CSS.escape(focusKey)}"]`);
-    if (target) target.focus();
-  };
-
-  const drawConfigure = () => {
-    replace(panels.configure, configureStep({ draft, focus: focusConfigure }),
-      nextButton('map', 'Next: map fields'));
-    applyProblems();
-  };
-
-  const tabList = () => {
-    const list = el('div', { role: 'tablist', 'aria-label': 'Steps', class: 'steps' },
-      STEPS.map(([name, number, label]) => {
-        tabs[name] = el('button', {
-          type: 'button', role: 'tab', id: `tab-${name}`, 'aria-controls': `panel-${name}`,
-          onclick: () => goTo(name),
-        }, el('span', { class: 'step-number', 'aria-hidden': 'true' }, number), label,
-        el('span', { class: 'count', hidden: true }));
-        panels[name] = el('section', { role: 'tabpanel', id: `panel-${name}`,
-          'aria-labelledby': `tab-${name}`, class: `panel panel-${name}` });
-        return tabs[name];
-      }));
-    list.addEventListener('keydown', (event) => {
-      const order = STEPS.map(([name]) => name);
-      const at = order.indexOf(state.step);
-      const next = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: order.length - 1 }[event.key];
-      if (next === undefined) return;
-      event.preventDefault();
-      const step = order[(next + order.length) % order.length];
-      goTo(step);
-      tabs[step].focus();
-    });
-    return list;
-  };
+  update(next) {
+    if ((next.id || next.key) !== this.state.key || !this.draft || !this.view.mounted) return false;
+    this.show(next.step || 'configure');
+    return true;
+  }
 
   // --- the whole editor ---------------------------------------------------------------------
 
-  const build = () => {
-    if (previewer) previewer.dispose();
-    if (tester) tester.history.stop();
-    unsubscribe();
-    unsubscribe = draft.subscribe(onChange);
-    previewer = createPreviewer(draft, (problems) => {
-      state.problems.preview = problems;
-      applyProblems();
-    });
-    const tablist = tabList();
-    tester = testStep(state.id, previewer, draft);
-    saver = saveStep({
-      draft,
-      key: state.key,
-      id: state.id,
-      validation: () => state.validation,
-      validated: (validation, problems) => {
-        state.validation = validation;
-        if (!problems) return;
-        state.problems.validate = problems;
-        applyProblems();
-      },
-      justSaved: () => state.justSaved,
-      newSigningSecret: () => (revealed && revealed.id === state.id ? revealed.secret : null),
-      goTo,
-      onSaved,
-      onDiscarded,
-      reload: load,
-      afterTestEvent: () => {
-        tester.history.refresh();
-        refreshHealth();
-      },
-      disposed: () => disposed,
-    });
-    drawConfigure();
-    mapper = mapStep({ draft, id: state.id, applyProblems }, previewer.panel());
-    panels.map.append(mapper.root, nextButton('test', 'Next: test'));
-    panels.test.append(tester.root, nextButton('save', 'Next: validate and save'));
-    panels.save.append(saver.root);
-    saver.draw();
-    replace(main,
-      el('p', { class: 'crumbs' }, el('a', { href: '#/integrations' }, '← Integrations')),
-      el('div', { class: 'page-head editor-head' }, title, dirtyBadge), health, banners,
-      tablist, STEPS.map(([name]) => panels[name]));
-    refreshHead();
-    shown = null;
-    show(state.step);
-    applyProblems();
-    previewer.schedule(0);
-  };
-
-  function onSaved(answer, wasNew) {
-    // The new key is in this answer only; the draft (and so localStorage) never holds it.
-    const { newSigningSecret, ...saved } = answer;
-    revealed = newSigningSecret ? { id: saved.id, secret: newSigningSecret } : null;
-    clearTimeout(draftTimer);
-    discardDraft(state.key);
-    if (wasNew) {
-      justSaved = saved.id;
-      location.hash = `#/integrations/${encodeURIComponent(saved.id)}/save`;
-      return;
-    }
-    draft = createDraft({ base: saved, doc: saved, sampleText: draft.sampleText });
-    state.validation = null;
-    state.problems.validate = [];
-    state.justSaved = true;
-    banners.replaceChildren();
-    build();
-    notify(`Saved ${saved.name}.`);
-  }
-
-  function onDiscarded() {
-    if (!draft.base) {
-      location.hash = '#/integrations';
-      return;
-    }
-    draft = createDraft({ base: draft.base, doc: draft.base });
-    state.validation = null;
-    state.problems = { preview: [], validate: [] };
-    banners.replaceChildren();
-    build();
-    notify('Changes discarded.');
-  }
-
-  async function load() {
-    replace(main, el('p', { class: 'muted' }, 'Loading…'));
-    banners.replaceChildren();
+  async load() {
+    const { state, view } = this;
+    view.showLoading();
+    view.clearBanners();
     let base;
     try {
       base = state.id ? await api.getIntegration(state.id) : null;
     } catch (err) {
-      replace(main, el('p', {}, el('a', { href: '#/integrations' }, '← Integrations')),
-        el('p', { class: 'problem-text', role: 'alert' }, err.message));
+      view.showLoadError(err.message);
       return;
     }
-    if (disposed) return;
-    signatureFailures = base ? base.signatureFailures || null : null;
-    refreshHealth();
+    if (this.disposed) return;
+    state.signatureFailures = base ? base.signatureFailures || null : null;
+    this.refreshHealth();
     const stored = loadDraft(state.key);
-    draft = createDraft({
+    this.draft = createDraft({
       base,
       doc: stored ? stored.doc : base || blankDocument(),
       sampleText: stored && typeof stored.sampleText === 'string' ? stored.sampleText : '',
@@ -316,39 +215,211 @@ export function renderEditor(main, route) {
     state.validation = null;
     state.problems = { preview: [], validate: [] };
     state.justSaved = justSaved !== null && justSaved === state.id;
-    build();
-    if (stored && base) {
-      banners.append(el('div', { class: 'banner', role: 'status' },
-        'Restored your unsaved changes from ', timeAgo(stored.savedAt), '. ',
-        stored.baseVersion !== null && stored.baseVersion !== base.version
-          ? `The saved integration has changed since (version ${stored.baseVersion} → ${base.version}). `
-          : '',
-        el('button', { type: 'button', class: 'link', onclick: () => saver.discard() }, 'Discard them')));
-    }
+    this.build();
+    if (stored && base) view.showRestored(stored, base);
     if (stored && stored.droppedSecrets && stored.droppedSecrets.length) {
-      banners.append(el('div', { class: 'banner', role: 'status' },
-        `Secrets are never kept in drafts: enter ${stored.droppedSecrets.join(', ')} again.`));
+      view.showDroppedSecrets(stored.droppedSecrets);
     }
-    if (state.justSaved) notify(`Saved ${draft.doc.name}.`);
+    if (state.justSaved) notify(`Saved ${this.draft.doc.name}.`);
   }
 
-  load();
+  /** Draw every step anew for the current draft. */
+  build() {
+    const { draft, state } = this;
+    if (this.previewer) this.previewer.dispose();
+    if (this.tester) this.tester.history.stop();
+    this.unsubscribe();
+    this.unsubscribe = draft.subscribe((change) => this.onChange(change));
+    this.previewer = createPreviewer(draft, (problems) => {
+      state.problems.preview = problems;
+      this.renderProblems();
+    });
+    this.tester = testStep(state.id, this.previewer, draft);
+    this.saver = this.saveView();
+    const configure = this.configureStep();
+    this.mapper = mapStep({ draft, id: state.id, applyProblems: () => this.renderProblems() },
+      this.previewer.panel());
+    this.view.mount({ configure, map: this.mapper.root, test: this.tester.root, save: this.saver.root });
+    this.renderSave();
+    this.renderHead();
+    this.show(state.step);
+    this.renderProblems();
+    this.previewer.schedule(0);
+  }
 
-  return {
-    /** Same integration, another step: switch in place. */
-    update(next) {
-      if ((next.id || next.key) !== state.key || !draft || !tabs.configure) return false;
-      show(next.step || 'configure');
-      return true;
-    },
-    dispose() {
-      disposed = true;
-      unsubscribe();
-      clearTimeout(draftTimer);
-      if (tester) tester.history.stop();
-      if (previewer) previewer.dispose();
-      if (justSaved === state.id) justSaved = null;
-      if (revealed && revealed.id === state.id) revealed = null;
-    },
-  };
+  /** Step 4's view, bound to the editor. */
+  saveView() {
+    const view = new SaveView();
+    view.bindValidate(() => this.validate());
+    view.bindSave(() => this.save());
+    view.bindDiscard(() => this.discard());
+    view.bindLoadTheirs(() => {
+      discardDraft(this.state.key);
+      this.load();
+    });
+    view.bindOverwrite(async () => {
+      const latest = await api.getIntegration(this.state.id);
+      this.draft.rebase(latest.version);
+      await this.save();
+    });
+    view.bindSendTest(() => this.sendTest());
+    view.bindPublishTest(() => this.publishTest());
+    view.bindShowProblem((step, path) => this.goTo(step, path));
+    return view;
+  }
+
+  // --- step 4: validate, save, discard -----------------------------------------------------
+
+  validFresh() {
+    const { validation } = this.state;
+    return Boolean(validation && validation.valid
+      && validation.fingerprint === fingerprint(this.draft.doc));
+  }
+
+  /** Keep `validation` and, when given, show its `problems` at their fields. */
+  validated(validation, problems) {
+    this.state.validation = validation;
+    if (!problems) return;
+    this.state.problems.validate = problems;
+    this.renderProblems();
+  }
+
+  async validate() {
+    const { draft, saver } = this;
+    const print = fingerprint(draft.doc);
+    saver.showValidating();
+    try {
+      const result = await api.validate(documentToSave(draft.doc, draft.base), saver.checksTarget);
+      const problems = result.problems.map((p) => ({ ...p, path: p.path.replace(/^integration\.?/, '') }));
+      this.validated({ fingerprint: print, valid: result.valid, problems }, problems);
+    } catch (err) {
+      this.validated({ fingerprint: print, valid: false, problems: err.problems || [],
+        error: err.message }, null);
+    }
+    this.renderSave();
+    if (this.validFresh()) saver.focusSave();
+  }
+
+  async save() {
+    const { draft, saver, state } = this;
+    saver.setSaving(true);
+    try {
+      const body = documentToSave(draft.doc, draft.base);
+      const saved = state.id
+        ? await api.replaceIntegration(state.id, body)
+        : await api.createIntegration(body);
+      this.onSaved(saved, !state.id);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 409) {
+        saver.showConflict(err.message);
+      } else if (err instanceof ApiError && err.problems.length) {
+        this.validated({ fingerprint: fingerprint(draft.doc), valid: false, problems: err.problems },
+          err.problems);
+        this.renderSave();
+      } else {
+        saver.showNotSaved(err.message);
+      }
+      saver.setSaving(false);
+    }
+  }
+
+  onSaved(answer, wasNew) {
+    // The new key is in this answer only; the draft (and so localStorage) never holds it.
+    const { newSigningSecret, ...saved } = answer;
+    revealed = newSigningSecret ? { id: saved.id, secret: newSigningSecret } : null;
+    clearTimeout(this.draftTimer);
+    discardDraft(this.state.key);
+    if (wasNew) {
+      justSaved = saved.id;
+      location.hash = `#/integrations/${encodeURIComponent(saved.id)}/save`;
+      return;
+    }
+    this.draft = createDraft({ base: saved, doc: saved, sampleText: this.draft.sampleText });
+    this.state.validation = null;
+    this.state.problems.validate = [];
+    this.state.justSaved = true;
+    this.view.clearBanners();
+    this.build();
+    notify(`Saved ${saved.name}.`);
+  }
+
+  async discard() {
+    const { draft } = this;
+    const sure = await confirmDialog({
+      title: 'Discard your changes?',
+      message: draft.base ? 'The integration goes back to its saved version.'
+        : 'This new integration will be gone.',
+      confirm: 'Discard',
+      danger: true,
+    });
+    if (!sure) return;
+    discardDraft(this.state.key);
+    if (!draft.base) {
+      location.hash = '#/integrations';
+      return;
+    }
+    this.draft = createDraft({ base: draft.base, doc: draft.base });
+    this.state.validation = null;
+    this.state.problems = { preview: [], validate: [] };
+    this.view.clearBanners();
+    this.build();
+    notify('Changes discarded.');
+  }
+
+  // --- step 4: a test event through the saved integration ----------------------------------
+
+  samplePayload() {
+    const { draft } = this;
+    return draft.doc.samplePayload ?? (draft.base && draft.base.samplePayload);
+  }
+
+  afterTestEvent() {
+    this.tester.history.refresh();
+    this.refreshHealth();
+  }
+
+  async sendTest() {
+    const { saver } = this;
+    const payload = this.samplePayload();
+    if (payload === undefined || payload === null) {
+      saver.showTestNeedsSample();
+      return;
+    }
+    saver.showTestSending();
+    try {
+      const queued = await api.sendTest(this.state.id, payload);
+      saver.showTestQueued(queued);
+      const run = await waitForRun(queued.runId, {
+        onUpdate: (current) => {
+          if (!this.disposed) saver.showTestProgress(current);
+        },
+      });
+      if (this.disposed || !run) return;
+      saver.showTestRun(run);
+      this.afterTestEvent();
+    } catch (err) {
+      saver.showTestFailure(err.message);
+    }
+  }
+
+  async publishTest() {
+    const payload = this.samplePayload();
+    try {
+      const { messageId } = await api.publishTest(this.state.id, payload ?? undefined);
+      this.saver.showPublished(messageId);
+      this.afterTestEvent();
+    } catch (err) {
+      this.saver.showTestFailure(err.message);
+    }
+  }
+
+  dispose() {
+    this.disposed = true;
+    this.unsubscribe();
+    clearTimeout(this.draftTimer);
+    if (this.tester) this.tester.history.stop();
+    if (this.previewer) this.previewer.dispose();
+    if (justSaved === this.state.id) justSaved = null;
+    if (revealed && revealed.id === this.state.id) revealed = null;
+  }
 }

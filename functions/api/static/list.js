@@ -2,14 +2,14 @@
 
 import { api } from './api.js';
 import { confirmDialog } from './dialog.js';
-import { SECRET_PATHS, SERVER_FIELDS } from './document.js';
+import { dig, SECRET_PATHS, SERVER_FIELDS } from './document.js';
 import {
   el, notify, pager, replace, statusBadge, timeAgo,
 } from './dom.js';
 import { inFlightText, summary } from './health.js';
 import { can, ifCan, REASON } from './signin.js';
 import {
-  dig, discardDraft, listDrafts, loadDraft, newDraftKey, saveDraft,
+  discardDraft, listDrafts, loadDraft, newDraftKey, saveDraft,
 } from './stored-drafts.js';
 
 const DAY_MS = 24 * 3600 * 1000;

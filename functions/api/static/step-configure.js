@@ -3,9 +3,8 @@
 // secret's Replace) is redrawn by the editor, and the step then puts the focus back.
 // `ctx` is {draft, focus(key)}.
 
-import { CONTRACT } from './document.js';
+import { CONTRACT, dig, isSecretRef } from './document.js';
 import { copyable, el, field, timeAgo, uid } from './dom.js';
-import { dig, isSecretRef } from './stored-drafts.js';
 
 function keys(path) {
   return path.split('.');

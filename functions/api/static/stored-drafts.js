@@ -2,19 +2,9 @@
 // Secret values typed into a draft are never written here: a draft keeps the stored
 // reference (unchanged) or nothing, and the editor asks for the value again.
 
-import { SECRET_PATHS } from './document.js';
+import { dig, isSecretRef, SECRET_PATHS } from './document.js';
 
 const PREFIX = 'mapper.draft.';
-
-/** The value at `path` (an array of keys), or undefined. */
-export function dig(doc, path) {
-  return path.reduce((node, key) => (node && typeof node === 'object' ? node[key] : undefined), doc);
-}
-
-/** True for the stored form of a secret: `{"secret": name, "set": true}`. */
-export function isSecretRef(value) {
-  return Boolean(value) && typeof value === 'object' && typeof value.secret === 'string';
-}
 
 /** A copy of `doc` without any secret value typed by the user, and the paths dropped. */
 export function withoutTypedSecrets(doc, base) {
