@@ -14,9 +14,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mapper.errors import ConflictError, NotFoundError, QueueError
+from mapper.json_text import dumps_bytes
 from mapper.pipeline.ports import Claim, held_by_live_lease
-from mapper.store import TERMINAL_STATUSES, iso_timestamp
-from mapper.timestamps import now_iso
+from mapper.pipeline.runs import TERMINAL, QueuedMessage, RunStatus
+from mapper.timestamps import iso_timestamp, now_iso
 from mapper.versions import version_record
 
 
@@ -189,12 +190,12 @@ class FakeRuns:
             run = self.docs.get(run_id)
             if run is None:
                 return Claim("missing")
-            if run.get("status") in TERMINAL_STATUSES:
+            if run.get("status") in TERMINAL:
                 return Claim("done", copy.deepcopy(run))
             if held_by_live_lease(run, self.clock.iso()):
                 return Claim("busy", copy.deepcopy(run))
             run.update(
-                status="delivering",
+                status=RunStatus.DELIVERING,
                 deliveryId=delivery_id,
                 leaseUntil=self.clock.iso(lease_s),
                 attempts=int(run.get("attempts") or 0) + 1,
@@ -223,10 +224,10 @@ class FakeRuns:
             run = self.docs.get(run_id)
             if run is None:
                 return "missing"
-            if run.get("status") in TERMINAL_STATUSES:
+            if run.get("status") in TERMINAL:
                 return str(run["status"])
             if held_by_live_lease(run, self.clock.iso()):
-                return "delivering"
+                return RunStatus.DELIVERING
             run.update(
                 copy.deepcopy(dict(fields)),
                 status=status,
@@ -331,6 +332,11 @@ class FakeQueue:
             except QueueError as exc:
                 results.append(exc)
         return results
+
+
+def from_the_topic(message: dict[str, Any]) -> QueuedMessage:
+    """A published message as the worker function gets it: the topic's bytes, decoded."""
+    return QueuedMessage.from_bytes(dumps_bytes(message))
 
 
 class PlainSecrets:

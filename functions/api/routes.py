@@ -36,11 +36,12 @@ from mapper.errors import (
 )
 from mapper.http_edge import error, from_exception, read_body
 from mapper.keys import Principal, allows
+from mapper.pipeline.runs import RunStatus, SourceKind
 from mapper.pipeline.search import parse_key_query
 from mapper.services import access as default_access
 from mapper.services import audit_log as default_audit_log
 from mapper.services import setting
-from mapper.store import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RUN_STATUSES, iso_timestamp
+from mapper.store import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, iso_timestamp
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -335,13 +336,13 @@ def _validation(problems: list[Problem], prefix: str) -> flask.Response:
 
 def _runs(admin: Admin, request: flask.Request, body: Any) -> flask.Response:
     status = request.args.get("status")
-    if status is not None and status not in RUN_STATUSES:
-        raise InvalidQueryError(f"status must be one of {', '.join(RUN_STATUSES)}")
+    if status is not None and status not in tuple(RunStatus):
+        raise InvalidQueryError(f"status must be one of {', '.join(RunStatus)}")
     _only(request, "integration_id", "status", "since", "until", "limit", "cursor",
           "source_kind", "key", "min_duration_ms")
     source_kind = request.args.get("source_kind") or None
-    if source_kind is not None and source_kind not in schema.SOURCE_KINDS:
-        raise InvalidQueryError(f"source_kind must be one of {', '.join(schema.SOURCE_KINDS)}")
+    if source_kind is not None and source_kind not in tuple(SourceKind):
+        raise InvalidQueryError(f"source_kind must be one of {', '.join(SourceKind)}")
     key = request.args.get("key")
     slow = request.args.get("min_duration_ms")
     runs, cursor = admin.list_runs(

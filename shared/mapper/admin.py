@@ -36,8 +36,9 @@ from .errors import (
     Problem,
     SecretError,
 )
-from .pipeline import Intake, run_id_for
-from .pipeline.reconcile import DEFAULT_HORIZON_S, IN_FLIGHT
+from .pipeline import Intake
+from .pipeline.reconcile import DEFAULT_HORIZON_S
+from .pipeline.runs import IN_FLIGHT, TERMINAL, RunStatus, SourceKind, run_id_for
 from .redrive import Redriver
 from .secrets import (
     SecretBackend,
@@ -60,7 +61,7 @@ from .store import (
 from .targets import EgressPolicy
 from .targets.signing import DEFAULT_OVERLAP_HOURS, new_signing_secret
 
-ENDED = ("success", "error", "skipped", "partial", "dead_lettered")  # the stats' counts
+ENDED = tuple(s for s in RunStatus if s in TERMINAL)  # the stats' counts, in a stable order
 PATH_BYTES = 24  # 192 random bits per webhook or push path (the contract asks for >= 128)
 REACHABILITY_TIMEOUT_S = 3.0
 
@@ -395,8 +396,10 @@ class Admin:
         if not typed.active:
             raise ConflictError("the integration is paused; activate it to send a test event")
         run_id = run_id_for(integration_id, None)
-        self._intake.accept(typed, payload, run_id=run_id, source_kind="test", deduplicate=False)
-        return {"status": "queued", "runId": run_id}
+        self._intake.accept(
+            typed, payload, run_id=run_id, source_kind=SourceKind.TEST, deduplicate=False
+        )
+        return {"status": RunStatus.QUEUED, "runId": run_id}
 
     def stats(self, integration_id: str, since: str) -> dict[str, Any]:
         """Run counts since a time, and the latest run, for the integrations list."""
@@ -405,7 +408,7 @@ class Admin:
         total = runs.count(integration_id, since=since)  # refuses a `since` that is no time
         counts = {s: runs.count(integration_id, s, since) for s in ENDED}
         # A failure is a run that ended without delivering: an error or a dead letter.
-        counts["failed"] = counts["error"] + counts["dead_lettered"]
+        counts["failed"] = counts[RunStatus.ERROR] + counts[RunStatus.DEAD_LETTERED]
         in_flight = sum(runs.count(integration_id, s) for s in IN_FLIGHT)
         stuck = runs.count_stale(integration_id, IN_FLIGHT, self._s.stuck_after_s)
         latest, _ = runs.list(integration_id=integration_id, limit=1)
@@ -449,13 +452,13 @@ class Admin:
             integration,
             payload,
             run_id=new_id,
-            source_kind="replay",
+            source_kind=SourceKind.REPLAY,
             headers=original.get("incomingHeaders"),
             attributes=original.get("incomingAttributes"),
             replay_of=run_id,
             deduplicate=False,
         )
-        return {"status": "queued", "runId": new_id, "replayOf": run_id}
+        return {"status": RunStatus.QUEUED, "runId": new_id, "replayOf": run_id}
 
     def redrive(
         self,

@@ -19,10 +19,14 @@ from .backtest import DEFAULT_RUNS as BACKTEST_DEFAULT_RUNS
 from .backtest import MAX_RUNS as BACKTEST_MAX_RUNS
 from .engine import config as cfg
 from .errors import ConfigError, Problem
-from .store import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RUN_STATUSES
+from .pipeline.runs import REDRIVABLE, RunStatus, SourceKind
+from .store import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 DEFAULT_API_MAX_BODY_BYTES = 2_000_000
-SOURCE_KINDS = ("webhook", "pubsub-push", "pubsub-pull", "test", "replay")
+# The run vocabulary as the contract's plain string values (mapper.pipeline.runs).
+RUN_STATUSES = tuple(s.value for s in RunStatus)
+SOURCE_KINDS = tuple(k.value for k in SourceKind)
+REDRIVABLE_STATUSES = tuple(s.value for s in RunStatus if s in REDRIVABLE)
 
 # The API's routes. The api function dispatches on this table by endpoint and the OpenAPI
 # document's paths are made from it, so neither can have a route the other lacks.
@@ -371,7 +375,7 @@ class RedriveRequest(_Body):
     """Resend the failed runs a filter matches, each as a new run (replayOf), at a bounded rate."""
 
     integration_id: str | None = Field(default=None, description="Only this integration's runs.")
-    statuses: list[Literal["error", "dead_lettered", "retrying"]] = Field(
+    statuses: list[Literal[REDRIVABLE_STATUSES]] = Field(  # type: ignore[valid-type]
         min_length=1, description="Runs in any of these statuses."
     )
     since: str | None = Field(default=None, description="Created at or after (ISO-8601).")
@@ -416,7 +420,7 @@ class RedriveJobPage(_Body):
 
 
 class Queued(_Body):
-    status: Literal["queued"] = Field(description="Accepted; the worker will process it.")
+    status: Literal[RunStatus.QUEUED] = Field(description="Accepted; the worker will process it.")
     run_id: str = Field(description="The new run; GET /api/runs/{id}/ follows it.")
     replay_of: str | None = Field(default=None, description="Replays: the run replayed.")
 

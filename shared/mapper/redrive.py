@@ -34,11 +34,11 @@ from .errors import (
 )
 from .pipeline import Intake
 from .pipeline.reconcile import due_again
+from .pipeline.runs import SourceKind
 from .timestamps import epoch_seconds, iso_timestamp, now_iso
 
 log = logging.getLogger("mapper.redrive")
 
-REDRIVABLE = ("error", "dead_lettered", "retrying")
 BATCH_SIZE = 100  # runs resent per task
 RATE_PER_S = 50.0  # runs resent per second, per job (REDRIVE_RATE_PER_SECOND)
 FAILURES_KEPT = 50  # the first failures (run id and reason) a job shows
@@ -319,7 +319,7 @@ class Redriver:
                 integration,
                 run["incomingPayload"],
                 run_id=redrive_run_id(integration_id, job_id, str(run["id"])),
-                source_kind="replay",
+                source_kind=SourceKind.REPLAY,
                 headers=run.get("incomingHeaders"),
                 attributes=run.get("incomingAttributes"),
                 replay_of=str(run["id"]),

@@ -41,6 +41,7 @@ from .firestore_writes import commit_creates
 from .group_commit import GroupCommit
 from .json_text import dumps_text
 from .pipeline.ports import Claim, held_by_live_lease
+from .pipeline.runs import TERMINAL, RunStatus
 from .timestamps import iso_timestamp, now_iso
 from .versions import version_record
 
@@ -58,18 +59,6 @@ DEFAULT_RETENTION_DAYS = 30  # runs expire through the TTL policy on `expireAt` 
 MAX_PAGE_SIZE = 200
 
 PAYLOAD_FIELDS = ("incomingPayload", "transformedPayload", "outgoingRequest", "outgoingResponse")
-RUN_STATUSES = (
-    "queued",
-    "delivering",
-    "success",
-    "error",
-    "skipped",
-    "partial",
-    "retrying",
-    "dead_lettered",
-)
-
-TERMINAL_STATUSES = frozenset({"success", "error", "skipped", "partial", "dead_lettered"})
 CLAIM_TRIES = 5  # reads of a run that keeps changing under a claim before giving up (busy)
 
 SEARCH_FIELD = "searchValues"  # a run's `path=value` strings for ?key= (mapper.pipeline.search)
@@ -497,14 +486,14 @@ class RunStore:
             if not snapshot.exists:
                 return Claim("missing")
             run = _decode_run(snapshot)
-            if run.get("status") in TERMINAL_STATUSES:
+            if run.get("status") in TERMINAL:
                 return Claim("done", run)
             now = datetime.now(timezone.utc)
             if held_by_live_lease(run, iso_timestamp(now)):
                 return Claim("busy", run)
             until = iso_timestamp(now + timedelta(seconds=lease_s))
             updates = {
-                "status": "delivering",
+                "status": RunStatus.DELIVERING,
                 "deliveryId": delivery_id,
                 "leaseUntil": until,
                 "attempts": firestore.Increment(1),
@@ -516,7 +505,7 @@ class RunStore:
                     result = ref.update(updates, option=option)
                 except gexc.FailedPrecondition:
                     continue  # changed since it was read: look again
-            run.update(status="delivering", deliveryId=delivery_id, leaseUntil=until)
+            run.update(status=RunStatus.DELIVERING, deliveryId=delivery_id, leaseUntil=until)
             run["attempts"] = result.transform_results[0].integer_value
             return Claim("claimed", run, token=result.update_time)
         return Claim("busy")
@@ -555,7 +544,7 @@ class RunStore:
             if not snapshot.exists:
                 return "missing"
             current = snapshot.get("status")
-            if current in TERMINAL_STATUSES or held_by_live_lease(snapshot.to_dict(), now_iso()):
+            if current in TERMINAL or held_by_live_lease(snapshot.to_dict(), now_iso()):
                 return str(current)
             updates = self._updates(
                 {**fields, "status": status, "deliveryId": None, "leaseUntil": None}
@@ -567,7 +556,7 @@ class RunStore:
                 except gexc.FailedPrecondition:
                     continue
             return status
-        return "delivering"
+        return RunStatus.DELIVERING
 
     def stale(
         self, statuses: Iterable[str], older_than_s: float, limit: int
@@ -759,8 +748,9 @@ def _decode_run(snapshot: Any) -> dict[str, Any]:
 
 
 def _check_status(status: Any) -> None:
-    if status is not None and status not in RUN_STATUSES:
-        raise ValueError(f"unknown run status {status!r}; expected one of {RUN_STATUSES}")
+    if status is not None and status not in tuple(RunStatus):
+        expected = tuple(s.value for s in RunStatus)
+        raise ValueError(f"unknown run status {status!r}; expected one of {expected}")
 
 
 def _bound(name: str, value: datetime | str) -> str:

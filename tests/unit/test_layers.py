@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = ROOT / "shared" / "mapper" / "engine"
 FORBIDDEN = {"google", "flask", "requests", "requests_hardened", "functions_framework", "grpc"}
@@ -66,3 +68,150 @@ def test_the_pipeline_layer_runs_with_no_emulator_gcloud_or_java(tmp_path: Path)
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+# --- the run's vocabulary has one home ---------------------------------------------------
+
+RUNS = ROOT / "shared" / "mapper" / "pipeline" / "runs.py"
+# What calls a status or a source kind by another name: keyword arguments, run fields,
+# the run log's methods that take a status (positional), and the names of status groups.
+STATUS_WORDS = ("status", "statuses", "outcome")
+KIND_WORDS = ("source_kind", "sourceKind", "source_kinds")
+STATUS_METHODS = {"mark", "finish", "end_unless_leased", "_finish", "count", "stale",
+                  "count_stale"}
+KIND_METHODS = {"reject"}
+GROUP_NAMES = ("STATUS", "IN_FLIGHT", "ENDED", "TERMINAL", "REDRIVABLE", "KINDS")
+
+
+def _vocabulary() -> tuple[set[str], set[str]]:
+    from mapper.pipeline.runs import RunStatus, SourceKind
+
+    return {s.value for s in RunStatus}, {k.value for k in SourceKind}
+
+
+def _names(node: ast.AST) -> str:
+    """The identifiers and string keys an expression mentions, joined (to look for words)."""
+    found = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            found.append(sub.id)
+        elif isinstance(sub, ast.Attribute):
+            found.append(sub.attr)
+        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+            found.append(sub.value)
+    return " ".join(found)
+
+
+def vocabulary_literals(source: str) -> list[tuple[int, str]]:
+    """(line, value) of every bare string used as a run status or a source kind."""
+    statuses, kinds = _vocabulary()
+    tree = ast.parse(source)
+    found: set[tuple[int, str]] = set()
+
+    def take(node: ast.AST, words: set[str]) -> None:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Constant) and sub.value in words:
+                found.add((sub.lineno, sub.value))
+
+    def says(node: ast.AST, words: tuple[str, ...]) -> bool:
+        text = _names(node)
+        return any(word in text.split() for word in words)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            for side in sides:
+                others = [o for o in sides if o is not side]
+                if any(says(o, STATUS_WORDS) for o in others):
+                    take(side, statuses)
+                if any(says(o, KIND_WORDS) for o in others):
+                    take(side, kinds)
+        elif isinstance(node, ast.keyword) and node.arg:
+            if node.arg in STATUS_WORDS:
+                take(node.value, statuses)
+            if node.arg in KIND_WORDS:
+                take(node.value, kinds)
+        elif isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value in STATUS_WORDS:
+                    take(value, statuses)
+                if isinstance(key, ast.Constant) and key.value in KIND_WORDS:
+                    take(value, kinds)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in STATUS_METHODS:
+                for arg in node.args:
+                    take(arg, statuses)
+            if node.func.attr in KIND_METHODS:
+                for arg in node.args:
+                    take(arg, kinds)
+        elif isinstance(node, ast.Subscript) and _names(node.value).endswith("Literal"):
+            take(node.slice, statuses)  # a config's `type: Literal["webhook"]` is no kind
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            named = " ".join(_names(t) for t in targets)
+            if node.value is not None and any(g in named for g in GROUP_NAMES):
+                take(node.value, statuses | kinds)
+            if node.value is not None and named in STATUS_WORDS:
+                take(node.value, statuses)
+    return sorted(found)
+
+
+def _python_sources() -> list[Path]:
+    shared = (ROOT / "shared" / "mapper").rglob("*.py")
+    functions = (p for p in (ROOT / "functions").rglob("*.py") if "static" not in p.parts)
+    fakes = ROOT / "tests" / "fakes.py"
+    return [p for p in (*shared, *functions, fakes) if p != RUNS]
+
+
+def test_run_statuses_and_source_kinds_are_named_only_in_runs_py() -> None:
+    # Where a status or kind is only a word of something else (an error body's "error",
+    # a report's "skipped" count, the /webhook/ route) it is left alone.
+    offenders = {
+        str(path.relative_to(ROOT)): found
+        for path in _python_sources()
+        if (found := vocabulary_literals(path.read_text()))
+    }
+    assert offenders == {}
+
+
+def test_the_fakes_load_no_store_or_cloud_library() -> None:
+    code = (
+        "import sys; before = set(sys.modules); import tests.fakes;"
+        "bad = sorted(m for m in set(sys.modules) - before"
+        " if m.startswith(('google.cloud', 'mapper.store', 'mapper.queue', 'flask')));"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        'if run.get("status") == "queued": pass',
+        'self._runs.mark(run_id, "error", errorMessage=reason)',
+        'run = {"id": i, "status": "dead_lettered"}',
+        'intake.accept(i, data, run_id=r, source_kind="pubsub-pull")',
+        'self.reject(integration_id, "webhook", reason)',
+        'IN_FLIGHT = ("queued", "retrying", "delivering")',
+        'statuses: list[Literal["error", "dead_lettered", "retrying"]] = []',
+        'if receipt.status == "queued": pass',
+        'status = "partial" if isinstance(exc, PartiallyDelivered) else "error"',
+    ],
+)
+def test_the_vocabulary_check_finds_a_bare_status_or_kind(code: str) -> None:
+    assert vocabulary_literals(code) != []
+
+
+def test_the_vocabulary_check_leaves_other_uses_of_the_same_words() -> None:
+    code = (
+        'body = {"error": message, "code": code}\n'
+        'result["skipped"] = True\n'
+        'path = edge.route_token(request, "webhook", NOT_FOUND)\n'
+        'if source.get("type") == "webhook": pass\n'
+        '__slots__ = ("item", "result", "error")\n'
+        'type: Literal["webhook"] = Field(description="A webhook source.")\n'
+    )
+    assert vocabulary_literals(code) == []

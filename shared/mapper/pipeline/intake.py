@@ -13,12 +13,8 @@ and the reconciler (`mapper.pipeline.reconcile`) publishes it again.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
-import re
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,16 +29,16 @@ from ..targets.base import SecretResolver
 from .integrations import Integrations
 from .json_body import BodyError, parse_json_body
 from .ports import MessageQueue, RunLog, SignatureFailures, TokenVerifier
+from .runs import QueuedMessage, RunStatus, SourceKind, run_id_for
 from .search import search_values
 
 log = logging.getLogger("mapper.intake")
 
-_KEY_CHARS = re.compile(r"^[A-Za-z0-9_.:=+-]{1,200}$")
 ENVELOPE_OVERHEAD_BYTES = 65_536
 RAW_BODY_KEPT_BYTES = 200_000  # of a refused body, kept in its run to show the sender
 
 ReceiptStatus = Literal[
-    "queued",  # recorded and on the internal topic (or already was: a duplicate)
+    RunStatus.QUEUED,  # recorded and on the internal topic (or already was: a duplicate)
     "not_found",  # no integration at this path
     "paused",  # the integration is inactive: the sender should keep the message and retry
     "too_large",  # over the body limit; recorded
@@ -67,18 +63,6 @@ class Receipt:
         if self.status in ("invalid", "too_large") and self.run_id:
             return f"{self.reason}; recorded as run {self.run_id}"
         return self.reason
-
-
-def run_id_for(integration_id: str, key: str | None) -> str:
-    """The run id: the sender's idempotency key scoped to its integration, else a new one.
-
-    Scoped so that two senders using the same key on two integrations never collide.
-    """
-    if not key:
-        return f"{integration_id}.{uuid.uuid4().hex}"
-    if not _KEY_CHARS.match(key):
-        key = "h" + hashlib.sha256(key.encode()).hexdigest()[:40]
-    return f"{integration_id}.{key}"
 
 
 class Intake:
@@ -123,7 +107,9 @@ class Intake:
         body = read_body(self.max_body_bytes)
         if body is None:
             reason = f"body larger than the {self.max_body_bytes} byte limit"
-            run_id = self.reject(integration.id, "webhook", reason, headers=plain_headers)
+            run_id = self.reject(
+                integration.id, SourceKind.WEBHOOK, reason, headers=plain_headers
+            )
             return Receipt("too_large", run_id, reason, limit=self.max_body_bytes)
         key = _header(plain_headers, "webhook-id") or _header(plain_headers, "idempotency-key")
         signature = getattr(integration.source, "signature", None)
@@ -141,7 +127,7 @@ class Intake:
         except BodyError as exc:
             reason = f"body is not JSON the platform accepts: {exc}"
             run_id = self.reject(
-                integration.id, "webhook", reason, raw_body=body, headers=plain_headers
+                integration.id, SourceKind.WEBHOOK, reason, raw_body=body, headers=plain_headers
             )
             return Receipt("invalid", run_id, reason)
         if signature is not None:
@@ -151,11 +137,11 @@ class Intake:
             integration,
             data,
             run_id=run_id,
-            source_kind="webhook",
+            source_kind=SourceKind.WEBHOOK,
             headers=plain_headers,
             deduplicate=key is not None,
         )
-        return Receipt("queued", run_id, duplicate=duplicate)
+        return Receipt(RunStatus.QUEUED, run_id, duplicate=duplicate)
 
     def receive_push(
         self, path: str, authorization: str | None, read_body: Callable[[int], bytes | None]
@@ -178,13 +164,13 @@ class Intake:
         body = read_body(limit)
         if body is None:
             reason = f"push body larger than the {limit} byte limit"
-            run_id = self.reject(integration.id, "pubsub-push", reason)
+            run_id = self.reject(integration.id, SourceKind.PUBSUB_PUSH, reason)
             return Receipt("too_large", run_id, reason, limit=limit)
         try:
             message = decode_push_envelope(body)
         except EnvelopeError as exc:
             reason = f"undecodable push envelope: {exc}"
-            run_id = self.reject(integration.id, "pubsub-push", reason, raw_body=body)
+            run_id = self.reject(integration.id, SourceKind.PUBSUB_PUSH, reason, raw_body=body)
             return Receipt("invalid", run_id, reason)
         run_id = run_id_for(integration.id, message.message_id)
         try:
@@ -192,17 +178,21 @@ class Intake:
         except BodyError as exc:
             reason = f"message data is not JSON the platform accepts: {exc}"
             self.reject(
-                integration.id, "pubsub-push", reason, raw_body=message.data, run_id=run_id
+                integration.id,
+                SourceKind.PUBSUB_PUSH,
+                reason,
+                raw_body=message.data,
+                run_id=run_id,
             )
             return Receipt("invalid", run_id, reason)
         created = self.accept(
             integration,
             data,
             run_id=run_id,
-            source_kind="pubsub-push",
+            source_kind=SourceKind.PUBSUB_PUSH,
             attributes=message.attributes,
         )
-        return Receipt("queued", run_id, duplicate=not created)
+        return Receipt(RunStatus.QUEUED, run_id, duplicate=not created)
 
     # --- recording --------------------------------------------------------------------
 
@@ -233,7 +223,7 @@ class Intake:
             "integrationId": integration.id,
             "integrationVersion": integration.version,
             "sourceKind": source_kind,
-            "status": "queued",
+            "status": RunStatus.QUEUED,
             "incomingPayload": data,
             "incomingHeaders": shown_headers,
             "incomingAttributes": dict(attributes or {}),
@@ -243,11 +233,11 @@ class Intake:
             run["replayOf"] = replay_of
         if integration.search_keys:
             run["searchValues"] = search_values(integration.search_keys, data)
-        message = _internal_message(run, data, self._clock())
+        message = QueuedMessage.for_run(run, data, self._clock())
         if deduplicate:
             if not self._runs.create(run):
                 existing = self._runs.get(run_id) or {}
-                if existing.get("status") != "queued" or not existing.get("unpublished"):
+                if existing.get("status") != RunStatus.QUEUED or not existing.get("unpublished"):
                     return False  # recorded and published before: do not publish another copy
                 # Cleared before publishing, never after: once published the worker may
                 # claim the run at once, and any later write would take its claim away.
@@ -264,7 +254,7 @@ class Intake:
     def _publish(
         self,
         run_id: str,
-        message: dict[str, Any],
+        message: QueuedMessage,
         recorded: Callable[[], Any] = lambda: None,
         retry_is_new_run: bool = False,
     ) -> None:
@@ -274,12 +264,12 @@ class Intake:
         this one then ends `error` instead of waiting for the reconciler, which would
         deliver the same event twice under two run ids.
         """
-        attributes = {"runId": run_id, "integrationId": message["integrationId"]}
+        attributes = {"runId": run_id, "integrationId": message.integration_id}
         try:
-            self._queue.publish(message, attributes)
+            self._queue.publish(message.to_dict(), attributes)
         except MessageTooLarge as exc:
             recorded()
-            self._runs.mark(run_id, "error", errorMessage=str(exc))
+            self._runs.mark(run_id, RunStatus.ERROR, errorMessage=str(exc))
             raise
         except MapperError as exc:
             if retry_is_new_run:
@@ -287,7 +277,7 @@ class Intake:
                 recorded()
                 reason = f"not queued, the sender was answered 503 to send it again: {exc}"
                 with contextlib.suppress(MapperError):
-                    self._runs.mark(run_id, "error", errorMessage=reason)
+                    self._runs.mark(run_id, RunStatus.ERROR, errorMessage=reason)
                 raise
             log.error("run %s: publish failed, the run stays queued: %s", run_id, exc)
             recorded()
@@ -312,7 +302,7 @@ class Intake:
             "id": run_id,
             "integrationId": integration_id,
             "sourceKind": source_kind,
-            "status": "error",
+            "status": RunStatus.ERROR,
             "errorMessage": reason,
             "incomingHeaders": redact_headers(dict(headers or {})),
         }
@@ -334,31 +324,8 @@ class Intake:
         if self._signature_failures is not None:
             self._signature_failures.count(integration_id, redact_headers(dict(headers)), reason)
         else:
-            self.reject(integration_id, "webhook", f"rejected: {reason}", headers=headers)
-
-
-def _internal_message(run: dict[str, Any], data: Any, now: float) -> dict[str, Any]:
-    """The internal topic's message: everything the worker needs, and when it was accepted."""
-    return {
-        "runId": run["id"],
-        "integrationId": run["integrationId"],
-        "integrationVersion": run.get("integrationVersion"),
-        "sourceKind": run["sourceKind"],
-        "payload": data,
-        "headers": run.get("incomingHeaders") or {},
-        "attributes": run.get("incomingAttributes") or {},
-        "acceptedAt": now,
-    }
-
-
-def republish_message(run: dict[str, Any], now: float) -> dict[str, Any]:
-    """The internal message for a recorded run, to publish it again (reconciler)."""
-    return _internal_message(run, run.get("incomingPayload"), now)
-
-
-def decode_internal(data: bytes) -> dict[str, Any]:
-    """The internal topic's message (JSON) as published by `Intake.accept`."""
-    return json.loads(data)
+            reason = f"rejected: {reason}"
+            self.reject(integration_id, SourceKind.WEBHOOK, reason, headers=headers)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from .runs import RunStatus
+
 
 class IntegrationSource(Protocol):
     """Where integration documents are read from."""
@@ -46,7 +48,7 @@ def held_by_live_lease(run: Mapping[str, Any], now_iso: str) -> bool:
     Such a run is not sent by anyone else, ended by anyone else, or taken for lost.
     """
     lease = run.get("leaseUntil")
-    return run.get("status") == "delivering" and bool(lease) and now_iso < str(lease)
+    return run.get("status") == RunStatus.DELIVERING and bool(lease) and now_iso < str(lease)
 
 
 class RunLog(Protocol):

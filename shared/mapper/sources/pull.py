@@ -21,8 +21,9 @@ from google.api_core import exceptions as gexc
 
 from ..engine.config import Integration, PubSubSource, parse_integration
 from ..errors import ConfigError, ListenerError, MapperError, MessageTooLarge, SecretError
-from ..pipeline import Intake, run_id_for
+from ..pipeline import Intake
 from ..pipeline.json_body import BodyError, parse_json_body
+from ..pipeline.runs import SourceKind, run_id_for
 from ..queue import Queue
 from ..store import PullStateStore, now_iso
 from ..timestamps import epoch_seconds
@@ -179,7 +180,7 @@ class Puller:
             try:
                 self._intake.reject(
                     integration_id,
-                    "pubsub-pull",
+                    SourceKind.PUBSUB_PULL,
                     f"message data is not JSON the platform accepts: {exc}",
                     raw_body=message.data,
                     run_id=run_id,
@@ -192,7 +193,7 @@ class Puller:
                 integration,
                 data,
                 run_id=run_id,
-                source_kind="pubsub-pull",
+                source_kind=SourceKind.PUBSUB_PULL,
                 attributes=dict(message.attributes),
             )
         except MessageTooLarge:
