@@ -378,7 +378,7 @@ class FakePullState:
 
 
 class FakeSubscriptions:
-    """Subscriptions holding messages until acknowledged (ours: mapper.sources.pull)."""
+    """Subscriptions holding messages until acknowledged (ours: mapper.pipeline.ports)."""
 
     def __init__(self) -> None:
         self.waiting: dict[str, list[Any]] = {}  # integration id -> Pulled messages

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from . import versions
@@ -37,6 +37,13 @@ from .errors import (
     SecretError,
 )
 from .pipeline import Intake
+from .pipeline.ports import (
+    IntegrationDocs,
+    Listeners,
+    PullState,
+    RunRecords,
+    SignatureFailures,
+)
 from .pipeline.reconcile import DEFAULT_HORIZON_S
 from .pipeline.runs import IN_FLIGHT, TERMINAL, RunStatus, SourceKind, run_id_for
 from .redrive import Redriver
@@ -50,16 +57,10 @@ from .secrets import (
     store_secrets,
 )
 from .sources.subscriptions import Change
-from .store import (
-    DEFAULT_PAGE_SIZE,
-    IntegrationStore,
-    PullStateStore,
-    RunStore,
-    SignatureFailureStore,
-    iso_timestamp,
-)
+from .store import DEFAULT_PAGE_SIZE
 from .targets import EgressPolicy
 from .targets.signing import DEFAULT_OVERLAP_HOURS, new_signing_secret
+from .timestamps import iso_timestamp
 
 ENDED = tuple(s for s in RunStatus if s in TERMINAL)  # the stats' counts, in a stable order
 PATH_BYTES = 24  # 192 random bits per webhook or push path (the contract asks for >= 128)
@@ -78,26 +79,6 @@ class Site:
 
     def push_endpoint(self, path: str) -> str:
         return f"{self.push_base.rstrip('/')}/pubsub/{path}/"
-
-
-class Listeners(Protocol):
-    """Keeps a Pub/Sub integration's subscription in step with its document."""
-
-    def prepare(self, new: dict[str, Any], old: dict[str, Any] | None) -> Change:
-        """Make or change the subscription; the Change commits or rolls back after the save."""
-        ...
-
-    def remove(self, doc: dict[str, Any]) -> None:
-        """Delete the subscription the platform created for this integration, if any."""
-        ...
-
-    def is_listening(self, doc: dict[str, Any]) -> bool:
-        """Whether the subscription exists and is attached as the document says."""
-        ...
-
-    def publish_test(self, doc: dict[str, Any], payload: Any) -> str:
-        """Publish a sample message to the integration's topic; its message id."""
-        ...
 
 
 class NoListeners:
@@ -122,12 +103,12 @@ class NoListeners:
 class AdminStores:
     """What the control plane reads and writes: documents, runs, pull state, secrets, egress."""
 
-    integrations: IntegrationStore
-    runs: RunStore
-    pull_state: PullStateStore
+    integrations: IntegrationDocs
+    runs: RunRecords
+    pull_state: PullState
     secret_backend: SecretBackend
     egress: EgressPolicy
-    signature_failures: SignatureFailureStore | None = None
+    signature_failures: SignatureFailures | None = None
     stuck_after_s: float = DEFAULT_HORIZON_S  # the reconciler's horizon: older is "stuck"
 
 
@@ -426,7 +407,7 @@ class Admin:
     # --- runs ---------------------------------------------------------------------------
 
     def list_runs(self, **filters: Any) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of runs, newest first (filters as `RunStore.list`)."""
+        """One page of runs, newest first (filters as `RunRecords.list`)."""
         return self._s.runs.list(**filters)
 
     def get_run(self, run_id: str) -> dict[str, Any]:

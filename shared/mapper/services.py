@@ -19,11 +19,11 @@ if TYPE_CHECKING:
     from .audit import AuditLog
     from .engine.plan import PlanCache
     from .pipeline import Intake, Integrations, Reconciler, Worker
+    from .pull import Puller
     from .queue import Queue
     from .redrive import Redriver
     from .secrets import SecretBackend, SecretResolver
     from .sources.oidc import OidcVerifier
-    from .sources.pull import Puller
     from .sources.subscriptions import PubSubClients
     from .store import (
         AuditStore,
@@ -290,13 +290,9 @@ def puller() -> Puller:
     """The pull function's dispatcher and drainer (PULL_TASKS_TOPIC, PULL_BATCH_SIZE)."""
     from google.cloud import pubsub_v1
 
+    from .pull import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, Puller
     from .queue import Queue
-    from .sources.pull import (
-        DEFAULT_BATCH_SIZE,
-        DEFAULT_CONCURRENCY,
-        PubSubSubscriptions,
-        Puller,
-    )
+    from .sources.subscriptions import PubSubSubscriptions
 
     project = setting("GOOGLE_CLOUD_PROJECT", "demo-mapper")
     publisher = pubsub_v1.PublisherClient()

@@ -70,6 +70,156 @@ def test_the_pipeline_layer_runs_with_no_emulator_gcloud_or_java(tmp_path: Path)
     assert " passed" in result.stdout and "failed" not in result.stdout
 
 
+# --- floors: what each part may import (docs/architecture.md) -----------------------------
+
+MAPPER = ROOT / "shared" / "mapper"
+# Lowest first. A module may import its own room and any lower floor; never a higher
+# floor, nor another room of its own floor (sources/ and targets/ stay apart). A module
+# belongs to the longest prefix that names it.
+FLOORS: list[tuple[str, dict[str, tuple[str, ...]]]] = [
+    ("ground", {"ground": (
+        "mapper", "mapper.errors", "mapper.json_text", "mapper.timestamps", "mapper.redact",
+        "mapper.grouping", "mapper.logs", "mapper.delivery", "mapper.standard_webhooks",
+        "mapper.pipeline.runs",
+    )}),
+    ("engine", {"engine": ("mapper.engine", "mapper.__main__")}),
+    ("domain", {"domain": ("mapper.secrets", "mapper.versions", "mapper.backtest")}),
+    ("leaves", {"sources": ("mapper.sources",), "targets": ("mapper.targets",)}),
+    ("pipeline", {"pipeline": ("mapper.pipeline",)}),
+    ("adapters", {"adapters": (
+        "mapper.store", "mapper.queue", "mapper.group_commit", "mapper.firestore_writes",
+    )}),
+    ("control", {"control": (
+        "mapper.pull", "mapper.redrive", "mapper.admin", "mapper.access", "mapper.keys",
+        "mapper.audit", "mapper.http_edge", "mapper.api_schema",
+    )}),
+    ("wiring", {"wiring": ("mapper.services",)}),
+]
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(MAPPER.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the mapper modules it imports, TYPE_CHECKING and function-level included."""
+    paths = {_module_name(p): p for p in MAPPER.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(a.name for a in node.names if a.name.split(".")[0] == "mapper")
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    module = ".".join([*base, *([node.module] if node.module else [])])
+                else:
+                    module = node.module or ""
+                if module.split(".")[0] != "mapper":
+                    continue
+                for alias in node.names:  # `from .pipeline import runs` imports a module
+                    sub = f"{module}.{alias.name}"
+                    found.add(sub if sub in paths else module)
+        graph[name] = {m for m in found if m != name}
+    return graph
+
+
+def _room(module: str) -> tuple[int, str]:
+    best: tuple[int, int, str] | None = None
+    for level, (_, rooms) in enumerate(FLOORS):
+        for room, prefixes in rooms.items():
+            for prefix in prefixes:
+                if module == prefix or module.startswith(prefix + "."):
+                    if best is None or len(prefix) > best[0]:
+                        best = (len(prefix), level, room)
+    assert best is not None, f"{module} is on no floor: add it to FLOORS"
+    return best[1], best[2]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every import of a higher floor, or of another room of the same floor."""
+    found = []
+    for module, imported in sorted(graph.items()):
+        level, room = _room(module)
+        for other in sorted(imported):
+            other_level, other_room = _room(other)
+            if other_level > level or (other_level == level and other_room != room):
+                found.append(f"{module} ({FLOORS[level][0]}) imports {other} "
+                             f"({FLOORS[other_level][0]}/{other_room})")
+    return found
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return cycles
+
+
+def test_no_module_imports_upward_or_across_its_floor() -> None:
+    assert upward_imports(import_graph()) == []
+
+
+def test_there_is_no_import_cycle_not_even_for_type_checking() -> None:
+    assert import_cycles(import_graph()) == []
+
+
+def test_the_floor_checks_find_what_they_look_for() -> None:
+    graph = {
+        "mapper.sources.pull": {"mapper.pipeline.intake", "mapper.store"},
+        "mapper.targets.signing": {"mapper.sources.webhook"},
+        "mapper.errors": {"mapper.targets.base"},
+        "mapper.targets.base": {"mapper.engine.config"},
+        "mapper.engine.config": {"mapper.errors"},
+        "mapper.pipeline.intake": {"mapper.pipeline.runs"},
+    }
+    assert len(upward_imports(graph)) == 4
+    assert import_cycles(graph) == [
+        ["mapper.engine.config", "mapper.errors", "mapper.targets.base"]
+    ]
+
+
+def test_importing_the_run_vocabulary_or_the_ports_loads_nothing_else_of_the_pipeline() -> None:
+    # Why runs.py may sit on the ground floor inside pipeline/: the package loads its
+    # modules only when one of its names is first used.
+    code = (
+        "import sys; import mapper.pipeline.runs, mapper.pipeline.ports;"
+        "extra = sorted(m for m in sys.modules if m.startswith('mapper.pipeline.')"
+        " and m not in ('mapper.pipeline.runs', 'mapper.pipeline.ports'));"
+        "print(extra); sys.exit(1 if extra else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 # --- the run's vocabulary has one home ---------------------------------------------------
 
 RUNS = ROOT / "shared" / "mapper" / "pipeline" / "runs.py"

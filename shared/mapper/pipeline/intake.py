@@ -1,9 +1,10 @@
 """The entry half: a message that reached us becomes a queued run, or a recorded error.
 
-`receive_webhook` and `receive_push` hold the whole sequence every source follows: find the
-integration, refuse it when paused, bound the size, check who sent it, parse, then record
-and queue, or record why not. They return a `Receipt`, which each function maps to its
-HTTP answer; nothing here knows HTTP.
+`receive_webhook`, `receive_push` and `receive_pulled` hold the whole sequence every
+source follows: find the integration, refuse it when paused, bound the size, check who
+sent it, parse, then record and queue, or record why not. They return a `Receipt`, which
+the HTTP functions map to their answer (`mapper.http_edge`) and the pull runner to an
+acknowledgement; nothing here knows HTTP.
 
 A queued run is a promise: `accept` returns only once the run is recorded and the message
 is on the internal topic. When the publish fails, the run stays `queued` with the reason,
@@ -192,6 +193,40 @@ class Intake:
             source_kind=SourceKind.PUBSUB_PUSH,
             attributes=message.attributes,
         )
+        return Receipt(RunStatus.QUEUED, run_id, duplicate=not created)
+
+    def receive_pulled(
+        self,
+        integration: Integration,
+        message_id: str,
+        data: bytes,
+        attributes: Mapping[str, str],
+    ) -> Receipt:
+        """One message the pull runner drained from `integration`'s subscription.
+
+        `queued` (a duplicate too), or `invalid` / `too_large` when it was recorded as an
+        error run instead (redelivering it cannot help); a failed write or publish raises.
+        """
+        assert integration.id is not None
+        run_id = run_id_for(integration.id, message_id)
+        try:
+            payload = parse_json_body(data)
+        except BodyError as exc:
+            reason = f"message data is not JSON the platform accepts: {exc}"
+            self.reject(
+                integration.id, SourceKind.PUBSUB_PULL, reason, raw_body=data, run_id=run_id
+            )
+            return Receipt("invalid", run_id, reason)
+        try:
+            created = self.accept(
+                integration,
+                payload,
+                run_id=run_id,
+                source_kind=SourceKind.PUBSUB_PULL,
+                attributes=dict(attributes),
+            )
+        except MessageTooLarge as exc:
+            return Receipt("too_large", run_id, str(exc))  # the run holds the reason
         return Receipt(RunStatus.QUEUED, run_id, duplicate=not created)
 
     # --- recording --------------------------------------------------------------------
