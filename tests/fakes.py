@@ -399,7 +399,7 @@ class FakeSubscriptions:
 
 
 class FakeKeyStore:
-    """API key records by id (mapper.store.KeyStore); counts lastUsedAt writes."""
+    """API key records by id (mapper.store.team.KeyStore); counts lastUsedAt writes."""
 
     def __init__(self) -> None:
         self.records: dict[str, dict[str, Any]] = {}
@@ -431,7 +431,7 @@ class FakeKeyStore:
 
 
 class FakeAuditStore:
-    """Audit entries in memory (mapper.store.AuditStore), filtered as the store filters."""
+    """Audit entries in memory (mapper.store.team.AuditStore), filtered as the store filters."""
 
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []

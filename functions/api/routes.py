@@ -41,7 +41,8 @@ from mapper.pipeline.search import parse_key_query
 from mapper.services import access as default_access
 from mapper.services import audit_log as default_audit_log
 from mapper.services import setting
-from mapper.store import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, iso_timestamp
+from mapper.store.common import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from mapper.timestamps import iso_timestamp
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"

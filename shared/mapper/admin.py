@@ -57,7 +57,7 @@ from .secrets import (
     store_secrets,
 )
 from .sources.subscriptions import Change
-from .store import DEFAULT_PAGE_SIZE
+from .store.common import DEFAULT_PAGE_SIZE
 from .targets import EgressPolicy
 from .targets.signing import DEFAULT_OVERLAP_HOURS, new_signing_secret
 from .timestamps import iso_timestamp

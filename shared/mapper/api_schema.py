@@ -20,7 +20,7 @@ from .backtest import MAX_RUNS as BACKTEST_MAX_RUNS
 from .engine import config as cfg
 from .errors import ConfigError, Problem
 from .pipeline.runs import REDRIVABLE, RunStatus, SourceKind
-from .store import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from .store.common import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 DEFAULT_API_MAX_BODY_BYTES = 2_000_000
 # The run vocabulary as the contract's plain string values (mapper.pipeline.runs).

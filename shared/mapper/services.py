@@ -25,16 +25,10 @@ if TYPE_CHECKING:
     from .secrets import SecretBackend, SecretResolver
     from .sources.oidc import OidcVerifier
     from .sources.subscriptions import PubSubClients
-    from .store import (
-        AuditStore,
-        IntegrationStore,
-        KeyStore,
-        PullStateStore,
-        RedriveJobStore,
-        RunStore,
-        SignatureFailureStore,
-        SignInFailureStore,
-    )
+    from .store.integrations import IntegrationStore
+    from .store.jobs import PullStateStore, RedriveJobStore, SignatureFailureStore
+    from .store.runs import RunStore
+    from .store.team import AuditStore, KeyStore, SignInFailureStore
     from .targets import EgressPolicy
 
 DEFAULT_TOPIC = "mapper-events"
@@ -82,17 +76,10 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
     from .pipeline.integrations import DEFAULT_TTL_S
     from .queue import Queue, latency_publisher_settings
     from .secrets import LocalSecretBackend, SecretManagerBackend, SecretResolver
-    from .store import (
-        DEFAULT_AUDIT_RETENTION_DAYS,
-        AuditStore,
-        IntegrationStore,
-        KeyStore,
-        PullStateStore,
-        RedriveJobStore,
-        RunStore,
-        SignatureFailureStore,
-        SignInFailureStore,
-    )
+    from .store.integrations import IntegrationStore
+    from .store.jobs import PullStateStore, RedriveJobStore, SignatureFailureStore
+    from .store.runs import RunStore
+    from .store.team import DEFAULT_AUDIT_RETENTION_DAYS, AuditStore, KeyStore, SignInFailureStore
     from .targets import EgressPolicy
 
     env = os.environ if environ is None else environ
