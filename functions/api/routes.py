@@ -22,6 +22,7 @@ from typing import Any
 import flask
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from mapper import api_openapi
 from mapper import api_schema as schema
 from mapper.access import Access, Refusal, client_address, forbidden
 from mapper.admin import Admin
@@ -114,7 +115,7 @@ def handle(
     except MethodNotAllowed as exc:
         allowed = ", ".join(exc.valid_methods or [])
         return error(405, f"use {allowed}", "method_not_allowed", {"Allow": allowed})
-    route = f"{request.method} {schema.openapi_path(rule.rule)}"
+    route = f"{request.method} {api_openapi.openapi_path(rule.rule)}"
     needed = schema.required_role(endpoint, request.method)
     if not allows(principal.role, needed):
         return _refused(forbidden(principal, needed, route, address))
@@ -209,7 +210,7 @@ def _prefixed(prefix: str, exc: ConfigError) -> ConfigError:
 
 @cache
 def _openapi() -> dict[str, Any]:
-    return schema.openapi()
+    return api_openapi.openapi()
 
 
 def _static(path: str) -> flask.Response:

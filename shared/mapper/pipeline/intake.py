@@ -98,20 +98,14 @@ class Intake:
         self, path: str, headers: Mapping[str, str], read_body: Callable[[int], bytes | None]
     ) -> Receipt:
         """One webhook request; `read_body(limit)` gives the body, or None past `limit`."""
-        integration = self._integrations.by_field("webhookPath", path)
-        if integration is None:
-            return Receipt("not_found")
-        if not integration.active:
-            return Receipt("paused", reason="this integration is paused; retry later")
-        assert integration.id is not None
+        kind = SourceKind.WEBHOOK
+        integration = self._find("webhookPath", path, "this integration is paused; retry later")
+        if isinstance(integration, Receipt):
+            return integration
         plain_headers = dict(headers)
-        body = read_body(self.max_body_bytes)
-        if body is None:
-            reason = f"body larger than the {self.max_body_bytes} byte limit"
-            run_id = self.reject(
-                integration.id, SourceKind.WEBHOOK, reason, headers=plain_headers
-            )
-            return Receipt("too_large", run_id, reason, limit=self.max_body_bytes)
+        body = self._read(integration, kind, read_body, self.max_body_bytes, "body", plain_headers)
+        if isinstance(body, Receipt):
+            return body
         key = _header(plain_headers, "webhook-id") or _header(plain_headers, "idempotency-key")
         signature = getattr(integration.source, "signature", None)
         if signature is not None:
@@ -121,79 +115,49 @@ class Intake:
                 )
             except SignatureError as exc:
                 reason = f"signature check failed ({exc})"
-                self._signature_failed(integration.id, plain_headers, reason)
+                self._signature_failed(_id(integration), plain_headers, reason)
                 return Receipt("unauthenticated", reason=reason)
-        try:
-            data = parse_json_body(body)
-        except BodyError as exc:
-            reason = f"body is not JSON the platform accepts: {exc}"
-            run_id = self.reject(
-                integration.id, SourceKind.WEBHOOK, reason, raw_body=body, headers=plain_headers
-            )
-            return Receipt("invalid", run_id, reason)
+        data = self._parse(integration, kind, body, "body", headers=plain_headers)
+        if isinstance(data, _Refused):
+            return data.receipt
         if signature is not None:
             key = delivery_key(signature, plain_headers, data) or key
-        run_id = run_id_for(integration.id, key)
-        duplicate = not self.accept(
+        return self._record(
             integration,
             data,
-            run_id=run_id,
-            source_kind=SourceKind.WEBHOOK,
+            kind,
+            run_id_for(_id(integration), key),
             headers=plain_headers,
             deduplicate=key is not None,
         )
-        return Receipt(RunStatus.QUEUED, run_id, duplicate=duplicate)
 
     def receive_push(
         self, path: str, authorization: str | None, read_body: Callable[[int], bytes | None]
     ) -> Receipt:
         """One Pub/Sub push request: OIDC token, envelope, data; `read_body` as above."""
+        kind = SourceKind.PUBSUB_PUSH
         if self._push_verifier is not None:
             try:
                 self._push_verifier.verify(authorization)
             except UnauthenticatedError as exc:
                 return Receipt("unauthenticated", reason=str(exc))
-        integration = self._integrations.by_field("pushPath", path)
-        if integration is None:
-            return Receipt("not_found")
-        if not integration.active:
-            # Any non-2xx makes Pub/Sub keep the message and deliver it again later.
-            return Receipt("paused", reason="this integration is paused")
-        assert integration.id is not None
+        # Any non-2xx makes Pub/Sub keep the message and deliver it again later.
+        integration = self._find("pushPath", path, "this integration is paused")
+        if isinstance(integration, Receipt):
+            return integration
         # The envelope carries the data base64-encoded: a third larger than the message itself.
         limit = self.max_body_bytes * 4 // 3 + ENVELOPE_OVERHEAD_BYTES
-        body = read_body(limit)
-        if body is None:
-            reason = f"push body larger than the {limit} byte limit"
-            run_id = self.reject(integration.id, SourceKind.PUBSUB_PUSH, reason)
-            return Receipt("too_large", run_id, reason, limit=limit)
+        body = self._read(integration, kind, read_body, limit, "push body")
+        if isinstance(body, Receipt):
+            return body
         try:
             message = decode_push_envelope(body)
         except EnvelopeError as exc:
             reason = f"undecodable push envelope: {exc}"
-            run_id = self.reject(integration.id, SourceKind.PUBSUB_PUSH, reason, raw_body=body)
+            run_id = self.reject(_id(integration), kind, reason, raw_body=body)
             return Receipt("invalid", run_id, reason)
-        run_id = run_id_for(integration.id, message.message_id)
-        try:
-            data = parse_json_body(message.data)
-        except BodyError as exc:
-            reason = f"message data is not JSON the platform accepts: {exc}"
-            self.reject(
-                integration.id,
-                SourceKind.PUBSUB_PUSH,
-                reason,
-                raw_body=message.data,
-                run_id=run_id,
-            )
-            return Receipt("invalid", run_id, reason)
-        created = self.accept(
-            integration,
-            data,
-            run_id=run_id,
-            source_kind=SourceKind.PUBSUB_PUSH,
-            attributes=message.attributes,
-        )
-        return Receipt(RunStatus.QUEUED, run_id, duplicate=not created)
+        return self._take(integration, kind, message.message_id, message.data,
+                          message.attributes)
 
     def receive_pulled(
         self,
@@ -207,26 +171,94 @@ class Intake:
         `queued` (a duplicate too), or `invalid` / `too_large` when it was recorded as an
         error run instead (redelivering it cannot help); a failed write or publish raises.
         """
-        assert integration.id is not None
-        run_id = run_id_for(integration.id, message_id)
         try:
-            payload = parse_json_body(data)
+            return self._take(integration, SourceKind.PUBSUB_PULL, message_id, data, attributes)
+        except MessageTooLarge as exc:  # the run holds the reason
+            return Receipt("too_large", run_id_for(_id(integration), message_id), str(exc))
+
+    # --- the steps every source takes -------------------------------------------------
+
+    def _find(self, field: str, path: str, paused: str) -> Integration | Receipt:
+        """The integration at this path, or why not: none there, or paused."""
+        integration = self._integrations.by_field(field, path)
+        if integration is None:
+            return Receipt("not_found")
+        if not integration.active:
+            return Receipt("paused", reason=paused)
+        return integration
+
+    def _read(
+        self,
+        integration: Integration,
+        kind: SourceKind,
+        read_body: Callable[[int], bytes | None],
+        limit: int,
+        what: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> bytes | Receipt:
+        """The body, or a refusal recorded as an error run when it is over `limit`."""
+        body = read_body(limit)
+        if body is None:
+            reason = f"{what} larger than the {limit} byte limit"
+            run_id = self.reject(_id(integration), kind, reason, headers=headers)
+            return Receipt("too_large", run_id, reason, limit=limit)
+        return body
+
+    def _parse(
+        self,
+        integration: Integration,
+        kind: SourceKind,
+        raw: bytes,
+        what: str,
+        *,
+        run_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """The JSON in `raw`, or `_Refused` after recording it as an error run with the body."""
+        try:
+            return parse_json_body(raw)
         except BodyError as exc:
-            reason = f"message data is not JSON the platform accepts: {exc}"
-            self.reject(
-                integration.id, SourceKind.PUBSUB_PULL, reason, raw_body=data, run_id=run_id
+            reason = f"{what} is not JSON the platform accepts: {exc}"
+            run_id = self.reject(
+                _id(integration), kind, reason, raw_body=raw, headers=headers, run_id=run_id
             )
-            return Receipt("invalid", run_id, reason)
-        try:
-            created = self.accept(
-                integration,
-                payload,
-                run_id=run_id,
-                source_kind=SourceKind.PUBSUB_PULL,
-                attributes=dict(attributes),
-            )
-        except MessageTooLarge as exc:
-            return Receipt("too_large", run_id, str(exc))  # the run holds the reason
+            return _Refused(Receipt("invalid", run_id, reason))
+
+    def _take(
+        self,
+        integration: Integration,
+        kind: SourceKind,
+        message_id: str,
+        raw: bytes,
+        attributes: Mapping[str, str],
+    ) -> Receipt:
+        """A Pub/Sub message's data (pushed or pulled): parse, then record and queue it."""
+        run_id = run_id_for(_id(integration), message_id)
+        data = self._parse(integration, kind, raw, "message data", run_id=run_id)
+        if isinstance(data, _Refused):
+            return data.receipt
+        return self._record(integration, data, kind, run_id, attributes=dict(attributes))
+
+    def _record(
+        self,
+        integration: Integration,
+        data: Any,
+        kind: SourceKind,
+        run_id: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        attributes: Mapping[str, str] | None = None,
+        deduplicate: bool = True,
+    ) -> Receipt:
+        created = self.accept(
+            integration,
+            data,
+            run_id=run_id,
+            source_kind=kind,
+            headers=headers,
+            attributes=attributes,
+            deduplicate=deduplicate,
+        )
         return Receipt(RunStatus.QUEUED, run_id, duplicate=not created)
 
     # --- recording --------------------------------------------------------------------
@@ -361,6 +393,18 @@ class Intake:
         else:
             reason = f"rejected: {reason}"
             self.reject(integration_id, SourceKind.WEBHOOK, reason, headers=headers)
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A body that was not JSON, recorded; its receipt (any JSON value is a payload)."""
+
+    receipt: Receipt
+
+
+def _id(integration: Integration) -> str:
+    assert integration.id is not None  # stored integrations always have one
+    return integration.id
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
