@@ -1,4 +1,5 @@
-"""The architecture holds: a pure engine, thin entry points, a core that tests without emulators."""
+"""The architecture holds: floors without cycles, one run vocabulary, a pure engine, thin
+entry points, a core that tests without emulators (docs/architecture.md)."""
 
 from __future__ import annotations
 
