@@ -261,7 +261,8 @@ def run_bench(url: str, sink: Sink, n: int, c: int, tmp: Path) -> dict[str, Any]
     from mapper.queue import Queue
     from mapper.secrets import LocalSecretBackend, store_secrets
     from mapper.services import services
-    from mapper.store import IntegrationStore, RunStore
+    from mapper.store.integrations import IntegrationStore
+    from mapper.store.runs import RunStore
     from mapper.targets import build_target
 
     db = firestore.Client(project=PROJECT)

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         worker_ack_deadline_s,
     )
     from mapper.queue import ensure_topic_and_subscription
-    from mapper.store import IntegrationStore
+    from mapper.store.integrations import IntegrationStore
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-e2e-floor-"))
     body_file = tmp / "order.json"

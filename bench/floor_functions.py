@@ -31,7 +31,7 @@ from google.cloud import firestore, pubsub_v1
 from google.pubsub_v1.services.publisher.client import PublisherClient as GeneratedPublisher
 
 from mapper.queue import Queue
-from mapper.store import RunStore
+from mapper.store.runs import RunStore
 
 PUBLISH_TIMEOUT_S = 30.0
 POST_TIMEOUT_S = 10.0

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from google.cloud import firestore, pubsub_v1
 
     from local.emulators import start_emulators
-    from mapper.store import IntegrationStore
+    from mapper.store.integrations import IntegrationStore
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-webhook-floor-"))
     body_file = tmp / "order.json"
@@ -157,7 +157,7 @@ def visibility(url: str, body: bytes, db: object) -> tuple[int, int]:
     """POST one at a time; after each 202, is the run there to read at once? (seen, sent)"""
     import requests
 
-    from mapper.store import RunStore
+    from mapper.store.runs import RunStore
 
     runs = RunStore(db)  # type: ignore[arg-type]
     seen = 0

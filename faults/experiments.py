@@ -30,12 +30,12 @@ from typing import Literal
 import requests
 
 from bench.engine import make_order as bench_order
+from mapper.pipeline.runs import IN_FLIGHT, RunStatus
 
 from .sink import Behaviour, Received, RecordingSink
 from .stack import Stack
 
-IN_FLIGHT = ("queued", "retrying", "delivering")
-ENDED = ("error", "dead_lettered")
+ENDED = (RunStatus.ERROR, RunStatus.DEAD_LETTERED)  # ended without delivering
 CONCURRENCY = 8  # sender threads
 SEND_DEADLINE_S = 120.0  # one message's retries, whatever happens
 RETRY_PAUSE_S = 0.5

@@ -24,7 +24,7 @@ resource "google_firestore_database" "default" {
 }
 
 locals {
-  # mapper.store.RUN_INDEXES, one index per combination of equality filters of
+  # mapper.store.indexes.RUN_INDEXES, one index per combination of equality filters of
   # RunStore.list (integration_id, status); a since/until range on createdAt and the
   # newest-first order use the same index. tests/infra/test_firestore.py holds the two
   # against each other. Integration lookups (webhookPath, pushPath, source.mode) and the
@@ -82,7 +82,7 @@ locals {
       collection = "runs"
       fields     = [["integrationId", "ASCENDING"], ["apiCallTimeMs", "DESCENDING"], ["__name__", "DESCENDING"]]
     }
-    # mapper.store.INTEGRATION_INDEXES: GET /api/integrations/?source_type=&target_type=&active=,
+    # mapper.store.indexes.INTEGRATION_INDEXES: GET /api/integrations/?source_type=&target_type=&active=,
     # each combination newest first.
     "integrations-by-source" = {
       collection = "integrations"
@@ -148,12 +148,12 @@ locals {
         ["__name__", "ASCENDING"],
       ]
     }
-    # mapper.store.SignatureFailureStore.latest: an integration's newest marker.
+    # mapper.store.jobs.SignatureFailureStore.latest: an integration's newest marker.
     "signature-failures-by-integration" = {
       collection = "signatureFailures"
       fields     = [["integrationId", "ASCENDING"], ["windowStart", "DESCENDING"], ["__name__", "DESCENDING"]]
     }
-    # mapper.store.AUDIT_INDEXES: GET /api/audit/ by integration, by key, or both.
+    # mapper.store.indexes.AUDIT_INDEXES: GET /api/audit/ by integration, by key, or both.
     "audit-by-integration" = {
       collection = "auditLog"
       fields     = [["integrationId", "ASCENDING"], ["createdAt", "DESCENDING"], ["__name__", "DESCENDING"]]
@@ -173,7 +173,7 @@ locals {
     }
   }
 
-  # mapper.store.RUN_INDEX_EXEMPTIONS: large text no query reads; indexing it would only
+  # mapper.store.indexes.RUN_INDEX_EXEMPTIONS: large text no query reads; indexing it would only
   # cost index writes (and could hit the index entry size limit).
   runs_unindexed_fields = toset([
     "incomingPayloadJson",
@@ -229,7 +229,7 @@ resource "google_firestore_field" "runs_ttl" {
   index_config {}
 }
 
-# Bulk redrive jobs (mapper.store.RedriveJobStore) expire with the runs.
+# Bulk redrive jobs (mapper.store.jobs.RedriveJobStore) expire with the runs.
 resource "google_firestore_field" "redrive_jobs_ttl" {
   project    = var.project_id
   database   = google_firestore_database.default.name
@@ -240,7 +240,7 @@ resource "google_firestore_field" "redrive_jobs_ttl" {
   index_config {}
 }
 
-# Refused-signature markers (mapper.store.SignatureFailureStore) expire with the runs.
+# Refused-signature markers (mapper.store.jobs.SignatureFailureStore) expire with the runs.
 resource "google_firestore_field" "signature_failures_ttl" {
   project    = var.project_id
   database   = google_firestore_database.default.name
@@ -251,7 +251,7 @@ resource "google_firestore_field" "signature_failures_ttl" {
   index_config {}
 }
 
-# Failed API sign-ins per address and minute (mapper.store.SignInFailureStore), counted by
+# Failed API sign-ins per address and minute (mapper.store.team.SignInFailureStore), counted by
 # every api instance; each expires a day after its last failure.
 resource "google_firestore_field" "sign_in_failures_ttl" {
   project    = var.project_id
@@ -263,7 +263,7 @@ resource "google_firestore_field" "sign_in_failures_ttl" {
   index_config {}
 }
 
-# mapper.store.AUDIT_INDEX_EXEMPTIONS: an audit entry's diff and details, JSON text no
+# mapper.store.indexes.AUDIT_INDEX_EXEMPTIONS: an audit entry's diff and details, JSON text no
 # query reads.
 resource "google_firestore_field" "audit_unindexed" {
   for_each   = toset(["diffJson", "detailsJson"])

@@ -14,9 +14,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mapper.errors import ConflictError, NotFoundError, QueueError
+from mapper.json_text import dumps_bytes
 from mapper.pipeline.ports import Claim, held_by_live_lease
-from mapper.store import TERMINAL_STATUSES, iso_timestamp
-from mapper.timestamps import now_iso
+from mapper.pipeline.runs import TERMINAL, QueuedMessage, RunStatus
+from mapper.timestamps import iso_timestamp, now_iso
 from mapper.versions import version_record
 
 
@@ -189,12 +190,12 @@ class FakeRuns:
             run = self.docs.get(run_id)
             if run is None:
                 return Claim("missing")
-            if run.get("status") in TERMINAL_STATUSES:
+            if run.get("status") in TERMINAL:
                 return Claim("done", copy.deepcopy(run))
             if held_by_live_lease(run, self.clock.iso()):
                 return Claim("busy", copy.deepcopy(run))
             run.update(
-                status="delivering",
+                status=RunStatus.DELIVERING,
                 deliveryId=delivery_id,
                 leaseUntil=self.clock.iso(lease_s),
                 attempts=int(run.get("attempts") or 0) + 1,
@@ -223,10 +224,10 @@ class FakeRuns:
             run = self.docs.get(run_id)
             if run is None:
                 return "missing"
-            if run.get("status") in TERMINAL_STATUSES:
+            if run.get("status") in TERMINAL:
                 return str(run["status"])
             if held_by_live_lease(run, self.clock.iso()):
-                return "delivering"
+                return RunStatus.DELIVERING
             run.update(
                 copy.deepcopy(dict(fields)),
                 status=status,
@@ -333,6 +334,11 @@ class FakeQueue:
         return results
 
 
+def from_the_topic(message: dict[str, Any]) -> QueuedMessage:
+    """A published message as the worker function gets it: the topic's bytes, decoded."""
+    return QueuedMessage.from_bytes(dumps_bytes(message))
+
+
 class PlainSecrets:
     """Secrets given in the test, by reference name."""
 
@@ -372,7 +378,7 @@ class FakePullState:
 
 
 class FakeSubscriptions:
-    """Subscriptions holding messages until acknowledged (ours: mapper.sources.pull)."""
+    """Subscriptions holding messages until acknowledged (ours: mapper.pipeline.ports)."""
 
     def __init__(self) -> None:
         self.waiting: dict[str, list[Any]] = {}  # integration id -> Pulled messages
@@ -393,7 +399,7 @@ class FakeSubscriptions:
 
 
 class FakeKeyStore:
-    """API key records by id (mapper.store.KeyStore); counts lastUsedAt writes."""
+    """API key records by id (mapper.store.team.KeyStore); counts lastUsedAt writes."""
 
     def __init__(self) -> None:
         self.records: dict[str, dict[str, Any]] = {}
@@ -425,7 +431,7 @@ class FakeKeyStore:
 
 
 class FakeAuditStore:
-    """Audit entries in memory (mapper.store.AuditStore), filtered as the store filters."""
+    """Audit entries in memory (mapper.store.team.AuditStore), filtered as the store filters."""
 
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []

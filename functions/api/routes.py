@@ -22,6 +22,7 @@ from typing import Any
 import flask
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from mapper import api_openapi
 from mapper import api_schema as schema
 from mapper.access import Access, Refusal, client_address, forbidden
 from mapper.admin import Admin
@@ -36,11 +37,13 @@ from mapper.errors import (
 )
 from mapper.http_edge import error, from_exception, read_body
 from mapper.keys import Principal, allows
+from mapper.pipeline.runs import RunStatus, SourceKind
 from mapper.pipeline.search import parse_key_query
 from mapper.services import access as default_access
 from mapper.services import audit_log as default_audit_log
 from mapper.services import setting
-from mapper.store import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RUN_STATUSES, iso_timestamp
+from mapper.store.common import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from mapper.timestamps import iso_timestamp
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -112,7 +115,7 @@ def handle(
     except MethodNotAllowed as exc:
         allowed = ", ".join(exc.valid_methods or [])
         return error(405, f"use {allowed}", "method_not_allowed", {"Allow": allowed})
-    route = f"{request.method} {schema.openapi_path(rule.rule)}"
+    route = f"{request.method} {api_openapi.openapi_path(rule.rule)}"
     needed = schema.required_role(endpoint, request.method)
     if not allows(principal.role, needed):
         return _refused(forbidden(principal, needed, route, address))
@@ -207,7 +210,7 @@ def _prefixed(prefix: str, exc: ConfigError) -> ConfigError:
 
 @cache
 def _openapi() -> dict[str, Any]:
-    return schema.openapi()
+    return api_openapi.openapi()
 
 
 def _static(path: str) -> flask.Response:
@@ -335,13 +338,13 @@ def _validation(problems: list[Problem], prefix: str) -> flask.Response:
 
 def _runs(admin: Admin, request: flask.Request, body: Any) -> flask.Response:
     status = request.args.get("status")
-    if status is not None and status not in RUN_STATUSES:
-        raise InvalidQueryError(f"status must be one of {', '.join(RUN_STATUSES)}")
+    if status is not None and status not in tuple(RunStatus):
+        raise InvalidQueryError(f"status must be one of {', '.join(RunStatus)}")
     _only(request, "integration_id", "status", "since", "until", "limit", "cursor",
           "source_kind", "key", "min_duration_ms")
     source_kind = request.args.get("source_kind") or None
-    if source_kind is not None and source_kind not in schema.SOURCE_KINDS:
-        raise InvalidQueryError(f"source_kind must be one of {', '.join(schema.SOURCE_KINDS)}")
+    if source_kind is not None and source_kind not in tuple(SourceKind):
+        raise InvalidQueryError(f"source_kind must be one of {', '.join(SourceKind)}")
     key = request.args.get("key")
     slow = request.args.get("min_duration_ms")
     runs, cursor = admin.list_runs(

@@ -10,7 +10,7 @@ from cloudevents.http import CloudEvent
 
 from mapper.engine.sandbox import init_v8
 from mapper.logs import bind_log_context, logged, setup_logging
-from mapper.pipeline import decode_internal
+from mapper.pipeline import QueuedMessage
 from mapper.services import worker
 
 # V8 must start on the main thread (see init_v8); functions-framework imports us there.
@@ -23,7 +23,7 @@ log = logging.getLogger("dead_letter")
 @logged
 def dead_letter(event: CloudEvent) -> None:
     """Record that Pub/Sub gave up on this message after its last attempt."""
-    message = decode_internal(base64.b64decode(event.data["message"]["data"]))
-    bind_log_context(integration_id=message.get("integrationId"), run_id=message.get("runId"))
+    message = QueuedMessage.from_bytes(base64.b64decode(event.data["message"]["data"]))
+    bind_log_context(integration_id=message.integration_id, run_id=message.run_id)
     status = worker().dead_letter(message)
     log.warning("gave up on the run: %s", status, extra={"status": status})

@@ -6,8 +6,9 @@ import flask
 import functions_framework
 
 from mapper import http_edge as edge
-from mapper.errors import MapperError, UnauthenticatedError
+from mapper.errors import MapperError
 from mapper.logs import logged, setup_logging
+from mapper.pipeline.runs import SourceKind
 from mapper.services import intake
 
 edge.answer_http_errors_as_json(functions_framework.errorhandler)
@@ -27,12 +28,4 @@ def pubsub_push(request: flask.Request) -> flask.Response:
         receipt = intake().receive_push(path, auth, edge.body_reader(request))
     except MapperError as exc:
         return edge.from_exception(exc)
-    match receipt.status:
-        case "not_found":
-            return edge.error(404, NOT_FOUND, "not_found")
-        case "unauthenticated":
-            return edge.from_exception(UnauthenticatedError(receipt.reason))
-        case "paused":  # any non-2xx makes Pub/Sub keep the message and redeliver it
-            return edge.error(503, receipt.reason, "inactive", {"Retry-After": "60"})
-    # Queued, or recorded as an error run: acknowledged, redelivering it cannot help.
-    return flask.make_response("", 204)
+    return edge.answer_receipt(receipt, SourceKind.PUBSUB_PUSH, NOT_FOUND)

@@ -8,18 +8,12 @@ import functions_framework
 from mapper import http_edge as edge
 from mapper.errors import MapperError
 from mapper.logs import logged, setup_logging
+from mapper.pipeline.runs import SourceKind
 from mapper.services import intake
 
 edge.answer_http_errors_as_json(functions_framework.errorhandler)
 setup_logging()
 NOT_FOUND = "no webhook at this address"
-REFUSED = {  # receipt -> (status, code, sentence or the receipt's own, headers)
-    "not_found": (404, "not_found", NOT_FOUND, None),
-    "paused": (503, "inactive", None, {"Retry-After": "60"}),
-    "too_large": (413, "payload_too_large", None, None),
-    "unauthenticated": (401, "bad_signature", "signature check failed", None),
-    "invalid": (400, "invalid_json", None, None),
-}
 
 
 @functions_framework.http
@@ -33,7 +27,4 @@ def webhook(request: flask.Request) -> flask.Response:
         receipt = intake().receive_webhook(path, request.headers, edge.body_reader(request))
     except MapperError as exc:  # Firestore or Pub/Sub: 503, the sender retries
         return edge.from_exception(exc)
-    if receipt.status == "queued":
-        return flask.make_response({"status": "queued", "runId": receipt.run_id}, 202)
-    status, code, sentence, headers = REFUSED[receipt.status]
-    return edge.error(status, sentence or receipt.sentence, code, headers)
+    return edge.answer_receipt(receipt, SourceKind.WEBHOOK, NOT_FOUND)

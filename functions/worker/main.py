@@ -11,7 +11,7 @@ from werkzeug.exceptions import ServiceUnavailable
 from mapper.engine.sandbox import init_v8
 from mapper.errors import MapperError
 from mapper.logs import bind_log_context, logged, setup_logging
-from mapper.pipeline import decode_internal
+from mapper.pipeline import QueuedMessage
 from mapper.services import worker as pipeline_worker
 
 # V8 must start on the main thread (see init_v8); functions-framework imports us there.
@@ -23,8 +23,8 @@ setup_logging()
 @logged
 def worker(event: CloudEvent) -> None:
     """Process the internal message; a retryable failure raises and is redelivered."""
-    message = decode_internal(base64.b64decode(event.data["message"]["data"]))
-    bind_log_context(integration_id=message.get("integrationId"), run_id=message.get("runId"))
+    message = QueuedMessage.from_bytes(base64.b64decode(event.data["message"]["data"]))
+    bind_log_context(integration_id=message.integration_id, run_id=message.run_id)
     try:
         pipeline_worker().process(message)  # logs one line per attempt
     except MapperError as exc:  # retryable: a 503 (no traceback) makes Pub/Sub deliver it again

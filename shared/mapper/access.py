@@ -18,12 +18,12 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from .errors import MapperError
 from .keys import BOOTSTRAP, Keys, Principal, looks_like_key, parse_key
+from .pipeline.ports import SharedFailures
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,6 @@ class Refusal:
 UNAUTHORIZED = Refusal(
     401, "unauthorized", "a valid bearer token is required", {"WWW-Authenticate": "Bearer"}
 )
-
-
-class SharedFailures(Protocol):
-    """Failures counted by every instance, per address and numbered window (SignInFailureStore)."""
-
-    def add(self, address: str, window: int) -> None: ...
-
-    def count(self, address: str, windows: Iterable[int]) -> int: ...
 
 
 class FailureLimiter:

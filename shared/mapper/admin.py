@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from . import versions
@@ -36,8 +36,16 @@ from .errors import (
     Problem,
     SecretError,
 )
-from .pipeline import Intake, run_id_for
-from .pipeline.reconcile import DEFAULT_HORIZON_S, IN_FLIGHT
+from .pipeline import Intake
+from .pipeline.ports import (
+    IntegrationDocs,
+    Listeners,
+    PullState,
+    RunRecords,
+    SignatureFailures,
+)
+from .pipeline.reconcile import DEFAULT_HORIZON_S
+from .pipeline.runs import IN_FLIGHT, TERMINAL, RunStatus, SourceKind, run_id_for
 from .redrive import Redriver
 from .secrets import (
     SecretBackend,
@@ -49,18 +57,12 @@ from .secrets import (
     store_secrets,
 )
 from .sources.subscriptions import Change
-from .store import (
-    DEFAULT_PAGE_SIZE,
-    IntegrationStore,
-    PullStateStore,
-    RunStore,
-    SignatureFailureStore,
-    iso_timestamp,
-)
+from .store.common import DEFAULT_PAGE_SIZE
 from .targets import EgressPolicy
 from .targets.signing import DEFAULT_OVERLAP_HOURS, new_signing_secret
+from .timestamps import iso_timestamp
 
-ENDED = ("success", "error", "skipped", "partial", "dead_lettered")  # the stats' counts
+ENDED = tuple(s for s in RunStatus if s in TERMINAL)  # the stats' counts, in a stable order
 PATH_BYTES = 24  # 192 random bits per webhook or push path (the contract asks for >= 128)
 REACHABILITY_TIMEOUT_S = 3.0
 
@@ -77,26 +79,6 @@ class Site:
 
     def push_endpoint(self, path: str) -> str:
         return f"{self.push_base.rstrip('/')}/pubsub/{path}/"
-
-
-class Listeners(Protocol):
-    """Keeps a Pub/Sub integration's subscription in step with its document."""
-
-    def prepare(self, new: dict[str, Any], old: dict[str, Any] | None) -> Change:
-        """Make or change the subscription; the Change commits or rolls back after the save."""
-        ...
-
-    def remove(self, doc: dict[str, Any]) -> None:
-        """Delete the subscription the platform created for this integration, if any."""
-        ...
-
-    def is_listening(self, doc: dict[str, Any]) -> bool:
-        """Whether the subscription exists and is attached as the document says."""
-        ...
-
-    def publish_test(self, doc: dict[str, Any], payload: Any) -> str:
-        """Publish a sample message to the integration's topic; its message id."""
-        ...
 
 
 class NoListeners:
@@ -121,12 +103,12 @@ class NoListeners:
 class AdminStores:
     """What the control plane reads and writes: documents, runs, pull state, secrets, egress."""
 
-    integrations: IntegrationStore
-    runs: RunStore
-    pull_state: PullStateStore
+    integrations: IntegrationDocs
+    runs: RunRecords
+    pull_state: PullState
     secret_backend: SecretBackend
     egress: EgressPolicy
-    signature_failures: SignatureFailureStore | None = None
+    signature_failures: SignatureFailures | None = None
     stuck_after_s: float = DEFAULT_HORIZON_S  # the reconciler's horizon: older is "stuck"
 
 
@@ -395,8 +377,10 @@ class Admin:
         if not typed.active:
             raise ConflictError("the integration is paused; activate it to send a test event")
         run_id = run_id_for(integration_id, None)
-        self._intake.accept(typed, payload, run_id=run_id, source_kind="test", deduplicate=False)
-        return {"status": "queued", "runId": run_id}
+        self._intake.accept(
+            typed, payload, run_id=run_id, source_kind=SourceKind.TEST, deduplicate=False
+        )
+        return {"status": RunStatus.QUEUED, "runId": run_id}
 
     def stats(self, integration_id: str, since: str) -> dict[str, Any]:
         """Run counts since a time, and the latest run, for the integrations list."""
@@ -405,7 +389,7 @@ class Admin:
         total = runs.count(integration_id, since=since)  # refuses a `since` that is no time
         counts = {s: runs.count(integration_id, s, since) for s in ENDED}
         # A failure is a run that ended without delivering: an error or a dead letter.
-        counts["failed"] = counts["error"] + counts["dead_lettered"]
+        counts["failed"] = counts[RunStatus.ERROR] + counts[RunStatus.DEAD_LETTERED]
         in_flight = sum(runs.count(integration_id, s) for s in IN_FLIGHT)
         stuck = runs.count_stale(integration_id, IN_FLIGHT, self._s.stuck_after_s)
         latest, _ = runs.list(integration_id=integration_id, limit=1)
@@ -423,7 +407,7 @@ class Admin:
     # --- runs ---------------------------------------------------------------------------
 
     def list_runs(self, **filters: Any) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of runs, newest first (filters as `RunStore.list`)."""
+        """One page of runs, newest first (filters as `RunRecords.list`)."""
         return self._s.runs.list(**filters)
 
     def get_run(self, run_id: str) -> dict[str, Any]:
@@ -449,13 +433,13 @@ class Admin:
             integration,
             payload,
             run_id=new_id,
-            source_kind="replay",
+            source_kind=SourceKind.REPLAY,
             headers=original.get("incomingHeaders"),
             attributes=original.get("incomingAttributes"),
             replay_of=run_id,
             deduplicate=False,
         )
-        return {"status": "queued", "runId": new_id, "replayOf": run_id}
+        return {"status": RunStatus.QUEUED, "runId": new_id, "replayOf": run_id}
 
     def redrive(
         self,

@@ -12,11 +12,12 @@ import copy
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from .engine.config import secret_paths
 from .engine.diff import diff
 from .keys import Principal, parse_key
+from .pipeline.ports import AuditRecords
 from .timestamps import now_iso
 
 log = logging.getLogger(__name__)
@@ -37,14 +38,6 @@ NOT_CONTENT = frozenset(
         "newSigningSecret",  # a new signing key, shown once to its creator: never kept here
     }
 )
-
-
-class AuditRecords(Protocol):
-    """Where entries live (mapper.store.AuditStore)."""
-
-    def add(self, entry: dict[str, Any]) -> dict[str, Any]: ...
-
-    def list(self, **filters: Any) -> tuple[list[dict[str, Any]], str | None]: ...
 
 
 def redact(doc: Any) -> Any:

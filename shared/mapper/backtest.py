@@ -15,6 +15,7 @@ from .engine.config import Integration
 from .engine.diff import diff
 from .engine.plan import Message, Outcome, Plan
 from .errors import MapperError
+from .pipeline.runs import RunStatus
 
 MAX_RUNS = 200  # runs per backtest (the request's runs.limit)
 DEFAULT_RUNS = 50
@@ -79,7 +80,7 @@ def _noted(
 ) -> tuple[dict[str, Any], str]:
     """The run's result and the total it counts in."""
     recorded = run.get("transformedPayload")
-    was = "skipped" if run.get("status") == "skipped" else (
+    was = "skipped" if run.get("status") == RunStatus.SKIPPED else (
         "output" if "transformedPayload" in run and recorded is not None else "none"
     )
     result: dict[str, Any] = {

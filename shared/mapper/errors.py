@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
-    from .targets.base import Delivery
+    from .delivery import Delivery
 
 
 class MapperError(Exception):
@@ -158,7 +158,7 @@ class ListenerError(MapperError):
 class TargetError(MapperError):
     """The target refused the message for good; retrying would not help.
 
-    `delivery` is what was sent and what came back (a `mapper.targets.Delivery`), when the
+    `delivery` is what was sent and what came back (a `mapper.delivery.Delivery`), when the
     failure happened after something was sent; the run records it.
     """
 

@@ -3,6 +3,8 @@ and reading a bounded body."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import flask
@@ -17,6 +19,8 @@ from .errors import (
     SignatureError,
     UnauthenticatedError,
 )
+from .pipeline.intake import Receipt
+from .pipeline.runs import RunStatus, SourceKind
 
 # The one mapping of error classes to HTTP statuses; the first match wins. Any retryable
 # error answers 503 with Retry-After (the sender keeps the message); anything else is 500.
@@ -40,6 +44,61 @@ def status_for(exc: MapperError) -> int:
         if isinstance(exc, kind):
             return status
     return 500
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How the edge answers one receipt: a status, and for a refusal its code and sentence."""
+
+    status: int
+    code: str = ""
+    sentence: str | None = None  # None: the receipt's own sentence
+    headers: Mapping[str, str] | None = None
+
+
+_RETRY_LATER = {"Retry-After": "60"}
+# The one table of intake receipts -> HTTP answers, per source that answers over HTTP.
+# A push answer other than 2xx makes Pub/Sub keep the message and deliver it again, so a
+# push that was recorded as an error run (too large, invalid) is acknowledged with 204:
+# delivering it again cannot help. A paused integration answers 503 to both: keep it.
+RECEIPT_ANSWERS: dict[str, dict[SourceKind, Answer]] = {
+    RunStatus.QUEUED: {SourceKind.WEBHOOK: Answer(202), SourceKind.PUBSUB_PUSH: Answer(204)},
+    "not_found": {
+        SourceKind.WEBHOOK: Answer(404, "not_found"),
+        SourceKind.PUBSUB_PUSH: Answer(404, "not_found"),
+    },
+    "paused": {
+        SourceKind.WEBHOOK: Answer(503, "inactive", headers=_RETRY_LATER),
+        SourceKind.PUBSUB_PUSH: Answer(503, "inactive", headers=_RETRY_LATER),
+    },
+    "too_large": {
+        SourceKind.WEBHOOK: Answer(413, "payload_too_large"),
+        SourceKind.PUBSUB_PUSH: Answer(204),
+    },
+    "unauthenticated": {
+        SourceKind.WEBHOOK: Answer(401, "bad_signature", "signature check failed"),
+        SourceKind.PUBSUB_PUSH: Answer(
+            401, UnauthenticatedError.code, headers={"WWW-Authenticate": "Bearer"}
+        ),
+    },
+    "invalid": {
+        SourceKind.WEBHOOK: Answer(400, "invalid_json"),
+        SourceKind.PUBSUB_PUSH: Answer(204),
+    },
+}
+
+
+def answer_receipt(receipt: Receipt, source: SourceKind, not_found: str) -> Any:
+    """The HTTP answer to `receipt` for `source` (RECEIPT_ANSWERS); `not_found`: its 404 text."""
+    answer = RECEIPT_ANSWERS[receipt.status][source]
+    if answer.status == 202:
+        return flask.make_response({"status": RunStatus.QUEUED, "runId": receipt.run_id}, 202)
+    if answer.status == 204:
+        return flask.make_response("", 204)
+    sentence = not_found if receipt.status == "not_found" else answer.sentence
+    return error(
+        answer.status, sentence or receipt.sentence, answer.code, dict(answer.headers or {})
+    )
 
 
 def error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> Any:

@@ -19,9 +19,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any
 
 from .errors import ConfigError, NotFoundError, Problem
+from .pipeline.ports import KeyRecords
 from .timestamps import iso_timestamp
 
 ROLES = ("viewer", "editor", "admin")  # each may do all that the ones before it may
@@ -60,20 +61,6 @@ class Principal:
 
 
 BOOTSTRAP = Principal(None, BOOTSTRAP_NAME, "admin")
-
-
-class KeyRecords(Protocol):
-    """Where key records live (mapper.store.KeyStore)."""
-
-    def get(self, key_id: str) -> dict[str, Any] | None: ...
-
-    def create(self, record: dict[str, Any]) -> dict[str, Any]: ...
-
-    def list(self, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]: ...
-
-    def delete(self, key_id: str) -> bool: ...
-
-    def touch(self, key_id: str, last_used_at: str) -> None: ...
 
 
 def parse_key(text: str) -> tuple[str, str] | None:

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from .backtest import unusable
 from .engine.config import Integration, parse_integration
@@ -33,51 +33,18 @@ from .errors import (
     NotFoundError,
 )
 from .pipeline import Intake
+from .pipeline.ports import IntegrationSource, MessageQueue, RedriveJobs, RunRecords
 from .pipeline.reconcile import due_again
+from .pipeline.runs import SourceKind
 from .timestamps import epoch_seconds, iso_timestamp, now_iso
 
 log = logging.getLogger("mapper.redrive")
 
-REDRIVABLE = ("error", "dead_lettered", "retrying")
 BATCH_SIZE = 100  # runs resent per task
 RATE_PER_S = 50.0  # runs resent per second, per job (REDRIVE_RATE_PER_SECOND)
 FAILURES_KEPT = 50  # the first failures (run id and reason) a job shows
 RUNNING_JOBS_LOOKED_AT = 50  # per reconciler tick
 LOST_TASK = "its task was lost by the queue after {n} republishes"
-
-
-class RunSource(Protocol):
-    """The runs a job reads (mapper.store.RunStore)."""
-
-    def list(self, *args: Any, **kwargs: Any) -> tuple[list[dict[str, Any]], str | None]: ...
-
-    def count_matching(self, *args: Any, **kwargs: Any) -> int: ...
-
-
-class JobStore(Protocol):
-    """Where jobs are kept (mapper.store.RedriveJobStore)."""
-
-    def create(self, job: dict[str, Any]) -> None: ...
-
-    def get(self, job_id: str) -> dict[str, Any] | None: ...
-
-    def list(self, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        ...
-
-    def advance(self, job_id: str, batches_read: int, fields: dict[str, Any]) -> bool: ...
-
-    def running(self, limit: int) -> list[dict[str, Any]]: ...
-
-    def touch(self, job_id: str, seen_updated_at: str, fields: dict[str, Any]) -> bool: ...
-
-
-class IntegrationReader(Protocol):
-    def get(self, integration_id: str) -> dict[str, Any] | None: ...
-
-
-class TaskQueue(Protocol):
-    def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
-        ...
 
 
 @dataclass
@@ -122,11 +89,11 @@ class Redriver:
 
     def __init__(
         self,
-        runs: RunSource,
-        jobs: JobStore,
-        integrations: IntegrationReader,
+        runs: RunRecords,
+        jobs: RedriveJobs,
+        integrations: IntegrationSource,
         intake: Intake,
-        tasks: TaskQueue,
+        tasks: MessageQueue,
         *,
         batch_size: int = BATCH_SIZE,
         rate_per_s: float = RATE_PER_S,
@@ -319,7 +286,7 @@ class Redriver:
                 integration,
                 run["incomingPayload"],
                 run_id=redrive_run_id(integration_id, job_id, str(run["id"])),
-                source_kind="replay",
+                source_kind=SourceKind.REPLAY,
                 headers=run.get("incomingHeaders"),
                 attributes=run.get("incomingAttributes"),
                 replay_of=str(run["id"]),

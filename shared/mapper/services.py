@@ -19,22 +19,16 @@ if TYPE_CHECKING:
     from .audit import AuditLog
     from .engine.plan import PlanCache
     from .pipeline import Intake, Integrations, Reconciler, Worker
+    from .pull import Puller
     from .queue import Queue
     from .redrive import Redriver
     from .secrets import SecretBackend, SecretResolver
     from .sources.oidc import OidcVerifier
-    from .sources.pull import Puller
     from .sources.subscriptions import PubSubClients
-    from .store import (
-        AuditStore,
-        IntegrationStore,
-        KeyStore,
-        PullStateStore,
-        RedriveJobStore,
-        RunStore,
-        SignatureFailureStore,
-        SignInFailureStore,
-    )
+    from .store.integrations import IntegrationStore
+    from .store.jobs import PullStateStore, RedriveJobStore, SignatureFailureStore
+    from .store.runs import RunStore
+    from .store.team import AuditStore, KeyStore, SignInFailureStore
     from .targets import EgressPolicy
 
 DEFAULT_TOPIC = "mapper-events"
@@ -82,17 +76,10 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
     from .pipeline.integrations import DEFAULT_TTL_S
     from .queue import Queue, latency_publisher_settings
     from .secrets import LocalSecretBackend, SecretManagerBackend, SecretResolver
-    from .store import (
-        DEFAULT_AUDIT_RETENTION_DAYS,
-        AuditStore,
-        IntegrationStore,
-        KeyStore,
-        PullStateStore,
-        RedriveJobStore,
-        RunStore,
-        SignatureFailureStore,
-        SignInFailureStore,
-    )
+    from .store.integrations import IntegrationStore
+    from .store.jobs import PullStateStore, RedriveJobStore, SignatureFailureStore
+    from .store.runs import RunStore
+    from .store.team import DEFAULT_AUDIT_RETENTION_DAYS, AuditStore, KeyStore, SignInFailureStore
     from .targets import EgressPolicy
 
     env = os.environ if environ is None else environ
@@ -290,13 +277,9 @@ def puller() -> Puller:
     """The pull function's dispatcher and drainer (PULL_TASKS_TOPIC, PULL_BATCH_SIZE)."""
     from google.cloud import pubsub_v1
 
+    from .pull import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, Puller
     from .queue import Queue
-    from .sources.pull import (
-        DEFAULT_BATCH_SIZE,
-        DEFAULT_CONCURRENCY,
-        PubSubSubscriptions,
-        Puller,
-    )
+    from .sources.subscriptions import PubSubSubscriptions
 
     project = setting("GOOGLE_CLOUD_PROJECT", "demo-mapper")
     publisher = pubsub_v1.PublisherClient()

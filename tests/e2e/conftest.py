@@ -21,7 +21,8 @@ from google.cloud import firestore
 from local.emulators import Emulators, free_port, start_emulators
 from local.serve import LocalServer, serve
 from mapper.secrets import LocalSecretBackend, store_secrets
-from mapper.store import IntegrationStore, RunStore
+from mapper.store.integrations import IntegrationStore
+from mapper.store.runs import RunStore
 
 SINK_HOST = "127.0.0.2"  # allowlisted; 127.0.0.1 stays blocked, for the SSRF tests
 MAX_BODY = 100_000

@@ -12,7 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from mapper.api_schema import openapi
+from mapper.api_openapi import openapi
 
 from .conftest import ADMIN_TOKEN, Platform
 

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import requests
 
-from mapper.store import RedriveJobStore
+from mapper.store.jobs import RedriveJobStore
 
 from .conftest import Platform
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 from google.cloud import firestore
 
-from mapper import api_schema, services
+from mapper import api_openapi, api_schema, services
 from mapper.keys import KEY_CACHE_SECONDS, ROLES, allows
 
 from .conftest import Platform
@@ -58,7 +58,7 @@ def test_every_route_with_every_role(platform: Platform) -> None:
                     assert reply.json() == {
                         "code": "forbidden",
                         "error": f"this key's role is {role}: {method} "
-                        f"{api_schema.openapi_path(rule.rule)} needs role {needed}",
+                        f"{api_openapi.openapi_path(rule.rule)} needs role {needed}",
                     }
                 seen += 1
     assert seen >= 3 * 20

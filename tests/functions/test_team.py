@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from mapper import api_schema
+from mapper import api_openapi, api_schema
 from mapper.access import FAILURE_LIMIT
 from mapper.keys import ROLES, allows
 from mapper.secrets import LocalSecretBackend
@@ -71,12 +71,12 @@ def every_route() -> list[tuple[str, str, str, str]]:
 
 
 def test_every_route_names_its_role_in_the_table_and_the_document() -> None:
-    document = api_schema.openapi()
+    document = api_openapi.openapi()
     for rule in api_schema.URLS.iter_rules():
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
             role = api_schema.ROLES.get(rule.endpoint, {}).get(method)
             assert role in ROLES, f"{method} {rule.rule}: give it a role in api_schema.ROLES"
-            operation = document["paths"][api_schema.openapi_path(rule.rule)][method.lower()]
+            operation = document["paths"][api_openapi.openapi_path(rule.rule)][method.lower()]
             assert operation["x-required-role"] == role
             assert f"Needs role `{role}`" in operation["description"]
             assert "403" in operation["responses"]

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from mapper import store
-from mapper.store import IntegrationStore, RunStore
+from mapper.store import common, indexes
+from mapper.store.integrations import IntegrationStore
+from mapper.store.runs import RunStore
 
 from .tfconfig import Expr, load
 
@@ -107,7 +108,7 @@ def store_queries() -> list[Shape]:
             status=status,
             since=since,
             until=until,
-            cursor=None if cursor is None else store._encode_cursor("2026-01-01", "r1"),
+            cursor=None if cursor is None else common._encode_cursor("2026-01-01", "r1"),
         )
     for status, since in itertools.product((None, "success"), (None, "2026-01-01")):
         runs.count("int-1", status, since)
@@ -197,14 +198,14 @@ def test_every_query_has_an_index(shape: Shape) -> None:
     assert any(covers(index, need) for index in candidates), (
         f"no composite index in infra/firestore.tf serves {shape.collection} "
         f"{shape.filters} ordered {shape.orders}: it needs equality {sorted(need[0])} then "
-        f"{list(need[1])}; add it to mapper.store.RUN_INDEXES and local.composite_indexes"
+        f"{list(need[1])}; add it to mapper.store.indexes.RUN_INDEXES and local.composite_indexes"
     )
 
 
 def test_terraform_indexes_are_run_indexes() -> None:
     expected = {
-        "runs": sorted(store.RUN_INDEXES),
-        "integrations": sorted(getattr(store, "INTEGRATION_INDEXES", ())),
+        "runs": sorted(indexes.RUN_INDEXES),
+        "integrations": sorted(getattr(indexes, "INTEGRATION_INDEXES", ())),
     }
     actual = terraform_indexes()
     assert sorted(actual.get("runs", [])) == expected["runs"]
@@ -227,7 +228,7 @@ def test_large_run_fields_are_exempt_from_indexing() -> None:
     fields = load().locals()["runs_unindexed_fields"]
     assert fields.startswith("toset([") and "])" in fields
     listed = {part.strip().strip('"') for part in fields[7:-2].split(",") if part.strip()}
-    assert listed == set(store.RUN_INDEX_EXEMPTIONS)
+    assert listed == set(indexes.RUN_INDEX_EXEMPTIONS)
     resource = load().resource("google_firestore_field", "runs_unindexed").body
     assert resource["collection"] == "runs"
     assert resource["index_config"] == [{}]
@@ -239,7 +240,7 @@ def test_runs_expire_through_a_ttl_policy() -> None:
     assert ttl["ttl_config"] == [{}]
     assert ttl["index_config"] == [{}]
     default = load().default("run_retention_days")
-    assert default == getattr(store, "DEFAULT_RETENTION_DAYS", 30) == 30
+    assert default == getattr(common, "DEFAULT_RETENTION_DAYS", 30) == 30
 
 
 def test_database_is_the_default_native_one_and_is_never_deleted() -> None:
@@ -254,7 +255,7 @@ def test_database_is_the_default_native_one_and_is_never_deleted() -> None:
 def test_failed_sign_ins_expire_through_a_ttl_policy_on_the_collection_the_store_writes() -> None:
     import inspect
 
-    from mapper.store import SignInFailureStore
+    from mapper.store.team import SignInFailureStore
 
     ttl = load().resource("google_firestore_field", "sign_in_failures_ttl").body
     collection = inspect.signature(SignInFailureStore).parameters["collection"].default

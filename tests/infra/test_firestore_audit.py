@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from mapper import store
-from mapper.store import AuditStore, KeyStore
+from mapper.store import common, indexes, team
+from mapper.store.team import AuditStore, KeyStore
 
 from .test_firestore import RecordingClient, Shape, covers, required_index, terraform_indexes
 from .tfconfig import load
@@ -25,7 +25,7 @@ def audit_queries() -> list[Shape]:
             key_id=key_id,
             since=since,
             until=until,
-            cursor=None if cursor is None else store._encode_cursor("2026-01-01", "a1"),
+            cursor=None if cursor is None else common._encode_cursor("2026-01-01", "a1"),
         )
     KeyStore(client).list()  # type: ignore[arg-type]
     return client.log
@@ -45,12 +45,12 @@ def test_every_audit_query_has_an_index(shape: Shape) -> None:
     candidates = terraform_indexes().get(shape.collection, [])
     assert any(covers(index, need) for index in candidates), (
         f"no composite index in infra/firestore.tf serves {shape.collection} {shape.filters}; "
-        "add it to mapper.store.AUDIT_INDEXES and local.composite_indexes"
+        "add it to mapper.store.indexes.AUDIT_INDEXES and local.composite_indexes"
     )
 
 
 def test_terraform_audit_indexes_are_the_stores() -> None:
-    assert sorted(terraform_indexes().get("auditLog", [])) == sorted(store.AUDIT_INDEXES)
+    assert sorted(terraform_indexes().get("auditLog", [])) == sorted(indexes.AUDIT_INDEXES)
     assert "apiKeys" not in terraform_indexes()  # keys are read by id, listed by createdAt
 
 
@@ -58,8 +58,8 @@ def test_audit_entries_expire_through_their_own_ttl_and_large_fields_are_unindex
     ttl = load().resource("google_firestore_field", "audit_ttl").body
     assert (ttl["collection"], ttl["field"]) == ("auditLog", "expireAt")
     assert ttl["ttl_config"] == [{}] and ttl["index_config"] == [{}]
-    assert load().default("audit_retention_days") == store.DEFAULT_AUDIT_RETENTION_DAYS == 365
+    assert load().default("audit_retention_days") == team.DEFAULT_AUDIT_RETENTION_DAYS == 365
     exempt = load().resource("google_firestore_field", "audit_unindexed").body
     assert exempt["collection"] == "auditLog" and exempt["index_config"] == [{}]
     listed = {p.strip().strip('"') for p in exempt["for_each"][7:-2].split(",") if p.strip()}
-    assert listed == set(store.AUDIT_INDEX_EXEMPTIONS)
+    assert listed == set(indexes.AUDIT_INDEX_EXEMPTIONS)

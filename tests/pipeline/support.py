@@ -18,6 +18,7 @@ from tests.fakes import (
     FakeQueue,
     FakeRuns,
     PlainSecrets,
+    from_the_topic,
 )
 
 HOOK = {
@@ -81,7 +82,7 @@ class Pipeline:
         statuses = []
         pending, self.queue.messages = self.queue.messages, []
         for message in pending:
-            statuses.append(self.worker.process(message))
+            statuses.append(self.worker.process(from_the_topic(message)))
         return statuses
 
 

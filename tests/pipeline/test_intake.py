@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from mapper.errors import QueueError
+from mapper.json_text import dumps_bytes
+from tests.fakes import from_the_topic
 from tests.pipeline.support import HOOK, body, build
 
 
@@ -19,6 +21,19 @@ def test_queued_run_is_recorded_and_published() -> None:
     assert run["status"] == "queued" and run["incomingPayload"] == {"n": 1}
     assert run["incomingHeaders"] == {"x-trace": "t"}
     assert [m["runId"] for m in p.queue.messages] == [receipt.run_id]
+
+
+def test_the_queued_message_on_the_wire_is_the_same_bytes_as_ever() -> None:
+    # The worker and dead-letter functions of a deployment one version behind read these.
+    p = build()
+    receipt = p.intake.receive_webhook("p-secret", {"X-Trace": "t"}, body(b'{"n": 1}'))
+    [message] = p.queue.messages
+    assert dumps_bytes(message) == (
+        b'{"runId":"%s","integrationId":"i1","integrationVersion":1,"sourceKind":"webhook",'
+        b'"payload":{"n":1},"headers":{"x-trace":"t"},"attributes":{},'
+        b'"acceptedAt":1800000000.0}' % receipt.run_id.encode()
+    )
+    assert from_the_topic(message).to_bytes() == dumps_bytes(message)
 
 
 def test_unknown_path_and_paused() -> None:

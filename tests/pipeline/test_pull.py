@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from mapper.errors import ListenerError
-from mapper.sources.pull import Pulled, Puller
+from mapper.pull import Puller
+from mapper.sources.subscriptions import Pulled
 from tests.fakes import FakePullState, FakeQueue, FakeSubscriptions
 from tests.pipeline.support import HOOK, build
 

@@ -12,7 +12,7 @@ from mapper.errors import InvalidQueryError, TargetError
 from mapper.pipeline.search import MAX_VALUE_CHARS, parse_key_query, search_values
 from mapper.secrets import LocalSecretBackend
 from mapper.targets.egress import EgressPolicy
-from tests.fakes import FakePullState
+from tests.fakes import FakePullState, from_the_topic
 from tests.pipeline.support import HOOK, body, build
 
 SEARCHED = {**copy.deepcopy(HOOK),
@@ -69,7 +69,7 @@ def test_stats_count_dead_letters_and_errors_as_failures(admin) -> None:  # noqa
     p.deliver_all()
     p.intake.receive_webhook("p-secret", {}, body(b'{"n": 9}'))
     [message] = p.queue.messages
-    p.worker.dead_letter(message)
+    p.worker.dead_letter(from_the_topic(message))
     stats = control.stats("i1", "2000-01-01T00:00:00Z")
     assert (stats["success"], stats["error"], stats["deadLettered"], stats["failed"]) == (
         2, 1, 1, 2)

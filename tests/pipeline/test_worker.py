@@ -8,6 +8,7 @@ import pytest
 
 from mapper.errors import ConfigError, RetryableTargetError, TargetError
 from mapper.pipeline.worker import LEASE_MARGIN_S, RunBusy, RunNotRecorded
+from tests.fakes import from_the_topic
 from tests.pipeline.support import HOOK, body, build
 
 
@@ -36,7 +37,7 @@ def test_the_run_id_reaches_the_target_the_same_on_every_retry() -> None:
     p = build()
     p.target.script = [RetryableTargetError, RetryableTargetError, None]
     run_id = queued(p)
-    message = p.queue.messages[0]
+    message = from_the_topic(p.queue.messages[0])
 
     for _ in range(2):
         with pytest.raises(RetryableTargetError):
@@ -51,7 +52,7 @@ def test_the_run_id_reaches_the_target_the_same_on_every_retry() -> None:
 def test_a_redelivery_of_finished_work_sends_nothing() -> None:
     p = build()
     queued(p)
-    message = p.queue.messages[0]
+    message = from_the_topic(p.queue.messages[0])
     assert p.worker.process(message) == "success"
     assert p.worker.process(message) == "success"
     assert len(p.target.sent) == 1
@@ -60,7 +61,7 @@ def test_a_redelivery_of_finished_work_sends_nothing() -> None:
 def test_a_second_delivery_during_the_first_does_not_send() -> None:
     p = build()
     run_id = queued(p)
-    message = p.queue.messages[0]
+    message = from_the_topic(p.queue.messages[0])
     seen = []
 
     def redelivered_meanwhile() -> None:
@@ -78,7 +79,7 @@ def test_a_second_delivery_during_the_first_does_not_send() -> None:
 def test_after_a_crash_the_lease_expires_and_only_then_another_delivery_sends() -> None:
     p = build()
     run_id = queued(p)
-    message = p.queue.messages[0]
+    message = from_the_topic(p.queue.messages[0])
     lease = 10 + LEASE_MARGIN_S  # the target's timeout plus the margin
     crashed = p.runs.claim(run_id, "crashed-delivery", lease)  # sent, then died unrecorded
     assert crashed.state == "claimed"
@@ -96,7 +97,7 @@ def test_after_a_crash_the_lease_expires_and_only_then_another_delivery_sends() 
 def test_a_delivery_that_outlived_its_lease_does_not_overwrite_the_next() -> None:
     p = build()
     run_id = queued(p)
-    message = p.queue.messages[0]
+    message = from_the_topic(p.queue.messages[0])
 
     def lease_runs_out_and_another_delivery_finishes() -> None:
         p.clock.advance(10 + LEASE_MARGIN_S + 1)
@@ -144,7 +145,8 @@ def test_an_invalid_stored_document_ends_the_run_instead_of_retrying() -> None:
     assert p.deliver_all() == ["error"]
     assert "target" in p.runs.get(run_id)["errorMessage"]
     with pytest.raises(ConfigError):
-        p.worker._integration({"integrationId": "i1"})  # noqa: SLF001 - what it raised
+        message = from_the_topic({"runId": "i1.x", "integrationId": "i1"})
+        p.worker._integration(message)  # noqa: SLF001 - what it raised
 
 
 def test_a_deleted_integration_ends_the_run() -> None:
@@ -158,7 +160,9 @@ def test_a_deleted_integration_ends_the_run() -> None:
 
 def test_a_message_ahead_of_its_run_waits_then_is_dropped() -> None:
     p = build()
-    message = {"runId": "i1.x", "integrationId": "i1", "payload": {}, "acceptedAt": p.clock()}
+    message = from_the_topic(
+        {"runId": "i1.x", "integrationId": "i1", "payload": {}, "acceptedAt": p.clock()}
+    )
     with pytest.raises(RunNotRecorded):
         p.worker.process(message)
     p.clock.advance(3600)
@@ -170,7 +174,7 @@ def test_dead_letter_keeps_the_last_error_and_respects_a_live_lease() -> None:
     p = build()
     p.target.script = [RetryableTargetError]
     run_id = queued(p)
-    message = p.queue.messages[0]
+    message = from_the_topic(p.queue.messages[0])
     with pytest.raises(RetryableTargetError):
         p.worker.process(message)
 
@@ -181,7 +185,7 @@ def test_dead_letter_keeps_the_last_error_and_respects_a_live_lease() -> None:
     p2 = build()
     run2 = queued(p2)
     p2.runs.claim(run2, "live", 60)
-    assert p2.worker.dead_letter(p2.queue.messages[0]) == "delivering"
+    assert p2.worker.dead_letter(from_the_topic(p2.queue.messages[0])) == "delivering"
 
 
 def test_writes_on_a_successful_run() -> None:
@@ -196,7 +200,7 @@ def test_one_readable_line_per_attempt(caplog: pytest.LogCaptureFixture) -> None
     p = build()
     p.target.script = [RetryableTargetError, None]
     run_id = queued(p)
-    message = p.queue.messages[0]
+    message = from_the_topic(p.queue.messages[0])
     with caplog.at_level("INFO", "mapper.worker"):
         with pytest.raises(RetryableTargetError):
             p.worker.process(message)

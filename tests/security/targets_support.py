@@ -20,7 +20,14 @@ from mapper.engine.plan import PlanCache
 from mapper.pipeline import Intake, Integrations, Worker
 from mapper.secrets import LocalSecretBackend, SecretResolver, store_secrets
 from mapper.targets.egress import EgressPolicy
-from tests.fakes import Clock, CountingSignatureFailures, FakeIntegrations, FakeQueue, FakeRuns
+from tests.fakes import (
+    Clock,
+    CountingSignatureFailures,
+    FakeIntegrations,
+    FakeQueue,
+    FakeRuns,
+    from_the_topic,
+)
 
 LOOPBACK = EgressPolicy(["127.0.0.0/8"])
 SMTP_USER, SMTP_PASSWORD = "mailer", "s3cret-mail-password"
@@ -127,7 +134,7 @@ class DataPlane:
         assert receipt.status == "queued", receipt
         (message,) = self.queue.messages
         self.queue.messages = []
-        self.worker.process(message)
+        self.worker.process(from_the_topic(message))
         run = self.runs.get(str(receipt.run_id))
         assert run is not None
         return run

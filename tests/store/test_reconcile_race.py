@@ -16,7 +16,7 @@ from google.cloud import firestore
 
 from mapper.pipeline.ports import Claim
 from mapper.pipeline.reconcile import Reconciler
-from mapper.store import RunStore
+from mapper.store.runs import RunStore
 
 RUN = "integ.run-1"
 

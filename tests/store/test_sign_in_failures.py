@@ -6,7 +6,7 @@ from google.cloud import firestore
 
 from mapper.access import Access, FailureLimiter, Refusal
 from mapper.keys import BOOTSTRAP, Keys
-from mapper.store import SignInFailureStore
+from mapper.store.team import SignInFailureStore
 from tests.fakes import Clock, FakeKeyStore
 
 ADDRESS = "203.0.113.7"

@@ -10,18 +10,12 @@ from datetime import datetime, timezone
 import pytest
 from google.cloud import firestore
 
-from mapper.errors import ConfigError
-from mapper.store import (
-    FIELD_LIMIT_BYTES,
-    MAX_PAGE_SIZE,
-    ConflictError,
-    IntegrationStore,
-    InvalidQueryError,
-    NotFoundError,
-    RedriveJobStore,
-    RunStore,
-    iso_timestamp,
-)
+from mapper.errors import ConfigError, ConflictError, InvalidQueryError, NotFoundError
+from mapper.store.common import FIELD_LIMIT_BYTES, MAX_PAGE_SIZE
+from mapper.store.integrations import IntegrationStore
+from mapper.store.jobs import RedriveJobStore
+from mapper.store.runs import RunStore
+from mapper.timestamps import iso_timestamp
 
 
 def integration(name: str = "Payments to Slack", **extra: object) -> dict:

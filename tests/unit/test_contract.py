@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel, Field
 from werkzeug.routing import Map, Rule
 
-from mapper import admin, api_schema
+from mapper import admin, api_openapi, api_schema
 from mapper.engine import config as cfg
 from mapper.secrets import mask_secrets, secret_fields
 
@@ -185,7 +185,7 @@ def test_the_admin_ignores_every_field_the_schema_marks_read_only() -> None:
 
 
 def test_every_field_in_the_openapi_document_says_what_it_is() -> None:
-    schemas = api_schema.openapi()["components"]["schemas"]
+    schemas = api_openapi.openapi()["components"]["schemas"]
     undescribed = [
         f"{model}.{name}"
         for model, schema in schemas.items()
@@ -218,13 +218,13 @@ def test_the_openapi_paths_are_the_route_table_both_ways() -> None:
     }
     documented = {
         (path, method)
-        for path, item in api_schema.openapi()["paths"].items()
+        for path, item in api_openapi.openapi()["paths"].items()
         for method in item
         if method != "parameters"
     }
     assert served == documented
     # No operation is written for an endpoint or a method that has no route.
-    written = {(endpoint, m) for endpoint, item in api_schema._operations().items() for m in item}
+    written = {(endpoint, m) for endpoint, item in api_openapi._operations().items() for m in item}
     assert written == _routes(api_schema.URLS)
 
 
@@ -240,6 +240,6 @@ def test_a_route_without_its_operation_cannot_be_documented(monkeypatch) -> None
         Rule(r.rule, endpoint=r.endpoint, methods=r.methods)
         for r in api_schema.URLS.iter_rules()
     ]
-    monkeypatch.setattr(api_schema, "URLS", Map([*rules, extra]))
+    monkeypatch.setattr(api_openapi, "URLS", Map([*rules, extra]))
     with pytest.raises(KeyError, match="cancel"):
-        api_schema.openapi()
+        api_openapi.openapi()

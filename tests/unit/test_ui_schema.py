@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from py_mini_racer import MiniRacer
 
-from mapper.api_schema import openapi
+from mapper.api_openapi import openapi
 from mapper.engine.config import json_schema
 from mapper.engine.transforms import REGISTRY, kinds
 

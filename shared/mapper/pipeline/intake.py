@@ -1,9 +1,10 @@
 """The entry half: a message that reached us becomes a queued run, or a recorded error.
 
-`receive_webhook` and `receive_push` hold the whole sequence every source follows: find the
-integration, refuse it when paused, bound the size, check who sent it, parse, then record
-and queue, or record why not. They return a `Receipt`, which each function maps to its
-HTTP answer; nothing here knows HTTP.
+`receive_webhook`, `receive_push` and `receive_pulled` hold the whole sequence every
+source follows: find the integration, refuse it when paused, bound the size, check who
+sent it, parse, then record and queue, or record why not. They return a `Receipt`, which
+the HTTP functions map to their answer (`mapper.http_edge`) and the pull runner to an
+acknowledgement; nothing here knows HTTP.
 
 A queued run is a promise: `accept` returns only once the run is recorded and the message
 is on the internal topic. When the publish fails, the run stays `queued` with the reason,
@@ -13,12 +14,8 @@ and the reconciler (`mapper.pipeline.reconcile`) publishes it again.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
-import re
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,16 +30,16 @@ from ..targets.base import SecretResolver
 from .integrations import Integrations
 from .json_body import BodyError, parse_json_body
 from .ports import MessageQueue, RunLog, SignatureFailures, TokenVerifier
+from .runs import QueuedMessage, RunStatus, SourceKind, run_id_for
 from .search import search_values
 
 log = logging.getLogger("mapper.intake")
 
-_KEY_CHARS = re.compile(r"^[A-Za-z0-9_.:=+-]{1,200}$")
 ENVELOPE_OVERHEAD_BYTES = 65_536
 RAW_BODY_KEPT_BYTES = 200_000  # of a refused body, kept in its run to show the sender
 
 ReceiptStatus = Literal[
-    "queued",  # recorded and on the internal topic (or already was: a duplicate)
+    RunStatus.QUEUED,  # recorded and on the internal topic (or already was: a duplicate)
     "not_found",  # no integration at this path
     "paused",  # the integration is inactive: the sender should keep the message and retry
     "too_large",  # over the body limit; recorded
@@ -67,18 +64,6 @@ class Receipt:
         if self.status in ("invalid", "too_large") and self.run_id:
             return f"{self.reason}; recorded as run {self.run_id}"
         return self.reason
-
-
-def run_id_for(integration_id: str, key: str | None) -> str:
-    """The run id: the sender's idempotency key scoped to its integration, else a new one.
-
-    Scoped so that two senders using the same key on two integrations never collide.
-    """
-    if not key:
-        return f"{integration_id}.{uuid.uuid4().hex}"
-    if not _KEY_CHARS.match(key):
-        key = "h" + hashlib.sha256(key.encode()).hexdigest()[:40]
-    return f"{integration_id}.{key}"
 
 
 class Intake:
@@ -113,18 +98,14 @@ class Intake:
         self, path: str, headers: Mapping[str, str], read_body: Callable[[int], bytes | None]
     ) -> Receipt:
         """One webhook request; `read_body(limit)` gives the body, or None past `limit`."""
-        integration = self._integrations.by_field("webhookPath", path)
-        if integration is None:
-            return Receipt("not_found")
-        if not integration.active:
-            return Receipt("paused", reason="this integration is paused; retry later")
-        assert integration.id is not None
+        kind = SourceKind.WEBHOOK
+        integration = self._find("webhookPath", path, "this integration is paused; retry later")
+        if isinstance(integration, Receipt):
+            return integration
         plain_headers = dict(headers)
-        body = read_body(self.max_body_bytes)
-        if body is None:
-            reason = f"body larger than the {self.max_body_bytes} byte limit"
-            run_id = self.reject(integration.id, "webhook", reason, headers=plain_headers)
-            return Receipt("too_large", run_id, reason, limit=self.max_body_bytes)
+        body = self._read(integration, kind, read_body, self.max_body_bytes, "body", plain_headers)
+        if isinstance(body, Receipt):
+            return body
         key = _header(plain_headers, "webhook-id") or _header(plain_headers, "idempotency-key")
         signature = getattr(integration.source, "signature", None)
         if signature is not None:
@@ -134,75 +115,151 @@ class Intake:
                 )
             except SignatureError as exc:
                 reason = f"signature check failed ({exc})"
-                self._signature_failed(integration.id, plain_headers, reason)
+                self._signature_failed(_id(integration), plain_headers, reason)
                 return Receipt("unauthenticated", reason=reason)
-        try:
-            data = parse_json_body(body)
-        except BodyError as exc:
-            reason = f"body is not JSON the platform accepts: {exc}"
-            run_id = self.reject(
-                integration.id, "webhook", reason, raw_body=body, headers=plain_headers
-            )
-            return Receipt("invalid", run_id, reason)
+        data = self._parse(integration, kind, body, "body", headers=plain_headers)
+        if isinstance(data, _Refused):
+            return data.receipt
         if signature is not None:
             key = delivery_key(signature, plain_headers, data) or key
-        run_id = run_id_for(integration.id, key)
-        duplicate = not self.accept(
+        return self._record(
             integration,
             data,
-            run_id=run_id,
-            source_kind="webhook",
+            kind,
+            run_id_for(_id(integration), key),
             headers=plain_headers,
             deduplicate=key is not None,
         )
-        return Receipt("queued", run_id, duplicate=duplicate)
 
     def receive_push(
         self, path: str, authorization: str | None, read_body: Callable[[int], bytes | None]
     ) -> Receipt:
         """One Pub/Sub push request: OIDC token, envelope, data; `read_body` as above."""
+        kind = SourceKind.PUBSUB_PUSH
         if self._push_verifier is not None:
             try:
                 self._push_verifier.verify(authorization)
             except UnauthenticatedError as exc:
                 return Receipt("unauthenticated", reason=str(exc))
-        integration = self._integrations.by_field("pushPath", path)
-        if integration is None:
-            return Receipt("not_found")
-        if not integration.active:
-            # Any non-2xx makes Pub/Sub keep the message and deliver it again later.
-            return Receipt("paused", reason="this integration is paused")
-        assert integration.id is not None
+        # Any non-2xx makes Pub/Sub keep the message and deliver it again later.
+        integration = self._find("pushPath", path, "this integration is paused")
+        if isinstance(integration, Receipt):
+            return integration
         # The envelope carries the data base64-encoded: a third larger than the message itself.
         limit = self.max_body_bytes * 4 // 3 + ENVELOPE_OVERHEAD_BYTES
-        body = read_body(limit)
-        if body is None:
-            reason = f"push body larger than the {limit} byte limit"
-            run_id = self.reject(integration.id, "pubsub-push", reason)
-            return Receipt("too_large", run_id, reason, limit=limit)
+        body = self._read(integration, kind, read_body, limit, "push body")
+        if isinstance(body, Receipt):
+            return body
         try:
             message = decode_push_envelope(body)
         except EnvelopeError as exc:
             reason = f"undecodable push envelope: {exc}"
-            run_id = self.reject(integration.id, "pubsub-push", reason, raw_body=body)
+            run_id = self.reject(_id(integration), kind, reason, raw_body=body)
             return Receipt("invalid", run_id, reason)
-        run_id = run_id_for(integration.id, message.message_id)
+        return self._take(integration, kind, message.message_id, message.data,
+                          message.attributes)
+
+    def receive_pulled(
+        self,
+        integration: Integration,
+        message_id: str,
+        data: bytes,
+        attributes: Mapping[str, str],
+    ) -> Receipt:
+        """One message the pull runner drained from `integration`'s subscription.
+
+        `queued` (a duplicate too), or `invalid` / `too_large` when it was recorded as an
+        error run instead (redelivering it cannot help); a failed write or publish raises.
+        """
         try:
-            data = parse_json_body(message.data)
+            return self._take(integration, SourceKind.PUBSUB_PULL, message_id, data, attributes)
+        except MessageTooLarge as exc:  # the run holds the reason
+            return Receipt("too_large", run_id_for(_id(integration), message_id), str(exc))
+
+    # --- the steps every source takes -------------------------------------------------
+
+    def _find(self, field: str, path: str, paused: str) -> Integration | Receipt:
+        """The integration at this path, or why not: none there, or paused."""
+        integration = self._integrations.by_field(field, path)
+        if integration is None:
+            return Receipt("not_found")
+        if not integration.active:
+            return Receipt("paused", reason=paused)
+        return integration
+
+    def _read(
+        self,
+        integration: Integration,
+        kind: SourceKind,
+        read_body: Callable[[int], bytes | None],
+        limit: int,
+        what: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> bytes | Receipt:
+        """The body, or a refusal recorded as an error run when it is over `limit`."""
+        body = read_body(limit)
+        if body is None:
+            reason = f"{what} larger than the {limit} byte limit"
+            run_id = self.reject(_id(integration), kind, reason, headers=headers)
+            return Receipt("too_large", run_id, reason, limit=limit)
+        return body
+
+    def _parse(
+        self,
+        integration: Integration,
+        kind: SourceKind,
+        raw: bytes,
+        what: str,
+        *,
+        run_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """The JSON in `raw`, or `_Refused` after recording it as an error run with the body."""
+        try:
+            return parse_json_body(raw)
         except BodyError as exc:
-            reason = f"message data is not JSON the platform accepts: {exc}"
-            self.reject(
-                integration.id, "pubsub-push", reason, raw_body=message.data, run_id=run_id
+            reason = f"{what} is not JSON the platform accepts: {exc}"
+            run_id = self.reject(
+                _id(integration), kind, reason, raw_body=raw, headers=headers, run_id=run_id
             )
-            return Receipt("invalid", run_id, reason)
+            return _Refused(Receipt("invalid", run_id, reason))
+
+    def _take(
+        self,
+        integration: Integration,
+        kind: SourceKind,
+        message_id: str,
+        raw: bytes,
+        attributes: Mapping[str, str],
+    ) -> Receipt:
+        """A Pub/Sub message's data (pushed or pulled): parse, then record and queue it."""
+        run_id = run_id_for(_id(integration), message_id)
+        data = self._parse(integration, kind, raw, "message data", run_id=run_id)
+        if isinstance(data, _Refused):
+            return data.receipt
+        return self._record(integration, data, kind, run_id, attributes=dict(attributes))
+
+    def _record(
+        self,
+        integration: Integration,
+        data: Any,
+        kind: SourceKind,
+        run_id: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        attributes: Mapping[str, str] | None = None,
+        deduplicate: bool = True,
+    ) -> Receipt:
         created = self.accept(
             integration,
             data,
             run_id=run_id,
-            source_kind="pubsub-push",
-            attributes=message.attributes,
+            source_kind=kind,
+            headers=headers,
+            attributes=attributes,
+            deduplicate=deduplicate,
         )
-        return Receipt("queued", run_id, duplicate=not created)
+        return Receipt(RunStatus.QUEUED, run_id, duplicate=not created)
 
     # --- recording --------------------------------------------------------------------
 
@@ -233,7 +290,7 @@ class Intake:
             "integrationId": integration.id,
             "integrationVersion": integration.version,
             "sourceKind": source_kind,
-            "status": "queued",
+            "status": RunStatus.QUEUED,
             "incomingPayload": data,
             "incomingHeaders": shown_headers,
             "incomingAttributes": dict(attributes or {}),
@@ -243,11 +300,11 @@ class Intake:
             run["replayOf"] = replay_of
         if integration.search_keys:
             run["searchValues"] = search_values(integration.search_keys, data)
-        message = _internal_message(run, data, self._clock())
+        message = QueuedMessage.for_run(run, data, self._clock())
         if deduplicate:
             if not self._runs.create(run):
                 existing = self._runs.get(run_id) or {}
-                if existing.get("status") != "queued" or not existing.get("unpublished"):
+                if existing.get("status") != RunStatus.QUEUED or not existing.get("unpublished"):
                     return False  # recorded and published before: do not publish another copy
                 # Cleared before publishing, never after: once published the worker may
                 # claim the run at once, and any later write would take its claim away.
@@ -264,7 +321,7 @@ class Intake:
     def _publish(
         self,
         run_id: str,
-        message: dict[str, Any],
+        message: QueuedMessage,
         recorded: Callable[[], Any] = lambda: None,
         retry_is_new_run: bool = False,
     ) -> None:
@@ -274,12 +331,12 @@ class Intake:
         this one then ends `error` instead of waiting for the reconciler, which would
         deliver the same event twice under two run ids.
         """
-        attributes = {"runId": run_id, "integrationId": message["integrationId"]}
+        attributes = {"runId": run_id, "integrationId": message.integration_id}
         try:
-            self._queue.publish(message, attributes)
+            self._queue.publish(message.to_dict(), attributes)
         except MessageTooLarge as exc:
             recorded()
-            self._runs.mark(run_id, "error", errorMessage=str(exc))
+            self._runs.mark(run_id, RunStatus.ERROR, errorMessage=str(exc))
             raise
         except MapperError as exc:
             if retry_is_new_run:
@@ -287,7 +344,7 @@ class Intake:
                 recorded()
                 reason = f"not queued, the sender was answered 503 to send it again: {exc}"
                 with contextlib.suppress(MapperError):
-                    self._runs.mark(run_id, "error", errorMessage=reason)
+                    self._runs.mark(run_id, RunStatus.ERROR, errorMessage=reason)
                 raise
             log.error("run %s: publish failed, the run stays queued: %s", run_id, exc)
             recorded()
@@ -312,7 +369,7 @@ class Intake:
             "id": run_id,
             "integrationId": integration_id,
             "sourceKind": source_kind,
-            "status": "error",
+            "status": RunStatus.ERROR,
             "errorMessage": reason,
             "incomingHeaders": redact_headers(dict(headers or {})),
         }
@@ -334,31 +391,20 @@ class Intake:
         if self._signature_failures is not None:
             self._signature_failures.count(integration_id, redact_headers(dict(headers)), reason)
         else:
-            self.reject(integration_id, "webhook", f"rejected: {reason}", headers=headers)
+            reason = f"rejected: {reason}"
+            self.reject(integration_id, SourceKind.WEBHOOK, reason, headers=headers)
 
 
-def _internal_message(run: dict[str, Any], data: Any, now: float) -> dict[str, Any]:
-    """The internal topic's message: everything the worker needs, and when it was accepted."""
-    return {
-        "runId": run["id"],
-        "integrationId": run["integrationId"],
-        "integrationVersion": run.get("integrationVersion"),
-        "sourceKind": run["sourceKind"],
-        "payload": data,
-        "headers": run.get("incomingHeaders") or {},
-        "attributes": run.get("incomingAttributes") or {},
-        "acceptedAt": now,
-    }
+@dataclass(frozen=True)
+class _Refused:
+    """A body that was not JSON, recorded; its receipt (any JSON value is a payload)."""
+
+    receipt: Receipt
 
 
-def republish_message(run: dict[str, Any], now: float) -> dict[str, Any]:
-    """The internal message for a recorded run, to publish it again (reconciler)."""
-    return _internal_message(run, run.get("incomingPayload"), now)
-
-
-def decode_internal(data: bytes) -> dict[str, Any]:
-    """The internal topic's message (JSON) as published by `Intake.accept`."""
-    return json.loads(data)
+def _id(integration: Integration) -> str:
+    assert integration.id is not None  # stored integrations always have one
+    return integration.id
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -1,15 +1,29 @@
-"""What the pipeline needs from the outside world, as small interfaces.
+"""What the platform needs from the outside world, as small interfaces: the ports.
 
-The Firestore and Pub/Sub adapters (`mapper.store`, `mapper.queue`) implement them in the
-cloud; `tests/fakes.py` implements them in memory, so that every rule of the pipeline is
-proven in milliseconds, and the emulator suites prove the adapters.
+Every interface an adapter implements is here, once: the Firestore adapter (`mapper.store`)
+implements the records, the Pub/Sub ones (`mapper.queue`, `mapper.sources.subscriptions`)
+the queue, the subscriptions and the listeners; `tests/fakes.py` implements them in memory,
+so that every rule is proven in milliseconds, and the emulator suites prove the adapters.
+The pipeline, the pull runner, redrive, the control plane and the team modules name
+these, never an adapter's class. (The leaf floors keep their own single interface beside
+their implementations: `targets.Target`, `targets.SecretResolver`, `secrets.SecretBackend`.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from .runs import RunStatus
+
+if TYPE_CHECKING:
+    from ..sources.subscriptions import Change, Pulled
+
+Page = tuple[list[dict[str, Any]], str | None]  # one page of documents, and the next cursor
+
+# --- integrations ------------------------------------------------------------------------
 
 
 class IntegrationSource(Protocol):
@@ -22,6 +36,61 @@ class IntegrationSource(Protocol):
     def find_by_field(self, field: str, value: Any) -> dict[str, Any] | None:
         """The first document whose `field` (a dotted path) equals `value`, or None."""
         ...
+
+    def list_where(self, field: str, value: Any) -> list[dict[str, Any]]:
+        """Every document whose `field` (a dotted path) equals `value`."""
+        ...
+
+
+class IntegrationDocs(IntegrationSource, Protocol):
+    """The integration documents as the control plane edits them, with their versions."""
+
+    def list(
+        self,
+        limit: int = ...,
+        cursor: str | None = None,
+        *,
+        source_type: str | None = None,
+        target_type: str | None = None,
+        active: bool | None = None,
+    ) -> Page:
+        """One page of documents, by id; the filters combine freely."""
+        ...
+
+    def create(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Store a new document (version 1); `ConflictError` if its id is taken."""
+        ...
+
+    def replace(
+        self,
+        integration_id: str,
+        doc: dict[str, Any],
+        expected_version: int | None = None,
+        note: str | None = None,
+    ) -> dict[str, Any]:
+        """Replace the whole document as a new version; `ConflictError` on a stale version."""
+        ...
+
+    def update_fields(self, integration_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Set some top-level fields as a new version."""
+        ...
+
+    def delete(self, integration_id: str) -> bool:
+        """Delete the document and its versions; False if there was none."""
+        ...
+
+    def list_versions(
+        self, integration_id: str, limit: int = ..., before: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Versions (version, savedAt, summary), newest first, below `before`."""
+        ...
+
+    def get_version(self, integration_id: str, version: int) -> dict[str, Any] | None:
+        """One version (version, savedAt, summary, document), or None."""
+        ...
+
+
+# --- runs --------------------------------------------------------------------------------
 
 
 ClaimState = Literal["claimed", "done", "busy", "missing"]
@@ -46,7 +115,7 @@ def held_by_live_lease(run: Mapping[str, Any], now_iso: str) -> bool:
     Such a run is not sent by anyone else, ended by anyone else, or taken for lost.
     """
     lease = run.get("leaseUntil")
-    return run.get("status") == "delivering" and bool(lease) and now_iso < str(lease)
+    return run.get("status") == RunStatus.DELIVERING and bool(lease) and now_iso < str(lease)
 
 
 class RunLog(Protocol):
@@ -91,12 +160,109 @@ class RunLog(Protocol):
         ...
 
 
+class RunRecords(RunLog, Protocol):
+    """The run records as the control plane and redrive read them."""
+
+    def list(
+        self,
+        integration_id: str | None = None,
+        status: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int = ...,
+        cursor: str | None = None,
+        *,
+        statuses: Iterable[str] | None = None,
+        source_kind: str | None = None,
+        key: str | None = None,
+        min_duration_ms: float | None = None,
+    ) -> Page:
+        """One page of runs, newest first (the slowest first with `min_duration_ms`)."""
+        ...
+
+    def count_matching(
+        self,
+        integration_id: str | None = None,
+        statuses: Iterable[str] | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+    ) -> int:
+        """How many runs `list` would give with these filters, over all its pages."""
+        ...
+
+    def count(
+        self, integration_id: str, status: str | None = None, since: datetime | str | None = None
+    ) -> int:
+        """How many runs of this integration (with this status, created since) there are."""
+        ...
+
+    def count_stale(
+        self, integration_id: str, statuses: Iterable[str], older_than_s: float
+    ) -> int:
+        """How many of this integration's runs in `statuses` are older than `older_than_s`."""
+        ...
+
+
+# --- queues and subscriptions ------------------------------------------------------------
+
+
 class MessageQueue(Protocol):
-    """The internal topic between intake and worker."""
+    """A topic: the internal one between intake and worker, or the pull-tasks one."""
 
     def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
         """Publish and wait until the queue has it; the message id."""
         ...
+
+    def publish_many(self, messages: list[dict[str, Any]]) -> list[str | Exception]:
+        """Publish every message at once; per message, its id or the error that kept it."""
+        ...
+
+
+class Subscriptions(Protocol):
+    """Pulls from and acknowledges on an integration's subscription."""
+
+    def pull(self, doc: dict[str, Any], max_messages: int) -> list[Pulled]:
+        """Up to `max_messages` messages; [] when none arrived while waiting."""
+        ...
+
+    def acknowledge(self, doc: dict[str, Any], ack_ids: list[str]) -> None:
+        """Acknowledge these messages; `ListenerError` saying why not."""
+        ...
+
+
+class PullState(Protocol):
+    """When each pull integration was last drained, and its last error."""
+
+    def get_many(self, integration_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The state of each integration that has one, by id."""
+        ...
+
+    def record(self, integration_id: str, fields: dict[str, Any]) -> None:
+        """Merge `fields` into the integration's state."""
+        ...
+
+
+class Listeners(Protocol):
+    """Keeps a Pub/Sub integration's subscription in step with its document."""
+
+    def prepare(self, new: dict[str, Any], old: dict[str, Any] | None) -> Change:
+        """Make or change the subscription; the Change commits or rolls back after the save."""
+        ...
+
+    def remove(self, doc: dict[str, Any]) -> None:
+        """Delete the subscription the platform created for this integration, if any."""
+        ...
+
+    def is_listening(self, doc: dict[str, Any]) -> bool:
+        """Whether the subscription exists and is attached as the document says."""
+        ...
+
+    def publish_test(self, doc: dict[str, Any], payload: Any) -> str:
+        """Publish a sample message to the integration's topic; its message id."""
+        ...
+
+
+# --- senders and the team ----------------------------------------------------------------
 
 
 class TokenVerifier(Protocol):
@@ -112,4 +278,92 @@ class SignatureFailures(Protocol):
 
     def count(self, integration_id: str, headers: Mapping[str, str], reason: str) -> None:
         """Add one refusal to the integration's marker for the current window."""
+        ...
+
+    def latest(self, integration_id: str) -> dict[str, Any] | None:
+        """The integration's most recent marker, as the API shows it, or None."""
+        ...
+
+
+class SharedFailures(Protocol):
+    """Failed sign-ins counted by every instance, per address and numbered window."""
+
+    def add(self, address: str, window: int) -> None:
+        """Count one failure of `address` in `window`."""
+        ...
+
+    def count(self, address: str, windows: Iterable[int]) -> int:
+        """The failures of `address` in these windows."""
+        ...
+
+
+class KeyRecords(Protocol):
+    """The API keys' records (a digest, never the secret)."""
+
+    def get(self, key_id: str) -> dict[str, Any] | None:
+        """One record, or None."""
+        ...
+
+    def create(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Store a new record; the record as stored."""
+        ...
+
+    def list(self, limit: int, cursor: str | None) -> Page:
+        """One page of records."""
+        ...
+
+    def delete(self, key_id: str) -> bool:
+        """Delete a record; False if there was none."""
+        ...
+
+    def touch(self, key_id: str, last_used_at: str) -> None:
+        """Note when the key was last used."""
+        ...
+
+
+class AuditRecords(Protocol):
+    """The audit log's entries."""
+
+    def add(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Store one entry; the entry as stored."""
+        ...
+
+    def list(
+        self,
+        integration_id: str | None = None,
+        key_id: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int = ...,
+        cursor: str | None = None,
+    ) -> Page:
+        """One page of entries, newest first."""
+        ...
+
+
+class RedriveJobs(Protocol):
+    """Where bulk redrive jobs are kept."""
+
+    def create(self, job: dict[str, Any]) -> None:
+        """Store a new job."""
+        ...
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """One job, or None."""
+        ...
+
+    def list(self, limit: int, cursor: str | None) -> Page:
+        """One page of jobs, newest first."""
+        ...
+
+    def advance(self, job_id: str, batches_read: int, fields: dict[str, Any]) -> bool:
+        """Record a batch's progress if the job is still at `batches_read`; False if not."""
+        ...
+
+    def running(self, limit: int) -> list[dict[str, Any]]:
+        """Jobs not yet finished."""
+        ...
+
+    def touch(self, job_id: str, seen_updated_at: str, fields: dict[str, Any]) -> bool:
+        """Set fields if the job is unchanged since `seen_updated_at`; False if it changed."""
         ...

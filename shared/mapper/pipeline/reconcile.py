@@ -22,12 +22,11 @@ from typing import Any
 from ..errors import MapperError
 from ..timestamps import epoch_seconds
 from ..timestamps import now_iso as iso_now
-from .intake import republish_message
 from .ports import MessageQueue, RunLog, held_by_live_lease
+from .runs import IN_FLIGHT, QueuedMessage, RunStatus
 
 log = logging.getLogger("mapper.reconcile")
 
-IN_FLIGHT = ("queued", "retrying", "delivering")
 DEFAULT_HORIZON_S = 900.0  # > the longest backoff (600 s) + the longest lease (150 s)
 DEFAULT_MAX_REPUBLISHES = 3
 SWEEP_LIMIT = 200  # runs looked at per tick; the rest wait for the next one
@@ -108,8 +107,10 @@ class Reconciler:
             reason = LOST_MESSAGE.format(n=done)
             if too_large:
                 reason += "; its payload is larger than a run keeps, so it cannot be sent again"
-            status = self._runs.end_unless_leased(run_id, "error", {"errorMessage": reason})
-            if status == "error":
+            status = self._runs.end_unless_leased(
+                run_id, RunStatus.ERROR, {"errorMessage": reason}
+            )
+            if status == RunStatus.ERROR:
                 # Matched by the alert on lost runs (infra/monitoring.tf).
                 log.error(
                     "run lost by the queue: %s (%s)",
@@ -125,7 +126,7 @@ class Reconciler:
         if not self._runs.count_republish(run_id, str(run.get("updatedAt")), done + 1):
             return
         self._queue.publish(
-            republish_message(run, self._clock()),
+            QueuedMessage.for_run(run, run.get("incomingPayload"), self._clock()).to_dict(),
             {"runId": run_id, "integrationId": str(run.get("integrationId"))},
         )
         log.warning("run %s: in flight past %ss; published again (%s)", run_id,

@@ -24,6 +24,7 @@ from ..redact import Redactor, redact_headers
 from ..targets import Delivery, EgressPolicy, SecretResolver, TargetFactory, build_target
 from .integrations import Integrations
 from .ports import Claim, RunLog
+from .runs import QueuedMessage, RunStatus
 
 log = logging.getLogger("mapper.worker")
 
@@ -87,9 +88,9 @@ class Worker:
         self._targets = targets
         self._max_attempts = max_attempts
 
-    def process(self, message: dict[str, Any]) -> str:
+    def process(self, message: QueuedMessage) -> str:
         """Process one internal message; the run's status, or raise to be delivered again."""
-        run_id = str(message["runId"])
+        run_id = message.run_id
         claim: Claim | None = None
         try:
             integration = self._integration(message)
@@ -104,23 +105,23 @@ class Worker:
             return self._failed(run_id, claim, exc, {})
         return self._run(run_id, claim, integration, message)
 
-    def dead_letter(self, message: dict[str, Any]) -> str:
+    def dead_letter(self, message: QueuedMessage) -> str:
         """Pub/Sub gave up on this message: end its run as dead_lettered, keeping its last error."""
-        run_id = str(message["runId"])
+        run_id = message.run_id
         run = self._runs.get(run_id) or {}
         reason = run.get("errorMessage") or "delivery kept failing"
         return self._runs.end_unless_leased(
             run_id,
-            "dead_lettered",
+            RunStatus.DEAD_LETTERED,
             {"errorMessage": f"gave up after {run.get('attempts', 0)} attempts: {reason}"},
         )
 
     # --- steps ------------------------------------------------------------------------
 
-    def _integration(self, message: dict[str, Any]) -> Integration:
+    def _integration(self, message: QueuedMessage) -> Integration:
         try:
             integration = self._integrations.by_id(
-                str(message["integrationId"]), message.get("integrationVersion")
+                message.integration_id, message.integration_version
             )
         except ConfigError as exc:
             raise ConfigError(exc.problems) from None  # permanent: the stored doc is invalid
@@ -129,20 +130,20 @@ class Worker:
         return integration
 
     def _run(
-        self, run_id: str, claim: Claim, integration: Integration, message: dict[str, Any]
+        self, run_id: str, claim: Claim, integration: Integration, message: QueuedMessage
     ) -> str:
-        data = message.get("payload")
+        data = message.payload
         fields: dict[str, Any] = {"integrationVersion": integration.version}
         try:
             plan = self._plans.get(integration)
-            outcome = plan.apply(Message(data, message.get("attributes"), message.get("headers")))
+            outcome = plan.apply(Message(data, message.attributes, message.headers))
         except MapperError as exc:  # a plan that does not compile
             return self._failed(run_id, claim, exc, fields)
         fields["transformationTimeMs"] = round(outcome.transform_ms, 3)
         if outcome.error is not None:
             return self._failed(run_id, claim, outcome.error, fields)
         if outcome.skipped:
-            return self._finish(run_id, claim, "skipped", fields)
+            return self._finish(run_id, claim, RunStatus.SKIPPED, fields)
         fields["transformedPayload"] = outcome.output
         try:
             target = self._targets(integration.target, self._secrets, self._egress)
@@ -160,7 +161,7 @@ class Worker:
         fields["apiCallTimeMs"] = round(delivery.duration_ms, 3)
         fields.update(_recorded(delivery))
         fields["errorMessage"] = None
-        return self._finish(run_id, claim, "success", fields)
+        return self._finish(run_id, claim, RunStatus.SUCCESS, fields)
 
     def _failed(
         self, run_id: str, claim: Claim | None, exc: MapperError, fields: dict[str, Any]
@@ -170,13 +171,15 @@ class Worker:
         claimed = claim is not None and claim.state == "claimed"
         if exc.retryable:
             if claim is not None and claimed:
-                self._runs.finish(run_id, claim, "retrying", fields)
-                self._log_attempt(claim, "retrying", fields)
+                self._runs.finish(run_id, claim, RunStatus.RETRYING, fields)
+                self._log_attempt(claim, RunStatus.RETRYING, fields)
             raise exc
         if claim is not None and claimed:
-            status = "partial" if isinstance(exc, PartiallyDelivered) else "error"
+            status = (
+                RunStatus.PARTIAL if isinstance(exc, PartiallyDelivered) else RunStatus.ERROR
+            )
             return self._finish(run_id, claim, status, fields)
-        status = self._runs.end_unless_leased(run_id, "error", fields)
+        status = self._runs.end_unless_leased(run_id, RunStatus.ERROR, fields)
         log.warning("run %s: %s: %s", run_id, status, exc)
         return status
 
@@ -206,21 +209,20 @@ class Worker:
         )
         if reason:
             line += f": {reason}"
-        if outcome == "retrying":
+        if outcome == RunStatus.RETRYING:
             last = attempt >= self._max_attempts
             line += "; next: the dead letter" if last else "; Pub/Sub retries it with backoff"
             log.warning(line, extra=extra)
-        elif outcome == "error":
+        elif outcome == RunStatus.ERROR:
             log.warning(line + "; not retried", extra=extra)
         else:
             log.info(line, extra=extra)
 
-    def _orphan(self, message: dict[str, Any]) -> str:
-        accepted = float(message.get("acceptedAt") or 0)
-        if self._clock() - accepted < ORPHAN_GRACE_S:
-            raise RunNotRecorded(f"run {message['runId']} is not recorded yet")
+    def _orphan(self, message: QueuedMessage) -> str:
+        if self._clock() - message.accepted_at < ORPHAN_GRACE_S:
+            raise RunNotRecorded(f"run {message.run_id} is not recorded yet")
         # The intake's write failed after publishing, and the sender was told to retry.
-        log.error("run %s: message without a run record after %ss; dropped", message["runId"],
+        log.error("run %s: message without a run record after %ss; dropped", message.run_id,
                   ORPHAN_GRACE_S)
         return "missing"
 

@@ -24,6 +24,7 @@ from ..errors import ConflictError, ListenerError, SecretError
 from ..secrets import SecretResolver
 
 ACK_DEADLINE_S = 60
+PULL_WAIT_S = 5.0  # how long one pull call waits for messages when there are none yet
 PUBSUB_SCOPE = "https://www.googleapis.com/auth/pubsub"
 
 # What each call needs, for the sentence a user reads when Google says PERMISSION_DENIED.
@@ -319,3 +320,45 @@ def explain(
     return ListenerError(
         f"Pub/Sub failed to {action} {resource}: {exc}; try again", "source", retryable=True
     )
+
+
+@dataclass(frozen=True)
+class Pulled:
+    """One message pulled from a subscription."""
+
+    ack_id: str
+    message_id: str
+    data: bytes
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+class PubSubSubscriptions:
+    """The pull runner's `Subscriptions` on Google Pub/Sub, with each integration's credentials."""
+
+    def __init__(self, clients: PubSubClients) -> None:
+        self._clients = clients
+
+    def pull(self, doc: dict[str, Any], max_messages: int) -> list[Pulled]:
+        _, subscriber = self._clients.for_source(doc["source"])
+        path = subscription_path(doc)
+        try:
+            response = subscriber.pull(
+                subscription=path, max_messages=max_messages, timeout=PULL_WAIT_S, retry=None
+            )
+        except gexc.DeadlineExceeded:
+            return []  # nothing arrived while waiting
+        except gexc.GoogleAPIError as exc:
+            raise explain(exc, "pull", path) from exc
+        return [
+            Pulled(r.ack_id, r.message.message_id, bytes(r.message.data),
+                   dict(r.message.attributes))
+            for r in response.received_messages
+        ]
+
+    def acknowledge(self, doc: dict[str, Any], ack_ids: list[str]) -> None:
+        _, subscriber = self._clients.for_source(doc["source"])
+        path = subscription_path(doc)
+        try:
+            subscriber.acknowledge(subscription=path, ack_ids=ack_ids)
+        except gexc.GoogleAPIError as exc:
+            raise explain(exc, "pull", path) from exc

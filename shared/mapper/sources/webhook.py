@@ -28,6 +28,7 @@ from typing import Any
 
 from ..engine.config import SignatureConfig
 from ..errors import SignatureError
+from ..standard_webhooks import standard_webhooks_key
 
 TOLERANCE_SECONDS = 300
 DEFAULT_HMAC_HEADER = "X-Hub-Signature-256"
@@ -60,20 +61,6 @@ def verify_signature(
 
 
 # --- Standard Webhooks --------------------------------------------------------------------
-
-
-def standard_webhooks_key(secret: str) -> bytes:
-    """The HMAC key of a Standard Webhooks secret (`whsec_<base64>`); ValueError if invalid."""
-    encoded = secret.strip()
-    if encoded.startswith("whsec_"):
-        encoded = encoded[len("whsec_") :]
-    try:
-        key = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("a Standard Webhooks secret is base64, optionally after whsec_") from None
-    if not key:
-        raise ValueError("a Standard Webhooks secret must not be empty")
-    return key
 
 
 def _verify_standard(secret: str, headers: dict[str, str], body: bytes, now: float) -> None:

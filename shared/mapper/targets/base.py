@@ -1,29 +1,18 @@
-"""The one interface every delivery target implements, and what a delivery records."""
+"""The one interface every delivery target implements, and what a delivery records.
+
+`Delivery` lives on the ground floor (`mapper.delivery`), since the error tree names it
+too; it is imported here for the targets.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from ..delivery import Delivery
 from ..engine.config import SecretRef
 from ..redact import encodings
 
-
-@dataclass
-class Delivery:
-    """What was sent and what came back, as the run record keeps it (before redaction).
-
-    `request` is {method, url, headers, body} exactly as sent, secrets included;
-    `response` is {status, headers, body, truncated}, or None when nothing came back.
-    `secret_values` lists every secret string (and each encoding of it that appears in
-    the request) so that the redaction choke point can scrub them; nothing here is
-    redacted yet, which is why `repr()` shows neither the request nor the secrets.
-    """
-
-    request: dict[str, Any] = field(repr=False)
-    response: dict[str, Any] | None = None
-    duration_ms: float = 0.0
-    secret_values: list[str] = field(default_factory=list, repr=False)
+__all__ = ["Delivery", "SecretResolver", "Target", "scrub"]
 
 
 @runtime_checkable

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 
 from ..engine.config import SigningConfig
-from ..sources.webhook import standard_webhooks_key
+from ..standard_webhooks import standard_webhooks_key
 from ..timestamps import iso_timestamp
 from .base import SecretResolver
 

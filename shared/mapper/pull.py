@@ -15,22 +15,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from google.api_core import exceptions as gexc
-
-from ..engine.config import Integration, PubSubSource, parse_integration
-from ..errors import ConfigError, ListenerError, MapperError, MessageTooLarge, SecretError
-from ..pipeline import Intake, run_id_for
-from ..pipeline.json_body import BodyError, parse_json_body
-from ..queue import Queue
-from ..store import PullStateStore, now_iso
-from ..timestamps import epoch_seconds
-from .subscriptions import PubSubClients, explain, subscription_path
+from .engine.config import Integration, PubSubSource, parse_integration
+from .errors import ConfigError, ListenerError, MapperError, SecretError
+from .pipeline.intake import Intake
+from .pipeline.ports import IntegrationSource, MessageQueue, PullState, Subscriptions
+from .pipeline.runs import RunStatus
+from .sources.subscriptions import Pulled
+from .timestamps import epoch_seconds, now_iso
 
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_CONCURRENCY = 16  # messages of one batch queued at once
-PULL_WAIT_S = 5.0  # how long one pull call waits for messages when there are none yet
 WINDOW_S = 55.0  # a drain task stops starting pulls after this, before the next tick
 DUE_SLACK_S = 5.0  # a tick a little early still counts: Scheduler is not exact
 
@@ -61,11 +57,11 @@ class Puller:
 
     def __init__(
         self,
-        integrations: PullIntegrations,
-        pull_state: PullStateStore,
+        integrations: IntegrationSource,
+        pull_state: PullState,
         intake: Intake,
         subscriptions: Subscriptions,
-        tasks: Queue,
+        tasks: MessageQueue,
         batch_size: int = DEFAULT_BATCH_SIZE,
         concurrency: int = DEFAULT_CONCURRENCY,
         *,
@@ -171,101 +167,15 @@ class Puller:
 
     def _take(self, integration: Integration, message: Pulled) -> tuple[bool, str, str | None]:
         """Queue (or record) one pulled message: (may be acknowledged, outcome, run id)."""
-        integration_id = str(integration.id)
-        run_id = run_id_for(integration_id, message.message_id)
         try:
-            data = parse_json_body(message.data)
-        except BodyError as exc:
-            try:
-                self._intake.reject(
-                    integration_id,
-                    "pubsub-pull",
-                    f"message data is not JSON the platform accepts: {exc}",
-                    raw_body=message.data,
-                    run_id=run_id,
-                )
-            except MapperError:
-                return False, "left", None
-            return True, "recorded", None
-        try:
-            self._intake.accept(
-                integration,
-                data,
-                run_id=run_id,
-                source_kind="pubsub-pull",
-                attributes=dict(message.attributes),
+            receipt = self._intake.receive_pulled(
+                integration, message.message_id, message.data, message.attributes
             )
-        except MessageTooLarge:
-            return True, "recorded", None  # the run holds the reason; redelivery cannot help
         except MapperError:
             return False, "left", None  # Firestore or the queue failed: Pub/Sub redelivers it
-        return True, "queued", run_id
-
-
-@dataclass(frozen=True)
-class Pulled:
-    """One message pulled from a subscription."""
-
-    ack_id: str
-    message_id: str
-    data: bytes
-    attributes: dict[str, str] = field(default_factory=dict)
-
-
-class Subscriptions(Protocol):
-    """Pulls from and acknowledges on an integration's subscription."""
-
-    def pull(self, doc: dict[str, Any], max_messages: int) -> list[Pulled]:
-        """Up to `max_messages` messages; [] when none arrived while waiting."""
-        ...
-
-    def acknowledge(self, doc: dict[str, Any], ack_ids: list[str]) -> None:
-        """Acknowledge these messages; `ListenerError` saying why not."""
-        ...
-
-
-class PubSubSubscriptions:
-    """`Subscriptions` on Google Pub/Sub, with each integration's own credentials."""
-
-    def __init__(self, clients: PubSubClients) -> None:
-        self._clients = clients
-
-    def pull(self, doc: dict[str, Any], max_messages: int) -> list[Pulled]:
-        _, subscriber = self._clients.for_source(doc["source"])
-        path = subscription_path(doc)
-        try:
-            response = subscriber.pull(
-                subscription=path, max_messages=max_messages, timeout=PULL_WAIT_S, retry=None
-            )
-        except gexc.DeadlineExceeded:
-            return []  # nothing arrived while waiting
-        except gexc.GoogleAPIError as exc:
-            raise explain(exc, "pull", path) from exc
-        return [
-            Pulled(r.ack_id, r.message.message_id, bytes(r.message.data),
-                   dict(r.message.attributes))
-            for r in response.received_messages
-        ]
-
-    def acknowledge(self, doc: dict[str, Any], ack_ids: list[str]) -> None:
-        _, subscriber = self._clients.for_source(doc["source"])
-        path = subscription_path(doc)
-        try:
-            subscriber.acknowledge(subscription=path, ack_ids=ack_ids)
-        except gexc.GoogleAPIError as exc:
-            raise explain(exc, "pull", path) from exc
-
-
-class PullIntegrations(Protocol):
-    """Where the drainer reads integration documents."""
-
-    def get(self, integration_id: str) -> dict[str, Any] | None:
-        """The stored document, or None."""
-        ...
-
-    def list_where(self, field: str, value: Any) -> list[dict[str, Any]]:
-        """Every document whose `field` equals `value`."""
-        ...
+        if receipt.status == RunStatus.QUEUED:
+            return True, "queued", receipt.run_id
+        return True, "recorded", None  # an error run holds it: redelivery cannot help
 
 
 def _pull_integration(doc: dict[str, Any] | None) -> Integration | None:

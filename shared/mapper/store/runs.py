@@ -1,0 +1,412 @@
+"""The `runs` collection: one run per incoming message, its id the idempotency key.
+
+A run's payload fields are stored as JSON text, see `RunStore`."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+from google.cloud.firestore_v1.field_path import FieldPath
+
+from ..errors import (
+    InvalidQueryError,
+    NotFoundError,
+)
+from ..firestore_writes import commit_creates
+from ..group_commit import GroupCommit
+from ..pipeline.ports import Claim, held_by_live_lease
+from ..pipeline.runs import TERMINAL, RunStatus
+from ..timestamps import iso_timestamp, now_iso
+from .common import (
+    _JSON_SUFFIX,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_RETENTION_DAYS,
+    OTHER_FIELD_LIMIT_BYTES,
+    PAYLOAD_FIELDS,
+    TEXT_LIMIT_CHARS,
+    _json_within,
+    _page,
+    _store_errors,
+    is_valid_document_id,
+)
+
+CLAIM_TRIES = 5  # reads of a run that keeps changing under a claim before giving up (busy)
+
+SEARCH_FIELD = "searchValues"  # a run's `path=value` strings for ?key= (mapper.pipeline.search)
+DURATION_FIELD = "apiCallTimeMs"  # ?min_duration_ms= compares it and lists the slowest first
+RUN_FILTER_RULES = (
+    "runs filter by integration_id with at most one of status, source_kind, key and "
+    "min_duration_ms; since and until combine with all but min_duration_ms"
+)
+
+
+# --- runs ---------------------------------------------------------------------------------
+
+
+class RunStore:
+    """The `runs` collection; a run's id is its idempotency key.
+
+    Runs hold whatever senders and targets produced, and Firestore refuses some JSON outright
+    (an array directly inside an array, an empty key, a key like `__x__`) and indexes every
+    nested field of a map. So each payload field, and any other field holding an object or
+    array, is stored as JSON text in `<field>Json`, cut to a size budget, and decoded on the
+    way out: callers only ever see plain values. No query reads inside them.
+    """
+
+    def __init__(
+        self,
+        client: firestore.Client,
+        collection: str = "runs",
+        retention: timedelta | None = timedelta(days=DEFAULT_RETENTION_DAYS),
+    ) -> None:
+        self._client = client
+        self._collection = client.collection(collection)
+        self._retention = retention
+        # Runs created at once by concurrent requests share commits (mapper.group_commit).
+        self._creates = GroupCommit(functools.partial(commit_creates, client))
+
+    def create(self, run: dict[str, Any]) -> bool:
+        """Store a new run under `run["id"]`; False (and nothing written) if it exists already."""
+        run_id = run.get("id")
+        if not isinstance(run_id, str) or not is_valid_document_id(run_id):
+            raise ValueError(f"run id {run_id!r} is not usable as a document id")
+        _check_status(run.get("status"))
+        now = now_iso()
+        data = {
+            "attempts": 0,
+            **run,
+            "id": run_id,
+            "createdAt": iso_timestamp(run.get("createdAt") or now),
+            "updatedAt": iso_timestamp(run.get("updatedAt") or now),
+        }
+        if self._retention is not None:
+            # A timestamp, not text: the Firestore TTL policy on `expireAt` deletes the run.
+            data["expireAt"] = datetime.now(timezone.utc) + self._retention
+        with _store_errors("create a run"):
+            return self._creates.create(self._collection.document(run_id), _encode_run(data))
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        """The whole run, payloads decoded, or None."""
+        if not is_valid_document_id(run_id):
+            return None
+        with _store_errors("read a run"):
+            snapshot = self._collection.document(run_id).get()
+        return _decode_run(snapshot) if snapshot.exists else None
+
+    def update(self, run_id: str, fields: Mapping[str, Any]) -> None:
+        """Set some top-level fields of the run (and `updatedAt`); `NotFoundError` if missing."""
+        self._update(run_id, self._updates(fields), "update a run")
+
+    def _updates(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        _check_status(fields.get("status"))
+        updates: dict[str, Any] = {}
+        for key, value in _encode_run({**fields, "updatedAt": now_iso()}).items():
+            plain = key.removesuffix(_JSON_SUFFIX)
+            # A field that went from null to an object, or back, must not keep its old form.
+            other = plain + _JSON_SUFFIX if key == plain else plain
+            # Field names are quoted, so a key with a dot stays one top-level field.
+            updates[FieldPath(other).to_api_repr()] = firestore.DELETE_FIELD
+            updates[FieldPath(key).to_api_repr()] = value
+        return updates
+
+    def mark(self, run_id: str, status: str, **fields: Any) -> None:
+        """Set the run's `status`, and any other fields given."""
+        self.update(run_id, {**fields, "status": status})
+
+    def claim(self, run_id: str, delivery_id: str, lease_s: float) -> Claim:
+        """Take the run for one delivery: one read, then one write conditional on that read.
+
+        The write counts the attempt (a server-side increment), marks the run `delivering`
+        and holds a lease until now + `lease_s`. It is conditional on the document being as
+        it was read, so two deliveries racing for the same run cannot both claim it: the
+        loser reads again and finds the lease. The write's time is the claim's token, which
+        `finish` requires, so only the lease holder records the outcome.
+        """
+        ref = self._collection.document(run_id) if is_valid_document_id(run_id) else None
+        if ref is None:
+            return Claim("missing")
+        for _ in range(CLAIM_TRIES):
+            with _store_errors("read a run"):
+                snapshot = ref.get()
+            if not snapshot.exists:
+                return Claim("missing")
+            run = _decode_run(snapshot)
+            if run.get("status") in TERMINAL:
+                return Claim("done", run)
+            now = datetime.now(timezone.utc)
+            if held_by_live_lease(run, iso_timestamp(now)):
+                return Claim("busy", run)
+            until = iso_timestamp(now + timedelta(seconds=lease_s))
+            updates = {
+                "status": RunStatus.DELIVERING,
+                "deliveryId": delivery_id,
+                "leaseUntil": until,
+                "attempts": firestore.Increment(1),
+                "updatedAt": iso_timestamp(now),
+            }
+            option = self._client.write_option(last_update_time=snapshot.update_time)
+            with _store_errors("claim a run"):
+                try:
+                    result = ref.update(updates, option=option)
+                except gexc.FailedPrecondition:
+                    continue  # changed since it was read: look again
+            run.update(status=RunStatus.DELIVERING, deliveryId=delivery_id, leaseUntil=until)
+            run["attempts"] = result.transform_results[0].integer_value
+            return Claim("claimed", run, token=result.update_time)
+        return Claim("busy")
+
+    def finish(
+        self, run_id: str, claim: Claim, status: str, fields: Mapping[str, Any]
+    ) -> bool:
+        """Record the outcome of a claimed delivery; False if the run changed since the claim.
+
+        A run changes under its lease holder only once the lease has expired and another
+        delivery (or the reconciler) took it over: then this outcome is not written.
+        """
+        _check_status(status)
+        released = {**fields, "status": status, "deliveryId": None, "leaseUntil": None}
+        updates = self._updates(released)
+        option = self._client.write_option(last_update_time=claim.token)
+        with _store_errors("record a run's outcome"):
+            try:
+                self._collection.document(run_id).update(updates, option=option)
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                return False
+        return True
+
+    def end_unless_leased(self, run_id: str, status: str, fields: Mapping[str, Any]) -> str:
+        """End a run that no live lease holds (dead letter, lost, a mapping that failed).
+
+        Returns the run's status afterwards: `status` if this call ended it, else the status
+        it keeps (already ended, or held by a live delivery), or "missing".
+        """
+        ref = self._collection.document(run_id) if is_valid_document_id(run_id) else None
+        if ref is None:
+            return "missing"
+        for _ in range(CLAIM_TRIES):
+            with _store_errors("read a run"):
+                snapshot = ref.get()
+            if not snapshot.exists:
+                return "missing"
+            current = snapshot.get("status")
+            if current in TERMINAL or held_by_live_lease(snapshot.to_dict(), now_iso()):
+                return str(current)
+            updates = self._updates(
+                {**fields, "status": status, "deliveryId": None, "leaseUntil": None}
+            )
+            option = self._client.write_option(last_update_time=snapshot.update_time)
+            with _store_errors("end a run"):
+                try:
+                    ref.update(updates, option=option)
+                except gexc.FailedPrecondition:
+                    continue
+            return status
+        return RunStatus.DELIVERING
+
+    def stale(
+        self, statuses: Iterable[str], older_than_s: float, limit: int
+    ) -> list[dict[str, Any]]:
+        """Runs in `statuses` whose `updatedAt` is more than `older_than_s` seconds ago."""
+        cutoff = iso_timestamp(datetime.now(timezone.utc) - timedelta(seconds=older_than_s))
+        query = (
+            self._collection.where(filter=FieldFilter("status", "in", list(statuses)))
+            .where(filter=FieldFilter("updatedAt", "<", cutoff))
+            .order_by("updatedAt")
+            .limit(limit)
+        )
+        with _store_errors("find stale runs"):
+            return [_decode_run(snapshot) for snapshot in query.stream()]
+
+    def count_stale(self, integration_id: str, statuses: Iterable[str], older_than_s: float) -> int:
+        """How many of this integration's runs in `statuses` are older than `older_than_s`."""
+        cutoff = iso_timestamp(datetime.now(timezone.utc) - timedelta(seconds=older_than_s))
+        query = (
+            self._collection.where(filter=FieldFilter("integrationId", "==", integration_id))
+            .where(filter=FieldFilter("status", "in", list(statuses)))
+            .where(filter=FieldFilter("updatedAt", "<", cutoff))
+        )
+        with _store_errors("count stale runs"):
+            [[result]] = query.count(alias="n").get()
+        return int(result.value)
+
+    def touch(self, run_id: str, **fields: Any) -> None:
+        """Set some fields (and `updatedAt`), keeping the status."""
+        self.update(run_id, fields)
+
+    def count_republish(self, run_id: str, seen_updated_at: str, republishes: int) -> bool:
+        """Count a republish of a run read at `seen_updated_at`; False if it changed since.
+
+        One read, then one write conditional on it: a delivery that claimed the run after
+        the reconciler read it keeps its claim, which any other write would take away.
+        """
+        ref = self._collection.document(run_id) if is_valid_document_id(run_id) else None
+        if ref is None:
+            return False
+        with _store_errors("read a run"):
+            snapshot = ref.get()
+        if not snapshot.exists or snapshot.to_dict().get("updatedAt") != seen_updated_at:
+            return False
+        updates = self._updates({"republishes": republishes, "unpublished": False})
+        option = self._client.write_option(last_update_time=snapshot.update_time)
+        with _store_errors("count a republish"):
+            try:
+                ref.update(updates, option=option)
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                return False
+        return True
+
+    def list(
+        self,
+        integration_id: str | None = None,
+        status: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        *,
+        statuses: Iterable[str] | None = None,
+        source_kind: str | None = None,
+        key: str | None = None,
+        min_duration_ms: float | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of runs, newest first, and the next page's cursor (None on the last page).
+
+        `since` is inclusive and `until` exclusive, both compared with `createdAt`. `key` is a
+        search value (`path=value`, see `mapper.pipeline.search`). Filters combine as
+        `RUN_FILTER_RULES` says; `min_duration_ms` lists the slowest first instead.
+        """
+        query = self._filtered(integration_id, status, statuses, source_kind, key, since, until)
+        if min_duration_ms is not None:
+            if since is not None or until is not None:
+                raise InvalidQueryError(RUN_FILTER_RULES)
+            query = query.where(filter=FieldFilter("apiCallTimeMs", ">=", min_duration_ms))
+            snapshots, next_cursor = _page(query, limit, cursor, DURATION_FIELD)
+        else:
+            snapshots, next_cursor = _page(query, limit, cursor)
+        return [_decode_run(snapshot) for snapshot in snapshots], next_cursor
+
+    def count_matching(
+        self,
+        integration_id: str | None = None,
+        statuses: Iterable[str] | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+    ) -> int:
+        """How many runs `list` would give with these filters, over all its pages."""
+        query = self._filtered(integration_id, None, statuses, None, None, since, until)
+        query = query.order_by("createdAt", direction=firestore.Query.DESCENDING)
+        with _store_errors("count runs"):
+            [[result]] = query.count(alias="n").get()
+        return int(result.value)
+
+    def _filtered(
+        self,
+        integration_id: str | None,
+        status: str | None,
+        statuses: Iterable[str] | None,
+        source_kind: str | None,
+        key: str | None,
+        since: datetime | str | None,
+        until: datetime | str | None,
+    ) -> Any:
+        # One equality filter besides the integration: each combination needs its own
+        # composite index (RUN_INDEXES), so only the documented ones are allowed.
+        chosen = [f for f in (status, statuses, source_kind, key) if f is not None]
+        if len(chosen) > 1:
+            raise InvalidQueryError(RUN_FILTER_RULES)
+        query: Any = self._collection
+        if integration_id is not None:
+            query = query.where(filter=FieldFilter("integrationId", "==", integration_id))
+        if status is not None:
+            query = query.where(filter=FieldFilter("status", "==", status))
+        if statuses is not None:
+            query = query.where(filter=FieldFilter("status", "in", sorted(set(statuses))))
+        if source_kind is not None:
+            query = query.where(filter=FieldFilter("sourceKind", "==", source_kind))
+        if key is not None:
+            query = query.where(filter=FieldFilter(SEARCH_FIELD, "array_contains", key))
+        if since is not None:
+            query = query.where(filter=FieldFilter("createdAt", ">=", _bound("since", since)))
+        if until is not None:
+            query = query.where(filter=FieldFilter("createdAt", "<", _bound("until", until)))
+        return query
+
+    def count(
+        self,
+        integration_id: str,
+        status: str | None = None,
+        since: datetime | str | None = None,
+    ) -> int:
+        """How many runs of this integration (with this status, created since) there are."""
+        query: Any = self._collection.where(
+            filter=FieldFilter("integrationId", "==", integration_id)
+        )
+        if status is not None:
+            query = query.where(filter=FieldFilter("status", "==", status))
+        if since is not None:
+            query = query.where(filter=FieldFilter("createdAt", ">=", _bound("since", since)))
+        # Ordered as the list query is, so that the same composite indexes serve the count.
+        query = query.order_by("createdAt", direction=firestore.Query.DESCENDING)
+        with _store_errors("count runs"):
+            [[result]] = query.count(alias="n").get()
+        return int(result.value)
+
+    def _update(self, run_id: str, updates: dict[str, Any], action: str) -> Any:
+        if not is_valid_document_id(run_id):
+            raise NotFoundError(f"no run {run_id}")
+        with _store_errors(action):
+            try:
+                return self._collection.document(run_id).update(updates)
+            except gexc.NotFound as exc:
+                raise NotFoundError(f"no run {run_id}") from exc
+
+
+def _encode_run(run: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, value in run.items():
+        if key.endswith(_JSON_SUFFIX):
+            raise ValueError(f"run field {key!r} would be mistaken for a stored JSON field")
+        if key in PAYLOAD_FIELDS:
+            data[key + _JSON_SUFFIX], _ = _json_within(value)
+        elif key == SEARCH_FIELD and isinstance(value, list):
+            data[key] = [str(item) for item in value]  # queried (array_contains): kept native
+        elif isinstance(value, (dict, list)):
+            data[key + _JSON_SUFFIX], _ = _json_within(value, OTHER_FIELD_LIMIT_BYTES)
+        elif isinstance(value, str) and len(value) > TEXT_LIMIT_CHARS:
+            data[key] = value[:TEXT_LIMIT_CHARS] + " ... (truncated)"
+        else:
+            data[key] = value
+    return data
+
+
+def _decode_run(snapshot: Any) -> dict[str, Any]:
+    run: dict[str, Any] = {}
+    for key, value in (snapshot.to_dict() or {}).items():
+        if key.endswith(_JSON_SUFFIX) and isinstance(value, str):
+            run[key.removesuffix(_JSON_SUFFIX)] = json.loads(value)
+        elif isinstance(value, datetime):
+            run[key] = iso_timestamp(value)
+        else:
+            run[key] = value
+    run.setdefault("id", snapshot.id)
+    return run
+
+
+def _check_status(status: Any) -> None:
+    if status is not None and status not in tuple(RunStatus):
+        expected = tuple(s.value for s in RunStatus)
+        raise ValueError(f"unknown run status {status!r}; expected one of {expected}")
+
+
+def _bound(name: str, value: datetime | str) -> str:
+    try:
+        return iso_timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidQueryError(f"{name} must be an ISO-8601 date or time") from exc
