@@ -1,6 +1,6 @@
 """Firestore storage: integrations, runs, idempotency. The client is passed in, never made here.
 
-    integrations/{id}  the integration document (CONTRACT.md section 2), as the API shows it
+    integrations/{id}  the integration document (docs/integration.md), as the API shows it
     runs/{id}          one run per incoming message (section 3); its id is the idempotency key
 
 Google's errors leave this module as `StoreError` (retryable), except those that say
