@@ -141,3 +141,9 @@ def test_the_real_functions_package(tmp_path: Path) -> None:
         assert "main.py" in content and "requirements.txt" in content
         assert "mapper/__init__.py" in content and "mapper/engine/runtime.js" in content
         assert not any("__pycache__" in n or n.endswith(".pyc") for n in content)
+        # SES is fetched (scripts/fetch_js.py), not committed: every zip carries it all the same.
+        assert "mapper/engine/vendor/ses-lockdown.umd.min.js" in content
+        assert "mapper/engine/vendor/ses-LICENSE" in content
+    api = names(package.package("api", tmp_path, ROOT))
+    viewer = [n for n in api if n.startswith("static/vendor/swagger-ui-dist-")]
+    assert any(n.endswith("/swagger-ui-bundle.js") for n in viewer), api
