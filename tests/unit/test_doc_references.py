@@ -51,6 +51,8 @@ def test_the_pattern_finds_a_citation_of_a_missing_document() -> None:
 def test_every_cited_markdown_file_is_in_the_repository() -> None:
     dead = {}
     for path in _tracked():
+        if path == Path(__file__).resolve():
+            continue  # its own examples of dead citations, above
         try:
             text = path.read_text(encoding="utf-8")
         except (UnicodeDecodeError, FileNotFoundError, IsADirectoryError):
