@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "scripts" / "js-packages.json"
 REGISTRY = "https://registry.npmjs.org"
 SETUP_COMMAND = "make .venv/.installed (or: python3 scripts/fetch_js.py)"
-# The largest tarball we accept: swagger-ui-dist is about 6 MB packed.
+# The largest tarball we accept: swagger-ui-dist is about 3.4 MB packed.
 MAX_TARBALL_BYTES = 50 * 1024 * 1024
 TIMEOUT_SECONDS = 60
 

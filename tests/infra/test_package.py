@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import sys
@@ -109,6 +110,26 @@ def test_the_name_matches_what_terraform_accepts(repo: Path, tmp_path: Path) -> 
 def test_a_missing_function_is_an_error(repo: Path, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="functions/nope/main.py"):
         package.package("nope", tmp_path / "out", repo)
+
+
+def test_a_fetched_file_missing_or_changed_refuses_the_zip(repo: Path, tmp_path: Path) -> None:
+    vendor = repo / "shared" / "mapper" / "engine" / "vendor"
+    vendor.mkdir(parents=True)
+    (vendor / "ses.js").write_bytes(b"lockdown")
+    (repo / "scripts").mkdir()
+    pins = {"ses.js": {"from": "dist/ses.js", "sha256": hashlib.sha256(b"lockdown").hexdigest(),
+                       "bytes": 8}}
+    other = {"into": "functions/elsewhere/vendor", "files": {"x.js": {"sha256": "0" * 64}}}
+    (repo / "scripts" / "js-packages.json").write_text(json.dumps({"packages": {
+        "ses": {"into": "shared/mapper/engine/vendor", "files": pins}, "other": other}}))
+    # Present and pinned: carried; another function's missing file is not this zip's business.
+    assert "mapper/engine/vendor/ses.js" in names(package.package("hook", tmp_path / "a", repo))
+    (vendor / "ses.js").write_bytes(b"changed")
+    with pytest.raises(FileNotFoundError, match=r"engine/vendor/ses.js.*fetch_js.py"):
+        package.package("hook", tmp_path / "b", repo)
+    (vendor / "ses.js").unlink()
+    with pytest.raises(FileNotFoundError, match=r"engine/vendor/ses.js"):
+        package.package("hook", tmp_path / "c", repo)
 
 
 def test_function_names_are_directories_with_a_main(repo: Path) -> None:
