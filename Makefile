@@ -9,8 +9,8 @@ TOOLS_STAMP := $(TOOLS)/.installed
 # The layers that need no emulator, no gcloud and no Java (`make test-fast`, under a minute).
 FAST_TESTS := tests/unit tests/pipeline tests/functions tests/secrets tests/targets
 # `make test` measures line and branch coverage of our code and fails below this floor
-# (the percentage of the full suite on 7 December 2026, rounded down; raise it, never lower it).
-COVERAGE_FLOOR := 85
+# (the full suite measured 91% on 7 December 2026; raise the floor with it, never lower it).
+COVERAGE_FLOOR := 90
 COVERAGE := --cov=shared/mapper --cov=functions --cov=local --cov-branch \
 	--cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
