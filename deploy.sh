@@ -167,6 +167,10 @@ gcloud services enable serviceusage.googleapis.com cloudresourcemanager.googleap
 
 sources="$build/sources.tfvars.json"
 if [[ "$mode" != "smoke-only" ]]; then
+  # Other projects' JavaScript (SES, Swagger UI) is not in the repository: fetched from the
+  # npm registry, pinned and checked (scripts/js-packages.json), then packaged with the rest.
+  note "fetching the pinned npm files (scripts/fetch_js.py)"
+  python3 "$root/scripts/fetch_js.py" >&2 || die "could not fetch the pinned npm files (above)"
   note "packaging functions/ into $build/functions"
   python3 "$infra/scripts/package.py" --out "$build/functions" --tfvars "$sources" >&2
 fi

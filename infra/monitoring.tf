@@ -143,157 +143,125 @@ resource "google_monitoring_notification_channel" "email" {
 
 # --- alerts -------------------------------------------------------------------------------
 
-# Pub/Sub gave up on a message after var.max_delivery_attempts: that event was not delivered.
-resource "google_monitoring_alert_policy" "dead_lettered" {
-  project               = var.project_id
-  display_name          = "JSON mapper: a run was dead-lettered"
-  combiner              = "OR"
-  severity              = "ERROR"
-  notification_channels = local.alert_channels
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "An event of integration $${metric.label.integration_id} was not delivered after ${var.max_delivery_attempts} attempts. Open the integration's runs (status dead_lettered) in the web UI to read the last error, fix the target, and replay the run."
-  }
-
-  conditions {
-    display_name = "dead_lettered runs"
-    condition_threshold {
-      filter          = "resource.type=\"cloud_run_revision\" AND metric.type=\"${local.runs_metric}\" AND metric.label.status=\"dead_lettered\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-
-      aggregations {
-        alignment_period     = "60s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.integration_id"]
-      }
-
-      trigger {
-        count = 1
-      }
+locals {
+  # Each alert: one threshold on one series; the resource below is the same for all.
+  # `denominator_filter` makes a ratio; `group_by` alerts once per integration.
+  alerts = {
+    # Pub/Sub gave up on a message after var.max_delivery_attempts: that event was not
+    # delivered.
+    dead_lettered = {
+      display_name   = "JSON mapper: a run was dead-lettered"
+      severity       = "ERROR"
+      documentation  = "An event of integration $${metric.label.integration_id} was not delivered after ${var.max_delivery_attempts} attempts. Open the integration's runs (status dead_lettered) in the web UI to read the last error, fix the target, and replay the run."
+      condition_name = "dead_lettered runs"
+      filter         = "resource.type=\"cloud_run_revision\" AND metric.type=\"${local.runs_metric}\" AND metric.label.status=\"dead_lettered\""
+      threshold      = 0
+      duration       = "0s"
+      alignment      = "60s"
+      aligner        = "ALIGN_SUM"
+      reducer        = "REDUCE_SUM"
+      group_by       = ["metric.label.integration_id"]
     }
-  }
-
-  alert_strategy {
-    auto_close = "86400s"
-  }
-}
-
-# The queue lost a run's message and the reconciler's republishes did not bring it back
-# (docs/data-plane.md): the run ended as error, "lost by the queue after N republishes".
-resource "google_monitoring_alert_policy" "lost_runs" {
-  project               = var.project_id
-  display_name          = "JSON mapper: a run was lost by the queue"
-  combiner              = "OR"
-  severity              = "ERROR"
-  notification_channels = local.alert_channels
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "A run of integration $${metric.label.integration_id} stayed in flight past the reconciler's horizon ${var.reconcile_after_seconds} s after ${var.reconcile_max_republishes} republishes, and was ended as error. Check the internal topic's subscription and the worker's logs, then replay the run from the web UI."
-  }
-
-  conditions {
-    display_name = "runs lost by the queue"
-    condition_threshold {
-      filter          = "resource.type=\"cloud_run_revision\" AND metric.type=\"${local.runs_metric}\" AND metric.label.status=\"lost\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-
-      aggregations {
-        alignment_period     = "60s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.integration_id"]
-      }
-
-      trigger {
-        count = 1
-      }
+    # The queue lost a run's message and the reconciler's republishes did not bring it
+    # back (docs/data-plane.md): the run ended as error, "lost by the queue after N
+    # republishes".
+    lost_runs = {
+      display_name   = "JSON mapper: a run was lost by the queue"
+      severity       = "ERROR"
+      documentation  = "A run of integration $${metric.label.integration_id} stayed in flight past the reconciler's horizon ${var.reconcile_after_seconds} s after ${var.reconcile_max_republishes} republishes, and was ended as error. Check the internal topic's subscription and the worker's logs, then replay the run from the web UI."
+      condition_name = "runs lost by the queue"
+      filter         = "resource.type=\"cloud_run_revision\" AND metric.type=\"${local.runs_metric}\" AND metric.label.status=\"lost\""
+      threshold      = 0
+      duration       = "0s"
+      alignment      = "60s"
+      aligner        = "ALIGN_SUM"
+      reducer        = "REDUCE_SUM"
+      group_by       = ["metric.label.integration_id"]
     }
-  }
-
-  alert_strategy {
-    auto_close = "86400s"
-  }
-}
-
-# A bulk redrive job ended failed: its task was lost by the queue after the sweep's
-# republishes, so some of the runs it was to resend were not.
-resource "google_monitoring_alert_policy" "lost_redrive_jobs" {
-  project               = var.project_id
-  display_name          = "JSON mapper: a bulk redrive job was lost by the queue"
-  combiner              = "OR"
-  severity              = "ERROR"
-  notification_channels = local.alert_channels
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "A bulk redrive job made no progress for the reconciler's horizon ${var.reconcile_after_seconds} s after ${var.reconcile_max_republishes} republishes of its task, and was ended as failed. Check the pull-tasks subscription and the pull function's logs, then see on the Runs page how many runs the job resent: a new redrive job resends every failed run its filter matches, those included, so narrow its period."
-  }
-
-  conditions {
-    display_name = "redrive jobs lost by the queue"
-    condition_threshold {
-      filter          = "resource.type=\"cloud_run_revision\" AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.lost_redrive_jobs.name}\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-
-      aggregations {
-        alignment_period     = "60s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-      }
-
-      trigger {
-        count = 1
-      }
+    # A bulk redrive job ended failed: its task was lost by the queue after the sweep's
+    # republishes, so some of the runs it was to resend were not.
+    lost_redrive_jobs = {
+      display_name   = "JSON mapper: a bulk redrive job was lost by the queue"
+      severity       = "ERROR"
+      documentation  = "A bulk redrive job made no progress for the reconciler's horizon ${var.reconcile_after_seconds} s after ${var.reconcile_max_republishes} republishes of its task, and was ended as failed. Check the pull-tasks subscription and the pull function's logs, then see on the Runs page how many runs the job resent: a new redrive job resends every failed run its filter matches, those included, so narrow its period."
+      condition_name = "redrive jobs lost by the queue"
+      filter         = "resource.type=\"cloud_run_revision\" AND metric.type=\"logging.googleapis.com/user/${google_logging_metric.lost_redrive_jobs.name}\""
+      threshold      = 0
+      duration       = "0s"
+      alignment      = "60s"
+      aligner        = "ALIGN_SUM"
+      reducer        = "REDUCE_SUM"
     }
-  }
-
-  alert_strategy {
-    auto_close = "86400s"
-  }
-}
-
-# One integration's attempts fail more than var.alert_error_rate of the time for 10 minutes.
-resource "google_monitoring_alert_policy" "error_rate" {
-  project               = var.project_id
-  display_name          = "JSON mapper: an integration's deliveries are failing"
-  combiner              = "OR"
-  severity              = "WARNING"
-  notification_channels = local.alert_channels
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "More than ${var.alert_error_rate * 100}% of the delivery attempts of integration $${metric.label.integration_id} failed for 10 minutes. Its runs (status retrying or error) say why: usually the target is down, refuses the request, or its credentials changed."
-  }
-
-  conditions {
-    display_name = "failed attempts / all attempts, per integration, 10 minutes"
-    condition_threshold {
+    # One integration's attempts fail more than var.alert_error_rate of the time for 10
+    # minutes.
+    error_rate = {
+      display_name       = "JSON mapper: an integration's deliveries are failing"
+      severity           = "WARNING"
+      documentation      = "More than ${var.alert_error_rate * 100}% of the delivery attempts of integration $${metric.label.integration_id} failed for 10 minutes. Its runs (status retrying or error) say why: usually the target is down, refuses the request, or its credentials changed."
+      condition_name     = "failed attempts / all attempts, per integration, 10 minutes"
       filter             = "resource.type=\"cloud_run_revision\" AND metric.type=\"${local.runs_metric}\" AND metric.label.status=one_of(${join(", ", [for s in local.failed_statuses : "\"${s}\""])})"
       denominator_filter = "resource.type=\"cloud_run_revision\" AND metric.type=\"${local.runs_metric}\""
-      comparison         = "COMPARISON_GT"
-      threshold_value    = var.alert_error_rate
+      threshold          = var.alert_error_rate
       duration           = "600s"
+      alignment          = "300s"
+      aligner            = "ALIGN_SUM"
+      reducer            = "REDUCE_SUM"
+      group_by           = ["metric.label.integration_id"]
+    }
+    # The worker is not keeping up (or not running): a message waits longer than the
+    # whole retry schedule would take.
+    worker_backlog = {
+      display_name   = "JSON mapper: the worker's oldest message is too old"
+      severity       = "ERROR"
+      documentation  = "A message on ${google_pubsub_subscription.platform["worker"].name} has waited more than ${var.alert_oldest_unacked_seconds} s. Check the worker's logs and errors, its max instances (function_overrides), and whether a target hangs."
+      condition_name = "oldest unacked message age"
+      filter         = "resource.type=\"pubsub_subscription\" AND resource.labels.subscription_id=\"${google_pubsub_subscription.platform["worker"].name}\" AND metric.type=\"pubsub.googleapis.com/subscription/oldest_unacked_message_age\""
+      threshold      = var.alert_oldest_unacked_seconds
+      duration       = "300s"
+      alignment      = "60s"
+      aligner        = "ALIGN_MAX"
+    }
+  }
+}
+
+resource "google_monitoring_alert_policy" "alert" {
+  for_each = local.alerts
+
+  project               = var.project_id
+  display_name          = each.value.display_name
+  combiner              = "OR"
+  severity              = each.value.severity
+  notification_channels = local.alert_channels
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = each.value.documentation
+  }
+
+  conditions {
+    display_name = each.value.condition_name
+    condition_threshold {
+      filter             = each.value.filter
+      denominator_filter = lookup(each.value, "denominator_filter", null)
+      comparison         = "COMPARISON_GT"
+      threshold_value    = each.value.threshold
+      duration           = each.value.duration
 
       aggregations {
-        alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.integration_id"]
+        alignment_period     = each.value.alignment
+        per_series_aligner   = each.value.aligner
+        cross_series_reducer = lookup(each.value, "reducer", null)
+        group_by_fields      = lookup(each.value, "group_by", null)
       }
-      denominator_aggregations {
-        alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.integration_id"]
+      # A ratio's denominator is aggregated as its numerator.
+      dynamic "denominator_aggregations" {
+        for_each = lookup(each.value, "denominator_filter", null) == null ? [] : [each.value]
+        content {
+          alignment_period     = denominator_aggregations.value.alignment
+          per_series_aligner   = denominator_aggregations.value.aligner
+          cross_series_reducer = lookup(denominator_aggregations.value, "reducer", null)
+          group_by_fields      = lookup(denominator_aggregations.value, "group_by", null)
+        }
       }
 
       trigger {
@@ -307,42 +275,27 @@ resource "google_monitoring_alert_policy" "error_rate" {
   }
 }
 
-# The worker is not keeping up (or not running): a message waits longer than the whole
-# retry schedule would take.
-resource "google_monitoring_alert_policy" "worker_backlog" {
-  project               = var.project_id
-  display_name          = "JSON mapper: the worker's oldest message is too old"
-  combiner              = "OR"
-  severity              = "ERROR"
-  notification_channels = local.alert_channels
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "A message on ${google_pubsub_subscription.platform["worker"].name} has waited more than ${var.alert_oldest_unacked_seconds} s. Check the worker's logs and errors, its max instances (function_overrides), and whether a target hangs."
-  }
-
-  conditions {
-    display_name = "oldest unacked message age"
-    condition_threshold {
-      filter          = "resource.type=\"pubsub_subscription\" AND resource.labels.subscription_id=\"${google_pubsub_subscription.platform["worker"].name}\" AND metric.type=\"pubsub.googleapis.com/subscription/oldest_unacked_message_age\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = var.alert_oldest_unacked_seconds
-      duration        = "300s"
-
-      aggregations {
-        alignment_period   = "60s"
-        per_series_aligner = "ALIGN_MAX"
-      }
-
-      trigger {
-        count = 1
-      }
-    }
-  }
-
-  alert_strategy {
-    auto_close = "86400s"
-  }
+# The policies were one resource each until December 2026: moved, not destroyed and made
+# again, in deployments made before.
+moved {
+  from = google_monitoring_alert_policy.dead_lettered
+  to   = google_monitoring_alert_policy.alert["dead_lettered"]
+}
+moved {
+  from = google_monitoring_alert_policy.lost_runs
+  to   = google_monitoring_alert_policy.alert["lost_runs"]
+}
+moved {
+  from = google_monitoring_alert_policy.lost_redrive_jobs
+  to   = google_monitoring_alert_policy.alert["lost_redrive_jobs"]
+}
+moved {
+  from = google_monitoring_alert_policy.error_rate
+  to   = google_monitoring_alert_policy.alert["error_rate"]
+}
+moved {
+  from = google_monitoring_alert_policy.worker_backlog
+  to   = google_monitoring_alert_policy.alert["worker_backlog"]
 }
 
 # --- dashboard ----------------------------------------------------------------------------

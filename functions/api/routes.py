@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import mimetypes
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -47,8 +48,13 @@ from mapper.timestamps import iso_timestamp
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
-# The API reference (static/docs.html, Swagger UI vendored under static/vendor/).
+# The API reference (static/docs.html). Its viewer, Swagger UI, is another project's code:
+# fetched into static/vendor/ at setup and deploy (scripts/fetch_js.py), never committed.
 DOCS_PATHS = ("/api/docs", "/api/docs/")
+NOT_FETCHED = (
+    "the API reference's viewer (Swagger UI) was not fetched: run `make .venv/.installed`"
+    " (or `python3 scripts/fetch_js.py`) before starting or packaging the api function"
+)
 # The UI's pages: scripts and styles only from this origin, nothing inline, no framing.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -90,7 +96,7 @@ def handle(
     if path == "/api/openapi.json":
         return _json(200, _openapi())
     if path in DOCS_PATHS:  # the reference of that public document: public too
-        return _static("/docs.html")
+        return _docs()
     if not path.startswith("/api/") and path != "/api":
         return _static(path)
     refusal = _refuse_unauthenticated(request, settings)
@@ -213,10 +219,25 @@ def _openapi() -> dict[str, Any]:
     return api_openapi.openapi()
 
 
+def unfetched(static: Path) -> list[str]:
+    """The fetched files (under vendor/) that docs.html loads and that are not there."""
+    html = (static / "docs.html").read_text(encoding="utf-8")
+    return [ref for ref in re.findall(r'"/(vendor/[^"]+)"', html) if not (static / ref).is_file()]
+
+
+def _docs() -> flask.Response:
+    if missing := unfetched(STATIC):
+        log.error("the API reference cannot load %s: %s", ", ".join(missing), NOT_FETCHED)
+        return error(503, NOT_FETCHED, "not_fetched")
+    return _static("/docs.html")
+
+
 def _static(path: str) -> flask.Response:
     name = "index.html" if path in ("", "/") else path.lstrip("/")
     file = (STATIC / name).resolve()
     if STATIC not in file.parents or not file.is_file():
+        if name in unfetched(STATIC):
+            return error(503, NOT_FETCHED, "not_fetched")
         return error(404, "no such page", "not_found")
     kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
     response = flask.make_response(file.read_bytes(), 200)

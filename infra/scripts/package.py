@@ -5,6 +5,8 @@
 A zip holds what Cloud Functions builds from: the function's directory (main.py and any
 module or static file beside it), a copy of shared/mapper/ as mapper/, and the run-time
 requirements.txt without the lines that install the mapper package from the repository.
+Files fetched from npm (scripts/js-packages.json: SES, Swagger UI) sit in git-ignored
+folders inside those and go in with them; a zip is refused while one is missing.
 Entries are sorted, stored uncompressed, and their dates and modes fixed, so the same code
 always gives the same bytes and the same name: a function whose code did not change is not
 redeployed. The tfvars file written maps each function to its zip (`function_sources`).
@@ -30,6 +32,8 @@ SKIP_SUFFIXES = (".pyc", ".pyo")
 # Requirement lines that point into the repository (the mapper package), which the zip
 # carries as files instead.
 LOCAL_REQUIREMENT_PREFIXES = ("-e", "-r", "--requirement", ".", "/", "file:")
+# Other projects' files the zips carry, fetched and not committed (docs/dependencies.md).
+JS_MANIFEST = "scripts/js-packages.json"
 
 
 def function_names(root: Path = ROOT) -> list[str]:
@@ -60,11 +64,37 @@ def runtime_requirements(root: Path = ROOT, extra: Iterable[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
+def unfetched(function_dir: Path, root: Path = ROOT) -> list[str]:
+    """Files of scripts/js-packages.json that this zip would carry but that are missing or
+    not the pinned bytes (scripts/fetch_js.py fetches them; deploy.sh runs it first)."""
+    manifest = root / JS_MANIFEST
+    if not manifest.is_file():
+        return []
+    carried = (function_dir.resolve(), (root / "shared" / "mapper").resolve())
+    wrong = []
+    for package in json.loads(manifest.read_text())["packages"].values():
+        into = (root / package["into"]).resolve()
+        if not any(into == base or base in into.parents for base in carried):
+            continue
+        for file_name, pinned in package["files"].items():
+            path = into / file_name
+            if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != pinned[
+                "sha256"
+            ]:
+                wrong.append(path.relative_to(root.resolve()).as_posix())
+    return wrong
+
+
 def contents(name: str, root: Path = ROOT) -> dict[str, bytes]:
     """Archive name -> bytes of everything the zip of function `name` holds."""
     function_dir = root / "functions" / name
     if not (function_dir / "main.py").is_file():
         raise FileNotFoundError(f"functions/{name}/main.py does not exist")
+    if missing := unfetched(function_dir, root):
+        raise FileNotFoundError(
+            f"{', '.join(missing)}: missing or not the pinned file; run"
+            " `python3 scripts/fetch_js.py` (deploy.sh does) before packaging"
+        )
     entries: dict[str, bytes] = {}
     own_requirements: list[str] = []
     for path in _files(function_dir):

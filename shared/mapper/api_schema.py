@@ -173,7 +173,7 @@ class IntegrationPage(_Body):
 
 
 class RunRecord(BaseModel):
-    """One run (CONTRACT.md section 3). Payload fields hold any JSON."""
+    """One run (docs/integration.md, The run record). Payload fields hold any JSON."""
 
     model_config = ConfigDict(extra="allow")
 

@@ -1,6 +1,6 @@
 """A local stand-in for a deployed platform's URLs, for testing infra/scripts/smoke.py.
 
-It answers the routes the smoke uses as the contract says (CONTRACT.md sections 1 to 3):
+It answers the routes the smoke uses as the contract says (docs/integration.md, docs/api.md):
 integrations are created and deleted with the admin token, webhooks answer 202 / 401 / 404
 / 503, runs are listed newest first. Deliveries happen at once: a target URL that is one of
 its own webhooks is POSTed to; one that answers 2xx ends the run `success`, any other

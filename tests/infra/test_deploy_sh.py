@@ -65,7 +65,8 @@ def checkout(tmp_path: Path) -> Path:
     shutil.copy2(ROOT / "deploy.sh", root / "deploy.sh")
     shutil.copy2(ROOT / "requirements.txt", root / "requirements.txt")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".terraform", "*.tfstate*")
-    for part in ("infra", "functions", "shared/mapper"):
+    # With the fetched npm files (git-ignored) that `make` put there: no network here.
+    for part in ("infra", "functions", "shared/mapper", "scripts"):
         shutil.copytree(ROOT / part, root / part, ignore=ignore)
     return root
 
@@ -228,6 +229,8 @@ def test_deploy_packages_plans_applies_and_prints_the_urls(deploy: Deploy, check
     assert "Web UI and API   https://out.example/site_url/" in out
     assert "https://out.example/webhook_base_url/webhook/<path>/" in out
     assert "https://out.example/admin_token_command" in out
+    # The pinned npm files are checked (fetched when missing) before anything is packaged.
+    assert err.index("fetching the pinned npm files") < err.index("packaging functions/")
 
 
 def test_second_run_rebuilds_nothing_and_applies_nothing(deploy: Deploy, checkout: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from .tfconfig import MODULE, ROOT, Expr, load
 
-# The platform's functions (STYLE.md's layout): name -> functions_framework signature type.
+# The platform's functions (README.md, Layout): name -> functions_framework signature type.
 EXPECTED = {
     "webhook": "http",
     "pubsub_push": "http",
@@ -18,7 +18,7 @@ EXPECTED = {
     "pull": "http",
     "api": "http",
 }
-# Public by contract (CONTRACT.md section 1); they authenticate in code.
+# Public by contract (docs/integration.md, Public routes); they authenticate in code.
 PUBLIC = {"webhook", "pubsub_push", "api"}
 _DECORATORS = {"http": "http", "cloud_event": "cloudevent"}
 CODE = sorted(p.parent.name for p in (ROOT / "functions").glob("*/main.py"))

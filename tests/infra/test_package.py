@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import sys
@@ -111,6 +112,26 @@ def test_a_missing_function_is_an_error(repo: Path, tmp_path: Path) -> None:
         package.package("nope", tmp_path / "out", repo)
 
 
+def test_a_fetched_file_missing_or_changed_refuses_the_zip(repo: Path, tmp_path: Path) -> None:
+    vendor = repo / "shared" / "mapper" / "engine" / "vendor"
+    vendor.mkdir(parents=True)
+    (vendor / "ses.js").write_bytes(b"lockdown")
+    (repo / "scripts").mkdir()
+    pins = {"ses.js": {"from": "dist/ses.js", "sha256": hashlib.sha256(b"lockdown").hexdigest(),
+                       "bytes": 8}}
+    other = {"into": "functions/elsewhere/vendor", "files": {"x.js": {"sha256": "0" * 64}}}
+    (repo / "scripts" / "js-packages.json").write_text(json.dumps({"packages": {
+        "ses": {"into": "shared/mapper/engine/vendor", "files": pins}, "other": other}}))
+    # Present and pinned: carried; another function's missing file is not this zip's business.
+    assert "mapper/engine/vendor/ses.js" in names(package.package("hook", tmp_path / "a", repo))
+    (vendor / "ses.js").write_bytes(b"changed")
+    with pytest.raises(FileNotFoundError, match=r"engine/vendor/ses.js.*fetch_js.py"):
+        package.package("hook", tmp_path / "b", repo)
+    (vendor / "ses.js").unlink()
+    with pytest.raises(FileNotFoundError, match=r"engine/vendor/ses.js"):
+        package.package("hook", tmp_path / "c", repo)
+
+
 def test_function_names_are_directories_with_a_main(repo: Path) -> None:
     assert package.function_names(repo) == ["hook", "other"]
 
@@ -141,3 +162,9 @@ def test_the_real_functions_package(tmp_path: Path) -> None:
         assert "main.py" in content and "requirements.txt" in content
         assert "mapper/__init__.py" in content and "mapper/engine/runtime.js" in content
         assert not any("__pycache__" in n or n.endswith(".pyc") for n in content)
+        # SES is fetched (scripts/fetch_js.py), not committed: every zip carries it all the same.
+        assert "mapper/engine/vendor/ses-lockdown.umd.min.js" in content
+        assert "mapper/engine/vendor/ses-LICENSE" in content
+    api = names(package.package("api", tmp_path, ROOT))
+    viewer = [n for n in api if n.startswith("static/vendor/swagger-ui-dist-")]
+    assert any(n.endswith("/swagger-ui-bundle.js") for n in viewer), api

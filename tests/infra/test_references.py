@@ -23,9 +23,15 @@ _RESOURCE = re.compile(
 _MODULE_OUTPUT = re.compile(r"\bmodule\.([a-z_]+)(?:\[[^\]]+\])?\.([a-z_]+)")
 
 
+# `moved` blocks name addresses that are gone by design; test_moved_blocks checks them.
+_MOVED = re.compile(r"(?ms)^moved\s*\{.*?^\}")
+
+
 def source(directory: Path) -> str:
-    """Every .tf file of the directory, comments removed."""
-    return "\n".join(_COMMENT.sub("", p.read_text()) for p in sorted(directory.glob("*.tf")))
+    """Every .tf file of the directory, comments and `moved` blocks removed."""
+    return "\n".join(
+        _MOVED.sub("", _COMMENT.sub("", p.read_text())) for p in sorted(directory.glob("*.tf"))
+    )
 
 
 def declared(config: Config) -> set[tuple[str, str, str]]:
@@ -88,3 +94,15 @@ def test_every_variable_is_typed_and_described() -> None:
         for name, body in load(directory).variables().items():
             assert body.get("type"), f"{directory.name}: var.{name} has no type"
             assert body.get("description"), f"{directory.name}: var.{name} has no description"
+
+
+@pytest.mark.parametrize("directory", [INFRA, MODULE], ids=["root", "function module"])
+def test_moved_blocks_go_from_a_gone_address_to_a_declared_one(directory: Path) -> None:
+    config = load(directory)
+    known = {f"{type_}.{name}" for kind, type_, name in declared(config) if kind == "resource"}
+    for _, block, body in config.blocks:
+        if block != "moved":
+            continue
+        old, new = str(body["from"]), str(body["to"])
+        assert old.split("[")[0] not in known, f"{old} is still declared: nothing to move"
+        assert new.split("[")[0] in known, f"{new} is not declared"

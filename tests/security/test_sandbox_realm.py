@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 
 from mapper.engine.plan import Message
-from mapper.engine.sandbox import init_v8
+from mapper.engine.sandbox import SES_FILE, init_v8
 from mapper.errors import SandboxError
 
 from .support import plan_for
+
+ROOT = Path(__file__).resolve().parents[2]
 
 init_v8()  # on the main thread, as the functions do at import
 
@@ -32,7 +34,7 @@ TYPED_ARRAY_FLOOD = textwrap.dedent(
     import json, resource
     from mapper.engine.config import parse_integration
     from mapper.engine.plan import Message, Plan
-    from mapper.engine.sandbox import init_v8
+    from mapper.engine.sandbox import SES_FILE, init_v8
 
     init_v8()
     code = (
@@ -276,19 +278,27 @@ def test_settings_of_the_shared_built_ins_do_not_reach_the_next_message(setting:
 
 
 def test_ses_is_the_pinned_build_with_its_licences() -> None:
+    # Fetched from npm at setup (scripts/fetch_js.py), never committed: checked here too.
+    manifest = json.loads((ROOT / "scripts" / "js-packages.json").read_text(encoding="utf-8"))
+    ses = manifest["packages"]["ses"]
     vendor = resources.files("mapper.engine").joinpath("vendor")
-    manifest = json.loads(vendor.joinpath("manifest.json").read_text(encoding="utf-8"))["ses"]
-    shipped = vendor.joinpath(manifest["file"]).read_bytes()
-    assert manifest["version"] == "2.3.0"
-    assert hashlib.sha256(shipped).hexdigest() == manifest["sha256"]
-    for name in manifest["licenseFiles"]:
+    assert ses["version"] == "2.3.0"
+    assert ROOT / ses["into"] == Path(str(vendor))
+    assert SES_FILE in ses["files"]
+    for name, pinned in ses["files"].items():
+        shipped = vendor.joinpath(name).read_bytes()
+        assert hashlib.sha256(shipped).hexdigest() == pinned["sha256"], name
+    licences = [name for name in ses["files"] if "LICENSE" in name]
+    assert licences, "the licence ships beside the code"
+    for name in licences:
         text = vendor.joinpath(name).read_text(encoding="utf-8")
         assert "Copyright" in text or "Apache License" in text
 
 
-def test_the_package_ships_the_vendored_files() -> None:
-    # A deployed function installs the package from shared/: its data must name vendor/.
-    pyproject = Path(__file__).parents[2] / "shared" / "pyproject.toml"
+def test_the_package_ships_the_fetched_files() -> None:
+    # A deployed function carries shared/mapper/ as files (infra/scripts/package.py), the
+    # fetched vendor/ folder with it; an installed package needs them named as its data.
+    pyproject = ROOT / "shared" / "pyproject.toml"
     package_data = tomllib.loads(pyproject.read_text(encoding="utf-8"))["tool"]["setuptools"][
         "package-data"
     ]["mapper"]

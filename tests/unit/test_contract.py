@@ -38,7 +38,7 @@ def test_every_field_of_the_integration_schema_says_what_it_is() -> None:
 
 
 def test_the_fields_the_contract_calls_read_only_are_marked_so() -> None:
-    # CONTRACT.md section 2: id, webhookPath/webhookUrl, pushPath/pushEndpoint, createdAt,
+    # docs/integration.md: id, webhookPath/webhookUrl, pushPath/pushEndpoint, createdAt,
     # updatedAt are the server's.
     properties = cfg.json_schema()["properties"]
     for name in ["id", "webhookPath", "webhookUrl", "pushPath", "pushEndpoint", "createdAt"]:
@@ -49,7 +49,7 @@ def test_the_fields_the_contract_calls_read_only_are_marked_so() -> None:
 
 
 def test_the_secrets_the_contract_names_are_write_only_and_say_how_they_read() -> None:
-    # CONTRACT.md section 2: token, password, value of auth, smtpPassword, credentials and
+    # docs/integration.md: token, password, value of auth, smtpPassword, credentials and
     # signature secret are write-only.
     defs = cfg.json_schema()["$defs"]
     for model, name in [
@@ -103,7 +103,7 @@ def test_the_secret_paths_are_the_contracts() -> None:
         ("target", "auth", "password"),
         ("target", "auth", "value"),
         ("target", "smtpPassword"),
-        # CONTRACT.md section 6: the OAuth2 client secret and the signing keys
+        # docs/targets.md: the OAuth2 client secret and the signing keys
         ("target", "auth", "clientSecret"),
         ("target", "signing", "secret"),
         ("target", "signing", "previousSecret"),

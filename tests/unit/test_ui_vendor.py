@@ -1,66 +1,73 @@
-"""The API reference's viewer is shipped, not fetched: the vendored files are the pinned npm
-package's own (each checked against its manifest's sha256), licensed, small, and the only
-scripts and styles the page loads."""
+"""The API reference's viewer is fetched, never committed: the files under static/vendor/
+are the pinned npm package's own (each checked against the sha256 in
+scripts/js-packages.json), licensed, small, git-ignored, and the only scripts and styles
+the page loads."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-STATIC = Path(__file__).resolve().parents[2] / "functions" / "api" / "static"
+ROOT = Path(__file__).resolve().parents[2]
+STATIC = ROOT / "functions" / "api" / "static"
 VENDOR = STATIC / "vendor"
 DOCS_HTML = STATIC / "docs.html"
-# The whole vendored viewer is committed and deployed with the api function.
+MANIFEST = ROOT / "scripts" / "js-packages.json"
+# The whole fetched viewer is deployed with the api function.
 MAX_VENDORED_BYTES = 5 * 1024 * 1024
 
 
-def _manifests() -> list[Path]:
-    return sorted(VENDOR.glob("*/manifest.json"))
+def _viewer() -> dict[str, Any]:
+    return json.loads(MANIFEST.read_text())["packages"]["swagger-ui-dist"]
 
 
-def _manifest(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
+def test_the_viewer_is_pinned_and_fetched_into_the_static_vendor_folder() -> None:
+    viewer = _viewer()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", viewer["version"]), "pin an exact version"
+    assert viewer["integrity"].startswith("sha512-")
+    assert (ROOT / viewer["into"]) == VENDOR
+    folders = {name.split("/")[0] for name in viewer["files"]}
+    assert folders == {f"swagger-ui-dist-{viewer['version']}"}
+    assert [p.name for p in VENDOR.iterdir()] == [*folders], "nothing else under vendor/"
 
 
-def test_there_is_one_vendored_viewer_with_a_manifest() -> None:
-    directories = [p for p in VENDOR.iterdir() if p.is_dir()]
-    assert [m.parent for m in _manifests()] == directories == directories[:1]
-
-
-@pytest.mark.parametrize("manifest_path", _manifests(), ids=lambda p: p.parent.name)
-def test_every_vendored_file_has_its_pinned_checksum(manifest_path: Path) -> None:
-    manifest = _manifest(manifest_path)
-    folder = manifest_path.parent
-    assert folder.name == f"{manifest['name']}-{manifest['version']}"
-    assert re.fullmatch(r"\d+\.\d+\.\d+", manifest["version"]), "pin an exact version"
-    assert manifest["tarball"].endswith(f"/{manifest['name']}-{manifest['version']}.tgz")
-    listed = set(manifest["files"])
-    present = {p.name for p in folder.iterdir()} - {"manifest.json"}
-    assert present == listed, "every vendored file is listed, and every listed file is there"
-    for name, expected in manifest["files"].items():
-        data = (folder / name).read_bytes()
+def test_every_fetched_file_has_its_pinned_checksum() -> None:
+    files = _viewer()["files"]
+    present = {p.relative_to(VENDOR).as_posix() for p in VENDOR.rglob("*") if p.is_file()}
+    assert present == set(files), "every fetched file is listed, and every listed file is there"
+    for name, expected in files.items():
+        data = (VENDOR / name).read_bytes()
         assert hashlib.sha256(data).hexdigest() == expected["sha256"], f"{name} was changed"
         assert len(data) == expected["bytes"], name
 
 
-@pytest.mark.parametrize("manifest_path", _manifests(), ids=lambda p: p.parent.name)
-def test_the_viewer_ships_its_license_and_stays_small(manifest_path: Path) -> None:
-    folder = manifest_path.parent
-    assert "LICENSE" in _manifest(manifest_path)["files"]
+def test_the_viewer_is_not_in_the_repository() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", "--", str(VENDOR)], cwd=ROOT, capture_output=True, text=True,
+        check=True,
+    ).stdout
+    assert tracked == ""
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", str(VENDOR / "x.js")], cwd=ROOT, check=False
+    )
+    assert ignored.returncode == 0, "functions/api/static/vendor/ is git-ignored"
+
+
+def test_the_viewer_ships_its_license_and_stays_small() -> None:
+    [folder] = [p for p in VENDOR.iterdir()]
+    assert f"{folder.name}/LICENSE" in _viewer()["files"]
     assert (folder / "LICENSE").read_text().strip()
     total = sum(p.stat().st_size for p in folder.iterdir())
-    assert total < MAX_VENDORED_BYTES, f"{total} bytes vendored"
+    assert total < MAX_VENDORED_BYTES, f"{total} bytes fetched"
 
 
 def test_the_docs_page_loads_only_local_files_and_no_inline_code() -> None:
     html = DOCS_HTML.read_text()
-    [manifest_path] = _manifests()
-    folder = manifest_path.parent.name
+    folder = f"swagger-ui-dist-{_viewer()['version']}"
     sources = re.findall(r'<script[^>]*\ssrc="([^"]+)"', html)
     styles = re.findall(r'<link[^>]*rel="stylesheet"[^>]*href="([^"]+)"', html)
     assert sources == [f"/vendor/{folder}/swagger-ui-bundle.js", "/docs.js"]

@@ -1,5 +1,5 @@
-// The API reference at /api/docs: Swagger UI (vendored, see vendor/*/manifest.json) over the
-// public OpenAPI document. A plain script, not a module, run after the bundle (both defer).
+// The API reference at /api/docs: Swagger UI (fetched from npm, scripts/js-packages.json)
+// over the public OpenAPI document. A plain script, not a module, run after the bundle (both defer).
 // No validator badge (it would call validator.swagger.io), no configuration from the query
 // string, and "Try it out" keeps the token typed into Authorize in this page's memory only.
 

@@ -5,7 +5,7 @@
 import { TRANSFORMS } from './schema.js';
 
 /**
- * What the UI knows of the integration document's JSON Schema (CONTRACT.md section 2):
+ * What the UI knows of the integration document's JSON Schema (docs/integration.md):
  * field lists, the fresh value of each source, target and auth type, and the choices of
  * each enum. Kept as one JSON literal so that tests/unit/test_ui_schema.py can read it
  * without a browser and hold it to `python -m mapper schema`. The transforms are not here:
@@ -58,10 +58,10 @@ export const CONTRACT = {
   }
 };
 
-/** Fields the server owns (CONTRACT.md section 2); never compared, never copied. */
+/** Fields the server owns (docs/integration.md); never compared, never copied. */
 export const SERVER_FIELDS = CONTRACT.serverFields;
 
-/** Where each write-only value sits in an integration document (CONTRACT.md section 2). */
+/** Where each write-only value sits in an integration document (docs/integration.md). */
 export const SECRET_PATHS = CONTRACT.secretPaths;
 
 /** The value at `path` (an array of keys, as in SECRET_PATHS) in `doc`, or undefined. */

@@ -62,8 +62,9 @@ resource "google_cloudfunctions2_function" "this" {
   }
 }
 
-# Public by design (CONTRACT.md): webhook senders and users' push subscriptions cannot hold
-# our credentials. They authenticate in code instead (signatures, OIDC, the admin token).
+# Public by design (docs/integration.md, Public routes): webhook senders and users' push
+# subscriptions cannot hold our credentials. They authenticate in code instead (signatures,
+# OIDC, the admin token).
 resource "google_cloud_run_v2_service_iam_member" "public" {
   #checkov:skip=CKV_GCP_102:Only webhook, pubsub_push and api are public, by contract; each authenticates requests in code.
   count    = var.public ? 1 : 0

@@ -1,4 +1,4 @@
-"""The integration document (CONTRACT.md section 2) as typed objects, and its validation.
+"""The integration document (docs/integration.md) as typed objects, and its validation.
 
 `parse_integration(doc)` returns an `Integration` or raises `ConfigError` listing every
 problem at once, each with its JSON path. Checks that need more than types (paths that
@@ -59,7 +59,7 @@ class SecretRef(_Model):
     )
 
 
-# The marks of the contract (CONTRACT.md section 2) in the JSON Schema; `marked_paths`
+# The marks of the contract (docs/integration.md) in the JSON Schema; `marked_paths`
 # reads them back, so the admin's and the secret policy's lists follow the models.
 SERVER_OWNED = {"readOnly": True}
 WRITE_ONLY = {"writeOnly": True}

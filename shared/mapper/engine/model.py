@@ -7,7 +7,7 @@ from pydantic.alias_generators import to_camel
 
 
 class Model(BaseModel):
-    """A part of the integration document (CONTRACT.md section 2)."""
+    """A part of the integration document (docs/integration.md)."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,

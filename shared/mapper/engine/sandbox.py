@@ -30,9 +30,24 @@ _RUNTIME_JS = (
     .read_text(encoding="utf-8")
     .replace("__BUILTINS__", javascript_builtins())
 )
-# SES (Hardened JavaScript), pinned and checksummed in vendor/manifest.json; runtime.js
-# calls its lockdown() once per isolate.
-_SES_JS = _ENGINE.joinpath("vendor", "ses-lockdown.umd.min.js").read_text(encoding="utf-8")
+# SES (Hardened JavaScript): fetched from npm at setup and deploy, never committed
+# (scripts/fetch_js.py, pinned in scripts/js-packages.json); runtime.js calls its
+# lockdown() once per isolate.
+SES_FILE = "ses-lockdown.umd.min.js"
+
+
+def _fetched(name: str) -> str:
+    """A file scripts/fetch_js.py put in mapper/engine/vendor/, or an error naming the fix."""
+    path = _ENGINE.joinpath("vendor", name)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"mapper/engine/vendor/{name} is missing: it is fetched, not committed."
+            " Run `make .venv/.installed` (or `python3 scripts/fetch_js.py`) first."
+        )
+    return path.read_text(encoding="utf-8")
+
+
+_SES_JS = _fetched(SES_FILE)
 
 
 @dataclass(frozen=True)

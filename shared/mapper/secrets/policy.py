@@ -19,7 +19,7 @@ from ..engine.config import secret_paths
 from ..errors import ConfigError, Problem, SecretError
 from .backends import SECRET_ID_PREFIX, SecretBackend, looks_like_ref, sanitise
 
-# Where write-only values sit in an integration document (CONTRACT.md section 2) is read
+# Where write-only values sit in an integration document (docs/integration.md) is read
 # from the schema's writeOnly marks by `secret_paths()`, once, when first needed: by field,
 # not by name, as `value` is also the field of the `default` transform.
 
