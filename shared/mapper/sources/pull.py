@@ -20,13 +20,14 @@ from typing import Any, Protocol
 from google.api_core import exceptions as gexc
 
 from ..engine.config import Integration, PubSubSource, parse_integration
+from ..engine.reserved import PlatformPubSub
 from ..errors import ConfigError, ListenerError, MapperError, MessageTooLarge, SecretError
 from ..pipeline import Intake, run_id_for
 from ..pipeline.json_body import BodyError, parse_json_body
 from ..queue import Queue
 from ..store import PullStateStore, now_iso
 from ..timestamps import epoch_seconds
-from .subscriptions import PubSubClients, explain, subscription_path
+from .subscriptions import PubSubClients, explain, refuse_platform_names, subscription_path
 
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_CONCURRENCY = 16  # messages of one batch queued at once
@@ -227,10 +228,12 @@ class Subscriptions(Protocol):
 class PubSubSubscriptions:
     """`Subscriptions` on Google Pub/Sub, with each integration's own credentials."""
 
-    def __init__(self, clients: PubSubClients) -> None:
+    def __init__(self, clients: PubSubClients, platform: PlatformPubSub | None = None) -> None:
         self._clients = clients
+        self._platform = platform or PlatformPubSub.from_env()
 
     def pull(self, doc: dict[str, Any], max_messages: int) -> list[Pulled]:
+        refuse_platform_names(doc["source"], self._platform)  # a document stored before
         _, subscriber = self._clients.for_source(doc["source"])
         path = subscription_path(doc)
         try:

@@ -20,6 +20,7 @@ from typing import Any
 from google.api_core import exceptions as gexc
 
 from ..engine.config import service_account_key_problem
+from ..engine.reserved import PlatformPubSub
 from ..errors import ConflictError, ListenerError, SecretError
 from ..secrets import SecretResolver
 
@@ -133,10 +134,12 @@ class SubscriptionManager:
         clients: PubSubClients,
         push_endpoint: Callable[[str], str],
         push_identity: PushIdentity | None = None,
+        platform: PlatformPubSub | None = None,
     ) -> None:
         self._clients = clients
         self._push_endpoint = push_endpoint
         self._identity = push_identity
+        self._platform = platform or PlatformPubSub.from_env()
 
     def prepare(self, new: dict[str, Any], old: dict[str, Any] | None) -> Change:
         """Make or change the subscription `new` needs; the change commits after the save."""
@@ -144,6 +147,7 @@ class SubscriptionManager:
         old_managed = old.get("managedSubscription")
         change = Change()
         source = new.get("source") or {}
+        refuse_platform_names(source, self._platform)
         path = (
             self._attach(new, source, old_managed, change)
             if source.get("type") == "pubsub"
@@ -181,6 +185,7 @@ class SubscriptionManager:
         source = doc.get("source") or {}
         if source.get("type") != "pubsub":
             raise ConflictError("this integration does not read from Pub/Sub")
+        refuse_platform_names(source, self._platform)
         publisher, _ = self._clients.for_source(source)
         data = json.dumps(payload, separators=(",", ":")).encode()
         with _explained("publish", topic_path(source)):
@@ -258,6 +263,17 @@ class SubscriptionManager:
                 subscriber.delete_subscription(subscription=path)
             except gexc.NotFound:
                 pass
+
+
+def refuse_platform_names(source: dict[str, Any], platform: PlatformPubSub) -> None:
+    """`ListenerError` when a source names the platform's own topics or subscriptions.
+
+    Validation refuses them first; this holds for a document stored before it did, or a
+    caller that skipped it, before any Pub/Sub call is made.
+    """
+    problems = platform.problems(source)
+    if problems:
+        raise ListenerError(problems[0].message, problems[0].path)
 
 
 def topic_path(source: dict[str, Any]) -> str:
