@@ -41,6 +41,7 @@ from .pipeline.reconcile import DEFAULT_HORIZON_S, IN_FLIGHT
 from .redrive import Redriver
 from .secrets import (
     SecretBackend,
+    credentials_left_behind,
     is_secret_ref,
     mask_secrets,
     obsolete_refs,
@@ -211,6 +212,9 @@ class Admin:
         old = self._stored(integration_id)
         expected = doc.get("version") if isinstance(doc, dict) else None
         body = _checked(doc)
+        left_behind = credentials_left_behind(old, body)
+        if left_behind:
+            raise ConfigError(left_behind)
         body = self._with_paths(body, old)
         new_secret = _with_signing_secret(body)
         stored = store_secrets(body, self._s.secret_backend, integration_id)
