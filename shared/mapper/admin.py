@@ -64,6 +64,8 @@ from .targets.signing import DEFAULT_OVERLAP_HOURS, new_signing_secret
 ENDED = ("success", "error", "skipped", "partial", "dead_lettered")  # the stats' counts
 PATH_BYTES = 24  # 192 random bits per webhook or push path (the contract asks for >= 128)
 REACHABILITY_TIMEOUT_S = 3.0
+# What a viewer does not see: the unguessable paths and the URLs made from them.
+ENDPOINT_FIELDS = frozenset({"webhookPath", "webhookUrl", "pushPath", "pushEndpoint"})
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,17 @@ class Admin:
         self._listeners = listeners or NoListeners()
         self._new_id = new_id
         self._redriver = redriver
+        self._shows_endpoints = True
+
+    def for_viewer(self) -> Admin:
+        """This control plane as a viewer reads it: without the webhook and push endpoints.
+
+        Whoever holds an endpoint can have the integration deliver, with its stored
+        credentials, what they send it: that is an editor's power (docs/api.md, "Team use").
+        """
+        view = copy.copy(self)
+        view._shows_endpoints = False
+        return view
 
     # --- integrations -------------------------------------------------------------------
 
@@ -500,6 +513,8 @@ class Admin:
 
     def _shown(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         shown = mask_secrets(doc)
+        if not self._shows_endpoints:
+            return {k: v for k, v in shown.items() if k not in ENDPOINT_FIELDS}
         if shown.get("webhookPath"):
             shown["webhookUrl"] = self._site.webhook_url(shown["webhookPath"])
         if shown.get("pushPath"):
