@@ -32,6 +32,7 @@ from mapper.errors import (
     InvalidQueryError,
     ListenerError,
     MapperError,
+    NotConfigured,
     NotFoundError,
     Problem,
 )
@@ -135,6 +136,8 @@ def handle(
         if exc.retryable:
             return from_exception(exc)
         return _json(400, {**_invalid([Problem(exc.path, str(exc))]), "code": exc.code})
+    except NotConfigured as exc:  # the operator must act: say what, not "try again"
+        return error(503, str(exc), exc.code)
     except MapperError as exc:
         return from_exception(exc)
     except Exception:  # the edge: a bug must still answer JSON, without a stack trace

@@ -79,15 +79,15 @@ def _items(value: Any) -> list[tuple[int, Any]]:
 
 
 def credentials_problems(doc: dict[str, Any]) -> list[Problem]:
-    """A pasted service account key whose token endpoint is not Google's."""
+    """A pasted service account key whose token endpoint or universe is not Google's."""
     source = _get(doc, "source")
     if _get(source, "type") != "pubsub":
         return []
     try:
-        reason = cfg.service_account_key_problem(_get(source, "credentials"))
+        found = cfg.service_account_key_problem(_get(source, "credentials"))
     except (RecursionError, TypeError):
         return []  # not a key the types accept either; they say so at source.credentials
-    return [Problem("source.credentials.token_uri", reason)] if reason else []
+    return [Problem(f"source.credentials.{found[0]}", found[1])] if found else []
 
 
 def target_problems(

@@ -21,7 +21,7 @@ from google.api_core import exceptions as gexc
 
 from ..engine.config import service_account_key_problem
 from ..engine.reserved import PlatformPubSub
-from ..errors import ConflictError, ListenerError, SecretError
+from ..errors import ConflictError, ListenerError, NotConfigured, SecretError
 from ..secrets import SecretResolver
 
 ACK_DEADLINE_S = 60
@@ -77,10 +77,10 @@ class PubSubClients:
         try:
             info = json.loads(self._secrets.resolve(value))
             # Validation refuses it too; a key stored before that would still be used here.
-            reason = service_account_key_problem(info)
-            if reason:
-                raise ListenerError(f"source.credentials.token_uri {reason}",
-                                    "source.credentials.token_uri")
+            found = service_account_key_problem(info)
+            if found:
+                where = f"source.credentials.{found[0]}"
+                raise ListenerError(f"{where} {found[1]}", where)
             return service_account.Credentials.from_service_account_info(
                 info, scopes=[PUBSUB_SCOPE]
             )
@@ -135,8 +135,11 @@ class SubscriptionManager:
         push_endpoint: Callable[[str], str],
         push_identity: PushIdentity | None = None,
         platform: PlatformPubSub | None = None,
+        *,
+        push_missing: str | None = None,
     ) -> None:
         self._clients = clients
+        self._push_missing = push_missing
         self._push_endpoint = push_endpoint
         self._identity = push_identity
         self._platform = platform or PlatformPubSub.from_env()
@@ -148,6 +151,8 @@ class SubscriptionManager:
         change = Change()
         source = new.get("source") or {}
         refuse_platform_names(source, self._platform)
+        if self._push_missing and source.get("type") == "pubsub" and source.get("mode") == "push":
+            raise NotConfigured(self._push_missing)
         path = (
             self._attach(new, source, old_managed, change)
             if source.get("type") == "pubsub"
