@@ -76,8 +76,9 @@ locals {
     "pull/publish"       = { function = "pull", role = "roles/pubsub.publisher", on = "topic:internal", condition = null }
     "pull/publish-tasks" = { function = "pull", role = "roles/pubsub.publisher", on = "topic:pull_tasks", condition = null }
     # Pull subscriptions that live in the platform project; other projects' subscriptions
-    # are read with the integration's own credentials.
-    "pull/subscribe" = { function = "pull", role = "roles/pubsub.subscriber", on = "project", condition = null }
+    # are read with the integration's own credentials. Only consume (pull, acknowledge):
+    # roles/pubsub.subscriber would also attach new subscriptions to any topic here.
+    "pull/subscribe" = { function = "pull", role = google_project_iam_custom_role.consume.name, on = "project", condition = null }
     # Pub/Sub source credentials.
     "pull/secrets" = { function = "pull", role = "roles/secretmanager.secretAccessor", on = "project", condition = "integration_secrets" }
 
@@ -130,9 +131,12 @@ locals {
 #
 # Not narrowed by name: Pub/Sub is not among the services whose IAM conditions can test a
 # resource's name or type (Google's "resource attributes" list for IAM Conditions), and
-# users choose their topics and may name their subscriptions. So the grant is project-wide;
-# the api creates subscriptions only for integrations, named mapper-<id> unless the user
-# names one, and deletes only those it created (managedSubscription).
+# users choose their topics and may name their subscriptions. So the grant is project-wide,
+# and with it the api could attach a subscription to the platform's own topics or repoint
+# the worker's: the code refuses every source naming them (mapper.engine.reserved, checked
+# by validation and again before each subscription call; docs/security.md). The api creates
+# subscriptions only for integrations, named mapper-<id> unless the user names one, and
+# deletes only those it created (managedSubscription).
 locals {
   subscription_permissions = [
     "pubsub.subscriptions.create",
@@ -150,6 +154,23 @@ resource "google_project_iam_custom_role" "subscriptions" {
   title       = "JSON mapper: integration subscriptions"
   description = "Create, read, repoint and delete Pub/Sub integrations' subscriptions; publish test messages."
   permissions = local.subscription_permissions
+
+  depends_on = [google_project_service.enabled]
+}
+
+# The pull function's Pub/Sub rights: pull and acknowledge, nothing else (no attaching, no
+# seeking). Project-wide for the reason above: the subscriptions it drains are made at run
+# time; the platform's own are refused as sources before any pull (mapper.engine.reserved).
+locals {
+  consume_permissions = ["pubsub.subscriptions.consume"]
+}
+
+resource "google_project_iam_custom_role" "consume" {
+  project     = var.project_id
+  role_id     = "${replace(var.name_prefix, "-", "_")}_consume"
+  title       = "JSON mapper: drain pull subscriptions"
+  description = "Pull and acknowledge messages of pull integrations' subscriptions."
+  permissions = local.consume_permissions
 
   depends_on = [google_project_service.enabled]
 }

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import flask
 from werkzeug.exceptions import MethodNotAllowed, NotFound
@@ -33,6 +34,7 @@ from mapper.errors import (
     InvalidQueryError,
     ListenerError,
     MapperError,
+    NotConfigured,
     NotFoundError,
     Problem,
 )
@@ -131,7 +133,10 @@ def handle(
         team = _Team(principal, route, access, audit)
         if endpoint in _TEAM_HANDLERS:
             return _TEAM_HANDLERS[endpoint](team, request, body, **args)
-        return _audited(endpoint, team, admin(), request, body, args)
+        control = admin()
+        if principal.role == schema.VIEWER:
+            control = control.for_viewer()  # no webhook or push endpoints (docs/api.md)
+        return _audited(endpoint, team, control, request, body, args)
     except _BodyError as exc:
         return exc.response
     except ConfigError as exc:
@@ -140,6 +145,8 @@ def handle(
         if exc.retryable:
             return from_exception(exc)
         return _json(400, {**_invalid([Problem(exc.path, str(exc))]), "code": exc.code})
+    except NotConfigured as exc:  # the operator must act: say what, not "try again"
+        return error(503, str(exc), exc.code)
     except MapperError as exc:
         return from_exception(exc)
     except Exception:  # the edge: a bug must still answer JSON, without a stack trace
@@ -539,6 +546,12 @@ AUDITED: dict[tuple[str, str], tuple[str, str]] = {
     ("rollback", "POST"): ("integration.rollback", "integration"),
     ("replay", "POST"): ("run.replay", "run"),
     ("redrive", "POST"): ("runs.redrive", "runs"),
+    # What reaches out on an editor's word: real deliveries with the stored credentials, a
+    # message published to the source's topic, a connection to the target's host and port.
+    ("send_test", "POST"): ("integration.send_test", "reach"),
+    ("test_pubsub", "POST"): ("integration.test_pubsub", "reach"),
+    ("validate_saved", "POST"): ("integration.check_target", "reach"),
+    ("validate", "POST"): ("integration.check_target", "reach"),
 }  # key.create and key.revoke are recorded by their own handlers below
 
 
@@ -556,6 +569,8 @@ def _audited(
     if audited is None:
         return handler(admin, request, body, **args)
     action, kind = audited
+    if kind == "reach":
+        return _audited_reach(handler, action, team, admin, request, body, args)
     before = None
     if kind == "integration" and "id" in args:
         try:
@@ -588,6 +603,54 @@ def _audited(
             details={"request": body, "result": answer},
         )
     return response
+
+
+def _audited_reach(
+    handler: Callable[..., flask.Response],
+    action: str,
+    team: _Team,
+    admin: Admin,
+    request: flask.Request,
+    body: Any,
+    args: dict[str, Any],
+) -> flask.Response:
+    """A test send, test publish or connection check, recorded with who asked and where to."""
+    checking = action == "integration.check_target"
+    asked = body if isinstance(body, dict) else {}
+    if checking and True not in (asked.get("checkTarget"), asked.get("check_target")):
+        return handler(admin, request, body, **args)
+    integration_id = args.get("id")
+    document = body.get("integration") if isinstance(body, dict) else None
+    if not isinstance(document, dict) and integration_id is not None:
+        try:
+            document = admin.snapshot(integration_id)
+        except MapperError:
+            document = None  # the handler answers for a missing integration itself
+    response = handler(admin, request, body, **args)
+    if response.status_code >= 300:
+        return response
+    details = {"target": _destination(document), "result": response.get_json(silent=True)}
+    source = document.get("source") if isinstance(document, dict) else None
+    if isinstance(source, dict) and source.get("type") == "pubsub":
+        details["topic"] = f"{source.get('projectId')}/{source.get('topic')}"
+    team.audit().record(
+        team.principal, action, team.route, ("integration", integration_id),
+        integration_id=integration_id, details=details,
+    )
+    return response
+
+
+def _destination(document: Any) -> str | None:
+    """Where a document's target sends: scheme, host and port (a path may hold a token)."""
+    if not isinstance(document, dict):
+        return None
+    target = document.get("target") if isinstance(document.get("target"), dict) else {}
+    if target.get("type") == "http" and isinstance(target.get("url"), str):
+        parts = urlsplit(target["url"])
+        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    if target.get("type") == "email":
+        return f"smtp://{target.get('smtpServer')}:{target.get('smtpPort', 587)}"
+    return None
 
 
 def _keys(team: _Team, request: flask.Request, body: Any) -> flask.Response:

@@ -49,6 +49,7 @@ from .pipeline.runs import IN_FLIGHT, TERMINAL, RunStatus, SourceKind, run_id_fo
 from .redrive import Redriver
 from .secrets import (
     SecretBackend,
+    credentials_left_behind,
     is_secret_ref,
     mask_secrets,
     obsolete_refs,
@@ -65,6 +66,8 @@ from .timestamps import iso_timestamp
 ENDED = tuple(s for s in RunStatus if s in TERMINAL)  # the stats' counts, in a stable order
 PATH_BYTES = 24  # 192 random bits per webhook or push path (the contract asks for >= 128)
 REACHABILITY_TIMEOUT_S = 3.0
+# What a viewer does not see: the unguessable paths and the URLs made from them.
+ENDPOINT_FIELDS = frozenset({"webhookPath", "webhookUrl", "pushPath", "pushEndpoint"})
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,17 @@ class Admin:
         self._listeners = listeners or NoListeners()
         self._new_id = new_id
         self._redriver = redriver
+        self._shows_endpoints = True
+
+    def for_viewer(self) -> Admin:
+        """This control plane as a viewer reads it: without the webhook and push endpoints.
+
+        Whoever holds an endpoint can have the integration deliver, with its stored
+        credentials, what they send it: that is an editor's power (docs/api.md, "Team use").
+        """
+        view = copy.copy(self)
+        view._shows_endpoints = False
+        return view
 
     # --- integrations -------------------------------------------------------------------
 
@@ -193,6 +207,9 @@ class Admin:
         old = self._stored(integration_id)
         expected = doc.get("version") if isinstance(doc, dict) else None
         body = _checked(doc)
+        left_behind = credentials_left_behind(old, body)
+        if left_behind:
+            raise ConfigError(left_behind)
         body = self._with_paths(body, old)
         new_secret = _with_signing_secret(body)
         stored = store_secrets(body, self._s.secret_backend, integration_id)
@@ -480,6 +497,8 @@ class Admin:
 
     def _shown(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         shown = mask_secrets(doc)
+        if not self._shows_endpoints:
+            return {k: v for k, v in shown.items() if k not in ENDPOINT_FIELDS}
         if shown.get("webhookPath"):
             shown["webhookUrl"] = self._site.webhook_url(shown["webhookPath"])
         if shown.get("pushPath"):

@@ -25,7 +25,8 @@
     ├── NotFoundError                the document asked for does not exist
     ├── ConflictError                it exists already, or changed since it was read
     ├── InvalidQueryError            a list query has a bad cursor, limit or time bound
-    └── MessageTooLarge              over Pub/Sub's 10 MB message limit; never retried
+    ├── MessageTooLarge              over Pub/Sub's 10 MB message limit; never retried
+    └── NotConfigured                an operator setting this operation needs is not set (503)
 
 The pipeline adds its own, beside the code that raises them (`mapper.pipeline.worker`):
 `RunBusy` and `RunNotRecorded` (retryable), `IntegrationGone`.
@@ -253,3 +254,10 @@ class MessageTooLarge(MapperError):
     """The message is over Pub/Sub's 10 MB limit; retrying cannot help."""
 
     code = "payload_too_large"
+
+
+class NotConfigured(MapperError):
+    """A setting the operation needs is unset; the sender may retry once an operator sets it."""
+
+    code = "not_configured"
+    retryable = True

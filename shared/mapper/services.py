@@ -6,6 +6,7 @@ instance. Every other module receives its clients from here.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from .store.runs import RunStore
     from .store.team import AuditStore, KeyStore, SignInFailureStore
     from .targets import EgressPolicy
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TOPIC = "mapper-events"
 DEFAULT_PULL_TASKS_TOPIC = "mapper-pull-tasks"
@@ -226,18 +229,48 @@ def push_audience(environ: Mapping[str, str] | None = None) -> str:
     return setting("PUSH_AUDIENCE", site(environ).push_base, environ)
 
 
+def push_account_missing() -> str | None:
+    """Why Pub/Sub push cannot work here (PUSH_SERVICE_ACCOUNT unset while checked), or None."""
+    if setting("PUSH_VERIFY_OIDC", "true").lower() == "false" or setting(
+        "PUSH_SERVICE_ACCOUNT", ""
+    ):
+        return None
+    return (
+        "PUSH_SERVICE_ACCOUNT is not set: Pub/Sub push integrations can be neither created "
+        "nor received until an operator sets it (README, \"Settings\")"
+    )
+
+
 @cache
-def push_verifier() -> OidcVerifier | None:
+def push_verifier() -> OidcVerifier | Unconfigured | None:
     """The push OIDC check, on unless PUSH_VERIFY_OIDC=false (the emulator sends no token)."""
     from .sources.oidc import GOOGLE_CERTS_URL, OidcVerifier
 
     if setting("PUSH_VERIFY_OIDC", "true").lower() == "false":
         return None
+    missing = push_account_missing()
+    if missing is not None:
+        # Named once, when this process builds its clients; only pushes then fail (503).
+        log.error("%s", missing)
+        return Unconfigured(missing)
     return OidcVerifier(
         push_audience(),
         setting("PUSH_SERVICE_ACCOUNT", ""),
         setting("OIDC_CERTS_URL", GOOGLE_CERTS_URL),
     )
+
+
+class Unconfigured:
+    """A token check that cannot be made: every call fails with `NotConfigured`."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def verify(self, authorization: str | None) -> dict[str, Any]:
+        """Refuse: the check's setting is missing (503, the sender keeps the message)."""
+        from .errors import NotConfigured
+
+        raise NotConfigured(self.reason)
 
 
 @cache
@@ -269,7 +302,9 @@ def listeners() -> Listeners:
 
     account = setting("PUSH_SERVICE_ACCOUNT", "")
     identity = PushIdentity(account, push_audience()) if account else None
-    return SubscriptionManager(pubsub_clients(), site().push_endpoint, identity)
+    return SubscriptionManager(
+        pubsub_clients(), site().push_endpoint, identity, push_missing=push_account_missing()
+    )
 
 
 @cache

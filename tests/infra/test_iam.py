@@ -10,9 +10,10 @@ from .tfconfig import MODULE, ROOT, Expr, Resource, load
 
 BASIC_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 SUBSCRIPTIONS_ROLE = Expr("google_project_iam_custom_role.subscriptions.name")
+CONSUME_ROLE = Expr("google_project_iam_custom_role.consume.name")
 SUBSCRIPTIONS_CODE = ROOT / "shared" / "mapper" / "sources" / "subscriptions.py"
 # Pub/Sub permissions the subscription manager names that the api does not use itself:
-# consuming is the pull function's (roles/pubsub.subscriber).
+# consuming is the pull function's (CONSUME_ROLE).
 NOT_THE_APIS = {"pubsub.subscriptions.consume"}
 # The resources that turn local.function_grants into IAM members, by the `on` they handle.
 GRANT_RESOURCES = {
@@ -26,7 +27,8 @@ GRANT_RESOURCES = {
 # project, and why nothing narrower will do:
 PROJECT_WIDE = {
     "roles/datastore.user": "Firestore grants per project (or per database), not per collection",
-    "roles/pubsub.subscriber": "pull reads subscriptions the api creates at run time",
+    # Pub/Sub's conditions cannot test a name either; consume only (test below).
+    CONSUME_ROLE: "pull reads subscriptions the api creates at run time",
     "roles/secretmanager.secretAccessor": "integration secrets are made at run time; conditioned",
     "roles/secretmanager.admin": "the api creates integration secrets at run time; conditioned",
     # Pub/Sub's IAM conditions cannot test a name, and users name their topics (infra/iam.tf).
@@ -143,6 +145,17 @@ def test_the_api_manages_subscriptions_with_what_the_code_calls_and_no_more() ->
     granted = set(load().locals()["subscription_permissions"])
     assert granted == named - NOT_THE_APIS
     assert holders(SUBSCRIPTIONS_ROLE, "project") == {"api"}
+
+
+def test_the_pull_function_only_consumes() -> None:
+    # roles/pubsub.subscriber also attaches subscriptions to any topic of the project: with
+    # it, the pull function could read the platform's internal topic (docs/security.md).
+    role = load().resource("google_project_iam_custom_role", "consume").body
+    assert role["permissions"] == Expr("local.consume_permissions")
+    assert load().locals()["consume_permissions"] == ["pubsub.subscriptions.consume"]
+    assert holders(CONSUME_ROLE, "project") == {"pull"}
+    for key, grant in grants().items():
+        assert grant["role"] != "roles/pubsub.subscriber", key
 
 
 def test_no_broad_pubsub_role() -> None:

@@ -235,3 +235,32 @@ def test_stored_secrets_resolve_for_delivery(backend: RecordingBackend) -> None:
 def test_store_secrets_needs_an_integration_id(backend: RecordingBackend) -> None:
     with pytest.raises(ValueError):
         store_secrets(webhook_to_http({"type": "bearer", "token": "t"}), backend, "")
+
+
+def test_a_reference_is_kept_only_in_the_field_it_was_stored_for(
+    backend: RecordingBackend,
+) -> None:
+    stored = store_secrets(webhook_to_http({"type": "bearer", "token": "t"}), backend, "int-8")
+    moved = mask_secrets(stored)
+    moved["target"]["auth"]["token"] = moved["source"]["signature"]["secret"]
+
+    with pytest.raises(ConfigError) as caught:
+        store_secrets(moved, backend, "int-8")
+    assert [p.path for p in caught.value.problems] == ["target.auth.token"]
+
+
+def test_snake_case_secret_fields_are_secrets_too(backend: RecordingBackend) -> None:
+    auth = {"type": "oauth2", "token_url": "https://auth.example.com/t", "client_id": "c",
+            "client_secret": "plain-client-s3cret"}
+    stored = store_secrets(webhook_to_http(auth), backend, "int-9")
+
+    assert "plain-client-s3cret" not in json.dumps(stored)
+    ref = stored["target"]["auth"]["client_secret"]["secret"]
+    assert backend.resolve(ref) == "plain-client-s3cret"
+    assert mask_secrets(stored)["target"]["auth"]["client_secret"] == {"secret": ref, "set": True}
+
+    other = store_secrets(webhook_to_http({"type": "bearer", "token": "t"}), backend, "int-9")
+    auth["client_secret"] = other["source"]["signature"]["secret"]
+    with pytest.raises(ConfigError) as caught:
+        store_secrets(webhook_to_http(auth), backend, "int-9")
+    assert [p.path for p in caught.value.problems] == ["target.auth.clientSecret"]

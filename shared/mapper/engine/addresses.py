@@ -148,6 +148,10 @@ def url_problem(url: str, allow: Iterable[IPNetwork] = ()) -> str | None:
         return "is not a valid URL (check the host and the port)"
     if parts.scheme not in SCHEMES or not url[len(parts.scheme) :].startswith("://"):
         return "must start with http:// or https://"
+    if "@" in parts.netloc:
+        # They would sit in the document, the runs and the logs as plain text, never as a
+        # secret: basic auth and OAuth2's clientSecret are the fields that keep them.
+        return "must not hold credentials (user:password@); give them as the target's auth"
     if not parts.hostname:
         return "has no host (expected http(s)://host/...)"
     if port == 0:

@@ -174,21 +174,32 @@ GOOGLE_TOKEN_URIS = (
 )
 
 
-def service_account_key_problem(key: Any) -> str | None:
-    """Why a service account key (object, or its JSON text) may not be used; None if it may."""
+# The universe a pasted key may name: google-auth builds the token and API endpoints from it
+# (`pubsub.<universe_domain>`), so another one would send the key's assertions and the
+# messages elsewhere. Google's public cloud only.
+GOOGLE_UNIVERSE_DOMAIN = "googleapis.com"
+
+
+def service_account_key_problem(key: Any) -> tuple[str, str] | None:
+    """(key field, why) a service account key (object, or its JSON text) may not be used."""
     if isinstance(key, str):
         try:
             key = json.loads(key)
         except ValueError:
             return None  # not JSON: building the credentials says so
-    if not isinstance(key, dict) or "token_uri" not in key:
-        return None  # google-auth refuses a key without one
-    if key["token_uri"] not in GOOGLE_TOKEN_URIS:
-        return (
+    if not isinstance(key, dict):
+        return None
+    if "token_uri" in key and key["token_uri"] not in GOOGLE_TOKEN_URIS:
+        return "token_uri", (
             f"must be Google's token endpoint ({GOOGLE_TOKEN_URIS[0]}); the key would have "
             "its signed assertion sent elsewhere"
         )
-    return None
+    if "universe_domain" in key and key["universe_domain"] != GOOGLE_UNIVERSE_DOMAIN:
+        return "universe_domain", (
+            f"must be {GOOGLE_UNIVERSE_DOMAIN}; the key would be used with another "
+            "universe's endpoints"
+        )
+    return None  # google-auth refuses a key without a token_uri
 
 # --- transforms ---------------------------------------------------------------------------
 

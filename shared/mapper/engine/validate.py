@@ -4,7 +4,8 @@ One pass. The types come from `mapper.engine.config`; beside them, and on the do
 given even where its types are wrong elsewhere, come what types cannot say: paths that
 parse, wildcard counts that fit, targets that do not overwrite each other, target URLs
 and hosts a message could be sent to (`mapper.engine.addresses`), a service account key
-for Google only, and JavaScript that compiles (V8 compiles it; nothing is run), with the
+for Google only, Pub/Sub names that are not the platform's own (`mapper.engine.reserved`),
+and JavaScript that compiles (V8 compiles it; nothing is run), with the
 line and column of a syntax error in the user's own code. A check is skipped where the
 types already found a problem at the same path, so each path gets one clear reason.
 """
@@ -20,6 +21,7 @@ from ..errors import ConfigError, PathError, Problem
 from . import addresses
 from . import config as cfg
 from .paths import WILDCARD, compile_setter, parse_path, wildcard_count
+from .reserved import PlatformPubSub
 from .sandbox import syntax_errors
 
 
@@ -54,6 +56,7 @@ def _check(doc: Any, allow: Iterable[str] | None) -> tuple[cfg.Integration | Non
         path_problems(doc),
         target_problems(doc, allowed),
         credentials_problems(doc),
+        PlatformPubSub.from_env().problems(_get(doc, "source")),
         javascript_problems(doc, skip=taken),
     ):
         problems.extend(p for p in more if p.path not in taken)
@@ -76,15 +79,15 @@ def _items(value: Any) -> list[tuple[int, Any]]:
 
 
 def credentials_problems(doc: dict[str, Any]) -> list[Problem]:
-    """A pasted service account key whose token endpoint is not Google's."""
+    """A pasted service account key whose token endpoint or universe is not Google's."""
     source = _get(doc, "source")
     if _get(source, "type") != "pubsub":
         return []
     try:
-        reason = cfg.service_account_key_problem(_get(source, "credentials"))
+        found = cfg.service_account_key_problem(_get(source, "credentials"))
     except (RecursionError, TypeError):
         return []  # not a key the types accept either; they say so at source.credentials
-    return [Problem("source.credentials.token_uri", reason)] if reason else []
+    return [Problem(f"source.credentials.{found[0]}", found[1])] if found else []
 
 
 def target_problems(

@@ -15,6 +15,7 @@ from .backends import (
     new_secret_id,
 )
 from .policy import (
+    credentials_left_behind,
     is_secret_ref,
     mask_secrets,
     obsolete_refs,
@@ -30,6 +31,7 @@ __all__ = [
     "SecretBackend",
     "SecretManagerBackend",
     "SecretResolver",
+    "credentials_left_behind",
     "is_secret_ref",
     "mask_secrets",
     "new_secret_id",

@@ -20,7 +20,8 @@ from typing import Any
 from google.api_core import exceptions as gexc
 
 from ..engine.config import service_account_key_problem
-from ..errors import ConflictError, ListenerError, SecretError
+from ..engine.reserved import PlatformPubSub
+from ..errors import ConflictError, ListenerError, NotConfigured, SecretError
 from ..secrets import SecretResolver
 
 ACK_DEADLINE_S = 60
@@ -77,10 +78,10 @@ class PubSubClients:
         try:
             info = json.loads(self._secrets.resolve(value))
             # Validation refuses it too; a key stored before that would still be used here.
-            reason = service_account_key_problem(info)
-            if reason:
-                raise ListenerError(f"source.credentials.token_uri {reason}",
-                                    "source.credentials.token_uri")
+            found = service_account_key_problem(info)
+            if found:
+                where = f"source.credentials.{found[0]}"
+                raise ListenerError(f"{where} {found[1]}", where)
             return service_account.Credentials.from_service_account_info(
                 info, scopes=[PUBSUB_SCOPE]
             )
@@ -134,10 +135,15 @@ class SubscriptionManager:
         clients: PubSubClients,
         push_endpoint: Callable[[str], str],
         push_identity: PushIdentity | None = None,
+        platform: PlatformPubSub | None = None,
+        *,
+        push_missing: str | None = None,
     ) -> None:
         self._clients = clients
+        self._push_missing = push_missing
         self._push_endpoint = push_endpoint
         self._identity = push_identity
+        self._platform = platform or PlatformPubSub.from_env()
 
     def prepare(self, new: dict[str, Any], old: dict[str, Any] | None) -> Change:
         """Make or change the subscription `new` needs; the change commits after the save."""
@@ -145,6 +151,9 @@ class SubscriptionManager:
         old_managed = old.get("managedSubscription")
         change = Change()
         source = new.get("source") or {}
+        refuse_platform_names(source, self._platform)
+        if self._push_missing and source.get("type") == "pubsub" and source.get("mode") == "push":
+            raise NotConfigured(self._push_missing)
         path = (
             self._attach(new, source, old_managed, change)
             if source.get("type") == "pubsub"
@@ -182,6 +191,7 @@ class SubscriptionManager:
         source = doc.get("source") or {}
         if source.get("type") != "pubsub":
             raise ConflictError("this integration does not read from Pub/Sub")
+        refuse_platform_names(source, self._platform)
         publisher, _ = self._clients.for_source(source)
         data = json.dumps(payload, separators=(",", ":")).encode()
         with _explained("publish", topic_path(source)):
@@ -261,6 +271,17 @@ class SubscriptionManager:
                 pass
 
 
+def refuse_platform_names(source: dict[str, Any], platform: PlatformPubSub) -> None:
+    """`ListenerError` when a source names the platform's own topics or subscriptions.
+
+    Validation refuses them first; this holds for a document stored before it did, or a
+    caller that skipped it, before any Pub/Sub call is made.
+    """
+    problems = platform.problems(source)
+    if problems:
+        raise ListenerError(problems[0].message, problems[0].path)
+
+
 def topic_path(source: dict[str, Any]) -> str:
     """projects/<projectId>/topics/<topic> of a Pub/Sub source."""
     topic = source["topic"]
@@ -335,10 +356,12 @@ class Pulled:
 class PubSubSubscriptions:
     """The pull runner's `Subscriptions` on Google Pub/Sub, with each integration's credentials."""
 
-    def __init__(self, clients: PubSubClients) -> None:
+    def __init__(self, clients: PubSubClients, platform: PlatformPubSub | None = None) -> None:
         self._clients = clients
+        self._platform = platform or PlatformPubSub.from_env()
 
     def pull(self, doc: dict[str, Any], max_messages: int) -> list[Pulled]:
+        refuse_platform_names(doc["source"], self._platform)  # a document stored before
         _, subscriber = self._clients.for_source(doc["source"])
         path = subscription_path(doc)
         try:
