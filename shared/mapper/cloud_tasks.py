@@ -44,6 +44,8 @@ QUEUE_HASH_CHARS = 12
 QUEUE_ID_CHARS = 40  # of the integration id, kept readable in the console
 TASK_HASH_CHARS = 40
 LIST_PAGE_SIZE = 1000  # tasks per ListTasks call when counting held tasks
+# Cloud Tasks' largest task is 1 MB; the body is most of it (kept under, counted in bytes).
+MAX_TASK_BODY_BYTES = 1_000_000 - 10_000
 
 DEFAULT_RETRY = gretry.Retry(
     predicate=gretry.if_transient_error, initial=0.1, maximum=2.0, timeout=10.0
@@ -187,11 +189,17 @@ class CloudTasksQueue:
         """Add an HTTP task for the deliver function; "already_queued" if its name exists."""
         parent = self.queue_name(key)
         name = f"{parent}/tasks/{task_id(task)}"
+        body = dumps_bytes(dict(task.body))
+        if len(body) > MAX_TASK_BODY_BYTES:
+            raise DeliveryQueueError(
+                f"task {name} is {len(body)} bytes, over the {MAX_TASK_BODY_BYTES} a Cloud "
+                "Tasks task can carry"
+            )
         request = tasks_v2.HttpRequest(
             url=self._deliver_url,
             http_method=tasks_v2.HttpMethod.POST,
             headers={"Content-Type": "application/json"},
-            body=dumps_bytes(dict(task.body)),
+            body=body,
             oidc_token=tasks_v2.OidcToken(
                 service_account_email=self._invoker_email, audience=self._audience
             ),

@@ -18,7 +18,7 @@ from google.api_core import retry as gretry
 from google.cloud import tasks_v2
 
 from local.tasks import TasksStandIn
-from mapper.cloud_tasks import CloudTasksQueue, queue_id, task_id
+from mapper.cloud_tasks import MAX_TASK_BODY_BYTES, CloudTasksQueue, queue_id, task_id
 from mapper.errors import DeliveryQueueError, DeliveryQueueNotFound, DeliveryQueueUnavailable
 from mapper.pipeline.ports import DeliveryTask, QueueConfig, QueueKey, RetryPolicy
 
@@ -235,6 +235,17 @@ def test_held_counts_every_page(queues: CloudTasksQueue, stand_in: TasksStandIn)
 
     assert queues.held(KEY) == 1203
     assert len(calls(stand_in, "GET", "/tasks")) == 2  # 1,000 a page
+
+
+def test_a_body_over_the_task_size_is_refused_before_it_is_sent(
+    queues: CloudTasksQueue, stand_in: TasksStandIn
+) -> None:
+    queues.ensure(KEY, QueueConfig(per_second=1, max_concurrent=1))
+    big = DeliveryTask("r", "target", {"payload": "x" * MAX_TASK_BODY_BYTES})
+    with pytest.raises(DeliveryQueueError, match="over the") as caught:
+        queues.enqueue(KEY, big)
+    assert not caught.value.retryable
+    assert calls(stand_in, "POST", "/tasks") == []
 
 
 def test_enqueue_to_a_missing_queue_is_not_found(queues: CloudTasksQueue) -> None:
