@@ -160,7 +160,11 @@ class TasksStandIn:
         self._send = send
         self._clock = clock
         self._queues: dict[str, Queue] = {}
-        self._used_names: set[str] = set()  # tasks that ran or were deleted: names stay taken
+        # Every task name ever created: taken while the task waits, runs or is retried, and
+        # after it ran or was deleted (Cloud Tasks frees a name after about an hour).
+        self._names: set[str] = set()
+        # (monotonic time, task name) of each dispatch, when the dispatcher let it go.
+        self.dispatched: list[tuple[float, str]] = []
         self._tombstones: set[str] = set()
         self._order = itertools.count()
         self._changed = threading.Condition()
@@ -196,7 +200,6 @@ class TasksStandIn:
             if method == "GET":
                 return 200, queue.to_json()
             if method == "DELETE":
-                self._used_names.update(queue.tasks)
                 self._tombstones.add(name)
                 del self._queues[name]
                 return 200, {}
@@ -205,7 +208,6 @@ class TasksStandIn:
             if queue is None:
                 return _error(404, f"Queue {m.group(1)} does not exist.")
             if m.group(2) == "purge":
-                self._used_names.update(queue.tasks)
                 queue.tasks.clear()
             else:
                 queue.paused = m.group(2) == "pause"
@@ -223,7 +225,6 @@ class TasksStandIn:
             name = f"{m.group(1)}/tasks/{m.group(2)}"
             if queue is None or name not in queue.tasks:
                 return _error(404, f"Task {name} does not exist.")
-            self._used_names.add(name)
             del queue.tasks[name]
             return 200, {}
         return _error(404, f"No route for {method} {path}")
@@ -255,7 +256,7 @@ class TasksStandIn:
         name = str(body.get("name") or f"{queue.name}/tasks/{next(self._order)}")
         if not name.startswith(f"{queue.name}/tasks/"):
             return _error(400, f"Task name {name!r} is not in {queue.name}.")
-        if name in queue.tasks or name in self._used_names:
+        if name in self._names:
             return _error(409, f"Requested entity already exists: task {name}.")
         scheduled = body.get("scheduleTime")
         task = Task(
@@ -267,6 +268,7 @@ class TasksStandIn:
             deadline_s=_seconds(body.get("dispatchDeadline"), DEFAULT_DEADLINE_S),
         )
         queue.tasks[name] = task
+        self._names.add(name)
         return 200, task.to_json()
 
     def _list_tasks(self, queue: Queue, query: dict[str, list[str]]) -> dict[str, Any]:
@@ -298,11 +300,13 @@ class TasksStandIn:
             if not due:
                 later = [t.due - now for t in queue.tasks.values()]
                 return min(later, default=IDLE_WAIT_S)
-            wait = queue.take_token(time.monotonic())
+            decided = time.monotonic()
+            wait = queue.take_token(decided)
             if wait > 0:
                 return wait
             task = min(due, key=lambda t: (t.due, t.order))
             del queue.tasks[task.name]  # out of the queue while in flight, as in Cloud Tasks
+            self.dispatched.append((decided, task.name))
             task.attempts += 1
             queue.in_flight += 1
             thread = threading.Thread(
@@ -327,8 +331,6 @@ class TasksStandIn:
             queue.in_flight -= 1
             if not 200 <= status < 300:
                 self._retry_or_drop(queue, task, status)
-            else:
-                self._used_names.add(task.name)
             self._changed.notify_all()
 
     def _retry_or_drop(self, queue: Queue, task: Task, status: int) -> None:
@@ -336,7 +338,6 @@ class TasksStandIn:
         out_of_attempts = queue.max_attempts != -1 and task.attempts >= queue.max_attempts
         too_old = queue.max_retry_s > 0 and now - task.created >= queue.max_retry_s
         if out_of_attempts or too_old or self._queues.get(queue.name) is not queue:
-            self._used_names.add(task.name)
             print(f"local tasks: gave up on {task.name} after {task.attempts} attempts "
                   f"(last answer {status or 'none'})", file=sys.stderr)
             return
