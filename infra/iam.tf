@@ -34,6 +34,17 @@ resource "google_service_account" "invoker" {
   depends_on = [google_project_service.enabled]
 }
 
+# The identity in the OIDC tokens of delivery tasks (DELIVER_INVOKER_SERVICE_ACCOUNT): the
+# worker and the api name it on the Cloud Tasks tasks they create (actAs), and only the
+# deliver function admits it (run.invoker). It holds no role: it only signs.
+resource "google_service_account" "tasks_invoker" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-tasks-invoker"
+  display_name = "JSON mapper: delivery task invoker"
+
+  depends_on = [google_project_service.enabled]
+}
+
 # The identity in the OIDC tokens of users' push subscriptions (PUSH_SERVICE_ACCOUNT): the
 # api attaches it to the subscriptions it creates and pubsub_push accepts only its tokens.
 # It holds no role: it only signs.
@@ -53,6 +64,7 @@ locals {
   #   topic:<key>              one topic of local.topics
   #   secret:admin_token       the admin token secret
   #   service_account:push_auth  the push authentication account
+  #   service_account:tasks_invoker  the delivery tasks' OIDC identity
   # `condition` names one of local.iam_conditions. This table is the only statement of who
   # holds what: tests/infra/test_iam.py holds it to rules (which roles may be project-wide,
   # secret roles conditioned, a publisher told of its topic, a mounted secret readable) and
@@ -69,6 +81,15 @@ locals {
     "worker/firestore" = { function = "worker", role = "roles/datastore.user", on = "project", condition = null }
     # Target credentials (bearer tokens, passwords, API keys).
     "worker/secrets" = { function = "worker", role = "roles/secretmanager.secretAccessor", on = "project", condition = "integration_secrets" }
+
+    # Paced delivery (docs/delivery.md): tasks on the per-target queues, made at run time.
+    "worker/enqueue" = { function = "worker", role = "roles/cloudtasks.enqueuer", on = "project", condition = null }
+    # A task carrying an OIDC token needs actAs on the token's account.
+    "worker/act-as-tasks-invoker" = { function = "worker", role = "roles/iam.serviceAccountUser", on = "service_account:tasks_invoker", condition = null }
+
+    # Sends one queued run to one target as the worker does: the same records and secrets.
+    "deliver/firestore" = { function = "deliver", role = "roles/datastore.user", on = "project", condition = null }
+    "deliver/secrets"   = { function = "deliver", role = "roles/secretmanager.secretAccessor", on = "project", condition = "integration_secrets" }
 
     "dead_letter/firestore" = { function = "dead_letter", role = "roles/datastore.user", on = "project", condition = null }
 
@@ -93,6 +114,10 @@ locals {
     "api/admin-token"      = { function = "api", role = "roles/secretmanager.secretAccessor", on = "secret:admin_token", condition = null }
     # The first task of a bulk redrive (mapper.redrive).
     "api/publish-tasks" = { function = "api", role = "roles/pubsub.publisher", on = "topic:pull_tasks", condition = null }
+    # Creates, configures, pauses, resumes and deletes the delivery queues of paced targets,
+    # counts and adds their tasks: local.delivery_queue_permissions (see below).
+    "api/delivery-queues"      = { function = "api", role = google_project_iam_custom_role.delivery_queues.name, on = "project", condition = null }
+    "api/act-as-tasks-invoker" = { function = "api", role = "roles/iam.serviceAccountUser", on = "service_account:tasks_invoker", condition = null }
   }
 
   iam_conditions = {
@@ -119,8 +144,40 @@ locals {
     admin_token = google_secret_manager_secret.admin_token.secret_id
   }
   service_accounts = {
-    push_auth = google_service_account.push_auth.name
+    push_auth     = google_service_account.push_auth.name
+    tasks_invoker = google_service_account.tasks_invoker.name
   }
+}
+
+# What the api's delivery queues (shared/mapper/cloud_tasks.py) call, and nothing else:
+# roles/cloudtasks.queueAdmin cannot add or count tasks, and holds purge and list besides.
+# tests/infra/test_iam.py holds this list to the client calls that module makes.
+#
+# Not narrowed by name: Cloud Tasks is not among the services whose IAM conditions can test
+# a resource's name (Google's "resource attributes" list for IAM Conditions), and the queues
+# are made at run time, so no grant can name them in advance. The api makes only queues
+# named <name_prefix>-<integration>-<hash>-g<n>.
+locals {
+  delivery_queue_permissions = [
+    "cloudtasks.queues.create",
+    "cloudtasks.queues.delete",
+    "cloudtasks.queues.get",
+    "cloudtasks.queues.pause",
+    "cloudtasks.queues.resume",
+    "cloudtasks.queues.update",
+    "cloudtasks.tasks.create",
+    "cloudtasks.tasks.list",
+  ]
+}
+
+resource "google_project_iam_custom_role" "delivery_queues" {
+  project     = var.project_id
+  role_id     = "${replace(var.name_prefix, "-", "_")}_delivery_queues"
+  title       = "JSON mapper: delivery queues"
+  description = "Create, configure, pause, resume and delete paced targets' Cloud Tasks queues; add and count their tasks."
+  permissions = local.delivery_queue_permissions
+
+  depends_on = [google_project_service.enabled]
 }
 
 # What the api's subscription manager (shared/mapper/sources/subscriptions.py) calls with

@@ -1,5 +1,5 @@
-# The platform: six Cloud Functions (gen2), the topics between them, Firestore, secrets and
-# the scheduler job. Read infra/README.md first; each concern has its own file:
+# The platform: seven Cloud Functions (gen2), the topics between them, Firestore, secrets and
+# the scheduler job. (Delivery queues are made at run time by the api, like subscriptions.) Read infra/README.md first; each concern has its own file:
 #   main.tf        providers, APIs, names and URLs, settings, sources, the functions
 #   iam.tf         service accounts and every role they hold
 #   firestore.tf   the (default) database, composite indexes, TTL on runs
@@ -38,6 +38,7 @@ locals {
     "cloudfunctions.googleapis.com",
     "cloudresourcemanager.googleapis.com",
     "cloudscheduler.googleapis.com",
+    "cloudtasks.googleapis.com",
     "firebaserules.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
@@ -112,7 +113,7 @@ locals {
     PLAN_CACHE_SIZE      = { value = var.plan_cache_size, functions = local.all_functions }
     RUN_RETENTION_DAYS = {
       value     = var.run_retention_days
-      functions = ["webhook", "pubsub_push", "worker", "pull", "api"]
+      functions = ["webhook", "pubsub_push", "worker", "deliver", "pull", "api"]
     }
     MAX_BODY_BYTES   = { value = var.max_body_bytes, functions = ["webhook", "pubsub_push"] }
     SITE_URL         = { value = local.site_url, functions = ["api"] }
@@ -140,11 +141,21 @@ locals {
     API_MAX_BODY_BYTES      = { value = var.api_max_body_bytes, functions = ["api"] }
     # Delivery (docs/data-plane.md): the worker names attempt n of N in its log lines; the
     # reconciler runs on the pull tick, and the api counts runs past its horizon as stuck.
-    MAX_DELIVERY_ATTEMPTS     = { value = var.max_delivery_attempts, functions = ["worker"] }
+    MAX_DELIVERY_ATTEMPTS     = { value = var.max_delivery_attempts, functions = ["worker", "deliver"] }
     RECONCILE_AFTER_SECONDS   = { value = var.reconcile_after_seconds, functions = ["pull", "api"] }
     RECONCILE_MAX_REPUBLISHES = { value = var.reconcile_max_republishes, functions = ["pull"] }
     # SMTP servers that may be logged in to without TLS (empty: none).
-    SMTP_PLAINTEXT_ALLOW = { value = var.smtp_plaintext_allow, functions = ["worker", "api"] }
+    SMTP_PLAINTEXT_ALLOW = { value = var.smtp_plaintext_allow, functions = ["worker", "deliver", "api"] }
+    # Paced delivery (docs/delivery.md): where the per-target Cloud Tasks queues live, what
+    # their tasks call and as whom; the deliver function admits only that account's tokens.
+    CLOUD_TASKS_LOCATION  = { value = var.region, functions = ["worker", "api"] }
+    DELIVERY_QUEUE_PREFIX = { value = var.name_prefix, functions = ["worker", "api"] }
+    DELIVER_URL           = { value = local.function_urls["deliver"], functions = ["worker", "api"] }
+    DELIVER_AUDIENCE      = { value = local.function_urls["deliver"], functions = ["worker", "api", "deliver"] }
+    DELIVER_INVOKER_SERVICE_ACCOUNT = {
+      value     = google_service_account.tasks_invoker.email
+      functions = ["worker", "api", "deliver"]
+    }
     # Team use (docs/api.md): audit retention, the sign-in failure limit, and which
     # X-Forwarded-For entry is the caller (1: the one Google's front end appends).
     AUDIT_RETENTION_DAYS = { value = var.audit_retention_days, functions = ["api"] }
@@ -266,8 +277,11 @@ module "function" {
   secret_environment = local.function_secret_env[each.key]
 
   public = each.value.public
-  # Internal functions are pushed to by Pub/Sub and Cloud Scheduler with the invoker's token.
-  invokers = each.value.public ? {} : {
+  # Internal functions are pushed to by Pub/Sub and Cloud Scheduler with the invoker's token;
+  # deliver is called by Cloud Tasks with the tasks invoker's token, and by nothing else.
+  invokers = each.value.public ? {} : each.key == "deliver" ? {
+    tasks_invoker = "serviceAccount:${google_service_account.tasks_invoker.email}"
+    } : {
     invoker = "serviceAccount:${google_service_account.invoker.email}"
   }
 

@@ -123,6 +123,20 @@ variable "functions" {
       min_instances   = 0
       max_instances   = 5
     }
+    # Cloud Tasks' calls from the delivery queues of paced and paused targets
+    # (docs/delivery.md): one run to one target each, as the worker sends it.
+    deliver = {
+      entry_point     = "deliver"
+      signature_type  = "http"
+      public          = false
+      runtime         = "python311"
+      memory          = "1Gi"
+      cpu             = "1"
+      timeout_seconds = 300
+      concurrency     = 8
+      min_instances   = 0
+      max_instances   = 20
+    }
     # Cloud Scheduler every minute, and the pull-tasks topic's push subscription.
     pull = {
       entry_point     = "pull"

@@ -5,6 +5,8 @@ PUBSUB_EMULATOR_HOST name), creates the internal topics and subscriptions, serve
 function, and prints the base URL and the admin token. Local mode only:
 - secrets live in `.local/secrets.json` (SECRET_BACKEND=local:...), never in Secret Manager;
 - loopback addresses are allowlisted as targets, so a target can run on this machine;
+- delivery queues live in a Cloud Tasks stand-in on 127.0.0.1 (local/tasks.py), which
+  paces and dispatches their tasks to the deliver route;
 - `/_local/inbox` is a request bin to point targets at (see local/inbox.py), and an SMTP
   mail catcher on 127.0.0.1 shows what email targets sent at `/_local/mail` (local/mail.py).
 A second `make dev` in the same checkout refuses while the first is alive (`.local/dev.owner`);
@@ -31,6 +33,7 @@ from local.inbox import Inbox
 from local.mail import MailCatcher
 from local.pubsub_watch import PubSubWatch
 from local.serve import LocalServer, serve, start_pull_timer
+from local.tasks import TasksStandIn
 
 ROOT = Path(__file__).resolve().parents[1]
 # LOCAL_STATE_DIR lets tests run a second platform beside a developer's own.
@@ -47,10 +50,15 @@ PULL_TICK_S = 60.0  # as the Cloud Scheduler job; PULL_TICK_SECONDS overrides (f
 LOCAL_RECONCILE_AFTER_S = "60"
 
 
-def settings(environ: Mapping[str, str], port: int) -> dict[str, str]:
+def settings(
+    environ: Mapping[str, str], port: int, tasks_url: str = ""
+) -> dict[str, str]:
     """The environment the functions run with locally; the operator's own values win."""
     site = f"http://localhost:{port}"
     return {
+        # Delivery queues: the stand-in's API, and the route its tasks are dispatched to.
+        "CLOUD_TASKS_ENDPOINT": tasks_url,
+        "DELIVER_URL": f"http://127.0.0.1:{port}/_functions/deliver",
         "SITE_URL": site,
         "SECRET_BACKEND": f"local:{STATE / 'secrets.json'}",
         "EGRESS_ALLOW_CIDRS": LOOPBACK,
@@ -104,6 +112,7 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
     _stop_leftovers()
     OWNER.write_text(json.dumps({"pid": os.getpid(), "url": f"http://localhost:{port}"}))
     mail = MailCatcher()
+    tasks = TasksStandIn()
     emulators: Emulators | None = None
     server: LocalServer | None = None
     watch: PubSubWatch | None = None
@@ -112,7 +121,7 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
         # A start takes up to a minute (the emulators): a signal must not wait for it.
         signal.signal(signal.SIGTERM, _stop_on_first_signal)
         signal.signal(signal.SIGINT, _stop_on_first_signal)
-        env = settings(environ, port)
+        env = settings(environ, port, tasks.start())
         if environ.get("FIRESTORE_EMULATOR_HOST") and environ.get("PUBSUB_EMULATOR_HOST"):
             env["GOOGLE_CLOUD_PROJECT"] = environ.get("GOOGLE_CLOUD_PROJECT", DEFAULT_PROJECT)
             print("Using the emulators named by FIRESTORE_EMULATOR_HOST and PUBSUB_EMULATOR_HOST")
@@ -158,6 +167,7 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         stop.set()  # the pull timer and the watchdog
         mail.stop()
+        tasks.stop()
         OWNER.unlink(missing_ok=True)
         if server is not None:
             server.stop()
@@ -226,6 +236,8 @@ def _banner(url: str, env: Mapping[str, str]) -> str:
             f"  Pub/Sub push   {url}/pubsub/<path>/",
             f"  API reference  {url}/api/docs",
             f"  Request bin    {url}/_local/inbox   (a target to try things with; shows headers)",
+            f"  Cloud Tasks    {env['CLOUD_TASKS_ENDPOINT']}   (stand-in: delivery queues, "
+            "dispatching to /_functions/deliver)",
             f"  Mail catcher   SMTP 127.0.0.1:{env.get('LOCAL_MAIL_PORT')}, no TLS   "
             f"(received mail: {url}/_local/mail)",
             "",

@@ -6,6 +6,7 @@
     /_functions/pull      -> functions/pull         (ticks, and the pull-tasks topic's pushes)
     /_functions/worker    -> functions/worker       (the emulator pushes the internal topic here)
     /_functions/dead_letter -> functions/dead_letter (and the dead-letter topic here)
+    /_functions/deliver   -> functions/deliver      (the Cloud Tasks stand-in dispatches here)
 
 Each function runs in functions-framework exactly as deployed; this module only routes by
 path prefix and creates the internal topics and subscriptions the cloud gets from Terraform.
@@ -31,6 +32,7 @@ ROUTES = [
     ("/_functions/pull", "pull", "pull", "http"),
     ("/_functions/worker", "worker", "worker", "cloudevent"),
     ("/_functions/dead_letter", "dead_letter", "dead_letter", "cloudevent"),
+    ("/_functions/deliver", "deliver", "deliver", "http"),
     ("/", "api", "api", "http"),  # last: the web UI, served by the api function
 ]
 

@@ -13,9 +13,16 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from mapper.errors import ConflictError, NotFoundError, QueueError
+from mapper.errors import ConflictError, DeliveryQueueNotFound, NotFoundError, QueueError
 from mapper.json_text import dumps_bytes
-from mapper.pipeline.ports import Claim, held_by_live_lease
+from mapper.pipeline.ports import (
+    Claim,
+    DeliveryTask,
+    Enqueued,
+    QueueConfig,
+    QueueKey,
+    held_by_live_lease,
+)
 from mapper.pipeline.runs import TERMINAL, QueuedMessage, RunStatus
 from mapper.timestamps import iso_timestamp, now_iso
 from mapper.versions import version_record
@@ -337,6 +344,67 @@ class FakeQueue:
 def from_the_topic(message: dict[str, Any]) -> QueuedMessage:
     """A published message as the worker function gets it: the topic's bytes, decoded."""
     return QueuedMessage.from_bytes(dumps_bytes(message))
+class FakeDeliveryQueues:
+    """Per-target delivery queues (the `DeliveryQueue` port) that hold tasks and send none.
+
+    Keeps Cloud Tasks' rules that callers rely on (tests/delivery/test_port_contract.py holds
+    it and the Cloud Tasks adapter to the same ones): a task name is refused twice, also
+    after `take`; a deleted queue is gone; pausing keeps accepting tasks. `take` plays the
+    dispatcher: the due tasks of a running queue, oldest first, removed.
+    """
+
+    def __init__(self) -> None:
+        self.configs: dict[QueueKey, QueueConfig] = {}
+        self.paused: set[QueueKey] = set()
+        self.tasks: dict[QueueKey, list[DeliveryTask]] = {}
+        self._names: set[tuple[QueueKey, str, str, int]] = set()
+
+    def ensure(self, key: QueueKey, config: QueueConfig) -> str:
+        self.configs[key] = config
+        self.tasks.setdefault(key, [])
+        return f"fake/{key.integration_id}/{key.target}/g{key.generation}"
+
+    def update(self, key: QueueKey, config: QueueConfig) -> None:
+        self.ensure(key, config)
+
+    def pause(self, key: QueueKey) -> None:
+        self._existing(key)
+        self.paused.add(key)
+
+    def resume(self, key: QueueKey) -> None:
+        self._existing(key)
+        self.paused.discard(key)
+
+    def delete(self, key: QueueKey) -> None:
+        self.configs.pop(key, None)
+        self.tasks.pop(key, None)
+        self.paused.discard(key)
+
+    def enqueue(self, key: QueueKey, task: DeliveryTask) -> Enqueued:
+        tasks = self._existing(key)
+        name = (key, task.run_id, task.target, task.resend)
+        if name in self._names:
+            return "already_queued"
+        self._names.add(name)
+        tasks.append(task)
+        return "queued"
+
+    def held(self, key: QueueKey) -> int:
+        return len(self._existing(key))
+
+    def take(self, key: QueueKey, now: float) -> list[DeliveryTask]:
+        """What a running queue would dispatch at `now`, oldest first; removed from it."""
+        if key in self.paused:
+            return []
+        tasks = self._existing(key)
+        due = [t for t in tasks if t.not_before is None or t.not_before <= now]
+        self.tasks[key] = [t for t in tasks if t not in due]
+        return due
+
+    def _existing(self, key: QueueKey) -> list[DeliveryTask]:
+        if key not in self.tasks:
+            raise DeliveryQueueNotFound(f"no delivery queue for {key}")
+        return self.tasks[key]
 
 
 class PlainSecrets:

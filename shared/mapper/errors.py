@@ -22,6 +22,9 @@
     │   └── RetryableTargetError     the target may accept it later (timeout, 408, 429, 5xx)
     ├── StoreError                   Firestore failed (retryable)
     ├── QueueError                   Pub/Sub failed to publish or set up a topic (retryable)
+    ├── DeliveryQueueError           Cloud Tasks refused a queue or task operation
+    │   ├── DeliveryQueueNotFound    ... the target's queue does not exist
+    │   └── DeliveryQueueUnavailable ... it failed for now (retryable)
     ├── NotFoundError                the document asked for does not exist
     ├── ConflictError                it exists already, or changed since it was read
     ├── InvalidQueryError            a list query has a bad cursor, limit or time bound
@@ -208,6 +211,25 @@ class QueueError(MapperError):
     """Pub/Sub failed to publish or to set up a topic; the caller should retry."""
 
     code = "queue_error"
+    retryable = True
+
+
+class DeliveryQueueError(MapperError):
+    """Cloud Tasks refused a queue or task operation; the sentence says what to grant or fix."""
+
+    code = "delivery_queue_error"
+
+
+class DeliveryQueueNotFound(DeliveryQueueError):
+    """The target's delivery queue does not exist (never made, or deleted)."""
+
+    code = "delivery_queue_not_found"
+
+
+class DeliveryQueueUnavailable(DeliveryQueueError):
+    """Cloud Tasks failed for now (unavailable, overloaded, timed out); the caller retries."""
+
+    code = "delivery_queue_unavailable"
     retryable = True
 
 

@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from .access import Access
     from .admin import Admin, Listeners, Site
     from .audit import AuditLog
+    from .cloud_tasks import CloudTasksQueue
     from .engine.plan import PlanCache
     from .pipeline import Intake, Integrations, Reconciler, Worker
+    from .pipeline.deliver import Deliverer
     from .pull import Puller
     from .queue import Queue
     from .redrive import Redriver
@@ -155,6 +157,63 @@ def worker() -> Worker:
     s = services()
     attempts = int(setting("MAX_DELIVERY_ATTEMPTS", str(DEFAULT_MAX_ATTEMPTS)))
     return Worker(s.integrations, s.runs, s.plans, s.secrets, s.egress, max_attempts=attempts)
+
+
+@cache
+def deliverer() -> Deliverer:
+    """The deliver function's pipeline: a queued task's run, sent by the worker's code."""
+    from .pipeline.deliver import Deliverer
+
+    return Deliverer(worker(), services().runs)
+
+
+@cache
+def deliver_verifier() -> OidcVerifier | None:
+    """Checks the OIDC token of Cloud Tasks' calls, when the tasks' invoker account is set."""
+    from .sources.oidc import GOOGLE_CERTS_URL, OidcVerifier
+
+    account = setting("DELIVER_INVOKER_SERVICE_ACCOUNT", "")
+    if not account:
+        return None  # locally: the stand-in sends no token (Cloud Run's IAM guards the cloud)
+    return OidcVerifier(
+        setting("DELIVER_AUDIENCE", ""), account, setting("OIDC_CERTS_URL", GOOGLE_CERTS_URL)
+    )
+
+
+@cache
+def delivery_queues() -> CloudTasksQueue:
+    """Per-target Cloud Tasks queues (docs/delivery.md): the stand-in's when one is named.
+
+    DELIVER_URL, DELIVER_AUDIENCE and DELIVER_INVOKER_SERVICE_ACCOUNT say where tasks go
+    and as whom; CLOUD_TASKS_LOCATION where queues live; CLOUD_TASKS_ENDPOINT (local only)
+    points the client at local/tasks.py over REST.
+    """
+    from google.cloud import tasks_v2
+
+    from .cloud_tasks import CloudTasksQueue
+
+    endpoint = setting("CLOUD_TASKS_ENDPOINT", "")
+    if endpoint:
+        from google.api_core.client_options import ClientOptions
+        from google.auth.credentials import AnonymousCredentials
+
+        client = tasks_v2.CloudTasksClient(
+            transport="rest",
+            client_options=ClientOptions(api_endpoint=endpoint),
+            credentials=AnonymousCredentials(),
+        )
+    else:
+        client = tasks_v2.CloudTasksClient()
+    deliver_url = setting("DELIVER_URL", "")
+    return CloudTasksQueue(
+        client,
+        setting("GOOGLE_CLOUD_PROJECT", "demo-mapper"),
+        setting("CLOUD_TASKS_LOCATION", "local"),
+        deliver_url=deliver_url,
+        invoker_email=setting("DELIVER_INVOKER_SERVICE_ACCOUNT", "local-tasks@localhost"),
+        audience=setting("DELIVER_AUDIENCE", deliver_url),
+        prefix=setting("DELIVERY_QUEUE_PREFIX", "mapper"),
+    )
 
 
 @cache

@@ -92,6 +92,13 @@ def test_emulators_named_in_the_environment_are_used_and_left_running(
             output = (tmp_path / "dev.log").read_text()
             assert "Using the emulators named by" in output
             assert "Starting the Firestore and Pub/Sub emulators" not in output
+            # The Cloud Tasks stand-in is up at the address printed, and its tasks' route.
+            tasks_url = output.split("Cloud Tasks    ")[1].split()[0]
+            missing = requests.get(f"{tasks_url}/v2/projects/p/locations/l/queues/q", timeout=10)
+            assert missing.status_code == 404 and missing.json()["error"]["status"] == "NOT_FOUND"
+            not_a_task = requests.post(f"http://127.0.0.1:{port}/_functions/deliver", timeout=30,
+                                       data=b"{}")
+            assert "not a delivery task" in not_a_task.json()["skipped"]
             token = (tmp_path / "admin-token").read_text()
             reply = requests.post(
                 f"http://localhost:{port}/api/integrations/",

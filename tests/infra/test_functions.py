@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from mapper.cloud_tasks import DISPATCH_DEADLINE_S
+
 from .tfconfig import MODULE, ROOT, Expr, load
 
 # The platform's functions (README.md, Layout): name -> functions_framework signature type.
@@ -17,6 +19,7 @@ EXPECTED = {
     "dead_letter": "cloudevent",
     "pull": "http",
     "api": "http",
+    "deliver": "http",
 }
 # Public by contract (docs/integration.md, Public routes); they authenticate in code.
 PUBLIC = {"webhook", "pubsub_push", "api"}
@@ -44,7 +47,7 @@ def deployed() -> dict[str, dict]:
     return load().default("functions")
 
 
-def test_the_six_functions_are_deployed() -> None:
+def test_the_seven_functions_are_deployed() -> None:
     assert set(deployed()) == set(EXPECTED)
 
 
@@ -86,6 +89,12 @@ def test_sizes_are_consistent(name: str) -> None:
     # Pushed functions must answer within Pub/Sub's 600 s ack deadline.
     limit = 600 if name in ("worker", "dead_letter", "pull") else 3600
     assert 1 <= entry["timeout_seconds"] <= limit
+
+
+def test_cloud_tasks_waits_for_deliver_as_long_as_it_may_run() -> None:
+    # Shorter, and Cloud Tasks would retry a task whose first dispatch still runs.
+    assert deployed()["deliver"]["timeout_seconds"] == DISPATCH_DEADLINE_S
+    assert 15 <= DISPATCH_DEADLINE_S <= 1800  # Cloud Tasks' bounds for HTTP tasks
 
 
 def test_module_call_passes_each_setting_through() -> None:

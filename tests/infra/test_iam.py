@@ -12,6 +12,20 @@ BASIC_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 SUBSCRIPTIONS_ROLE = Expr("google_project_iam_custom_role.subscriptions.name")
 CONSUME_ROLE = Expr("google_project_iam_custom_role.consume.name")
 SUBSCRIPTIONS_CODE = ROOT / "shared" / "mapper" / "sources" / "subscriptions.py"
+DELIVERY_QUEUES_ROLE = Expr("google_project_iam_custom_role.delivery_queues.name")
+CLOUD_TASKS_CODE = ROOT / "shared" / "mapper" / "cloud_tasks.py"
+# The permission each CloudTasksClient method the adapter calls needs (Cloud Tasks' IAM
+# reference: "Authorization requires the following IAM permission").
+CLOUD_TASKS_PERMISSIONS = {
+    "create_queue": "cloudtasks.queues.create",
+    "delete_queue": "cloudtasks.queues.delete",
+    "get_queue": "cloudtasks.queues.get",
+    "pause_queue": "cloudtasks.queues.pause",
+    "resume_queue": "cloudtasks.queues.resume",
+    "update_queue": "cloudtasks.queues.update",
+    "create_task": "cloudtasks.tasks.create",
+    "list_tasks": "cloudtasks.tasks.list",
+}
 # Pub/Sub permissions the subscription manager names that the api does not use itself:
 # consuming is the pull function's (CONSUME_ROLE).
 NOT_THE_APIS = {"pubsub.subscriptions.consume"}
@@ -33,6 +47,9 @@ PROJECT_WIDE = {
     "roles/secretmanager.admin": "the api creates integration secrets at run time; conditioned",
     # Pub/Sub's IAM conditions cannot test a name, and users name their topics (infra/iam.tf).
     SUBSCRIPTIONS_ROLE: "the api manages users' subscriptions, made at run time on their topics",
+    # Cloud Tasks' IAM conditions cannot test a name, and queues are made at run time.
+    "roles/cloudtasks.enqueuer": "the worker adds tasks to delivery queues made at run time",
+    DELIVERY_QUEUES_ROLE: "the api manages delivery queues, made at run time (infra/iam.tf)",
 }
 # Roles that reach secrets must be narrowed to the integration secrets by a condition.
 CONDITIONED_ON_PROJECT = {"roles/secretmanager.secretAccessor", "roles/secretmanager.admin"}
@@ -156,6 +173,49 @@ def test_the_pull_function_only_consumes() -> None:
     assert holders(CONSUME_ROLE, "project") == {"pull"}
     for key, grant in grants().items():
         assert grant["role"] != "roles/pubsub.subscriber", key
+def client_calls_of_the_cloud_tasks_adapter() -> set[str]:
+    """Every `self._client.<method>(...)` call in mapper/cloud_tasks.py."""
+    tree = ast.parse(CLOUD_TASKS_CODE.read_text())
+    return {
+        node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Attribute)
+        and node.func.value.attr == "_client"
+    }
+
+
+def test_the_api_manages_delivery_queues_with_what_the_code_calls_and_no_more() -> None:
+    calls = client_calls_of_the_cloud_tasks_adapter()
+    assert {"create_queue", "create_task", "list_tasks"} <= calls
+    assert calls <= set(CLOUD_TASKS_PERMISSIONS), calls - set(CLOUD_TASKS_PERMISSIONS)
+    role = load().resource("google_project_iam_custom_role", "delivery_queues").body
+    assert role["permissions"] == Expr("local.delivery_queue_permissions")
+    granted = set(load().locals()["delivery_queue_permissions"])
+    assert granted == {CLOUD_TASKS_PERMISSIONS[call] for call in calls}
+    assert holders(DELIVERY_QUEUES_ROLE, "project") == {"api"}
+
+
+def test_only_the_functions_creating_delivery_tasks_may_act_as_their_invoker() -> None:
+    # A task with an OIDC token needs actAs on its account: the functions told
+    # DELIVER_INVOKER_SERVICE_ACCOUNT to put on tasks, and able to create tasks, have it.
+    settings = load().locals()["settings"]
+    acting = holders("roles/iam.serviceAccountUser", "service_account:tasks_invoker")
+    creating = holders("roles/cloudtasks.enqueuer", "project") | holders(
+        DELIVERY_QUEUES_ROLE, "project"
+    )
+    assert acting == creating == {"worker", "api"}
+    told = functions_of(settings["DELIVER_INVOKER_SERVICE_ACCOUNT"])
+    assert acting <= told and "deliver" in told  # deliver checks that tokens name it
+    for name in ("DELIVER_URL", "CLOUD_TASKS_LOCATION"):
+        assert functions_of(settings[name]) == creating, name
+
+
+def test_no_broad_cloud_tasks_role() -> None:
+    # queueAdmin and admin purge queues and delete tasks; enqueuer only adds them.
+    for key, grant in grants().items():
+        assert grant["role"] not in ("roles/cloudtasks.admin", "roles/cloudtasks.queueAdmin"), key
 
 
 def test_no_broad_pubsub_role() -> None:
@@ -253,6 +313,11 @@ def test_internal_functions_admit_only_the_invoker() -> None:
     invokers = load().modules()["function"]["invokers"]
     assert invokers.startswith("each.value.public ? {} :")
     assert "serviceAccount:${google_service_account.invoker.email}" in invokers
+    # deliver admits the tasks invoker and no other account; no other function admits it.
+    deliver, _, others = invokers.partition('each.key == "deliver" ?')[2].partition("} : {")
+    assert "google_service_account.tasks_invoker.email" in deliver
+    assert "google_service_account.invoker." not in deliver
+    assert "tasks_invoker" not in others
     invoker = load(MODULE).resource("google_cloud_run_v2_service_iam_member", "invoker").body
     assert invoker["role"] == "roles/run.invoker"
     assert invoker["for_each"] == Expr("var.invokers")
@@ -261,7 +326,7 @@ def test_internal_functions_admit_only_the_invoker() -> None:
 def test_the_invoker_and_push_accounts_hold_no_project_role() -> None:
     for resource in iam_resources():
         member = str(resource.body.get("member", ""))
-        for account in ("invoker", "push_auth"):
+        for account in ("invoker", "push_auth", "tasks_invoker"):
             assert f"google_service_account.{account}." not in member, (
                 f"{resource.address}: the {account} account only signs tokens"
             )

@@ -64,6 +64,10 @@ def test_every_internal_function_is_reached() -> None:
     job = load().resource("google_cloud_scheduler_job", "pull").body
     assert job["http_target"][0]["uri"] == Expr('local.function_urls["pull"]')
     reached.add("pull")
+    # deliver: by the Cloud Tasks tasks the worker and api create at run time, at DELIVER_URL.
+    deliver_url = load().locals()["settings"]["DELIVER_URL"]["value"]
+    assert deliver_url == Expr('local.function_urls["deliver"]')
+    reached.add("deliver")
     assert {name for name, f in functions.items() if not f["public"]} == reached
 
 

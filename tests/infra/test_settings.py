@@ -19,6 +19,7 @@ NOT_SET_BY_TERRAFORM = {
     # Local and test runs only: in the cloud they would point the clients at nothing.
     "FIRESTORE_EMULATOR_HOST": "emulator, local only",
     "PUBSUB_EMULATOR_HOST": "emulator, local only",
+    "CLOUD_TASKS_ENDPOINT": "the local Cloud Tasks stand-in (local/tasks.py), local only",
     # Tests only: where the OIDC check fetches signing keys; the default is Google's.
     "OIDC_CERTS_URL": "tests point it at their own keys; the default is Google's",
     # Set by Cloud Run itself.
@@ -163,6 +164,10 @@ def test_the_admin_token_comes_from_secret_manager_to_the_api_only() -> None:
         ("PULL_TASKS_TOPIC", Expr("google_pubsub_topic.pull_tasks.name")),
         ("PUSH_SERVICE_ACCOUNT", Expr("google_service_account.push_auth.email")),
         ("PULL_INVOKER_SERVICE_ACCOUNT", Expr("google_service_account.invoker.email")),
+        ("DELIVER_INVOKER_SERVICE_ACCOUNT", Expr("google_service_account.tasks_invoker.email")),
+        ("DELIVER_URL", Expr('local.function_urls["deliver"]')),
+        ("DELIVER_AUDIENCE", Expr('local.function_urls["deliver"]')),
+        ("CLOUD_TASKS_LOCATION", Expr("var.region")),
         ("SITE_URL", Expr("local.site_url")),
         ("WEBHOOK_BASE_URL", Expr("local.webhook_base_url")),
         ("PUSH_BASE_URL", Expr("local.push_base_url")),

@@ -6,6 +6,7 @@
     json_body.py      request bodies parsed as the JSON every stage can carry
     intake.py         every source's request -> a queued run, or a recorded refusal
     worker.py         a queued run -> claim -> condition, mapping, target -> outcome
+    deliver.py        a delivery queue's task (run, target) -> the worker's send and record
     reconcile.py      runs in flight too long -> published again, or ended with a reason
 
 The names below load their module when first used, so that importing `runs` or `ports`

@@ -366,4 +366,91 @@ class RedriveJobs(Protocol):
 
     def touch(self, job_id: str, seen_updated_at: str, fields: dict[str, Any]) -> bool:
         """Set fields if the job is unchanged since `seen_updated_at`; False if it changed."""
+
+# --- paced delivery (docs/delivery.md) ----------------------------------------------------
+
+Enqueued = Literal["queued", "already_queued"]
+
+
+@dataclass(frozen=True)
+class QueueKey:
+    """Which delivery queue: one per paced or pausable target of an integration.
+
+    `generation` counts the target's queues deleted so far. A deleted queue's name is
+    never used again (Cloud Tasks keeps it tombstoned for days): the control plane bumps
+    the generation before it deletes, and the next queue of the target gets a new name.
+    """
+
+    integration_id: str
+    target: str
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How the queue retries a task whose dispatch answered non-2xx."""
+
+    max_attempts: int = 10  # attempts in all, the first one included; -1 for no limit
+    min_backoff_s: float = 10.0
+    max_backoff_s: float = 600.0
+    max_retry_duration_s: float = 0.0  # 0: no age limit
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """How fast a queue may dispatch: `rateLimit` and `retry` of the integration."""
+
+    per_second: float
+    max_concurrent: int
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        if self.per_second <= 0 or self.max_concurrent < 1:
+            raise ValueError("a queue needs per_second > 0 and max_concurrent >= 1")
+
+
+@dataclass(frozen=True)
+class DeliveryTask:
+    """One run to send to one target, through that target's queue.
+
+    `resend` is 0 for a run's first send and counts up for each redrive or replay of it:
+    a task's name is refused for a while after the task ran, so a resend needs its own.
+    """
+
+    run_id: str
+    target: str
+    body: Mapping[str, Any]  # what the deliver function receives, as JSON
+    not_before: float | None = None  # epoch seconds; None: as soon as the rate allows
+    resend: int = 0
+
+
+class DeliveryQueue(Protocol):
+    """Per-target task queues that pace delivery: Cloud Tasks, or the local stand-in."""
+
+    def ensure(self, key: QueueKey, config: QueueConfig) -> str:
+        """Create the queue, or bring an existing one to `config`; the queue's name."""
+        ...
+
+    def update(self, key: QueueKey, config: QueueConfig) -> None:
+        """Change an existing queue's rate, concurrency and retries."""
+        ...
+
+    def pause(self, key: QueueKey) -> None:
+        """Stop dispatching; tasks keep being accepted and are held."""
+        ...
+
+    def resume(self, key: QueueKey) -> None:
+        """Dispatch again: held tasks first, oldest first, within the rate."""
+        ...
+
+    def delete(self, key: QueueKey) -> None:
+        """Delete the queue and its tasks; nothing if it does not exist."""
+        ...
+
+    def enqueue(self, key: QueueKey, task: DeliveryTask) -> Enqueued:
+        """Add the task; "already_queued" when a task of that name exists (no error)."""
+        ...
+
+    def held(self, key: QueueKey) -> int:
+        """How many tasks the queue holds now (waiting, scheduled, or being retried)."""
         ...
