@@ -384,10 +384,10 @@ class FakeDeliveryQueues:
         tasks = self._existing(key)
         name = (key, task.run_id, task.target, task.resend)
         if name in self._names:
-            return "already_queued"
+            return "already_added"
         self._names.add(name)
         tasks.append(task)
-        return "queued"
+        return "added"
 
     def held(self, key: QueueKey) -> int:
         return len(self._existing(key))

@@ -186,7 +186,7 @@ class CloudTasksQueue:
             self._client.delete_queue(name=name, retry=self._retry, timeout=self._timeout)
 
     def enqueue(self, key: QueueKey, task: DeliveryTask) -> Enqueued:
-        """Add an HTTP task for the deliver function; "already_queued" if its name exists."""
+        """Add an HTTP task for the deliver function; "already_added" if its name exists."""
         parent = self.queue_name(key)
         name = f"{parent}/tasks/{task_id(task)}"
         body = dumps_bytes(dict(task.body))
@@ -218,8 +218,8 @@ class CloudTasksQueue:
                 )
             except gexc.Conflict:
                 # The queue itself refuses a second task of that name: the run is queued.
-                return "already_queued"
-        return "queued"
+                return "already_added"
+        return "added"
 
     def held(self, key: QueueKey) -> int:
         """How many tasks the queue holds, counted by listing them (one call per 1,000)."""

@@ -173,7 +173,7 @@ def test_enqueue_sends_an_http_task_with_an_oidc_token_to_the_deliver_function(
     body = {"runId": "orders-to-crm.k1", "target": "target", "payload": {"n": "é"}}
     task = DeliveryTask("orders-to-crm.k1", "target", body)
 
-    assert queues.enqueue(KEY, task) == "queued"
+    assert queues.enqueue(KEY, task) == "added"
 
     (create,) = calls(stand_in, "POST", "/tasks")
     assert create[1] == f"/v2/{name}/tasks"
@@ -213,16 +213,16 @@ def test_a_scheduled_task_carries_its_schedule_time(
     assert create[3]["task"]["scheduleTime"] == "2030-01-02T03:04:05.250Z"  # RFC 3339, UTC
 
 
-def test_a_duplicate_task_is_refused_by_the_queue_and_reported_as_already_queued(
+def test_a_duplicate_task_is_refused_by_the_queue_and_reported_as_already_added(
     queues: CloudTasksQueue, stand_in: TasksStandIn
 ) -> None:
     queues.ensure(KEY, QueueConfig(per_second=1, max_concurrent=1))
     queues.pause(KEY)
     task = DeliveryTask("orders-to-crm.k1", "target", {"runId": "orders-to-crm.k1"})
 
-    assert queues.enqueue(KEY, task) == "queued"
-    assert queues.enqueue(KEY, task) == "already_queued"
-    assert queues.enqueue(KEY, DeliveryTask("orders-to-crm.k1", "other", {})) == "queued"
+    assert queues.enqueue(KEY, task) == "added"
+    assert queues.enqueue(KEY, task) == "already_added"
+    assert queues.enqueue(KEY, DeliveryTask("orders-to-crm.k1", "other", {})) == "added"
     assert queues.held(KEY) == 2
     assert len(calls(stand_in, "POST", "/tasks")) == 3  # the queue refused it, not us
 

@@ -42,10 +42,10 @@ def test_a_task_is_queued_once_per_run_target_and_resend(queues: DeliveryQueue) 
     queues.ensure(KEY, CONFIG)
     queues.pause(KEY)  # nothing leaves the queue while it is counted
     task = DeliveryTask("run-1", "target", {"runId": "run-1"})
-    assert queues.enqueue(KEY, task) == "queued"
-    assert queues.enqueue(KEY, task) == "already_queued"
-    assert queues.enqueue(KEY, DeliveryTask("run-1", "target", {}, resend=1)) == "queued"
-    assert queues.enqueue(KEY, DeliveryTask("run-2", "target", {})) == "queued"
+    assert queues.enqueue(KEY, task) == "added"
+    assert queues.enqueue(KEY, task) == "already_added"
+    assert queues.enqueue(KEY, DeliveryTask("run-1", "target", {}, resend=1)) == "added"
+    assert queues.enqueue(KEY, DeliveryTask("run-2", "target", {})) == "added"
     assert queues.held(KEY) == 3
 
 
@@ -53,7 +53,7 @@ def test_a_paused_queue_accepts_tasks_and_resume_is_allowed(queues: DeliveryQueu
     queues.ensure(KEY, CONFIG)
     queues.pause(KEY)
     queues.pause(KEY)  # pausing twice is no error
-    assert queues.enqueue(KEY, DeliveryTask("run-1", "target", {})) == "queued"
+    assert queues.enqueue(KEY, DeliveryTask("run-1", "target", {})) == "added"
     queues.resume(KEY)
 
 
@@ -82,4 +82,4 @@ def test_the_fake_dispatches_due_tasks_oldest_first_and_not_while_paused() -> No
     fake.resume(KEY)
     assert [t.run_id for t in fake.take(KEY, now=10.0)] == ["run-0", "run-2"]
     assert [t.run_id for t in fake.take(KEY, now=60.0)] == ["run-1"]
-    assert fake.enqueue(KEY, DeliveryTask("run-0", "target", {})) == "already_queued"
+    assert fake.enqueue(KEY, DeliveryTask("run-0", "target", {})) == "already_added"

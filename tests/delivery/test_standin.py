@@ -96,7 +96,7 @@ def queues(client: tasks_v2.CloudTasksClient, receiver: Receiver) -> CloudTasksQ
 
 def send(queues: CloudTasksQueue, n: int, **kw: Any) -> None:
     for i in range(n):
-        assert queues.enqueue(KEY, DeliveryTask(f"run-{i}", "target", {"n": i}, **kw)) == "queued"
+        assert queues.enqueue(KEY, DeliveryTask(f"run-{i}", "target", {"n": i}, **kw)) == "added"
 
 
 def test_fifty_tasks_at_ten_a_second_take_five_seconds_and_never_burst(
@@ -158,11 +158,11 @@ def test_a_duplicate_task_is_refused_and_sent_once(
 ) -> None:
     queues.ensure(KEY, QueueConfig(per_second=50, max_concurrent=1))
     task = DeliveryTask("run-1", "target", {"n": 1})
-    assert queues.enqueue(KEY, task) == "queued"
-    assert queues.enqueue(KEY, task) == "already_queued"
+    assert queues.enqueue(KEY, task) == "added"
+    assert queues.enqueue(KEY, task) == "already_added"
     receiver.wait_for(1, timeout=5)
     # Still refused after the task ran: the name stays taken.
-    assert queues.enqueue(KEY, task) == "already_queued"
+    assert queues.enqueue(KEY, task) == "already_added"
     time.sleep(0.5)
     assert len(receiver.arrivals) == 1
 

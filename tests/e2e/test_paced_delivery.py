@@ -70,7 +70,7 @@ def test_queued_runs_are_sent_through_the_deliver_route_within_the_rate(
     queues.pause(key)
     runs = recorded_runs(platform, integration, 10)
     for request in runs:
-        assert queues.enqueue(key, request.task()) == "queued"
+        assert queues.enqueue(key, request.task()) == "added"
     time.sleep(1.0)
     assert platform.sink.received("/paced") == []  # held while paused
     assert queues.held(key) == 10
@@ -87,4 +87,4 @@ def test_queued_runs_are_sent_through_the_deliver_route_within_the_rate(
     )
     assert done[0]["transformedPayload"] == {"number": 0}
     # Queued again after it was sent: the queue refuses the name, nothing is sent twice.
-    assert queues.enqueue(key, runs[0].task()) == "already_queued"
+    assert queues.enqueue(key, runs[0].task()) == "already_added"

@@ -89,6 +89,7 @@ FLOORS: list[tuple[str, dict[str, tuple[str, ...]]]] = [
     ("pipeline", {"pipeline": ("mapper.pipeline",)}),
     ("adapters", {"adapters": (
         "mapper.store", "mapper.queue", "mapper.group_commit", "mapper.firestore_writes",
+        "mapper.cloud_tasks",
     )}),
     ("control", {"control": (
         "mapper.pull", "mapper.redrive", "mapper.admin", "mapper.access", "mapper.keys",

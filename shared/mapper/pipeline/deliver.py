@@ -85,4 +85,4 @@ class Deliverer:
             return self._runs.end_unless_leased(
                 request.message.run_id, RunStatus.ERROR, {"errorMessage": reason}
             )
-        return self._worker.process(request.message.to_dict())
+        return self._worker.process(request.message)

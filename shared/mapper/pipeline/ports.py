@@ -366,10 +366,12 @@ class RedriveJobs(Protocol):
 
     def touch(self, job_id: str, seen_updated_at: str, fields: dict[str, Any]) -> bool:
         """Set fields if the job is unchanged since `seen_updated_at`; False if it changed."""
+        ...
+
 
 # --- paced delivery (docs/delivery.md) ----------------------------------------------------
 
-Enqueued = Literal["queued", "already_queued"]
+Enqueued = Literal["added", "already_added"]  # a task added, or one of its name exists
 
 
 @dataclass(frozen=True)
@@ -448,7 +450,7 @@ class DeliveryQueue(Protocol):
         ...
 
     def enqueue(self, key: QueueKey, task: DeliveryTask) -> Enqueued:
-        """Add the task; "already_queued" when a task of that name exists (no error)."""
+        """Add the task; "already_added" when a task of that name exists (no error)."""
         ...
 
     def held(self, key: QueueKey) -> int:
