@@ -371,8 +371,10 @@ class RedriveRequest(_Body):
     """Resend the failed runs a filter matches, each as a new run (replayOf), at a bounded rate."""
 
     integration_id: str | None = Field(default=None, description="Only this integration's runs.")
-    statuses: list[Literal["error", "dead_lettered", "retrying"]] = Field(
-        min_length=1, description="Runs in any of these statuses."
+    statuses: list[Literal["error", "dead_lettered"]] = Field(
+        min_length=1,
+        description="Runs in any of these statuses (a retrying run is still in flight: the "
+        "platform attempts it again itself).",
     )
     since: str | None = Field(default=None, description="Created at or after (ISO-8601).")
     until: str | None = Field(

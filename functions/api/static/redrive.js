@@ -6,7 +6,7 @@ import { confirmDialog } from './dialog.js';
 import { el, replace } from './dom.js';
 import { can, REASON } from './signin.js';
 
-export const REDRIVE_STATUSES = ['dead_lettered', 'error', 'retrying'];
+export const REDRIVE_STATUSES = ['dead_lettered', 'error'];
 const POLL_MS = 1000;
 const POLL_MAX_MS = 5000;
 
@@ -19,7 +19,7 @@ export function redrivePanel(filters, names) {
   let stopped = false;
   const boxes = REDRIVE_STATUSES.map((status) => el('input', { type: 'checkbox', value: status,
     id: `redrive-${status}`,
-    checked: filters.status ? filters.status === status : status !== 'retrying' }));
+    checked: filters.status ? filters.status === status : true }));
   const count = el('button', { type: 'button', class: 'primary', id: 'redrive-count',
     disabled: !can('editor'), title: can('editor') ? null : REASON.editor }, 'Count failed runs');
   const outcome = el('div', { class: 'redrive-outcome', 'aria-live': 'polite' });

@@ -33,7 +33,7 @@ from .intake import republish_message
 from .integrations import Integrations
 from .ports import Claim, MessageQueue, RunLog, held_by_live_lease, not_due
 from .retries import after_failure, exhausted
-from .runs import RunStatus
+from .runs import RunStatus, event_id
 
 log = logging.getLogger("mapper.worker")
 
@@ -219,7 +219,8 @@ class Worker:
         try:
             # The event's id reaches the receiver (Idempotency-Key, webhook-id): a redriven or
             # replayed run sends its original's, so the receiver sees the same event again.
-            delivery = target.send(outcome.output, data, run_id=event_id(claim.run, run_id))
+            key = event_id({"id": run_id, **claim.run})
+            delivery = target.send(outcome.output, data, run_id=key)
         except MapperError as exc:
             fields["apiCallTimeMs"] = round((time.perf_counter() - started) * 1000, 3)
             fields.update(_recorded(getattr(exc, "delivery", None)))
@@ -314,11 +315,6 @@ class Worker:
         log.error("run %s: message without a run record after %ss; dropped", message["runId"],
                   ORPHAN_GRACE_S)
         return "missing"
-
-
-def event_id(run: dict[str, Any], run_id: str) -> str:
-    """The id the receiver knows the event by: the first run's, for a redriven or replayed one."""
-    return str(run.get("originalRunId") or run_id)
 
 
 def _iso(epoch: float) -> str:
