@@ -636,27 +636,30 @@ class RunStore:
         """Take the run for one redrive (`by`: a job id, or "replay"); None if taken now.
 
         Else why not: it is not in `statuses`, or another redrive took it (the reason names
-        the run that one made). One transaction: of two redrives racing for the same run,
-        exactly one sees it free. The same `by` taking it again succeeds (a task redelivered).
+        the run that one made). One read, then one write conditional on it, as `claim`: of
+        two redrives racing for the same run, the loser reads again and finds it taken. The
+        same `by` taking it again succeeds (a task delivered twice).
         """
         ref = self._collection.document(run_id) if is_valid_document_id(run_id) else None
         if ref is None:
             return "no such run"
         wanted = set(statuses)
-
-        @firestore.transactional
-        def claim_in(transaction: firestore.Transaction) -> str | None:
-            snapshot = ref.get(transaction=transaction)
+        for _ in range(CLAIM_TRIES):
+            with _store_errors("read a run"):
+                snapshot = ref.get()
             if not snapshot.exists:
                 return "no such run"
-            run = snapshot.to_dict() or {}
-            refused = redrive_refused(run, by, wanted)
-            if refused is None:
-                transaction.update(ref, {"redrivenBy": by, "redrivenAs": as_run})
-            return refused
-
-        with _store_errors("claim a run for redrive"):
-            return claim_in(self._client.transaction())
+            refused = redrive_refused(snapshot.to_dict() or {}, by, wanted)
+            if refused is not None:
+                return refused
+            option = self._client.write_option(last_update_time=snapshot.update_time)
+            with _store_errors("claim a run for redrive"):
+                try:
+                    ref.update({"redrivenBy": by, "redrivenAs": as_run}, option=option)
+                except gexc.FailedPrecondition:
+                    continue  # changed since it was read: look again
+            return None
+        return "the run kept changing; redrive it again"
 
     def count_republish(self, run_id: str, seen_updated_at: str, republishes: int) -> bool:
         """Count a republish of a run read at `seen_updated_at`; False if it changed since.
