@@ -143,7 +143,9 @@ resource "google_monitoring_notification_channel" "email" {
 
 # --- alerts -------------------------------------------------------------------------------
 
-# Pub/Sub gave up on a message after var.max_delivery_attempts: that event was not delivered.
+# A run's last allowed attempt failed (the integration's retry.maxAttempts, else
+# var.max_delivery_attempts, counted by the worker), or Pub/Sub gave up on a message whose
+# run had none left: that event was not delivered.
 resource "google_monitoring_alert_policy" "dead_lettered" {
   project               = var.project_id
   display_name          = "JSON mapper: a run was dead-lettered"
@@ -153,7 +155,7 @@ resource "google_monitoring_alert_policy" "dead_lettered" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "An event of integration $${metric.label.integration_id} was not delivered after ${var.max_delivery_attempts} attempts. Open the integration's runs (status dead_lettered) in the web UI to read the last error, fix the target, and replay the run."
+    content   = "An event of integration $${metric.label.integration_id} was not delivered after the attempts its retry policy allows (${var.max_delivery_attempts} unless the integration sets retry.maxAttempts). Open the integration's runs (status dead_lettered) in the web UI to read the last error, fix the target, and replay the run."
   }
 
   conditions {
