@@ -283,18 +283,37 @@ def test_no_secret_value_in_any_run_or_log_line(
 ENDED = ("dead_lettered", "success", "error")
 
 
-def wait_ticking(platform: Platform, run_id: str, timeout: float = 120) -> dict[str, Any]:
-    """Wait for the run to end, sweeping as the scheduled pull function's tick does."""
+def wait_ticking(
+    platform: Platform, run_id: str, timeout: float = 120, tick: float = 1
+) -> dict[str, Any]:
+    """Wait for the run to end, sweeping every `tick` s as the scheduled pull function does."""
     from mapper.services import reconciler
 
     deadline = time.monotonic() + timeout
+    swept = 0.0
     while time.monotonic() < deadline:
         run = platform.runs.get(run_id)
         if run and run["status"] in ENDED:
             return run
-        reconciler().sweep()
-        time.sleep(1)
+        if time.monotonic() - swept >= tick:
+            reconciler().sweep()
+            swept = time.monotonic()
+        time.sleep(0.5)
     raise AssertionError(f"run {run_id} still {run and run['status']} after {timeout}s")
+
+
+def test_always_failing_events_are_all_dead_lettered_in_time(platform: Platform) -> None:
+    # Three at once, the platform's own policy (5 attempts locally), the tick of `make dev`
+    # (60 s): each is dead-lettered by its own count, however the queue redelivers.
+    platform.sink.on("/failing", 500)
+    integration = http_integration(platform, "/failing")
+    run_ids = [post(platform, integration, {"order": {"id": 40 + n}}).json()["runId"]
+               for n in range(3)]
+    started = time.monotonic()
+    runs = [wait_ticking(platform, run_id, timeout=240 - (time.monotonic() - started), tick=60)
+            for run_id in run_ids]
+    assert [(r["status"], r["attempts"]) for r in runs] == [("dead_lettered", 5)] * 3
+    assert len(platform.sink.received("/failing")) == 15
 
 
 def test_the_platform_counts_attempts_whatever_the_queue_says(platform: Platform) -> None:
