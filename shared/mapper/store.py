@@ -635,7 +635,7 @@ class RunStore:
     def claim_redrive(
         self, run_id: str, by: str, as_run: str, statuses: Iterable[str]
     ) -> str | None:
-        """Take the run for one redrive (`by`: a job id, or "replay"); None if taken now.
+        """Take the run for one redrive (`by`: a job's id, or replay:<run>); None if taken now.
 
         Else why not: it is not in `statuses`, or another redrive took it (the reason names
         the run that one made). One read, then one write conditional on it, as `claim`: of

@@ -80,7 +80,9 @@ def test_the_worker_dead_letters_the_last_attempt_itself() -> None:
     assert len(p.target.sent) == 2
 
 
-def test_an_attempt_that_never_recorded_its_outcome_still_counts() -> None:
+def test_an_attempt_that_never_recorded_its_outcome_still_counts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # A worker that died after claiming counted the attempt: past the policy, nothing is sent.
     p = build({**HOOK, "retry": {**FIVE, "maxAttempts": 2}})
     run_id = failing(p)
@@ -89,7 +91,10 @@ def test_an_attempt_that_never_recorded_its_outcome_still_counts() -> None:
     p.clock.advance(1)
     p.runs.claim(run_id, "crashed", 1)  # attempt 2: claimed, then the instance died
     p.clock.advance(5)
-    assert attempt(p, message) == RunStatus.DEAD_LETTERED
+    with caplog.at_level(logging.INFO, "mapper.worker"):
+        assert attempt(p, message) == RunStatus.DEAD_LETTERED
+    assert "attempt 3 of 2" not in caplog.text
+    assert "after 2 of 2 attempts: dead_lettered: not attempted again" in caplog.text
     run = p.runs.get(run_id)
     assert run["errorMessage"].startswith("not attempted again: its 2 attempts were used")
     assert len(p.target.sent) == 1

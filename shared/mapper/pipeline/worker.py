@@ -293,10 +293,14 @@ class Worker:
         extra: dict[str, Any] = {"status": outcome, "attempt": attempt}
         if fields.get("apiCallTimeMs") is not None:
             extra["apiCallTimeMs"] = fields["apiCallTimeMs"]
-        line = (
-            f"run {run.get('id')} (integration {run.get('integrationId')}): "
-            f"attempt {attempt} of {policy.max_attempts}: {outcome}"
+        # A claim past the policy (an earlier attempt never recorded its outcome) sends
+        # nothing: it is not an attempt of the policy's, and is not named as one.
+        counted = (
+            f"attempt {attempt} of {policy.max_attempts}"
+            if attempt <= policy.max_attempts
+            else f"after {policy.max_attempts} of {policy.max_attempts} attempts"
         )
+        line = f"run {run.get('id')} (integration {run.get('integrationId')}): {counted}: {outcome}"
         if reason:
             line += f": {reason}"
         if outcome == RunStatus.RETRYING:
