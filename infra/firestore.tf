@@ -148,6 +148,11 @@ locals {
         ["__name__", "ASCENDING"],
       ]
     }
+    # The reconciler: retrying runs whose nextAttemptAt has come (docs/data-plane.md).
+    "runs-due-retries" = {
+      collection = "runs"
+      fields     = [["status", "ASCENDING"], ["nextAttemptAt", "ASCENDING"], ["__name__", "ASCENDING"]]
+    }
     # mapper.store.jobs.SignatureFailureStore.latest: an integration's newest marker.
     "signature-failures-by-integration" = {
       collection = "signatureFailures"

@@ -92,6 +92,8 @@ locals {
     "deliver/secrets"   = { function = "deliver", role = "roles/secretmanager.secretAccessor", on = "project", condition = "integration_secrets" }
 
     "dead_letter/firestore" = { function = "dead_letter", role = "roles/datastore.user", on = "project", condition = null }
+    # A run the queue gave up on while it still has attempts left goes back on the topic.
+    "dead_letter/publish" = { function = "dead_letter", role = "roles/pubsub.publisher", on = "topic:internal", condition = null }
 
     "pull/firestore"     = { function = "pull", role = "roles/datastore.user", on = "project", condition = null }
     "pull/publish"       = { function = "pull", role = "roles/pubsub.publisher", on = "topic:internal", condition = null }

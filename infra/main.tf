@@ -141,7 +141,11 @@ locals {
     API_MAX_BODY_BYTES      = { value = var.api_max_body_bytes, functions = ["api"] }
     # Delivery (docs/data-plane.md): the worker names attempt n of N in its log lines; the
     # reconciler runs on the pull tick, and the api counts runs past its horizon as stuck.
-    MAX_DELIVERY_ATTEMPTS     = { value = var.max_delivery_attempts, functions = ["worker", "deliver"] }
+    # They are also the retry policy of integrations without `retry`, counted by the worker,
+    # and the dead_letter function republishes a run that still has attempts left.
+    MAX_DELIVERY_ATTEMPTS     = { value = var.max_delivery_attempts, functions = ["worker", "deliver", "dead_letter"] }
+    RETRY_MIN_BACKOFF_SECONDS = { value = var.retry_min_backoff_seconds, functions = ["worker", "deliver", "dead_letter"] }
+    RETRY_MAX_BACKOFF_SECONDS = { value = var.retry_max_backoff_seconds, functions = ["worker", "deliver", "dead_letter"] }
     RECONCILE_AFTER_SECONDS   = { value = var.reconcile_after_seconds, functions = ["pull", "api"] }
     RECONCILE_MAX_REPUBLISHES = { value = var.reconcile_max_republishes, functions = ["pull"] }
     # SMTP servers that may be logged in to without TLS (empty: none).

@@ -147,12 +147,13 @@ locals {
   # Each alert: one threshold on one series; the resource below is the same for all.
   # `denominator_filter` makes a ratio; `group_by` alerts once per integration.
   alerts = {
-    # Pub/Sub gave up on a message after var.max_delivery_attempts: that event was not
-    # delivered.
+    # A run's last allowed attempt failed (the integration's retry.maxAttempts, else
+    # var.max_delivery_attempts, counted by the worker), or Pub/Sub gave up on a message
+    # whose run had none left: that event was not delivered.
     dead_lettered = {
       display_name   = "JSON mapper: a run was dead-lettered"
       severity       = "ERROR"
-      documentation  = "An event of integration $${metric.label.integration_id} was not delivered after ${var.max_delivery_attempts} attempts. Open the integration's runs (status dead_lettered) in the web UI to read the last error, fix the target, and replay the run."
+      documentation  = "An event of integration $${metric.label.integration_id} was not delivered after the attempts its retry policy allows (${var.max_delivery_attempts} unless the integration sets retry.maxAttempts). Open the integration's runs (status dead_lettered) in the web UI to read the last error, fix the target, and replay the run."
       condition_name = "dead_lettered runs"
       filter         = "resource.type=\"cloud_run_revision\" AND metric.type=\"${local.runs_metric}\" AND metric.label.status=\"dead_lettered\""
       threshold      = 0

@@ -168,7 +168,14 @@ def serve(
     """
     from werkzeug.serving import make_server
 
-    os.environ.update({"MAX_DELIVERY_ATTEMPTS": str(LOCAL_MAX_DELIVERY_ATTEMPTS), **env})
+    os.environ.update(
+        {
+            "MAX_DELIVERY_ATTEMPTS": str(LOCAL_MAX_DELIVERY_ATTEMPTS),
+            "RETRY_MIN_BACKOFF_SECONDS": str(LOCAL_MIN_BACKOFF_S),
+            "RETRY_MAX_BACKOFF_SECONDS": str(LOCAL_MAX_BACKOFF_S),
+            **env,
+        }
+    )
     server = make_server(host, port, build_app(extra=extra), threaded=True)
     bound = f"http://{host}:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, name="local-functions", daemon=True)

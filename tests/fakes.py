@@ -22,6 +22,8 @@ from mapper.pipeline.ports import (
     QueueConfig,
     QueueKey,
     held_by_live_lease,
+    not_due,
+    redrive_refused,
 )
 from mapper.pipeline.runs import TERMINAL, QueuedMessage, RunStatus
 from mapper.timestamps import iso_timestamp, now_iso
@@ -191,6 +193,41 @@ class FakeRuns:
             self._wrote(run_id)
             return True
 
+    def touch_if_unchanged(self, run_id: str, seen_updated_at: str, **fields: Any) -> bool:
+        with self._lock:
+            self.reads += 1
+            run = self.docs.get(run_id)
+            if run is None or run.get("updatedAt") != seen_updated_at:
+                return False
+            run.update(copy.deepcopy(fields), updatedAt=self.clock.iso())
+            self._wrote(run_id)
+            return True
+
+    def due_retries(self, now: str, limit: int) -> list[dict[str, Any]]:
+        with self._lock:
+            found = [
+                copy.deepcopy(r)
+                for r in self.docs.values()
+                if r.get("status") == RunStatus.RETRYING
+                and isinstance(r.get("nextAttemptAt"), str)
+                and r["nextAttemptAt"] <= now
+            ]
+        return sorted(found, key=lambda r: r["nextAttemptAt"])[:limit]
+
+    def claim_redrive(
+        self, run_id: str, by: str, as_run: str, statuses: Iterable[str]
+    ) -> str | None:
+        with self._lock:
+            self.reads += 1
+            run = self.docs.get(run_id)
+            if run is None:
+                return "no such run"
+            refused = redrive_refused(run, by, statuses)
+            if refused is None:
+                run.update(redrivenBy=by, redrivenAs=as_run)
+                self._wrote(run_id)
+            return refused
+
     def claim(self, run_id: str, delivery_id: str, lease_s: float) -> Claim:
         with self._lock:
             self.reads += 1
@@ -201,6 +238,8 @@ class FakeRuns:
                 return Claim("done", copy.deepcopy(run))
             if held_by_live_lease(run, self.clock.iso()):
                 return Claim("busy", copy.deepcopy(run))
+            if not_due(run, self.clock.iso()):
+                return Claim("early", copy.deepcopy(run))
             run.update(
                 status=RunStatus.DELIVERING,
                 deliveryId=delivery_id,

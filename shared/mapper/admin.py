@@ -45,7 +45,7 @@ from .pipeline.ports import (
     SignatureFailures,
 )
 from .pipeline.reconcile import DEFAULT_HORIZON_S
-from .pipeline.runs import IN_FLIGHT, TERMINAL, RunStatus, SourceKind, run_id_for
+from .pipeline.runs import IN_FLIGHT, TERMINAL, RunStatus, SourceKind, event_id, run_id_for
 from .redrive import Redriver
 from .secrets import (
     SecretBackend,
@@ -435,8 +435,19 @@ class Admin:
         return run
 
     def replay(self, run_id: str) -> dict[str, Any]:
-        """Queue the run's incoming payload again, with the integration as it is now."""
+        """Queue the run's incoming payload again, with the integration as it is now.
+
+        The same event sent again: the receiver sees the original's key (`originalRunId`).
+        A run still in flight is not replayed, and a run is replayed (or redriven) once:
+        the next replay is of the run this one makes.
+        """
         original = self.get_run(run_id)
+        status = original.get("status")
+        if status not in TERMINAL:
+            raise ConflictError(
+                f"the run is {status}: the platform is still delivering it; replay it once it "
+                "has ended"
+            )
         if original.get("incomingRaw") or "incomingPayload" not in original:
             raise ConflictError("this run holds no JSON payload to replay (its body was refused)")
         payload = original["incomingPayload"]
@@ -446,6 +457,10 @@ class Admin:
         if not integration.active:
             raise ConflictError("the integration is paused; activate it before replaying")
         new_id = run_id_for(original["integrationId"], None)
+        # Taken in one transaction: of two clicks (or a click and a redrive job), one resends.
+        refused = self._s.runs.claim_redrive(run_id, f"replay:{new_id}", new_id, TERMINAL)
+        if refused is not None:
+            raise ConflictError(f"not replayed: {refused}")
         self._intake.accept(
             integration,
             payload,
@@ -454,6 +469,7 @@ class Admin:
             headers=original.get("incomingHeaders"),
             attributes=original.get("incomingAttributes"),
             replay_of=run_id,
+            original_run_id=event_id(original),
             deduplicate=False,
         )
         return {"status": RunStatus.QUEUED, "runId": new_id, "replayOf": run_id}

@@ -215,6 +215,23 @@ class RunRecord(BaseModel):
     replayOf: str | None = Field(  # noqa: N815
         default=None, description="Replays only: the id of the run replayed."
     )
+    originalRunId: str | None = Field(  # noqa: N815
+        default=None,
+        description="Replays only: the event's first run, whose id the target receives as "
+        "Idempotency-Key and webhook-id (the same event again).",
+    )
+    redrivenBy: str | None = Field(  # noqa: N815
+        default=None,
+        description="Resent already: the redrive job's id, or replay:<run id>; a run is "
+        "resent once.",
+    )
+    redrivenAs: str | None = Field(  # noqa: N815
+        default=None, description="Resent already: the run that resent it (redrive that one)."
+    )
+    nextAttemptAt: str | None = Field(  # noqa: N815
+        default=None,
+        description="While retrying: the earliest time of the next attempt (ISO-8601).",
+    )
     integrationVersion: int | None = Field(  # noqa: N815
         default=None,
         description="The integration's version that processed it (or accepted it, until "
@@ -373,7 +390,9 @@ class RedriveRequest(_Body):
 
     integration_id: str | None = Field(default=None, description="Only this integration's runs.")
     statuses: list[Literal[REDRIVABLE_STATUSES]] = Field(  # type: ignore[valid-type]
-        min_length=1, description="Runs in any of these statuses."
+        min_length=1,
+        description="Runs in any of these statuses (a retrying run is still in flight: the "
+        "platform attempts it again itself).",
     )
     since: str | None = Field(default=None, description="Created at or after (ISO-8601).")
     until: str | None = Field(

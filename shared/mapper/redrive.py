@@ -11,6 +11,13 @@ Each run goes in through `Intake.accept` as a new run of kind `replay` recording
 `replayOf`, with the integration as it is now. Its id is derived from the job and the
 original run, and `accept` creates a run only once per id, so a task delivered twice (or
 a batch redone after a crash) never sends a run twice for the same job.
+
+It is the same event sent again: the new run records `originalRunId` (the event's first
+run), whose id the receiver sees as `Idempotency-Key` and `webhook-id`. Before it is
+resent, the original run is taken for this job in one transaction (`redrivenBy`,
+`redrivenAs`): a run that another job (or a replay) resent already is not resent again,
+so two concurrent jobs send each run once, and redriving a failure and its redriven copy
+together does not double it: the copy is the one to redrive next.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from .errors import (
 from .pipeline import Intake
 from .pipeline.ports import IntegrationSource, MessageQueue, RedriveJobs, RunRecords
 from .pipeline.reconcile import due_again
-from .pipeline.runs import SourceKind
+from .pipeline.runs import REDRIVABLE, SourceKind, event_id
 from .timestamps import epoch_seconds, iso_timestamp, now_iso
 
 log = logging.getLogger("mapper.redrive")
@@ -129,6 +136,11 @@ class Redriver:
         # Runs created from now on (the redriven ones among them) are never part of the job.
         cutoff = now if until is None else min(_time("until", until), now)
         statuses = sorted(set(statuses))
+        if not statuses or not set(statuses) <= REDRIVABLE:
+            raise InvalidQueryError(
+                f"statuses must be among {sorted(REDRIVABLE)}: a run still in flight "
+                "(queued, delivering, retrying) is attempted by the platform itself"
+            )
         since = None if since is None else _time("since", since)
         filters = {"integration_id": integration_id, "statuses": statuses, "since": since}
         count = self._runs.count_matching(**filters, until=cutoff)
@@ -281,15 +293,21 @@ class Redriver:
             integration = integrations[integration_id] = self._integration(integration_id)
         if isinstance(integration, str):
             return integration
+        run_id = str(run["id"])
+        new_id = redrive_run_id(integration_id, job_id, run_id)
+        refused = self._runs.claim_redrive(run_id, job_id, new_id, REDRIVABLE)
+        if refused is not None:
+            return refused
         try:
             self._intake.accept(
                 integration,
                 run["incomingPayload"],
-                run_id=redrive_run_id(integration_id, job_id, str(run["id"])),
+                run_id=new_id,
                 source_kind=SourceKind.REPLAY,
                 headers=run.get("incomingHeaders"),
                 attributes=run.get("incomingAttributes"),
-                replay_of=str(run["id"]),
+                replay_of=run_id,
+                original_run_id=event_id(run),
             )
         except MessageTooLarge as exc:
             return str(exc)

@@ -151,12 +151,23 @@ def intake() -> Intake:
 @cache
 def worker() -> Worker:
     """The worker's and dead-letter function's pipeline half."""
+    from .engine import config as cfg
     from .pipeline import Worker
-    from .pipeline.worker import DEFAULT_MAX_ATTEMPTS
 
     s = services()
-    attempts = int(setting("MAX_DELIVERY_ATTEMPTS", str(DEFAULT_MAX_ATTEMPTS)))
-    return Worker(s.integrations, s.runs, s.plans, s.secrets, s.egress, max_attempts=attempts)
+    # For integrations without `retry`: the worker subscription's own settings (infra/).
+    platform_retry = cfg.RetryPolicy(
+        max_attempts=int(setting("MAX_DELIVERY_ATTEMPTS", str(cfg.DEFAULT_MAX_ATTEMPTS))),
+        initial_backoff_seconds=int(
+            setting("RETRY_MIN_BACKOFF_SECONDS", str(cfg.DEFAULT_INITIAL_BACKOFF_S))
+        ),
+        max_backoff_seconds=int(
+            setting("RETRY_MAX_BACKOFF_SECONDS", str(cfg.DEFAULT_MAX_BACKOFF_S))
+        ),
+    )
+    return Worker(
+        s.integrations, s.runs, s.plans, s.secrets, s.egress, retry=platform_retry, queue=s.queue
+    )
 
 
 @cache

@@ -41,9 +41,11 @@ class Sink:
     url: str
     requests: list[dict[str, Any]] = field(default_factory=list)
     script: dict[str, list[int]] = field(default_factory=dict)
+    answer_headers: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def on(self, path: str, *statuses: int) -> None:
+    def on(self, path: str, *statuses: int, headers: dict[str, str] | None = None) -> None:
         self.script[path] = list(statuses)
+        self.answer_headers[path] = dict(headers or {})
 
     def received(self, path: str) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["path"].split("?")[0] == path]
@@ -62,6 +64,7 @@ def start_sink() -> tuple[Sink, ThreadingHTTPServer]:
                     "path": self.path,
                     "headers": dict(self.headers),
                     "body": body.decode(),
+                    "at": time.monotonic(),
                 }
             )
             statuses = sink.script.get(self.path.split("?")[0], [])
@@ -70,6 +73,8 @@ def start_sink() -> tuple[Sink, ThreadingHTTPServer]:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
+            for name, value in sink.answer_headers.get(self.path.split("?")[0], {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
 

@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import requests
@@ -167,3 +168,73 @@ def test_redrive_refuses_bad_requests(platform: Platform) -> None:
     when = platform.api("POST", "/api/runs/redrive/", {"statuses": ["error"], "since": "soon",
                                                        "dryRun": True})
     assert when.status_code == 400
+
+
+def header(request: dict, name: str) -> str | None:
+    return next((v for k, v in request["headers"].items() if k.lower() == name.lower()), None)
+
+
+def test_redrive_resends_the_same_event_once_however_often_it_is_clicked(
+    platform: Platform,
+) -> None:
+    created = platform.add(
+        {
+            "name": "Redrive, clicked thrice",
+            "source": {"type": "webhook"},
+            "mappings": [{"source": "n", "target": "number"}],
+            "target": {"type": "http", "url": f"{platform.sink.url}/same", "method": "POST",
+                       "signing": {"scheme": "standard-webhooks"}},
+        }
+    )
+    originals = [f"{created['id']}.failed-{n}" for n in range(5)]
+    for n, run_id in enumerate(originals):
+        platform.runs.create(
+            {
+                "id": run_id,
+                "integrationId": created["id"],
+                "sourceKind": "webhook",
+                "status": "dead_lettered",
+                "incomingPayload": {"n": n},
+                "errorMessage": "gave up after 5 attempts: 503 from the target",
+                "createdAt": f"2026-11-28T10:00:0{n}.000000Z",
+            }
+        )
+    platform.sink.on("/same", 400)  # the first round fails again
+    asked = {"integrationId": created["id"], "statuses": ["dead_lettered", "error"],
+             "dryRun": False}
+
+    def click() -> str:
+        reply = platform.api("POST", "/api/runs/redrive/", asked)
+        assert reply.status_code == 202, reply.text
+        return reply.json()["jobId"]
+
+    with ThreadPoolExecutor(3) as pool:  # three concurrent jobs over the same runs
+        jobs = [job_once_ended(platform, job_id, 60) for job_id in pool.map(lambda _: click(),
+                                                                             range(3))]
+    assert [j["state"] for j in jobs] == ["done"] * 3
+    assert sum(j["queued"] for j in jobs) == 5
+    assert all("already resent" in f["reason"] for j in jobs for f in j["failures"])
+    numbers_received(platform, "/same", 5, timeout=60, settle=2)
+    first_round = platform.sink.received("/same")
+    assert len(first_round) == 5  # each run sent once, not once per job
+
+    # The second round matches the originals and their failed copies: each event once more.
+    platform.sink.on("/same", 200)
+    job = job_once_ended(platform, click(), 60)
+    assert (job["state"], job["total"], job["queued"], job["failed"]) == ("done", 10, 5, 5)
+    numbers_received(platform, "/same", 10, timeout=60, settle=2)
+    received = platform.sink.received("/same")
+    assert len(received) == 10
+    # The receiver sees each event under its original run's id, every time.
+    by_number = {json.loads(r["body"])["number"]: r for r in received[5:]}
+    for request in received:
+        n = json.loads(request["body"])["number"]
+        assert header(request, "Idempotency-Key") == originals[n]
+        assert header(request, "webhook-id") == originals[n]
+    assert sorted(by_number) == list(range(5))
+
+
+def test_runs_in_flight_are_not_redriven(platform: Platform) -> None:
+    for status in ("retrying", "queued", "delivering"):
+        reply = platform.api("POST", "/api/runs/redrive/", {"statuses": [status], "dryRun": True})
+        assert reply.status_code == 400, reply.text

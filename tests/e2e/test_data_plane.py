@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -274,3 +276,88 @@ def test_no_secret_value_in_any_run_or_log_line(
     everything = json.dumps(platform.runs.list(limit=200)[0])
     assert TOKEN not in everything
     assert TOKEN not in caplog.text
+
+
+# --- retries the platform counts ----------------------------------------------------------
+
+ENDED = ("dead_lettered", "success", "error")
+
+
+def wait_ticking(
+    platform: Platform, run_id: str, timeout: float = 120, tick: float = 1
+) -> dict[str, Any]:
+    """Wait for the run to end, sweeping every `tick` s as the scheduled pull function does."""
+    from mapper.services import reconciler
+
+    deadline = time.monotonic() + timeout
+    swept = 0.0
+    while time.monotonic() < deadline:
+        run = platform.runs.get(run_id)
+        if run and run["status"] in ENDED:
+            return run
+        if time.monotonic() - swept >= tick:
+            reconciler().sweep()
+            swept = time.monotonic()
+        time.sleep(0.5)
+    raise AssertionError(f"run {run_id} still {run and run['status']} after {timeout}s")
+
+
+def test_always_failing_events_are_all_dead_lettered_in_time(platform: Platform) -> None:
+    # Three at once, the platform's own policy (5 attempts locally), the tick of `make dev`
+    # (60 s): each is dead-lettered by its own count, however the queue redelivers.
+    platform.sink.on("/failing", 500)
+    integration = http_integration(platform, "/failing")
+    run_ids = [post(platform, integration, {"order": {"id": 40 + n}}).json()["runId"]
+               for n in range(3)]
+    started = time.monotonic()
+    runs = [wait_ticking(platform, run_id, timeout=240 - (time.monotonic() - started), tick=60)
+            for run_id in run_ids]
+    assert [(r["status"], r["attempts"]) for r in runs] == [("dead_lettered", 5)] * 3
+    assert len(platform.sink.received("/failing")) == 15
+
+
+def test_the_platform_counts_attempts_whatever_the_queue_says(platform: Platform) -> None:
+    # The queue would deliver the message 5 times (its dead-letter policy); the integration
+    # allows 3 attempts, and the worker ends the run after the third by itself.
+    platform.sink.on("/three", 503)
+    retry = {"maxAttempts": 3, "initialBackoffSeconds": 1, "maxBackoffSeconds": 1}
+    integration = http_integration(platform, "/three", retry=retry)
+    run_id = post(platform, integration, {"order": {"id": 30}}).json()["runId"]
+    run = wait_ticking(platform, run_id, timeout=120)  # the emulator may stall a message
+    assert run["status"] == "dead_lettered", run
+    assert run["attempts"] == 3 and run.get("nextAttemptAt") is None
+    assert run["errorMessage"].startswith("gave up after 3 attempts: ")
+    time.sleep(4)  # nothing more arrives: no copy of the message sends again
+    assert len(platform.sink.received("/three")) == 3
+
+
+def test_retries_keep_their_schedule_and_count_across_republished_messages(
+    platform: Platform,
+) -> None:
+    # The queue redelivers after 1-2 s, before each next attempt (4 s): those deliveries are
+    # sent back uncounted, so the queue's own count reaches its maximum and its dead letter
+    # hands the run back, and the reconciler publishes it again when due. Each copy starts
+    # the queue's count at 1; the run's goes on to its 4 attempts, 4 s apart.
+    platform.sink.on("/paced", 503)
+    retry = {"maxAttempts": 4, "initialBackoffSeconds": 4, "maxBackoffSeconds": 4}
+    integration = http_integration(platform, "/paced", retry=retry)
+    run_id = post(platform, integration, {"order": {"id": 31}}).json()["runId"]
+    run = wait_ticking(platform, run_id, timeout=180)
+    assert run["status"] == "dead_lettered", run
+    assert run["attempts"] == 4
+    received = platform.sink.received("/paced")
+    assert len(received) == 4
+    gaps = [b["at"] - a["at"] for a, b in itertools.pairwise(received)]
+    assert min(gaps) >= 3.9, gaps  # never before nextAttemptAt
+    assert {r["headers"]["Idempotency-Key"] for r in received} == {run_id}
+
+
+def test_retry_after_is_waited_for(platform: Platform) -> None:
+    platform.sink.on("/busy", 429, 200, headers={"Retry-After": "3"})
+    retry = {"initialBackoffSeconds": 1, "maxBackoffSeconds": 10}
+    integration = http_integration(platform, "/busy", retry=retry)
+    run_id = post(platform, integration, {"order": {"id": 32}}).json()["runId"]
+    run = wait_ticking(platform, run_id, timeout=120)
+    assert run["status"] == "success" and run["attempts"] == 2
+    first, second = platform.sink.received("/busy")
+    assert second["at"] - first["at"] >= 2.9  # Retry-After, not the 1 s backoff

@@ -24,13 +24,13 @@ _EQUALITY_OPS = {"==", "in", "array-contains", "array-contains-any", "array_cont
 # and, if it queries, exercised in store_queries().
 QUERYING = {
     IntegrationStore: {"find_by_field", "list_where", "list", "list_versions", "delete"},
-    RunStore: {"list", "count", "stale", "count_stale", "count_matching"},
+    RunStore: {"list", "count", "stale", "count_stale", "count_matching", "due_retries"},
 }
 BY_ID = {
     IntegrationStore: {"get", "create", "replace", "update_fields", "get_version"},
     RunStore: {
         "get", "create", "update", "mark", "claim", "finish", "end_unless_leased", "touch",
-        "count_republish",
+        "count_republish", "touch_if_unchanged", "claim_redrive",
     },
 }
 
@@ -133,6 +133,7 @@ def store_queries() -> list[Shape]:
     ):
         integrations.list(source_type=source_type, target_type=target_type, active=active)
     runs.stale(("queued", "retrying"), 900, 10)
+    runs.due_retries("2026-01-01T00:00:00Z", 10)
     runs.count_stale("int-1", ("queued", "retrying"), 900)
     return client.log
 

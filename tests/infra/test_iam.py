@@ -106,7 +106,8 @@ def test_secret_roles_on_the_project_are_conditioned() -> None:
 
 def test_publishers_publish_to_the_topic_they_are_told_of() -> None:
     # A function may publish to a topic only if its settings name that topic, and every
-    # function whose code publishes (the intake and pull) can.
+    # function whose code publishes (the intake and pull; dead_letter, a run with attempts
+    # left) can.
     settings = load().locals()["settings"]
     for key, grant in grants().items():
         if grant["role"] == "roles/pubsub.publisher":
@@ -115,7 +116,7 @@ def test_publishers_publish_to_the_topic_they_are_told_of() -> None:
             setting = settings[TOPIC_SETTINGS[topic]]
             assert setting["value"] == Expr(f"google_pubsub_topic.{topic}.name"), key
             assert grant["function"] in functions_of(setting), key
-    intake = {"webhook", "pubsub_push", "pull"}
+    intake = {"webhook", "pubsub_push", "pull", "dead_letter"}
     assert holders("roles/pubsub.publisher", "topic:internal") == intake
     assert holders("roles/pubsub.publisher", "topic:pull_tasks") == functions_of(
         settings["PULL_TASKS_TOPIC"]

@@ -40,6 +40,7 @@ class ScriptedTarget:
     sent: list[dict[str, Any]] = field(default_factory=list)
     script: list[type[Exception] | None] = field(default_factory=list)
     during_send: Callable[[], None] | None = None
+    retry_answer: dict[str, Any] = field(default_factory=lambda: {"status": 503, "headers": {}})
 
     def factory(self, config: Any, secrets: Any, egress: Any) -> ScriptedTarget:
         return self
@@ -53,8 +54,8 @@ class ScriptedTarget:
         delivery = Delivery(request={"method": "POST", "url": "https://hooks.example.com/x",
                                      "headers": {"Idempotency-Key": run_id}, "body": payload})
         if outcome is RetryableTargetError:
-            delivery.response = {"status": 503, "headers": {}, "body": "", "truncated": False}
-            raise RetryableTargetError("503 from the target", delivery)
+            delivery.response = {**self.retry_answer, "body": "", "truncated": False}
+            raise RetryableTargetError(f"{self.retry_answer['status']} from the target", delivery)
         if outcome is TargetError:
             delivery.response = {"status": 400, "headers": {}, "body": "", "truncated": False}
             raise TargetError("400 from the target", delivery)
@@ -102,7 +103,7 @@ def build(
     )
     worker = Worker(
         cache, runs, PlanCache(4), PlainSecrets(secrets), EgressPolicy(), clock=clock,
-        targets=target.factory,
+        targets=target.factory, queue=queue,
     )
     reconciler = Reconciler(runs, queue, horizon_s=900, max_republishes=3, clock=clock)
     return Pipeline(clock, integrations, runs, queue, target, intake, worker, reconciler, failures)

@@ -75,6 +75,23 @@ def test_send_test_and_replay_queue_real_runs(setup) -> None:  # noqa: ANN001
     assert len(p.target.sent) == 2
 
 
+def test_a_replay_sends_the_same_event_once(setup) -> None:  # noqa: ANN001
+    p, admin, _ = setup
+    admin.create_integration({**NEW, "samplePayload": {"n": 4}})
+    first = admin.send_test("id0")["runId"]
+    with pytest.raises(ConflictError, match="queued: the platform is still delivering it"):
+        admin.replay(first)  # in flight: not replayed
+    p.deliver_all()
+    replay = admin.replay(first)
+    with pytest.raises(ConflictError, match=f"already resent as run {replay['runId']}"):
+        admin.replay(first)  # a second click
+    assert p.deliver_all() == ["success"]
+    again = admin.replay(replay["runId"])  # the replay's own replay: still the same event
+    assert p.deliver_all() == ["success"]
+    assert p.runs.get(again["runId"])["originalRunId"] == first
+    assert [s["runId"] for s in p.target.sent] == [first] * 3  # the receiver's key
+
+
 def test_stats_count_runs_in_flight_and_stuck(setup) -> None:  # noqa: ANN001
     p, admin, _ = setup
     admin.create_integration({**NEW, "samplePayload": {"n": 4}})

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from mapper.errors import QueueError, TargetError
+from mapper.errors import InvalidQueryError, QueueError, TargetError
+from mapper.pipeline.runs import REDRIVABLE
 from mapper.redrive import Redriver, redrive_run_id
 from tests.fakes import FakeQueue, FakeRedriveJobs
 from tests.pipeline.support import HOOK, Pipeline, body, build
@@ -257,3 +258,64 @@ def test_a_task_that_cannot_be_published_again_leaves_the_other_jobs_resumed() -
     tasks.publish = refuse_job0  # type: ignore[method-assign]
     assert r.resume_stalled(HORIZON_S, 3) == {"resumed": 1, "ended": 0}
     assert tasks.messages == [{"redriveJob": "job1"}]
+
+
+# --- the same event, sent once --------------------------------------------------------------
+
+
+def test_a_redriven_run_reaches_the_receiver_with_its_original_key() -> None:
+    p = build()
+    originals = failed_runs(p, 3)
+    tasks, jobs = FakeQueue(), FakeRedriveJobs()
+    r = redriver(p, tasks, jobs)
+    r.start(["error"])
+    run_tasks(r, tasks)
+    assert set(p.deliver_all()) == {"success"}
+    # The key the target sends (Idempotency-Key, webhook-id) is the original run's id.
+    assert sorted(s["runId"] for s in p.target.sent) == sorted(originals)
+    for original in originals:
+        again = p.runs.get(redrive_run_id("i1", "job0", original))
+        assert again["originalRunId"] == original and again["replayOf"] == original
+        assert p.runs.get(original)["redrivenAs"] == again["id"]
+
+
+def test_runs_still_in_flight_are_not_redriven() -> None:
+    p = build()
+    failed_runs(p, 1)
+    r = redriver(p, FakeQueue(), FakeRedriveJobs())
+    for in_flight in ("retrying", "queued", "delivering"):
+        with pytest.raises(InvalidQueryError, match="in flight"):
+            r.start([in_flight, "error"])
+    assert "retrying" not in REDRIVABLE and "queued" not in REDRIVABLE
+
+
+def test_two_concurrent_jobs_send_each_run_once() -> None:
+    p = build()
+    originals = failed_runs(p, 4)
+    tasks, jobs = FakeQueue(), FakeRedriveJobs()
+    r = redriver(p, tasks, jobs, batch_size=2)
+    r.start(["error"])
+    r.start(["error", "dead_lettered"])
+    run_tasks(r, tasks)  # the two jobs' tasks interleaved, as two clicks would make them
+    first, second = r.status("job0"), r.status("job1")
+    assert first["queued"] + second["queued"] == 4
+    assert first["failed"] + second["failed"] == 4
+    assert all("already resent as run" in f["reason"]
+               for f in first["failures"] + second["failures"])
+    p.deliver_all()
+    assert sorted(s["runId"] for s in p.target.sent) == sorted(originals)  # once each
+
+
+def test_a_redriven_failure_is_not_doubled_by_the_next_redrive() -> None:
+    p = build()
+    originals = failed_runs(p, 3)
+    tasks, jobs = FakeQueue(), FakeRedriveJobs()
+    r = redriver(p, tasks, jobs)
+    for job in range(3):  # redrive every failed run; each fails again
+        p.clock.advance(1)
+        r.start(["error"])
+        run_tasks(r, tasks)
+        p.target.script = [TargetError] * 10
+        assert p.deliver_all() == ["error"] * 3, f"round {job}: three runs, not doubled"
+        sent, p.target.sent = p.target.sent, []
+        assert sorted(s["runId"] for s in sent) == sorted(originals)  # the same events

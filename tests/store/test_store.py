@@ -350,3 +350,61 @@ def test_running_redrive_jobs_are_found_and_touched_only_as_read(db: firestore.C
     assert jobs.advance("j3", 0, {"state": "done"}) is True
     assert jobs.touch("j3", ts(1), {"republishes": 1}) is False  # its task moved it on
     assert [job["id"] for job in jobs.running(10)] == ["j1"]
+
+
+# --- retries and redrive ----------------------------------------------------------------
+
+
+def test_a_retry_not_yet_due_is_not_claimed_and_not_counted(db: firestore.Client) -> None:
+    runs = RunStore(db)
+    soon = iso_timestamp(datetime.now(timezone.utc).replace(year=2099))
+    runs.create({**run("wait", ts(1)), "status": "retrying", "attempts": 2,
+                 "nextAttemptAt": soon})
+    early = runs.claim("wait", "d1", 60)
+    assert early.state == "early" and early.run["nextAttemptAt"] == soon
+    assert runs.get("wait")["attempts"] == 2 and runs.get("wait")["status"] == "retrying"
+
+    runs.update("wait", {"nextAttemptAt": ts(1)})  # its time came
+    claimed = runs.claim("wait", "d2", 60)
+    assert claimed.state == "claimed" and claimed.run["attempts"] == 3
+
+
+def test_due_retries_are_found_and_cleared_only_as_read(db: firestore.Client) -> None:
+    runs = RunStore(db)
+    later = iso_timestamp(datetime.now(timezone.utc).replace(year=2099))
+    runs.create({**run("due-2", ts(1)), "status": "retrying", "nextAttemptAt": ts(2)})
+    runs.create({**run("due-1", ts(1)), "status": "retrying", "nextAttemptAt": ts(1)})
+    runs.create({**run("later", ts(1)), "status": "retrying", "nextAttemptAt": later})
+    runs.create({**run("cleared", ts(1)), "status": "retrying", "nextAttemptAt": None})
+    runs.create({**run("ended", ts(1)), "status": "dead_lettered", "nextAttemptAt": ts(1)})
+
+    due = runs.due_retries(ts(3), limit=10)
+    assert [r["id"] for r in due] == ["due-1", "due-2"]
+
+    seen = due[0]["updatedAt"]
+    time.sleep(0.01)
+    runs.touch("due-1", errorMessage="changed since it was read")
+    assert runs.touch_if_unchanged("due-1", seen, nextAttemptAt=None) is False
+    assert runs.touch_if_unchanged("due-2", due[1]["updatedAt"], nextAttemptAt=None) is True
+    assert [r["id"] for r in runs.due_retries(ts(3), limit=10)] == ["due-1"]
+
+
+def test_two_redrives_racing_for_a_run_take_it_once(db: firestore.Client) -> None:
+    runs = RunStore(db)
+    runs.create({**run("failed", ts(1)), "status": "error"})
+    runs.create({**run("busy", ts(1)), "status": "retrying"})
+
+    def take(n: int) -> str | None:
+        return runs.claim_redrive("failed", f"job{n}", f"copy{n}", ["error", "dead_lettered"])
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(take, range(8)))
+    assert answers.count(None) == 1
+    winner = answers.index(None)
+    stored = runs.get("failed")
+    assert (stored["redrivenBy"], stored["redrivenAs"]) == (f"job{winner}", f"copy{winner}")
+    assert all(a == f"already resent as run copy{winner}; redrive that one"
+               for a in answers if a is not None)
+    assert take(winner) is None  # the same job again (its task redelivered)
+    assert runs.claim_redrive("busy", "job0", "c", ["error"]) == "the run is retrying, not redriven"
+    assert runs.claim_redrive("nope", "job0", "c", ["error"]) == "no such run"

@@ -19,7 +19,7 @@ export function redrivePanel(filters, names) {
   let stopped = false;
   const boxes = REDRIVE_STATUSES.map((status) => el('input', { type: 'checkbox', value: status,
     id: `redrive-${status}`,
-    checked: filters.status ? filters.status === status : status !== STATUS.RETRYING }));
+    checked: filters.status ? filters.status === status : true }));
   const count = el('button', { type: 'button', class: 'primary', id: 'redrive-count',
     disabled: !can('editor'), title: can('editor') ? null : REASON.editor }, 'Count failed runs');
   const outcome = el('div', { class: 'redrive-outcome', 'aria-live': 'polite' });

@@ -20,6 +20,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -39,6 +40,14 @@ MAX_MAPPINGS = 500
 MAX_TRANSFORMS = 20
 DEFAULT_HTTP_TIMEOUT_S = 30
 MAX_HTTP_TIMEOUT_S = 120
+# Retries (`retry`): the defaults are the platform's own settings (infra/variables.tf).
+DEFAULT_MAX_ATTEMPTS = 10
+MAX_ATTEMPTS = 100
+DEFAULT_INITIAL_BACKOFF_S = 10
+DEFAULT_MAX_BACKOFF_S = 600
+MAX_BACKOFF_S = 3600
+DEFAULT_MAX_AGE_S = 604_800  # 7 days: how long Pub/Sub keeps a message it could not deliver
+MAX_AGE_S = 604_800
 
 __all__ = ["MAX_CODE_CHARS", "Concat", "Custom"]  # re-exported: the engine checks for them
 
@@ -397,6 +406,45 @@ class SandboxLimits(_Model):
     )
 
 
+class RetryPolicy(_Model):
+    """How often and how long a failed delivery is tried again, counted by the platform."""
+
+    max_attempts: StrictInt = Field(
+        default=DEFAULT_MAX_ATTEMPTS,
+        ge=1,
+        le=MAX_ATTEMPTS,
+        description="Attempts in all, the first included; after the last one fails the run "
+        "is dead_lettered.",
+    )
+    initial_backoff_seconds: StrictInt = Field(
+        default=DEFAULT_INITIAL_BACKOFF_S,
+        ge=1,
+        le=MAX_BACKOFF_S,
+        description="The wait after the first failed attempt; it doubles after each one.",
+    )
+    max_backoff_seconds: StrictInt = Field(
+        default=DEFAULT_MAX_BACKOFF_S,
+        ge=1,
+        le=MAX_BACKOFF_S,
+        description="The longest wait between attempts, a Retry-After answer's included.",
+    )
+    max_age_seconds: StrictInt = Field(
+        default=DEFAULT_MAX_AGE_S,
+        ge=60,
+        le=MAX_AGE_S,
+        description="No attempt starts later than this after the event was accepted; the run "
+        "is dead_lettered instead.",
+    )
+
+    @model_validator(mode="after")
+    def _backoffs_in_order(self) -> RetryPolicy:
+        if self.initial_backoff_seconds > self.max_backoff_seconds:
+            raise PydanticCustomError(
+                "backoff_order", "initialBackoffSeconds must not exceed maxBackoffSeconds"
+            )
+        return self
+
+
 def _server(description: str) -> Any:
     """A field the server sets: accepted on write (a read can be sent back) and ignored."""
     return Field(default=None, description=description, json_schema_extra=SERVER_OWNED)
@@ -444,6 +492,11 @@ class Integration(_Model):
     target: Target = Field(description="Where the output goes: HTTP or email.")
     sandbox: SandboxLimits = Field(
         default_factory=SandboxLimits, description="Limits of this integration's JavaScript."
+    )
+    retry: RetryPolicy | None = Field(
+        default=None,
+        description="How failed deliveries are retried; absent: the platform's settings "
+        "(the defaults shown).",
     )
     sample_payload: Any = Field(
         default=None, description="A payload to try the integration with (test, preview)."

@@ -273,6 +273,7 @@ class Intake:
         headers: Mapping[str, str] | None = None,
         attributes: Mapping[str, str] | None = None,
         replay_of: str | None = None,
+        original_run_id: str | None = None,
         deduplicate: bool = True,
     ) -> bool:
         """Record and queue one message; False when it was a duplicate (nothing published).
@@ -298,6 +299,9 @@ class Intake:
         }
         if replay_of:
             run["replayOf"] = replay_of
+        if original_run_id:
+            # The event's first run: its id is the key the receiver sees (mapper.pipeline.worker).
+            run["originalRunId"] = original_run_id
         if integration.search_keys:
             run["searchValues"] = search_values(integration.search_keys, data)
         message = QueuedMessage.for_run(run, data, self._clock())

@@ -26,6 +26,7 @@ Page = tuple[list[dict[str, Any]], str | None]  # one page of documents, and the
 # --- integrations ------------------------------------------------------------------------
 
 
+
 class IntegrationSource(Protocol):
     """Where integration documents are read from."""
 
@@ -93,7 +94,7 @@ class IntegrationDocs(IntegrationSource, Protocol):
 # --- runs --------------------------------------------------------------------------------
 
 
-ClaimState = Literal["claimed", "done", "busy", "missing"]
+ClaimState = Literal["claimed", "done", "busy", "early", "missing"]
 
 
 @dataclass
@@ -101,7 +102,9 @@ class Claim:
     """The answer to "may this delivery send the run?".
 
     `claimed`: yes, the lease is ours until `lease_until`; `done`: the run already ended;
-    `busy`: another delivery holds an unexpired lease; `missing`: there is no such run.
+    `busy`: another delivery holds an unexpired lease; `early`: the run is `retrying` and its
+    `nextAttemptAt` has not come (nothing written, no attempt counted); `missing`: there is
+    no such run.
     """
 
     state: ClaimState
@@ -116,6 +119,30 @@ def held_by_live_lease(run: Mapping[str, Any], now_iso: str) -> bool:
     """
     lease = run.get("leaseUntil")
     return run.get("status") == RunStatus.DELIVERING and bool(lease) and now_iso < str(lease)
+
+
+def not_due(run: Mapping[str, Any], now_iso: str) -> bool:
+    """Whether the run waits for its next attempt (`retrying`, `nextAttemptAt` after `now_iso`).
+
+    A delivery that arrives before it does not attempt: the retry schedule is the run's.
+    """
+    when = run.get("nextAttemptAt")
+    return run.get("status") == RunStatus.RETRYING and bool(when) and now_iso < str(when)
+
+
+def redrive_refused(run: Mapping[str, Any], by: str, statuses: Iterable[str]) -> str | None:
+    """Why `by` (a redrive job's id, or a replay) may not resend the run; None if it may.
+
+    A run is resent at most once: whoever redrove it first recorded `redrivenBy` and the run
+    it made (`redrivenAs`), which is the one to redrive next if that failed too.
+    """
+    taken = run.get("redrivenBy")
+    if taken and taken != by:
+        return f"already resent as run {run.get('redrivenAs')}; redrive that one"
+    status = run.get("status")
+    if status not in set(statuses):
+        return f"the run is {status}, not redriven"
+    return None
 
 
 class RunLog(Protocol):
@@ -159,6 +186,14 @@ class RunLog(Protocol):
         """Count a republish of a run as read at `seen_updated_at`; False if it changed since."""
         ...
 
+    def due_retries(self, now: str, limit: int) -> list[dict[str, Any]]:
+        """Runs `retrying` whose `nextAttemptAt` is at or before `now` (ISO), longest due first."""
+        ...
+
+    def touch_if_unchanged(self, run_id: str, seen_updated_at: str, **fields: Any) -> bool:
+        """Set `fields` on a run read at `seen_updated_at`; False if it changed since."""
+        ...
+
 
 class RunRecords(RunLog, Protocol):
     """The run records as the control plane and redrive read them."""
@@ -188,6 +223,12 @@ class RunRecords(RunLog, Protocol):
         until: datetime | str | None = None,
     ) -> int:
         """How many runs `list` would give with these filters, over all its pages."""
+        ...
+
+    def claim_redrive(
+        self, run_id: str, by: str, as_run: str, statuses: Iterable[str]
+    ) -> str | None:
+        """Take an ended run for one redrive job; None, or why it cannot be taken."""
         ...
 
     def count(

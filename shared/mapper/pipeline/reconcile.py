@@ -9,6 +9,11 @@ id: the claim keeps a second copy from sending twice. Each republish waits twice
 as the previous one. After `max_republishes` it ends the run as `error` with "lost by the
 queue after N republishes" and logs a line an alert matches. docs/data-plane.md gives the
 numbers.
+
+It also keeps the retry schedule: a `retrying` run whose `nextAttemptAt` has come is
+published again (once: `nextAttemptAt` is cleared as it is), since Pub/Sub may have given
+up on its message, or delivered it early and been sent back. The tick's interval is the
+schedule's granularity.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import MapperError
-from ..timestamps import epoch_seconds
+from ..timestamps import epoch_seconds, iso_timestamp
 from ..timestamps import now_iso as iso_now
 from .ports import MessageQueue, RunLog, held_by_live_lease
 from .runs import IN_FLIGHT, QueuedMessage, RunStatus
@@ -79,8 +85,14 @@ class Reconciler:
         self._clock = clock
 
     def sweep(self) -> SweepReport:
-        """One pass over the runs in flight past the horizon."""
+        """One pass over the retries that are due, then the runs in flight past the horizon."""
         report = SweepReport()
+        for run in self._runs.due_retries(_iso(self._clock()), SWEEP_LIMIT):
+            try:
+                self._retry_due(run, report)
+            except MapperError as exc:
+                log.warning("run %s: could not publish its retry: %s", run.get("id"), exc)
+                report.failed.append(str(run.get("id")))
         for run in self._runs.stale(IN_FLIGHT, self.horizon_s, SWEEP_LIMIT):
             run_id = str(run["id"])
             try:
@@ -90,10 +102,30 @@ class Reconciler:
                 report.failed.append(run_id)
         return report
 
+    def _retry_due(self, run: dict[str, Any], report: SweepReport) -> None:
+        """Publish a `retrying` run whose next attempt has come, unless it moved since read."""
+        run_id = str(run["id"])
+        # Cleared first, and only if the run is still as read: a delivery that claimed it
+        # since keeps its claim; the copy published now is not sent back as early; and the
+        # next tick does not publish it again (if this copy is lost too, the horizon below
+        # finds the run).
+        if not self._runs.touch_if_unchanged(run_id, str(run.get("updatedAt")),
+                                             nextAttemptAt=None):
+            return
+        self._queue.publish(
+            QueuedMessage.for_run(run, run.get("incomingPayload"), self._clock()).to_dict(),
+            {"runId": run_id, "integrationId": str(run.get("integrationId"))},
+        )
+        log.info("run %s: its next attempt is due (%s); published again", run_id,
+                 run.get("nextAttemptAt"))
+        report.republished.append(run_id)
+
     def _reconcile(self, run: dict[str, Any], report: SweepReport) -> None:
         run_id = str(run["id"])
         if held_by_live_lease(run, iso_now()):
             return  # a live delivery holds it (a long target timeout): not lost
+        if run.get("status") == RunStatus.RETRYING and run.get("nextAttemptAt"):
+            return  # waiting for its next attempt, which the due retries above publish
         done = int(run.get("republishes") or 0)
         # Each republish waits twice as long as the one before (horizon, 2x, 4x, ...): a
         # queue that is only slow (a backlog behind a hanging target) gets time to deliver
@@ -132,3 +164,7 @@ class Reconciler:
         log.warning("run %s: in flight past %ss; published again (%s)", run_id,
                     int(self.horizon_s), done + 1)
         report.republished.append(run_id)
+
+
+def _iso(epoch: float) -> str:
+    return iso_timestamp(datetime.fromtimestamp(epoch, tz=timezone.utc))

@@ -64,8 +64,9 @@ TERMINAL = frozenset(
 )
 # Not ended and not held by anyone for good: the reconciler looks for these when stale.
 IN_FLIGHT = frozenset({RunStatus.QUEUED, RunStatus.DELIVERING, RunStatus.RETRYING})
-# What a bulk redrive may send again.
-REDRIVABLE = frozenset({RunStatus.ERROR, RunStatus.DEAD_LETTERED, RunStatus.RETRYING})
+# What a bulk redrive may send again: runs that ended failing. A `retrying` run is still in
+# flight (the platform attempts it again by itself), so it is not redriven.
+REDRIVABLE = frozenset({RunStatus.ERROR, RunStatus.DEAD_LETTERED})
 
 
 class SourceKind(StrEnum):
@@ -92,6 +93,15 @@ def run_id_for(integration_id: str, key: str | None) -> str:
     if not _KEY_CHARS.match(key):
         key = "h" + hashlib.sha256(key.encode()).hexdigest()[:40]
     return f"{integration_id}.{key}"
+
+
+def event_id(run: Mapping[str, Any]) -> str:
+    """The id the receiver knows the run's event by (`Idempotency-Key`, `webhook-id`).
+
+    The run's own id, except for a redriven or replayed run: its event's first run's id
+    (`originalRunId`), so that the receiver sees the same event again and can deduplicate.
+    """
+    return str(run.get("originalRunId") or run["id"])
 
 
 @dataclass(frozen=True)

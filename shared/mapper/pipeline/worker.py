@@ -7,6 +7,11 @@ records the outcome. Errors are handled in one place, by what they say happens n
 retryable ones are raised so that Pub/Sub delivers the message again; every other
 `MapperError` ends the run as `error` with its reason. docs/data-plane.md states the
 guarantee this gives.
+
+Retries follow the integration's `retry` policy (else the platform's), counted from the
+run's own `attempts` (mapper.pipeline.retries), whatever the queue's delivery count says:
+a failed attempt records `nextAttemptAt`, a delivery that arrives before it is sent back
+without attempting or counting, and the last allowed attempt ends the run `dead_lettered`.
 """
 
 from __future__ import annotations
@@ -15,23 +20,26 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
-from ..engine.config import EmailTarget, Integration
+from ..engine.config import EmailTarget, Integration, RetryPolicy
 from ..engine.plan import Message, PlanCache
 from ..errors import ConfigError, MapperError, PartiallyDelivered
 from ..redact import Redactor, redact_headers
 from ..targets import Delivery, EgressPolicy, SecretResolver, TargetFactory, build_target
+from ..timestamps import iso_timestamp
+from .intake import republish_message
 from .integrations import Integrations
-from .ports import Claim, RunLog
-from .runs import QueuedMessage, RunStatus
+from .ports import Claim, MessageQueue, RunLog, held_by_live_lease, not_due
+from .retries import after_failure, exhausted
+from .runs import QueuedMessage, RunStatus, event_id
 
 log = logging.getLogger("mapper.worker")
 
 LEASE_MARGIN_S = 30  # beyond the target's timeout: transform, records, a slow instance
 ORPHAN_GRACE_S = 120  # how long a message may wait for its run to be recorded
 SMTP_LEASE_S = 90  # an email's SMTP conversation: connect, TLS, login, send (30 s each op)
-DEFAULT_MAX_ATTEMPTS = 10  # the worker subscription's max delivery attempts (infra/)
 
 
 class RunBusy(MapperError):
@@ -45,6 +53,13 @@ class RunNotRecorded(MapperError):
     """The message arrived before its run was written; retried until it shows."""
 
     code = "run_not_recorded"
+    retryable = True
+
+
+class NotDueYet(MapperError):
+    """The run waits for its `nextAttemptAt`: this delivery is retried later, not counted."""
+
+    code = "not_due_yet"
     retryable = True
 
 
@@ -76,7 +91,8 @@ class Worker:
         clock: Callable[[], float] = time.time,
         new_delivery_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         targets: TargetFactory = build_target,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        retry: RetryPolicy | None = None,
+        queue: MessageQueue | None = None,
     ) -> None:
         self._integrations = integrations
         self._runs = runs
@@ -86,7 +102,9 @@ class Worker:
         self._clock = clock
         self._new_delivery_id = new_delivery_id
         self._targets = targets
-        self._max_attempts = max_attempts
+        # For integrations without `retry`: the platform's settings (mapper.services).
+        self._retry = retry or RetryPolicy()
+        self._queue = queue  # the dead letter's handler publishes a run with attempts left
 
     def process(self, message: QueuedMessage) -> str:
         """Process one internal message; the run's status, or raise to be delivered again."""
@@ -99,21 +117,64 @@ class Worker:
                 return str(claim.run.get("status"))  # finished before: do not send twice
             if claim.state == "busy":
                 raise RunBusy(f"run {run_id} is being delivered by another attempt")
+            if claim.state == "early":
+                when = claim.run.get("nextAttemptAt")
+                raise NotDueYet(f"run {run_id} is not attempted again before {when}")
             if claim.state == "missing":
                 return self._orphan(message)
         except MapperError as exc:
             return self._failed(run_id, claim, exc, {})
-        return self._run(run_id, claim, integration, message)
+        policy = self.policy(integration)
+        spent = exhausted(policy, claim.run, self._clock())
+        if spent is not None:
+            # The attempt counted by this claim is past the policy (an earlier one never
+            # recorded its outcome) or the event is too old: nothing is sent.
+            last = claim.run.get("errorMessage") or "delivery kept failing"
+            fields = {"errorMessage": f"not attempted again: {spent}: {last}"}
+            return self._finish(run_id, claim, RunStatus.DEAD_LETTERED, fields, policy)
+        return self._run(run_id, claim, integration, message, policy)
+
+    def policy(self, integration: Integration | None) -> RetryPolicy:
+        """The retry policy of the integration's runs."""
+        if integration is None or integration.retry is None:
+            return self._retry
+        return integration.retry
 
     def dead_letter(self, message: QueuedMessage) -> str:
-        """Pub/Sub gave up on this message: end its run as dead_lettered, keeping its last error."""
+        """Pub/Sub gave up on this message: end its run as dead_lettered, keeping its last error.
+
+        Unless the run has attempts left by its own count (Pub/Sub's count also grew with
+        deliveries that arrived before `nextAttemptAt`): then it stays `retrying`, and is
+        published again now if it is due, else by the reconciler when it is.
+        """
         run_id = message.run_id
         run = self._runs.get(run_id) or {}
+        if run.get("status") == RunStatus.RETRYING and self._queue is not None:
+            try:
+                integration = self._integration(message)
+            except MapperError:
+                integration = None
+            policy = self.policy(integration)
+            now = self._clock()
+            left = exhausted(policy, {**run, "attempts": int(run.get("attempts") or 0) + 1}, now)
+            if integration is not None and left is None:
+                if not not_due(run, _iso(now)) and not held_by_live_lease(run, _iso(now)):
+                    self._queue.publish(
+                        republish_message(run, now),
+                        {"runId": run_id, "integrationId": str(run.get("integrationId"))},
+                    )
+                log.warning(
+                    "run %s: the queue gave up on its message after attempt %s of %s; "
+                    "retried by the platform", run_id, run.get("attempts", 0),
+                    policy.max_attempts,
+                )
+                return RunStatus.RETRYING
         reason = run.get("errorMessage") or "delivery kept failing"
         return self._runs.end_unless_leased(
             run_id,
             RunStatus.DEAD_LETTERED,
-            {"errorMessage": f"gave up after {run.get('attempts', 0)} attempts: {reason}"},
+            {"errorMessage": f"gave up after {run.get('attempts', 0)} attempts: {reason}",
+             "nextAttemptAt": None},
         )
 
     # --- steps ------------------------------------------------------------------------
@@ -130,7 +191,12 @@ class Worker:
         return integration
 
     def _run(
-        self, run_id: str, claim: Claim, integration: Integration, message: QueuedMessage
+        self,
+        run_id: str,
+        claim: Claim,
+        integration: Integration,
+        message: QueuedMessage,
+        policy: RetryPolicy,
     ) -> str:
         data = message.payload
         fields: dict[str, Any] = {"integrationVersion": integration.version}
@@ -138,60 +204,84 @@ class Worker:
             plan = self._plans.get(integration)
             outcome = plan.apply(Message(data, message.attributes, message.headers))
         except MapperError as exc:  # a plan that does not compile
-            return self._failed(run_id, claim, exc, fields)
+            return self._failed(run_id, claim, exc, fields, policy)
         fields["transformationTimeMs"] = round(outcome.transform_ms, 3)
         if outcome.error is not None:
-            return self._failed(run_id, claim, outcome.error, fields)
+            return self._failed(run_id, claim, outcome.error, fields, policy)
         if outcome.skipped:
-            return self._finish(run_id, claim, RunStatus.SKIPPED, fields)
+            return self._finish(run_id, claim, RunStatus.SKIPPED, fields, policy)
         fields["transformedPayload"] = outcome.output
         try:
             target = self._targets(integration.target, self._secrets, self._egress)
         except MapperError as exc:  # a target it cannot build
-            return self._failed(run_id, claim, exc, fields)
+            return self._failed(run_id, claim, exc, fields, policy)
         started = time.perf_counter()
         try:
-            delivery = target.send(outcome.output, data, run_id=run_id)
+            # The event's id reaches the receiver (Idempotency-Key, webhook-id): a redriven or
+            # replayed run sends its original's, so the receiver sees the same event again.
+            key = event_id({"id": run_id, **claim.run})
+            delivery = target.send(outcome.output, data, run_id=key)
         except MapperError as exc:
             fields["apiCallTimeMs"] = round((time.perf_counter() - started) * 1000, 3)
             fields.update(_recorded(getattr(exc, "delivery", None)))
-            return self._failed(run_id, claim, exc, fields)
+            return self._failed(run_id, claim, exc, fields, policy)
         finally:
             target.close()
         fields["apiCallTimeMs"] = round(delivery.duration_ms, 3)
         fields.update(_recorded(delivery))
         fields["errorMessage"] = None
-        return self._finish(run_id, claim, RunStatus.SUCCESS, fields)
+        return self._finish(run_id, claim, RunStatus.SUCCESS, fields, policy)
 
     def _failed(
-        self, run_id: str, claim: Claim | None, exc: MapperError, fields: dict[str, Any]
+        self,
+        run_id: str,
+        claim: Claim | None,
+        exc: MapperError,
+        fields: dict[str, Any],
+        policy: RetryPolicy | None = None,
     ) -> str:
         """The one place errors are handled: retry what may pass later, record the rest."""
         fields = {**fields, "errorMessage": str(exc)}
         claimed = claim is not None and claim.state == "claimed"
+        policy = policy or self._retry
         if exc.retryable:
             if claim is not None and claimed:
+                response = getattr(getattr(exc, "delivery", None), "response", None)
+                verdict = after_failure(policy, claim.run, self._clock(), response)
+                if verdict.next_at is None:  # the last attempt the policy allows
+                    fields["errorMessage"] = f"{verdict.why}: {exc}"
+                    return self._finish(run_id, claim, RunStatus.DEAD_LETTERED, fields, policy)
+                fields["nextAttemptAt"] = _iso(verdict.next_at)
                 self._runs.finish(run_id, claim, RunStatus.RETRYING, fields)
-                self._log_attempt(claim, RunStatus.RETRYING, fields)
+                self._log_attempt(claim, RunStatus.RETRYING, fields, policy)
             raise exc
         if claim is not None and claimed:
-            status = (
-                RunStatus.PARTIAL if isinstance(exc, PartiallyDelivered) else RunStatus.ERROR
-            )
-            return self._finish(run_id, claim, status, fields)
+            status = RunStatus.PARTIAL if isinstance(exc, PartiallyDelivered) else RunStatus.ERROR
+            return self._finish(run_id, claim, status, fields, policy)
         status = self._runs.end_unless_leased(run_id, RunStatus.ERROR, fields)
         log.warning("run %s: %s: %s", run_id, status, exc)
         return status
 
-    def _finish(self, run_id: str, claim: Claim, status: str, fields: dict[str, Any]) -> str:
-        self._log_attempt(claim, status, fields)
+    def _finish(
+        self,
+        run_id: str,
+        claim: Claim,
+        status: str,
+        fields: dict[str, Any],
+        policy: RetryPolicy,
+    ) -> str:
+        if claim.run.get("nextAttemptAt"):
+            fields = {**fields, "nextAttemptAt": None}  # shown only while retrying
+        self._log_attempt(claim, status, fields, policy)
         if not self._runs.finish(run_id, claim, status, fields):
             # The lease ran out and another delivery took the run over: its record stands.
             log.warning("run %s: lease lost before recording %s; not recorded", run_id, status)
             return "superseded"
         return status
 
-    def _log_attempt(self, claim: Claim, outcome: str, fields: dict[str, Any]) -> None:
+    def _log_attempt(
+        self, claim: Claim, outcome: str, fields: dict[str, Any], policy: RetryPolicy
+    ) -> None:
         """One readable line per attempt: run, integration, attempt n of N, outcome, reason.
 
         Its `status`, `attempt` and `apiCallTimeMs` are also structured fields, which the
@@ -203,17 +293,20 @@ class Worker:
         extra: dict[str, Any] = {"status": outcome, "attempt": attempt}
         if fields.get("apiCallTimeMs") is not None:
             extra["apiCallTimeMs"] = fields["apiCallTimeMs"]
-        line = (
-            f"run {run.get('id')} (integration {run.get('integrationId')}): "
-            f"attempt {attempt} of {self._max_attempts}: {outcome}"
+        # A claim past the policy (an earlier attempt never recorded its outcome) sends
+        # nothing: it is not an attempt of the policy's, and is not named as one.
+        counted = (
+            f"attempt {attempt} of {policy.max_attempts}"
+            if attempt <= policy.max_attempts
+            else f"after {policy.max_attempts} of {policy.max_attempts} attempts"
         )
+        line = f"run {run.get('id')} (integration {run.get('integrationId')}): {counted}: {outcome}"
         if reason:
             line += f": {reason}"
         if outcome == RunStatus.RETRYING:
-            last = attempt >= self._max_attempts
-            line += "; next: the dead letter" if last else "; Pub/Sub retries it with backoff"
+            line += f"; next attempt at {fields.get('nextAttemptAt')}"
             log.warning(line, extra=extra)
-        elif outcome == RunStatus.ERROR:
+        elif outcome in (RunStatus.ERROR, RunStatus.DEAD_LETTERED):
             log.warning(line + "; not retried", extra=extra)
         else:
             log.info(line, extra=extra)
@@ -225,6 +318,10 @@ class Worker:
         log.error("run %s: message without a run record after %ss; dropped", message.run_id,
                   ORPHAN_GRACE_S)
         return "missing"
+
+
+def _iso(epoch: float) -> str:
+    return iso_timestamp(datetime.fromtimestamp(epoch, tz=timezone.utc))
 
 
 def _recorded(delivery: Delivery | None) -> dict[str, Any]:

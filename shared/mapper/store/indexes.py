@@ -50,6 +50,8 @@ RUN_INDEXES: tuple[tuple[tuple[str, str], ...], ...] = (
         ("updatedAt", "ASCENDING"),
         ("__name__", "ASCENDING"),
     ),
+    # the reconciler: retrying runs whose nextAttemptAt has come
+    (("status", "ASCENDING"), ("nextAttemptAt", "ASCENDING"), ("__name__", "ASCENDING")),
 )
 # `IntegrationStore.list`'s filters, each combination newest first (GET /api/integrations/).
 INTEGRATION_INDEXES: tuple[tuple[tuple[str, str], ...], ...] = tuple(

@@ -21,7 +21,7 @@ from ..errors import (
 )
 from ..firestore_writes import commit_creates
 from ..group_commit import GroupCommit
-from ..pipeline.ports import Claim, held_by_live_lease
+from ..pipeline.ports import Claim, held_by_live_lease, not_due, redrive_refused
 from ..pipeline.runs import TERMINAL, RunStatus
 from ..timestamps import iso_timestamp, now_iso
 from .common import (
@@ -143,6 +143,8 @@ class RunStore:
             now = datetime.now(timezone.utc)
             if held_by_live_lease(run, iso_timestamp(now)):
                 return Claim("busy", run)
+            if not_due(run, iso_timestamp(now)):
+                return Claim("early", run)  # nothing written: the attempt is not counted
             until = iso_timestamp(now + timedelta(seconds=lease_s))
             updates = {
                 "status": RunStatus.DELIVERING,
@@ -239,6 +241,65 @@ class RunStore:
     def touch(self, run_id: str, **fields: Any) -> None:
         """Set some fields (and `updatedAt`), keeping the status."""
         self.update(run_id, fields)
+
+    def due_retries(self, now: str, limit: int) -> list[dict[str, Any]]:
+        """Runs `retrying` whose `nextAttemptAt` is at or before `now`, the longest due first."""
+        query = (
+            self._collection.where(filter=FieldFilter("status", "==", RunStatus.RETRYING))
+            .where(filter=FieldFilter("nextAttemptAt", "<=", now))
+            .order_by("nextAttemptAt")
+            .limit(limit)
+        )
+        with _store_errors("find due retries"):
+            return [_decode_run(snapshot) for snapshot in query.stream()]
+
+    def touch_if_unchanged(self, run_id: str, seen_updated_at: str, **fields: Any) -> bool:
+        """Set `fields` on a run read at `seen_updated_at`; False if it changed since."""
+        ref = self._collection.document(run_id) if is_valid_document_id(run_id) else None
+        if ref is None:
+            return False
+        with _store_errors("read a run"):
+            snapshot = ref.get()
+        if not snapshot.exists or snapshot.to_dict().get("updatedAt") != seen_updated_at:
+            return False
+        option = self._client.write_option(last_update_time=snapshot.update_time)
+        with _store_errors("update a run"):
+            try:
+                ref.update(self._updates(fields), option=option)
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                return False
+        return True
+
+    def claim_redrive(
+        self, run_id: str, by: str, as_run: str, statuses: Iterable[str]
+    ) -> str | None:
+        """Take the run for one redrive (`by`: a job's id, or replay:<run>); None if taken now.
+
+        Else why not: it is not in `statuses`, or another redrive took it (the reason names
+        the run that one made). One read, then one write conditional on it, as `claim`: of
+        two redrives racing for the same run, the loser reads again and finds it taken. The
+        same `by` taking it again succeeds (a task delivered twice).
+        """
+        ref = self._collection.document(run_id) if is_valid_document_id(run_id) else None
+        if ref is None:
+            return "no such run"
+        wanted = set(statuses)
+        for _ in range(CLAIM_TRIES):
+            with _store_errors("read a run"):
+                snapshot = ref.get()
+            if not snapshot.exists:
+                return "no such run"
+            refused = redrive_refused(snapshot.to_dict() or {}, by, wanted)
+            if refused is not None:
+                return refused
+            option = self._client.write_option(last_update_time=snapshot.update_time)
+            with _store_errors("claim a run for redrive"):
+                try:
+                    ref.update({"redrivenBy": by, "redrivenAs": as_run}, option=option)
+                except gexc.FailedPrecondition:
+                    continue  # changed since it was read: look again
+            return None
+        return "the run kept changing; redrive it again"
 
     def count_republish(self, run_id: str, seen_updated_at: str, republishes: int) -> bool:
         """Count a republish of a run read at `seen_updated_at`; False if it changed since.
