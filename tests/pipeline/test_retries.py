@@ -11,8 +11,9 @@ import pytest
 from mapper.engine.config import RetryPolicy
 from mapper.errors import RetryableTargetError
 from mapper.pipeline.retries import after_failure, backoff_seconds, retry_after_seconds
-from mapper.pipeline.runs import RunStatus
+from mapper.pipeline.runs import QueuedMessage, RunStatus
 from mapper.pipeline.worker import NotDueYet
+from tests.fakes import from_the_topic
 from tests.pipeline.support import HOOK, Pipeline, build
 
 FIVE = {"maxAttempts": 5, "initialBackoffSeconds": 1, "maxBackoffSeconds": 2}
@@ -25,7 +26,7 @@ def failing(p: Pipeline, times: int = 100) -> str:
     return str(receipt.run_id)
 
 
-def attempt(p: Pipeline, message: dict) -> str:
+def attempt(p: Pipeline, message: QueuedMessage) -> str:
     """One delivery of `message`: the status it returned, or the retryable error's code."""
     try:
         return p.worker.process(message)
@@ -42,7 +43,7 @@ def test_a_republished_message_does_not_start_the_count_again(
     # which Pub/Sub counts from 1: the run's count goes on, and the fifth attempt is the last.
     p = build({**HOOK, "retry": FIVE})
     run_id = failing(p)
-    message = p.queue.messages.pop()
+    message = from_the_topic(p.queue.messages.pop())
     with caplog.at_level(logging.INFO, "mapper.worker"):
         assert attempt(p, message) == RunStatus.RETRYING
         p.clock.advance(2)
@@ -53,7 +54,7 @@ def test_a_republished_message_does_not_start_the_count_again(
             assert p.reconciler.sweep().republished == ([run_id] if not outcomes or
                                                         outcomes[-1] == "retrying" else [])
             for copy in p.queue.messages:
-                outcomes.append(attempt(p, copy))
+                outcomes.append(attempt(p, from_the_topic(copy)))
             p.queue.messages.clear()
     assert outcomes == ["retrying", "retrying", "dead_lettered"]
     run = p.runs.get(run_id)
@@ -70,7 +71,7 @@ def test_a_republished_message_does_not_start_the_count_again(
 def test_the_worker_dead_letters_the_last_attempt_itself() -> None:
     p = build({**HOOK, "retry": {**FIVE, "maxAttempts": 2}})
     run_id = failing(p)
-    message = p.queue.messages[0]
+    message = from_the_topic(p.queue.messages[0])
     assert attempt(p, message) == RunStatus.RETRYING
     p.clock.advance(1)
     assert attempt(p, message) == RunStatus.DEAD_LETTERED  # acknowledged, not raised
@@ -86,7 +87,7 @@ def test_an_attempt_that_never_recorded_its_outcome_still_counts(
     # A worker that died after claiming counted the attempt: past the policy, nothing is sent.
     p = build({**HOOK, "retry": {**FIVE, "maxAttempts": 2}})
     run_id = failing(p)
-    message = p.queue.messages[0]
+    message = from_the_topic(p.queue.messages[0])
     assert attempt(p, message) == RunStatus.RETRYING
     p.clock.advance(1)
     p.runs.claim(run_id, "crashed", 1)  # attempt 2: claimed, then the instance died
@@ -103,7 +104,7 @@ def test_an_attempt_that_never_recorded_its_outcome_still_counts(
 def test_a_delivery_before_the_next_attempt_is_sent_back_without_counting() -> None:
     p = build()
     run_id = failing(p, times=1)
-    message = p.queue.messages[0]
+    message = from_the_topic(p.queue.messages[0])
     assert attempt(p, message) == RunStatus.RETRYING
     run = p.runs.get(run_id)
     assert run["nextAttemptAt"] == p.clock.iso(10)  # the platform's initial backoff
@@ -121,7 +122,7 @@ def test_a_delivery_before_the_next_attempt_is_sent_back_without_counting() -> N
 def test_the_backoff_doubles_up_to_its_maximum() -> None:
     p = build({**HOOK, "retry": {"initialBackoffSeconds": 5, "maxBackoffSeconds": 30}})
     run_id = failing(p)
-    message = p.queue.messages[0]
+    message = from_the_topic(p.queue.messages[0])
     waits = []
     for _ in range(5):
         assert attempt(p, message) == RunStatus.RETRYING
@@ -136,7 +137,7 @@ def test_retry_after_in_seconds_is_waited_for(status: int) -> None:
     p = build()
     p.target.retry_answer = {"status": status, "headers": {"Retry-After": "120"}}
     run_id = failing(p, times=1)
-    message = p.queue.messages[0]
+    message = from_the_topic(p.queue.messages[0])
     assert attempt(p, message) == RunStatus.RETRYING
     assert p.runs.get(run_id)["nextAttemptAt"] == p.clock.iso(120)
     p.clock.advance(119)
@@ -149,7 +150,7 @@ def test_retry_after_as_a_date_is_waited_for_and_capped_at_the_maximum_backoff()
     p = build({**HOOK, "retry": {"maxBackoffSeconds": 300}})
     p.target.retry_answer = {"status": 429, "headers": {"retry-after": _http_date(p, 200)}}
     run_id = failing(p)
-    message = p.queue.messages[0]
+    message = from_the_topic(p.queue.messages[0])
     assert attempt(p, message) == RunStatus.RETRYING
     assert p.runs.get(run_id)["nextAttemptAt"] == p.clock.iso(200)
     p.clock.advance(200)
@@ -162,7 +163,7 @@ def test_a_run_too_old_for_its_next_attempt_is_dead_lettered() -> None:
     p = build({**HOOK, "retry": {"initialBackoffSeconds": 60, "maxBackoffSeconds": 60,
                                  "maxAgeSeconds": 100}})
     run_id = failing(p)
-    message = p.queue.messages[0]
+    message = from_the_topic(p.queue.messages[0])
     assert attempt(p, message) == RunStatus.RETRYING  # next at 60 s: within 100 s
     p.clock.advance(60)
     assert attempt(p, message) == RunStatus.DEAD_LETTERED  # the next would be at 120 s
@@ -184,7 +185,7 @@ def test_the_dead_letter_of_a_run_with_attempts_left_keeps_it_retrying() -> None
     # Pub/Sub's count also grew with deliveries sent back as early: the run's own decides.
     p = build({**HOOK, "retry": {"initialBackoffSeconds": 30, "maxBackoffSeconds": 30}})
     run_id = failing(p, times=1)
-    message = p.queue.messages.pop()
+    message = from_the_topic(p.queue.messages.pop())
     assert attempt(p, message) == RunStatus.RETRYING
     assert p.worker.dead_letter(message) == RunStatus.RETRYING  # not yet due: left waiting
     assert p.queue.messages == []
@@ -198,7 +199,7 @@ def test_the_dead_letter_of_a_run_without_attempts_left_ends_it() -> None:
     p = build({**HOOK, "retry": {**FIVE, "maxAttempts": 1}})
     p.target.script = [RetryableTargetError]
     run_id = failing(p, times=1)
-    message = p.queue.messages.pop()
+    message = from_the_topic(p.queue.messages.pop())
     assert attempt(p, message) == RunStatus.DEAD_LETTERED
     p.runs.mark(run_id, RunStatus.RETRYING)  # as if recorded before the policy changed
     assert p.worker.dead_letter(message) == RunStatus.DEAD_LETTERED

@@ -5,7 +5,7 @@ import {
   el, fullTime, jsonBlock, notify, pager, replace, statusBadge, timeAgo,
 } from './dom.js';
 import { redrivePanel } from './redrive.js';
-import { FINAL_STATUSES, RUN_STATUSES, SOURCE_KINDS } from './run-vocabulary.js';
+import { FINAL_STATUSES, RUN_STATUSES, SOURCE_KINDS, STATUS } from './run-vocabulary.js';
 import { can } from './signin.js';
 
 /** A link to the version of its integration that processed `run`, or nothing. */
@@ -224,7 +224,7 @@ export function renderRun(main, runId) {
         ['Received', fullTime(run.createdAt)],
         ['Last update', run.updatedAt ? fullTime(run.updatedAt) : '—'],
         ['Attempts', String(run.attempts ?? '—')],
-        run.status === 'retrying' && run.nextAttemptAt
+        run.status === STATUS.RETRYING && run.nextAttemptAt
           ? ['Next attempt', `not before ${fullTime(run.nextAttemptAt)}`] : null,
         ['Transform', ms(run.transformationTimeMs)],
         ['Delivery', ms(run.apiCallTimeMs)],

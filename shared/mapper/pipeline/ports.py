@@ -26,7 +26,6 @@ Page = tuple[list[dict[str, Any]], str | None]  # one page of documents, and the
 # --- integrations ------------------------------------------------------------------------
 
 
-
 class IntegrationSource(Protocol):
     """Where integration documents are read from."""
 

@@ -113,7 +113,7 @@ class Reconciler:
                                              nextAttemptAt=None):
             return
         self._queue.publish(
-            QueuedMessage.for_run(run, run.get("incomingPayload"), self._clock()).to_dict(),
+            QueuedMessage.again(run, self._clock()).to_dict(),
             {"runId": run_id, "integrationId": str(run.get("integrationId"))},
         )
         log.info("run %s: its next attempt is due (%s); published again", run_id,
@@ -158,7 +158,7 @@ class Reconciler:
         if not self._runs.count_republish(run_id, str(run.get("updatedAt")), done + 1):
             return
         self._queue.publish(
-            QueuedMessage.for_run(run, run.get("incomingPayload"), self._clock()).to_dict(),
+            QueuedMessage.again(run, self._clock()).to_dict(),
             {"runId": run_id, "integrationId": str(run.get("integrationId"))},
         )
         log.warning("run %s: in flight past %ss; published again (%s)", run_id,

@@ -131,6 +131,11 @@ class QueuedMessage:
             attributes=run.get("incomingAttributes") or {},
         )
 
+    @classmethod
+    def again(cls, run: Mapping[str, Any], now: float) -> QueuedMessage:
+        """The message for a recorded run, to publish it again (reconciler, due retries)."""
+        return cls.for_run(run, run.get("incomingPayload"), now)
+
     def to_dict(self) -> dict[str, Any]:
         """The message as the JSON object on the topic (camelCase, as the run's fields)."""
         return {

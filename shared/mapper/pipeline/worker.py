@@ -29,7 +29,6 @@ from ..errors import ConfigError, MapperError, PartiallyDelivered
 from ..redact import Redactor, redact_headers
 from ..targets import Delivery, EgressPolicy, SecretResolver, TargetFactory, build_target
 from ..timestamps import iso_timestamp
-from .intake import republish_message
 from .integrations import Integrations
 from .ports import Claim, MessageQueue, RunLog, held_by_live_lease, not_due
 from .retries import after_failure, exhausted
@@ -160,7 +159,7 @@ class Worker:
             if integration is not None and left is None:
                 if not not_due(run, _iso(now)) and not held_by_live_lease(run, _iso(now)):
                     self._queue.publish(
-                        republish_message(run, now),
+                        QueuedMessage.again(run, now).to_dict(),
                         {"runId": run_id, "integrationId": str(run.get("integrationId"))},
                     )
                 log.warning(
