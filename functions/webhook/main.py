@@ -34,6 +34,6 @@ def webhook(request: flask.Request) -> flask.Response:
     except MapperError as exc:  # Firestore or Pub/Sub: 503, the sender retries
         return edge.from_exception(exc)
     if receipt.status == "queued":
-        return flask.make_response({"status": "queued", "runId": receipt.run_id}, 202)
+        return edge.json_answer(202, {"status": "queued", "runId": receipt.run_id})
     status, code, sentence, headers = REFUSED[receipt.status]
     return edge.error(status, sentence or receipt.sentence, code, headers)

@@ -1,11 +1,14 @@
-"""What the HTTP functions share at the edge: JSON error bodies, the one table of statuses,
-and reading a bounded body."""
+"""What the HTTP functions share at the edge: JSON answers and error bodies, the one table
+of statuses, and reading a bounded body."""
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 import flask
+import orjson
 
 from .errors import (
     ConfigError,
@@ -42,11 +45,40 @@ def status_for(exc: MapperError) -> int:
     return 500
 
 
+def json_answer(status: int, body: Any, headers: dict[str, str] | None = None) -> Any:
+    """`body` as a JSON answer that cannot fail to write, and that no browser sniffs as HTML."""
+    response = flask.make_response(answer_bytes(body), status, headers or {})
+    response.headers["Content-Type"] = "application/json"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def answer_bytes(value: Any) -> bytes:
+    """`value` as strict JSON in UTF-8, whatever it holds; keys in the order they were built.
+
+    What a stored document may still hold (from before the intake refused it, or written by
+    hand) must not make a whole page fail: a lone surrogate is written as its `\\ud800` escape,
+    NaN and the infinities (which JSON has no words for) as null.
+    """
+    try:
+        return orjson.dumps(value)  # NaN and Infinity as null; refuses lone surrogates
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(_finite(value), separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
 def error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> Any:
     """The contract's error body: {"error": sentence, "code": machine_code}."""
-    return flask.make_response(
-        flask.jsonify({"error": message, "code": code}), status, headers or {}
-    )
+    return json_answer(status, {"error": message, "code": code}, headers)
 
 
 def from_exception(exc: MapperError) -> Any:
