@@ -13,6 +13,7 @@ and the reconciler (`mapper.pipeline.reconcile`) publishes it again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -28,7 +29,7 @@ from ..engine.config import Integration
 from ..errors import MapperError, MessageTooLarge, SignatureError, UnauthenticatedError
 from ..redact import redact_headers
 from ..sources.push import EnvelopeError, decode_push_envelope
-from ..sources.webhook import delivery_key, verify_signature
+from ..sources.webhook import body_key, delivery_key, verify_signature
 from ..targets.base import SecretResolver
 from .integrations import Integrations
 from .json_body import BodyError, parse_json_body
@@ -144,17 +145,20 @@ class Intake:
                 integration.id, "webhook", reason, raw_body=body, headers=plain_headers
             )
             return Receipt("invalid", run_id, reason)
+        digest = None
         if signature is not None:
-            key = delivery_key(signature, plain_headers, data) or key
+            # Only what the signature covers names the event: unsigned headers are ignored.
+            key = delivery_key(signature, plain_headers, data, body)
+        elif key is not None:
+            digest = body_key(body)  # a squatted key must not drop the real event (`accept`)
         run_id = run_id_for(integration.id, key)
-        duplicate = not self.accept(
-            integration,
-            data,
-            run_id=run_id,
-            source_kind="webhook",
-            headers=plain_headers,
-            deduplicate=key is not None,
+        queue = functools.partial(
+            self.accept, integration, data, source_kind="webhook", headers=plain_headers,
+            deduplicate=key is not None, body_digest=digest,
         )
+        duplicate = not queue(run_id=run_id)
+        if duplicate and digest is not None:
+            run_id, duplicate = self._rekeyed(queue, run_id, digest)
         return Receipt("queued", run_id, duplicate=duplicate)
 
     def receive_push(
@@ -204,6 +208,18 @@ class Intake:
         )
         return Receipt("queued", run_id, duplicate=not created)
 
+    def _rekeyed(self, queue: Callable[..., bool], run_id: str, digest: str) -> tuple[str, bool]:
+        """(run id, duplicate) of an unsigned sender's keyed event whose key's run exists.
+
+        A key first used with another body names another event, or a stranger's squat of
+        the key: this event becomes a run of its own, `<run id>.<digest>`, flagged with
+        `keyReusedFrom`; its own retries (same key, same body) are duplicates of that one.
+        """
+        if not _another_body(self._runs.get(run_id) or {}, digest):
+            return run_id, True
+        rekeyed = f"{run_id}.{digest.removeprefix('sha256-')[:16]}"
+        return rekeyed, not queue(run_id=rekeyed, key_reused_from=run_id)
+
     # --- recording --------------------------------------------------------------------
 
     def accept(
@@ -217,6 +233,8 @@ class Intake:
         attributes: Mapping[str, str] | None = None,
         replay_of: str | None = None,
         deduplicate: bool = True,
+        body_digest: str | None = None,
+        key_reused_from: str | None = None,
     ) -> bool:
         """Record and queue one message; False when it was a duplicate (nothing published).
 
@@ -224,6 +242,9 @@ class Intake:
         is created first and only its creator publishes. Without it (a fresh random id, no
         duplicate possible) the run is written while the message is published, which saves
         a round trip; a worker that gets there first waits for the run (`Worker`).
+
+        `body_digest` (an unsigned sender's key): kept in the run; when the run exists with
+        another body, False and nothing published (`_rekeyed` names the event's own run).
         """
         assert integration.id is not None
         # Lower-case names, as Node and the Fetch API show them to JavaScript.
@@ -241,12 +262,18 @@ class Intake:
         }
         if replay_of:
             run["replayOf"] = replay_of
+        if body_digest:
+            run["incomingDigest"] = body_digest
+        if key_reused_from:
+            run["keyReusedFrom"] = key_reused_from
         if integration.search_keys:
             run["searchValues"] = search_values(integration.search_keys, data)
         message = _internal_message(run, data, self._clock())
         if deduplicate:
             if not self._runs.create(run):
                 existing = self._runs.get(run_id) or {}
+                if _another_body(existing, body_digest):
+                    return False  # not this event's run: the caller names another (`_rekeyed`)
                 if existing.get("status") != "queued" or not existing.get("unpublished"):
                     return False  # recorded and published before: do not publish another copy
                 # Cleared before publishing, never after: once published the worker may
@@ -335,6 +362,11 @@ class Intake:
             self._signature_failures.count(integration_id, redact_headers(dict(headers)), reason)
         else:
             self.reject(integration_id, "webhook", f"rejected: {reason}", headers=headers)
+
+
+def _another_body(existing: Mapping[str, Any], digest: str | None) -> bool:
+    """Whether a run found under a sender's key holds another body than `digest`'s."""
+    return digest is not None and existing.get("incomingDigest") not in (None, digest)
 
 
 def _internal_message(run: dict[str, Any], data: Any, now: float) -> dict[str, Any]:
