@@ -34,5 +34,7 @@ def pubsub_push(request: flask.Request) -> flask.Response:
             return edge.from_exception(UnauthenticatedError(receipt.reason))
         case "paused":  # any non-2xx makes Pub/Sub keep the message and redeliver it
             return edge.error(503, receipt.reason, "inactive", {"Retry-After": "60"})
+        case "rate_limited":
+            return edge.rate_limited(receipt.reason, receipt.retry_after)
     # Queued, or recorded as an error run: acknowledged, redelivering it cannot help.
     return flask.make_response("", 204)

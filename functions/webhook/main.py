@@ -35,5 +35,7 @@ def webhook(request: flask.Request) -> flask.Response:
         return edge.from_exception(exc)
     if receipt.status == "queued":
         return edge.json_answer(202, {"status": "queued", "runId": receipt.run_id})
+    if receipt.status == "rate_limited":
+        return edge.rate_limited(receipt.reason, receipt.retry_after)
     status, code, sentence, headers = REFUSED[receipt.status]
     return edge.error(status, sentence or receipt.sentence, code, headers)

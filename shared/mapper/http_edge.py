@@ -81,6 +81,11 @@ def error(status: int, message: str, code: str, headers: dict[str, str] | None =
     return json_answer(status, {"error": message, "code": code}, headers)
 
 
+def rate_limited(message: str, retry_after: int | None) -> Any:
+    """429 for a request past its source's `rateLimit`: when to try again, in seconds."""
+    return error(429, message, "rate_limited", {"Retry-After": str(retry_after or 1)})
+
+
 def from_exception(exc: MapperError) -> Any:
     """A typed error as its clear message; retryable ones as 503 so the sender retries."""
     status = status_for(exc)

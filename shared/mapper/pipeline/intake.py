@@ -34,6 +34,7 @@ from ..targets.base import SecretResolver
 from .integrations import Integrations
 from .json_body import BodyError, parse_json_body
 from .ports import MessageQueue, RunLog, SignatureFailures, TokenVerifier
+from .rate_limit import RateLimiter
 from .search import search_values
 
 log = logging.getLogger("mapper.intake")
@@ -49,6 +50,7 @@ ReceiptStatus = Literal[
     "too_large",  # over the body limit; recorded
     "unauthenticated",  # signature or OIDC token missing or wrong; counted, not recorded whole
     "invalid",  # not JSON, or not an envelope; recorded with the raw body
+    "rate_limited",  # past source.rateLimit: the sender should retry after `retry_after` s
 ]
 
 
@@ -61,6 +63,7 @@ class Receipt:
     reason: str = ""
     duplicate: bool = False
     limit: int | None = None
+    retry_after: int | None = None
 
     @property
     def sentence(self) -> str:
@@ -105,6 +108,7 @@ class Intake:
         self._push_verifier = push_verifier
         self._signature_failures = signature_failures
         self._clock = clock
+        self._rates = RateLimiter(clock)  # source.rateLimit, per instance
         # Recording a run and publishing its message at the same time: see `accept`.
         self._side = ThreadPoolExecutor(max_workers=8, thread_name_prefix="intake")
 
@@ -120,6 +124,8 @@ class Intake:
         if not integration.active:
             return Receipt("paused", reason="this integration is paused; retry later")
         assert integration.id is not None
+        if (limited := self._rate_limited(integration)) is not None:
+            return limited
         plain_headers = dict(headers)
         body = read_body(self.max_body_bytes)
         if body is None:
@@ -177,6 +183,8 @@ class Intake:
             # Any non-2xx makes Pub/Sub keep the message and deliver it again later.
             return Receipt("paused", reason="this integration is paused")
         assert integration.id is not None
+        if (limited := self._rate_limited(integration)) is not None:
+            return limited
         # The envelope carries the data base64-encoded: a third larger than the message itself.
         limit = self.max_body_bytes * 4 // 3 + ENVELOPE_OVERHEAD_BYTES
         body = read_body(limit)
@@ -207,6 +215,18 @@ class Intake:
             attributes=message.attributes,
         )
         return Receipt("queued", run_id, duplicate=not created)
+
+    def _rate_limited(self, integration: Integration) -> Receipt | None:
+        """The refusal of a request past the source's `rateLimit`, or None to go on."""
+        rate = getattr(integration.source, "rate_limit", None)
+        if rate is None:
+            return None
+        assert integration.id is not None
+        wait = self._rates.wait(integration.id, rate.per_second)
+        if wait is None:
+            return None
+        reason = f"more than {rate.per_second:g} requests a second; retry in {wait} s"
+        return Receipt("rate_limited", reason=reason, retry_after=wait)
 
     def _rekeyed(self, queue: Callable[..., bool], run_id: str, digest: str) -> tuple[str, bool]:
         """(run id, duplicate) of an unsigned sender's keyed event whose key's run exists.
