@@ -1,9 +1,9 @@
 """The entry half: a message that reached us becomes a queued run, or a recorded error.
 
 `receive_webhook` and `receive_push` hold the whole sequence every source follows: find the
-integration, refuse it when paused, bound the size, check who sent it, parse, then record
-and queue, or record why not. They return a `Receipt`, which each function maps to its
-HTTP answer; nothing here knows HTTP.
+integration, refuse it when paused or past its rate limit, bound the size, check who sent
+it, parse, then record and queue, or record why not. They return a `Receipt`, which each
+function maps to its HTTP answer; nothing here knows HTTP.
 
 A queued run is a promise: `accept` returns only once the run is recorded and the message
 is on the internal topic. When the publish fails, the run stays `queued` with the reason,
