@@ -32,9 +32,7 @@ def pubsub_push(request: flask.Request) -> flask.Response:
             return edge.error(404, NOT_FOUND, "not_found")
         case "unauthenticated":
             return edge.from_exception(UnauthenticatedError(receipt.reason))
-        case "paused":  # any non-2xx makes Pub/Sub keep the message and redeliver it
-            return edge.error(503, receipt.reason, "inactive", {"Retry-After": "60"})
-        case "rate_limited":
-            return edge.rate_limited(receipt.reason, receipt.retry_after)
+        case "paused" | "rate_limited":  # any non-2xx: Pub/Sub keeps it, delivers it again
+            return edge.later(receipt.status, receipt.reason, receipt.retry_after)
     # Queued, or recorded as an error run: acknowledged, redelivering it cannot help.
     return flask.make_response("", 204)

@@ -15,7 +15,6 @@ setup_logging()
 NOT_FOUND = "no webhook at this address"
 REFUSED = {  # receipt -> (status, code, sentence or the receipt's own, headers)
     "not_found": (404, "not_found", NOT_FOUND, None),
-    "paused": (503, "inactive", None, {"Retry-After": "60"}),
     "too_large": (413, "payload_too_large", None, None),
     "unauthenticated": (401, "bad_signature", "signature check failed", None),
     "invalid": (400, "invalid_json", None, None),
@@ -26,16 +25,15 @@ REFUSED = {  # receipt -> (status, code, sentence or the receipt's own, headers)
 @logged
 def webhook(request: flask.Request) -> flask.Response:
     """Accept one payload for the integration whose webhookPath is in the URL."""
-    path = edge.route_token(request, "webhook", NOT_FOUND)
-    if not isinstance(path, str):
-        return path
+    if not isinstance(path := edge.route_token(request, "webhook", NOT_FOUND), str):
+        return path  # its 405 or 404
     try:
         receipt = intake().receive_webhook(path, request.headers, edge.body_reader(request))
     except MapperError as exc:  # Firestore or Pub/Sub: 503, the sender retries
         return edge.from_exception(exc)
     if receipt.status == "queued":
         return edge.json_answer(202, {"status": "queued", "runId": receipt.run_id})
-    if receipt.status == "rate_limited":
-        return edge.rate_limited(receipt.reason, receipt.retry_after)
+    if receipt.status in edge.LATER:  # paused, or past its rate limit
+        return edge.later(receipt.status, receipt.reason, receipt.retry_after)
     status, code, sentence, headers = REFUSED[receipt.status]
     return edge.error(status, sentence or receipt.sentence, code, headers)

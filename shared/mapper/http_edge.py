@@ -81,9 +81,14 @@ def error(status: int, message: str, code: str, headers: dict[str, str] | None =
     return json_answer(status, {"error": message, "code": code}, headers)
 
 
-def rate_limited(message: str, retry_after: int | None) -> Any:
-    """429 for a request past its source's `rateLimit`: when to try again, in seconds."""
-    return error(429, message, "rate_limited", {"Retry-After": str(retry_after or 1)})
+# Receipts that ask the sender to come back later (status, code); Retry-After from the receipt.
+LATER = {"paused": (503, "inactive"), "rate_limited": (429, "rate_limited")}
+
+
+def later(receipt_status: str, message: str, retry_after: int | None) -> Any:
+    """503 for a paused integration, 429 past its `rateLimit`, with when to try again."""
+    status, code = LATER[receipt_status]
+    return error(status, message, code, {"Retry-After": str(retry_after or RETRY_AFTER_S)})
 
 
 def from_exception(exc: MapperError) -> Any:

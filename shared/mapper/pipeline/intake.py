@@ -42,11 +42,12 @@ log = logging.getLogger("mapper.intake")
 _KEY_CHARS = re.compile(r"^[A-Za-z0-9_.:=+-]{1,200}$")
 ENVELOPE_OVERHEAD_BYTES = 65_536
 RAW_BODY_KEPT_BYTES = 200_000  # of a refused body, kept in its run to show the sender
+PAUSED_RETRY_AFTER_S = 60  # Retry-After for a paused integration (Pub/Sub uses its own backoff)
 
 ReceiptStatus = Literal[
     "queued",  # recorded and on the internal topic (or already was: a duplicate)
     "not_found",  # no integration at this path
-    "paused",  # the integration is inactive: the sender should keep the message and retry
+    "paused",  # the integration is inactive: the sender should retry after `retry_after` s
     "too_large",  # over the body limit; recorded
     "unauthenticated",  # signature or OIDC token missing or wrong; counted, not recorded whole
     "invalid",  # not JSON, or not an envelope; recorded with the raw body
@@ -122,7 +123,8 @@ class Intake:
         if integration is None:
             return Receipt("not_found")
         if not integration.active:
-            return Receipt("paused", reason="this integration is paused; retry later")
+            return Receipt("paused", reason="this integration is paused; retry later",
+                           retry_after=PAUSED_RETRY_AFTER_S)
         assert integration.id is not None
         if (limited := self._rate_limited(integration)) is not None:
             return limited
@@ -181,7 +183,8 @@ class Intake:
             return Receipt("not_found")
         if not integration.active:
             # Any non-2xx makes Pub/Sub keep the message and deliver it again later.
-            return Receipt("paused", reason="this integration is paused")
+            return Receipt("paused", reason="this integration is paused",
+                           retry_after=PAUSED_RETRY_AFTER_S)
         assert integration.id is not None
         if (limited := self._rate_limited(integration)) is not None:
             return limited
