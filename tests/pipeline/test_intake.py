@@ -204,3 +204,19 @@ def test_a_broken_document_with_a_signature_fails_closed() -> None:
     p = build(broken)
     receipt = p.intake.receive_webhook("p-secret", {}, body(b'{"n": 1}'))
     assert receipt.status == "unauthenticated" and p.runs.docs == {}
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [b'{"message": {"messageId": "m1", "data": "eyJuIjoxfQ==", "attributes": {"a": "\\ud800"}}}',
+     b'{"message": {"messageId": "m\xed\xa0\x80", "data": "eyJuIjoxfQ=="}}',
+     '{"message": {"messageId": "m1", "data": "eyJuIjoxfQ=="}}'.encode("utf-16")],
+    ids=["escaped-surrogate-attribute", "utf8-encoded-surrogate-id", "utf16"],
+)
+def test_push_envelopes_are_parsed_as_strictly_as_bodies(envelope: bytes) -> None:
+    doc = {**HOOK, "pushPath": "push-1", "source": {"type": "pubsub", "projectId": "p",
+                                                     "topic": "t", "mode": "push"}}
+    p = build(doc)
+    receipt = p.intake.receive_push("push-1", None, body(envelope))
+    assert receipt.status == "invalid" and "not JSON" in receipt.reason
+    assert p.runs.get(receipt.run_id)["incomingRaw"] is True and p.queue.messages == []
