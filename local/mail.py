@@ -9,6 +9,7 @@ of them, and listed as JSON, newest last. Never deployed.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -45,8 +46,10 @@ class MailCatcher:
         return "250 OK: kept by the local mail catcher"
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen on `host`; the port it took."""
-        controller = Controller(self, hostname=host, port=port)
+        """Listen on `host` and `port` (0: any free one); the port it took."""
+        # aiosmtpd's Controller makes sure it is up by connecting to the port it was given:
+        # with 0 it connects to port 0 and fails. So a free port is chosen here first.
+        controller = Controller(self, hostname=host, port=port or _free_port(host))
         controller.start()  # raises if it cannot listen; then nothing is left running
         self._controller = controller
         self.port = int(controller.server.sockets[0].getsockname()[1])
@@ -65,3 +68,9 @@ class MailCatcher:
             [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
         )
         return [payload]
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])

@@ -9,7 +9,6 @@ made it (docs/api.md, "Team use").
 
 from __future__ import annotations
 
-import json
 import logging
 import mimetypes
 import re
@@ -38,8 +37,9 @@ from mapper.errors import (
     NotFoundError,
     Problem,
 )
-from mapper.http_edge import error, from_exception, read_body
+from mapper.http_edge import error, from_exception, json_answer, read_body
 from mapper.keys import Principal, allows
+from mapper.pipeline.json_body import BodyError, parse_json_body
 from mapper.pipeline.runs import RunStatus, SourceKind
 from mapper.pipeline.search import parse_key_query
 from mapper.services import access as default_access
@@ -190,16 +190,16 @@ def _read_json(request: flask.Request, limit: int) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
-    except ValueError as exc:
+        # The webhook's strict parser: no NaN or Infinity, UTF-8 only, at most
+        # MAX_JSON_DEPTH deep (docs/api.md, "Bodies").
+        return parse_json_body(raw)
+    except BodyError as exc:
         raise _BodyError(error(400, f"body is not JSON: {exc}", "invalid_json")) from None
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> flask.Response:
     # Keys in the order they were built (a preview keeps the mapping's order), not sorted.
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    response = flask.make_response(text, status, headers or {})
-    response.headers["Content-Type"] = "application/json"
+    response = json_answer(status, body, headers)
     response.headers["Cache-Control"] = "no-store"
     return response
 

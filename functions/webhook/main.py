@@ -20,9 +20,8 @@ NOT_FOUND = "no webhook at this address"
 @logged
 def webhook(request: flask.Request) -> flask.Response:
     """Accept one payload for the integration whose webhookPath is in the URL."""
-    path = edge.route_token(request, "webhook", NOT_FOUND)
-    if not isinstance(path, str):
-        return path
+    if not isinstance(path := edge.route_token(request, "webhook", NOT_FOUND), str):
+        return path  # its 405 or 404
     try:
         receipt = intake().receive_webhook(path, request.headers, edge.body_reader(request))
     except MapperError as exc:  # Firestore or Pub/Sub: 503, the sender retries

@@ -3,7 +3,8 @@
 `Access.authenticate` takes the `Authorization` header and the client's address and returns
 the `Principal` or a `Refusal` (401, or 429 once an address failed too often). Failures are
 counted per address in this instance's memory: `FAILURE_LIMIT` in `FAILURE_WINDOW_SECONDS`,
-then every request from that address is refused until the oldest failure leaves the window.
+then every request from that address is refused until the oldest failure leaves the window,
+but for a correct API key: the limit slows guessing, it never locks out a valid key.
 With a shared count (Firestore, every api instance), an address that failed here is also
 held to what all instances counted for it, so that spreading guesses over instances does not
 multiply the limit (docs/api.md, "Team use"). A refusal is logged with the reason and
@@ -144,17 +145,22 @@ class Access:
         self, authorization: str, address: str, admin_token: str, where: str
     ) -> Principal | Refusal:
         """The principal behind `Authorization: Bearer ...`, or why not (logged)."""
-        wait = self.limiter.retry_after(address)
-        if wait is not None:
-            log.warning("api refused %s from %s: too many failed sign-ins", where, address)
-            return Refusal(
-                429,
-                "too_many_failures",
-                f"too many failed sign-ins from this address; retry in {wait} s",
-                {"Retry-After": str(wait)},
-            )
         scheme, _, given = authorization.partition(" ")
         given = given.strip()
+        if scheme.lower() == "bearer" and parse_key(given) is not None:
+            # A well-formed API key is checked even from a limited address: its 256-bit
+            # secret cannot be guessed, and a shared address (a NAT) must not lock out the
+            # valid keys behind it. A wrong one is counted and still refused as limited.
+            principal = self.keys.verify(given)
+            if principal is not None:
+                return principal
+            limited = self._limited(address, where)
+            self.limiter.failed(address)
+            log.warning("api refused %s from %s: %s", where, address, _key_reason(given))
+            return limited or UNAUTHORIZED
+        limited = self._limited(address, where)
+        if limited is not None:
+            return limited
         if scheme.lower() != "bearer" or not given:
             # Nothing presented: no guess to count.
             log.warning("api refused %s from %s: no bearer credential", where, address)
@@ -172,6 +178,20 @@ class Access:
             log.warning("api refused %s from %s: %s", where, address, reason)
             return UNAUTHORIZED
         return principal
+
+
+    def _limited(self, address: str, where: str) -> Refusal | None:
+        """The 429 for an address that failed too often, or None."""
+        wait = self.limiter.retry_after(address)
+        if wait is None:
+            return None
+        log.warning("api refused %s from %s: too many failed sign-ins", where, address)
+        return Refusal(
+            429,
+            "too_many_failures",
+            f"too many failed sign-ins from this address; retry in {wait} s",
+            {"Retry-After": str(wait)},
+        )
 
 
 def _key_reason(given: str) -> str:

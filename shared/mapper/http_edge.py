@@ -1,13 +1,16 @@
-"""What the HTTP functions share at the edge: JSON error bodies, the one table of statuses,
-and reading a bounded body."""
+"""What the HTTP functions share at the edge: JSON answers and error bodies, the one table
+of statuses, and reading a bounded body."""
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import flask
+import orjson
 
 from .errors import (
     ConfigError,
@@ -54,9 +57,8 @@ class Answer:
     code: str = ""
     sentence: str | None = None  # None: the receipt's own sentence
     headers: Mapping[str, str] | None = None
+    later: bool = False  # come back later: Retry-After from the receipt
 
-
-_RETRY_LATER = {"Retry-After": "60"}
 # The one table of intake receipts -> HTTP answers, per source that answers over HTTP.
 # A push answer other than 2xx makes Pub/Sub keep the message and deliver it again, so a
 # push that was recorded as an error run (too large, invalid) is acknowledged with 204:
@@ -68,8 +70,12 @@ RECEIPT_ANSWERS: dict[str, dict[SourceKind, Answer]] = {
         SourceKind.PUBSUB_PUSH: Answer(404, "not_found"),
     },
     "paused": {
-        SourceKind.WEBHOOK: Answer(503, "inactive", headers=_RETRY_LATER),
-        SourceKind.PUBSUB_PUSH: Answer(503, "inactive", headers=_RETRY_LATER),
+        SourceKind.WEBHOOK: Answer(503, "inactive", later=True),
+        SourceKind.PUBSUB_PUSH: Answer(503, "inactive", later=True),
+    },
+    "rate_limited": {  # past the source's rateLimit: nothing recorded, the sender keeps it
+        SourceKind.WEBHOOK: Answer(429, "rate_limited", later=True),
+        SourceKind.PUBSUB_PUSH: Answer(429, "rate_limited", later=True),
     },
     "too_large": {
         SourceKind.WEBHOOK: Answer(413, "payload_too_large"),
@@ -92,20 +98,52 @@ def answer_receipt(receipt: Receipt, source: SourceKind, not_found: str) -> Any:
     """The HTTP answer to `receipt` for `source` (RECEIPT_ANSWERS); `not_found`: its 404 text."""
     answer = RECEIPT_ANSWERS[receipt.status][source]
     if answer.status == 202:
-        return flask.make_response({"status": RunStatus.QUEUED, "runId": receipt.run_id}, 202)
+        return json_answer(202, {"status": RunStatus.QUEUED, "runId": receipt.run_id})
     if answer.status == 204:
         return flask.make_response("", 204)
     sentence = not_found if receipt.status == "not_found" else answer.sentence
-    return error(
-        answer.status, sentence or receipt.sentence, answer.code, dict(answer.headers or {})
-    )
+    headers = dict(answer.headers or {})
+    if answer.later:
+        headers["Retry-After"] = str(receipt.retry_after or RETRY_AFTER_S)
+    return error(answer.status, sentence or receipt.sentence, answer.code, headers)
+
+
+def json_answer(status: int, body: Any, headers: dict[str, str] | None = None) -> Any:
+    """`body` as a JSON answer that cannot fail to write, and that no browser sniffs as HTML."""
+    response = flask.make_response(answer_bytes(body), status, headers or {})
+    response.headers["Content-Type"] = "application/json"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def answer_bytes(value: Any) -> bytes:
+    """`value` as strict JSON in UTF-8, whatever it holds; keys in the order they were built.
+
+    What a stored document may still hold (from before the intake refused it, or written by
+    hand) must not make a whole page fail: a lone surrogate is written as its `\\ud800` escape,
+    NaN and the infinities (which JSON has no words for) as null.
+    """
+    try:
+        return orjson.dumps(value)  # NaN and Infinity as null; refuses lone surrogates
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(_finite(value), separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> Any:
     """The contract's error body: {"error": sentence, "code": machine_code}."""
-    return flask.make_response(
-        flask.jsonify({"error": message, "code": code}), status, headers or {}
-    )
+    return json_answer(status, {"error": message, "code": code}, headers)
+
+
 
 
 def from_exception(exc: MapperError) -> Any:

@@ -6,10 +6,13 @@ cases go to the running api function over HTTP.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis import checks
 
 from mapper.api_openapi import openapi
@@ -69,3 +72,43 @@ def test_api_keeps_to_its_openapi_document(case: schemathesis.Case, platform: Pl
         timeout=60,
         excluded_checks=NOT_APPLICABLE,
     )
+
+
+# --- bodies schemathesis does not write: the strict parser ------------------------------------
+
+# JSON a lenient parser takes and a strict one must not: non-numbers, too deep, not UTF-8.
+_not_json_numbers = st.sampled_from([b"NaN", b"Infinity", b"-Infinity"]).map(
+    lambda word: b'{"name": "x", "payload": {"n": ' + word + b"}}"
+)
+_too_deep = st.integers(min_value=101, max_value=60_000).map(
+    lambda depth: b'{"payload": ' + b"[" * depth + b"]" * depth + b"}"
+)
+_wide = st.sampled_from(["utf-16", "utf-16-le", "utf-32", "utf-32-be"]).map(
+    lambda codec: '{"name": "x"}'.encode(codec)
+)
+_surrogates = st.sampled_from([b'{"name": "\\ud800"}', b'{"\\udc00": 1}', b'{"n": "\xed\xa0\x80"}'])
+REFUSED_BODIES = st.one_of(_not_json_numbers, _too_deep, _wide, _surrogates)
+
+
+@settings(max_examples=25, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(body=REFUSED_BODIES, path=st.sampled_from(["/api/integrations/", "/api/preview/",
+                                                  "/api/validate/"]))
+def test_bodies_a_strict_parser_refuses_are_400_invalid_json(
+    platform: Platform, body: bytes, path: str
+) -> None:
+    reply = requests.post(platform.url + path, data=body, timeout=60, headers={
+        "Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
+    assert reply.status_code == 400, reply.text[:200]
+    assert reply.json()["code"] == "invalid_json"
+
+
+@settings(max_examples=40, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(body=st.one_of(st.binary(max_size=500), REFUSED_BODIES,
+                      st.text(max_size=200).map(str.encode)))
+def test_any_body_is_answered_without_a_5xx(platform: Platform, body: bytes) -> None:
+    reply = requests.post(platform.url + "/api/preview/", data=body, timeout=60, headers={
+        "Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
+    assert reply.status_code < 500, reply.text[:200]
+    json.loads(reply.content.decode("utf-8"))  # strict UTF-8 JSON, whatever was sent

@@ -46,8 +46,12 @@ def test_unknown_path_and_paused() -> None:
 @pytest.mark.parametrize(
     "raw",
     [b"{not json", b"[" * 100_000 + b"]" * 100_000, b'{"a": "\\ud800"}', b'{"a": NaN}',
-     b'{"a": Infinity}', b'{"a": 1e999}', b'{"a": "\xff"}'],
-    ids=["syntax", "deep", "lone-surrogate", "nan", "infinity", "huge-number", "not-utf8"],
+     b'{"a": Infinity}', b'{"a": 1e999}', b'{"a": "\xff"}', b'{"a": "\xed\xa0\x80"}',
+     b'{"\\udfff": 1}', '{"a": 1}'.encode("utf-16"), '{"a": 1}'.encode("utf-16-be"),
+     '{"a": 1}'.encode("utf-32-le"), b"[" * 101 + b"]" * 101],
+    ids=["syntax", "deep", "lone-surrogate", "nan", "infinity", "huge-number", "not-utf8",
+         "utf8-encoded-surrogate", "surrogate-key", "utf16-bom", "utf16-be", "utf32-le",
+         "101-deep"],
 )
 def test_bodies_no_later_stage_could_carry_are_refused_and_recorded(raw: bytes) -> None:
     p = build(max_body=10_000_000)
@@ -58,6 +62,14 @@ def test_bodies_no_later_stage_could_carry_are_refused_and_recorded(raw: bytes) 
     assert run["incomingPayload"]["size"] == len(raw)
     assert "JSON" in run["errorMessage"]
     assert p.queue.messages == []
+
+
+def test_100_deep_and_a_utf8_byte_order_mark_are_accepted() -> None:
+    p = build(max_body=10_000_000)
+    deep = p.intake.receive_webhook("p-secret", {}, body(b"[" * 100 + b"]" * 100))
+    marked = p.intake.receive_webhook("p-secret", {}, body(b'\xef\xbb\xbf{"a": "[[[\\\\"}'))
+    assert deep.status == "queued" and marked.status == "queued"
+    assert p.runs.get(marked.run_id)["incomingPayload"] == {"a": "[[[\\"}
 
 
 def test_too_large_is_recorded_without_the_body() -> None:
@@ -136,7 +148,7 @@ def test_a_bad_signature_is_counted_not_recorded_as_a_run() -> None:
     assert p.runs.docs == {} and p.failures.counts == {"i1": 3}
 
 
-def test_a_signed_github_delivery_id_makes_a_replay_a_duplicate() -> None:
+def test_a_signed_github_body_makes_a_replay_a_duplicate() -> None:
     import hashlib
     import hmac
 
@@ -148,7 +160,9 @@ def test_a_signed_github_delivery_id_makes_a_replay_a_duplicate() -> None:
     headers = {"X-Hub-Signature-256": sig, "X-GitHub-Delivery": "72d3162e"}
     first = p.intake.receive_webhook("p-secret", headers, body(raw))
     replay = p.intake.receive_webhook("p-secret", headers, body(raw))
-    assert first.run_id == replay.run_id == "i1.72d3162e"
+    # The delivery id is not signed: the signed body's digest names the run.
+    digest = hashlib.sha256(raw).hexdigest()[:40]
+    assert first.run_id == replay.run_id == f"i1.sha256-{digest}"
     assert replay.duplicate and len(p.queue.messages) == 1
 
 
@@ -205,3 +219,19 @@ def test_a_broken_document_with_a_signature_fails_closed() -> None:
     p = build(broken)
     receipt = p.intake.receive_webhook("p-secret", {}, body(b'{"n": 1}'))
     assert receipt.status == "unauthenticated" and p.runs.docs == {}
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [b'{"message": {"messageId": "m1", "data": "eyJuIjoxfQ==", "attributes": {"a": "\\ud800"}}}',
+     b'{"message": {"messageId": "m\xed\xa0\x80", "data": "eyJuIjoxfQ=="}}',
+     '{"message": {"messageId": "m1", "data": "eyJuIjoxfQ=="}}'.encode("utf-16")],
+    ids=["escaped-surrogate-attribute", "utf8-encoded-surrogate-id", "utf16"],
+)
+def test_push_envelopes_are_parsed_as_strictly_as_bodies(envelope: bytes) -> None:
+    doc = {**HOOK, "pushPath": "push-1", "source": {"type": "pubsub", "projectId": "p",
+                                                     "topic": "t", "mode": "push"}}
+    p = build(doc)
+    receipt = p.intake.receive_push("push-1", None, body(envelope))
+    assert receipt.status == "invalid" and "not JSON" in receipt.reason
+    assert p.runs.get(receipt.run_id)["incomingRaw"] is True and p.queue.messages == []

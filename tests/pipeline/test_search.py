@@ -25,7 +25,9 @@ def test_values_are_kept_as_path_equals_text() -> None:
     assert search_values(SEARCHED["searchKeys"], payload) == [
         "data.object.id=evt_1", "customer.email=a@b.c", "amount=12", "paid=true"
     ]  # arrays, objects and missing values are not kept
-    assert search_values(["note"], {"note": "x" * 500}) == ["note=" + "x" * MAX_VALUE_CHARS]
+    assert search_values(["note"], {"note": "x" * MAX_VALUE_CHARS}) == [
+        "note=" + "x" * MAX_VALUE_CHARS
+    ]
     assert search_values(None, payload) == []
 
 
@@ -35,7 +37,6 @@ def test_key_queries_become_the_same_text() -> None:
     # A key holding ':' is quoted in the query; both sides use the canonical path.
     assert parse_key_query('meta["a:b"]:urn:x:1') == 'meta.a:b=urn:x:1'
     assert search_values(['meta["a:b"]'], {'meta': {'a:b': 'urn:x:1'}}) == ['meta.a:b=urn:x:1']
-    assert parse_key_query("note:" + "y" * 300) == "note=" + "y" * MAX_VALUE_CHARS
     for bad in ("no-separator", "a..b:1"):
         with pytest.raises(InvalidQueryError):
             parse_key_query(bad)
@@ -51,6 +52,21 @@ def test_runs_carry_search_values_and_are_found_by_key() -> None:
     assert len(found) == 2
     assert all(r["searchValues"] == ["data.object.id=evt_1", "amount=5"] for r in found)
     assert p.runs.list(key=parse_key_query("data.object.id:evt_3"))[0] == []
+
+
+def test_long_values_match_exactly_not_on_their_first_characters() -> None:
+    p = build({**SEARCHED, "searchKeys": ["note"]})
+    shared = "y" * MAX_VALUE_CHARS
+    for tail in ("-one", "-two"):
+        payload = ('{"note": "' + shared + tail + '"}').encode()
+        assert p.intake.receive_webhook("p-secret", {}, body(payload)).status == "queued"
+    found, _ = p.runs.list(key=parse_key_query("note:" + shared + "-two"))
+    assert [r["incomingPayload"]["note"] for r in found] == [shared + "-two"]
+    assert p.runs.list(key=parse_key_query("note:" + shared))[0] == []
+    assert p.runs.list(key=parse_key_query("note:" + shared + "-thr"))[0] == []
+    # What a long value keeps is bounded: a digest, not the value.
+    [kept] = search_values(["note"], {"note": "z" * 100_000})
+    assert len(kept) < MAX_VALUE_CHARS
 
 
 @pytest.fixture

@@ -80,13 +80,16 @@ def escapes(draw: st.DrawFn) -> bytes:
     return ('{"s": "' + "".join(parts) + '"}').encode()
 
 
-# The in-memory fakes copy what they keep with copy.deepcopy, which gives out at a few
-# hundred levels; Python's parser accepts about as deep as the recursion limit, which
-# hypothesis raises to 2,048 while it runs (a function runs at 1,000). So the fast
-# properties skip the accepted bodies deeper than the fakes hold; the examples over the
-# emulators draw every depth.
+# Bodies around the intake's nesting limit (MAX_JSON_DEPTH, 100), and far past it.
 FAKES_DEPTH = 250
 PARSER_REFUSES_DEPTH = 2_100
+
+# JSON in the encodings Python's own `json.loads(bytes)` also takes, and text holding raw
+# surrogates written as UTF-8 would write them (CESU-8 / WTF-8): all refused, as not UTF-8.
+WIDE_ENCODINGS = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"]
+with_surrogates = st.text(
+    alphabet=st.characters(categories=["Cs", "Ll"]), min_size=1, max_size=50
+)
 
 
 def _bodies(*deep: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
@@ -94,6 +97,12 @@ def _bodies(*deep: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
         st.binary(max_size=2_000),
         st.text(max_size=500).map(lambda t: t.encode("utf-8", errors="surrogatepass")),
         json_values.map(lambda v: json.dumps(v).encode()),  # NaN, Infinity as Python writes them
+        st.tuples(json_values, st.sampled_from(WIDE_ENCODINGS)).map(
+            lambda pair: json.dumps(pair[0]).encode(pair[1])
+        ),
+        with_surrogates.map(lambda t: json.dumps({t: t}, ensure_ascii=False)).map(
+            lambda text: text.encode("utf-8", errors="surrogatepass")
+        ),
         *deep,
         escapes(),
         st.sampled_from(
@@ -132,7 +141,8 @@ def _check_answer(fakes: Fakes, body: bytes, reply: Any) -> None:
         run = fakes.runs.get(answer["runId"])
         assert run is not None and run["status"] == "queued"
         assert _finite(run["incomingPayload"])
-        json.dumps(run["incomingPayload"], allow_nan=False).encode("utf-8")  # storable
+        # Storable, and readable by every later read: UTF-8 can write each character.
+        json.dumps(run["incomingPayload"], allow_nan=False, ensure_ascii=False).encode("utf-8")
     elif reply.status_code == 400:
         assert answer["code"] == "invalid_json"
         run_id = answer["error"].rsplit(" ", 1)[-1]
@@ -190,7 +200,7 @@ def test_a_100000_deep_body_is_refused_with_400(
         reply = client("webhook").post("/webhook/p-secret/", data=body)
         assert reply.status_code == 400, reply.get_data()[:200]
         run = fakes.runs.get(reply.get_json()["error"].rsplit(" ", 1)[-1])
-        assert run["status"] == "error" and "nested too deeply" in run["errorMessage"]
+        assert run["status"] == "error" and "nested more than 100" in run["errorMessage"]
         assert run["incomingPayload"]["raw"] == body.decode()
 
 
@@ -199,7 +209,9 @@ def test_a_100000_deep_body_is_refused_with_400(
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=emulator_bodies)
-@example(body=b"[" * 900 + b"]" * 900)  # deeper than the fakes hold, accepted by the parser
+@example(body=b"[" * 900 + b"]" * 900)  # past the nesting limit
+@example(body=b'{"n": "\xed\xa0\x80"}')  # a surrogate written as UTF-8 would
+@example(body='{"n": 1}'.encode("utf-16"))
 @example(body=b'{"a":' * 2_000 + b"1" + b"}" * 2_000)
 def test_a_few_bodies_over_the_emulators(platform: Platform, body: bytes) -> None:
     doc = _emulator_hook(platform)
@@ -212,6 +224,8 @@ def test_a_few_bodies_over_the_emulators(platform: Platform, body: bytes) -> Non
     assert reply.status_code in (202, 400, 413), reply.text[:200]
     if reply.status_code == 413:
         assert len(body) > MAX_BODY
+    listed = platform.api("GET", f"/api/runs/?integration_id={doc['id']}&limit=100")
+    assert listed.status_code == 200, listed.text[:200]  # no body breaks the runs list
 
 
 _emulator_hooks: dict[str, dict[str, Any]] = {}

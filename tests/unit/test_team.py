@@ -126,6 +126,24 @@ def test_failures_are_limited_per_address_within_the_window(
     assert "mk_0123456789abcdef" in caplog.text  # the id, which lists show anyway
 
 
+def test_a_valid_key_works_from_a_limited_address_and_a_wrong_one_is_still_limited(
+    keys: Keys, clock: Clock
+) -> None:
+    # A shared address (NAT): a stranger's guesses must not lock out the valid keys behind it.
+    access = Access(keys, FailureLimiter(3, 60, clock=clock))
+    _, key = keys.create("ci", "viewer", None, BOOTSTRAP)
+    guess = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+    for _ in range(3):
+        access.authenticate(f"Bearer {guess}", "203.0.113.7", "boot", "GET /api/")
+    principal = access.authenticate(f"Bearer {key}", "203.0.113.7", "boot", "GET /api/")
+    assert not isinstance(principal, Refusal) and principal.role == "viewer"
+    wrong = access.authenticate(f"Bearer {guess}", "203.0.113.7", "boot", "GET /api/")
+    assert isinstance(wrong, Refusal) and wrong.status == 429  # guessing stays slowed
+    # The admin token, whose strength the operator chose, stays behind the limit.
+    boot = access.authenticate("Bearer boot", "203.0.113.7", "boot", "GET /api/")
+    assert isinstance(boot, Refusal) and boot.status == 429
+
+
 class UnreachableCount:
     """A shared failure count whose database cannot be reached."""
 

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     Field,
     StrictBool,
+    StrictFloat,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -48,6 +49,7 @@ DEFAULT_MAX_BACKOFF_S = 600
 MAX_BACKOFF_S = 3600
 DEFAULT_MAX_AGE_S = 604_800  # 7 days: how long Pub/Sub keeps a message it could not deliver
 MAX_AGE_S = 604_800
+MAX_RATE_PER_SECOND = 10_000  # source.rateLimit.perSecond
 
 __all__ = ["MAX_CODE_CHARS", "Concat", "Custom"]  # re-exported: the engine checks for them
 
@@ -134,12 +136,27 @@ class SignatureConfig(_Model):
     )
 
 
+class RateLimit(_Model):
+    """At most `perSecond` requests a second; past it, 429 with Retry-After (per instance)."""
+
+    per_second: StrictInt | StrictFloat = Field(
+        gt=0,
+        le=MAX_RATE_PER_SECOND,
+        allow_inf_nan=False,
+        description="Requests a second each instance of the receiving function accepts "
+        f"(more than 0, at most {MAX_RATE_PER_SECOND}; 0.5 is one every 2 s).",
+    )
+
+
 class WebhookSource(_Model):
     """Payloads POSTed to the integration's webhookUrl."""
 
     type: Literal["webhook"] = Field(description="A webhook source.")
     signature: SignatureConfig | None = Field(
         default=None, description="Optional: check each request's signature."
+    )
+    rate_limit: RateLimit | None = Field(
+        default=None, description="Optional: answer 429 past this many requests a second."
     )
 
 
@@ -168,6 +185,11 @@ class PubSubSource(_Model):
         default=None,
         description="Optional service account key (JSON) to act with; without it, the "
         "platform's own service account." + _SECRET_NOTE,
+    )
+    rate_limit: RateLimit | None = Field(
+        default=None,
+        description="Push mode only: answer 429 past this many deliveries a second "
+        "(Pub/Sub delivers them again later).",
     )
 
 

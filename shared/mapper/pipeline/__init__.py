@@ -5,6 +5,7 @@
     integrations.py   typed integrations from a short per-instance cache
     json_body.py      request bodies parsed as the JSON every stage can carry
     intake.py         every source's request -> a queued run, or a recorded refusal
+    rate_limit.py     source.rateLimit: a token bucket per integration and instance
     worker.py         a queued run -> claim -> condition, mapping, target -> outcome
     deliver.py        a delivery queue's task (run, target) -> the worker's send and record
     reconcile.py      runs in flight too long -> published again, or ended with a reason

@@ -1,7 +1,8 @@
 """The entry half: a message that reached us becomes a queued run, or a recorded error.
 
 `receive_webhook`, `receive_push` and `receive_pulled` hold the whole sequence every
-source follows: find the integration, refuse it when paused, bound the size, check who
+source follows: find the integration, refuse it when paused or past its rate limit, bound
+the size, check who
 sent it, parse, then record and queue, or record why not. They return a `Receipt`, which
 the HTTP functions map to their answer (`mapper.http_edge`) and the pull runner to an
 acknowledgement; nothing here knows HTTP.
@@ -14,6 +15,7 @@ and the reconciler (`mapper.pipeline.reconcile`) publishes it again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -25,11 +27,12 @@ from ..engine.config import Integration
 from ..errors import MapperError, MessageTooLarge, SignatureError, UnauthenticatedError
 from ..redact import redact_headers
 from ..sources.push import EnvelopeError, decode_push_envelope
-from ..sources.webhook import delivery_key, verify_signature
+from ..sources.webhook import body_key, delivery_key, verify_signature
 from ..targets.base import SecretResolver
 from .integrations import Integrations
 from .json_body import BodyError, parse_json_body
 from .ports import MessageQueue, RunLog, SignatureFailures, TokenVerifier
+from .rate_limit import RateLimiter
 from .runs import QueuedMessage, RunStatus, SourceKind, run_id_for
 from .search import search_values
 
@@ -37,14 +40,16 @@ log = logging.getLogger("mapper.intake")
 
 ENVELOPE_OVERHEAD_BYTES = 65_536
 RAW_BODY_KEPT_BYTES = 200_000  # of a refused body, kept in its run to show the sender
+PAUSED_RETRY_AFTER_S = 60  # Retry-After for a paused integration (Pub/Sub uses its own backoff)
 
 ReceiptStatus = Literal[
     RunStatus.QUEUED,  # recorded and on the internal topic (or already was: a duplicate)
     "not_found",  # no integration at this path
-    "paused",  # the integration is inactive: the sender should keep the message and retry
+    "paused",  # the integration is inactive: the sender should retry after `retry_after` s
     "too_large",  # over the body limit; recorded
     "unauthenticated",  # signature or OIDC token missing or wrong; counted, not recorded whole
     "invalid",  # not JSON, or not an envelope; recorded with the raw body
+    "rate_limited",  # past source.rateLimit: the sender should retry after `retry_after` s
 ]
 
 
@@ -57,6 +62,7 @@ class Receipt:
     reason: str = ""
     duplicate: bool = False
     limit: int | None = None
+    retry_after: int | None = None
 
     @property
     def sentence(self) -> str:
@@ -89,6 +95,7 @@ class Intake:
         self._push_verifier = push_verifier
         self._signature_failures = signature_failures
         self._clock = clock
+        self._rates = RateLimiter(clock)  # source.rateLimit, per instance
         # Recording a run and publishing its message at the same time: see `accept`.
         self._side = ThreadPoolExecutor(max_workers=8, thread_name_prefix="intake")
 
@@ -120,16 +127,21 @@ class Intake:
         data = self._parse(integration, kind, body, "body", headers=plain_headers)
         if isinstance(data, _Refused):
             return data.receipt
+        digest = None
         if signature is not None:
-            key = delivery_key(signature, plain_headers, data) or key
-        return self._record(
-            integration,
-            data,
-            kind,
-            run_id_for(_id(integration), key),
-            headers=plain_headers,
-            deduplicate=key is not None,
+            # Only what the signature covers names the event: unsigned headers are ignored.
+            key = delivery_key(signature, plain_headers, data, body)
+        elif key is not None:
+            digest = body_key(body)  # a squatted key must not drop the real event (`accept`)
+        run_id = run_id_for(_id(integration), key)
+        queue = functools.partial(
+            self.accept, integration, data, source_kind=kind, headers=plain_headers,
+            deduplicate=key is not None, body_digest=digest,
         )
+        duplicate = not queue(run_id=run_id)
+        if duplicate and digest is not None:
+            run_id, duplicate = self._rekeyed(queue, run_id, digest)
+        return Receipt(RunStatus.QUEUED, run_id, duplicate=duplicate)
 
     def receive_push(
         self, path: str, authorization: str | None, read_body: Callable[[int], bytes | None]
@@ -179,13 +191,13 @@ class Intake:
     # --- the steps every source takes -------------------------------------------------
 
     def _find(self, field: str, path: str, paused: str) -> Integration | Receipt:
-        """The integration at this path, or why not: none there, or paused."""
+        """The integration at this path, or why not: none there, paused, or past its rate."""
         integration = self._integrations.by_field(field, path)
         if integration is None:
             return Receipt("not_found")
         if not integration.active:
-            return Receipt("paused", reason=paused)
-        return integration
+            return Receipt("paused", reason=paused, retry_after=PAUSED_RETRY_AFTER_S)
+        return self._rate_limited(integration) or integration
 
     def _read(
         self,
@@ -261,6 +273,30 @@ class Intake:
         )
         return Receipt(RunStatus.QUEUED, run_id, duplicate=not created)
 
+    def _rate_limited(self, integration: Integration) -> Receipt | None:
+        """The refusal of a request past the source's `rateLimit`, or None to go on."""
+        rate = getattr(integration.source, "rate_limit", None)
+        if rate is None:
+            return None
+        assert integration.id is not None
+        wait = self._rates.wait(integration.id, rate.per_second)
+        if wait is None:
+            return None
+        reason = f"more than {rate.per_second:g} requests a second; retry in {wait} s"
+        return Receipt("rate_limited", reason=reason, retry_after=wait)
+
+    def _rekeyed(self, queue: Callable[..., bool], run_id: str, digest: str) -> tuple[str, bool]:
+        """(run id, duplicate) of an unsigned sender's keyed event whose key's run exists.
+
+        A key first used with another body names another event, or a stranger's squat of
+        the key: this event becomes a run of its own, `<run id>.<digest>`, flagged with
+        `keyReusedFrom`; its own retries (same key, same body) are duplicates of that one.
+        """
+        if not _another_body(self._runs.get(run_id) or {}, digest):
+            return run_id, True
+        rekeyed = f"{run_id}.{digest.removeprefix('sha256-')[:16]}"
+        return rekeyed, not queue(run_id=rekeyed, key_reused_from=run_id)
+
     # --- recording --------------------------------------------------------------------
 
     def accept(
@@ -275,6 +311,8 @@ class Intake:
         replay_of: str | None = None,
         original_run_id: str | None = None,
         deduplicate: bool = True,
+        body_digest: str | None = None,
+        key_reused_from: str | None = None,
     ) -> bool:
         """Record and queue one message; False when it was a duplicate (nothing published).
 
@@ -282,6 +320,9 @@ class Intake:
         is created first and only its creator publishes. Without it (a fresh random id, no
         duplicate possible) the run is written while the message is published, which saves
         a round trip; a worker that gets there first waits for the run (`Worker`).
+
+        `body_digest` (an unsigned sender's key): kept in the run; when the run exists with
+        another body, False and nothing published (`_rekeyed` names the event's own run).
         """
         assert integration.id is not None
         # Lower-case names, as Node and the Fetch API show them to JavaScript.
@@ -302,12 +343,18 @@ class Intake:
         if original_run_id:
             # The event's first run: its id is the key the receiver sees (mapper.pipeline.worker).
             run["originalRunId"] = original_run_id
+        if body_digest:
+            run["incomingDigest"] = body_digest
+        if key_reused_from:
+            run["keyReusedFrom"] = key_reused_from
         if integration.search_keys:
             run["searchValues"] = search_values(integration.search_keys, data)
         message = QueuedMessage.for_run(run, data, self._clock())
         if deduplicate:
             if not self._runs.create(run):
                 existing = self._runs.get(run_id) or {}
+                if _another_body(existing, body_digest):
+                    return False  # not this event's run: the caller names another (`_rekeyed`)
                 if existing.get("status") != RunStatus.QUEUED or not existing.get("unpublished"):
                     return False  # recorded and published before: do not publish another copy
                 # Cleared before publishing, never after: once published the worker may
@@ -404,6 +451,12 @@ class _Refused:
     """A body that was not JSON, recorded; its receipt (any JSON value is a payload)."""
 
     receipt: Receipt
+
+
+def _another_body(existing: Mapping[str, Any], digest: str | None) -> bool:
+    """Whether a run found under a sender's key holds another body than `digest`'s."""
+    return digest is not None and existing.get("incomingDigest") not in (None, digest)
+
 
 
 def _id(integration: Integration) -> str:

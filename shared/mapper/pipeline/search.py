@@ -2,14 +2,16 @@
 
 An integration names up to 5 `searchKeys` (source paths). At intake each is read from the
 payload with the engine's path getter; a string, number or boolean becomes
-`<path>=<value>` (the path in its canonical form, the value cut to MAX_VALUE_CHARS) in the
-run's `searchValues`. Objects, arrays and nulls are not kept. `?key=<path>:<value>` is
-turned into the same text, so the lookup is one exact array_contains match: not full-text
-search, not a prefix match.
+`<path>=<value>` (the path in its canonical form) in the run's `searchValues`; a value
+longer than MAX_VALUE_CHARS is kept as `<path>=#sha256:<hex digest of the value>`, so that
+it still matches exactly, and only itself. Objects, arrays and nulls are not kept.
+`?key=<path>:<value>` is turned into the same text, so the lookup is one exact
+array_contains match: not full-text search, not a prefix match.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import lru_cache
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 from ..engine.paths import Getter, compile_getter, format_steps, parse_path
 from ..errors import InvalidQueryError, PathError
 
-MAX_VALUE_CHARS = 200  # longer values are kept (and matched) on their first 200 characters
+MAX_VALUE_CHARS = 200  # longer values are kept (and matched) as their SHA-256 digest
 
 
 def search_values(keys: tuple[str, ...] | list[str] | None, data: Any) -> list[str]:
@@ -28,7 +30,7 @@ def search_values(keys: tuple[str, ...] | list[str] | None, data: Any) -> list[s
     for path, get in _getters(tuple(keys)):
         text = _text(get(data))
         if text is not None:
-            found.append(f"{path}={text[:MAX_VALUE_CHARS]}")
+            found.append(f"{path}={_kept(text)}")
     return found
 
 
@@ -41,7 +43,15 @@ def parse_key_query(query: str) -> str:
         steps = parse_path(query[:cut])
     except PathError as exc:
         raise InvalidQueryError(f"key: {exc}") from None
-    return f"{format_steps(steps)}={query[cut + 1 :][:MAX_VALUE_CHARS]}"
+    return f"{format_steps(steps)}={_kept(query[cut + 1 :])}"
+
+
+def _kept(value: str) -> str:
+    """A value as searchValues keeps it: itself, or past MAX_VALUE_CHARS its digest."""
+    if len(value) <= MAX_VALUE_CHARS:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", errors="surrogatepass")).hexdigest()
+    return f"#sha256:{digest}"
 
 
 @lru_cache(maxsize=256)

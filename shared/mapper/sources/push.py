@@ -24,9 +24,12 @@ class PubSubMessage:
 
 def decode_push_envelope(body: bytes) -> PubSubMessage:
     """The message inside a push request body, or `EnvelopeError` saying what is wrong."""
+    # Here, not at the top: the pipeline package imports this module.
+    from ..pipeline.json_body import BodyError, parse_json_body
+
     try:
-        envelope = json.loads(body)
-    except ValueError as exc:
+        envelope = parse_json_body(body)  # strict: attributes end up in the run as they are
+    except BodyError as exc:
         raise EnvelopeError(f"the push body is not JSON: {exc}") from None
     message = envelope.get("message") if isinstance(envelope, dict) else None
     if not isinstance(message, dict):

@@ -100,6 +100,18 @@ def _verify_plain_hmac(secret: str, header: str, headers: dict[str, str], body: 
 
 
 def _verify_stripe(secret: str, headers: dict[str, str], body: bytes, now: float) -> None:
+    stamp, candidates = _stripe_parts(headers)
+    if stamp is None or not candidates:
+        raise SignatureError("Stripe-Signature header needs t= and v1=")
+    _check_timestamp(stamp, now)
+    signed = stamp.encode() + b"." + body
+    expected = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).digest()
+    if not any(hmac.compare_digest(_unhex(c), expected) for c in candidates):
+        raise SignatureError("signature does not match")
+
+
+def _stripe_parts(headers: dict[str, str]) -> tuple[str | None, list[str]]:
+    """The `t=` timestamp and the `v1=` signatures of a Stripe-Signature header."""
     stamp: str | None = None
     candidates: list[str] = []
     for part in _header(headers, "Stripe-Signature").split(","):
@@ -108,13 +120,7 @@ def _verify_stripe(secret: str, headers: dict[str, str], body: bytes, now: float
             stamp = value
         elif key == "v1" and len(candidates) < _MAX_SIGNATURES:
             candidates.append(value)  # v0 and others are test-mode or legacy: ignored
-    if stamp is None or not candidates:
-        raise SignatureError("Stripe-Signature header needs t= and v1=")
-    _check_timestamp(stamp, now)
-    signed = stamp.encode() + b"." + body
-    expected = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).digest()
-    if not any(hmac.compare_digest(_unhex(c), expected) for c in candidates):
-        raise SignatureError("signature does not match")
+    return stamp, candidates
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -150,21 +156,30 @@ def _unhex(value: str) -> bytes:
 
 
 def delivery_key(
-    config: SignatureConfig, headers: Mapping[str, str], data: Any
-) -> str | None:
-    """The delivery id a verified signature scheme names, to serve as the idempotency key.
+    config: SignatureConfig, headers: Mapping[str, str], data: Any, body: bytes
+) -> str:
+    """The idempotency key of a verified request: only what its signature covers names it.
 
-    Signed together with the body (or sent beside it by the same sender), it turns a replay
-    of a captured request into a duplicate of the first delivery, not a second one:
-    Standard Webhooks' `webhook-id`, GitHub's `X-GitHub-Delivery`, the Stripe event's `id`.
+    A replay of a captured request then maps onto the first delivery's run and is answered
+    as a duplicate, whatever unsigned header (a delivery id, an `Idempotency-Key`) was
+    changed or removed (docs/security.md, "Replays"):
+    Standard Webhooks signs `webhook-id`; a Stripe event's `id` is in the signed body, and
+    an event without one is named by a digest of its signed `t` and body; plain HMAC
+    (GitHub's `X-Hub-Signature-256`, or any header) signs only the body: its digest.
     """
     lowered = {str(name).lower(): value for name, value in headers.items()}
     if config.scheme == "standard-webhooks":
-        return lowered.get("webhook-id") or None
-    header = (config.header or DEFAULT_HMAC_HEADER).lower()
-    if header == STRIPE_HEADER:
+        return _header(lowered, "webhook-id", "svix-id")
+    if (config.header or DEFAULT_HMAC_HEADER).lower() == STRIPE_HEADER:
         event_id = data.get("id") if isinstance(data, dict) else None
-        return event_id if isinstance(event_id, str) and event_id else None
-    if header == DEFAULT_HMAC_HEADER.lower():
-        return lowered.get("x-github-delivery") or None
-    return None
+        if isinstance(event_id, str) and event_id:
+            return event_id
+        stamp, _ = _stripe_parts(lowered)
+        signed = f"{stamp}.".encode() + body
+        return "stripe-" + hashlib.sha256(signed).hexdigest()[:40]
+    return body_key(body)
+
+
+def body_key(body: bytes) -> str:
+    """A key naming a body by its SHA-256 digest (160 bits of it)."""
+    return "sha256-" + hashlib.sha256(body).hexdigest()[:40]

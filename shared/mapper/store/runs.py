@@ -449,14 +449,24 @@ def _encode_run(run: dict[str, Any]) -> dict[str, Any]:
 
 def _decode_run(snapshot: Any) -> dict[str, Any]:
     run: dict[str, Any] = {}
+    undecodable: list[str] = []
     for key, value in (snapshot.to_dict() or {}).items():
         if key.endswith(_JSON_SUFFIX) and isinstance(value, str):
-            run[key.removesuffix(_JSON_SUFFIX)] = json.loads(value)
+            try:
+                run[key.removesuffix(_JSON_SUFFIX)] = json.loads(value)
+            except (ValueError, RecursionError):
+                # One bad field (an older release's, a hand edit) must not fail every list
+                # that holds the run: it is shown as unreadable instead (docs/security.md).
+                undecodable.append(key.removesuffix(_JSON_SUFFIX))
         elif isinstance(value, datetime):
             run[key] = iso_timestamp(value)
         else:
             run[key] = value
     run.setdefault("id", snapshot.id)
+    if undecodable:
+        run["undecodable"] = undecodable
+        run["readError"] = f"stored fields could not be read: {', '.join(undecodable)}"
+        run["incomingRaw"] = run.get("incomingRaw") or "incomingPayload" in undecodable
     return run
 
 
