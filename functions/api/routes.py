@@ -38,8 +38,8 @@ from mapper.errors import (
     Problem,
 )
 from mapper.http_edge import error, from_exception, json_answer, read_body
+from mapper.json_body import BodyError, parse_json_body
 from mapper.keys import Principal, allows
-from mapper.pipeline.json_body import BodyError, parse_json_body
 from mapper.pipeline.runs import RunStatus, SourceKind
 from mapper.pipeline.search import parse_key_query
 from mapper.services import access as default_access

@@ -81,6 +81,7 @@ FLOORS: list[tuple[str, dict[str, tuple[str, ...]]]] = [
     ("ground", {"ground": (
         "mapper", "mapper.errors", "mapper.json_text", "mapper.timestamps", "mapper.redact",
         "mapper.grouping", "mapper.logs", "mapper.delivery", "mapper.standard_webhooks",
+        "mapper.json_body",
         "mapper.pipeline.runs",
     )}),
     ("engine", {"engine": ("mapper.engine", "mapper.__main__")}),

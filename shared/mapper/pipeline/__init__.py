@@ -3,7 +3,6 @@
     runs.py           the run's vocabulary: statuses, source kinds, run ids, the queued message
     ports.py          the interfaces the pipeline needs (runs, integrations, queue, ...)
     integrations.py   typed integrations from a short per-instance cache
-    json_body.py      request bodies parsed as the JSON every stage can carry
     intake.py         every source's request -> a queued run, or a recorded refusal
     rate_limit.py     source.rateLimit: a token bucket per integration and instance
     worker.py         a queued run -> claim -> condition, mapping, target -> outcome

@@ -25,12 +25,12 @@ from typing import Any, Literal
 
 from ..engine.config import Integration
 from ..errors import MapperError, MessageTooLarge, SignatureError, UnauthenticatedError
+from ..json_body import BodyError, parse_json_body
 from ..redact import redact_headers
 from ..sources.push import EnvelopeError, decode_push_envelope
 from ..sources.webhook import body_key, delivery_key, verify_signature
 from ..targets.base import SecretResolver
 from .integrations import Integrations
-from .json_body import BodyError, parse_json_body
 from .ports import MessageQueue, RunLog, SignatureFailures, TokenVerifier
 from .rate_limit import RateLimiter
 from .runs import QueuedMessage, RunStatus, SourceKind, run_id_for

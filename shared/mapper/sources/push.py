@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import EnvelopeError
+from ..json_body import BodyError, parse_json_body
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,6 @@ class PubSubMessage:
 
 def decode_push_envelope(body: bytes) -> PubSubMessage:
     """The message inside a push request body, or `EnvelopeError` saying what is wrong."""
-    # Here, not at the top: the pipeline package imports this module.
-    from ..pipeline.json_body import BodyError, parse_json_body
-
     try:
         envelope = parse_json_body(body)  # strict: attributes end up in the run as they are
     except BodyError as exc:
