@@ -13,10 +13,10 @@ import { TRANSFORMS } from './schema.js';
  */
 export const CONTRACT = {
   "documentFields": ["name", "active", "source", "condition", "mappings", "target", "sandbox",
-    "retry", "samplePayload", "searchKeys"],
+    "retry", "circuitBreaker", "samplePayload", "searchKeys"],
   "serverFields": ["id", "version", "webhookPath", "webhookUrl", "pushPath", "pushEndpoint",
     "listenerActive", "managedSubscription", "lastPulledAt", "listenerError",
-    "signatureFailures", "newSigningSecret", "createdAt", "updatedAt"],
+    "signatureFailures", "newSigningSecret", "delivery", "createdAt", "updatedAt"],
   "secretPaths": [
     ["source", "signature", "secret"],
     ["source", "credentials"],
