@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from .engine import config as cfg
@@ -27,7 +28,7 @@ from .pipeline.ports import (
     RunRecords,
 )
 from .pipeline.runs import QueuedMessage, RunStatus
-from .timestamps import now_iso
+from .timestamps import iso_timestamp
 
 log = logging.getLogger("mapper.delivery_control")
 
@@ -119,7 +120,8 @@ class DeliveryControl:
     def pause(self, doc: Mapping[str, Any], reason: str | None, by: str = "user") -> bool:
         """Pause delivery: runs are held from now on; whether this call paused it."""
         integration_id = str(doc["id"])
-        fields = {"reason": reason, "since": now_iso(), "by": by}
+        now = iso_timestamp(datetime.fromtimestamp(self._clock(), tz=timezone.utc))
+        fields = {"reason": reason, "since": now, "by": by}
         paused = self._states.pause(integration_id, fields)
         queues = self._queues()
         if queues is not None and _paced_doc(doc):

@@ -6,7 +6,9 @@ with `rateLimit`, reached from the internal topic: the run is handed to the targ
 delivery queue (a task named from run and target, so a duplicate is refused by the queue)
 and stays `queued`; the deliver function sends it when the queue dispatches it. After each
 attempt, `after` counts failures in a row and opens the circuit at the integration's
-`circuitBreaker.consecutiveFailures`. docs/delivery.md tells the whole story.
+`circuitBreaker.consecutiveFailures`. `TargetedRun`, a delivery task's request, lives
+here too (the worker, the deliver function and the control plane all name it).
+docs/delivery.md tells the whole story.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from ..engine.config import HttpTarget, Integration
 from ..errors import MapperError
-from ..timestamps import now_iso
+from ..timestamps import iso_timestamp
 from .ports import (
     DeliveryQueue,
     DeliveryStates,
@@ -161,7 +164,7 @@ class DeliveryGate:
         if run is None:
             return "missing"
         status = run.get("status")
-        if status not in HOLDABLE or held_by_live_lease(run, now_iso()):
+        if status not in HOLDABLE or held_by_live_lease(run, self._now()):
             return str(status)
         if status != RunStatus.HELD:
             changed = self._runs.touch_if_unchanged(
@@ -171,6 +174,9 @@ class DeliveryGate:
             if not changed:
                 return str((self._runs.get(run_id) or {}).get("status"))
         return RunStatus.HELD
+
+    def _now(self) -> str:
+        return iso_timestamp(datetime.fromtimestamp(self._clock(), tz=timezone.utc))
 
     def after(self, integration: Integration, failures: int, ok: bool) -> None:
         """Count the attempt's outcome toward the circuit breaker; open it at its threshold."""
@@ -187,7 +193,7 @@ class DeliveryGate:
             return
         fields = {
             "reason": f"{count} failed attempts in a row",
-            "since": now_iso(),
+            "since": self._now(),
             "by": "circuit",
         }
         if self._states.pause(integration_id, fields):
