@@ -35,6 +35,7 @@ from .errors import (
     NotFoundError,
     Problem,
     SecretError,
+    TlsNotOffered,
 )
 from .pipeline import Intake, run_id_for
 from .pipeline.reconcile import DEFAULT_HORIZON_S, IN_FLIGHT
@@ -57,7 +58,7 @@ from .store import (
     SignatureFailureStore,
     iso_timestamp,
 )
-from .targets import EgressPolicy
+from .targets import EgressPolicy, EmailTargetSender
 from .targets.signing import DEFAULT_OVERLAP_HOURS, new_signing_secret
 
 ENDED = ("success", "error", "skipped", "partial", "dead_lettered")  # the stats' counts
@@ -527,12 +528,11 @@ class Admin:
                 self._s.secret_backend.delete(ref)
 
     def _reachability(self, target: cfg.HttpTarget | cfg.EmailTarget) -> list[Problem]:
-        if isinstance(target, cfg.HttpTarget):
-            parts = urlsplit(target.url)
-            host, where = parts.hostname or "", "target.url"
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        else:
-            host, port, where = target.smtp_server, target.smtp_port, "target.smtpServer"
+        if isinstance(target, cfg.EmailTarget):
+            return self._smtp_reachability(target)
+        parts = urlsplit(target.url)
+        host, where = parts.hostname or "", "target.url"
+        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             address = self._s.egress.resolve(host, port)
         except BlockedDestinationError as exc:
@@ -544,6 +544,21 @@ class Admin:
                 return []
         except OSError as exc:
             return [Problem(where, f"cannot connect to {host}:{port}: {exc.strerror or exc}")]
+
+
+    def _smtp_reachability(self, target: cfg.EmailTarget) -> list[Problem]:
+        # The SMTP greeting and the TLS a send would use: a server that lacks STARTTLS
+        # fails here, naming useTLS, not at the first run.
+        sender = EmailTargetSender(
+            target, self._s.secret_backend, self._s.egress, timeout=REACHABILITY_TIMEOUT_S
+        )
+        try:
+            sender.check()
+        except TlsNotOffered as exc:
+            return [Problem("target.useTLS", str(exc))]
+        except MapperError as exc:
+            return [Problem("target.smtpServer", str(exc))]
+        return []
 
 
 def _with_signing_secret(body: dict[str, Any]) -> str | None:
