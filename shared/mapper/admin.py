@@ -341,8 +341,12 @@ class Admin:
         attributes: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Condition and mapping on one payload; nothing is sent, nothing is stored."""
-        integration = validate(doc)
+        """Condition and mapping on one payload; nothing is sent, nothing is stored.
+
+        `doc` may be partial: a name, source or target it lacks (or leaves empty) gets a
+        stand-in, as none of them changes the output; one it gives is checked.
+        """
+        integration = validate(_with_stand_ins(doc))
         plan = Plan(integration)
         try:
             outcome = plan.apply(Message(payload, attributes, headers))
@@ -559,6 +563,21 @@ class Admin:
         except MapperError as exc:
             return [Problem("target.smtpServer", str(exc))]
         return []
+
+
+# What a preview fills in for an absent name, source or target (docs/api.md).
+PREVIEW_STAND_INS: dict[str, Any] = {
+    "name": "preview",
+    "source": {"type": "webhook"},
+    "target": {"type": "http", "url": "https://preview.invalid/"},
+}
+
+
+def _with_stand_ins(doc: Any) -> Any:
+    if not isinstance(doc, dict):
+        return doc
+    absent = [key for key in PREVIEW_STAND_INS if doc.get(key) in (None, "")]
+    return {**doc, **{key: copy.deepcopy(PREVIEW_STAND_INS[key]) for key in absent}}
 
 
 def _with_signing_secret(body: dict[str, Any]) -> str | None:

@@ -233,10 +233,12 @@ class IntegrationStore:
             raise ConfigError([Problem("id", "not usable as a document id")])
         now = now_iso()
         data = {**doc, "id": integration_id, "createdAt": now, "updatedAt": now, "version": 1}
-        _check_storable(data)
+        _check_storable(_stored(data))
         batch = self._client.batch()  # the document and its version 1, both or neither
-        batch.create(self._collection.document(integration_id), data)
-        batch.create(self._versions(integration_id).document("1"), version_record(data, None))
+        batch.create(self._collection.document(integration_id), _stored(data))
+        batch.create(
+            self._versions(integration_id).document("1"), _stored_version(data, None)
+        )
         with _store_errors("create an integration"):
             try:
                 batch.commit()
@@ -262,7 +264,7 @@ class IntegrationStore:
         """
         if not is_valid_document_id(integration_id):
             raise NotFoundError(f"no integration {integration_id}")
-        _check_storable(doc)
+        _check_storable(_stored(doc))
         ref = self._collection.document(integration_id)
 
         @firestore.transactional
@@ -270,7 +272,7 @@ class IntegrationStore:
             snapshot = ref.get(transaction=transaction)
             if not snapshot.exists:
                 raise NotFoundError(f"no integration {integration_id}")
-            current = snapshot.to_dict() or {}
+            current = _integration(snapshot)
             version = int(current.get("version") or 0)
             if expected_version is not None and version != expected_version:
                 raise ConflictError(
@@ -285,8 +287,8 @@ class IntegrationStore:
                 "updatedAt": now,
                 "version": version + 1,
             }
-            transaction.set(ref, data)
-            record = version_record(data, current, note)
+            transaction.set(ref, _stored(data))
+            record = _stored_version(data, current, note)
             transaction.set(self._versions(integration_id).document(str(version + 1)), record)
             return data
 
@@ -300,7 +302,7 @@ class IntegrationStore:
         """Set some top-level fields, bump `version`, keep a version; the updated integration."""
         if not is_valid_document_id(integration_id):
             raise NotFoundError(f"no integration {integration_id}")
-        _check_storable(fields)
+        _check_storable(_stored(fields))
         ref = self._collection.document(integration_id)
 
         # A transaction, not a server-side increment: the version document needs the number.
@@ -312,8 +314,8 @@ class IntegrationStore:
             current = _integration(snapshot)
             version = int(current.get("version") or 0) + 1
             data = {**current, **fields, "updatedAt": now_iso(), "version": version}
-            transaction.set(ref, data)
-            record = version_record(data, current)
+            transaction.set(ref, _stored(data))
+            record = _stored_version(data, current)
             transaction.set(self._versions(integration_id).document(str(version)), record)
             return data
 
@@ -364,7 +366,12 @@ class IntegrationStore:
             return None
         with _store_errors("read a version"):
             snapshot = self._versions(integration_id).document(str(version)).get()
-        return (snapshot.to_dict() or {}) if snapshot.exists else None
+        if not snapshot.exists:
+            return None
+        record = snapshot.to_dict() or {}
+        if isinstance(record.get("document"), dict):
+            record["document"] = _read(record["document"])
+        return record
 
 
 def _refused(exc: gexc.InvalidArgument) -> ConfigError:
@@ -373,9 +380,37 @@ def _refused(exc: gexc.InvalidArgument) -> ConfigError:
 
 
 def _integration(snapshot: Any) -> dict[str, Any]:
-    data = snapshot.to_dict() or {}
+    data = _read(snapshot.to_dict() or {})
     data.setdefault("id", snapshot.id)
     return data
+
+
+# An integration's sample payload is kept as JSON text (`samplePayloadJson`): Firestore
+# gives a map back with its keys sorted, and the sample must read as the user wrote it.
+# A sample stored as a map before this still reads as one.
+_SAMPLE = "samplePayload"
+
+
+def _stored(doc: dict[str, Any]) -> dict[str, Any]:
+    if _SAMPLE not in doc:
+        return doc
+    stored = {key: value for key, value in doc.items() if key != _SAMPLE}
+    stored[_SAMPLE + _JSON_SUFFIX] = _dumps(doc[_SAMPLE])
+    return stored
+
+
+def _read(data: dict[str, Any]) -> dict[str, Any]:
+    text = data.pop(_SAMPLE + _JSON_SUFFIX, None)
+    if isinstance(text, str):
+        data[_SAMPLE] = json.loads(text)
+    return data
+
+
+def _stored_version(
+    data: dict[str, Any], current: dict[str, Any] | None, note: str | None = None
+) -> dict[str, Any]:
+    record = version_record(data, current, note)
+    return {**record, "document": _stored(record["document"])}
 
 
 def _check_storable(doc: dict[str, Any]) -> None:
