@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import secrets as pysecrets
 import socket
 import uuid
@@ -23,6 +24,7 @@ from . import versions
 from .backtest import DEFAULT_RUNS
 from .backtest import MAX_RUNS as MAX_BACKTEST_RUNS
 from .backtest import backtest as run_backtest
+from .engine import addresses
 from .engine import config as cfg
 from .engine.plan import Message, Plan
 from .engine.validate import validate
@@ -64,6 +66,7 @@ from .targets.signing import DEFAULT_OVERLAP_HOURS, new_signing_secret
 ENDED = ("success", "error", "skipped", "partial", "dead_lettered")  # the stats' counts
 PATH_BYTES = 24  # 192 random bits per webhook or push path (the contract asks for >= 128)
 REACHABILITY_TIMEOUT_S = 3.0
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -328,7 +331,16 @@ class Admin:
             integration = validate(doc)
         except ConfigError as exc:
             return exc.problems
-        return self._reachability(integration.target) if check_target else []
+        if not check_target:
+            return []
+        problems = self._reachability(integration.target)
+        # One line per check, whatever it took (a connection, an SMTP greeting, TLS).
+        log.info(
+            "target check of %s: %s",
+            _where(integration.target),
+            "; ".join(p.message for p in problems) or "reachable",
+        )
+        return problems
 
     def validate_saved(self, integration_id: str, check_target: bool = False) -> list[Problem]:
         """The problems of the stored document."""
@@ -346,7 +358,7 @@ class Admin:
         `doc` may be partial: a name, source or target it lacks (or leaves empty) gets a
         stand-in, as none of them changes the output; one it gives is checked.
         """
-        integration = validate(_with_stand_ins(doc))
+        integration = validate(_with_stand_ins(doc), addresses.NOTHING_SENT)
         plan = Plan(integration)
         try:
             outcome = plan.apply(Message(payload, attributes, headers))
@@ -578,6 +590,13 @@ def _with_stand_ins(doc: Any) -> Any:
         return doc
     absent = [key for key in PREVIEW_STAND_INS if doc.get(key) in (None, "")]
     return {**doc, **{key: copy.deepcopy(PREVIEW_STAND_INS[key]) for key in absent}}
+
+
+def _where(target: cfg.HttpTarget | cfg.EmailTarget) -> str:
+    if isinstance(target, cfg.EmailTarget):
+        return f"smtp://{target.smtp_server}:{target.smtp_port}"
+    parts = urlsplit(target.url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _with_signing_secret(body: dict[str, Any]) -> str | None:

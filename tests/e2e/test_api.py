@@ -274,6 +274,27 @@ def test_validate_can_check_that_the_target_is_reachable(platform: Platform) -> 
     assert ok.json() == {"valid": True, "problems": []}
 
 
+def test_the_email_reachability_check_speaks_the_tls_of_the_send(platform: Platform) -> None:
+    # The platform's SMTP sink speaks plain SMTP, as the local mail catcher does.
+    doc = orders_doc(platform)
+    doc["target"] = {
+        "type": "email",
+        "smtpServer": SINK_HOST,
+        "smtpPort": platform.smtp_port,
+        "fromEmail": "mapper@example.com",
+        "toEmail": "ops@example.com",
+    }
+    asked = {"integration": doc, "checkTarget": True}
+    [problem] = platform.api("POST", "/api/validate/", asked).json()["problems"]
+    assert problem["path"] == "integration.target.useTLS"
+    assert "does not offer STARTTLS, which useTLS asks for" in problem["message"]
+    doc["target"]["useTLS"] = False
+    assert platform.api("POST", "/api/validate/", asked).json() == {"valid": True, "problems": []}
+    doc["target"]["smtpPort"] = free_port()
+    [closed] = platform.api("POST", "/api/validate/", asked).json()["problems"]
+    assert closed["path"] == "integration.target.smtpServer"
+
+
 def test_pagination_over_250_runs_returns_each_exactly_once(platform: Platform) -> None:
     integration_id = "paged-" + uuid.uuid4().hex[:8]
     base = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -73,3 +73,12 @@ def test_an_html_body_type_needs_a_body_template() -> None:
 
 def test_a_body_type_other_than_text_or_html_is_a_problem() -> None:
     assert "target.bodyType" in _problems(_email(body="x", bodyType="markdown"))
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST.", "api.localhost", "127.0.0.1"])
+def test_localhost_is_judged_as_loopback_like_its_addresses(host: str) -> None:
+    doc = {"name": "t", "source": {"type": "webhook"}, "target": _http(f"http://{host}/x")}
+    assert "not allowlisted" in {p.path: p.message for p in problems_of(doc, allow=())}[
+        "target.url"
+    ]
+    assert problems_of(doc, allow=["127.0.0.0/8"]) == []

@@ -15,6 +15,7 @@ import orjson
 from ..errors import ConfigError
 from ..json_text import dumps_bytes as _fast_dumps
 from ..json_text import json_dumps_bytes as _encode_bytes
+from .addresses import NOTHING_SENT
 from .config import json_schema
 from .plan import Message, Outcome, Plan, failure_of
 from .validate import validate
@@ -24,10 +25,13 @@ Validate and preview integrations offline, with the engine that runs in producti
 
   python -m mapper validate --config integration.json
       Prints every problem with its JSON path, one per line (exit 1), or nothing (exit 0).
+      A target on a private or loopback address (127.0.0.1, localhost) is a problem unless
+      EGRESS_ALLOW_CIDRS covers it, as on the platform.
 
   python -m mapper preview --config integration.json --payload payload.json
       Prints the transformed payload as JSON (exit 0), {"skipped": true} when the
-      condition is falsy (exit 0), or the errors, one per line (exit 1).
+      condition is falsy (exit 0), or the errors, one per line (exit 1). Nothing is sent,
+      so no address rule applies to the target.
 
   python -m mapper preview --config integration.json --payload-lines payloads.ndjson
       Reads one JSON payload per line ("-" for stdin) and writes one line per input, in
@@ -55,7 +59,10 @@ def main(
         return 0
     try:
         doc = _read_json_file(args.config, stdin)
-        integration = validate(doc)
+        # A preview sends nothing: the egress rules (which addresses a target may reach)
+        # are for validate and for the platform, which do.
+        allow = NOTHING_SENT if args.command == "preview" else None
+        integration = validate(doc, allow)
     except ConfigError as exc:
         for problem in exc.problems:
             stdout.write(f"{problem}\n")
