@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -55,9 +56,11 @@ class MailCatcher:
         return "250 OK: kept by the local mail catcher"
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen on `host`; the port it took."""
+        """Listen on `host` at `port` (0: a free one); the port it took."""
         logging.getLogger("mail.log").setLevel(logging.WARNING)
-        controller = Controller(self, hostname=host, port=port)
+        # aiosmtpd's Controller checks that it listens by connecting to `port`: 0 would
+        # never answer, so a free port is picked first.
+        controller = Controller(self, hostname=host, port=port or _free_port(host))
         controller.start()  # raises if it cannot listen; then nothing is left running
         self._controller = controller
         self.host = host
@@ -81,6 +84,12 @@ class MailCatcher:
         with self._lock:
             mail = {"mail": list(self._mail)}
         return _json(start_response, "200 OK", mail)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 def _json(start_response: Callable, status: str, body: Any) -> Iterable[bytes]:

@@ -24,10 +24,9 @@ from . import versions
 from .backtest import DEFAULT_RUNS
 from .backtest import MAX_RUNS as MAX_BACKTEST_RUNS
 from .backtest import backtest as run_backtest
-from .engine import addresses
 from .engine import config as cfg
 from .engine.plan import Message, Plan
-from .engine.validate import validate
+from .engine.validate import validate, validate_for_preview
 from .errors import (
     BlockedDestinationError,
     ConfigError,
@@ -358,7 +357,7 @@ class Admin:
         `doc` may be partial: a name, source or target it lacks (or leaves empty) gets a
         stand-in, as none of them changes the output; one it gives is checked.
         """
-        integration = validate(_with_stand_ins(doc), addresses.NOTHING_SENT)
+        integration = validate_for_preview(doc)
         plan = Plan(integration)
         try:
             outcome = plan.apply(Message(payload, attributes, headers))
@@ -575,21 +574,6 @@ class Admin:
         except MapperError as exc:
             return [Problem("target.smtpServer", str(exc))]
         return []
-
-
-# What a preview fills in for an absent name, source or target (docs/api.md).
-PREVIEW_STAND_INS: dict[str, Any] = {
-    "name": "preview",
-    "source": {"type": "webhook"},
-    "target": {"type": "http", "url": "https://preview.invalid/"},
-}
-
-
-def _with_stand_ins(doc: Any) -> Any:
-    if not isinstance(doc, dict):
-        return doc
-    absent = [key for key in PREVIEW_STAND_INS if doc.get(key) in (None, "")]
-    return {**doc, **{key: copy.deepcopy(PREVIEW_STAND_INS[key]) for key in absent}}
 
 
 def _where(target: cfg.HttpTarget | cfg.EmailTarget) -> str:

@@ -55,6 +55,16 @@ def test_settings_reach_the_catcher_and_a_send_with_them_arrives(catcher: MailCa
     assert [m["to"] for m in listed["mail"]] == [["b@example.com"]]
 
 
+def test_port_zero_takes_a_free_port() -> None:
+    # make dev falls back to 0 when MAIL_PORT (2525) is taken.
+    mail = MailCatcher()
+    try:
+        port = mail.start(port=0)
+        assert port > 0 and mail.settings()["smtpPort"] == port
+    finally:
+        mail.stop()
+
+
 def test_settings_of_a_catcher_that_is_not_running_are_unavailable() -> None:
     status, _ = _get(MailCatcher(), "/_local/mail/settings")
     assert status.startswith("503")

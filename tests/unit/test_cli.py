@@ -124,3 +124,16 @@ def test_preview_applies_no_address_rule_and_validate_treats_localhost_as_loopba
         assert validated.returncode == 1
         assert validated.stdout.startswith("target.url: ")
         assert "not allowlisted (EGRESS_ALLOW_CIDRS)" in validated.stdout
+
+
+def test_preview_takes_a_document_with_only_its_mappings(tmp_path: Path) -> None:
+    partial = {"mappings": INTEGRATION["mappings"]}
+    config = write(tmp_path, "partial.json", partial)
+    payload = write(tmp_path, "p.json", {"n": 3})
+    previewed = mapper("preview", "--config", config, "--payload", payload)
+    assert (previewed.returncode, json.loads(previewed.stdout)) == (0, {"double": 6})
+    validated = mapper("validate", "--config", config)
+    assert validated.returncode == 1
+    assert {"name", "source", "target"} <= {
+        line.split(":")[0] for line in validated.stdout.splitlines()
+    }
