@@ -1,4 +1,6 @@
-"""Text with `{{path}}` placeholders: the email target's headers and the `template` transform.
+"""Text with `{{path}}` placeholders: the `template` transform, the email target's headers
+and body, the HTTP target's URL (`UrlTemplate`: path and query only, values encoded) and
+header values (`header_value`: no line breaks). docs/targets.md says what each refuses.
 
 A placeholder is `{{` a path (mapper.engine.paths syntax, spaces around it ignored) `}}`.
 Each is read from a first document, then, where missing or null there, from a fallback

@@ -1,6 +1,11 @@
 """The HTTP target: one request per message, through the egress guard, never redirected.
 
 What is sent:
+  * To the URL with its `{{path}}` placeholders (path and query only) filled from the
+    transformed payload, then the source payload, each value percent-encoded as one
+    segment or query value (mapper.engine.templates.UrlTemplate); header values are
+    filled the same way, unencoded, a line break in a value refused. A value refused
+    there sends nothing. The run records the final URL.
   * GET: the payload's top-level fields as query parameters, appended to any query the URL
     already has. Strings go as they are, null fields are left out, everything else
     (numbers, booleans, objects, arrays) is JSON-encoded (`true`, `3`, `{"a":1}`). A GET
