@@ -322,7 +322,9 @@ function httpTarget(ctx) {
       select(ctx, 'Method', 'target.method', CONTRACT.httpMethods.map((m) => [m, m])),
       textField(ctx, 'URL', 'target.url', { placeholder: 'https://hooks.example.com/…', type: 'url' })),
     el('p', { class: 'hint' },
-      'POST, PUT and PATCH send the mapped output as a JSON body; GET sends its top-level fields as query parameters.'),
+      'POST, PUT and PATCH send the mapped output as a JSON body; GET sends its top-level fields as query parameters. '
+        + 'The path, the query and header values may hold {{path}}, filled from the mapped output (each URL value '
+        + 'encoded as one segment or value); the host may not.'),
     authFields(ctx),
     headerRows(ctx),
     textField(ctx, 'Timeout (seconds)', 'target.timeoutSeconds',
