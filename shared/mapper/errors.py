@@ -19,6 +19,7 @@
     ├── TargetError                  the target refused the message for good (4xx, bad address)
     │   ├── BlockedDestinationError  the target address is private/reserved and not allowlisted
     │   ├── PartiallyDelivered       some email recipients refused it; the run ends partial
+    │   ├── TlsNotOffered            useTLS is on and the SMTP server offers no STARTTLS
     │   └── RetryableTargetError     the target may accept it later (timeout, 408, 429, 5xx)
     ├── StoreError                   Firestore failed (retryable)
     ├── QueueError                   Pub/Sub failed to publish or set up a topic (retryable)
@@ -191,6 +192,10 @@ class PartiallyDelivered(TargetError):
     """
 
     code = "partially_delivered"
+
+
+class TlsNotOffered(TargetError):
+    """useTLS asks for STARTTLS and the SMTP server does not offer it (never downgraded)."""
 
 
 class RetryableTargetError(TargetError):
