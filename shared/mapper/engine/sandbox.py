@@ -1,11 +1,13 @@
 """V8 (mini-racer) with limits: JSON in, JSON out, nothing of the host.
 
 One `Sandbox` holds one compiled integration program (runtime.js plus the user's
-condition and custom transforms) in its own V8 isolate. `run_batch` makes one V8 call
-for a whole batch of messages. Limits per call: a time limit (wall-clock, so an upper
-bound on CPU time) scaled by the batch size, and a heap limit. A batch that breaks a
-limit is retried one message at a time, so that only the guilty message fails; after a
-broken limit the isolate is thrown away and rebuilt, so the next message starts clean.
+condition and custom transforms) in its own V8 isolate, in a process of its own
+(`js_process.py`: the OS and V8 bound its memory, and it is killed at a deadline).
+`run_batch` makes one call for a whole batch of messages. Limits per call: a time limit
+(wall-clock, so an upper bound on CPU time) scaled by the batch size, and a heap limit.
+A batch that breaks a limit is retried one message at a time, so that only the guilty
+message fails; after a broken limit the isolate (and its process) is thrown away and
+rebuilt, so the next message starts clean.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import atexit
 import json
 import sys
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from ..errors import SandboxError, SandboxMemoryError, SandboxTimeout, TransformError
+from .js_process import JsFailure, JsOutOfMemory, JsProcess, JsTimeout
 from .transforms import javascript_builtins
 
 _ENGINE = resources.files("mapper.engine")
@@ -73,6 +77,10 @@ _build_lock = threading.Lock()
 # finalizes is closed by mini-racer's own __del__, which can wait forever on V8's threads
 # (seen: `python -m mapper validate` hung at exit in 10 of 30 runs on a busy machine).
 _open_sandboxes: weakref.WeakSet[Sandbox] = weakref.WeakSet()
+# JavaScript processes alive at once in one platform process (each holds about 32 MB of
+# its own at rest): past it, the least recently used idle one is ended, and rebuilt when
+# its integration next runs. docs/limits.md names it.
+MAX_JS_PROCESSES = 8
 
 
 class Sandbox:
@@ -85,7 +93,8 @@ class Sandbox:
         self._timeout_ms = timeout_ms
         self._memory_bytes = memory_mb * 1024 * 1024
         self._memory_mb = memory_mb
-        self._ctx: Any = None
+        self._ctx: JsProcess | None = None
+        self._last_used = 0.0
         # One call at a time: a call that breaks a limit closes the isolate, and must not
         # do so under another thread's call (V8 runs one call at a time anyway).
         self._lock = threading.RLock()
@@ -145,24 +154,19 @@ class Sandbox:
                 self._ctx.close()
                 self._ctx = None
 
-    def _context(self) -> Any:
+    def _context(self) -> JsProcess:
         if self._ctx is None:
-            from py_mini_racer import MiniRacer
-
-            init_v8()
             # One isolate built at a time per process: loading SES and lockdown() take
             # about 100 ms of CPU, and builds in parallel (a cold start, versions replacing
             # each other) would take every core from the calls running under time limits.
             with _build_lock:
-                ctx = MiniRacer()
-                ctx.eval(self._source)
-            self._ctx = ctx
+                _make_room()
+                self._ctx = JsProcess(self._source, self._memory_mb)
             _open_sandboxes.add(self)
+        self._last_used = time.monotonic()
         return self._ctx
 
     def _call(self, encoded: list[str], timeout_s: float) -> list[JsOutcome]:
-        from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException
-
         ctx = self._context()
         # Passed as a string literal and parsed with JSON.parse inside: faster for V8
         # than parsing the same data as JavaScript source.
@@ -171,19 +175,19 @@ class Sandbox:
             raw = ctx.eval(
                 f"__run({literal})", timeout_sec=timeout_s, max_memory=self._memory_bytes
             )
-        except JSTimeoutException:
+        except JsTimeout:
             where = self._where_after_failure()
             self.close()
             raise SandboxTimeout(
                 where, f"ran past the time limit of {self._timeout_ms} ms"
             ) from None
-        except JSOOMException:
+        except JsOutOfMemory:
             where = self._where_after_failure()
             self.close()
             raise SandboxMemoryError(
                 where, f"ran past the memory limit of {self._memory_mb} MB"
             ) from None
-        except JSEvalException as exc:
+        except JsFailure as exc:
             # Only our own runner reaches here (user errors are caught inside it).
             self.close()
             raise SandboxError("", f"sandbox failure: {str(exc).splitlines()[0]}") from None
@@ -195,11 +199,10 @@ class Sandbox:
         # Async functions queue promise jobs that V8 runs after our call has returned;
         # a second, empty call must get through within the limit, or that work is
         # still running: stop it, and fail the batch that started it.
-        from py_mini_racer import JSTimeoutException
-
+        assert self._ctx is not None
         try:
             self._ctx.eval("0", timeout_sec=max(timeout_s, 0.05))
-        except JSTimeoutException:
+        except JsTimeout:
             self.close()
             raise SandboxTimeout(
                 "",
@@ -208,7 +211,10 @@ class Sandbox:
             ) from None
 
     def _where_after_failure(self) -> str:
+        # Nothing to ask when the process was ended (killed at the deadline, or aborted
+        # past its memory cap): the message then names no condition or transform.
         try:
+            assert self._ctx is not None
             return str(self._ctx.eval("__where()", timeout_sec=self._timeout_s))
         except Exception:  # noqa: BLE001 - only a better message is at stake
             return ""
@@ -220,6 +226,17 @@ class Sandbox:
             self.close()
         except Exception:  # noqa: BLE001, S110 - interpreter shutdown
             pass
+
+
+def _make_room() -> None:
+    """End the least recently used idle JavaScript processes while there are too many."""
+    alive = sorted((s for s in _open_sandboxes if s._ctx is not None), key=lambda s: s._last_used)
+    for sandbox in alive[: max(0, len(alive) - MAX_JS_PROCESSES + 1)]:
+        if sandbox._lock.acquire(blocking=False):  # one in a call is not idle: let it be
+            try:
+                sandbox.close()
+            finally:
+                sandbox._lock.release()
 
 
 def _outcome(raw: dict[str, Any]) -> JsOutcome:
