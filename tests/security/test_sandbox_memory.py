@@ -73,7 +73,7 @@ RUN_ATTACKS = textwrap.dedent(
 ) % {"heap": HEAP_MB, "timeout": TIMEOUT_MS}
 
 # A JavaScript process at rest (the isolate with SES and runtime.js built) holds about
-# 85 MB resident, most of it the V8 library's pages, shared between processes.
+# 80 MB resident, most of it the V8 library's pages, shared between processes.
 AT_REST_MB = 128
 
 

@@ -99,6 +99,28 @@ def test_growing_array_stops_at_the_memory_limit_and_the_next_message_runs() -> 
     healthy(plan)
 
 
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "new Array(1e8).fill(0.5).length",
+        "Array.from({ length: 1e8 }).length",
+        "'x'.repeat(2 ** 28).split('').length",
+    ],
+)
+def test_a_built_in_allocating_in_one_go_fails_its_message_and_the_next_runs(
+    attack: str,
+) -> None:
+    # V8's heap and time limits do not stop these (tests/security/test_sandbox_memory.py
+    # measures the process); the process that runs them is capped, and rebuilt.
+    plan = plan_for(
+        code=f"if (value === 1) {{ return {attack} }} return value", memory_mb=8, timeout_ms=100
+    )
+    outcome = plan.apply(Message({"x": 1}))
+    assert isinstance(outcome.error, (SandboxMemoryError, SandboxTimeout)), outcome.error
+    healthy(plan)
+    plan.close()
+
+
 def test_a_runaway_message_in_a_batch_fails_alone() -> None:
     plan = plan_for(code="if (value === 1) { while (true) {} } return value", timeout_ms=20)
     outcomes = list(plan.apply_many([Message({"x": n}) for n in [0, 1, 2]]))

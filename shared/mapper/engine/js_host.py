@@ -3,7 +3,7 @@
 Run as a script (`python js_host.py HEAP_MB ALLOWANCE_BYTES`), never imported by the
 engine: it imports nothing of the platform, so it starts in a fraction of a second.
 
-The first request builds the program (SES and runtime.js); then the process caps its own
+The first request builds a program (SES and runtime.js); then the process caps its own
 data segment (RLIMIT_DATA, which counts malloc and every private writable mapping, V8's
 heap pages among them) at what it holds then plus ALLOWANCE_BYTES, and V8's own heap is
 capped at HEAP_MB by flag. A script that allocates past either cap makes V8 abort this
@@ -11,7 +11,8 @@ process: the parent sees it end and reports the memory limit. docs/limits.md giv
 numbers.
 
 Framing (`REQUEST`, `ANSWER` below, the same in js_process.py): a request is its header
-(the time limit in seconds, 0 for none; the heap limit in bytes, 0 for none; the code's
+(what to do: `e` evaluate in the current isolate, `n` evaluate in a new one that replaces
+it; the time limit in seconds, 0 for none; the heap limit in bytes, 0 for none; the code's
 length) and the code as UTF-8; an answer is its header (a kind byte, the payload's
 length) and the payload: a string result as UTF-8 (`s`), any other result as JSON (`j`),
 or the error's message (`t` time limit, `m` memory limit, `e` any other).
@@ -25,16 +26,16 @@ import struct
 import sys
 from typing import BinaryIO
 
-REQUEST = struct.Struct(">dQI")
+REQUEST = struct.Struct(">cdQI")
 ANSWER = struct.Struct(">cI")
 
 
-def _read(stream: BinaryIO) -> tuple[float, int, str] | None:
+def _read(stream: BinaryIO) -> tuple[bytes, float, int, str] | None:
     head = stream.read(REQUEST.size)
     if len(head) < REQUEST.size:
         return None
-    timeout, memory, size = REQUEST.unpack(head)
-    return timeout, memory, stream.read(size).decode("utf-8")
+    op, timeout, memory, size = REQUEST.unpack(head)
+    return op, timeout, memory, stream.read(size).decode("utf-8")
 
 
 def _write(stream: BinaryIO, kind: bytes, payload: str) -> None:
@@ -67,7 +68,10 @@ def main() -> None:
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
     capped = False
     while (request := _read(requests)) is not None:
-        timeout, memory, code = request
+        op, timeout, memory, code = request
+        if op == b"n":
+            ctx.close()
+            ctx = MiniRacer()
         try:
             result = ctx.eval(code, timeout_sec=timeout or None, max_memory=memory or None)
             if isinstance(result, str):

@@ -23,15 +23,15 @@ from typing import Any
 
 _HOST = str(resources.files("mapper.engine").joinpath("js_host.py"))
 # js_host.py's framing (its module doc); the host is not imported, so it is written twice.
-_REQUEST = struct.Struct(">dQI")
+_REQUEST = struct.Struct(">cdQI")
 _ANSWER = struct.Struct(">cI")
 # What a process may commit beyond what it holds once the program is built: the heap
 # limit, plus this, for what V8 keeps outside its heap (young generation, parser zones,
 # malloc). docs/limits.md names it.
-OFF_HEAP_ALLOWANCE_MB = 64
+OFF_HEAP_ALLOWANCE_MB = 32
 # V8's hard heap cap (past it, V8 aborts the process) above the soft limit, under which a
 # call fails cleanly and the isolate lives on.
-HARD_HEAP_MARGIN_MB = 16
+HARD_HEAP_MARGIN_MB = 8
 # How long past its time limit a call may still answer before its process is killed:
 # V8 stops a script at an interrupt check, and a long built-in has none.
 KILL_GRACE_S = 0.5
@@ -51,10 +51,15 @@ class JsFailure(Exception):
     """The program itself failed (not a user's error: those are caught inside it)."""
 
 
+class JsNotStarted(RuntimeError):
+    """The process could not start or build the program (ran out of time or memory)."""
+
+
 class JsProcess:
     """A V8 isolate in a child process, loaded with `source`; `eval` as mini-racer's."""
 
     def __init__(self, source: str, heap_mb: int) -> None:
+        self.heap_mb = heap_mb
         heap = heap_mb + HARD_HEAP_MARGIN_MB
         allowance = added_memory_bound_mb(heap_mb) * 1024 * 1024
         self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(  # noqa: S603
@@ -65,10 +70,24 @@ class JsProcess:
         )
         self._lock = threading.Lock()
         try:
-            self.eval(source, deadline_s=START_TIMEOUT_S)
+            self.load(source)
         except BaseException:
             self.close()
             raise
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process still runs (it ends when killed or past its memory cap)."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def load(self, source: str) -> None:
+        """Replace the isolate with a new one that has evaluated `source` (a program)."""
+        try:
+            self.eval(source, deadline_s=START_TIMEOUT_S, _op=b"n")
+        except (JsTimeout, JsOutOfMemory, JsFailure) as exc:
+            # The platform's fault, not a message's: the caller raises it (and is retried).
+            self.close()
+            raise JsNotStarted(f"the JavaScript program did not load: {exc!r}") from None
 
     @property
     def pid(self) -> int | None:
@@ -81,6 +100,7 @@ class JsProcess:
         timeout_sec: float | None = None,
         max_memory: int | None = None,
         deadline_s: float | None = None,
+        _op: bytes = b"e",
     ) -> Any:
         """Evaluate code; raise JsTimeout, JsOutOfMemory or JsFailure as mini-racer would."""
         with self._lock:
@@ -89,7 +109,7 @@ class JsProcess:
             if deadline_s is None:
                 deadline_s = (timeout_sec or START_TIMEOUT_S) + KILL_GRACE_S
             body = code.encode("utf-8", "surrogatepass")
-            head = _REQUEST.pack(timeout_sec or 0.0, max_memory or 0, len(body))
+            head = _REQUEST.pack(_op, timeout_sec or 0.0, max_memory or 0, len(body))
             try:
                 self._send(head + body)
                 kind, payload = self._receive(time.monotonic() + deadline_s)

@@ -23,7 +23,7 @@ from importlib import resources
 from typing import Any
 
 from ..errors import SandboxError, SandboxMemoryError, SandboxTimeout, TransformError
-from .js_process import JsFailure, JsOutOfMemory, JsProcess, JsTimeout
+from .js_process import JsFailure, JsNotStarted, JsOutOfMemory, JsProcess, JsTimeout
 from .transforms import javascript_builtins
 
 _ENGINE = resources.files("mapper.engine")
@@ -81,6 +81,12 @@ _open_sandboxes: weakref.WeakSet[Sandbox] = weakref.WeakSet()
 # its own at rest): past it, the least recently used idle one is ended, and rebuilt when
 # its integration next runs. docs/limits.md names it.
 MAX_JS_PROCESSES = 8
+# Processes of closed sandboxes (a plan evicted, or replaced by a new version) kept to
+# serve the next sandbox with the same heap limit, in a new isolate: starting a process
+# costs more than building an isolate. Counted in MAX_JS_PROCESSES.
+MAX_SPARE_PROCESSES = 2
+_spares_lock = threading.Lock()
+_spares: list[JsProcess] = []
 
 
 class Sandbox:
@@ -94,6 +100,9 @@ class Sandbox:
         self._memory_bytes = memory_mb * 1024 * 1024
         self._memory_mb = memory_mb
         self._ctx: JsProcess | None = None
+        # After a broken limit the isolate is replaced before the next call: in the same
+        # process when it still runs, else in a new one.
+        self._stale = False
         self._last_used = 0.0
         # One call at a time: a call that breaks a limit closes the isolate, and must not
         # do so under another thread's call (V8 runs one call at a time anyway).
@@ -148,20 +157,43 @@ class Sandbox:
         return outcomes
 
     def close(self) -> None:
-        """Free the isolate (after the call in progress, if any)."""
+        """Free the isolate (after the call in progress, if any); its process may serve
+        another sandbox, in a new isolate."""
         with self._lock:
-            if self._ctx is not None:
-                self._ctx.close()
-                self._ctx = None
+            ctx, self._ctx = self._ctx, None
+        if ctx is not None:
+            _spare(ctx)
+
+    def _end(self) -> None:
+        with self._lock:
+            ctx, self._ctx = self._ctx, None
+        if ctx is not None:
+            ctx.close()
+
+    def _discard(self) -> None:
+        # After a broken limit: a new isolate before the next call.
+        if self._ctx is not None and self._ctx.alive:
+            self._stale = True
+        else:
+            self._end()
 
     def _context(self) -> JsProcess:
-        if self._ctx is None:
+        if self._ctx is None or self._stale:
             # One isolate built at a time per process: loading SES and lockdown() take
             # about 100 ms of CPU, and builds in parallel (a cold start, versions replacing
             # each other) would take every core from the calls running under time limits.
             with _build_lock:
-                _make_room()
-                self._ctx = JsProcess(self._source, self._memory_mb)
+                reuse = self._ctx or _take_spare(self._memory_mb)
+                self._ctx, self._stale = None, False
+                if reuse is not None:
+                    try:
+                        reuse.load(self._source)
+                        self._ctx = reuse
+                    except JsNotStarted:
+                        pass  # it ended itself; start another
+                if self._ctx is None:
+                    _make_room()
+                    self._ctx = JsProcess(self._source, self._memory_mb)
             _open_sandboxes.add(self)
         self._last_used = time.monotonic()
         return self._ctx
@@ -177,19 +209,19 @@ class Sandbox:
             )
         except JsTimeout:
             where = self._where_after_failure()
-            self.close()
+            self._discard()
             raise SandboxTimeout(
                 where, f"ran past the time limit of {self._timeout_ms} ms"
             ) from None
         except JsOutOfMemory:
             where = self._where_after_failure()
-            self.close()
+            self._discard()
             raise SandboxMemoryError(
                 where, f"ran past the memory limit of {self._memory_mb} MB"
             ) from None
         except JsFailure as exc:
             # Only our own runner reaches here (user errors are caught inside it).
-            self.close()
+            self._discard()
             raise SandboxError("", f"sandbox failure: {str(exc).splitlines()[0]}") from None
         if self._may_defer:
             self._probe_for_deferred_work(timeout_s)
@@ -203,7 +235,7 @@ class Sandbox:
         try:
             self._ctx.eval("0", timeout_sec=max(timeout_s, 0.05))
         except JsTimeout:
-            self.close()
+            self._discard()
             raise SandboxTimeout(
                 "",
                 "async work kept running after the call returned; "
@@ -228,13 +260,35 @@ class Sandbox:
             pass
 
 
+def _spare(ctx: JsProcess) -> None:
+    """Keep a closed sandbox's process for the next sandbox, or end it."""
+    with _spares_lock:
+        if ctx.alive and len(_spares) < MAX_SPARE_PROCESSES:
+            _spares.append(ctx)
+            return
+    ctx.close()
+
+
+def _take_spare(heap_mb: int) -> JsProcess | None:
+    with _spares_lock:
+        for i, ctx in enumerate(_spares):
+            if ctx.heap_mb == heap_mb:  # V8's heap cap is the process's, set at its start
+                return _spares.pop(i)
+    return None
+
+
 def _make_room() -> None:
-    """End the least recently used idle JavaScript processes while there are too many."""
+    """End spare, then least recently used idle, JavaScript processes while too many run."""
     alive = sorted((s for s in _open_sandboxes if s._ctx is not None), key=lambda s: s._last_used)
-    for sandbox in alive[: max(0, len(alive) - MAX_JS_PROCESSES + 1)]:
+    with _spares_lock:
+        cut = max(0, len(alive) + len(_spares) - MAX_JS_PROCESSES + 1)
+        spares, _spares[:] = _spares[:cut], _spares[cut:]
+    for ctx in spares:
+        ctx.close()
+    for sandbox in alive[: max(0, len(alive) + len(_spares) - MAX_JS_PROCESSES + 1)]:
         if sandbox._lock.acquire(blocking=False):  # one in a call is not idle: let it be
             try:
-                sandbox.close()
+                sandbox._end()
             finally:
                 sandbox._lock.release()
 
@@ -332,7 +386,11 @@ def close_isolates() -> None:
     """Close every isolate this process still holds (run at exit, before finalization)."""
     global _checker
     for sandbox in list(_open_sandboxes):
-        sandbox.close()
+        sandbox._end()
+    with _spares_lock:
+        spares, _spares[:] = list(_spares), []
+    for ctx in spares:
+        ctx.close()
     with _checker_lock:
         if _checker is not None:
             _checker.close()
