@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from ..errors import SandboxError, SandboxMemoryError, SandboxTimeout, TransformError
+from ..errors import (
+    OutputTooLarge,
+    SandboxError,
+    SandboxMemoryError,
+    SandboxTimeout,
+    TransformError,
+)
 from .js_process import JsFailure, JsNotStarted, JsOutOfMemory, JsProcess, JsTimeout
 from .transforms import javascript_builtins
 
@@ -297,7 +303,8 @@ def _outcome(raw: dict[str, Any]) -> JsOutcome:
     if "s" in raw:
         return JsOutcome(skipped=True)
     if "e" in raw:
-        return JsOutcome(error=SandboxError(raw["e"], raw["m"]))
+        kind = OutputTooLarge if raw.get("k") == "output" else SandboxError
+        return JsOutcome(error=kind(raw["e"], raw["m"]))
     try:
         return JsOutcome(values=json.loads(raw["j"]))
     except RecursionError:
