@@ -261,7 +261,9 @@ class Sandbox:
         if sys.is_finalizing():
             return  # closing an isolate during interpreter shutdown can hang; the OS frees it
         try:
-            self.close()
+            # Ended, not kept as a spare: a collection can run while this thread holds
+            # the spares' lock.
+            self._end()
         except Exception:  # noqa: BLE001, S110 - interpreter shutdown
             pass
 
