@@ -5,7 +5,8 @@ interrupt checks): a built-in such as `Array.prototype.fill` over a huge array a
 and runs in C++ past both, and in this process it took the instance past its memory.
 In a process of its own, the isolate is capped by the OS (RLIMIT_DATA) and by V8's hard
 heap flag, and killed by us at a deadline; when it ends, only its own call fails, and the
-next call starts a fresh process.
+next call starts a fresh process. While it runs, `load` replaces its isolate with a new
+one (after a limit V8 did stop, or to serve another plan).
 """
 
 from __future__ import annotations
