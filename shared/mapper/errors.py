@@ -4,6 +4,7 @@
     ├── ConfigError                  the integration document is invalid (carries every problem)
     ├── PathError                    a path string does not parse
     ├── TransformError               a built-in transform failed on a value
+    │   ├── OutputTooLarge           ... its result would pass the output limit
     │   └── SandboxError             user JavaScript threw, or broke a limit
     │       ├── SandboxTimeout       ... ran past its CPU time limit
     │       └── SandboxMemoryError   ... ran past its memory limit
@@ -94,6 +95,12 @@ class TransformError(MapperError):
         self.where = where
         self.detail = message
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class OutputTooLarge(TransformError):
+    """A transform's result, or a message's, would pass the output limit (docs/limits.md)."""
+
+    code = "output_too_large"
 
 
 class SandboxError(TransformError):
