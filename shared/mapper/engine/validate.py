@@ -19,6 +19,8 @@ from pydantic.alias_generators import to_snake
 from ..errors import ConfigError, PathError, Problem
 from . import addresses
 from . import config as cfg
+from .cases import case_problems
+from .receiver_schema import schema_problems
 from .paths import WILDCARD, compile_setter, parse_path, wildcard_count
 from .sandbox import syntax_errors
 
@@ -54,6 +56,8 @@ def _check(doc: Any, allow: Iterable[str] | None) -> tuple[cfg.Integration | Non
         path_problems(doc),
         target_problems(doc, allowed),
         credentials_problems(doc),
+        receiver_schema_problems(doc),
+        case_problems(doc),
         javascript_problems(doc, skip=taken),
     ):
         problems.extend(p for p in more if p.path not in taken)
@@ -85,6 +89,14 @@ def credentials_problems(doc: dict[str, Any]) -> list[Problem]:
     except (RecursionError, TypeError):
         return []  # not a key the types accept either; they say so at source.credentials
     return [Problem("source.credentials.token_uri", reason)] if reason else []
+
+
+def receiver_schema_problems(doc: dict[str, Any]) -> list[Problem]:
+    """A target `schema` that is too large, not JSON Schema 2020-12, or refers outside itself."""
+    target = _get(doc, "target")
+    if not isinstance(target, dict) or target.get("schema") is None:
+        return []
+    return [Problem("target.schema", reason) for reason in schema_problems(target["schema"])]
 
 
 def target_problems(
