@@ -45,6 +45,8 @@ URLS = Map(
         Rule("/api/integrations/<id>/versions/<n>/", endpoint="version", methods=["GET"]),
         Rule("/api/integrations/<id>/rollback/", endpoint="rollback", methods=["POST"]),
         Rule("/api/integrations/<id>/backtest/", endpoint="backtest", methods=["POST"]),
+        Rule("/api/integrations/<id>/run_tests/", endpoint="run_tests", methods=["POST"]),
+        Rule("/api/run_tests/", endpoint="run_tests_unsaved", methods=["POST"]),
         Rule("/api/preview/", endpoint="preview", methods=["POST"]),
         Rule("/api/validate/", endpoint="validate", methods=["POST"]),
         Rule("/api/runs/", endpoint="runs", methods=["GET"]),
@@ -84,6 +86,10 @@ ROLES: dict[str, dict[str, str]] = {
     "version": {"GET": VIEWER},
     "rollback": {"POST": EDITOR},
     "backtest": {"POST": EDITOR},
+    # The saved cases, run as preview runs them: nothing is sent, so a viewer may. A draft's
+    # cases run the draft's JavaScript, as preview does: an editor's.
+    "run_tests": {"POST": VIEWER},
+    "run_tests_unsaved": {"POST": EDITOR},
     "redrive": {"GET": VIEWER, "POST": EDITOR},
     "redrive_job": {"GET": VIEWER},
     "keys": {"GET": ADMIN, "POST": ADMIN},
@@ -268,10 +274,21 @@ class Timings(_Body):
     transform_ms: float = Field(description="Time spent on condition and mappings, in ms.")
 
 
+class SchemaViolation(_Body):
+    path: str = Field(description="Where in the output, e.g. items[2].sku ('' is the whole).")
+    message: str = Field(description="Which rule of the target's schema it breaks.")
+
+
+_VIOLATIONS = "Where the output breaks the target's schema (with a target schema only)."
+
+
 class PreviewResult(_Body):
     skipped: bool = Field(description="The condition was falsy: a real run would be skipped.")
     output: Any = Field(description="The transformed payload; null when skipped.")
     timings: Timings = Field(description="How long it took.")
+    schema_violations: list[SchemaViolation] | None = Field(
+        default=None, description=_VIOLATIONS + " A run would be error, and not sent."
+    )
 
 
 class PreviewFailure(ErrorBody):
@@ -284,6 +301,11 @@ class PreviewFailure(ErrorBody):
 class ValidationResult(_Body):
     valid: bool = Field(description="No problem found.")
     problems: list[ProblemOut] = Field(description="Every problem, each at its JSON path.")
+    schema_violations: list[SchemaViolation] | None = Field(
+        default=None,
+        description="The samplePayload's output against the target's schema, when the "
+        "document has both: a warning, `valid` does not depend on it.",
+    )
 
 
 class VersionSummary(_Body):
@@ -365,6 +387,39 @@ class BacktestTotals(_Body):
 class BacktestResult(_Body):
     totals: BacktestTotals = Field(description="How the runs' outcomes would change.")
     results: list[BacktestRun] = Field(description="One per run, newest first.")
+
+
+class RunTestsRequest(_Body):
+    """Run a whole (unsaved) document's test cases; nothing is sent or stored."""
+
+    integration: dict[str, Any] = Field(description="A whole integration document.")
+
+
+class TestResult(_Body):
+    __test__ = False  # not a pytest test class
+
+    name: str = Field(description="The test case's name.")
+    ok: bool = Field(description="It passed.")
+    diff: list[DiffEntry] = Field(
+        description="expect -> actual output, path by path (old: expected, new: actual)."
+    )
+    reason: str | None = Field(description="Why it failed, in a sentence; null when ok.")
+    skipped: bool = Field(description="The condition skipped the payload.")
+    output: Any = Field(description="The actual output; null when skipped or failed.")
+    error: str | None = Field(description="The condition's or a transform's error, if any.")
+    schema_violations: list[SchemaViolation] = Field(description=_VIOLATIONS)
+
+
+class TestsResult(_Body):
+    __test__ = False  # not a pytest test class
+
+    passed: int = Field(description="Cases that passed.")
+    failed: int = Field(description="Cases that failed.")
+    results: list[TestResult] = Field(description="One per case, in the document's order.")
+
+
+class TestsFailedBody(ErrorBody, TestsResult):
+    """A save refused because test cases fail (code tests_failed); ?force=true saves anyway."""
 
 
 class RedriveRequest(_Body):
@@ -537,6 +592,9 @@ def parse_body(model: type[_Body], body: Any) -> Any:
 # --- the OpenAPI document -----------------------------------------------------------------
 
 _MODELS: list[type[BaseModel]] = [
+    RunTestsRequest,
+    TestsResult,
+    TestsFailedBody,
     cfg.Integration,
     IntegrationPage,
     RunRecord,
@@ -603,6 +661,20 @@ def _body(name: str, required: bool = True) -> dict[str, Any]:
     return {"required": required, "content": {"application/json": {"schema": _ref(name)}}}
 
 
+_FORCE = {
+    "name": "force",
+    "in": "query",
+    "description": "true: save even though test cases fail.",
+    "schema": {"type": "string", "enum": ["true", "false"], "default": "false"},
+}
+# A save's 400 is also the failing test cases' report.
+_TESTS_FAILED = {
+    "400": _json(
+        {"anyOf": [_ref("InvalidBody"), _ref("TestsFailedBody"), _ref("ErrorBody")]},
+        "The document is invalid (every problem listed), or its test cases fail "
+        "(code tests_failed, with each case's result).",
+    )
+}
 _TIME = {"in": "query", "schema": {"type": "string", "examples": ["2026-11-27T09:30:00Z"]}}
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 
@@ -670,17 +742,21 @@ def _operations() -> dict[str, dict[str, Any]]:
                 "responses": {"200": _json(_ref("IntegrationPage"), "A page.")} | _errors(400),
             },
             "post": {
-                "summary": "Create an integration",
+                "summary": "Create an integration (its test cases must pass unless "
+                "?force=true)",
+                "parameters": [_FORCE],
                 "requestBody": _body("Integration"),
-                "responses": {"201": integration} | _errors(400, 413),
+                "responses": {"201": integration} | _errors(400, 413) | _TESTS_FAILED,
             },
         },
         "integration": {
             "get": {"summary": "Read one", "responses": {"200": integration} | _errors(404)},
             "put": {
-                "summary": "Replace one (send `version` to refuse a stale write with 409)",
+                "summary": "Replace one (send `version` to refuse a stale write with 409; its "
+                "test cases must pass unless ?force=true)",
+                "parameters": [_FORCE],
                 "requestBody": _body("Integration"),
-                "responses": {"200": integration} | _errors(400, 404, 409, 413),
+                "responses": {"200": integration} | _errors(400, 404, 409, 413) | _TESTS_FAILED,
             },
             "delete": {
                 "summary": "Delete one, with its secrets and the subscription it created",
@@ -776,6 +852,23 @@ def _operations() -> dict[str, dict[str, Any]]:
                 "subscription re-made; secrets stay current)",
                 "requestBody": _body("RollbackRequest"),
                 "responses": {"200": integration} | _errors(400, 404, 409, 413),
+            },
+        },
+        "run_tests": {
+            "post": {
+                "summary": "Run the saved test cases (condition, mapping and the target's "
+                "schema, as preview runs them); nothing is sent",
+                "responses": {"200": _json(_ref("TestsResult"), "Per case, and counts.")}
+                | _errors(404),
+            },
+        },
+        "run_tests_unsaved": {
+            "post": {
+                "summary": "Run the test cases of an unsaved document (a draft); nothing is "
+                "sent or stored",
+                "requestBody": _body("RunTestsRequest"),
+                "responses": {"200": _json(_ref("TestsResult"), "Per case, and counts.")}
+                | _errors(400, 413),
             },
         },
         "backtest": {

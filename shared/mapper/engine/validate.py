@@ -20,8 +20,8 @@ from ..errors import ConfigError, PathError, Problem
 from . import addresses
 from . import config as cfg
 from .cases import case_problems
-from .receiver_schema import schema_problems
 from .paths import WILDCARD, compile_setter, parse_path, wildcard_count
+from .receiver_schema import schema_problems
 from .sandbox import syntax_errors
 
 
