@@ -21,7 +21,9 @@ ORDER = {
         "amount": {"type": "number"},
         "items": {"type": "array", "items": {"$ref": "#/$defs/item"}},
     },
-    "$defs": {"item": {"type": "object", "required": ["sku"], "properties": {"sku": {"type": "string"}}}},
+    "$defs": {
+        "item": {"type": "object", "required": ["sku"], "properties": {"sku": {"type": "string"}}}
+    },
 }
 
 
