@@ -210,6 +210,11 @@ class RunRecord(BaseModel):
     errorMessage: str | None = Field(  # noqa: N815
         default=None, description="Why it failed, when it did."
     )
+    schemaViolations: list[dict[str, str]] | None = Field(  # noqa: N815
+        default=None,
+        description="Where the output broke the target's schema ({path, message}); the run "
+        "is error and nothing was sent.",
+    )
     attempts: int | None = Field(default=None, description="Delivery attempts so far.")
     transformationTimeMs: float | None = Field(  # noqa: N815
         default=None, description="Time spent on condition and mappings, in ms."
@@ -373,6 +378,11 @@ class BacktestRun(_Body):
         description="Why the candidate failed on this run, or why the run cannot be tried."
     )
     diff: list[DiffEntry] = Field(description="recorded -> candidate, path by path.")
+    schema_violations: list[SchemaViolation] | None = Field(
+        default=None,
+        description="Where the candidate's output breaks its target's schema: the run counts "
+        "as nowFailing (the worker would not send it).",
+    )
 
 
 class BacktestTotals(_Body):
