@@ -100,3 +100,12 @@ def test_the_size_and_the_dialect_are_bounded() -> None:
     assert schema_problems({"$schema": "https://json-schema.org/draft/2020-12/schema"}) == []
     assert schema_problems([1]) == ["must be a JSON Schema object"]
     assert problems_of(_doc("text")) == [Problem("target.schema", "must be an object")]
+
+
+def test_a_reference_that_fails_only_when_applied_is_a_violation_not_a_crash() -> None:
+    # Under a nested $id a reference is relative to it: not looked up on save, only applied.
+    nested = {"properties": {"x": {"$id": "https://example.com/x", "$ref": "#/nope"}}}
+    assert schema_problems(nested) == []
+    [found] = violations(nested, {"x": 1})
+    assert found["path"] == "" and "reference does not resolve" in found["message"]
+    assert violations(nested, {"y": 1}) == []  # not reached: nothing to resolve

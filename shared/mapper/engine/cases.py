@@ -82,7 +82,7 @@ def case_problems(doc: dict[str, Any]) -> list[Problem]:
         if not isinstance(case, dict):
             continue
         here = f"tests[{i}]"
-        skip = case.get("expectSkipped")
+        skip = case.get("expectSkipped", case.get("expect_skipped"))
         if "expect" in case and skip is True:
             problems.append(Problem(here, "give expect or expectSkipped: true, not both"))
         elif "expect" not in case and skip is not True:

@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from referencing import Registry
 from referencing.exceptions import NoSuchResource, Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from ..errors import SchemaViolationError
 from .paths import format_steps
@@ -39,7 +40,8 @@ def _refuse(uri: str) -> Any:
 
 
 # Only the schema itself: no meta-schema lookups by URL, and no retrieval, ever.
-_NOTHING_ELSE = Registry(retrieve=_refuse)  # type: ignore[call-arg]
+_NOTHING_ELSE: Registry[Any] = Registry(retrieve=_refuse)
+_CHECKED = "urn:mapper:target-schema"  # where the schema sits while its references are checked
 
 
 def schema_problems(schema: Any) -> list[str]:
@@ -139,9 +141,9 @@ def _nested_ids(node: Any, root: bool = True) -> bool:
 
 
 def _resolves(schema: dict[str, Any], ref: str) -> bool:
-    validator = Draft202012Validator(schema, registry=_NOTHING_ELSE)
+    registry = _NOTHING_ELSE.with_resource(_CHECKED, DRAFT202012.create_resource(schema))
     try:
-        validator._resolver.lookup(ref)  # noqa: SLF001 - jsonschema's own resolver, as it will be used
+        registry.resolver(base_uri=_CHECKED).lookup(ref)
     except Unresolvable:
         return False
     return True
