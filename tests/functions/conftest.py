@@ -97,7 +97,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes]:
 
         gate = DeliveryGate(fakes.delivery_states, s.runs, clock=fakes.clock)
         return Worker(s.integrations, s.runs, s.plans, s.secrets, s.egress,
-                      targets=fakes.target.factory, gate=gate, clock=fakes.clock)
+                      targets=fakes.target.factory, gate=gate)
 
     monkeypatch.setattr(services_module, "worker", worker_with_scripted_target)
     yield fakes
