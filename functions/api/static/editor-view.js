@@ -26,6 +26,8 @@ export class EditorView {
     this.shown = null; // the step whose panel is showing
     this.title = el('h1', {});
     this.dirtyBadge = el('span', { class: 'badge changed', hidden: true }, 'Unsaved changes');
+    // A saved integration's delivery: paused or not, held runs, Pause / Resume.
+    this.delivery = el('div', { class: 'delivery-head' });
     this.banners = el('div', { class: 'banners' });
     // A saved integration's last 24 hours and its refused signatures, above the steps.
     this.health = el('div', { class: 'health-box', 'aria-live': 'polite' });
@@ -62,7 +64,8 @@ export class EditorView {
     for (const [name] of STEPS) this.fillPanel(name, steps[name]);
     replace(this.main,
       el('p', { class: 'crumbs' }, el('a', { href: '#/integrations' }, '← Integrations')),
-      el('div', { class: 'page-head editor-head' }, this.title, this.dirtyBadge), this.health,
+      el('div', { class: 'page-head editor-head' }, this.title, this.dirtyBadge, this.delivery),
+      this.health,
       this.banners, tablist, STEPS.map(([name]) => this.panels[name]));
     this.shown = null;
   }
@@ -160,6 +163,11 @@ export class EditorView {
   /** The health box: the signature warning and the last 24 hours (either may be null). */
   renderHealth(warning, line) {
     replace(this.health, warning, line);
+  }
+
+  /** The delivery controls of a saved integration (delivery.js), or none. */
+  renderDelivery(controls) {
+    replace(this.delivery, controls);
   }
 
   clearHealth() {
