@@ -251,3 +251,12 @@ def test_without_a_circuit_breaker_failures_are_not_counted() -> None:
 def test_the_queue_key_follows_the_generation() -> None:
     assert queue_key("i1", {"generation": 2}) == QueueKey("i1", "target", 2)
     assert queue_key("i1", None) == KEY
+
+
+def test_a_run_whose_queue_is_gone_is_sent_directly() -> None:
+    # The rate limit was removed (the queue deleted) while a cached configuration had it.
+    t = paced(PACED)
+    t.queues.delete(KEY)
+    [run_id] = t.accept(1)
+    assert t.work() == [RunStatus.SUCCESS]
+    assert t.status(run_id) == RunStatus.SUCCESS and len(t.p.target.sent) == 1

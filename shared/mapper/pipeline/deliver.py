@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from ..errors import MapperError
+from ..errors import DeliveryQueueError, MapperError
 from ..timestamps import epoch_seconds
 from .pacing import DEFAULT_TARGET, TargetedRun, TaskBodyError, queue_key, task_number
 from .ports import DeliveryQueue, DeliveryStates, RunLog
@@ -74,5 +74,10 @@ class Deliverer:
         state = (self._states.get(request.message.integration_id) if self._states else None)
         number = task_number(int(run.get("attempts") or 0), int((state or {}).get("resumes") or 0))
         task = request.task(not_before=epoch_seconds(str(when)), resend=number)
-        queues.enqueue(queue_key(request.message.integration_id, state), task)
+        try:
+            queues.enqueue(queue_key(request.message.integration_id, state), task)
+        except DeliveryQueueError as exc:
+            # The queue retries this task instead; the reconciler publishes the due retry.
+            log.warning("run %s: next attempt not queued: %s", request.message.run_id, exc)
+            return False
         return True

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..engine.config import HttpTarget, Integration
-from ..errors import MapperError
+from ..errors import DeliveryQueueNotFound, MapperError
 from ..timestamps import iso_timestamp
 from .ports import (
     DeliveryQueue,
@@ -153,7 +153,14 @@ class DeliveryGate:
             return Gate(None, failures)  # the worker's claim says what to do with it
         number = task_number(int(run.get("attempts") or 0), int(state.get("resumes") or 0))
         task = TargetedRun(message).task(resend=number, not_before=None)
-        added = queues.enqueue(queue_key(message.integration_id, state), task)
+        try:
+            added = queues.enqueue(queue_key(message.integration_id, state), task)
+        except DeliveryQueueNotFound:
+            # The rate limit was removed (its queue deleted) while this worker's cached
+            # configuration still had it: the run is sent now, as the integration now says.
+            log.warning("run %s: the target's delivery queue is gone; sent directly",
+                        message.run_id)
+            return Gate(None, failures)
         if added == "added" and run.get("status") == RunStatus.QUEUED:
             self._runs.touch(message.run_id, note=PACED_NOTE)
         return Gate(RunStatus.QUEUED, failures)
