@@ -185,7 +185,7 @@ class Admin:
 
     def snapshot(self, integration_id: str) -> dict[str, Any]:
         """The stored integration as users see it, asking no listener (the audit's before)."""
-        return self._shown(self._stored(integration_id))
+        return self._with_delivery(self._shown(self._stored(integration_id)))
 
     def create_integration(self, doc: Any, *, force: bool = False) -> dict[str, Any]:
         """Validate, move secrets out, make its paths and subscription, then store it.
@@ -210,7 +210,7 @@ class Admin:
             self._discard_secrets(secret_refs(stored))
             raise
         change.commit()
-        return _with_new_secret(self._shown(created), new_secret)
+        return _with_new_secret(self._with_delivery(self._shown(created)), new_secret)
 
     def replace_integration(
         self, integration_id: str, doc: Any, *, note: str | None = None, force: bool = False
@@ -254,7 +254,7 @@ class Admin:
         if self._delivery is not None:
             self._delivery.saved(replaced, old)
         self._discard_secrets(obsolete_refs(old, replaced))
-        return _with_new_secret(self._shown(replaced), new_secret)
+        return _with_new_secret(self._with_delivery(self._shown(replaced)), new_secret)
 
     def rotate_signing_secret(self, integration_id: str) -> dict[str, Any]:
         """A new signing key; the current one keeps signing for the target's overlapHours."""
@@ -294,7 +294,7 @@ class Admin:
         updated = self._s.integrations.update_fields(
             integration_id, {"active": not old.get("active", True)}
         )
-        return self._shown(updated)
+        return self._with_delivery(self._shown(updated))
 
     def pause_delivery(self, integration_id: str, reason: str | None = None) -> dict[str, Any]:
         """Pause delivery: events are still accepted, their runs are held, nothing is sent."""

@@ -51,6 +51,9 @@ def test_pause_holds_webhooks_and_resume_sends_them(api: Any, fakes: Fakes) -> N
     assert fakes.runs.get(run_id)["status"] == RunStatus.SUCCESS
     actions = [e["action"] for e in fakes.audit.entries]
     assert actions[-2:] == ["integration.pause_delivery", "integration.resume_delivery"]
+    # The audit's diff shows what the pause changed.
+    assert {"path": "delivery.state", "op": "change", "old": "active", "new": "paused"} in (
+        fakes.audit.entries[-2]["diff"])
 
 
 def test_a_viewer_may_not_pause(api: Any) -> None:
