@@ -260,3 +260,23 @@ def test_a_run_whose_queue_is_gone_is_sent_directly() -> None:
     [run_id] = t.accept(1)
     assert t.work() == [RunStatus.SUCCESS]
     assert t.status(run_id) == RunStatus.SUCCESS and len(t.p.target.sent) == 1
+
+
+def test_a_retrying_run_from_the_topic_is_queued_for_its_next_attempt() -> None:
+    # The deliver function recorded the retry but could not queue the next attempt; the
+    # run reaches the worker from the topic: its task waits for nextAttemptAt.
+    t = paced({**PACED, "retry": {"maxAttempts": 3, "initialBackoffSeconds": 30,
+                                  "maxBackoffSeconds": 600}})
+    t.p.target.script = [RetryableTargetError]
+    [run_id] = t.accept(1)
+    message = t.p.queue.messages[0]
+    t.work()
+    assert t.dispatch() == [RunStatus.RETRYING]
+    t.queues.tasks[KEY].clear()  # as if it had never been queued
+    t.queues._names.clear()
+    t.p.queue.messages.append(message)
+    assert t.work() == [RunStatus.QUEUED]
+    [task] = t.queues.tasks[KEY]
+    assert task.not_before == pytest.approx(t.p.clock() + 30)
+    t.p.clock.advance(30)
+    assert t.dispatch() == [RunStatus.SUCCESS] and t.status(run_id) == RunStatus.SUCCESS

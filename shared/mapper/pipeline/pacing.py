@@ -23,7 +23,7 @@ from typing import Any
 
 from ..engine.config import HttpTarget, Integration
 from ..errors import DeliveryQueueNotFound, MapperError
-from ..timestamps import iso_timestamp
+from ..timestamps import epoch_seconds, iso_timestamp
 from .ports import (
     DeliveryQueue,
     DeliveryStates,
@@ -32,7 +32,7 @@ from .ports import (
     RunLog,
     held_by_live_lease,
 )
-from .runs import QueuedMessage, RunStatus
+from .runs import TERMINAL, QueuedMessage, RunStatus
 
 log = logging.getLogger("mapper.pacing")
 
@@ -149,10 +149,15 @@ class DeliveryGate:
         if queues is None:
             return Gate(None, failures)
         run = self._runs.get(message.run_id) or {}
-        if run.get("status") in (RunStatus.SUCCESS, RunStatus.ERROR) or not run:
+        if not run or run.get("status") in TERMINAL:
             return Gate(None, failures)  # the worker's claim says what to do with it
         number = task_number(int(run.get("attempts") or 0), int(state.get("resumes") or 0))
-        task = TargetedRun(message).task(resend=number, not_before=None)
+        # A retrying run's task waits for its next attempt; it has the name the deliver
+        # function gave the one it queued, so of the two only one is kept.
+        when = run.get("nextAttemptAt") if run.get("status") == RunStatus.RETRYING else None
+        task = TargetedRun(message).task(
+            resend=number, not_before=epoch_seconds(str(when)) if when else None
+        )
         try:
             added = queues.enqueue(queue_key(message.integration_id, state), task)
         except DeliveryQueueNotFound:
