@@ -181,7 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--write-docs", action="store_true", help="rewrite docs/deploy.md's block")
     parser.add_argument("--out", type=Path, default=None, help="the JSON file to write")
+    parser.add_argument("--report", type=Path, default=None,
+                        help="print (and with --write-docs, write) a saved JSON; run nothing")
     args = parser.parse_args(argv)
+    if args.report is not None:
+        text = markdown(json.loads(args.report.read_text()))
+        print(text)
+        if args.write_docs:
+            write_docs(text)
+        return 0
     signal.signal(signal.SIGTERM, _stop)  # unwinds: the servers and emulators are stopped
     started = time.monotonic()
     measured = measure(args.events, args.concurrency, args.seed)
@@ -490,7 +498,8 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     if by_field := stored.get("single_field_index_bytes"):
         runs = max(stored["runs"], 1)
-        top = ", ".join(f"`{k}` {v / runs:,.0f}" for k, v in list(by_field.items())[:8])
+        largest = sorted(((k, v) for k, v in by_field.items() if v), key=lambda kv: -kv[1])[:8]
+        top = ", ".join(f"`{k}` {v / runs:,.0f}" for k, v in largest)
         lines += [f"Single-field index entries, bytes a run, largest first: {top}.", ""]
     lines += [
         f"| $ per million events, list prices of {report['prices']['as_of']}, no free tier "
