@@ -19,6 +19,7 @@ every half second by the process that serves requests (gunicorn forks it after t
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import importlib.util
 import json
@@ -216,8 +217,9 @@ def _start_dumper(path: str) -> None:
         while True:
             with _lock:
                 text = json.dumps(dict(COUNTS))
-            Path(path + ".tmp").write_text(text)
-            os.replace(path + ".tmp", path)
+            with contextlib.suppress(OSError):  # the bench reads the last one written
+                Path(path + ".tmp").write_text(text)
+                os.replace(path + ".tmp", path)
             time.sleep(DUMP_EVERY_S)
 
     threading.Thread(target=dump, name="cost-counts", daemon=True).start()
@@ -254,10 +256,10 @@ def _load(name: str) -> Any:
     return module
 
 
-install()
-_NAME = os.environ["COST_FUNCTION"]
-globals()[_NAME] = counted_entry(
-    getattr(_load(_NAME), _NAME),
-    pushed=os.environ.get("COST_PUSHED") == "1",
-    path=os.environ["COST_COUNTS_FILE"],
-)
+if _NAME := os.environ.get("COST_FUNCTION"):  # served; imported alone, it wraps nothing
+    install()
+    globals()[_NAME] = counted_entry(
+        getattr(_load(_NAME), _NAME),
+        pushed=os.environ.get("COST_PUSHED") == "1",
+        path=os.environ["COST_COUNTS_FILE"],
+    )
