@@ -24,7 +24,7 @@ from .backtest import DEFAULT_RUNS
 from .backtest import MAX_RUNS as MAX_BACKTEST_RUNS
 from .backtest import backtest as run_backtest
 from .engine import config as cfg
-from .engine.plan import Message, Plan
+from .engine.plan import Message, Plan, routed
 from .engine.validate import validate
 from .errors import (
     BlockedDestinationError,
@@ -53,7 +53,6 @@ from .secrets import (
     is_secret_ref,
     mask_secrets,
     obsolete_refs,
-    secret_paths,
     secret_refs,
     store_secrets,
 )
@@ -291,7 +290,7 @@ class Admin:
         """Save version `version`'s content as a new version (docs/api.md, "Versions")."""
         current = self._stored(integration_id)
         body = versions.content(self._version(integration_id, version)["document"])
-        for path in secret_paths():
+        for path in cfg.secret_places(body):
             old_value, now_value = _at(body, path), _at(current, path)
             if not is_secret_ref(old_value):
                 continue
@@ -304,8 +303,8 @@ class Admin:
                 self._s.secret_backend.resolve(old_value["secret"])
             except SecretError:
                 raise ConflictError(
-                    f"version {version}'s {'.'.join(path)} was deleted since; roll back, "
-                    "then set it again with PUT"
+                    f"version {version}'s {cfg.format_path(list(path))} was deleted since; "
+                    "roll back, then set it again with PUT"
                 ) from None
         return self.replace_integration(
             integration_id, body, note=f"rollback to version {version}"
@@ -326,7 +325,16 @@ class Admin:
             integration = validate(doc)
         except ConfigError as exc:
             return exc.problems
-        return self._reachability(integration.target) if check_target else []
+        if not check_target:
+            return []
+        if integration.targets is None:
+            assert integration.target is not None
+            return self._reachability(integration.target)
+        return [
+            problem
+            for i, target in enumerate(integration.targets)
+            for problem in self._reachability(target, f"targets[{i}]")
+        ]
 
     def validate_saved(self, integration_id: str, check_target: bool = False) -> list[Problem]:
         """The problems of the stored document."""
@@ -341,18 +349,17 @@ class Admin:
     ) -> dict[str, Any]:
         """Condition and mapping on one payload; nothing is sent, nothing is stored."""
         integration = validate(doc)
-        plan = Plan(integration)
-        try:
-            outcome = plan.apply(Message(payload, attributes, headers))
-        finally:
-            plan.close()
-        result: dict[str, Any] = {
-            "skipped": outcome.skipped,
-            "output": None if outcome.skipped else outcome.output,
-            "timings": {"transformMs": round(outcome.transform_ms, 3)},
-        }
-        if outcome.error is not None:
-            result["error"] = _error_body(outcome.error)
+        message = Message(payload, attributes, headers)
+        result = _previewed(Plan(integration), message)
+        if integration.fanout:
+            # Each target's output: its own condition and mappings', else the integration's.
+            result["targets"] = [
+                {"name": route.name, **(
+                    _previewed(Plan(routed(integration, route)), message) if route.own
+                    else {k: v for k, v in result.items() if k != "targets"}
+                )}
+                for route in integration.routes()
+            ]
         return result
 
     def preview_saved(self, integration_id: str, payload: Any, **kwargs: Any) -> dict[str, Any]:
@@ -545,13 +552,15 @@ class Admin:
             with contextlib.suppress(SecretError):
                 self._s.secret_backend.delete(ref)
 
-    def _reachability(self, target: cfg.HttpTarget | cfg.EmailTarget) -> list[Problem]:
+    def _reachability(
+        self, target: cfg.HttpTarget | cfg.EmailTarget, at: str = "target"
+    ) -> list[Problem]:
         if isinstance(target, cfg.HttpTarget):
             parts = urlsplit(target.url)
-            host, where = parts.hostname or "", "target.url"
+            host, where = parts.hostname or "", f"{at}.url"
             port = parts.port or (443 if parts.scheme == "https" else 80)
         else:
-            host, port, where = target.smtp_server, target.smtp_port, "target.smtpServer"
+            host, port, where = target.smtp_server, target.smtp_port, f"{at}.smtpServer"
         try:
             address = self._s.egress.resolve(host, port)
         except BlockedDestinationError as exc:
@@ -563,6 +572,22 @@ class Admin:
                 return []
         except OSError as exc:
             return [Problem(where, f"cannot connect to {host}:{port}: {exc.strerror or exc}")]
+
+
+def _previewed(plan: Plan, message: Message) -> dict[str, Any]:
+    """One plan's preview of one message (skipped, output, timings, error); the plan closed."""
+    try:
+        outcome = plan.apply(message)
+    finally:
+        plan.close()
+    result: dict[str, Any] = {
+        "skipped": outcome.skipped,
+        "output": None if outcome.skipped else outcome.output,
+        "timings": {"transformMs": round(outcome.transform_ms, 3)},
+    }
+    if outcome.error is not None:
+        result["error"] = _error_body(outcome.error)
+    return result
 
 
 def _with_signing_secret(body: dict[str, Any]) -> str | None:
@@ -600,13 +625,16 @@ def _payload_or_sample(doc: dict[str, Any], payload: Any) -> Any:
     return payload
 
 
-def _at(doc: Any, path: tuple[str, ...]) -> Any:
+def _at(doc: Any, path: tuple[str | int, ...]) -> Any:
     for key in path:
-        doc = doc.get(key) if isinstance(doc, Mapping) else None
+        if isinstance(key, int):  # a fan-out's targets[i]
+            doc = doc[key] if isinstance(doc, list) and 0 <= key < len(doc) else None
+        else:
+            doc = doc.get(key) if isinstance(doc, Mapping) else None
     return doc
 
 
-def _put_at(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+def _put_at(doc: dict[str, Any], path: tuple[str | int, ...], value: Any) -> None:
     for key in path[:-1]:
         doc = doc[key]
     doc[path[-1]] = value

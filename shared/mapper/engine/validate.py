@@ -94,16 +94,19 @@ def target_problems(
     doc: dict[str, Any], allow: Iterable[addresses.IPNetwork] = ()
 ) -> list[Problem]:
     """Target URLs and hosts a message could never be sent to (scheme, host, port, address)."""
-    target = _get(doc, "target")
+    places = [("target", _get(doc, "target"))]
+    places += [(f"targets[{i}]", t) for i, t in _items(_get(doc, "targets"))]
     checks: list[tuple[str, Any, Callable[..., str | None]]] = []
-    if _get(target, "type") == "http":
-        checks.append(("target.url", _get(target, "url"), addresses.url_problem))
-        auth = _get(target, "auth")
-        if _get(auth, "type") == "oauth2":
-            token_url = _get(auth, "tokenUrl")
-            checks.append(("target.auth.tokenUrl", token_url, addresses.url_problem))
-    elif _get(target, "type") == "email":
-        checks.append(("target.smtpServer", _get(target, "smtpServer"), addresses.host_problem))
+    for here, target in places:
+        if _get(target, "type") == "http":
+            checks.append((f"{here}.url", _get(target, "url"), addresses.url_problem))
+            auth = _get(target, "auth")
+            if _get(auth, "type") == "oauth2":
+                token_url = _get(auth, "tokenUrl")
+                checks.append((f"{here}.auth.tokenUrl", token_url, addresses.url_problem))
+        elif _get(target, "type") == "email":
+            host = _get(target, "smtpServer")
+            checks.append((f"{here}.smtpServer", host, addresses.host_problem))
     allow = tuple(allow)
     problems = []
     for path, value, check in checks:
@@ -119,14 +122,17 @@ def javascript_problems(
 ) -> list[Problem]:
     """The condition and custom transforms that do not compile (none is run)."""
     items: list[tuple[str, str, str]] = []  # (path, kind, code)
-    condition = _get(doc, "condition")
-    if isinstance(condition, str) and condition.strip():
-        items.append(("condition", "condition", condition))
-    for i, mapping in _items(_get(doc, "mappings")):
-        for k, transform in _items(_get(mapping, "transforms")):
-            code = _get(transform, "code")
-            if _get(transform, "type") == "custom" and isinstance(code, str) and code:
-                items.append((f"mappings[{i}].transforms[{k}].code", "custom", code))
+    # The integration's own, then each fan-out target's (targets[i].condition, ...).
+    places = [("", doc)] + [(f"targets[{i}].", t) for i, t in _items(_get(doc, "targets"))]
+    for at, part in places:
+        condition = _get(part, "condition")
+        if isinstance(condition, str) and condition.strip():
+            items.append((f"{at}condition", "condition", condition))
+        for i, mapping in _items(_get(part, "mappings")):
+            for k, transform in _items(_get(mapping, "transforms")):
+                code = _get(transform, "code")
+                if _get(transform, "type") == "custom" and isinstance(code, str) and code:
+                    items.append((f"{at}mappings[{i}].transforms[{k}].code", "custom", code))
     items = [item for item in items if item[0] not in skip]
     errors = syntax_errors([(kind, code) for _, kind, code in items])
     return [
@@ -138,10 +144,17 @@ def javascript_problems(
 
 def path_problems(doc: dict[str, Any]) -> list[Problem]:
     """Problems with source, target and concat paths, and between targets."""
+    problems = _mapping_path_problems(_get(doc, "mappings"), "mappings")
+    for i, target in _items(_get(doc, "targets")):  # a fan-out target's own mappings
+        problems += _mapping_path_problems(_get(target, "mappings"), f"targets[{i}].mappings")
+    return problems
+
+
+def _mapping_path_problems(mappings: Any, at: str) -> list[Problem]:
     problems: list[Problem] = []
     targets: list[tuple[int, tuple[Any, ...]]] = []
-    for i, mapping in _items(_get(doc, "mappings")):
-        here = f"mappings[{i}]"
+    for i, mapping in _items(mappings):
+        here = f"{at}[{i}]"
         source, target = _get(mapping, "source"), _get(mapping, "target")
         source_depth = 0
         if isinstance(source, str):
@@ -176,11 +189,11 @@ def path_problems(doc: dict[str, Any]) -> list[Problem]:
                     parse_path(field)
                 except PathError as exc:
                     problems.append(Problem(f"{here}.transforms[{k}].fields[{f}]", str(exc)))
-    problems.extend(_overlapping_targets(targets))
+    problems.extend(_overlapping_targets(targets, at))
     return problems
 
 
-def _overlapping_targets(targets: list[tuple[int, tuple[Any, ...]]]) -> list[Problem]:
+def _overlapping_targets(targets: list[tuple[int, tuple[Any, ...]]], at: str) -> list[Problem]:
     problems = []
     for a in range(len(targets)):
         for b in range(a + 1, len(targets)):
@@ -189,8 +202,8 @@ def _overlapping_targets(targets: list[tuple[int, tuple[Any, ...]]]) -> list[Pro
             if longer[: len(shorter)] != shorter:
                 continue
             if len(shorter) == len(longer):
-                reason = f"is the same as mappings[{i}].target"
+                reason = f"is the same as {at}[{i}].target"
             elif WILDCARD in shorter or len(shorter) < len(longer):
-                reason = f"overlaps mappings[{i}].target: one would overwrite the other"
-            problems.append(Problem(f"mappings[{j}].target", reason))
+                reason = f"overlaps {at}[{i}].target: one would overwrite the other"
+            problems.append(Problem(f"{at}[{j}].target", reason))
     return problems

@@ -23,12 +23,13 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from ..engine.config import EmailTarget, Integration, RetryPolicy
+from ..engine.config import EmailTarget, Integration, RetryPolicy, Route
 from ..engine.plan import Message, PlanCache
 from ..errors import ConfigError, MapperError, PartiallyDelivered
 from ..redact import Redactor, redact_headers
 from ..targets import Delivery, EgressPolicy, SecretResolver, TargetFactory, build_target
 from ..timestamps import iso_timestamp
+from . import fanout
 from .integrations import Integrations
 from .ports import Claim, MessageQueue, RunLog, held_by_live_lease, not_due
 from .retries import after_failure, exhausted
@@ -69,11 +70,22 @@ class IntegrationGone(MapperError):
 
 
 def lease_seconds(integration: Integration) -> float:
-    """How long one delivery of this integration may hold its run."""
-    target = integration.target
-    if isinstance(target, EmailTarget):
-        return SMTP_LEASE_S + LEASE_MARGIN_S
-    return float(target.timeout_seconds) + LEASE_MARGIN_S
+    """How long one delivery of this integration may hold its run.
+
+    A fan-out's targets are sent one after another: their times add up.
+    """
+    spent = 0.0
+    for route in integration.routes():
+        target = route.target
+        spent += SMTP_LEASE_S if isinstance(target, EmailTarget) else target.timeout_seconds
+    return spent + LEASE_MARGIN_S
+
+
+class TargetsRetrying(MapperError):
+    """Some targets of a fan-out failed in a way worth retrying; the run is retried for them."""
+
+    code = "targets_retrying"
+    retryable = True
 
 
 class Worker:
@@ -130,7 +142,12 @@ class Worker:
             # recorded its outcome) or the event is too old: nothing is sent.
             last = claim.run.get("errorMessage") or "delivery kept failing"
             fields = {"errorMessage": f"not attempted again: {spent}: {last}"}
+            if integration.fanout:
+                known = fanout.previous(claim.run).values()
+                fields["deliveries"] = fanout.ended_as(known, RunStatus.DEAD_LETTERED)
             return self._finish(run_id, claim, RunStatus.DEAD_LETTERED, fields, policy)
+        if integration.fanout:
+            return self._fan_out(run_id, claim, integration, message, policy)
         return self._run(run_id, claim, integration, message, policy)
 
     def policy(self, integration: Integration | None) -> RetryPolicy:
@@ -211,6 +228,7 @@ class Worker:
             return self._finish(run_id, claim, RunStatus.SKIPPED, fields, policy)
         fields["transformedPayload"] = outcome.output
         try:
+            assert integration.target is not None  # a fan-out goes through _fan_out
             target = self._targets(integration.target, self._secrets, self._egress)
         except MapperError as exc:  # a target it cannot build
             return self._failed(run_id, claim, exc, fields, policy)
@@ -230,6 +248,104 @@ class Worker:
         fields.update(_recorded(delivery))
         fields["errorMessage"] = None
         return self._finish(run_id, claim, RunStatus.SUCCESS, fields, policy)
+
+    # --- fan-out (mapper.pipeline.fanout) -------------------------------------------------
+
+    def _fan_out(
+        self,
+        run_id: str,
+        claim: Claim,
+        integration: Integration,
+        message: QueuedMessage,
+        policy: RetryPolicy,
+    ) -> str:
+        """Send to each target not yet ended; record every target's delivery on the run."""
+        now = self._clock()
+        known = fanout.previous(claim.run)
+        key = event_id({"id": run_id, **claim.run})  # the same for all: each receiver dedupes
+        shared: dict[str, Any] = {}
+        deliveries = []
+        for route in integration.routes():
+            before = known.get(route.name)
+            if not fanout.due(before, _iso(now)):
+                deliveries.append(dict(before or {}))
+                continue
+            delivery = self._deliver_to(route, integration, message, claim, key, policy, before)
+            if not route.own and "transformedPayload" in delivery:
+                shared["transformedPayload"] = delivery.pop("transformedPayload")
+            deliveries.append(delivery)
+        status = fanout.run_status(deliveries)
+        fields: dict[str, Any] = {
+            "integrationVersion": integration.version,
+            "deliveries": deliveries,
+            "attempts": max(int(d.get("attempts") or 0) for d in deliveries),
+            "errorMessage": fanout.errors(deliveries),
+            "apiCallTimeMs": round(sum(float(d.get("apiCallTimeMs") or 0) for d in deliveries),
+                                   3),
+            **shared,
+        }
+        if status != RunStatus.RETRYING:
+            return self._finish(run_id, claim, status, fields, policy)
+        fields["nextAttemptAt"] = fanout.next_attempt_at(deliveries)
+        self._runs.finish(run_id, claim, RunStatus.RETRYING, fields)
+        self._log_attempt(claim, RunStatus.RETRYING, fields, policy)
+        raise TargetsRetrying(f"run {run_id}: {fields['errorMessage']}")
+
+    def _deliver_to(
+        self,
+        route: Route,
+        integration: Integration,
+        message: QueuedMessage,
+        claim: Claim,
+        key: str,
+        policy: RetryPolicy,
+        before: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """One attempt at one target: its delivery record (status, attempts, request...)."""
+        attempts = int((before or {}).get("attempts") or 0) + 1
+        record: dict[str, Any] = {"target": route.name, "attempts": attempts,
+                                  "nextAttemptAt": None}
+        try:
+            plan = self._plans.get(integration, route)
+            outcome = plan.apply(Message(message.payload, message.attributes, message.headers))
+        except MapperError as exc:
+            return {**record, "status": RunStatus.ERROR, "errorMessage": str(exc)}
+        if outcome.error is not None:
+            return {**record, "status": RunStatus.ERROR, "errorMessage": str(outcome.error)}
+        if outcome.skipped:
+            return {**record, "status": RunStatus.SKIPPED, "errorMessage": None}
+        record["transformedPayload"] = outcome.output
+        started = time.perf_counter()
+        try:
+            target = self._targets(route.target, self._secrets, self._egress)
+        except MapperError as exc:
+            return {**record, "status": RunStatus.ERROR, "errorMessage": str(exc)}
+        try:
+            delivery = target.send(outcome.output, message.payload, run_id=key)
+        except MapperError as exc:
+            record["apiCallTimeMs"] = round((time.perf_counter() - started) * 1000, 3)
+            record.update(_recorded(getattr(exc, "delivery", None)))
+            return {**record, **self._target_failed(exc, claim, attempts, policy)}
+        finally:
+            target.close()
+        record["apiCallTimeMs"] = round(delivery.duration_ms, 3)
+        record.update(_recorded(delivery))
+        return {**record, "status": RunStatus.SUCCESS, "errorMessage": None}
+
+    def _target_failed(
+        self, exc: MapperError, claim: Claim, attempts: int, policy: RetryPolicy
+    ) -> dict[str, Any]:
+        """A target's failed attempt: retried by the policy, counted per target, or ended."""
+        if not exc.retryable:
+            status = RunStatus.PARTIAL if isinstance(exc, PartiallyDelivered) else RunStatus.ERROR
+            return {"status": status, "errorMessage": str(exc)}
+        response = getattr(getattr(exc, "delivery", None), "response", None)
+        now = self._clock()
+        verdict = after_failure(policy, {**claim.run, "attempts": attempts}, now, response)
+        if verdict.next_at is None:
+            return {"status": RunStatus.DEAD_LETTERED, "errorMessage": f"{verdict.why}: {exc}"}
+        return {"status": RunStatus.RETRYING, "errorMessage": str(exc),
+                "nextAttemptAt": _iso(verdict.next_at)}
 
     def _failed(
         self,
