@@ -95,18 +95,25 @@ def test_every_field_marked_read_only_is_in_the_server_fields() -> None:
     assert {"id", "version", "webhookPath", "createdAt", "updatedAt"} <= set(cfg.server_fields())
 
 
+TARGET_SECRETS = {
+    ("auth", "token"),
+    ("auth", "password"),
+    ("auth", "value"),
+    ("smtpPassword",),
+    # docs/targets.md: the OAuth2 client secret and the signing keys
+    ("auth", "clientSecret"),
+    ("signing", "secret"),
+    ("signing", "previousSecret"),
+}
+
+
 def test_the_secret_paths_are_the_contracts() -> None:
     assert set(cfg.secret_paths()) == {
         ("source", "signature", "secret"),
         ("source", "credentials"),
-        ("target", "auth", "token"),
-        ("target", "auth", "password"),
-        ("target", "auth", "value"),
-        ("target", "smtpPassword"),
-        # docs/targets.md: the OAuth2 client secret and the signing keys
-        ("target", "auth", "clientSecret"),
-        ("target", "signing", "secret"),
-        ("target", "signing", "previousSecret"),
+        *(("target", *path) for path in TARGET_SECRETS),
+        # A fan-out's targets: the same fields in each item of the list.
+        *(("targets", "*", *path) for path in TARGET_SECRETS),
     }
 
 
