@@ -644,10 +644,13 @@ class Integration(_Model):
 
     @model_validator(mode="after")
     def _one_way_out(self) -> Integration:
-        if (self.target is None) == (self.targets is None):
-            at = "target" if self.target is None else "targets"
+        if self.target is None and self.targets is None:
             raise PydanticCustomError(
-                "target_choice", "give exactly one of target and targets", {"at": at}
+                "target_choice", "is required (or give targets, for a fan-out)", {"at": "target"}
+            )
+        if self.target is not None and self.targets is not None:
+            raise PydanticCustomError(
+                "target_choice", "give exactly one of target and targets", {"at": "targets"}
             )
         seen: dict[str, int] = {}
         for i, target in enumerate(self.targets or ()):

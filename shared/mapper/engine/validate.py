@@ -51,6 +51,7 @@ def _check(doc: Any, allow: Iterable[str] | None) -> tuple[cfg.Integration | Non
     if not isinstance(doc, dict):
         return integration, problems
     allowed = addresses.allowlist() if allow is None else addresses.networks(allow)
+    problems += [p for p in _way_out_problems(doc) if p not in problems]
     taken = {p.path for p in problems}
     for more in (
         path_problems(doc),
@@ -76,6 +77,16 @@ def _get(node: Any, key: str) -> Any:
 
 def _items(value: Any) -> list[tuple[int, Any]]:
     return list(enumerate(value)) if isinstance(value, list) else []
+
+
+def _way_out_problems(doc: dict[str, Any]) -> list[Problem]:
+    """Neither target nor targets, or both: said even when other fields are wrong too."""
+    given = [name for name in ("target", "targets") if _get(doc, name) is not None]
+    if not given:
+        return [Problem("target", "is required (or give targets, for a fan-out)")]
+    if len(given) == 2:
+        return [Problem("targets", "give exactly one of target and targets")]
+    return []
 
 
 def credentials_problems(doc: dict[str, Any]) -> list[Problem]:
