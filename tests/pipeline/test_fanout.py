@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,8 +223,25 @@ def test_the_run_status_follows_its_deliveries() -> None:
     assert of("error", "skipped") == "error"
 
 
-def test_the_lease_covers_every_target_sent_one_after_another() -> None:
+def test_the_lease_covers_the_slowest_target_all_being_sent_at_once() -> None:
     from mapper.engine.config import parse_integration
     from mapper.pipeline.worker import LEASE_MARGIN_S
 
-    assert lease_seconds(parse_integration(FANOUT)) == 10 + 5 + LEASE_MARGIN_S
+    assert lease_seconds(parse_integration(FANOUT)) == 10 + LEASE_MARGIN_S
+
+
+def test_the_targets_are_sent_at_the_same_time() -> None:
+    # Each send waits for the other to have started: sent one after another, they would not.
+    p, receivers = fan_out()
+    both_started = threading.Barrier(2, timeout=5)
+    factory = receivers.factory
+
+    class Waiting(Receivers.One):
+        def send(self, payload: Any, context: Any, run_id: str | None = None) -> Delivery:
+            both_started.wait()
+            return super().send(payload, context, run_id)
+
+    p.worker._targets = lambda config, s, e: Waiting(receivers, factory(config, s, e).url)
+    run_id = queued(p)
+    assert p.deliver_all() == ["success"]
+    assert {d["status"] for d in p.runs.get(run_id)["deliveries"]} == {"success"}

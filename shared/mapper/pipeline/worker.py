@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
@@ -72,13 +73,12 @@ class IntegrationGone(MapperError):
 def lease_seconds(integration: Integration) -> float:
     """How long one delivery of this integration may hold its run.
 
-    A fan-out's targets are sent one after another: their times add up.
+    A fan-out's targets are sent at the same time: the slowest one counts.
     """
-    spent = 0.0
-    for route in integration.routes():
-        target = route.target
-        spent += SMTP_LEASE_S if isinstance(target, EmailTarget) else target.timeout_seconds
-    return spent + LEASE_MARGIN_S
+    return max(
+        SMTP_LEASE_S if isinstance(route.target, EmailTarget) else route.target.timeout_seconds
+        for route in integration.routes()
+    ) + LEASE_MARGIN_S
 
 
 class TargetsRetrying(MapperError):
@@ -263,17 +263,32 @@ class Worker:
         now = self._clock()
         known = fanout.previous(claim.run)
         key = event_id({"id": run_id, **claim.run})  # the same for all: each receiver dedupes
-        shared: dict[str, Any] = {}
-        deliveries = []
-        for route in integration.routes():
+        routes = integration.routes()
+        deliveries: list[dict[str, Any]] = [{} for _ in routes]
+        sends: list[tuple[int, Route, dict[str, Any], Any]] = []
+        for i, route in enumerate(routes):
             before = known.get(route.name)
             if not fanout.due(before, _iso(now)):
-                deliveries.append(dict(before or {}))
+                deliveries[i] = dict(before or {})
                 continue
-            delivery = self._deliver_to(route, integration, message, claim, key, policy, before)
+            record, output = self._mapped_for(route, integration, message, before)
+            if "status" in record:  # skipped, or its mapping failed: nothing to send
+                deliveries[i] = record
+            else:
+                sends.append((i, route, record, output))
+        # The targets are sent at the same time, and all are done before the run is recorded:
+        # one slow receiver does not hold the others back past the lease (`lease_seconds`).
+        with ThreadPoolExecutor(max_workers=max(1, len(sends))) as pool:
+            sent = pool.map(
+                lambda item: self._send_to(item[1], item[2], item[3], message, claim, key, policy),
+                sends,
+            )
+            for (i, _, _, _), delivery in zip(sends, sent, strict=True):
+                deliveries[i] = delivery
+        shared: dict[str, Any] = {}
+        for route, delivery in zip(routes, deliveries, strict=True):
             if not route.own and "transformedPayload" in delivery:
                 shared["transformedPayload"] = delivery.pop("transformedPayload")
-            deliveries.append(delivery)
         status = fanout.run_status(deliveries)
         fields: dict[str, Any] = {
             "integrationVersion": integration.version,
@@ -291,17 +306,15 @@ class Worker:
         self._log_attempt(claim, RunStatus.RETRYING, fields, policy)
         raise TargetsRetrying(f"run {run_id}: {fields['errorMessage']}")
 
-    def _deliver_to(
+    def _mapped_for(
         self,
         route: Route,
         integration: Integration,
         message: QueuedMessage,
-        claim: Claim,
-        key: str,
-        policy: RetryPolicy,
         before: dict[str, Any] | None,
-    ) -> dict[str, Any]:
-        """One attempt at one target: its delivery record (status, attempts, request...)."""
+    ) -> tuple[dict[str, Any], Any]:
+        """One target's condition and mappings: its record so far and output (a `status`
+        in the record when there is nothing to send: skipped, or the mapping failed)."""
         attempts = int((before or {}).get("attempts") or 0) + 1
         record: dict[str, Any] = {"target": route.name, "attempts": attempts,
                                   "nextAttemptAt": None}
@@ -309,19 +322,34 @@ class Worker:
             plan = self._plans.get(integration, route)
             outcome = plan.apply(Message(message.payload, message.attributes, message.headers))
         except MapperError as exc:
-            return {**record, "status": RunStatus.ERROR, "errorMessage": str(exc)}
+            return {**record, "status": RunStatus.ERROR, "errorMessage": str(exc)}, None
         if outcome.error is not None:
-            return {**record, "status": RunStatus.ERROR, "errorMessage": str(outcome.error)}
+            return {**record, "status": RunStatus.ERROR,
+                    "errorMessage": str(outcome.error)}, None
         if outcome.skipped:
-            return {**record, "status": RunStatus.SKIPPED, "errorMessage": None}
-        record["transformedPayload"] = outcome.output
+            return {**record, "status": RunStatus.SKIPPED, "errorMessage": None}, None
+        return {**record, "transformedPayload": outcome.output}, outcome.output
+
+    def _send_to(
+        self,
+        route: Route,
+        record: dict[str, Any],
+        output: Any,
+        message: QueuedMessage,
+        claim: Claim,
+        key: str,
+        policy: RetryPolicy,
+    ) -> dict[str, Any]:
+        """One attempt at one target: its delivery record (status, attempts, request...)."""
+        record = dict(record)
+        attempts = int(record["attempts"])
         started = time.perf_counter()
         try:
             target = self._targets(route.target, self._secrets, self._egress)
         except MapperError as exc:
             return {**record, "status": RunStatus.ERROR, "errorMessage": str(exc)}
         try:
-            delivery = target.send(outcome.output, message.payload, run_id=key)
+            delivery = target.send(output, message.payload, run_id=key)
         except MapperError as exc:
             record["apiCallTimeMs"] = round((time.perf_counter() - started) * 1000, 3)
             record.update(_recorded(getattr(exc, "delivery", None)))
