@@ -26,7 +26,8 @@ from typing import Any
 
 from ..engine.config import EmailTarget, Integration, RetryPolicy, Route
 from ..engine.plan import Message, PlanCache
-from ..errors import ConfigError, MapperError, PartiallyDelivered
+from ..engine.receiver_schema import check_output
+from ..errors import ConfigError, MapperError, PartiallyDelivered, SchemaViolationError
 from ..redact import Redactor, redact_headers
 from ..targets import Delivery, EgressPolicy, SecretResolver, TargetFactory, build_target
 from ..timestamps import iso_timestamp
@@ -227,6 +228,11 @@ class Worker:
         if outcome.skipped:
             return self._finish(run_id, claim, RunStatus.SKIPPED, fields, policy)
         fields["transformedPayload"] = outcome.output
+        try:  # the receiver's schema, on the final output: on a violation nothing is sent
+            check_output(integration.target, outcome.output)
+        except SchemaViolationError as exc:
+            fields["schemaViolations"] = exc.violations
+            return self._failed(run_id, claim, exc, fields)
         try:
             assert integration.target is not None  # a fan-out goes through _fan_out
             target = self._targets(integration.target, self._secrets, self._egress)
@@ -328,7 +334,13 @@ class Worker:
                     "errorMessage": str(outcome.error)}, None
         if outcome.skipped:
             return {**record, "status": RunStatus.SKIPPED, "errorMessage": None}, None
-        return {**record, "transformedPayload": outcome.output}, outcome.output
+        record["transformedPayload"] = outcome.output
+        try:  # the target's receiver schema: on a violation nothing is sent to it
+            check_output(route.target, outcome.output)
+        except SchemaViolationError as exc:
+            return {**record, "status": RunStatus.ERROR, "errorMessage": str(exc),
+                    "schemaViolations": exc.violations}, None
+        return record, outcome.output
 
     def _send_to(
         self,
