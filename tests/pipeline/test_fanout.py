@@ -245,3 +245,17 @@ def test_the_targets_are_sent_at_the_same_time() -> None:
     run_id = queued(p)
     assert p.deliver_all() == ["success"]
     assert {d["status"] for d in p.runs.get(run_id)["deliveries"]} == {"success"}
+
+
+def test_when_the_queue_gives_up_the_targets_that_succeeded_make_the_run_partial() -> None:
+    p, receivers = fan_out()
+    receivers.scripts[OPS] = [RetryableTargetError]
+    run_id = queued(p)
+    message = from_the_topic(p.queue.messages[0])
+    with pytest.raises(TargetsRetrying):
+        p.worker.process(message)
+    p.worker._queue = None  # no republish: the run ends here
+    assert p.worker.dead_letter(message) == "partial"
+    run = p.runs.get(run_id)
+    assert {d["target"]: d["status"] for d in run["deliveries"]} == {
+        "crm": "success", "target-2": "dead_lettered"}

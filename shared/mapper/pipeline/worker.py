@@ -187,12 +187,16 @@ class Worker:
                 )
                 return RunStatus.RETRYING
         reason = run.get("errorMessage") or "delivery kept failing"
-        return self._runs.end_unless_leased(
-            run_id,
-            RunStatus.DEAD_LETTERED,
-            {"errorMessage": f"gave up after {run.get('attempts', 0)} attempts: {reason}",
-             "nextAttemptAt": None},
-        )
+        fields: dict[str, Any] = {
+            "errorMessage": f"gave up after {run.get('attempts', 0)} attempts: {reason}",
+            "nextAttemptAt": None,
+        }
+        status = RunStatus.DEAD_LETTERED
+        known = fanout.previous(run)
+        if known:  # a fan-out: its targets still retrying end; those that succeeded stand
+            fields["deliveries"] = fanout.ended_as(known.values(), RunStatus.DEAD_LETTERED)
+            status = fanout.run_status(fields["deliveries"])
+        return self._runs.end_unless_leased(run_id, status, fields)
 
     # --- steps ------------------------------------------------------------------------
 
