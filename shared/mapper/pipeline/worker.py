@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..engine.config import EmailTarget, Integration, RetryPolicy, Route
-from ..engine.plan import Message, PlanCache
+from ..engine.plan import Message, Outcome, PlanCache
 from ..engine.receiver_schema import check_output
 from ..errors import ConfigError, MapperError, PartiallyDelivered, SchemaViolationError
 from ..redact import Redactor, redact_headers
@@ -276,12 +276,13 @@ class Worker:
         routes = integration.routes()
         deliveries: list[dict[str, Any]] = [{} for _ in routes]
         sends: list[tuple[int, Route, dict[str, Any], Any]] = []
+        outcomes: dict[str, Outcome] = {}  # the integration's own output, mapped once
         for i, route in enumerate(routes):
             before = known.get(route.name)
             if not fanout.due(before, _iso(now)):
                 deliveries[i] = dict(before or {})
                 continue
-            record, output = self._mapped_for(route, integration, message, before)
+            record, output = self._mapped_for(route, integration, message, before, outcomes)
             if "status" in record:  # skipped, or its mapping failed: nothing to send
                 deliveries[i] = record
             else:
@@ -322,15 +323,21 @@ class Worker:
         integration: Integration,
         message: QueuedMessage,
         before: dict[str, Any] | None,
+        outcomes: dict[str, Outcome],
     ) -> tuple[dict[str, Any], Any]:
         """One target's condition and mappings: its record so far and output (a `status`
         in the record when there is nothing to send: skipped, or the mapping failed)."""
         attempts = int((before or {}).get("attempts") or 0) + 1
         record: dict[str, Any] = {"target": route.name, "attempts": attempts,
                                   "nextAttemptAt": None}
+        own = route.name if route.own else ""
         try:
-            plan = self._plans.get(integration, route)
-            outcome = plan.apply(Message(message.payload, message.attributes, message.headers))
+            if own not in outcomes:
+                plan = self._plans.get(integration, route)
+                outcomes[own] = plan.apply(
+                    Message(message.payload, message.attributes, message.headers)
+                )
+            outcome = outcomes[own]
         except MapperError as exc:
             return {**record, "status": RunStatus.ERROR, "errorMessage": str(exc)}, None
         if outcome.error is not None:
