@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +25,7 @@ def second() -> Iterator[Sink]:
 
 
 def fan_out(platform: Platform, second: Sink, crm: str, ops: str, **extra: Any) -> dict[str, Any]:
-    return platform.create({
+    return platform.add({
         "name": "fan-out",
         "source": {"type": "webhook"},
         "mappings": [{"source": "order.id", "target": "id"}],
@@ -73,8 +74,8 @@ def test_each_receiver_gets_the_event_once_though_one_failed_twice(
             expect(row.locator('[data-field="status"]')).to_contain_text("success")
             expect(row.locator('[data-field="attempts"]')).to_have_text(attempts)
             expect(row.locator('[data-field="response"]')).to_have_text("200")
-        detail = page.locator('tr[data-delivery-detail="ops"] details')
-        detail.locator("summary").click()
+        detail = page.locator('tr[data-delivery-detail="ops"] > td > details')
+        detail.locator("> summary").click()
         expect(detail.get_by_label("Outgoing body")).to_contain_text("ops")
         assert ui.problems == []
     finally:
@@ -94,15 +95,15 @@ def test_a_receiver_refusing_for_good_makes_a_partial_run_and_a_redrive_resends_
 
     second.on("/ops-refuses", 200)
     reply = platform.api("POST", "/api/runs/redrive/",
-                         {"statuses": ["partial"], "integrationId": integration["id"]})
-    assert reply.status_code in (200, 202), reply.text
+                         {"statuses": ["partial"], "integrationId": integration["id"],
+                          "dryRun": False})
+    assert reply.status_code == 202, reply.text
+    assert reply.json()["count"] == 1
     redriven_id = None
     for _ in range(300):
         redriven_id = (platform.runs.get(run_id) or {}).get("redrivenAs")
         if redriven_id and platform.runs.get(redriven_id):
             break
-        import time
-
         time.sleep(0.2)
     assert redriven_id, "the partial run was not redriven"
     redriven = platform.wait(redriven_id)
