@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -112,3 +113,33 @@ def test_a_receiver_refusing_for_good_makes_a_partial_run_and_a_redrive_resends_
     ops = second.received("/ops-refuses")
     assert len(ops) == 2
     assert {r["headers"]["Idempotency-Key"] for r in ops} == {run_id}  # the same event
+
+
+def test_the_editor_adds_a_second_target_and_saves_a_fan_out(
+    platform: Platform, second: Sink, browser: Browser
+) -> None:
+    ui = Ui(browser, platform)
+    try:
+        ui.sign_in()
+        page = ui.page
+        ui.new_integration("Fan-out from the editor", platform.sink.url + "/first")
+        page.get_by_role("button", name="Add a target").click()
+        targets = page.locator("fieldset.fanout-target")
+        expect(targets).to_have_count(2)
+        settings = targets.nth(1).get_by_label("Settings (JSON)")
+        settings.fill(json.dumps({"method": "POST", "url": second.url + "/second",
+                                  "headers": {}}))
+        targets.nth(1).get_by_label("Name").fill("ops")
+        ui.step("Save")
+        page.get_by_role("button", name="Validate").click()
+        expect(page.get_by_text("Valid. Ready to save.")).to_be_visible()
+        page.get_by_role("button", name="Save", exact=True).click()
+        expect(page.get_by_text("✓ Saved.")).to_be_visible()
+        integration_id = page.url.split("#/integrations/")[1].split("/")[0]
+        saved = platform.api("GET", f"/api/integrations/{integration_id}/").json()
+        assert "target" not in saved
+        assert [(t.get("name"), t["url"]) for t in saved["targets"]] == [
+            ("target-1", platform.sink.url + "/first"), ("ops", second.url + "/second")]
+        assert ui.problems == []
+    finally:
+        ui.close()
