@@ -134,7 +134,7 @@ def test_the_editor_adds_a_second_target_and_saves_a_fan_out(
         page.get_by_role("button", name="Validate").click()
         expect(page.get_by_text("Valid. Ready to save.")).to_be_visible()
         page.get_by_role("button", name="Save", exact=True).click()
-        expect(page.get_by_text("✓ Saved.")).to_be_visible()
+        expect(page.get_by_text("✓ Saved.")).to_be_visible(timeout=30_000)
         integration_id = page.url.split("#/integrations/")[1].split("/")[0]
         saved = platform.api("GET", f"/api/integrations/{integration_id}/").json()
         assert "target" not in saved

@@ -131,3 +131,19 @@ def test_preview_of_a_fan_out_shows_each_target_s_output(setup) -> None:  # noqa
     shown = {t["name"]: (t["skipped"], t["output"]) for t in result["targets"]}
     assert shown == {"crm": (False, {"number": 2}), "ops": (True, None),
                      "bi": (False, {"count": 2})}
+
+
+def test_a_fan_out_is_created_with_its_targets_secrets_stored(setup) -> None:  # noqa: ANN001
+    _, admin, backend = setup
+    created = admin.create_integration({
+        "name": "fan", "source": {"type": "webhook"},
+        "targets": [
+            {"type": "http", "name": "target-1", "url": "https://a.example.com/",
+             "auth": {"type": "bearer", "token": "tok-a"}},
+            {"type": "http", "name": "ops", "url": "https://b.example.com/", "headers": {}},
+        ],
+    })
+    assert [t["name"] for t in created["targets"]] == ["target-1", "ops"]
+    assert created["targets"][0]["auth"]["token"]["set"] is True
+    ref = admin.get_integration(created["id"])["targets"][0]["auth"]["token"]["secret"]
+    assert backend.resolve(ref) == "tok-a"
