@@ -259,3 +259,19 @@ def test_when_the_queue_gives_up_the_targets_that_succeeded_make_the_run_partial
     run = p.runs.get(run_id)
     assert {d["target"]: d["status"] for d in run["deliveries"]} == {
         "crm": "success", "target-2": "dead_lettered"}
+
+
+def test_a_backtest_shows_each_own_target_s_candidate_beside_its_recorded_output() -> None:
+    from mapper.backtest import backtest
+    from mapper.engine.config import parse_integration
+
+    p, _ = fan_out()
+    run_id = queued(p, {"n": 4})
+    assert p.deliver_all() == ["success"]
+    candidate = copy.deepcopy(FANOUT)
+    candidate["targets"][1]["mappings"] = [{"source": "n", "target": "ops.total"}]
+    result = backtest(parse_integration(candidate), [p.runs.get(run_id)])["results"][0]
+    assert result["diff"] == []  # the integration's own mappings did not change
+    [ops] = result["targets"]
+    assert ops["name"] == "target-2" and ops["recorded"] == {"ops": {"count": 4}}
+    assert ops["candidate"] == {"ops": {"total": 4}} and ops["diff"]
