@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .engine import config as cfg
-from .errors import ConflictError, DeliveryQueueNotFound
+from .errors import ConfigError, ConflictError, DeliveryQueueNotFound, Problem
 from .pipeline.pacing import PAUSED, TargetedRun, is_paced, queue_key, task_number
 from .pipeline.ports import (
     DeliveryQueue,
@@ -78,6 +78,12 @@ class DeliveryControl:
     def prepare(self, new: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
         """Before a save: make the queue an integration with `rateLimit` needs, or update it."""
         integration = cfg.parse_integration(dict(new))
+        for i, target in enumerate(integration.targets or []):
+            if isinstance(target, cfg.HttpTarget) and target.rate_limit is not None:
+                raise ConfigError([Problem(
+                    f"targets[{i}].rateLimit",
+                    "a fan-out's targets are not paced yet: set rateLimit on a single target",
+                )])
         if not is_paced(integration):
             return
         queues = self._queues()

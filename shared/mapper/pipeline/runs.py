@@ -72,7 +72,8 @@ IN_FLIGHT = frozenset({RunStatus.QUEUED, RunStatus.DELIVERING, RunStatus.RETRYIN
 # What a bulk redrive may send again: runs that ended failing. A `retrying` run is still in
 # flight (the platform attempts it again by itself), so it is not redriven; a `held` run
 # is sent by resume, so a redrive would send it twice.
-REDRIVABLE = frozenset({RunStatus.ERROR, RunStatus.DEAD_LETTERED})
+# A partial run's redrive sends only to its targets that did not succeed (pipeline.fanout).
+REDRIVABLE = frozenset({RunStatus.ERROR, RunStatus.DEAD_LETTERED, RunStatus.PARTIAL})
 
 
 class SourceKind(StrEnum):
