@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import secrets as pysecrets
 import socket
 import uuid
@@ -25,7 +26,7 @@ from .backtest import MAX_RUNS as MAX_BACKTEST_RUNS
 from .backtest import backtest as run_backtest
 from .engine import config as cfg
 from .engine.plan import Message, Plan
-from .engine.validate import validate
+from .engine.validate import validate, validate_for_preview
 from .errors import (
     BlockedDestinationError,
     ConfigError,
@@ -35,6 +36,7 @@ from .errors import (
     NotFoundError,
     Problem,
     SecretError,
+    TlsNotOffered,
 )
 from .pipeline import Intake
 from .pipeline.ports import (
@@ -59,7 +61,7 @@ from .secrets import (
 )
 from .sources.subscriptions import Change
 from .store.common import DEFAULT_PAGE_SIZE
-from .targets import EgressPolicy
+from .targets import EgressPolicy, EmailTargetSender
 from .targets.signing import DEFAULT_OVERLAP_HOURS, new_signing_secret
 from .timestamps import iso_timestamp
 
@@ -68,6 +70,8 @@ PATH_BYTES = 24  # 192 random bits per webhook or push path (the contract asks f
 REACHABILITY_TIMEOUT_S = 3.0
 # What a viewer does not see: the unguessable paths and the URLs made from them.
 ENDPOINT_FIELDS = frozenset({"webhookPath", "webhookUrl", "pushPath", "pushEndpoint"})
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -326,7 +330,16 @@ class Admin:
             integration = validate(doc)
         except ConfigError as exc:
             return exc.problems
-        return self._reachability(integration.target) if check_target else []
+        if not check_target:
+            return []
+        problems = self._reachability(integration.target)
+        # One line per check, whatever it took (a connection, an SMTP greeting, TLS).
+        log.info(
+            "target check of %s: %s",
+            _where(integration.target),
+            "; ".join(p.message for p in problems) or "reachable",
+        )
+        return problems
 
     def validate_saved(self, integration_id: str, check_target: bool = False) -> list[Problem]:
         """The problems of the stored document."""
@@ -339,8 +352,12 @@ class Admin:
         attributes: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Condition and mapping on one payload; nothing is sent, nothing is stored."""
-        integration = validate(doc)
+        """Condition and mapping on one payload; nothing is sent, nothing is stored.
+
+        `doc` may be partial: a name, source or target it lacks (or leaves empty) gets a
+        stand-in, as none of them changes the output; one it gives is checked.
+        """
+        integration = validate_for_preview(doc)
         plan = Plan(integration)
         try:
             outcome = plan.apply(Message(payload, attributes, headers))
@@ -546,12 +563,11 @@ class Admin:
                 self._s.secret_backend.delete(ref)
 
     def _reachability(self, target: cfg.HttpTarget | cfg.EmailTarget) -> list[Problem]:
-        if isinstance(target, cfg.HttpTarget):
-            parts = urlsplit(target.url)
-            host, where = parts.hostname or "", "target.url"
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        else:
-            host, port, where = target.smtp_server, target.smtp_port, "target.smtpServer"
+        if isinstance(target, cfg.EmailTarget):
+            return self._smtp_reachability(target)
+        parts = urlsplit(target.url)
+        host, where = parts.hostname or "", "target.url"
+        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             address = self._s.egress.resolve(host, port)
         except BlockedDestinationError as exc:
@@ -563,6 +579,28 @@ class Admin:
                 return []
         except OSError as exc:
             return [Problem(where, f"cannot connect to {host}:{port}: {exc.strerror or exc}")]
+
+
+    def _smtp_reachability(self, target: cfg.EmailTarget) -> list[Problem]:
+        # The SMTP greeting and the TLS a send would use: a server that lacks STARTTLS
+        # fails here, naming useTLS, not at the first run.
+        sender = EmailTargetSender(
+            target, self._s.secret_backend, self._s.egress, timeout=REACHABILITY_TIMEOUT_S
+        )
+        try:
+            sender.check()
+        except TlsNotOffered as exc:
+            return [Problem("target.useTLS", str(exc))]
+        except MapperError as exc:
+            return [Problem("target.smtpServer", str(exc))]
+        return []
+
+
+def _where(target: cfg.HttpTarget | cfg.EmailTarget) -> str:
+    if isinstance(target, cfg.EmailTarget):
+        return f"smtp://{target.smtp_server}:{target.smtp_port}"
+    parts = urlsplit(target.url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _with_signing_secret(body: dict[str, Any]) -> str | None:

@@ -122,7 +122,10 @@ class PreviewRequest(_Body):
 class UnsavedPreviewRequest(PreviewRequest):
     """Map one payload with an integration that is not saved yet."""
 
-    integration: dict[str, Any] = Field(description="A whole integration document.")
+    integration: dict[str, Any] = Field(
+        description="An integration document; it may be partial: an absent name, source or "
+        "target gets a stand-in, and the target's address is not judged (nothing is sent)."
+    )
 
 
 class TestRequest(_Body):

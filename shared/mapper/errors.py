@@ -4,6 +4,7 @@
     ├── ConfigError                  the integration document is invalid (carries every problem)
     ├── PathError                    a path string does not parse
     ├── TransformError               a built-in transform failed on a value
+    │   ├── OutputTooLarge           ... its result would pass the output limit
     │   └── SandboxError             user JavaScript threw, or broke a limit
     │       ├── SandboxTimeout       ... ran past its CPU time limit
     │       └── SandboxMemoryError   ... ran past its memory limit
@@ -19,6 +20,7 @@
     ├── TargetError                  the target refused the message for good (4xx, bad address)
     │   ├── BlockedDestinationError  the target address is private/reserved and not allowlisted
     │   ├── PartiallyDelivered       some email recipients refused it; the run ends partial
+    │   ├── TlsNotOffered            useTLS is on and the SMTP server offers no STARTTLS
     │   └── RetryableTargetError     the target may accept it later (timeout, 408, 429, 5xx)
     ├── StoreError                   Firestore failed (retryable)
     ├── QueueError                   Pub/Sub failed to publish or set up a topic (retryable)
@@ -93,6 +95,12 @@ class TransformError(MapperError):
         self.where = where
         self.detail = message
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class OutputTooLarge(TransformError):
+    """A transform's result, or a message's, would pass the output limit (docs/limits.md)."""
+
+    code = "output_too_large"
 
 
 class SandboxError(TransformError):
@@ -191,6 +199,10 @@ class PartiallyDelivered(TargetError):
     """
 
     code = "partially_delivered"
+
+
+class TlsNotOffered(TargetError):
+    """useTLS asks for STARTTLS and the SMTP server does not offer it (never downgraded)."""
 
 
 class RetryableTargetError(TargetError):

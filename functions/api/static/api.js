@@ -133,3 +133,19 @@ export async function waitForRun(runId, { timeoutMs = 30000, onUpdate } = {}) {
   }
   return run;
 }
+
+let localMail = null;
+
+/**
+ * The local mail catcher's email target settings ({smtpServer, smtpPort, useTLS, useSSL}),
+ * or null: `/_local` routes exist only in the local stack (make dev). Asked once per page.
+ */
+export function localMailCatcher() {
+  if (!localMail) {
+    localMail = fetch('/_local/mail/settings', { cache: 'no-store', credentials: 'omit' })
+      .then((reply) => (reply.ok ? reply.json() : null))
+      .then((body) => (body && typeof body.smtpServer === 'string' ? body : null))
+      .catch(() => null);
+  }
+  return localMail;
+}

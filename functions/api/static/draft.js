@@ -124,6 +124,11 @@ export function createDraft({ base = null, doc, sampleText = '' }) {
       put(path, value);
       notify('setSetting', path);
     },
+    /** Several target settings at once (the local mail catcher's server, port and TLS). */
+    useTargetSettings(settings) {
+      for (const [key, value] of Object.entries(settings)) put(`target.${key}`, value);
+      notify('useTargetSettings', 'target.smtpServer');
+    },
     setPubsubMode(mode) {
       put('source.mode', mode);
       notify('setPubsubMode', 'source.mode');

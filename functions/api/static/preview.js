@@ -4,17 +4,10 @@
 import { api, ApiError } from './api.js';
 import { el, jsonBlock, replace } from './dom.js';
 
-// Preview needs a whole valid document, but only the condition and mappings matter to it:
-// a stand-in source and target let it work before step 1 is finished.
-const STAND_IN_TARGET = { type: 'http', url: 'https://preview.invalid/', method: 'POST' };
-
+// Only the condition and mappings matter to a preview, and the API takes a partial
+// document (no name, source or target), so it works before step 1 is finished.
 function previewDocument(doc) {
-  const out = {
-    name: doc.name || 'preview',
-    source: { type: 'webhook' },
-    target: STAND_IN_TARGET,
-    mappings: doc.mappings || [],
-  };
+  const out = { mappings: doc.mappings || [] };
   if (doc.condition && doc.condition.trim()) out.condition = doc.condition;
   if (doc.sandbox) out.sandbox = doc.sandbox;
   return out;

@@ -17,17 +17,21 @@ from ..json_text import dumps_bytes as _fast_dumps
 from ..json_text import json_dumps_bytes as _encode_bytes
 from .config import json_schema
 from .plan import Message, Outcome, Plan, failure_of
-from .validate import validate
+from .validate import validate, validate_for_preview
 
 DESCRIPTION = """\
 Validate and preview integrations offline, with the engine that runs in production.
 
   python -m mapper validate --config integration.json
       Prints every problem with its JSON path, one per line (exit 1), or nothing (exit 0).
+      A target on a private or loopback address (127.0.0.1, localhost) is a problem unless
+      EGRESS_ALLOW_CIDRS covers it, as on the platform.
 
   python -m mapper preview --config integration.json --payload payload.json
       Prints the transformed payload as JSON (exit 0), {"skipped": true} when the
-      condition is falsy (exit 0), or the errors, one per line (exit 1).
+      condition is falsy (exit 0), or the errors, one per line (exit 1). Nothing is sent,
+      so no address rule applies to the target, and the document may leave out its
+      name, source and target.
 
   python -m mapper preview --config integration.json --payload-lines payloads.ndjson
       Reads one JSON payload per line ("-" for stdin) and writes one line per input, in
@@ -55,7 +59,10 @@ def main(
         return 0
     try:
         doc = _read_json_file(args.config, stdin)
-        integration = validate(doc)
+        if args.command == "preview":
+            integration = validate_for_preview(doc)
+        else:
+            integration = validate(doc)
     except ConfigError as exc:
         for problem in exc.problems:
             stdout.write(f"{problem}\n")

@@ -378,6 +378,9 @@ class HttpTarget(_Model):
     )
 
 
+MAX_EMAIL_BODY_TEMPLATE_CHARS = 100_000
+
+
 class EmailTarget(_Model):
     """An email per message, over SMTP."""
 
@@ -402,6 +405,17 @@ class EmailTarget(_Model):
     )
     use_ssl: StrictBool = Field(
         default=False, alias="useSSL", description="Connect with implicit TLS; wins over useTLS."
+    )
+    body: StrictStr | None = Field(
+        default=None,
+        max_length=MAX_EMAIL_BODY_TEMPLATE_CHARS,
+        description="The message text, with {{path}} placeholders filled from the transformed "
+        "payload (then the source payload); none: the payload's own text (see docs/targets.md).",
+    )
+    body_type: Literal["text", "html"] = Field(
+        default="text",
+        description="text: text/plain; html: text/html, each filled-in value HTML-escaped "
+        "(needs body).",
     )
 
 
