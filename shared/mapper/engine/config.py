@@ -31,6 +31,7 @@ from .paths import WILDCARD, parse_path
 from .transforms import kinds as transform_kinds
 from .transforms.concat import Concat
 from .transforms.custom import MAX_CODE_CHARS, Custom
+from .transforms.jsonata import Jsonata
 
 # Limits a user can set per integration; docs/limits.md names them all.
 DEFAULT_JS_TIMEOUT_MS = 100
@@ -51,7 +52,10 @@ DEFAULT_MAX_AGE_S = 604_800  # 7 days: how long Pub/Sub keeps a message it could
 MAX_AGE_S = 604_800
 MAX_RATE_PER_SECOND = 10_000  # source.rateLimit.perSecond
 
-__all__ = ["MAX_CODE_CHARS", "Concat", "Custom"]  # re-exported: the engine checks for them
+__all__ = ["MAX_CODE_CHARS", "SANDBOX_ONLY", "Concat", "Custom", "Jsonata"]  # for the engine
+
+# Transforms with no Python side: from the first of them on, a chain runs in the sandbox.
+SANDBOX_ONLY = (Custom, Jsonata)
 
 
 # --- secrets ------------------------------------------------------------------------------
@@ -525,6 +529,15 @@ class Integration(_Model):
         max_length=MAX_MAPPINGS,
         description="How the output is built; empty: the payload passes through unchanged.",
     )
+    jsonata: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CODE_CHARS,
+        title="JSONata expression",
+        description="Instead of mappings: a JSONata 2.x expression of the payload whose "
+        "result is the output (`$data` is the payload too).",
+        json_schema_extra={"x-control": "code"},
+    )
     target: Target = Field(description="Where the output goes: HTTP or email.")
     sandbox: SandboxLimits = Field(
         default_factory=SandboxLimits, description="Limits of this integration's JavaScript."
@@ -577,6 +590,15 @@ class Integration(_Model):
     )
     created_at: StrictStr | None = _server("When it was created (ISO-8601); read-only.")
     updated_at: StrictStr | None = _server("When it last changed (ISO-8601); read-only.")
+
+    @model_validator(mode="after")
+    def _jsonata_or_mappings(self) -> Integration:
+        if self.jsonata is not None and self.mappings:
+            raise PydanticCustomError(
+                "jsonata_or_mappings",
+                "give jsonata or mappings, not both: the expression builds the whole output",
+            )
+        return self
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -678,6 +700,8 @@ def problems_from_pydantic(exc: ValidationError, doc: Any) -> list[Problem]:
     seen: set[tuple[str, str]] = set()
     for err in exc.errors(include_url=False):
         path = format_path(_document_path(err["loc"], doc))
+        if err["type"] == "jsonata_or_mappings":
+            path = "jsonata"  # a whole-document rule, said where the expression is
         message = _sentence(err)
         if (path, message) not in seen:
             seen.add((path, message))

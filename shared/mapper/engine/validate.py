@@ -23,7 +23,7 @@ from . import addresses, templates
 from . import config as cfg
 from .paths import WILDCARD, compile_setter, parse_path, wildcard_count
 from .reserved import PlatformPubSub
-from .sandbox import syntax_errors
+from .sandbox import jsonata_syntax_errors, syntax_errors
 
 
 def validate(doc: Any, allow: Iterable[str] | None = None) -> cfg.Integration:
@@ -81,6 +81,7 @@ def _check(doc: Any, allow: Iterable[str] | None) -> tuple[cfg.Integration | Non
         credentials_problems(doc),
         PlatformPubSub.from_env().problems(_get(doc, "source")),
         javascript_problems(doc, skip=taken),
+        jsonata_problems(doc, skip=taken),
     ):
         problems.extend(p for p in more if p.path not in taken)
     return integration, problems
@@ -194,6 +195,28 @@ def javascript_problems(
     return [
         Problem(path, str(error))
         for (path, _, _), error in zip(items, errors, strict=True)
+        if error is not None
+    ]
+
+
+def jsonata_problems(
+    doc: dict[str, Any], skip: set[str] | frozenset[str] = frozenset()
+) -> list[Problem]:
+    """JSONata expressions (the integration's, transforms') that do not compile."""
+    items: list[tuple[str, str]] = []  # (path, expression)
+    expression = _get(doc, "jsonata")
+    if isinstance(expression, str) and expression:
+        items.append(("jsonata", expression))
+    for i, mapping in _items(_get(doc, "mappings")):
+        for k, transform in _items(_get(mapping, "transforms")):
+            expression = _get(transform, "expression")
+            if _get(transform, "type") == "jsonata" and isinstance(expression, str) and expression:
+                items.append((f"mappings[{i}].transforms[{k}].expression", expression))
+    items = [item for item in items if item[0] not in skip]
+    errors = jsonata_syntax_errors([expression for _, expression in items])
+    return [
+        Problem(path, error.detail)
+        for (path, _), error in zip(items, errors, strict=True)
         if error is not None
     ]
 
