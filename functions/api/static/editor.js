@@ -29,7 +29,7 @@ const REDRAWS = {
   configure: new Set(['setSourceType', 'setTargetType', 'setPubsubMode', 'setSignatureScheme',
     'setAuthType', 'setApiKeyPlace', 'replaceSecret', 'keepStoredSecret', 'useTargetSettings']),
   map: new Set(['addMapping', 'removeMapping', 'useSourcePath', 'addTransform', 'setTransformType',
-    'moveTransform', 'removeTransform']),
+    'moveTransform', 'removeTransform', 'useJsonata']),
 };
 
 let justSaved = null; // the id just created by the editor that navigated here, to greet it
