@@ -18,6 +18,8 @@
     ├── SigningKeysUnavailable       Google's OIDC signing keys cannot be fetched (retryable)
     ├── EnvelopeError                a push request is not a Pub/Sub push envelope
     ├── ListenerError                Google refused to create, change or use a subscription
+    ├── SchemaViolationError         the output breaks the receiver's schema; nothing is sent
+    ├── TestsFailed                  an integration's saved test cases fail; it is not saved
     ├── TargetError                  the target refused the message for good (4xx, bad address)
     │   ├── BlockedDestinationError  the target address is private/reserved and not allowlisted
     │   ├── PartiallyDelivered       some email recipients refused it; the run ends partial
@@ -44,7 +46,7 @@ the run as failed for good.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from .delivery import Delivery
@@ -182,6 +184,35 @@ class ListenerError(MapperError):
         super().__init__(message)
         self.path = path
         self.retryable = retryable
+
+
+class SchemaViolationError(MapperError):
+    """The output breaks the target's `schema`; `violations` lists {path, message} in it."""
+
+    code = "schema_violation"
+
+    def __init__(self, violations: list[dict[str, str]]) -> None:
+        self.violations = list(violations)
+        shown = "; ".join(
+            f"{v['path']}: {v['message']}" if v["path"] else v["message"] for v in violations
+        )
+        super().__init__(f"the output breaks the target's schema: {shown}")
+
+
+class TestsFailed(MapperError):
+    """Saved test cases of an integration fail; `report` is what run_tests answers."""
+
+    __test__ = False  # not a pytest test class, whatever its name says
+    code = "tests_failed"
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        self.report = report
+        failed = [r["name"] for r in report["results"] if not r["ok"]]
+        names = ", ".join(failed[:5]) + (", ..." if len(failed) > 5 else "")
+        super().__init__(
+            f"{len(failed)} of {len(report['results'])} test cases fail ({names}); fix them, "
+            "or save anyway with ?force=true"
+        )
 
 
 class TargetError(MapperError):

@@ -252,6 +252,19 @@ export function createDraft({ base = null, doc, sampleText = '' }) {
       notify('removeTransform', 'mappings');
     },
 
+    // --- step 3: saved test cases -------------------------------------------------------
+
+    /** A test case at the end of `tests` ({name, payload, expect | expectSkipped, ...}). */
+    addTest(testCase) {
+      current = setIn(current, ['tests'], [...(current.tests || []), testCase]);
+      notify('addTest', 'tests');
+    },
+    removeTest(i) {
+      const left = (current.tests || []).filter((_, at) => at !== i);
+      current = setIn(current, ['tests'], left.length ? left : undefined);
+      notify('removeTest', 'tests');
+    },
+
     // --- step 4: saving ---------------------------------------------------------------
 
     /** Overwrite someone else's save: the draft is now based on `version`. */

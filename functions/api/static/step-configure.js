@@ -316,6 +316,44 @@ function idempotencyField(ctx) {
     }));
 }
 
+/**
+ * The receiver's JSON Schema (target.schema), typed as JSON: set once it parses as an
+ * object, removed when emptied; until then the draft keeps the last schema that parsed.
+ */
+function schemaField(ctx) {
+  const path = 'target.schema';
+  const current = dig(ctx.draft.doc, keys(path));
+  const control = el('textarea', { rows: 5, spellcheck: 'false', autocomplete: 'off', class: 'mono',
+    placeholder: '{"type": "object", "required": ["amount"]}' });
+  control.value = current ? JSON.stringify(current, null, 2) : '';
+  const status = el('p', { class: 'problem-text', role: 'status' });
+  control.addEventListener('input', () => {
+    const text = control.value.trim();
+    status.textContent = '';
+    if (!text) {
+      ctx.draft.setSetting(path, undefined);
+      return;
+    }
+    try {
+      const value = JSON.parse(text);
+      if (!value || typeof value !== 'object' || Array.isArray(value)) {
+        status.textContent = 'The schema must be a JSON object.';
+        return;
+      }
+      ctx.draft.setSetting(path, value);
+    } catch (err) {
+      status.textContent = `Not JSON yet: ${err.message}`;
+    }
+  });
+  const box = field("Receiver's JSON Schema (optional)", control, {
+    path,
+    hint: 'JSON Schema 2020-12 of what the receiver accepts. An output that breaks it is not '
+      + 'sent (the run is an error); the preview shows where. Only references inside it (#/…).',
+  });
+  box.append(status);
+  return box;
+}
+
 function httpTarget(ctx) {
   return [
     el('div', { class: 'grid-method' },
@@ -331,6 +369,7 @@ function httpTarget(ctx) {
       { number: true, optional: true, placeholder: '30' }),
     idempotencyField(ctx),
     signingField(ctx),
+    schemaField(ctx),
   ];
 }
 
@@ -376,6 +415,7 @@ function emailTarget(ctx) {
       current: dig(ctx.draft.doc, keys('target.bodyType')) || 'text',
       hint: 'HTML needs a body template; each value filled into it is HTML-escaped.',
     }),
+    schemaField(ctx),
   ];
 }
 

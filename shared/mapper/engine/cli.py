@@ -15,6 +15,7 @@ import orjson
 from ..errors import ConfigError
 from ..json_text import dumps_bytes as _fast_dumps
 from ..json_text import json_dumps_bytes as _encode_bytes
+from .cases import run_cases
 from .config import json_schema
 from .plan import Message, Outcome, Plan, failure_of
 from .validate import validate, validate_for_preview
@@ -38,6 +39,12 @@ Validate and preview integrations offline, with the engine that runs in producti
       order: the output, {"skipped": true}, or {"error": "..."} for that line alone.
       Streams in constant memory. Exit 1 when any line had an error, else 0.
 
+  python -m mapper test integration.json
+      Runs the integration's saved test cases ("tests") as preview runs them, nothing
+      sent: one line per case, "ok <name>" or "FAIL <name>: <reason>" and its diff.
+      Exit 0 when all pass, 1 when some fail, 2 when the file cannot be read, is not a
+      valid integration or holds no test cases.
+
   python -m mapper schema
       Prints the JSON Schema of the integration document.
 """
@@ -57,6 +64,8 @@ def main(
     if args.command == "schema":
         stdout.write(json.dumps(json_schema(), indent=2) + "\n")
         return 0
+    if args.command == "test":
+        return _test(args.integration, stdin, stdout)
     try:
         doc = _read_json_file(args.config, stdin)
         if args.command == "preview":
@@ -95,12 +104,47 @@ def _parser() -> argparse.ArgumentParser:
     source = preview.add_mutually_exclusive_group(required=True)
     source.add_argument("--payload", help="one JSON payload file ('-' for stdin)")
     source.add_argument("--payload-lines", help="NDJSON file, one payload a line ('-' for stdin)")
+    tests = commands.add_parser("test", help="run an integration's saved test cases")
+    tests.add_argument("integration", help="the integration JSON file ('-' for stdin)")
     commands.add_parser("schema", help="print the integration document's JSON Schema")
     return parser
 
 
 class _InputError(Exception):
     pass
+
+
+BAD_INPUT = 2  # `test`: as argparse's usage errors, so CI tells a broken file from a failure
+
+
+def _test(path: str, stdin: IO[str], stdout: IO[str]) -> int:
+    try:
+        integration = validate(_read_json_file(path, stdin))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            stdout.write(f"{problem}\n")
+        return BAD_INPUT
+    except _InputError as exc:
+        stdout.write(f"{exc}\n")
+        return BAD_INPUT
+    if not integration.tests:
+        stdout.write(f"{path}: no test cases (\"tests\") to run\n")
+        return BAD_INPUT
+    report = run_cases(integration)
+    for result in report["results"]:
+        if result["ok"]:
+            stdout.write(f"ok {result['name']}\n")
+            continue
+        stdout.write(f"FAIL {result['name']}: {result['reason']}\n")
+        for change in result["diff"]:
+            where = change["path"] or "(the whole output)"
+            expected, actual = (json.dumps(change[k], ensure_ascii=False) for k in ("old", "new"))
+            stdout.write(f"  {where}: expected {expected}, got {actual}\n")
+        for violation in result["schemaViolations"]:
+            stdout.write(f"  schema: {violation['path'] or '(the whole output)'}: "
+                         f"{violation['message']}\n")
+    stdout.write(f"{report['passed']} passed, {report['failed']} failed\n")
+    return 1 if report["failed"] else 0
 
 
 def _read_json_file(path: str, stdin: IO[str]) -> Any:

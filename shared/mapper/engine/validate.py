@@ -21,7 +21,9 @@ from pydantic.alias_generators import to_snake
 from ..errors import ConfigError, PathError, Problem
 from . import addresses, templates
 from . import config as cfg
+from .cases import case_problems
 from .paths import WILDCARD, compile_setter, parse_path, wildcard_count
+from .receiver_schema import schema_problems
 from .reserved import PlatformPubSub
 from .sandbox import jsonata_syntax_errors, syntax_errors
 
@@ -80,6 +82,8 @@ def _check(doc: Any, allow: Iterable[str] | None) -> tuple[cfg.Integration | Non
         email_template_problems(doc),
         credentials_problems(doc),
         PlatformPubSub.from_env().problems(_get(doc, "source")),
+        receiver_schema_problems(doc),
+        case_problems(doc),
         javascript_problems(doc, skip=taken),
         jsonata_problems(doc, skip=taken),
     ):
@@ -112,6 +116,14 @@ def credentials_problems(doc: dict[str, Any]) -> list[Problem]:
     except (RecursionError, TypeError):
         return []  # not a key the types accept either; they say so at source.credentials
     return [Problem(f"source.credentials.{found[0]}", found[1])] if found else []
+
+
+def receiver_schema_problems(doc: dict[str, Any]) -> list[Problem]:
+    """A target `schema` that is too large, not JSON Schema 2020-12, or refers outside itself."""
+    target = _get(doc, "target")
+    if not isinstance(target, dict) or target.get("schema") is None:
+        return []
+    return [Problem("target.schema", reason) for reason in schema_problems(target["schema"])]
 
 
 def target_problems(
