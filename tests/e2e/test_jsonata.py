@@ -17,6 +17,8 @@ def _doc(platform: Platform, path: str, expression: str) -> dict[str, Any]:
         "source": {"type": "webhook"},
         "jsonata": expression,
         "target": {"type": "http", "url": platform.sink.url + path},
+        # The longest time limit: a first evaluation in a new isolate on a busy machine.
+        "sandbox": {"timeoutMs": 1000},
     }
 
 
