@@ -217,3 +217,12 @@ def test_jsonata_reads_own_properties_only(expression: str) -> None:
     # Paths never reach a JavaScript object's prototype, so no constructor is at hand
     # (and after lockdown none would make code from strings).
     assert output(expression, {"a": 1}) is None
+
+
+def test_attributes_and_headers_are_bound_as_in_custom_code() -> None:
+    p = plan(jsonata='{"kind": $attributes.kind, "event": $headers."X-Event", "id": $data.id}')
+    try:
+        outcome = p.apply(Message({"id": 7}, {"kind": "a"}, {"X-Event": "push"}))
+    finally:
+        p.close()
+    assert outcome.output == {"kind": "a", "event": "push", "id": 7}
