@@ -13,7 +13,7 @@ import pytest
 from mapper.engine.config import parse_integration
 from mapper.engine.plan import Message, Plan
 from mapper.engine.validate import problems_of
-from mapper.errors import JsonataError, SandboxError
+from mapper.errors import JsonataError, OutputTooLarge, SandboxError
 
 BASE: dict[str, Any] = {
     "name": "jsonata",
@@ -226,3 +226,19 @@ def test_attributes_and_headers_are_bound_as_in_custom_code() -> None:
     finally:
         p.close()
     assert outcome.output == {"kind": "a", "event": "push", "id": 7}
+
+
+def test_jsonata_results_are_held_to_the_output_limit() -> None:
+    # Four values of 6,000,000 characters: each within the limits, together past the
+    # 20,000,000 characters one message's returned values may hold.
+    expression = '($x := $pad("", 100000, "x"); $join([1..60].($x)))'
+    transforms = [{"type": "jsonata", "expression": expression}]
+    mappings = [{"source": "a", "target": f"t{i}", "transforms": transforms} for i in range(4)]
+    p = plan(mappings=mappings, sandbox={"timeoutMs": 1000, "memoryMb": 128})
+    try:
+        outcome = p.apply(Message({"a": 1}))
+    finally:
+        p.close()
+    assert isinstance(outcome.error, OutputTooLarge), outcome.error
+    assert outcome.error.where == "mappings[3].transforms[0]"
+    assert "20,000,000 characters per message" in str(outcome.error)
