@@ -242,3 +242,26 @@ def test_jsonata_results_are_held_to_the_output_limit() -> None:
     assert isinstance(outcome.error, OutputTooLarge), outcome.error
     assert outcome.error.where == "mappings[3].transforms[0]"
     assert "20,000,000 characters per message" in str(outcome.error)
+
+
+def test_a_fanout_target_with_its_own_mappings_does_not_use_the_jsonata() -> None:
+    from mapper.engine.plan import routed
+
+    doc = {
+        **{k: v for k, v in BASE.items() if k != "target"},
+        "jsonata": '{"total": $sum(items.price)}',
+        "targets": [
+            {"type": "http", "url": "https://example.com/a"},
+            {"type": "http", "url": "https://example.com/b",
+             "mappings": [{"source": "id", "target": "order"}]},
+        ],
+    }
+    integration = parse_integration(doc)
+    outputs = []
+    for route in integration.routes():
+        p = Plan(routed(integration, route))
+        try:
+            outputs.append(p.apply(Message(copy.deepcopy(ORDER))).output)
+        finally:
+            p.close()
+    assert outputs == [{"total": 875}, {"order": "ord_1"}]
