@@ -12,13 +12,8 @@ import { TRANSFORMS } from './schema.js';
  * schema.js reads them, with their options, from the API's schema.
  */
 export const CONTRACT = {
-<<<<<<< HEAD
-  "documentFields": ["name", "active", "source", "condition", "mappings", "jsonata", "target", "sandbox",
-    "retry", "samplePayload", "searchKeys", "tests"],
-=======
-  "documentFields": ["name", "active", "source", "condition", "mappings", "target", "targets",
-    "sandbox", "retry", "samplePayload", "searchKeys", "tests"],
->>>>>>> main
+  "documentFields": ["name", "active", "source", "condition", "mappings", "jsonata", "target",
+    "targets", "sandbox", "retry", "samplePayload", "searchKeys", "tests"],
   "serverFields": ["id", "version", "webhookPath", "webhookUrl", "pushPath", "pushEndpoint",
     "listenerActive", "managedSubscription", "lastPulledAt", "listenerError",
     "signatureFailures", "newSigningSecret", "createdAt", "updatedAt"],
