@@ -783,4 +783,7 @@ def _error_body(error: MapperError) -> dict[str, Any]:
     if where:
         body["path"] = where
         body["error"] = getattr(error, "detail", str(error))
+    position = getattr(error, "position", None)  # a JSONata error's place in its expression
+    if position is not None:
+        body["position"] = position
     return body

@@ -12,8 +12,8 @@ import { TRANSFORMS } from './schema.js';
  * schema.js reads them, with their options, from the API's schema.
  */
 export const CONTRACT = {
-  "documentFields": ["name", "active", "source", "condition", "mappings", "target", "targets",
-    "sandbox", "retry", "circuitBreaker", "samplePayload", "searchKeys", "tests"],
+  "documentFields": ["name", "active", "source", "condition", "mappings", "jsonata", "target",
+    "targets", "sandbox", "retry", "circuitBreaker", "samplePayload", "searchKeys", "tests"],
   "serverFields": ["id", "version", "webhookPath", "webhookUrl", "pushPath", "pushEndpoint",
     "listenerActive", "managedSubscription", "lastPulledAt", "listenerError",
     "signatureFailures", "newSigningSecret", "delivery", "createdAt", "updatedAt"],
@@ -149,6 +149,7 @@ export function fingerprint(doc) {
   const copy = structuredClone(doc || {});
   for (const name of SERVER_FIELDS) delete copy[name];
   if (!copy.condition || !String(copy.condition).trim()) delete copy.condition;
+  if (typeof copy.jsonata === 'string' && !copy.jsonata.trim()) delete copy.jsonata;
   if (copy.samplePayload === null) delete copy.samplePayload;
   return JSON.stringify(clean(copy));
 }
@@ -158,6 +159,9 @@ export function documentToSave(doc, base) {
   const out = structuredClone(doc);
   for (const name of SERVER_FIELDS) delete out[name];
   if (!out.condition || !out.condition.trim()) delete out.condition;
+  // JSONata builds the whole output: the output fields set aside while it is on are not sent.
+  if (typeof out.jsonata === 'string' && out.jsonata.trim()) out.mappings = [];
+  else delete out.jsonata;
   if (out.target && out.target.headers && !Object.keys(out.target.headers).length) {
     delete out.target.headers;
   }

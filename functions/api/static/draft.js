@@ -230,6 +230,15 @@ export function createDraft({ base = null, doc, sampleText = '' }) {
       put('condition', condition);
       notify('setCondition', 'condition');
     },
+    /** Build the output with a JSONata expression (on) or with output fields (off). */
+    useJsonata(on) {
+      put('jsonata', on ? (current.jsonata || '') : undefined);
+      notify('useJsonata', 'jsonata');
+    },
+    setJsonata(expression) {
+      put('jsonata', expression);
+      notify('setJsonata', 'jsonata');
+    },
     /** A new output field at the end; returns its index. */
     addMapping({ source, target = '' } = {}) {
       const mapping = source ? { source, target, transforms: [] } : { target, transforms: [] };

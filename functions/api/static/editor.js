@@ -31,7 +31,7 @@ const REDRAWS = {
     'setAuthType', 'setApiKeyPlace', 'replaceSecret', 'keepStoredSecret', 'useTargetSettings',
     'addTarget', 'removeTarget', 'setFanoutTargetType']),
   map: new Set(['addMapping', 'removeMapping', 'useSourcePath', 'addTransform', 'setTransformType',
-    'moveTransform', 'removeTransform']),
+    'moveTransform', 'removeTransform', 'useJsonata']),
 };
 
 let justSaved = null; // the id just created by the editor that navigated here, to greet it

@@ -33,6 +33,7 @@ from .paths import WILDCARD, parse_path
 from .transforms import kinds as transform_kinds
 from .transforms.concat import Concat
 from .transforms.custom import MAX_CODE_CHARS, Custom
+from .transforms.jsonata import Jsonata
 
 # Limits a user can set per integration; docs/limits.md names them all.
 DEFAULT_JS_TIMEOUT_MS = 100
@@ -63,7 +64,10 @@ MAX_TARGET_NAME_CHARS = 63
 # The name of an integration's single `target`: it keys its delivery as a fan-out's names do.
 SINGLE_TARGET_NAME = "target"
 
-__all__ = ["MAX_CODE_CHARS", "Concat", "Custom"]  # re-exported: the engine checks for them
+__all__ = ["MAX_CODE_CHARS", "SANDBOX_ONLY", "Concat", "Custom", "Jsonata"]  # for the engine
+
+# Transforms with no Python side: from the first of them on, a chain runs in the sandbox.
+SANDBOX_ONLY = (Custom, Jsonata)
 
 
 # --- secrets ------------------------------------------------------------------------------
@@ -675,6 +679,15 @@ class Integration(_Model):
         max_length=MAX_MAPPINGS,
         description="How the output is built; empty: the payload passes through unchanged.",
     )
+    jsonata: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CODE_CHARS,
+        title="JSONata expression",
+        description="Instead of mappings: a JSONata 2.x expression of the payload whose "
+        "result is the output (`$data` is the payload too).",
+        json_schema_extra={"x-control": "code"},
+    )
     target: Target | None = Field(
         default=None, description="Where the output goes: HTTP or email (or give targets)."
     )
@@ -796,6 +809,16 @@ class Integration(_Model):
             )
             for i, t in enumerate(self.targets)
         )
+
+    @model_validator(mode="after")
+    def _jsonata_or_mappings(self) -> Integration:
+        if self.jsonata is not None and self.mappings:
+            raise PydanticCustomError(
+                "jsonata_or_mappings",
+                "give jsonata or mappings, not both: the expression builds the whole output",
+                {"at": "jsonata"},
+            )
+        return self
 
 
 # --- parsing ------------------------------------------------------------------------------
