@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .audit import AuditLog
     from .cloud_tasks import CloudTasksQueue
     from .engine.plan import PlanCache
+    from .notify import PlatformNotifier
     from .pipeline import Intake, Integrations, Reconciler, Worker
     from .pipeline.deliver import Deliverer
     from .pull import Puller
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from .sources.subscriptions import PubSubClients
     from .store.integrations import IntegrationStore
     from .store.jobs import PullStateStore, RedriveJobStore, SignatureFailureStore
+    from .store.notify import NotifyWindowStore
     from .store.runs import RunStore
     from .store.team import AuditStore, KeyStore, SignInFailureStore
     from .targets import EgressPolicy
@@ -70,6 +72,7 @@ class Services:
     audit: AuditStore | None = None
     sign_in_failures: SignInFailureStore | None = None
     redrive_jobs: RedriveJobStore | None = None  # the api's and the pull function's
+    notify_windows: NotifyWindowStore | None = None  # the worker's and dead_letter's
 
 
 def build_services(environ: Mapping[str, str] | None = None) -> Services:
@@ -83,6 +86,7 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
     from .secrets import LocalSecretBackend, SecretManagerBackend, SecretResolver
     from .store.integrations import IntegrationStore
     from .store.jobs import PullStateStore, RedriveJobStore, SignatureFailureStore
+    from .store.notify import NotifyWindowStore
     from .store.runs import RunStore
     from .store.team import DEFAULT_AUDIT_RETENTION_DAYS, AuditStore, KeyStore, SignInFailureStore
     from .targets import EgressPolicy
@@ -119,6 +123,7 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
         sign_in_failures=SignInFailureStore(db),
         audit=AuditStore(db, retention=timedelta(days=audit_days)),
         redrive_jobs=RedriveJobStore(db, retention=retention),
+        notify_windows=NotifyWindowStore(db),
     )
 
 
@@ -166,8 +171,30 @@ def worker() -> Worker:
         ),
     )
     return Worker(
-        s.integrations, s.runs, s.plans, s.secrets, s.egress, retry=platform_retry, queue=s.queue
+        s.integrations,
+        s.runs,
+        s.plans,
+        s.secrets,
+        s.egress,
+        retry=platform_retry,
+        queue=s.queue,
+        notifier=notifier(),
     )
+
+
+@cache
+def notifier() -> PlatformNotifier:
+    """Operational events to each integration's `notify` (NOTIFY_SMTP_* for the mail).
+
+    Call `notifier().notify(integration, NotifyEvent.DELIVERY_PAUSED, data)`; it never
+    raises, and sends at most one notification per integration and type a minute.
+    """
+    from .notify import PlatformNotifier, SmtpSettings
+
+    s = services()
+    assert s.notify_windows is not None
+    smtp = SmtpSettings.from_env(os.environ)
+    return PlatformNotifier(s.notify_windows, s.secrets, s.egress, smtp)
 
 
 @cache

@@ -93,7 +93,8 @@ def credentials_problems(doc: dict[str, Any]) -> list[Problem]:
 def target_problems(
     doc: dict[str, Any], allow: Iterable[addresses.IPNetwork] = ()
 ) -> list[Problem]:
-    """Target URLs and hosts a message could never be sent to (scheme, host, port, address)."""
+    """Target and notify URLs and hosts nothing could ever be sent to (scheme, host, port,
+    address)."""
     target = _get(doc, "target")
     checks: list[tuple[str, Any, Callable[..., str | None]]] = []
     if _get(target, "type") == "http":
@@ -104,6 +105,8 @@ def target_problems(
             checks.append(("target.auth.tokenUrl", token_url, addresses.url_problem))
     elif _get(target, "type") == "email":
         checks.append(("target.smtpServer", _get(target, "smtpServer"), addresses.host_problem))
+    notify_url = _get(_get(doc, "notify"), "url")
+    checks.append(("notify.url", notify_url, addresses.url_problem))  # sent like a target
     allow = tuple(allow)
     problems = []
     for path, value, check in checks:

@@ -30,7 +30,7 @@ from ..redact import Redactor, redact_headers
 from ..targets import Delivery, EgressPolicy, SecretResolver, TargetFactory, build_target
 from ..timestamps import iso_timestamp
 from .integrations import Integrations
-from .ports import Claim, MessageQueue, RunLog, held_by_live_lease, not_due
+from .ports import Claim, MessageQueue, Notifier, NotifyEvent, RunLog, held_by_live_lease, not_due
 from .retries import after_failure, exhausted
 from .runs import QueuedMessage, RunStatus, event_id
 
@@ -92,6 +92,7 @@ class Worker:
         targets: TargetFactory = build_target,
         retry: RetryPolicy | None = None,
         queue: MessageQueue | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self._integrations = integrations
         self._runs = runs
@@ -104,6 +105,7 @@ class Worker:
         # For integrations without `retry`: the platform's settings (mapper.services).
         self._retry = retry or RetryPolicy()
         self._queue = queue  # the dead letter's handler publishes a run with attempts left
+        self._notifier = notifier  # run.dead_lettered, to the integration's `notify`
 
     def process(self, message: QueuedMessage) -> str:
         """Process one internal message; the run's status, or raise to be delivered again."""
@@ -130,8 +132,10 @@ class Worker:
             # recorded its outcome) or the event is too old: nothing is sent.
             last = claim.run.get("errorMessage") or "delivery kept failing"
             fields = {"errorMessage": f"not attempted again: {spent}: {last}"}
-            return self._finish(run_id, claim, RunStatus.DEAD_LETTERED, fields, policy)
-        return self._run(run_id, claim, integration, message, policy)
+            status = self._finish(run_id, claim, RunStatus.DEAD_LETTERED, fields, policy)
+        else:
+            status = self._run(run_id, claim, integration, message, policy)
+        return self._notify_if_dead(integration, run_id, status)
 
     def policy(self, integration: Integration | None) -> RetryPolicy:
         """The retry policy of the integration's runs."""
@@ -169,12 +173,35 @@ class Worker:
                 )
                 return RunStatus.RETRYING
         reason = run.get("errorMessage") or "delivery kept failing"
-        return self._runs.end_unless_leased(
+        status = self._runs.end_unless_leased(
             run_id,
             RunStatus.DEAD_LETTERED,
             {"errorMessage": f"gave up after {run.get('attempts', 0)} attempts: {reason}",
              "nextAttemptAt": None},
         )
+        if status == RunStatus.DEAD_LETTERED and self._notifier is not None:
+            try:
+                integration = self._integration(message)
+            except MapperError:
+                return status  # deleted or invalid: nowhere to notify
+            return self._notify_if_dead(integration, run_id, status)
+        return status
+
+    def _notify_if_dead(self, integration: Integration, run_id: str, status: str) -> str:
+        """Tell the integration's `notify` of a run just recorded dead_lettered; `status`."""
+        if status != RunStatus.DEAD_LETTERED or self._notifier is None:
+            return status
+        if integration.notify is None:
+            return status
+        run = self._runs.get(run_id) or {}  # as recorded: no payload, nothing secret
+        data = {
+            "runId": run_id,
+            "status": str(status),
+            "errorMessage": run.get("errorMessage"),
+            "attempts": int(run.get("attempts") or 0),
+        }
+        self._notifier.notify(integration, NotifyEvent.RUN_DEAD_LETTERED, data)
+        return status
 
     # --- steps ------------------------------------------------------------------------
 
