@@ -107,6 +107,8 @@ def test_the_secret_paths_are_the_contracts() -> None:
         ("target", "auth", "clientSecret"),
         ("target", "signing", "secret"),
         ("target", "signing", "previousSecret"),
+        # docs/delivery.md, "Notifications": the key signing notify POSTs
+        ("notify", "secret"),
     }
 
 

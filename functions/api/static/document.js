@@ -13,10 +13,10 @@ import { TRANSFORMS } from './schema.js';
  */
 export const CONTRACT = {
   "documentFields": ["name", "active", "source", "condition", "mappings", "target", "sandbox",
-    "retry", "samplePayload", "searchKeys"],
+    "retry", "notify", "samplePayload", "searchKeys"],
   "serverFields": ["id", "version", "webhookPath", "webhookUrl", "pushPath", "pushEndpoint",
     "listenerActive", "managedSubscription", "lastPulledAt", "listenerError",
-    "signatureFailures", "newSigningSecret", "createdAt", "updatedAt"],
+    "signatureFailures", "newSigningSecret", "newNotifySecret", "createdAt", "updatedAt"],
   "secretPaths": [
     ["source", "signature", "secret"],
     ["source", "credentials"],
@@ -26,7 +26,8 @@ export const CONTRACT = {
     ["target", "auth", "clientSecret"],
     ["target", "signing", "secret"],
     ["target", "signing", "previousSecret"],
-    ["target", "smtpPassword"]
+    ["target", "smtpPassword"],
+    ["notify", "secret"]
   ],
   "mappingFields": ["target", "source", "transforms"],
   "sourceTypes": {
@@ -141,6 +142,11 @@ export function documentToSave(doc, base) {
   const signing = out.target && out.target.signing;
   if (signing && !signing.secret) delete signing.secret;
   if (signing && signing.previousSecret === '') delete signing.previousSecret;
+  // Notify: blank fields mean none, no field at all means no notifications.
+  if (out.notify) {
+    for (const name of ['url', 'email', 'secret']) if (!out.notify[name]) delete out.notify[name];
+    if (!out.notify.url && !out.notify.email) delete out.notify;
+  }
   if (base) out.version = base.version;
   return out;
 }
