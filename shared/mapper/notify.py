@@ -45,13 +45,15 @@ __all__ = ["Notification", "NotifyEvent", "PlatformNotifier", "SmtpSettings"]
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    """The platform's SMTP server for notification mail (NOTIFY_SMTP_*)."""
+    """The platform's SMTP server for notification mail (NOTIFY_SMTP_*).
+
+    A relay that accepts the platform's mail without a login (docs/delivery.md): a login's
+    password would need a secret of its own in every delivering function's environment.
+    """
 
     host: str
     port: int = 587
     sender: str = "mapper@localhost"
-    username: str | None = None
-    password: str | None = None
     tls: str = "starttls"  # one of SMTP_TLS_MODES
 
     def __post_init__(self) -> None:
@@ -68,8 +70,6 @@ class SmtpSettings:
             host=host,
             port=int(env.get("NOTIFY_SMTP_PORT") or 587),
             sender=env.get("NOTIFY_SMTP_FROM") or "mapper@localhost",
-            username=env.get("NOTIFY_SMTP_USERNAME") or None,
-            password=env.get("NOTIFY_SMTP_PASSWORD") or None,
             tls=(env.get("NOTIFY_SMTP_TLS") or "starttls").lower(),
         )
 
@@ -174,8 +174,6 @@ class PlatformNotifier:
             type="email",
             smtp_server=smtp.host,
             smtp_port=smtp.port,
-            smtp_username=smtp.username,
-            smtp_password=smtp.password,
             from_email=smtp.sender,
             to_email=notify.email,
             subject=f"mapper: {record.type} ({integration.id})",

@@ -184,6 +184,6 @@ def test_smtp_settings_from_the_environment() -> None:
     assert SmtpSettings.from_env({}) is None
     smtp = SmtpSettings.from_env({"NOTIFY_SMTP_HOST": "smtp.example.com", "NOTIFY_SMTP_PORT":
                                   "465", "NOTIFY_SMTP_TLS": "SSL", "NOTIFY_SMTP_FROM": "a@b.c"})
-    assert smtp == SmtpSettings("smtp.example.com", 465, "a@b.c", None, None, "ssl")
+    assert smtp == SmtpSettings("smtp.example.com", 465, "a@b.c", "ssl")
     with pytest.raises(ValueError, match="NOTIFY_SMTP_TLS"):
         SmtpSettings.from_env({"NOTIFY_SMTP_HOST": "h", "NOTIFY_SMTP_TLS": "maybe"})
