@@ -245,3 +245,14 @@ def test_a_route_without_its_operation_cannot_be_documented(monkeypatch) -> None
     monkeypatch.setattr(api_openapi, "URLS", Map([*rules, extra]))
     with pytest.raises(KeyError, match="cancel"):
         api_openapi.openapi()
+
+
+def test_notify_reaches_the_openapi_document() -> None:
+    from mapper.api_openapi import openapi
+
+    schemas = openapi()["components"]["schemas"]
+    integration = schemas["Integration"]["properties"]
+    assert "notify" in integration and integration["newNotifySecret"]["readOnly"] is True
+    notify = schemas["NotifyConfig"]["properties"]
+    assert {"url", "email", "secret"} <= set(notify)
+    assert any(branch.get("writeOnly") for branch in notify["secret"]["anyOf"])
