@@ -62,6 +62,9 @@ def test_the_dead_letter_handler_notifies_when_it_ends_the_run() -> None:
     assert [(i, t, d["runId"]) for i, t, d in p.notifier.sent] == [
         ("i1", "run.dead_lettered", run_id)
     ]
+    # A second copy of the message reaching the dead letter finds the run ended: no notice.
+    assert p.worker.dead_letter(message) == "dead_lettered"
+    assert len(p.notifier.sent) == 1
 
 
 def test_success_errors_and_integrations_without_notify_send_nothing() -> None:

@@ -33,7 +33,7 @@ from ..timestamps import iso_timestamp
 from .integrations import Integrations
 from .ports import Claim, MessageQueue, Notifier, NotifyEvent, RunLog, held_by_live_lease, not_due
 from .retries import after_failure, exhausted
-from .runs import QueuedMessage, RunStatus, event_id
+from .runs import TERMINAL, QueuedMessage, RunStatus, event_id
 
 log = logging.getLogger("mapper.worker")
 
@@ -180,7 +180,8 @@ class Worker:
             {"errorMessage": f"gave up after {run.get('attempts', 0)} attempts: {reason}",
              "nextAttemptAt": None},
         )
-        if status == RunStatus.DEAD_LETTERED and self._notifier is not None:
+        ended_now = run.get("status") not in TERMINAL  # not a second copy of an ended run
+        if status == RunStatus.DEAD_LETTERED and ended_now and self._notifier is not None:
             try:
                 integration = self._integration(message)
             except MapperError:
