@@ -152,3 +152,5 @@ def test_notify_is_validated_at_the_edge(setup) -> None:  # noqa: ANN001
         admin.create_integration({**NEW, "notify": {}})
     with pytest.raises(ConfigError):
         admin.create_integration({**NEW, "notify": {"url": "https://me:pw@ops.example.com/"}})
+    with pytest.raises(ConfigError, match="placeholders"):
+        admin.create_integration({**NEW, "notify": {"url": "https://ops.example.com/{{id}}"}})

@@ -515,6 +515,9 @@ def _plain_address(value: str) -> str:
 def _http_url(value: str) -> str:
     if urlsplit(value).scheme not in {"http", "https"}:
         raise PydanticCustomError("url_scheme", "must be an http:// or https:// URL")
+    if "{{" in value:
+        # The target's URL may be templated from the output; a notification has none.
+        raise PydanticCustomError("url_template", "must not hold {{path}} placeholders")
     return value
 
 
