@@ -84,3 +84,28 @@ def test_success_errors_and_integrations_without_notify_send_nothing() -> None:
     plain.clock.advance(5)
     assert plain.worker.process(message) == "dead_lettered"
     assert plain.notifier.sent == []
+
+
+def test_a_failed_read_back_still_notifies_and_never_fails_the_run() -> None:
+    from mapper.errors import StoreError
+
+    p = build(NOTIFIED)
+    p.target.script = [RetryableTargetError, RetryableTargetError]
+    run_id = queued(p)
+    message = from_the_topic(p.queue.messages[0])
+    with pytest.raises(RetryableTargetError):
+        p.worker.process(message)
+    p.clock.advance(5)
+    real_get = p.runs.get
+
+    def get_fails_after_the_outcome(wanted: str):  # noqa: ANN202 - test double of our port
+        run = real_get(wanted)
+        if run and run["status"] == "dead_lettered":
+            raise StoreError("Firestore could not read a run")
+        return run
+
+    p.runs.get = get_fails_after_the_outcome  # type: ignore[method-assign]
+    assert p.worker.process(message) == "dead_lettered"
+    assert [(t, d["runId"], d["attempts"]) for _, t, d in p.notifier.sent] == [
+        ("run.dead_lettered", run_id, 0)
+    ]

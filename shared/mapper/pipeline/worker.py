@@ -195,7 +195,11 @@ class Worker:
             return status
         if integration.notify is None:
             return status
-        run = self._runs.get(run_id) or {}  # as recorded: no payload, nothing secret
+        try:
+            run = self._runs.get(run_id) or {}  # as recorded: no payload, nothing secret
+        except MapperError as exc:  # the outcome is recorded: a notice never undoes that
+            log.warning("run %s: cannot read it back to notify: %s", run_id, exc)
+            run = {}
         data = {
             "runId": run_id,
             "status": str(status),
