@@ -275,6 +275,18 @@ resource "google_firestore_field" "sign_in_failures_ttl" {
   index_config {}
 }
 
+# One notification per integration, type and minute (mapper.store.notify.NotifyWindowStore);
+# each window expires a week after it was opened.
+resource "google_firestore_field" "notify_windows_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "notifyWindows"
+  field      = "expireAt"
+
+  ttl_config {}
+  index_config {}
+}
+
 # mapper.store.indexes.AUDIT_INDEX_EXEMPTIONS: an audit entry's diff and details, JSON text no
 # query reads.
 resource "google_firestore_field" "audit_unindexed" {

@@ -97,6 +97,8 @@ locals {
     "dead_letter/firestore" = { function = "dead_letter", role = "roles/datastore.user", on = "project", condition = null }
     # A run the queue gave up on while it still has attempts left goes back on the topic.
     "dead_letter/publish" = { function = "dead_letter", role = "roles/pubsub.publisher", on = "topic:internal", condition = null }
+    # Signing keys of notify POSTs (mapper.notify): a run it ends dead_lettered is notified.
+    "dead_letter/secrets" = { function = "dead_letter", role = "roles/secretmanager.secretAccessor", on = "project", condition = "integration_secrets" }
 
     "pull/firestore"     = { function = "pull", role = "roles/datastore.user", on = "project", condition = null }
     "pull/publish"       = { function = "pull", role = "roles/pubsub.publisher", on = "topic:internal", condition = null }

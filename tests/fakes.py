@@ -16,6 +16,7 @@ from typing import Any
 from mapper.errors import ConflictError, DeliveryQueueNotFound, NotFoundError, QueueError
 from mapper.json_text import dumps_bytes
 from mapper.pipeline.ports import (
+    Admission,
     Claim,
     DeliveryTask,
     Enqueued,
@@ -644,4 +645,42 @@ class FakeRedriveJobs:
         if job is None or job["state"] != "running" or job["updatedAt"] != seen_updated_at:
             return False
         job.update(copy.deepcopy(fields), updatedAt=self.now())
+        return True
+
+
+class FakeNotifyWindows:
+    """Notification minutes in memory, by the rules of mapper.store.notify.NotifyWindowStore."""
+
+    def __init__(self) -> None:
+        self.windows: dict[str, dict[str, Any]] = {}
+        self.last: dict[str, int] = {}
+
+    def admit(self, integration_id: str, event: str, now: float) -> Admission:
+        window = int(now // 60)
+        prefix = f"{integration_id}.{event}"
+        key = f"{prefix}.{window}"
+        if key in self.windows:
+            self.windows[key]["count"] += 1
+            return Admission(send=False, window=window)
+        at = iso_timestamp(datetime.fromtimestamp(now, tz=timezone.utc))
+        self.windows[key] = {"count": 1, "firstAt": at}
+        previous, self.last[prefix] = self.last.get(prefix), window
+        if previous is None or previous >= window:
+            return Admission(send=True, window=window)
+        last = self.windows.get(f"{prefix}.{previous}", {})
+        held = max(int(last.get("count") or 1) - 1, 0)
+        return Admission(send=True, window=window, held=held,
+                         since=last.get("firstAt") if held else None)
+
+
+class RecordingNotifier:
+    """The Notifier port: records each event it is asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, dict[str, Any]]] = []
+
+    def notify(self, integration: Any, event: Any, data: Mapping[str, Any]) -> bool:
+        if integration.notify is None:
+            return False
+        self.sent.append((str(integration.id), str(event), dict(data)))
         return True

@@ -195,6 +195,7 @@ class Admin:
         integration_id = self._new_id()
         body = self._with_paths(body, None)
         new_secret = _with_signing_secret(body)
+        new_notify = _with_notify_secret(body)
         stored = store_secrets(body, self._s.secret_backend, integration_id)
         change = Change()
         try:
@@ -209,7 +210,7 @@ class Admin:
             self._discard_secrets(secret_refs(stored))
             raise
         change.commit()
-        return _with_new_secret(self._with_delivery(self._shown(created)), new_secret)
+        return _with_new_secret(self._with_delivery(self._shown(created)), new_secret, new_notify)
 
     def replace_integration(
         self, integration_id: str, doc: Any, *, note: str | None = None, force: bool = False
@@ -227,6 +228,7 @@ class Admin:
             raise ConfigError(left_behind)
         body = self._with_paths(body, old)
         new_secret = _with_signing_secret(body)
+        new_notify = _with_notify_secret(body)
         stored = store_secrets(body, self._s.secret_backend, integration_id)
         fresh = obsolete_refs(stored, old)  # what this write stored anew: undone if it fails
         change = Change()
@@ -253,7 +255,7 @@ class Admin:
         if self._delivery is not None:
             self._delivery.saved(replaced, old)
         self._discard_secrets(obsolete_refs(old, replaced))
-        return _with_new_secret(self._with_delivery(self._shown(replaced)), new_secret)
+        return _with_new_secret(self._with_delivery(self._shown(replaced)), new_secret, new_notify)
 
     def rotate_signing_secret(self, integration_id: str) -> dict[str, Any]:
         """A new signing key; the current one keeps signing for the target's overlapHours."""
@@ -719,9 +721,23 @@ def _with_signing_secret(body: dict[str, Any]) -> str | None:
     return str(signing["secret"])
 
 
-def _with_new_secret(shown: dict[str, Any], new_secret: str | None) -> dict[str, Any]:
+def _with_notify_secret(body: dict[str, Any]) -> str | None:
+    """Generate the key signing notify POSTs when the target does not sign; the new key."""
+    notify, target = body.get("notify"), body.get("target")
+    if not isinstance(notify, dict) or not notify.get("url") or notify.get("secret"):
+        return None
+    if isinstance(target, dict) and isinstance(target.get("signing"), dict):
+        return None  # the target's signing key signs the notifications too
+    notify["secret"] = new_signing_secret()
+    return str(notify["secret"])
+
+
+def _with_new_secret(
+    shown: dict[str, Any], new_secret: str | None, new_notify: str | None = None
+) -> dict[str, Any]:
     # Shown once, in this answer: stored only in Secret Manager, masked on every read.
-    return shown | {"newSigningSecret": new_secret} if new_secret else shown
+    shown = shown | {"newSigningSecret": new_secret} if new_secret else shown
+    return shown | {"newNotifySecret": new_notify} if new_notify else shown
 
 
 def _checked(doc: Any, force: bool = True) -> dict[str, Any]:

@@ -23,6 +23,8 @@ from .pipeline.ports import (
     DeliveryQueue,
     DeliveryStates,
     MessageQueue,
+    Notifier,
+    NotifyEvent,
     QueueConfig,
     RetryPolicy,
     RunRecords,
@@ -48,8 +50,10 @@ class DeliveryControl:
         topic: MessageQueue,
         queues: Callable[[], DeliveryQueue | None] = lambda: None,
         *,
+        notifier: Notifier | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._notifier = notifier  # delivery.paused / delivery.resumed to the `notify`
         self._states = states
         self._runs = runs
         self._topic = topic  # the internal topic: held runs of unpaced targets go back on it
@@ -138,7 +142,7 @@ class DeliveryControl:
             except DeliveryQueueNotFound:
                 pass  # made by the next save; the pause is in the state meanwhile
         if paused:
-            self.announce("delivery.paused", integration_id, fields)
+            self.announce(NotifyEvent.DELIVERY_PAUSED, doc, fields)
         return paused
 
     def resume(self, doc: Mapping[str, Any]) -> int:
@@ -167,7 +171,7 @@ class DeliveryControl:
             )
             sent += 1
         if was.get("state") == PAUSED:
-            self.announce("delivery.resumed", integration_id, {"held": sent})
+            self.announce(NotifyEvent.DELIVERY_RESUMED, doc, {"held": sent})
         return sent
 
     def held_runs(self, integration_id: str) -> list[dict[str, Any]]:
@@ -185,12 +189,16 @@ class DeliveryControl:
         # The list is newest first: the oldest of all held runs are its last ones.
         return list(reversed(found[-MAX_RESUME_RUNS:]))
 
-    def announce(self, event: str, integration_id: str, data: Mapping[str, Any]) -> None:
-        """The hook for operational notifications (`delivery.paused`, `delivery.resumed`).
-
-        Logged for now; the notifier (`notify`) is called from here once it exists.
-        """
-        log.warning("integration %s: %s %s", integration_id, event, dict(data))
+    def announce(self, event: NotifyEvent, doc: Mapping[str, Any], data: Mapping[str, Any]) -> None:
+        """Log an operational event and send it to the integration's `notify` (never raises)."""
+        log.warning("integration %s: %s %s", doc.get("id"), event, dict(data))
+        if self._notifier is None:
+            return
+        try:
+            integration = cfg.parse_integration(dict(doc))
+        except ConfigError:
+            return  # a stored document that no longer parses has no notify to read
+        self._notifier.notify(integration, event, data)
 
 
 def queue_config(integration: cfg.Integration) -> QueueConfig:

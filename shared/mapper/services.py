@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .cloud_tasks import CloudTasksQueue
     from .delivery_control import DeliveryControl
     from .engine.plan import PlanCache
+    from .notify import PlatformNotifier
     from .pipeline import Intake, Integrations, Reconciler, Worker
     from .pipeline.deliver import Deliverer
     from .pull import Puller
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from .store.delivery import DeliveryStateStore
     from .store.integrations import IntegrationStore
     from .store.jobs import PullStateStore, RedriveJobStore, SignatureFailureStore
+    from .store.notify import NotifyWindowStore
     from .store.runs import RunStore
     from .store.team import AuditStore, KeyStore, SignInFailureStore
     from .targets import EgressPolicy
@@ -73,6 +75,7 @@ class Services:
     sign_in_failures: SignInFailureStore | None = None
     redrive_jobs: RedriveJobStore | None = None  # the api's and the pull function's
     delivery_states: DeliveryStateStore | None = None  # paused delivery, circuit breaker
+    notify_windows: NotifyWindowStore | None = None  # the worker's and dead_letter's
 
 
 def build_services(environ: Mapping[str, str] | None = None) -> Services:
@@ -87,6 +90,7 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
     from .store.delivery import DeliveryStateStore
     from .store.integrations import IntegrationStore
     from .store.jobs import PullStateStore, RedriveJobStore, SignatureFailureStore
+    from .store.notify import NotifyWindowStore
     from .store.runs import RunStore
     from .store.team import DEFAULT_AUDIT_RETENTION_DAYS, AuditStore, KeyStore, SignInFailureStore
     from .targets import EgressPolicy
@@ -124,6 +128,7 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
         audit=AuditStore(db, retention=timedelta(days=audit_days)),
         redrive_jobs=RedriveJobStore(db, retention=retention),
         delivery_states=DeliveryStateStore(db),
+        notify_windows=NotifyWindowStore(db),
     )
 
 
@@ -158,6 +163,7 @@ def worker() -> Worker:
     """The worker's and dead-letter function's pipeline half."""
     from .engine import config as cfg
     from .pipeline import Worker
+    from .pipeline.ports import NotifyEvent
 
     s = services()
     # For integrations without `retry`: the worker subscription's own settings (infra/).
@@ -174,11 +180,31 @@ def worker() -> Worker:
     if s.delivery_states is not None:
         from .pipeline.pacing import DeliveryGate
 
-        gate = DeliveryGate(s.delivery_states, s.runs, paced_queues)
+        def circuit_opened(integration_id: str, fields: dict[str, Any]) -> None:
+            integration = s.integrations.by_id(integration_id)
+            if integration is not None:
+                notifier().notify(integration, NotifyEvent.DELIVERY_PAUSED, fields)
+
+        gate = DeliveryGate(s.delivery_states, s.runs, paced_queues, on_pause=circuit_opened)
     return Worker(
         s.integrations, s.runs, s.plans, s.secrets, s.egress, retry=platform_retry,
-        queue=s.queue, gate=gate,
+        queue=s.queue, gate=gate, notifier=notifier(),
     )
+
+
+@cache
+def notifier() -> PlatformNotifier:
+    """Operational events to each integration's `notify` (NOTIFY_SMTP_* for the mail).
+
+    Call `notifier().notify(integration, NotifyEvent.DELIVERY_PAUSED, data)`; it never
+    raises, and sends at most one notification per integration and type a minute.
+    """
+    from .notify import PlatformNotifier, SmtpSettings
+
+    s = services()
+    assert s.notify_windows is not None
+    smtp = SmtpSettings.from_env(os.environ)
+    return PlatformNotifier(s.notify_windows, s.secrets, s.egress, smtp)
 
 
 @cache
@@ -209,7 +235,9 @@ def delivery_control() -> DeliveryControl | None:
     s = services()
     if s.delivery_states is None:
         return None
-    return DeliveryControl(s.delivery_states, s.runs, s.queue, paced_queues)
+    return DeliveryControl(
+        s.delivery_states, s.runs, s.queue, paced_queues, notifier=notifier()
+    )
 
 
 @cache

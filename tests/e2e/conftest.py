@@ -195,6 +195,11 @@ def running_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platf
         # Tests send wrong tokens on purpose, all from 127.0.0.1 (schemathesis too, once per
         # operation): the sign-in limit would refuse them all. tests/e2e/test_team.py lowers it.
         "AUTH_FAILURE_LIMIT": "100000",
+        # Notification mail goes to the same aiosmtpd inbox (tests/e2e/test_notify.py).
+        "NOTIFY_SMTP_HOST": SINK_HOST,
+        "NOTIFY_SMTP_PORT": str(smtp_port),
+        "NOTIFY_SMTP_TLS": "none",
+        "NOTIFY_SMTP_FROM": "mapper@example.test",
     }
     server: LocalServer | None = None
     try:

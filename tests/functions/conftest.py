@@ -37,7 +37,8 @@ from tests.pipeline.support import HOOK, ScriptedTarget
 ROOT = Path(__file__).resolve().parents[2]
 BUILDERS = ("services", "intake", "worker", "reconciler", "admin", "push_verifier",
             "pull_verifier", "pubsub_clients", "listeners", "puller", "access", "audit_log",
-            "deliverer", "deliver_verifier", "delivery_queues", "delivery_control")
+            "deliverer", "deliver_verifier", "delivery_queues", "delivery_control",
+            "notifier")
 
 
 class Fakes:

@@ -262,3 +262,14 @@ def test_failed_sign_ins_expire_through_a_ttl_policy_on_the_collection_the_store
     collection = inspect.signature(SignInFailureStore).parameters["collection"].default
     assert (ttl["collection"], ttl["field"]) == (collection, "expireAt")
     assert ttl["ttl_config"] == [{}] and ttl["index_config"] == [{}]
+
+
+def test_notification_windows_expire() -> None:
+    import inspect
+
+    from mapper.store.notify import NotifyWindowStore
+
+    ttl = load().resource("google_firestore_field", "notify_windows_ttl").body
+    collection = inspect.signature(NotifyWindowStore).parameters["collection"].default
+    assert (ttl["collection"], ttl["field"]) == (collection, "expireAt")
+    assert ttl["ttl_config"] == [{}] and ttl["index_config"] == [{}]

@@ -341,3 +341,15 @@ def test_builds_hold_what_cloud_functions_documents() -> None:
     writer = load().resource("google_artifact_registry_repository_iam_member", "build").body
     assert writer["role"] == "roles/artifactregistry.writer"
     assert writer["repository"] == Expr("google_artifact_registry_repository.functions.name")
+
+
+def test_the_functions_that_notify_read_the_notify_keys() -> None:
+    # mapper.notify signs with the integration's notify key (a mapper-* secret): every
+    # function that ends runs dead_lettered reads it (docs/delivery.md, "Notifications").
+    readers = holders("roles/secretmanager.secretAccessor", "project")
+    assert {"worker", "deliver", "dead_letter"} <= readers
+    assert all(
+        g["condition"] == "integration_secrets"
+        for g in grants().values()
+        if g["function"] == "dead_letter" and g["role"] == "roles/secretmanager.secretAccessor"
+    )

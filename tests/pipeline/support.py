@@ -18,6 +18,7 @@ from tests.fakes import (
     FakeQueue,
     FakeRuns,
     PlainSecrets,
+    RecordingNotifier,
     from_the_topic,
 )
 
@@ -77,6 +78,7 @@ class Pipeline:
     worker: Worker
     reconciler: Reconciler
     failures: CountingSignatureFailures
+    notifier: RecordingNotifier
 
     def deliver_all(self) -> list[str]:
         """Process every published message once, in order; their statuses (errors raised)."""
@@ -97,16 +99,19 @@ def build(
     target = ScriptedTarget()
     cache = Integrations(integrations, ttl_s=5.0, clock=clock)
     failures = CountingSignatureFailures()
+    notifier = RecordingNotifier()
     intake = Intake(
         cache, runs, queue, PlainSecrets(secrets), max_body_bytes=max_body, clock=clock,
         signature_failures=failures,
     )
     worker = Worker(
         cache, runs, PlanCache(4), PlainSecrets(secrets), EgressPolicy(), clock=clock,
-        targets=target.factory, queue=queue,
+        targets=target.factory, queue=queue, notifier=notifier,
     )
     reconciler = Reconciler(runs, queue, horizon_s=900, max_republishes=3, clock=clock)
-    return Pipeline(clock, integrations, runs, queue, target, intake, worker, reconciler, failures)
+    return Pipeline(
+        clock, integrations, runs, queue, target, intake, worker, reconciler, failures, notifier
+    )
 
 
 def body(data: bytes) -> Callable[[int], bytes | None]:

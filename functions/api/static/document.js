@@ -13,10 +13,12 @@ import { TRANSFORMS } from './schema.js';
  */
 export const CONTRACT = {
   "documentFields": ["name", "active", "source", "condition", "mappings", "jsonata", "target",
-    "targets", "sandbox", "retry", "circuitBreaker", "samplePayload", "searchKeys", "tests"],
+    "targets", "sandbox", "retry", "circuitBreaker", "notify", "samplePayload", "searchKeys",
+    "tests"],
   "serverFields": ["id", "version", "webhookPath", "webhookUrl", "pushPath", "pushEndpoint",
     "listenerActive", "managedSubscription", "lastPulledAt", "listenerError",
-    "signatureFailures", "newSigningSecret", "delivery", "createdAt", "updatedAt"],
+    "signatureFailures", "newSigningSecret", "newNotifySecret", "delivery", "createdAt",
+    "updatedAt"],
   "secretPaths": [
     ["source", "signature", "secret"],
     ["source", "credentials"],
@@ -33,7 +35,8 @@ export const CONTRACT = {
     ["targets", "*", "auth", "clientSecret"],
     ["targets", "*", "signing", "secret"],
     ["targets", "*", "signing", "previousSecret"],
-    ["targets", "*", "smtpPassword"]
+    ["targets", "*", "smtpPassword"],
+    ["notify", "secret"]
   ],
   "mappingFields": ["target", "source", "transforms"],
   "sourceTypes": {
@@ -172,6 +175,11 @@ export function documentToSave(doc, base) {
   const signing = out.target && out.target.signing;
   if (signing && !signing.secret) delete signing.secret;
   if (signing && signing.previousSecret === '') delete signing.previousSecret;
+  // Notify: blank fields mean none, no field at all means no notifications.
+  if (out.notify) {
+    for (const name of ['url', 'email', 'secret']) if (!out.notify[name]) delete out.notify[name];
+    if (!out.notify.url && !out.notify.email) delete out.notify;
+  }
   if (base) out.version = base.version;
   return out;
 }

@@ -150,6 +150,7 @@ class Editor {
       canDiscard: Boolean(dirty && (draft.base || loadDraft(state.key))),
       greeting: state.justSaved && !dirty,
       signingSecret: revealed && revealed.id === state.id ? revealed.secret : null,
+      notifySecret: revealed && revealed.id === state.id ? revealed.notifySecret : null,
       isPubsub: Boolean(draft.base && draft.base.source && draft.base.source.type === 'pubsub'),
     });
   }
@@ -332,8 +333,10 @@ class Editor {
 
   onSaved(answer, wasNew) {
     // The new key is in this answer only; the draft (and so localStorage) never holds it.
-    const { newSigningSecret, ...saved } = answer;
-    revealed = newSigningSecret ? { id: saved.id, secret: newSigningSecret } : null;
+    const { newSigningSecret, newNotifySecret, ...saved } = answer;
+    revealed = newSigningSecret || newNotifySecret
+      ? { id: saved.id, secret: newSigningSecret || null, notifySecret: newNotifySecret || null }
+      : null;
     clearTimeout(this.draftTimer);
     discardDraft(this.state.key);
     if (wasNew) {

@@ -550,6 +550,26 @@ function deliverySettings(ctx) {
         ['consecutiveFailures', 'Pause after failures in a row', 'off',
           'Delivery pauses itself (by circuit) until resumed; new runs are held.'],
       ])));
+ * Where operational events go (a run dead-lettered, delivery paused or resumed): a signed
+ * POST, an email, or both; at most one of each kind a minute. Blank fields mean none.
+ */
+function notifyCard(ctx) {
+  const stored = dig(ctx.draft.base, ['notify', 'secret']);
+  return el('section', { class: 'card', 'aria-labelledby': 'notify-title' },
+    el('h2', { id: 'notify-title' }, 'Notify'),
+    el('p', { class: 'hint' },
+      'Operational events: a run dead-lettered, delivery paused or resumed. At most one of '
+      + 'each kind a minute; the next one counts those held back.'),
+    el('div', { class: 'grid-2' },
+      textField(ctx, 'Notify URL', 'notify.url',
+        { optional: true, type: 'url', placeholder: 'https://ops.example.com/hooks' }),
+      textField(ctx, 'Notify email', 'notify.email',
+        { optional: true, type: 'email', placeholder: 'ops@example.com' })),
+    el('p', { class: 'hint' }, isSecretRef(stored)
+      ? [el('span', { class: 'badge set' }, 'key set'),
+        ' POSTs are signed with Standard Webhooks headers; the whsec_ key was shown once.']
+      : 'POSTs are signed with Standard Webhooks headers: the target\'s signing key when it '
+        + 'signs, else a key the platform makes on save and shows once.'));
 }
 
 /** The whole step, built from the draft. */
@@ -579,4 +599,5 @@ export function configureStep(ctx) {
       textField(ctx, 'Name', 'name', { placeholder: 'Payments to Slack' })),
     el('div', { class: 'grid-2 align-start' }, source, target),
     deliverySettings(ctx));
+    notifyCard(ctx));
 }

@@ -142,7 +142,8 @@ def receiver_schema_problems(doc: dict[str, Any]) -> list[Problem]:
 def target_problems(
     doc: dict[str, Any], allow: Iterable[addresses.IPNetwork] = ()
 ) -> list[Problem]:
-    """Target URLs and hosts a message could never be sent to (scheme, host, port, address)."""
+    """Target and notify URLs and hosts nothing could ever be sent to (scheme, host, port,
+    address)."""
     places = [("target", _get(doc, "target"))]
     places += [(f"targets[{i}]", t) for i, t in _items(_get(doc, "targets"))]
     checks: list[tuple[str, Any, Callable[..., str | None]]] = []
@@ -159,6 +160,8 @@ def target_problems(
         elif _get(target, "type") == "email":
             host = _get(target, "smtpServer")
             checks.append((f"{here}.smtpServer", host, addresses.host_problem))
+    notify_url = _get(_get(doc, "notify"), "url")
+    checks.append(("notify.url", notify_url, addresses.url_problem))  # sent like a target
     allow = tuple(allow)
     problems = []
     for path, value, check in checks:

@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .runs import RunStatus
 
 if TYPE_CHECKING:
+    from ..engine.config import Integration
     from ..sources.subscriptions import Change, Pulled
 
 Page = tuple[list[dict[str, Any]], str | None]  # one page of documents, and the next cursor
@@ -533,4 +535,66 @@ class DeliveryStates(Protocol):
 
     def forget(self, integration_id: str) -> None:
         """Drop the state of a deleted integration (its generation is kept: names stay used)."""
+        ...
+
+
+# --- notifications (docs/delivery.md, "Notifications") -----------------------------------
+
+
+class NotifyEvent(StrEnum):
+    """The operational events an integration's `notify` receives."""
+
+    DELIVERY_PAUSED = "delivery.paused"
+    DELIVERY_RESUMED = "delivery.resumed"
+    RUN_DEAD_LETTERED = "run.dead_lettered"
+    SOURCE_DRIFT = "source.drift"
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One event as it is POSTed and mailed: `{"type", "integrationId", "at", "data"}`."""
+
+    type: NotifyEvent
+    integration_id: str
+    at: str  # ISO-8601
+    data: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": str(self.type),
+            "integrationId": self.integration_id,
+            "at": self.at,
+            "data": dict(self.data),
+        }
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Whether this event is sent now, and what was held back since the last one sent.
+
+    `held` events of the same integration and type came after the previous notification,
+    sent at `since`, within its minute; the one sent now carries their count.
+    """
+
+    send: bool
+    window: int = 0  # the minute (since the epoch) this notification is sent in
+    held: int = 0
+    since: str | None = None
+
+
+class NotifyWindows(Protocol):
+    """One notification per integration, type and minute, counted across instances."""
+
+    def admit(self, integration_id: str, event: str, now: float) -> Admission:
+        """Send (the first of its minute: the count held back before it) or hold and count."""
+        ...
+
+
+class Notifier(Protocol):
+    """Sends an integration's operational events to its `notify` url and email."""
+
+    def notify(
+        self, integration: Integration, event: NotifyEvent, data: Mapping[str, Any]
+    ) -> bool:
+        """Send or count the event; True when a notification went out. Never raises."""
         ...

@@ -34,9 +34,9 @@ from ..timestamps import iso_timestamp
 from . import fanout
 from .integrations import Integrations
 from .pacing import DeliveryGate, Gate
-from .ports import Claim, MessageQueue, RunLog, held_by_live_lease, not_due
+from .ports import Claim, MessageQueue, Notifier, NotifyEvent, RunLog, held_by_live_lease, not_due
 from .retries import after_failure, exhausted
-from .runs import QueuedMessage, RunStatus, event_id
+from .runs import TERMINAL, QueuedMessage, RunStatus, event_id
 
 log = logging.getLogger("mapper.worker")
 
@@ -107,6 +107,7 @@ class Worker:
         retry: RetryPolicy | None = None,
         queue: MessageQueue | None = None,
         gate: DeliveryGate | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self._integrations = integrations
         self._runs = runs
@@ -121,6 +122,7 @@ class Worker:
         self._queue = queue  # the dead letter's handler publishes a run with attempts left
         # Paused delivery, the paced path and the circuit breaker (None: none of them).
         self._gate = gate
+        self._notifier = notifier  # run.dead_lettered, to the integration's `notify`
 
     def process(self, message: QueuedMessage, *, dispatched: bool = False) -> str:
         """Process one internal message; the run's status, or raise to be delivered again.
@@ -160,10 +162,12 @@ class Worker:
             if integration.fanout:
                 known = fanout.previous(claim.run).values()
                 fields["deliveries"] = fanout.ended_as(known, RunStatus.DEAD_LETTERED)
-            return self._finish(run_id, claim, RunStatus.DEAD_LETTERED, fields, policy)
-        if integration.fanout:
-            return self._fan_out(run_id, claim, integration, message, policy)
-        return self._run(run_id, claim, integration, message, policy, gate)
+            status = self._finish(run_id, claim, RunStatus.DEAD_LETTERED, fields, policy)
+        elif integration.fanout:
+            status = self._fan_out(run_id, claim, integration, message, policy)
+        else:
+            status = self._run(run_id, claim, integration, message, policy, gate)
+        return self._notify_if_dead(integration, run_id, status)
 
     def policy(self, integration: Integration | None) -> RetryPolicy:
         """The retry policy of the integration's runs."""
@@ -210,7 +214,35 @@ class Worker:
         if known:  # a fan-out: its targets still retrying end; those that succeeded stand
             fields["deliveries"] = fanout.ended_as(known.values(), RunStatus.DEAD_LETTERED)
             status = fanout.run_status(fields["deliveries"])
-        return self._runs.end_unless_leased(run_id, status, fields)
+        status = self._runs.end_unless_leased(run_id, status, fields)
+        ended_now = run.get("status") not in TERMINAL  # not a second copy of an ended run
+        if status == RunStatus.DEAD_LETTERED and ended_now and self._notifier is not None:
+            try:
+                integration = self._integration(message)
+            except MapperError:
+                return status  # deleted or invalid: nowhere to notify
+            return self._notify_if_dead(integration, run_id, status)
+        return status
+
+    def _notify_if_dead(self, integration: Integration, run_id: str, status: str) -> str:
+        """Tell the integration's `notify` of a run just recorded dead_lettered; `status`."""
+        if status != RunStatus.DEAD_LETTERED or self._notifier is None:
+            return status
+        if integration.notify is None:
+            return status
+        try:
+            run = self._runs.get(run_id) or {}  # as recorded: no payload, nothing secret
+        except MapperError as exc:  # the outcome is recorded: a notice never undoes that
+            log.warning("run %s: cannot read it back to notify: %s", run_id, exc)
+            run = {}
+        data = {
+            "runId": run_id,
+            "status": str(status),
+            "errorMessage": run.get("errorMessage"),
+            "attempts": int(run.get("attempts") or 0),
+        }
+        self._notifier.notify(integration, NotifyEvent.RUN_DEAD_LETTERED, data)
+        return status
 
     # --- steps ------------------------------------------------------------------------
 
