@@ -256,6 +256,18 @@ resource "google_firestore_field" "signature_failures_ttl" {
   index_config {}
 }
 
+# source.dedupe keys (mapper.store.shapes.DedupeKeyStore): each expires at the end of its
+# window; one found later, not deleted yet, is taken over by the next event.
+resource "google_firestore_field" "dedupe_keys_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "dedupeKeys"
+  field      = "expireAt"
+
+  ttl_config {}
+  index_config {}
+}
+
 # Failed API sign-ins per address and minute (mapper.store.team.SignInFailureStore), counted by
 # every api instance; each expires a day after its last failure.
 resource "google_firestore_field" "sign_in_failures_ttl" {

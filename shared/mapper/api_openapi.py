@@ -40,6 +40,7 @@ from .api_schema import (
     RollbackRequest,
     RunPage,
     RunRecord,
+    SourceSchema,
     TestRequest,
     UnsavedPreviewRequest,
     ValidateRequest,
@@ -63,6 +64,7 @@ _MODELS: list[type[BaseModel]] = [
     ValidateRequest,
     TestRequest,
     IntegrationStats,
+    SourceSchema,
     PublishedMessage,
     PreviewResult,
     PreviewFailure,
@@ -243,6 +245,13 @@ def _operations() -> dict[str, dict[str, Any]]:
                 ],
                 "responses": {"200": _json(_ref("IntegrationStats"), "The counts.")}
                 | _errors(400, 404),
+            },
+        },
+        "source_schema": {
+            "get": {
+                "summary": "The shape of the payloads it accepted (sampled) and its drift",
+                "responses": {"200": _json(_ref("SourceSchema"), "The shape.")}
+                | _errors(404),
             },
         },
         "preview_saved": {

@@ -262,3 +262,14 @@ def test_failed_sign_ins_expire_through_a_ttl_policy_on_the_collection_the_store
     collection = inspect.signature(SignInFailureStore).parameters["collection"].default
     assert (ttl["collection"], ttl["field"]) == (collection, "expireAt")
     assert ttl["ttl_config"] == [{}] and ttl["index_config"] == [{}]
+
+
+def test_dedupe_keys_expire_through_a_ttl_policy_on_the_collection_the_store_writes() -> None:
+    import inspect
+
+    from mapper.store.shapes import DedupeKeyStore
+
+    ttl = load().resource("google_firestore_field", "dedupe_keys_ttl").body
+    collection = inspect.signature(DedupeKeyStore).parameters["collection"].default
+    assert (ttl["collection"], ttl["field"]) == (collection, "expireAt")
+    assert ttl["ttl_config"] == [{}] and ttl["index_config"] == [{}]
