@@ -27,8 +27,10 @@ from tests.fakes import (
     FakeAuditStore,
     FakeIntegrations,
     FakeKeyStore,
+    FakeDedupeKeys,
     FakeQueue,
     FakeRuns,
+    FakeSourceShapes,
     PlainSecrets,
 )
 from tests.pipeline.support import HOOK, ScriptedTarget
@@ -54,6 +56,8 @@ class Fakes:
         self.failures = CountingSignatureFailures()
         self.keys = FakeKeyStore()
         self.audit = FakeAuditStore()
+        self.shapes = FakeSourceShapes()
+        self.dedupe = FakeDedupeKeys()
 
     def services(self) -> Services:
         return Services(
@@ -69,6 +73,8 @@ class Fakes:
             signature_failures=self.failures,  # type: ignore[arg-type]
             keys=self.keys,  # type: ignore[arg-type]
             audit=self.audit,  # type: ignore[arg-type]
+            source_shapes=self.shapes,  # type: ignore[arg-type]
+            dedupe_keys=self.dedupe,  # type: ignore[arg-type]
         )
 
 

@@ -8,7 +8,9 @@ bound is named below and in docs/limits.md.
 
 Consecutive counts survive sampling: a delta records, per path, the payloads after its last
 sighting, and the stored count either grows by those (the instance never saw the path) or
-restarts from them (it did). Counts from several instances interleave in the order their
+restarts from them (it did). A type is compared with the established types the instance
+read at its last flush, so a type change is counted from the first flush after the shape
+settled. Counts from several instances interleave in the order their
 flushes land, so drift across instances is approximate, never lost.
 """
 
@@ -181,7 +183,9 @@ def _merge_sighting(entry: dict[str, Any], seen: PathDelta, established: bool) -
     entry["lastSeen"] = max(entry.get("lastSeen") or seen.last_at, seen.last_at)
     entry["misses"] = seen.misses_after
     entry["missingSince"] = seen.miss_since
-    if seen.all_off and seen.off_run:
+    if not established:  # nothing to differ from yet
+        entry["offRun"], entry["offSince"] = 0, None
+    elif seen.all_off and seen.off_run:
         entry["offRun"] = int(entry.get("offRun") or 0) + seen.off_run
         entry["offSince"] = entry.get("offSince") or seen.off_since
     else:
