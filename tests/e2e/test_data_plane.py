@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from .conftest import MAX_BODY, SINK_HOST, SITE_URL, Platform
+from .conftest import MAX_BODY, SINK_HOST, Platform
 
 TOKEN = "tok_live_5ecret_value_123"
 
@@ -369,11 +369,11 @@ def test_a_renamed_mapped_field_shows_as_missing_drift_in_the_source_schema(
     integration = http_integration(platform, "/drift")
     for n in range(25):  # the sender renames order.email (which a mapping reads) after 5
         order = {"id": n, "email": "a@x.test"} if n < 5 else {"id": n, "mail": "a@x.test"}
-        platform.send(integration, {"order": order})
+        assert post(platform, integration, {"order": order}).status_code == 202
     # The intake merges its sample at most every 10 s (its first payload at once): one more
     # payload after that makes it write the other 24 and this one.
     time.sleep(10.5)
-    platform.send(integration, {"order": {"id": 25, "mail": "a@x.test"}})
+    assert post(platform, integration, {"order": {"id": 25, "mail": "a@x.test"}}).status_code == 202
     reply = platform.api("GET", f"/api/integrations/{integration['id']}/source_schema/")
     assert reply.status_code == 200, reply.text
     shape = reply.json()
@@ -393,11 +393,9 @@ def test_same_dedupe_values_twice_run_once_and_the_second_names_the_first(
         platform, "/dedupe",
         source={"type": "webhook", "dedupe": {"paths": ["data.id"], "windowSeconds": 3600}},
     )
-    path = integration["webhookUrl"].removeprefix(SITE_URL)
-    first = requests.post(platform.url + path, json={"data": {"id": "evt_1"}, "order": {}},
-                          headers={"webhook-id": "delivery-1"}, timeout=30)
-    second = requests.post(platform.url + path, json={"data": {"id": "evt_1"}, "order": {}},
-                           headers={"webhook-id": "delivery-2"}, timeout=30)
+    event = {"data": {"id": "evt_1"}, "order": {}}
+    first = post(platform, integration, event, **{"webhook-id": "delivery-1"})
+    second = post(platform, integration, event, **{"webhook-id": "delivery-2"})
     assert first.status_code == 202 and first.json()["status"] == "queued"
     assert second.status_code == 202
     assert second.json() == {"status": "duplicate", "runId": first.json()["runId"]}

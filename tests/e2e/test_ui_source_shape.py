@@ -60,7 +60,7 @@ def test_drift_on_a_mapped_path_is_a_badge_and_the_panel_lists_it(
     expect(page.locator(f'tr[data-id="{calm["id"]}"]')).to_be_visible()
     expect(page.locator(f'tr[data-id="{calm["id"]}"] [data-badge=drift]')).to_have_count(0)
 
-    drifting.get_by_role("link", name="Drifting orders").click()
+    drifting.get_by_role("link", name="Drifting orders", exact=True).click()
     expect(page.locator(".editor-head [data-badge=drift]")).to_have_text("source drift")
     panel = page.locator("[data-panel=source-shape]")
     expect(panel).to_have_attribute("open", "")
