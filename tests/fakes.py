@@ -491,6 +491,9 @@ class FakeSourceShapes:
         self.updates += 1
         return before, after
 
+    def delete(self, integration_id: str) -> None:
+        self.shapes.pop(integration_id, None)
+
 
 class FakeDedupeKeys:
     """Dedupe keys created once, taken over after their window (ours: DedupeKeys)."""

@@ -279,6 +279,9 @@ class Admin:
         if not self._s.integrations.delete(integration_id):
             raise NotFoundError(f"no integration {integration_id}")
         self._discard_secrets(secret_refs(old))
+        if self._s.source_shapes is not None:
+            with contextlib.suppress(MapperError):  # a leftover shape names no integration
+                self._s.source_shapes.delete(integration_id)
 
     def toggle_active(self, integration_id: str) -> dict[str, Any]:
         """Flip `active`."""

@@ -67,3 +67,15 @@ def test_a_viewer_reads_the_source_schema_with_drift_flagged_where_a_mapping_rea
     missing = api.get("/api/integrations/nope/source_schema/",
                       headers={"Authorization": f"Bearer {made['key']}"})
     assert missing.status_code == 404
+
+
+def test_deleting_an_integration_forgets_its_shape(
+    fakes: Fakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADMIN_TOKEN", BOOT)
+    ShapeRecorder(fakes.shapes, clock=fakes.clock).observe(parse_integration(HOOK), {"n": 1})
+    assert "i1" in fakes.shapes.shapes
+    reply = client("api").delete("/api/integrations/i1/",
+                                 headers={"Authorization": f"Bearer {BOOT}"})
+    assert reply.status_code == 204, reply.get_json()
+    assert fakes.shapes.shapes == {}

@@ -427,6 +427,10 @@ class SourceShapes(Protocol):
         """Replace the shape with `change(stored)` atomically; (before, after)."""
         ...
 
+    def delete(self, integration_id: str) -> None:
+        """Forget an integration's shape."""
+        ...
+
 
 class DedupeKeys(Protocol):
     """Which run first carried each `source.dedupe` value, for its window."""
