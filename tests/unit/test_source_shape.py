@@ -182,3 +182,13 @@ def test_the_recorder_flushes_after_flush_events_without_waiting() -> None:
     for _ in range(7):
         recorder.observe(integration, {"n": 1})
     assert shapes.updates == 3 and shapes.shapes["i1"]["payloads"] == 7
+
+
+def test_a_fan_out_targets_own_mappings_are_read_too() -> None:
+    doc = {key: value for key, value in HOOK.items() if key != "target"}
+    integration = parse_integration({**doc, "targets": [
+        {"type": "http", "url": "https://a.example.com/", "name": "a"},
+        {"type": "http", "url": "https://b.example.com/", "name": "b",
+         "mappings": [{"source": "customer.email", "target": "to"}]},
+    ]})
+    assert read_paths(integration) == ["customer.email", "n"]

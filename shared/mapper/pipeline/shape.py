@@ -232,13 +232,17 @@ def source_schema(stored: dict[str, Any] | None, read: Iterable[str] = ()) -> di
 
 
 def read_paths(integration: Integration) -> list[str]:
-    """The payload paths the mappings read: sources, concat fields, template placeholders.
+    """The payload paths the mappings read (the integration's and each fan-out target's own):
+    sources, concat fields, template placeholders.
 
     Indexes read as `[*]`, as the shape writes arrays. A custom (JavaScript) transform and
     the condition are code, which is not analysed: what they read is not listed.
     """
     found: list[str] = []
-    for mapping in integration.mappings:
+    mappings = list(integration.mappings)
+    for target in integration.targets or []:  # a fan-out target's own mappings
+        mappings.extend(getattr(target, "mappings", None) or [])
+    for mapping in mappings:
         if mapping.source:
             found.append(mapping.source)
         for transform in mapping.transforms:
