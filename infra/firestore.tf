@@ -179,7 +179,8 @@ locals {
   }
 
   # mapper.store.indexes.RUN_INDEX_EXEMPTIONS: large text no query reads; indexing it would only
-  # cost index writes (and could hit the index entry size limit).
+  # cost index writes (and could hit the index entry size limit); and the fields no query
+  # reads at all, whose index entries were about 2 KB of storage a run (docs/performance.md).
   runs_unindexed_fields = toset([
     "incomingPayloadJson",
     "transformedPayloadJson",
@@ -189,6 +190,12 @@ locals {
     "deliveryId",
     "leaseUntil",
     "updatedAt",
+    "incomingHeadersJson",
+    "incomingAttributesJson",
+    "id",
+    "transformationTimeMs",
+    "integrationVersion",
+    "attempts",
   ])
 }
 

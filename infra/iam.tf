@@ -90,6 +90,9 @@ locals {
     # Sends one queued run to one target as the worker does: the same records and secrets.
     "deliver/firestore" = { function = "deliver", role = "roles/datastore.user", on = "project", condition = null }
     "deliver/secrets"   = { function = "deliver", role = "roles/secretmanager.secretAccessor", on = "project", condition = "integration_secrets" }
+    # A failed attempt's next one is a new task at its nextAttemptAt (docs/delivery.md).
+    "deliver/enqueue"              = { function = "deliver", role = "roles/cloudtasks.enqueuer", on = "project", condition = null }
+    "deliver/act-as-tasks-invoker" = { function = "deliver", role = "roles/iam.serviceAccountUser", on = "service_account:tasks_invoker", condition = null }
 
     "dead_letter/firestore" = { function = "dead_letter", role = "roles/datastore.user", on = "project", condition = null }
     # A run the queue gave up on while it still has attempts left goes back on the topic.

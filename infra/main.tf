@@ -152,9 +152,9 @@ locals {
     SMTP_PLAINTEXT_ALLOW = { value = var.smtp_plaintext_allow, functions = ["worker", "deliver", "api"] }
     # Paced delivery (docs/delivery.md): where the per-target Cloud Tasks queues live, what
     # their tasks call and as whom; the deliver function admits only that account's tokens.
-    CLOUD_TASKS_LOCATION  = { value = var.region, functions = ["worker", "api"] }
-    DELIVERY_QUEUE_PREFIX = { value = var.name_prefix, functions = ["worker", "api"] }
-    DELIVER_URL           = { value = local.function_urls["deliver"], functions = ["worker", "api"] }
+    CLOUD_TASKS_LOCATION  = { value = var.region, functions = ["worker", "api", "deliver"] }
+    DELIVERY_QUEUE_PREFIX = { value = var.name_prefix, functions = ["worker", "api", "deliver"] }
+    DELIVER_URL           = { value = local.function_urls["deliver"], functions = ["worker", "api", "deliver"] }
     DELIVER_AUDIENCE      = { value = local.function_urls["deliver"], functions = ["worker", "api", "deliver"] }
     DELIVER_INVOKER_SERVICE_ACCOUNT = {
       value     = google_service_account.tasks_invoker.email

@@ -446,6 +446,48 @@ class FakeDeliveryQueues:
         return self.tasks[key]
 
 
+class FakeDeliveryStates:
+    """The `DeliveryStates` port in memory: pause, resume, failures in a row, generations."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.docs: dict[str, dict[str, Any]] = {}
+
+    def get(self, integration_id: str) -> dict[str, Any] | None:
+        doc = self.docs.get(integration_id)
+        return copy.deepcopy(doc) if doc is not None else None
+
+    def pause(self, integration_id: str, fields: Mapping[str, Any]) -> bool:
+        doc = self.docs.setdefault(integration_id, {})
+        if doc.get("state") == "paused":
+            return False
+        doc.update(copy.deepcopy(dict(fields)), state="paused", updatedAt=self.clock.iso())
+        return True
+
+    def resume(self, integration_id: str) -> dict[str, Any]:
+        doc = self.docs.setdefault(integration_id, {})
+        doc.update(state="active", reason=None, by=None, since=self.clock.iso(),
+                   consecutiveFailures=0, resumes=int(doc.get("resumes") or 0) + 1)
+        return copy.deepcopy(doc)
+
+    def failed(self, integration_id: str) -> int:
+        doc = self.docs.setdefault(integration_id, {})
+        doc["consecutiveFailures"] = int(doc.get("consecutiveFailures") or 0) + 1
+        return int(doc["consecutiveFailures"])
+
+    def succeeded(self, integration_id: str) -> None:
+        self.docs.setdefault(integration_id, {})["consecutiveFailures"] = 0
+
+    def next_generation(self, integration_id: str) -> int:
+        doc = self.docs.setdefault(integration_id, {})
+        doc["generation"] = int(doc.get("generation") or 0) + 1
+        return int(doc["generation"])
+
+    def forget(self, integration_id: str) -> None:
+        doc = self.docs.setdefault(integration_id, {})
+        doc.update(state="active", reason=None, by=None, consecutiveFailures=0)
+
+
 class PlainSecrets:
     """Secrets given in the test, by reference name."""
 

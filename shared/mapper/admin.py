@@ -24,6 +24,7 @@ from . import versions
 from .backtest import DEFAULT_RUNS
 from .backtest import MAX_RUNS as MAX_BACKTEST_RUNS
 from .backtest import backtest as run_backtest
+from .delivery_control import DeliveryControl
 from .engine import config as cfg
 from .engine.cases import run_cases
 from .engine.plan import Message, Plan, routed
@@ -136,6 +137,7 @@ class Admin:
         *,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         redriver: Redriver | None = None,
+        delivery: DeliveryControl | None = None,
     ) -> None:
         self._s = store
         self._intake = intake
@@ -143,6 +145,7 @@ class Admin:
         self._listeners = listeners or NoListeners()
         self._new_id = new_id
         self._redriver = redriver
+        self._delivery = delivery  # pause, resume, paced targets' queues (None: not here)
         self._shows_endpoints = True
 
     def for_viewer(self) -> Admin:
@@ -163,7 +166,7 @@ class Admin:
         """One page of integrations, newest first, as users see them (filters as the store's)."""
         wanted = {name: value for name, value in filters.items() if value is not None}
         docs, next_cursor = self._s.integrations.list(limit=limit, cursor=cursor, **wanted)
-        return [self._shown(doc) for doc in docs], next_cursor
+        return [self._with_delivery(self._shown(doc)) for doc in docs], next_cursor
 
     def get_integration(self, integration_id: str) -> dict[str, Any]:
         """One integration, with its listener's state checked now."""
@@ -180,11 +183,11 @@ class Admin:
             failures = self._s.signature_failures.latest(integration_id)
             if failures is not None:
                 doc["signatureFailures"] = failures
-        return self._shown(doc)
+        return self._with_delivery(self._shown(doc))
 
     def snapshot(self, integration_id: str) -> dict[str, Any]:
         """The stored integration as users see it, asking no listener (the audit's before)."""
-        return self._shown(self._stored(integration_id))
+        return self._with_delivery(self._shown(self._stored(integration_id)))
 
     def create_integration(self, doc: Any, *, force: bool = False) -> dict[str, Any]:
         """Validate, move secrets out, make its paths and subscription, then store it.
@@ -199,6 +202,8 @@ class Admin:
         change = Change()
         try:
             change = self._listen({**stored, "id": integration_id}, None)
+            if self._delivery is not None:
+                self._delivery.prepare({**stored, "id": integration_id}, None)
             created = self._s.integrations.create(
                 _without_nulls({**stored, **change.fields, "id": integration_id})
             )
@@ -207,7 +212,7 @@ class Admin:
             self._discard_secrets(secret_refs(stored))
             raise
         change.commit()
-        return _with_new_secret(self._shown(created), new_secret)
+        return _with_new_secret(self._with_delivery(self._shown(created)), new_secret)
 
     def replace_integration(
         self, integration_id: str, doc: Any, *, note: str | None = None, force: bool = False
@@ -235,6 +240,8 @@ class Admin:
                     f"not {expected}; read it again"
                 )
             change = self._listen({**stored, "id": integration_id}, old)
+            if self._delivery is not None:
+                self._delivery.prepare({**stored, "id": integration_id}, old)
             replaced = self._s.integrations.replace(
                 integration_id,
                 _without_nulls({**stored, **change.fields}),
@@ -246,8 +253,10 @@ class Admin:
             self._discard_secrets(fresh)
             raise
         change.commit()
+        if self._delivery is not None:
+            self._delivery.saved(replaced, old)
         self._discard_secrets(obsolete_refs(old, replaced))
-        return _with_new_secret(self._shown(replaced), new_secret)
+        return _with_new_secret(self._with_delivery(self._shown(replaced)), new_secret)
 
     def rotate_signing_secret(self, integration_id: str) -> dict[str, Any]:
         """A new signing key; the current one keeps signing for the target's overlapHours."""
@@ -277,6 +286,8 @@ class Admin:
         self._listeners.remove(old)
         if not self._s.integrations.delete(integration_id):
             raise NotFoundError(f"no integration {integration_id}")
+        if self._delivery is not None:
+            self._delivery.removed(old)
         self._discard_secrets(secret_refs(old))
         if self._s.source_shapes is not None:
             with contextlib.suppress(MapperError):  # a leftover shape names no integration
@@ -288,7 +299,29 @@ class Admin:
         updated = self._s.integrations.update_fields(
             integration_id, {"active": not old.get("active", True)}
         )
-        return self._shown(updated)
+        return self._with_delivery(self._shown(updated))
+
+    def pause_delivery(self, integration_id: str, reason: str | None = None) -> dict[str, Any]:
+        """Pause delivery: events are still accepted, their runs are held, nothing is sent."""
+        doc = self._stored(integration_id)
+        self._delivery_control().pause(doc, reason, "user")
+        return self.get_integration(integration_id)
+
+    def resume_delivery(self, integration_id: str) -> dict[str, Any]:
+        """Resume delivery: the held runs are sent, oldest first, within the rate limit."""
+        doc = self._stored(integration_id)
+        self._delivery_control().resume(doc)
+        return self.get_integration(integration_id)
+
+    def _delivery_control(self) -> DeliveryControl:
+        if self._delivery is None:
+            raise ConflictError("pausing delivery is not enabled on this platform")
+        return self._delivery
+
+    def _with_delivery(self, shown: dict[str, Any]) -> dict[str, Any]:
+        if self._delivery is None or not shown.get("id"):
+            return shown
+        return shown | {"delivery": self._delivery.shown(str(shown["id"]))}
 
     # --- versions -----------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from .api_schema import (
     KeyCreated,
     KeyPage,
     KeyRequest,
+    PauseRequest,
     PreviewFailure,
     PreviewRequest,
     PreviewResult,
@@ -72,6 +73,7 @@ _MODELS: list[type[BaseModel]] = [
     UnsavedPreviewRequest,
     ValidateRequest,
     TestRequest,
+    PauseRequest,
     IntegrationStats,
     SourceSchema,
     PublishedMessage,
@@ -235,6 +237,21 @@ def _operations() -> dict[str, dict[str, Any]]:
         },
         "toggle": {
             "post": {"summary": "Flip `active`", "responses": {"200": integration} | _errors(404)},
+        },
+        "pause_delivery": {
+            "post": {
+                "summary": "Pause delivery: events are still accepted (202), their runs are "
+                "held and nothing is sent until delivery is resumed",
+                "requestBody": _body("PauseRequest", required=False),
+                "responses": {"200": integration} | _errors(400, 404, 409),
+            },
+        },
+        "resume_delivery": {
+            "post": {
+                "summary": "Resume delivery: the held runs are sent, oldest first, within the "
+                "target's rateLimit",
+                "responses": {"200": integration} | _errors(404, 409),
+            },
         },
         "rotate_signing_secret": {
             "post": {

@@ -33,6 +33,14 @@ URLS = Map(
         Rule("/api/integrations/<id>/", endpoint="integration", methods=["GET", "PUT", "DELETE"]),
         Rule("/api/integrations/<id>/toggle_active/", endpoint="toggle", methods=["POST"]),
         Rule(
+            "/api/integrations/<id>/pause_delivery/", endpoint="pause_delivery", methods=["POST"]
+        ),
+        Rule(
+            "/api/integrations/<id>/resume_delivery/",
+            endpoint="resume_delivery",
+            methods=["POST"],
+        ),
+        Rule(
             "/api/integrations/<id>/rotate_signing_secret/",
             endpoint="rotate_signing_secret",
             methods=["POST"],
@@ -75,6 +83,8 @@ ROLES: dict[str, dict[str, str]] = {
     "integrations": {"GET": VIEWER, "POST": EDITOR},
     "integration": {"GET": VIEWER, "PUT": EDITOR, "DELETE": EDITOR},
     "toggle": {"POST": EDITOR},
+    "pause_delivery": {"POST": EDITOR},
+    "resume_delivery": {"POST": EDITOR},
     "rotate_signing_secret": {"POST": EDITOR},
     "preview_saved": {"POST": EDITOR},
     "send_test": {"POST": EDITOR},
@@ -142,6 +152,14 @@ class TestRequest(_Body):
     """Send one payload through the saved integration for real (a run of kind `test`)."""
 
     payload: Any = Field(default=None, description="Defaults to the saved samplePayload.")
+
+
+class PauseRequest(_Body):
+    """Pause an integration's delivery: events are still accepted; their runs are held."""
+
+    reason: str | None = Field(
+        default=None, max_length=500, description="Why, shown with the integration."
+    )
 
 
 class ValidateRequest(_Body):

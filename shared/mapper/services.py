@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .admin import Admin, Listeners, Site
     from .audit import AuditLog
     from .cloud_tasks import CloudTasksQueue
+    from .delivery_control import DeliveryControl
     from .engine.plan import PlanCache
     from .pipeline import Intake, Integrations, Reconciler, Worker
     from .pipeline.deliver import Deliverer
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from .secrets import SecretBackend, SecretResolver
     from .sources.oidc import OidcVerifier
     from .sources.subscriptions import PubSubClients
+    from .store.delivery import DeliveryStateStore
     from .store.integrations import IntegrationStore
     from .store.jobs import PullStateStore, RedriveJobStore, SignatureFailureStore
     from .store.runs import RunStore
@@ -73,6 +75,7 @@ class Services:
     redrive_jobs: RedriveJobStore | None = None  # the api's and the pull function's
     source_shapes: SourceShapeStore | None = None  # docs/mapping.md, "Source shape and drift"
     dedupe_keys: DedupeKeyStore | None = None  # source.dedupe
+    delivery_states: DeliveryStateStore | None = None  # paused delivery, circuit breaker
 
 
 def build_services(environ: Mapping[str, str] | None = None) -> Services:
@@ -84,6 +87,7 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
     from .pipeline.integrations import DEFAULT_TTL_S
     from .queue import Queue, latency_publisher_settings
     from .secrets import LocalSecretBackend, SecretManagerBackend, SecretResolver
+    from .store.delivery import DeliveryStateStore
     from .store.integrations import IntegrationStore
     from .store.jobs import PullStateStore, RedriveJobStore, SignatureFailureStore
     from .store.runs import RunStore
@@ -125,6 +129,7 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
         redrive_jobs=RedriveJobStore(db, retention=retention),
         source_shapes=SourceShapeStore(db),
         dedupe_keys=DedupeKeyStore(db),
+        delivery_states=DeliveryStateStore(db),
     )
 
 
@@ -176,8 +181,14 @@ def worker() -> Worker:
             setting("RETRY_MAX_BACKOFF_SECONDS", str(cfg.DEFAULT_MAX_BACKOFF_S))
         ),
     )
+    gate = None
+    if s.delivery_states is not None:
+        from .pipeline.pacing import DeliveryGate
+
+        gate = DeliveryGate(s.delivery_states, s.runs, paced_queues)
     return Worker(
-        s.integrations, s.runs, s.plans, s.secrets, s.egress, retry=platform_retry, queue=s.queue
+        s.integrations, s.runs, s.plans, s.secrets, s.egress, retry=platform_retry,
+        queue=s.queue, gate=gate,
     )
 
 
@@ -186,7 +197,30 @@ def deliverer() -> Deliverer:
     """The deliver function's pipeline: a queued task's run, sent by the worker's code."""
     from .pipeline.deliver import Deliverer
 
-    return Deliverer(worker(), services().runs)
+    s = services()
+    return Deliverer(worker(), s.runs, paced_queues, s.delivery_states)
+
+
+def paced_queues() -> CloudTasksQueue | None:
+    """The delivery queues when this platform has them (DELIVER_URL set), else None.
+
+    Without them every run takes the fast path, and `target.rateLimit` is refused on save.
+    Read on each use, not once: cheap (the queues themselves are built once).
+    """
+    if not setting("DELIVER_URL", ""):
+        return None
+    return delivery_queues()
+
+
+@cache
+def delivery_control() -> DeliveryControl | None:
+    """Pause, resume and the paced targets' queues, for the control plane."""
+    from .delivery_control import DeliveryControl
+
+    s = services()
+    if s.delivery_states is None:
+        return None
+    return DeliveryControl(s.delivery_states, s.runs, s.queue, paced_queues)
 
 
 @cache
@@ -272,7 +306,9 @@ def admin() -> Admin:
         stuck_after_s=reconciler().horizon_s,
     )
     bulk = redriver() if s.redrive_jobs is not None else None  # tests may build without
-    return Admin(stores, intake(), site(), listeners(), redriver=bulk)
+    return Admin(
+        stores, intake(), site(), listeners(), redriver=bulk, delivery=delivery_control()
+    )
 
 
 @cache

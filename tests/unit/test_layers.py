@@ -95,6 +95,7 @@ FLOORS: list[tuple[str, dict[str, tuple[str, ...]]]] = [
     ("control", {"control": (
         "mapper.pull", "mapper.redrive", "mapper.admin", "mapper.access", "mapper.keys",
         "mapper.audit", "mapper.http_edge", "mapper.api_schema", "mapper.api_openapi",
+        "mapper.delivery_control",
     )}),
     ("wiring", {"wiring": ("mapper.services",)}),
 ]

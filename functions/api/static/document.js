@@ -13,10 +13,10 @@ import { TRANSFORMS } from './schema.js';
  */
 export const CONTRACT = {
   "documentFields": ["name", "active", "source", "condition", "mappings", "target", "targets",
-    "sandbox", "retry", "samplePayload", "searchKeys", "tests"],
+    "sandbox", "retry", "circuitBreaker", "samplePayload", "searchKeys", "tests"],
   "serverFields": ["id", "version", "webhookPath", "webhookUrl", "pushPath", "pushEndpoint",
     "listenerActive", "managedSubscription", "lastPulledAt", "listenerError",
-    "signatureFailures", "newSigningSecret", "createdAt", "updatedAt"],
+    "signatureFailures", "newSigningSecret", "delivery", "createdAt", "updatedAt"],
   "secretPaths": [
     ["source", "signature", "secret"],
     ["source", "credentials"],

@@ -156,6 +156,14 @@ export function createDraft({ base = null, doc, sampleText = '' }) {
       put(path, value);
       notify('setSetting', path);
     },
+    /** A delivery setting group (target.rateLimit, retry, circuitBreaker); undefined removes it. */
+    setDeliveryGroup(path, value) {
+      if (!['target.rateLimit', 'retry', 'circuitBreaker'].includes(path)) {
+        throw new Error(`not a delivery setting: ${path}`);
+      }
+      put(path, value);
+      notify('setDeliveryGroup', path);
+    },
     /** Several target settings at once (the local mail catcher's server, port and TLS). */
     useTargetSettings(settings) {
       for (const [key, value] of Object.entries(settings)) put(`target.${key}`, value);

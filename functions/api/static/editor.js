@@ -8,6 +8,7 @@
 // offered only once Validate passes for the document exactly as it is.
 
 import { api, ApiError, waitForRun } from './api.js';
+import { deliveryControls } from './delivery.js';
 import { confirmDialog } from './dialog.js';
 import { blankDocument, documentToSave, fingerprint } from './document.js';
 import { notify } from './dom.js';
@@ -219,6 +220,7 @@ class Editor {
     state.problems = { preview: [], validate: [] };
     state.justSaved = justSaved !== null && justSaved === state.id;
     this.build();
+    view.renderDelivery(base ? deliveryControls(base) : null);
     if (stored && base) view.showRestored(stored, base);
     if (stored && stored.droppedSecrets && stored.droppedSecrets.length) {
       view.showDroppedSecrets(stored.droppedSecrets);

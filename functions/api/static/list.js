@@ -1,6 +1,7 @@
 // The integrations list: what each one connects, whether it is on, how it has been doing.
 
 import { api } from './api.js';
+import { deliveryControls } from './delivery.js';
 import { confirmDialog } from './dialog.js';
 import { dig, secretPlaces, SERVER_FIELDS } from './document.js';
 import {
@@ -163,6 +164,7 @@ export function renderList(main, query = new URLSearchParams()) {
       el('td', {}, describeSource(doc.source)),
       el('td', {}, doc.targets ? `${doc.targets.length} targets` : describeTarget(doc.target)),
       el('td', {}, toggle),
+      el('td', {}, deliveryControls(doc)),
       stats,
       el('td', { class: 'actions' },
         el('a', { class: 'button quiet', href: `#/integrations/${encodeURIComponent(doc.id)}/configure`,
@@ -241,8 +243,8 @@ export function renderList(main, query = new URLSearchParams()) {
         replace(results, el('table', { class: 'table integrations' },
           el('caption', { class: 'visually-hidden' }, 'Integrations'),
           el('thead', {}, el('tr', {},
-            ['Name', 'Source', 'Target', 'Active', 'Last run', 'Success (24 h)', 'In flight',
-              'Actions']
+            ['Name', 'Source', 'Target', 'Active', 'Delivery', 'Last run', 'Success (24 h)',
+              'In flight', 'Actions']
               .map((name) => el('th', { scope: 'col' }, name)))),
           tbody));
       }

@@ -498,6 +498,60 @@ function bodyField(ctx) {
   });
 }
 
+/**
+ * A group of numbers set together (target.rateLimit, retry, circuitBreaker): the group is
+ * set once any of its fields holds a value, and removed when all are emptied.
+ */
+function numberGroup(ctx, path, fields) {
+  const current = dig(ctx.draft.doc, keys(path)) || {};
+  const inputs = fields.map(([name, label, placeholder, hint]) => {
+    const input = el('input', {
+      type: 'text', inputmode: 'numeric', autocomplete: 'off', spellcheck: 'false', placeholder,
+      value: current[name] === undefined || current[name] === null ? '' : String(current[name]),
+    });
+    input.dataset.name = name;
+    return field(label, input, { hint, path: `${path}.${name}` });
+  });
+  const sync = () => {
+    const value = {};
+    for (const box of inputs) {
+      const input = box.querySelector('input');
+      const number = asNumber(input.value);
+      if (number !== undefined) value[input.dataset.name] = number;
+    }
+    ctx.draft.setDeliveryGroup(path, Object.keys(value).length ? value : undefined);
+  };
+  for (const box of inputs) box.querySelector('input').addEventListener('input', sync);
+  return inputs;
+}
+
+/** Pace, retries and the circuit breaker (docs/delivery.md). */
+function deliverySettings(ctx) {
+  const paced = ctx.draft.doc.target.type === 'http'
+    ? el('fieldset', { class: 'rate-limit' }, el('legend', {}, 'Rate limit (optional)'),
+      numberGroup(ctx, 'target.rateLimit', [
+        ['perSecond', 'Requests a second', 'none', 'At most this many in any second (up to 500); '
+          + 'more wait in the target\'s queue, none is dropped.'],
+        ['maxConcurrent', 'At once', '5000', 'At most this many requests in flight.'],
+      ]))
+    : null;
+  return el('section', { class: 'card', 'aria-labelledby': 'delivery-title' },
+    el('h2', { id: 'delivery-title' }, 'Delivery'),
+    paced,
+    el('fieldset', { class: 'retry' }, el('legend', {}, 'Retries (optional)'),
+      numberGroup(ctx, 'retry', [
+        ['maxAttempts', 'Attempts in all', '10', 'Then the run is dead_lettered.'],
+        ['initialBackoffSeconds', 'First wait (seconds)', '10', 'Doubles after each failure.'],
+        ['maxBackoffSeconds', 'Longest wait (seconds)', '600', 'Retry-After is honoured up to this.'],
+        ['maxAgeSeconds', 'Give up after (seconds)', '604800', 'Counted from when the event arrived.'],
+      ])),
+    el('fieldset', { class: 'circuit' }, el('legend', {}, 'Circuit breaker (optional)'),
+      numberGroup(ctx, 'circuitBreaker', [
+        ['consecutiveFailures', 'Pause after failures in a row', 'off',
+          'Delivery pauses itself (by circuit) until resumed; new runs are held.'],
+      ])));
+}
+
 /** The whole step, built from the draft. */
 export function configureStep(ctx) {
   const { doc } = ctx.draft;
@@ -523,5 +577,6 @@ export function configureStep(ctx) {
     el('section', { class: 'card', 'aria-labelledby': 'about-title' },
       el('h2', { id: 'about-title' }, 'Integration'),
       textField(ctx, 'Name', 'name', { placeholder: 'Payments to Slack' })),
-    el('div', { class: 'grid-2 align-start' }, source, target));
+    el('div', { class: 'grid-2 align-start' }, source, target),
+    deliverySettings(ctx));
 }

@@ -54,6 +54,12 @@ MAX_AGE_S = 604_800
 MAX_RATE_PER_SECOND = 10_000  # source.rateLimit.perSecond
 MAX_DEDUPE_PATHS = 5  # source.dedupe.paths
 MAX_DEDUPE_WINDOW_S = 604_800  # source.dedupe.windowSeconds: 7 days
+# target.rateLimit: Cloud Tasks' own maxima per queue (cloud_tasks.py holds the same; a test
+# holds them equal).
+MAX_TARGET_PER_SECOND = 500
+MAX_TARGET_CONCURRENT = 5000
+# circuitBreaker.consecutiveFailures
+MAX_CONSECUTIVE_FAILURES = 10_000
 MAX_TARGETS = 10  # targets: a fan-out's receivers
 MAX_TARGET_NAME_CHARS = 63
 # The name of an integration's single `target`: it keys its delivery as a fan-out's names do.
@@ -389,6 +395,25 @@ def _no_credentials_in_url(value: str) -> str:
     return value
 
 
+class TargetRateLimit(_Model):
+    """How hard the receiver may be pressed, across every instance (docs/delivery.md)."""
+
+    per_second: StrictInt | StrictFloat = Field(
+        gt=0,
+        le=MAX_TARGET_PER_SECOND,
+        allow_inf_nan=False,
+        description=f"At most this many requests in any second (more than 0, at most "
+        f"{MAX_TARGET_PER_SECOND}); events beyond it wait, none is refused or dropped.",
+    )
+    max_concurrent: StrictInt = Field(
+        default=MAX_TARGET_CONCURRENT,
+        ge=1,
+        le=MAX_TARGET_CONCURRENT,
+        description=f"At most this many requests in flight at once (1 to "
+        f"{MAX_TARGET_CONCURRENT}).",
+    )
+
+
 class HttpTarget(_Model):
     """An HTTP request per message."""
 
@@ -418,6 +443,11 @@ class HttpTarget(_Model):
     )
     signing: SigningConfig | None = Field(
         default=None, description="Sign every request with Standard Webhooks headers."
+    )
+    rate_limit: TargetRateLimit | None = Field(
+        default=None,
+        description="Optional: pace delivery through the target's own queue (perSecond, "
+        "maxConcurrent).",
     )
     receiver_schema: dict[str, Any] | None = Field(
         default=None,
@@ -601,6 +631,17 @@ class RetryPolicy(_Model):
         return self
 
 
+class CircuitBreaker(_Model):
+    """Pause delivery by itself after this many failed attempts in a row."""
+
+    consecutive_failures: StrictInt = Field(
+        ge=1,
+        le=MAX_CONSECUTIVE_FAILURES,
+        description="Failed attempts in a row (any run of the integration; a success resets "
+        "the count) after which delivery is paused with by: circuit, until resumed.",
+    )
+
+
 def _server(description: str) -> Any:
     """A field the server sets: accepted on write (a read can be sent back) and ignored."""
     return Field(default=None, description=description, json_schema_extra=SERVER_OWNED)
@@ -689,6 +730,11 @@ class Integration(_Model):
         description="How failed deliveries are retried; absent: the platform's settings "
         "(the defaults shown).",
     )
+    circuit_breaker: CircuitBreaker | None = Field(
+        default=None,
+        description="Optional: pause delivery by itself after that many failed attempts in "
+        "a row.",
+    )
     sample_payload: Any = Field(
         default=None, description="A payload to try the integration with (test, preview)."
     )
@@ -735,6 +781,10 @@ class Integration(_Model):
     new_signing_secret: StrictStr | None = _server(
         "The HTTP target's new whsec_ signing key, shown once: in the answer that created "
         "or rotated it, never again; read-only."
+    )
+    delivery: dict[str, Any] | None = _server(
+        "Whether delivery is paused: state (active or paused), reason, since, by (user or "
+        "circuit), held (runs waiting for resume), consecutiveFailures; read-only."
     )
     created_at: StrictStr | None = _server("When it was created (ISO-8601); read-only.")
     updated_at: StrictStr | None = _server("When it last changed (ISO-8601); read-only.")

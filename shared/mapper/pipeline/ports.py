@@ -533,3 +533,41 @@ class DeliveryQueue(Protocol):
     def held(self, key: QueueKey) -> int:
         """How many tasks the queue holds now (waiting, scheduled, or being retried)."""
         ...
+
+
+class DeliveryStates(Protocol):
+    """Per integration: whether its delivery is paused, its queue's generation, its failures.
+
+    One small document per integration, apart from the integration's own (a pause is not a
+    new version of it, and the worker reads it fresh, past the configuration cache).
+    Fields: `state` ("active" | "paused"), `reason`, `since`, `by` ("user" | "circuit"),
+    `generation` (the target queue's), `resumes`, `consecutiveFailures`.
+    """
+
+    def get(self, integration_id: str) -> dict[str, Any] | None:
+        """The integration's delivery state, or None (active, generation 0, no failures)."""
+        ...
+
+    def pause(self, integration_id: str, fields: Mapping[str, Any]) -> bool:
+        """Pause (with reason, since, by) unless already paused; whether this call paused it."""
+        ...
+
+    def resume(self, integration_id: str) -> dict[str, Any]:
+        """Mark delivery active, count a resume, reset the failures; the state after."""
+        ...
+
+    def failed(self, integration_id: str) -> int:
+        """Count one more failed attempt in a row (a server-side increment); the count."""
+        ...
+
+    def succeeded(self, integration_id: str) -> None:
+        """Reset the failures in a row to 0."""
+        ...
+
+    def next_generation(self, integration_id: str) -> int:
+        """Count the target queue's generation up (before deleting its queue); the new one."""
+        ...
+
+    def forget(self, integration_id: str) -> None:
+        """Drop the state of a deleted integration (its generation is kept: names stay used)."""
+        ...
