@@ -263,6 +263,30 @@ resource "google_firestore_field" "signature_failures_ttl" {
   index_config {}
 }
 
+# mapper.store.indexes.SHAPE_INDEX_EXEMPTIONS: a source shape is read by id only, and its
+# paths are rewritten on every merge.
+resource "google_firestore_field" "source_shapes_unindexed" {
+  for_each   = toset(["paths"])
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "sourceShapes"
+  field      = each.value
+
+  index_config {}
+}
+
+# source.dedupe keys (mapper.store.shapes.DedupeKeyStore): each expires at the end of its
+# window; one found later, not deleted yet, is taken over by the next event.
+resource "google_firestore_field" "dedupe_keys_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "dedupeKeys"
+  field      = "expireAt"
+
+  ttl_config {}
+  index_config {}
+}
+
 # Failed API sign-ins per address and minute (mapper.store.team.SignInFailureStore), counted by
 # every api instance; each expires a day after its last failure.
 resource "google_firestore_field" "sign_in_failures_ttl" {

@@ -514,6 +514,50 @@ class CountingSignatureFailures:
         self.last[integration_id] = (headers, reason)
 
 
+class FakeSourceShapes:
+    """Source shapes, one per integration, replaced whole (ours: SourceShapes)."""
+
+    def __init__(self) -> None:
+        self.shapes: dict[str, dict[str, Any]] = {}
+        self.updates = 0
+
+    def get(self, integration_id: str) -> dict[str, Any] | None:
+        shape = self.shapes.get(integration_id)
+        return copy.deepcopy(shape) if shape is not None else None
+
+    def update(
+        self, integration_id: str, change: Callable[[dict[str, Any] | None], dict[str, Any]]
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        before = self.get(integration_id)
+        after = change(copy.deepcopy(before))
+        self.shapes[integration_id] = copy.deepcopy(after)
+        self.updates += 1
+        return before, after
+
+    def delete(self, integration_id: str) -> None:
+        self.shapes.pop(integration_id, None)
+
+
+class FakeDedupeKeys:
+    """Dedupe keys created once, taken over after their window (ours: DedupeKeys)."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, dict[str, Any]] = {}
+
+    def claim(
+        self, key: str, run_id: str, integration_id: str, window_s: float, now: float
+    ) -> str:
+        held = self.keys.get(key)
+        if held is not None and held["createdAt"] + window_s > now:
+            return str(held["runId"])
+        self.keys[key] = {"runId": run_id, "integrationId": integration_id, "createdAt": now}
+        return run_id
+
+    def release(self, key: str, run_id: str) -> None:
+        if self.keys.get(key, {}).get("runId") == run_id:
+            del self.keys[key]
+
+
 class FakePullState:
     """When each pull integration was last drained."""
 

@@ -470,6 +470,12 @@ def _limit(request: flask.Request) -> int:
     return limit
 
 
+def _source_schema(
+    admin: Admin, request: flask.Request, body: Any, id: str
+) -> flask.Response:
+    return _json(200, admin.source_schema(id))
+
+
 # --- versions, backtest, redrive (docs/api.md) --------------------------------------------
 
 
@@ -554,6 +560,7 @@ _HANDLERS: dict[str, Callable[..., flask.Response]] = {
     "send_test": _send_test,
     "test_pubsub": _test_pubsub,
     "stats": _stats,
+    "source_schema": _source_schema,
     "preview": _preview,
     "validate_saved": _validate_saved,
     "validate": _validate,

@@ -49,9 +49,11 @@ from .pipeline.ports import (
     PullState,
     RunRecords,
     SignatureFailures,
+    SourceShapes,
 )
 from .pipeline.reconcile import DEFAULT_HORIZON_S
 from .pipeline.runs import IN_FLIGHT, TERMINAL, RunStatus, SourceKind, event_id, run_id_for
+from .pipeline.shape import read_paths, source_schema
 from .redrive import Redriver
 from .secrets import (
     SecretBackend,
@@ -119,6 +121,7 @@ class AdminStores:
     secret_backend: SecretBackend
     egress: EgressPolicy
     signature_failures: SignatureFailures | None = None
+    source_shapes: SourceShapes | None = None
     stuck_after_s: float = DEFAULT_HORIZON_S  # the reconciler's horizon: older is "stuck"
 
 
@@ -288,6 +291,9 @@ class Admin:
         if self._delivery is not None:
             self._delivery.removed(old)
         self._discard_secrets(secret_refs(old))
+        if self._s.source_shapes is not None:
+            with contextlib.suppress(MapperError):  # a leftover shape names no integration
+                self._s.source_shapes.delete(integration_id)
 
     def toggle_active(self, integration_id: str) -> dict[str, Any]:
         """Flip `active`."""
@@ -505,6 +511,17 @@ class Admin:
             typed, payload, run_id=run_id, source_kind=SourceKind.TEST, deduplicate=False
         )
         return {"status": RunStatus.QUEUED, "runId": run_id}
+
+    def source_schema(self, integration_id: str) -> dict[str, Any]:
+        """The shape of its accepted payloads and their drift (docs/mapping.md)."""
+        doc = self._stored(integration_id)
+        shapes = self._s.source_shapes
+        stored = shapes.get(integration_id) if shapes is not None else None
+        try:
+            reads = read_paths(cfg.parse_integration(doc))
+        except ConfigError:
+            reads = []  # a stored document that no longer parses: drift is still shown
+        return source_schema(stored, reads)
 
     def stats(self, integration_id: str, since: str) -> dict[str, Any]:
         """Run counts since a time, and the latest run, for the integrations list."""

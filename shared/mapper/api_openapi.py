@@ -42,6 +42,7 @@ from .api_schema import (
     RunPage,
     RunRecord,
     RunTestsRequest,
+    SourceSchema,
     TestRequest,
     TestsFailedBody,
     TestsResult,
@@ -74,6 +75,7 @@ _MODELS: list[type[BaseModel]] = [
     TestRequest,
     PauseRequest,
     IntegrationStats,
+    SourceSchema,
     PublishedMessage,
     PreviewResult,
     PreviewFailure,
@@ -287,6 +289,13 @@ def _operations() -> dict[str, dict[str, Any]]:
                 ],
                 "responses": {"200": _json(_ref("IntegrationStats"), "The counts.")}
                 | _errors(400, 404),
+            },
+        },
+        "source_schema": {
+            "get": {
+                "summary": "The shape of the payloads it accepted (sampled) and its drift",
+                "responses": {"200": _json(_ref("SourceSchema"), "The shape.")}
+                | _errors(404),
             },
         },
         "preview_saved": {

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .store.jobs import PullStateStore, RedriveJobStore, SignatureFailureStore
     from .store.notify import NotifyWindowStore
     from .store.runs import RunStore
+    from .store.shapes import DedupeKeyStore, SourceShapeStore
     from .store.team import AuditStore, KeyStore, SignInFailureStore
     from .targets import EgressPolicy
 
@@ -74,6 +75,8 @@ class Services:
     audit: AuditStore | None = None
     sign_in_failures: SignInFailureStore | None = None
     redrive_jobs: RedriveJobStore | None = None  # the api's and the pull function's
+    source_shapes: SourceShapeStore | None = None  # docs/mapping.md, "Source shape and drift"
+    dedupe_keys: DedupeKeyStore | None = None  # source.dedupe
     delivery_states: DeliveryStateStore | None = None  # paused delivery, circuit breaker
     notify_windows: NotifyWindowStore | None = None  # the worker's and dead_letter's
 
@@ -92,6 +95,7 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
     from .store.jobs import PullStateStore, RedriveJobStore, SignatureFailureStore
     from .store.notify import NotifyWindowStore
     from .store.runs import RunStore
+    from .store.shapes import DedupeKeyStore, SourceShapeStore
     from .store.team import DEFAULT_AUDIT_RETENTION_DAYS, AuditStore, KeyStore, SignInFailureStore
     from .targets import EgressPolicy
 
@@ -127,6 +131,8 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
         sign_in_failures=SignInFailureStore(db),
         audit=AuditStore(db, retention=timedelta(days=audit_days)),
         redrive_jobs=RedriveJobStore(db, retention=retention),
+        source_shapes=SourceShapeStore(db),
+        dedupe_keys=DedupeKeyStore(db),
         delivery_states=DeliveryStateStore(db),
         notify_windows=NotifyWindowStore(db),
     )
@@ -145,8 +151,11 @@ def services() -> Services:
 def intake() -> Intake:
     """The webhook's, push's and pull's way in (MAX_BODY_BYTES, the push OIDC check)."""
     from .pipeline import Intake
+    from .pipeline.shape import ShapeRecorder, log_drift
 
     s = services()
+    # source.drift goes to the log until a notifier is wired (docs/mapping.md).
+    shapes = ShapeRecorder(s.source_shapes, on_drift=log_drift) if s.source_shapes else None
     return Intake(
         s.integrations,
         s.runs,
@@ -155,6 +164,8 @@ def intake() -> Intake:
         max_body_bytes=max_body_bytes(),
         push_verifier=push_verifier(),
         signature_failures=s.signature_failures,
+        dedupe_keys=s.dedupe_keys,
+        shapes=shapes,
     )
 
 
@@ -319,6 +330,7 @@ def admin() -> Admin:
         secret_backend=s.secret_backend,
         egress=s.egress,
         signature_failures=s.signature_failures,
+        source_shapes=s.source_shapes,
         stuck_after_s=reconciler().horizon_s,
     )
     bulk = redriver() if s.redrive_jobs is not None else None  # tests may build without

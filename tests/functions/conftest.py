@@ -25,11 +25,13 @@ from tests.fakes import (
     Clock,
     CountingSignatureFailures,
     FakeAuditStore,
+    FakeDedupeKeys,
     FakeDeliveryStates,
     FakeIntegrations,
     FakeKeyStore,
     FakeQueue,
     FakeRuns,
+    FakeSourceShapes,
     PlainSecrets,
 )
 from tests.pipeline.support import HOOK, ScriptedTarget
@@ -56,6 +58,8 @@ class Fakes:
         self.failures = CountingSignatureFailures()
         self.keys = FakeKeyStore()
         self.audit = FakeAuditStore()
+        self.shapes = FakeSourceShapes()
+        self.dedupe = FakeDedupeKeys()
         self.delivery_states = FakeDeliveryStates(self.clock)
 
     def services(self) -> Services:
@@ -72,6 +76,8 @@ class Fakes:
             signature_failures=self.failures,  # type: ignore[arg-type]
             keys=self.keys,  # type: ignore[arg-type]
             audit=self.audit,  # type: ignore[arg-type]
+            source_shapes=self.shapes,  # type: ignore[arg-type]
+            dedupe_keys=self.dedupe,  # type: ignore[arg-type]
             delivery_states=self.delivery_states,  # type: ignore[arg-type]
         )
 

@@ -88,6 +88,8 @@ export const api = {
     call('POST', `/api/integrations/${id(integrationId)}/toggle_active/`),
   stats: (integrationId, since) =>
     call('GET', `/api/integrations/${id(integrationId)}/stats/?since=${encodeURIComponent(since)}`),
+  sourceSchema: (integrationId) =>
+    call('GET', `/api/integrations/${id(integrationId)}/source_schema/`),
   sendTest: (integrationId, payload) =>
     call('POST', `/api/integrations/${id(integrationId)}/test/`, { payload }),
   publishTest: (integrationId, payload) =>

@@ -15,6 +15,7 @@ import { notify } from './dom.js';
 import { createDraft } from './draft.js';
 import { EditorView, STEPS } from './editor-view.js';
 import { healthLine, signatureWarning } from './health.js';
+import { driftBadge, shapePanel } from './source-shape.js';
 import { createPreviewer } from './preview.js';
 import { configureStep } from './step-configure.js';
 import { mapStep } from './step-map.js';
@@ -160,15 +161,16 @@ class Editor {
       this.view.clearHealth();
       return;
     }
-    let stats = null;
-    try {
-      stats = await api.stats(this.state.id, new Date(Date.now() - DAY_MS).toISOString());
-    } catch {
+    const [stats, shape] = await Promise.all([
       // no stats: the line is left out, the warning still shown
-    }
+      api.stats(this.state.id, new Date(Date.now() - DAY_MS).toISOString()).catch(() => null),
+      // no shape yet (or not readable): no panel
+      api.sourceSchema(this.state.id).catch(() => null),
+    ]);
     if (this.disposed) return;
     this.view.renderHealth(signatureWarning(this.state.signatureFailures),
-      stats ? healthLine(stats) : null);
+      stats ? healthLine(stats) : null, shapePanel(shape));
+    this.view.showDrift(driftBadge(shape));
   }
 
   // --- steps ---------------------------------------------------------------------------

@@ -53,6 +53,8 @@ MAX_BACKOFF_S = 3600
 DEFAULT_MAX_AGE_S = 604_800  # 7 days: how long Pub/Sub keeps a message it could not deliver
 MAX_AGE_S = 604_800
 MAX_RATE_PER_SECOND = 10_000  # source.rateLimit.perSecond
+MAX_DEDUPE_PATHS = 5  # source.dedupe.paths
+MAX_DEDUPE_WINDOW_S = 604_800  # source.dedupe.windowSeconds: 7 days
 # target.rateLimit: Cloud Tasks' own maxima per queue (cloud_tasks.py holds the same; a test
 # holds them equal).
 MAX_TARGET_PER_SECOND = 500
@@ -164,6 +166,34 @@ class RateLimit(_Model):
     )
 
 
+def _dedupe_path(value: Any) -> Any:
+    # Like a search key: one value read from the payload, so no [*].
+    try:
+        steps = parse_path(value)
+    except PathError as exc:
+        raise PydanticCustomError("dedupe_path", "{reason}", {"reason": str(exc)}) from None
+    if WILDCARD in steps:
+        raise PydanticCustomError("dedupe_path", "a dedupe path reads one value: no [*]")
+    return value
+
+
+class Dedupe(_Model):
+    """Events whose values at `paths` were seen within `windowSeconds` are not run again."""
+
+    paths: list[Annotated[StrictStr, AfterValidator(_dedupe_path)]] = Field(
+        min_length=1,
+        max_length=MAX_DEDUPE_PATHS,
+        description=f"1 to {MAX_DEDUPE_PATHS} paths into the payload (e.g. data.id) whose "
+        "values together name the event; an event missing one of them is never a duplicate.",
+    )
+    window_seconds: StrictInt = Field(
+        ge=1,
+        le=MAX_DEDUPE_WINDOW_S,
+        description="Seconds after the first event during which one with the same values "
+        f"answers duplicate and is not run (1 to {MAX_DEDUPE_WINDOW_S}, 7 days).",
+    )
+
+
 class WebhookSource(_Model):
     """Payloads POSTed to the integration's webhookUrl."""
 
@@ -173,6 +203,9 @@ class WebhookSource(_Model):
     )
     rate_limit: RateLimit | None = Field(
         default=None, description="Optional: answer 429 past this many requests a second."
+    )
+    dedupe: Dedupe | None = Field(
+        default=None, description="Optional: answer duplicate to an event already seen."
     )
 
 
@@ -206,6 +239,10 @@ class PubSubSource(_Model):
         default=None,
         description="Push mode only: answer 429 past this many deliveries a second "
         "(Pub/Sub delivers them again later).",
+    )
+    dedupe: Dedupe | None = Field(
+        default=None,
+        description="Optional: acknowledge an event already seen without running it again.",
     )
 
 

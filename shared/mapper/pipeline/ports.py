@@ -11,7 +11,7 @@ their implementations: `targets.Target`, `targets.SecretResolver`, `secrets.Secr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -408,6 +408,43 @@ class RedriveJobs(Protocol):
 
     def touch(self, job_id: str, seen_updated_at: str, fields: dict[str, Any]) -> bool:
         """Set fields if the job is unchanged since `seen_updated_at`; False if it changed."""
+        ...
+
+
+# --- source shape and dedupe (docs/mapping.md) -------------------------------------------
+
+
+class SourceShapes(Protocol):
+    """The shape of each integration's accepted payloads, one document per integration."""
+
+    def get(self, integration_id: str) -> dict[str, Any] | None:
+        """The stored shape, or None."""
+        ...
+
+    def update(
+        self,
+        integration_id: str,
+        change: Callable[[dict[str, Any] | None], dict[str, Any]],
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Replace the shape with `change(stored)` atomically; (before, after)."""
+        ...
+
+    def delete(self, integration_id: str) -> None:
+        """Forget an integration's shape."""
+        ...
+
+
+class DedupeKeys(Protocol):
+    """Which run first carried each `source.dedupe` value, for its window."""
+
+    def claim(
+        self, key: str, run_id: str, integration_id: str, window_s: float, now: float
+    ) -> str:
+        """The run holding `key`: `run_id` when this call took it (none held it in its window)."""
+        ...
+
+    def release(self, key: str, run_id: str) -> None:
+        """Free `key` if `run_id` holds it: that run was not queued after all."""
         ...
 
 

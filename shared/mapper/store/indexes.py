@@ -91,3 +91,6 @@ AUDIT_INDEXES: tuple[tuple[tuple[str, str], ...], ...] = (
     ),
 )
 AUDIT_INDEX_EXEMPTIONS = ("diffJson", "detailsJson")
+# A source shape is read by its id only: its up to 500 paths (each with its types and
+# times) would otherwise be index entries written on every merge.
+SHAPE_INDEX_EXEMPTIONS = ("paths",)
