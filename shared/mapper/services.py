@@ -193,8 +193,9 @@ def worker() -> Worker:
 
         def circuit_opened(integration_id: str, fields: dict[str, Any]) -> None:
             integration = s.integrations.by_id(integration_id)
-            if integration is not None:
-                notifier().notify(integration, NotifyEvent.DELIVERY_PAUSED, fields)
+            sender = optional_notifier()
+            if integration is not None and sender is not None:
+                sender.notify(integration, NotifyEvent.DELIVERY_PAUSED, fields)
 
         gate = DeliveryGate(s.delivery_states, s.runs, paced_queues, on_pause=circuit_opened)
     return Worker(
@@ -216,6 +217,11 @@ def notifier() -> PlatformNotifier:
     assert s.notify_windows is not None
     smtp = SmtpSettings.from_env(os.environ)
     return PlatformNotifier(s.notify_windows, s.secrets, s.egress, smtp)
+
+
+def optional_notifier() -> PlatformNotifier | None:
+    """The notifier where this platform keeps notification windows, else None."""
+    return notifier() if services().notify_windows is not None else None
 
 
 @cache
@@ -247,7 +253,7 @@ def delivery_control() -> DeliveryControl | None:
     if s.delivery_states is None:
         return None
     return DeliveryControl(
-        s.delivery_states, s.runs, s.queue, paced_queues, notifier=notifier()
+        s.delivery_states, s.runs, s.queue, paced_queues, notifier=optional_notifier()
     )
 
 
