@@ -33,7 +33,9 @@ def test_cost_bench_counts_fifty_events(tmp_path: Path) -> None:
     assert report["target_requests"] == 48 + 2 + 10
     webhook, worker = report["functions"]["webhook"], report["functions"]["worker"]
     assert webhook["invocations"] == 50
-    assert webhook["firestore.writes"] == 50
+    # One create per run, plus the sampled source shape: written at an instance's first
+    # payload of an integration, then at most once every 10 s (docs/limits.md).
+    assert 50 < webhook["firestore.writes"] <= 55
     assert webhook["pubsub.published_messages"] == 50
     assert webhook["pubsub.billed_bytes"] >= 50 * 1000
     attempts = report["target_requests"]
