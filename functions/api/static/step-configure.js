@@ -550,6 +550,9 @@ function deliverySettings(ctx) {
         ['consecutiveFailures', 'Pause after failures in a row', 'off',
           'Delivery pauses itself (by circuit) until resumed; new runs are held.'],
       ])));
+}
+
+/**
  * Where operational events go (a run dead-lettered, delivery paused or resumed): a signed
  * POST, an email, or both; at most one of each kind a minute. Blank fields mean none.
  */
@@ -598,6 +601,6 @@ export function configureStep(ctx) {
       el('h2', { id: 'about-title' }, 'Integration'),
       textField(ctx, 'Name', 'name', { placeholder: 'Payments to Slack' })),
     el('div', { class: 'grid-2 align-start' }, source, target),
-    deliverySettings(ctx));
+    deliverySettings(ctx),
     notifyCard(ctx));
 }
