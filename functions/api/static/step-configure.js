@@ -527,7 +527,9 @@ function numberGroup(ctx, path, fields) {
 
 /** Pace, retries and the circuit breaker (docs/delivery.md). */
 function deliverySettings(ctx) {
-  const paced = ctx.draft.doc.target.type === 'http'
+  // A fan-out's targets are not paced (their rateLimit is refused on save).
+  const { target } = ctx.draft.doc;
+  const paced = target && target.type === 'http'
     ? el('fieldset', { class: 'rate-limit' }, el('legend', {}, 'Rate limit (optional)'),
       numberGroup(ctx, 'target.rateLimit', [
         ['perSecond', 'Requests a second', 'none', 'At most this many in any second (up to 500); '
