@@ -125,8 +125,8 @@ def test_a_receiver_limited_to_10_a_second_never_sees_more(paced_platform: Platf
 
 def test_a_receiver_failing_in_a_row_opens_the_circuit(paced_platform: Platform) -> None:
     p = paced_platform
-    p.sink.on("/failing", 400)
-    hook = integration(p, "/failing", circuitBreaker={"consecutiveFailures": 3})
+    p.sink.on("/circuit-failing", 400)
+    hook = integration(p, "/circuit-failing", circuitBreaker={"consecutiveFailures": 3})
     for i in range(3):
         assert p.wait(p.send(hook, {"n": i}))["status"] == "error"
     shown = delivery(p, hook["id"])
@@ -134,10 +134,10 @@ def test_a_receiver_failing_in_a_row_opens_the_circuit(paced_platform: Platform)
 
     later = p.send(hook, {"n": 3})  # accepted, and held: the circuit stops the attempts
     assert p.wait(later, statuses=("held",))["status"] == "held"
-    assert len(p.sink.received("/failing")) == 3
+    assert len(p.sink.received("/circuit-failing")) == 3
 
-    p.sink.on("/failing", 200)
+    p.sink.on("/circuit-failing", 200)
     reply = p.api("POST", f"/api/integrations/{hook['id']}/resume_delivery/")
     assert reply.status_code == 200
     assert p.wait(later)["status"] == "success"
-    assert len(p.sink.received("/failing")) == 4
+    assert len(p.sink.received("/circuit-failing")) == 4
