@@ -158,12 +158,26 @@ class Platform:
         run_id: str,
         statuses: tuple[str, ...] = ("success", "error", "skipped", "dead_lettered"),
         timeout: float = 60,
+        sweep_every: float | None = None,
     ) -> dict[str, Any]:
+        """The run once its status is one of `statuses`.
+
+        With `sweep_every`, the reconciler sweeps at that interval meanwhile, as the
+        scheduled pull function does in the cloud: a run that is retried must not depend on
+        the emulator's redelivery alone, which can stop under load (docs/data-plane.md).
+        """
+        from mapper.services import reconciler
+
         deadline = time.monotonic() + timeout
+        swept = time.monotonic()
+        run = None
         while time.monotonic() < deadline:
             run = self.runs.get(run_id)
             if run and run["status"] in statuses:
                 return run
+            if sweep_every is not None and time.monotonic() - swept >= sweep_every:
+                reconciler().sweep()
+                swept = time.monotonic()
             time.sleep(0.2)
         raise AssertionError(f"run {run_id} still {run and run['status']} after {timeout}s")
 

@@ -287,19 +287,7 @@ def wait_ticking(
     platform: Platform, run_id: str, timeout: float = 120, tick: float = 1
 ) -> dict[str, Any]:
     """Wait for the run to end, sweeping every `tick` s as the scheduled pull function does."""
-    from mapper.services import reconciler
-
-    deadline = time.monotonic() + timeout
-    swept = 0.0
-    while time.monotonic() < deadline:
-        run = platform.runs.get(run_id)
-        if run and run["status"] in ENDED:
-            return run
-        if time.monotonic() - swept >= tick:
-            reconciler().sweep()
-            swept = time.monotonic()
-        time.sleep(0.5)
-    raise AssertionError(f"run {run_id} still {run and run['status']} after {timeout}s")
+    return platform.wait(run_id, ENDED, timeout=timeout, sweep_every=tick)
 
 
 def test_always_failing_events_are_all_dead_lettered_in_time(platform: Platform) -> None:
