@@ -166,7 +166,7 @@ def _rate_limit(user: _User, sink: ReceiverSink, case: ReceiverCase) -> CaseResu
     result = CaseResult(case, accepted=len(accepted))
     _settle(user, sink, path, hook["id"], accepted, case.n / PER_SECOND)
     hits = sink.hits(path)
-    result.max_per_s = _most_in_a_second([h.at for h in hits])
+    result.max_per_s = most_in_a_second([h.at for h in hits])
     result.answered_429 = sum(1 for h in hits if h.status == 429)
     if result.max_per_s > 2 * PER_SECOND:
         result.broken.append(
@@ -417,7 +417,7 @@ def _listed(counts: Counter[Any]) -> str:
     return ", ".join(f"{k} x{v}" for k, v in sorted(counts.items(), key=lambda kv: str(kv[0])))
 
 
-def _most_in_a_second(times: list[float]) -> int:
+def most_in_a_second(times: list[float]) -> int:
     """The most arrivals within any window of one second."""
     times = sorted(times)
     most, first = 0, 0
