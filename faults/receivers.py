@@ -64,6 +64,7 @@ class ReceiverCase:
     title: str
     n: int
     down_s: float = DEFAULT_DOWN_S
+    max_concurrent: int | None = None  # rateLimit.maxConcurrent of the rate-limit case
 
 
 @dataclass
@@ -96,11 +97,14 @@ class CaseResult:
         return found + self.broken
 
 
-def cases(n: int, down_s: float, only: Sequence[str]) -> list[ReceiverCase]:
-    """The receiver cases --only names (all when it names none of the suite's)."""
+def cases(
+    n: int, down_s: float, only: Sequence[str], max_concurrent: int | None = None
+) -> list[ReceiverCase]:
+    """The receiver cases --only names (all when it names none)."""
+    at_once = "" if max_concurrent is None else f", maxConcurrent {max_concurrent}"
     every = [
         ReceiverCase("rate-limit", f"receiver limited to {PER_SECOND}/s, rateLimit "
-                     f"{PER_SECOND}/s", n),
+                     f"{PER_SECOND}/s{at_once}", n, max_concurrent=max_concurrent),
         ReceiverCase("down", f"receiver down {down_s:g} s, circuit breaker, resume", n,
                      down_s=down_s),
         ReceiverCase("pause", "pause, events accepted, resume", n),
@@ -161,7 +165,10 @@ def table(results: Sequence[CaseResult]) -> str:
 def _rate_limit(user: _User, sink: ReceiverSink, case: ReceiverCase) -> CaseResult:
     path = f"/{case.name}"
     sink.answer_with(200, per_second=PER_SECOND)
-    hook = user.create(case, sink.url + path, target={"rateLimit": {"perSecond": PER_SECOND}})
+    limit = {"perSecond": PER_SECOND}
+    if case.max_concurrent is not None:
+        limit["maxConcurrent"] = case.max_concurrent
+    hook = user.create(case, sink.url + path, target={"rateLimit": limit})
     accepted = _send(hook, case)
     result = CaseResult(case, accepted=len(accepted))
     _settle(user, sink, path, hook["id"], accepted, case.n / PER_SECOND)

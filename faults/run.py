@@ -1,7 +1,7 @@
 """`make faults`: every fault experiment against the real local stack, as one table.
 
     .venv/bin/python -m faults.run [--n 1000] [--only healthy,same-key] [--trials 20]
-        [--down-seconds 120]
+        [--down-seconds 120] [--max-concurrent 1]
 
 Starts its own emulators and `python -m local.dev` (faults/stack.py) and a recording sink
 on 127.0.0.2, runs the experiments one after the other, prints a Markdown table and every
@@ -76,7 +76,8 @@ def run(
     args = _parser().parse_args(argv)
     chosen = [e for e in experiments(args.n, args.trials, args.copies)
               if not args.only or e.name in args.only.split(",")]
-    cases = receivers.cases(args.n, args.down_seconds, args.only.split(",") if args.only else [])
+    cases = receivers.cases(args.n, args.down_seconds, args.only.split(",") if args.only else [],
+                            args.max_concurrent)
     if not chosen and not cases:
         print(f"no experiment named {args.only!r}", file=sys.stderr)
         return 2, []
@@ -133,6 +134,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="PULL_TICK_SECONDS: how often the reconciler sweeps (default 3)")
     parser.add_argument("--down-seconds", type=float, default=receivers.DEFAULT_DOWN_S,
                         help="how long the receiver of the `down` case is down (default 120)")
+    parser.add_argument("--max-concurrent", type=int, default=None,
+                        help="rateLimit.maxConcurrent of the rate-limit case (default: unset)")
     parser.add_argument("--log-dir", default="", help="where the platform and emulator logs go")
     return parser
 
