@@ -65,6 +65,7 @@ class ReceiverCase:
     n: int
     down_s: float = DEFAULT_DOWN_S
     max_concurrent: int | None = None  # rateLimit.maxConcurrent of the rate-limit case
+    paced: int | None = None  # rateLimit.perSecond of the other cases: the paced path
 
 
 @dataclass
@@ -98,17 +99,20 @@ class CaseResult:
 
 
 def cases(
-    n: int, down_s: float, only: Sequence[str], max_concurrent: int | None = None
+    n: int, down_s: float, only: Sequence[str], max_concurrent: int | None = None,
+    paced: int | None = None,
 ) -> list[ReceiverCase]:
     """The receiver cases --only names (all when it names none)."""
     at_once = "" if max_concurrent is None else f", maxConcurrent {max_concurrent}"
+    path = "" if paced is None else f" (paced, {paced}/s)"
     every = [
         ReceiverCase("rate-limit", f"receiver limited to {PER_SECOND}/s, rateLimit "
                      f"{PER_SECOND}/s{at_once}", n, max_concurrent=max_concurrent),
-        ReceiverCase("down", f"receiver down {down_s:g} s, circuit breaker, resume", n,
-                     down_s=down_s),
-        ReceiverCase("pause", "pause, events accepted, resume", n),
-        ReceiverCase("redrive-twice", "two redrive jobs at once over failed runs", n),
+        ReceiverCase("down", f"receiver down {down_s:g} s, circuit breaker, resume{path}", n,
+                     down_s=down_s, paced=paced),
+        ReceiverCase("pause", f"pause, events accepted, resume{path}", n, paced=paced),
+        ReceiverCase("redrive-twice", f"two redrive jobs at once over failed runs{path}", n,
+                     paced=paced),
     ]
     return [c for c in every if not only or c.name in only]
 
@@ -260,12 +264,15 @@ def _redrive_twice(user: _User, sink: ReceiverSink, case: ReceiverCase) -> CaseR
     _wait(lambda: _in_flight(user, hook["id"]) == 0, user.horizon(case.n))
     failed = Counter(str(r.get("status")) for r in user.stack.runs(hook["id"]).values())
     result.notes.append("before the redrive: " + _listed(failed))
+    refused = Counter(h.event for h in sink.hits(path))
+    result.notes.append(f"events sent more than once before the redrive: "
+                        f"{sum(1 for c in refused.values() if c > 1)}")
     first_keys = {h.event: h.key for h in reversed(sink.hits(path))}
     sink.answer_with(200)
     jobs = _at_once(2, lambda: user.redrive(hook["id"]))
     done = [_wait_job(user, job, user.horizon(case.n)) for job in jobs]
     resent = sum(int(j.get("queued") or 0) for j in done)
-    refused = sum(int(j.get("failed") or 0) for j in done)
+    not_resent = sum(int(j.get("failed") or 0) for j in done)
     result.notes.append(
         "jobs: " + "; ".join(
             f"{j.get('state')}, total {j.get('total')}, queued {j.get('queued')}, "
@@ -284,7 +291,7 @@ def _redrive_twice(user: _User, sink: ReceiverSink, case: ReceiverCase) -> CaseR
         result.broken.append(
             f"{len(delivered) - result.same_key} deliveries with another key than the original's"
         )
-    result.notes.append(f"refused by the other job (already resent): {refused}")
+    result.notes.append(f"refused by the other job (already resent): {not_resent}")
     _count(result, user, sink, path, hook["id"], accepted)
     return result
 
@@ -310,6 +317,8 @@ class _User:
     def create(self, case: ReceiverCase, url: str, **extra: Any) -> dict[str, Any]:
         target = {"type": "http", "url": url, "method": "POST", "timeoutSeconds": TIMEOUT_S,
                   **extra.pop("target", {})}
+        if case.paced is not None:
+            target.setdefault("rateLimit", {"perSecond": case.paced})
         created: dict[str, Any] = self.api("POST", "/api/integrations/", {
             "name": f"faults {case.name}",
             "source": {"type": "webhook"},

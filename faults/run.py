@@ -1,7 +1,7 @@
 """`make faults`: every fault experiment against the real local stack, as one table.
 
     .venv/bin/python -m faults.run [--n 1000] [--only healthy,same-key] [--trials 20]
-        [--down-seconds 120] [--max-concurrent 1]
+        [--down-seconds 120] [--max-concurrent 1] [--paced 50]
 
 Starts its own emulators and `python -m local.dev` (faults/stack.py) and a recording sink
 on 127.0.0.2, runs the experiments one after the other, prints a Markdown table and every
@@ -77,7 +77,7 @@ def run(
     chosen = [e for e in experiments(args.n, args.trials, args.copies)
               if not args.only or e.name in args.only.split(",")]
     cases = receivers.cases(args.n, args.down_seconds, args.only.split(",") if args.only else [],
-                            args.max_concurrent)
+                            args.max_concurrent, args.paced)
     if not chosen and not cases:
         print(f"no experiment named {args.only!r}", file=sys.stderr)
         return 2, []
@@ -136,6 +136,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="how long the receiver of the `down` case is down (default 120)")
     parser.add_argument("--max-concurrent", type=int, default=None,
                         help="rateLimit.maxConcurrent of the rate-limit case (default: unset)")
+    parser.add_argument("--paced", type=int, default=None,
+                        help="rateLimit.perSecond for the down, pause and redrive-twice cases: "
+                        "the paced path (default: the fast path)")
     parser.add_argument("--log-dir", default="", help="where the platform and emulator logs go")
     return parser
 
