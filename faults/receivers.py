@@ -47,6 +47,10 @@ TIMEOUT_S = 5.0  # the target's timeout
 CONCURRENCY = 8  # sender threads
 SEND_DEADLINE_S = 120.0  # one event's sends, retries included
 CLIENT_TIMEOUT_S = 30.0
+API_TIMEOUT_S = 60.0  # the api function's own timeout in the cloud (infra/variables.tf)
+# A resume sends the held runs before it answers (up to 5,000, delivery_control), and on a
+# paced target that is a task and two run operations each: allowed longer, and timed.
+RESUME_TIMEOUT_S = 600.0
 POLL_S = 1.0
 # The slowest delivery a case waits for, beyond the stack's horizon: a case of n events may
 # take n / MIN_RATE seconds more before it counts what did not arrive as lost.
@@ -211,7 +215,7 @@ def _down(user: _User, sink: ReceiverSink, case: ReceiverCase) -> CaseResult:
         f"by {shown['by']} ({shown['reason']}), {shown['held']} held"
     )
     resumed_at = time.time()
-    user.resume(hook["id"])
+    user.resume(hook["id"], result)
     _settle(user, sink, path, hook["id"], accepted, 0)
     hits = sink.hits(path)
     if opened and shown.get("since"):
@@ -249,7 +253,7 @@ def _pause(user: _User, sink: ReceiverSink, case: ReceiverCase) -> CaseResult:
         result.broken.append("not every accepted event was held before the resume")
     if result.sent_while_paused:
         result.broken.append(f"{result.sent_while_paused} requests sent while paused")
-    user.resume(hook["id"])
+    user.resume(hook["id"], result)
     _settle(user, sink, path, hook["id"], accepted, 0)
     _count(result, user, sink, path, hook["id"], accepted)
     return result
@@ -308,8 +312,11 @@ class _User:
         self._session.trust_env = False  # loopback only, never through a proxy
         self._session.headers["Authorization"] = f"Bearer {stack.admin_token}"
 
-    def api(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
-        reply = self._session.request(method, self.stack.url + path, json=body, timeout=60)
+    def api(
+        self, method: str, path: str, body: Any = None, expect: int = 200,
+        timeout: float = API_TIMEOUT_S,
+    ) -> Any:
+        reply = self._session.request(method, self.stack.url + path, json=body, timeout=timeout)
         if reply.status_code != expect:
             raise RuntimeError(f"{method} {path}: {reply.status_code} {reply.text[:500]}")
         return reply.json()
@@ -335,8 +342,14 @@ class _User:
     def pause(self, integration_id: str, reason: str) -> None:
         self.api("POST", f"/api/integrations/{integration_id}/pause_delivery/", {"reason": reason})
 
-    def resume(self, integration_id: str) -> None:
-        self.api("POST", f"/api/integrations/{integration_id}/resume_delivery/")
+    def resume(self, integration_id: str, result: CaseResult) -> None:
+        began = time.monotonic()
+        self.api("POST", f"/api/integrations/{integration_id}/resume_delivery/",
+                 timeout=RESUME_TIMEOUT_S)
+        took = time.monotonic() - began
+        result.notes.append(f"the resume call answered in {took:.1f} s")
+        if took > API_TIMEOUT_S:
+            result.notes.append(f"longer than the api function's {API_TIMEOUT_S:g} s timeout")
 
     def redrive(self, integration_id: str) -> str:
         started = self.api("POST", "/api/runs/redrive/", {
