@@ -47,6 +47,16 @@ locals {
         ["__name__", "DESCENDING"],
       ]
     }
+    # A resume's held runs, oldest first (mapper.delivery_control).
+    "runs-by-integration-and-status-oldest-first" = {
+      collection = "runs"
+      fields = [
+        ["integrationId", "ASCENDING"],
+        ["status", "ASCENDING"],
+        ["createdAt", "ASCENDING"],
+        ["__name__", "ASCENDING"],
+      ]
+    }
     # GET /api/runs/?source_kind= (and with integration_id=).
     "runs-by-source-kind" = {
       collection = "runs"

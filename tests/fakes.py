@@ -317,7 +317,7 @@ class FakeRuns:
         self, integration_id: str | None = None, limit: int = 50, **filters: Any
     ) -> tuple[list[dict[str, Any]], str | None]:
         runs = [copy.deepcopy(r) for r in self._matching(integration_id, **filters)]
-        runs.sort(key=lambda r: (r["createdAt"], r["id"]), reverse=True)
+        runs.sort(key=lambda r: (r["createdAt"], r["id"]), reverse=not filters.get("oldest_first"))
         start = int(filters.get("cursor") or 0)  # the fake's cursor: an offset
         page = runs[start : start + limit]
         return page, str(start + limit) if start + limit < len(runs) else None

@@ -34,10 +34,10 @@ from .timestamps import iso_timestamp
 
 log = logging.getLogger("mapper.delivery_control")
 
-# How many held runs one resume sends (oldest first); more stay held, and the integration
-# shows how many, for the next resume.
-MAX_RESUME_RUNS = 5000
-RESUME_PAGE = 500
+# Held runs sent per task of a resume (RESUME_BATCH_SIZE), oldest first; the next task
+# follows at once while held runs remain (docs/delivery.md, "Pause and resume").
+RESUME_BATCH_SIZE = 200
+RESUME_TASK = "resumeDelivery"
 
 
 class DeliveryControl:
@@ -48,9 +48,11 @@ class DeliveryControl:
         states: DeliveryStates,
         runs: RunRecords,
         topic: MessageQueue,
+        tasks: MessageQueue,
         queues: Callable[[], DeliveryQueue | None] = lambda: None,
         *,
         notifier: Notifier | None = None,
+        batch_size: int = RESUME_BATCH_SIZE,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._notifier = notifier  # delivery.paused / delivery.resumed to the `notify`
@@ -58,6 +60,8 @@ class DeliveryControl:
         self._runs = runs
         self._topic = topic  # the internal topic: held runs of unpaced targets go back on it
         self._queues = queues  # None: no delivery queues (Cloud Tasks) on this platform
+        self._tasks = tasks  # the pull-tasks topic: a resume's batches, one task each
+        self._batch = max(1, batch_size)
         self._clock = clock
 
     # --- what the integration shows ----------------------------------------------------------
@@ -146,48 +150,73 @@ class DeliveryControl:
         return paused
 
     def resume(self, doc: Mapping[str, Any]) -> int:
-        """Resume delivery and send the held runs, oldest first; how many were sent."""
+        """Resume delivery and start sending the held runs; how many are held.
+
+        Answers at once: the held runs are sent by `step`, one batch per task on the
+        pull-tasks topic (a function's CPU is gone once it answers).
+        """
         integration_id = str(doc["id"])
         was = self._states.get(integration_id) or {}
         state = self._states.resume(integration_id)
         integration = cfg.parse_integration(dict(doc))
         queues = self._queues() if is_paced(integration) else None
-        key = queue_key(integration_id, state)
         if queues is not None:
-            queues.resume(key)
-        sent = 0
-        for run in self.held_runs(integration_id):
-            message = QueuedMessage.again(run, self._clock())
-            if queues is not None:
-                number = task_number(int(run.get("attempts") or 0), int(state.get("resumes") or 0))
-                queues.enqueue(key, TargetedRun(message).task(resend=number))
-            else:
-                self._topic.publish(
-                    message.to_dict(), {"runId": run["id"], "integrationId": integration_id}
-                )
-            # Queued again, the reconciler watches it as it watches every queued run.
-            self._runs.touch_if_unchanged(
-                run["id"], str(run.get("updatedAt")), status=RunStatus.QUEUED, note=None
-            )
-            sent += 1
+            queues.resume(queue_key(integration_id, state))
+        held = self._runs.count(integration_id, RunStatus.HELD)
+        if held:
+            self._tasks.publish(resume_task(integration_id, state))
         if was.get("state") == PAUSED:
-            self.announce(NotifyEvent.DELIVERY_RESUMED, doc, {"held": sent})
-        return sent
+            self.announce(NotifyEvent.DELIVERY_RESUMED, doc, {"held": held})
+        return held
 
-    def held_runs(self, integration_id: str) -> list[dict[str, Any]]:
-        """Up to `MAX_RESUME_RUNS` held runs of the integration, oldest first."""
-        found: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while len(found) < MAX_RESUME_RUNS:
-            page, cursor = self._runs.list(
-                integration_id=integration_id, status=RunStatus.HELD, limit=RESUME_PAGE,
-                cursor=cursor,
+    def step(self, doc: Mapping[str, Any], resumes: int) -> dict[str, Any]:
+        """Send the oldest held runs, one batch; publish the next task while more may remain.
+
+        A pause since the resume stops the drain (its runs stay held), and so does a later
+        resume (its own task drains them, under its own task names).
+        """
+        integration_id = str(doc["id"])
+        state = self._states.get(integration_id) or {}
+        if state.get("state") == PAUSED:
+            return {"integrationId": integration_id, "sent": 0, "skipped": "paused again"}
+        if int(state.get("resumes") or 0) != resumes:
+            return {"integrationId": integration_id, "sent": 0,
+                    "skipped": "a later resume sends the held runs"}
+        integration = cfg.parse_integration(dict(doc))
+        queues = self._queues() if is_paced(integration) else None
+        held, _ = self._runs.list(
+            integration_id=integration_id, status=RunStatus.HELD, limit=self._batch,
+            oldest_first=True,
+        )
+        sent = sum(self._send(run, queues, state) for run in held)
+        if len(held) == self._batch:
+            self._tasks.publish(resume_task(integration_id, state))  # fails: redelivered
+        return {"integrationId": integration_id, "sent": sent, "held": len(held)}
+
+    def _send(
+        self, run: dict[str, Any], queues: DeliveryQueue | None, state: dict[str, Any]
+    ) -> bool:
+        """Queue one held run again; False if another delivery of the task took it first."""
+        run_id, integration_id = str(run["id"]), str(run["integrationId"])
+        # Taken before it is sent: of two deliveries of one task only the one whose write
+        # lands sends the run. A send lost after it leaves a queued run, which the
+        # reconciler publishes again as it does every queued run.
+        if not self._runs.touch_if_unchanged(
+            run_id, str(run.get("updatedAt")), status=RunStatus.QUEUED, note=None
+        ):
+            return False
+        message = QueuedMessage.again(run, self._clock())
+        if queues is not None:
+            # Named by the run and this resume: a duplicate enqueue is refused by the queue.
+            number = task_number(int(run.get("attempts") or 0), int(state.get("resumes") or 0))
+            queues.enqueue(
+                queue_key(integration_id, state), TargetedRun(message).task(resend=number)
             )
-            found.extend(page)
-            if cursor is None:
-                break
-        # The list is newest first: the oldest of all held runs are its last ones.
-        return list(reversed(found[-MAX_RESUME_RUNS:]))
+        else:
+            self._topic.publish(
+                message.to_dict(), {"runId": run_id, "integrationId": integration_id}
+            )
+        return True
 
     def announce(self, event: NotifyEvent, doc: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         """Log an operational event and send it to the integration's `notify` (never raises)."""
@@ -199,6 +228,11 @@ class DeliveryControl:
         except ConfigError:
             return  # a stored document that no longer parses has no notify to read
         self._notifier.notify(integration, event, data)
+
+
+def resume_task(integration_id: str, state: Mapping[str, Any]) -> dict[str, Any]:
+    """The pull-tasks message that sends a resume's next batch of held runs."""
+    return {RESUME_TASK: integration_id, "resumes": int(state.get("resumes") or 0)}
 
 
 def queue_config(integration: cfg.Integration) -> QueueConfig:

@@ -248,13 +248,15 @@ def paced_queues() -> CloudTasksQueue | None:
 @cache
 def delivery_control() -> DeliveryControl | None:
     """Pause, resume and the paced targets' queues, for the control plane."""
-    from .delivery_control import DeliveryControl
+    from .delivery_control import RESUME_BATCH_SIZE, DeliveryControl
 
     s = services()
     if s.delivery_states is None:
         return None
     return DeliveryControl(
-        s.delivery_states, s.runs, s.queue, paced_queues, notifier=optional_notifier()
+        s.delivery_states, s.runs, s.queue, tasks_queue(), paced_queues,
+        notifier=optional_notifier(),
+        batch_size=int(setting("RESUME_BATCH_SIZE", str(RESUME_BATCH_SIZE))),
     )
 
 
@@ -542,8 +544,24 @@ def sweep_in_flight() -> dict[str, dict[str, int]]:
     return swept
 
 
+def resume_step(integration_id: str, resumes: int) -> Callable[[], dict[str, Any]]:
+    """A resume's next batch of held runs (mapper.delivery_control), with the integration
+    as it is now."""
+
+    def step() -> dict[str, Any]:
+        control = delivery_control()
+        doc = services().integration_store.get(integration_id)
+        if control is None or doc is None:
+            return {"integrationId": integration_id, "sent": 0,
+                    "skipped": "no such integration or no delivery control here"}
+        return control.step(doc, resumes)
+
+    return step
+
+
 def task_handler(task: Any) -> Callable[[], dict[str, Any]]:
-    """What a pull-tasks message asks: drain one integration, or a redrive job's next batch.
+    """What a pull-tasks message asks: drain one integration, a redrive job's next batch, or
+    a resume's next batch of held runs.
 
     Raises KeyError or TypeError for a body that is neither (the caller acknowledges it).
     """
@@ -552,6 +570,8 @@ def task_handler(task: Any) -> Callable[[], dict[str, Any]]:
     if isinstance(task, dict) and "redriveJob" in task:
         job_id = str(task["redriveJob"])
         return lambda: redriver().step(job_id).as_dict()
+    if isinstance(task, dict) and "resumeDelivery" in task:
+        return resume_step(str(task["resumeDelivery"]), int(task["resumes"]))
     integration_id = str(task["integrationId"])
     bind_log_context(integration_id=integration_id)
     return lambda: puller().drain(integration_id).as_dict()

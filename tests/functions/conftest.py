@@ -61,6 +61,7 @@ class Fakes:
         self.shapes = FakeSourceShapes()
         self.dedupe = FakeDedupeKeys()
         self.delivery_states = FakeDeliveryStates(self.clock)
+        self.tasks = FakeQueue()  # the pull-tasks topic
 
     def services(self) -> Services:
         return Services(
@@ -93,6 +94,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes]:
     monkeypatch.setenv("PUSH_VERIFY_OIDC", "false")
     monkeypatch.setenv("MAX_BODY_BYTES", "10000")
     monkeypatch.setattr(services_module, "build_services", lambda environ=None: fakes.services())
+    monkeypatch.setattr(services_module, "tasks_queue", lambda: fakes.tasks)
     _clear_builders()
     original_worker = services_module.worker
 

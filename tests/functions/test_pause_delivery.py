@@ -3,6 +3,8 @@ paused webhooks are still accepted (202) and their runs held."""
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import pytest
@@ -43,10 +45,17 @@ def test_pause_holds_webhooks_and_resume_sends_them(api: Any, fakes: Fakes) -> N
 
     reply = api.post("/api/integrations/i1/resume_delivery/", headers=bearer(BOOT))
     assert reply.status_code == 200
+    # Answered at once: the held run is sent by the pull function's task, not before.
     assert reply.get_json()["delivery"] | {"since": None} == {
-        "state": "active", "reason": None, "since": None, "by": None, "held": 0,
+        "state": "active", "reason": None, "since": None, "by": None, "held": 1,
         "consecutiveFailures": 0,
     }
+    assert fakes.queue.messages == []
+    [task] = fakes.tasks.messages
+    data = base64.b64encode(json.dumps(task).encode()).decode()
+    stepped = client("pull").post("/", json={"message": {"messageId": "t1", "data": data}})
+    assert stepped.get_json() == {"integrationId": "i1", "sent": 1, "held": 1}
+    assert fakes.runs.get(run_id)["status"] == RunStatus.QUEUED
     assert worker.process(from_the_topic(fakes.queue.messages.pop())) == RunStatus.SUCCESS
     assert fakes.runs.get(run_id)["status"] == RunStatus.SUCCESS
     actions = [e["action"] for e in fakes.audit.entries]

@@ -18,7 +18,13 @@ from mapper.pipeline.pacing import PACED_NOTE, DeliveryGate, queue_key
 from mapper.pipeline.ports import QueueKey
 from mapper.pipeline.runs import IN_FLIGHT, REDRIVABLE, TERMINAL, RunStatus
 from mapper.targets.egress import EgressPolicy
-from tests.fakes import FakeDeliveryQueues, FakeDeliveryStates, PlainSecrets, from_the_topic
+from tests.fakes import (
+    FakeDeliveryQueues,
+    FakeDeliveryStates,
+    FakeQueue,
+    PlainSecrets,
+    from_the_topic,
+)
 from tests.pipeline.support import HOOK, Pipeline, build
 
 PACED = {**HOOK, "target": {**HOOK["target"], "rateLimit": {"perSecond": 10, "maxConcurrent": 2}}}
@@ -34,6 +40,15 @@ class Paced:
     deliverer: Deliverer
     control: DeliveryControl
     opened: list[str]
+    tasks: FakeQueue  # the pull-tasks topic: a resume's batches
+
+    def drain(self, doc: dict[str, Any]) -> int:
+        """The pull function takes each resume task in turn; how many held runs were sent."""
+        sent = 0
+        while self.tasks.messages:
+            task = self.tasks.messages.pop(0)
+            sent += self.control.step(doc, task["resumes"])["sent"]
+        return sent
 
     def accept(self, n: int) -> list[str]:
         """`n` webhook events, one a second apart; their run ids, oldest first."""
@@ -88,11 +103,12 @@ def paced(doc: dict[str, Any] = HOOK, *, queues: bool = True) -> Paced:
         p.worker._integrations, p.runs, PlanCache(4), PlainSecrets(), EgressPolicy(),
         clock=p.clock, targets=p.target.factory, queue=p.queue, gate=gate,
     )
-    control = DeliveryControl(states, p.runs, p.queue, get_queues, clock=p.clock)
+    tasks = FakeQueue()
+    control = DeliveryControl(states, p.runs, p.queue, tasks, get_queues, clock=p.clock)
     deliverer = Deliverer(worker, p.runs, get_queues, states)
     if doc.get("target", {}).get("rateLimit") and queues:
         control.prepare(doc, None)
-    return Paced(p, states, fake_queues, worker, deliverer, control, opened)
+    return Paced(p, states, fake_queues, worker, deliverer, control, opened, tasks)
 
 
 def test_held_is_a_status_of_its_own_that_waits_on_purpose() -> None:
@@ -112,6 +128,7 @@ def test_a_paused_integration_holds_its_runs_and_resume_sends_them() -> None:
         "by": "user", "consecutiveFailures": 0, "held": 1,
     }
     assert t.control.resume(HOOK) == 1
+    assert t.drain(HOOK) == 1
     assert t.status(run_id) == RunStatus.QUEUED
     assert t.work() == [RunStatus.SUCCESS]  # held -> queued -> delivering -> success
     assert [s["payload"] for s in t.p.target.sent] == [{"number": 0}]
@@ -125,9 +142,129 @@ def test_resume_sends_the_held_runs_oldest_first() -> None:
     ids = t.accept(5)
     assert t.work() == [RunStatus.HELD] * 5
     t.control.resume(HOOK)
+    t.drain(HOOK)
     assert [from_the_topic(m).run_id for m in t.p.queue.messages] == ids
     t.work()
     assert [s["payload"]["number"] for s in t.p.target.sent] == [0, 1, 2, 3, 4]
+
+
+def batched(doc: dict[str, Any], batch: int) -> Paced:
+    """`paced(doc)` whose resume sends `batch` held runs per task."""
+    t = paced(doc)
+    t.control = DeliveryControl(
+        t.states, t.p.runs, t.p.queue, t.tasks, lambda: t.queues, batch_size=batch,
+        clock=t.p.clock,
+    )
+    return t
+
+
+def held(t: Paced, doc: dict[str, Any], n: int) -> list[str]:
+    """Pause, accept `n` events (held by the worker); their run ids, oldest first."""
+    t.control.pause(doc, None)
+    ids = t.accept(n)
+    assert t.work() == [RunStatus.HELD] * n
+    return ids
+
+
+def test_resume_answers_before_any_held_run_is_sent() -> None:
+    t = paced()
+    held(t, HOOK, 3)
+    assert t.control.resume(HOOK) == 3  # the held count, for the integration's `delivery`
+    # Nothing sent yet: one task on the pull-tasks topic, the runs still held.
+    assert t.p.queue.messages == []
+    assert t.tasks.messages == [{"resumeDelivery": "i1", "resumes": 1}]
+    assert t.control.shown("i1")["state"] == "active" and t.control.shown("i1")["held"] == 3
+
+
+def test_resume_with_nothing_held_publishes_no_task() -> None:
+    t = paced()
+    t.control.pause(HOOK, None)
+    assert t.control.resume(HOOK) == 0 and t.tasks.messages == []
+
+
+def test_each_step_sends_the_oldest_held_runs_and_the_next_task_follows() -> None:
+    t = batched(HOOK, 2)
+    ids = held(t, HOOK, 5)
+    t.control.resume(HOOK)
+    steps = []
+    while t.tasks.messages:
+        task = t.tasks.messages.pop(0)
+        steps.append([from_the_topic(m).run_id for m in t.p.queue.messages])
+        t.control.step(HOOK, task["resumes"])
+        steps[-1] = [from_the_topic(m).run_id for m in t.p.queue.messages][len(steps[-1]):]
+    assert steps == [ids[0:2], ids[2:4], ids[4:5]]  # oldest first, one batch per task
+    assert all(t.status(run_id) == RunStatus.QUEUED for run_id in ids)
+    t.work()
+    assert [s["payload"]["number"] for s in t.p.target.sent] == [0, 1, 2, 3, 4]
+
+
+def test_a_step_delivered_twice_sends_no_run_twice() -> None:
+    t = batched(HOOK, 3)
+    ids = held(t, HOOK, 3)
+    t.control.resume(HOOK)
+    [task] = t.tasks.messages
+    t.p.clock.advance(1)
+    # Two deliveries of the same task, the second reading the held runs before the first
+    # took them (as two instances would).
+    first_read = t.p.runs.list
+    reads: list[Any] = []
+
+    def list_then_step_again(*args: Any, **kwargs: Any) -> Any:
+        page = first_read(*args, **kwargs)
+        if not reads:
+            reads.append(page)
+            t.control.step(HOOK, task["resumes"])  # the duplicate, interleaved
+        return page
+
+    t.p.runs.list = list_then_step_again  # type: ignore[method-assign]
+    t.control.step(HOOK, task["resumes"])
+    assert sorted(from_the_topic(m).run_id for m in t.p.queue.messages) == sorted(ids)
+    assert len(t.p.queue.messages) == 3
+    # And once more after both: nothing held is left to send.
+    t.p.runs.list = first_read  # type: ignore[method-assign]
+    assert t.control.step(HOOK, task["resumes"])["sent"] == 0
+    assert len(t.p.queue.messages) == 3
+
+
+def test_a_paced_resume_names_its_tasks_so_a_duplicate_enqueue_is_refused() -> None:
+    t = paced(PACED)
+    [run_id] = held(t, PACED, 1)
+    t.control.resume(PACED)
+    [task] = t.tasks.messages
+    t.p.clock.advance(1)
+    run = t.p.runs.get(run_id)
+    assert t.control.step(PACED, task["resumes"])["sent"] == 1
+    [queued] = t.queues.tasks[KEY]
+    assert queued.resend == 1000  # resume 1, attempt 0: a name of this resume's own
+    # The same run sent again by this resume, as read before it was taken: not sent.
+    assert t.control._send(run, t.queues, t.states.get("i1") or {}) is False
+    # The reconciler publishes the queued run again; the worker's enqueue has the same
+    # name, and the queue refuses it.
+    t.p.queue.messages.append({"runId": run_id, "integrationId": "i1", "payload": {"n": 0},
+                               "sourceKind": "webhook", "acceptedAt": t.p.clock()})
+    assert t.work() == [RunStatus.QUEUED]
+    assert len(t.queues.tasks[KEY]) == 1
+    assert t.dispatch() == [RunStatus.SUCCESS] and len(t.p.target.sent) == 1
+
+
+def test_a_pause_mid_drain_stops_the_drain_and_the_rest_stay_held() -> None:
+    t = batched(HOOK, 2)
+    ids = held(t, HOOK, 5)
+    t.control.resume(HOOK)
+    task = t.tasks.messages.pop(0)
+    assert t.control.step(HOOK, task["resumes"])["sent"] == 2
+    t.control.pause(HOOK, "again")
+    [next_task] = t.tasks.messages
+    assert t.control.step(HOOK, next_task["resumes"]) == {
+        "integrationId": "i1", "sent": 0, "skipped": "paused again",
+    }
+    assert [t.status(run_id) for run_id in ids] == [RunStatus.QUEUED] * 2 + [RunStatus.HELD] * 3
+    # The next resume drains the rest, under its own count; the old task ends.
+    t.control.resume(HOOK)
+    assert t.control.step(HOOK, task["resumes"])["skipped"] == "a later resume sends the held runs"
+    t.tasks.messages.pop(0)
+    assert t.drain(HOOK) == 3
+    assert all(t.status(run_id) == RunStatus.QUEUED for run_id in ids)
 
 
 def test_a_run_with_a_rate_limited_target_goes_through_its_queue() -> None:
@@ -217,6 +354,7 @@ def test_pausing_a_paced_integration_pauses_its_queue_and_resume_drains_it_oldes
     assert t.work() == [RunStatus.HELD] * 3
     assert t.control.shown("i1")["held"] == 3
     t.control.resume(PACED)
+    t.drain(PACED)
     assert KEY not in t.queues.paused
     assert [task.run_id for task in t.queues.tasks[KEY]] == queued + held
     assert t.dispatch() == [RunStatus.SUCCESS] * 5
@@ -245,6 +383,7 @@ def test_the_circuit_opens_after_that_many_failures_in_a_row() -> None:
     assert t.work() == [RunStatus.HELD]  # stops attempting until resumed
     assert len(t.p.target.sent) == 3
     t.control.resume(doc)
+    t.drain(doc)
     assert t.control.shown("i1")["consecutiveFailures"] == 0
     assert t.work() == [RunStatus.SUCCESS] and t.status(later) == RunStatus.SUCCESS
 

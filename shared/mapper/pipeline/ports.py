@@ -212,8 +212,10 @@ class RunRecords(RunLog, Protocol):
         source_kind: str | None = None,
         key: str | None = None,
         min_duration_ms: float | None = None,
+        oldest_first: bool = False,
     ) -> Page:
-        """One page of runs, newest first (the slowest first with `min_duration_ms`)."""
+        """One page of runs, newest first (the slowest first with `min_duration_ms`, the
+        oldest first with `oldest_first`)."""
         ...
 
     def count_matching(

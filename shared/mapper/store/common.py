@@ -90,14 +90,17 @@ def is_valid_document_id(value: Any) -> bool:
 
 
 def _page(
-    query: Any, limit: int, cursor: str | None, field: str = "createdAt"
+    query: Any, limit: int, cursor: str | None, field: str = "createdAt",
+    oldest_first: bool = False,
 ) -> tuple[list[Any], str | None]:
-    """Newest (or largest) first by `field`, ties broken by document id: each shows once."""
+    """Newest (or largest) first by `field`, ties broken by document id: each shows once.
+    `oldest_first` turns the order round."""
     if not isinstance(limit, int) or limit < 1:
         raise InvalidQueryError("limit must be a whole number of at least 1")
     limit = min(limit, MAX_PAGE_SIZE)
-    query = query.order_by(field, direction=firestore.Query.DESCENDING).order_by(
-        FieldPath.document_id(), direction=firestore.Query.DESCENDING
+    direction = firestore.Query.ASCENDING if oldest_first else firestore.Query.DESCENDING
+    query = query.order_by(field, direction=direction).order_by(
+        FieldPath.document_id(), direction=direction
     )
     if cursor:
         value, doc_id = _decode_cursor(cursor)

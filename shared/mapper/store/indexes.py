@@ -23,6 +23,13 @@ RUN_INDEXES: tuple[tuple[tuple[str, str], ...], ...] = (
         ("createdAt", "DESCENDING"),
         ("__name__", "DESCENDING"),
     ),
+    # a resume's held runs, oldest first (mapper.delivery_control)
+    (
+        ("integrationId", "ASCENDING"),
+        ("status", "ASCENDING"),
+        ("createdAt", "ASCENDING"),
+        ("__name__", "ASCENDING"),
+    ),
     # ?source_kind= and ?integration_id=&source_kind=
     (("sourceKind", "ASCENDING"), ("createdAt", "DESCENDING"), ("__name__", "DESCENDING")),
     (

@@ -342,12 +342,15 @@ class RunStore:
         source_kind: str | None = None,
         key: str | None = None,
         min_duration_ms: float | None = None,
+        oldest_first: bool = False,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of runs, newest first, and the next page's cursor (None on the last page).
 
         `since` is inclusive and `until` exclusive, both compared with `createdAt`. `key` is a
         search value (`path=value`, see `mapper.pipeline.search`). Filters combine as
         `RUN_FILTER_RULES` says; `min_duration_ms` lists the slowest first instead.
+        `oldest_first` (an integration's runs of one status: a resume's held runs) turns the
+        order round.
         """
         query = self._filtered(integration_id, status, statuses, source_kind, key, since, until)
         if min_duration_ms is not None:
@@ -356,7 +359,7 @@ class RunStore:
             query = query.where(filter=FieldFilter("apiCallTimeMs", ">=", min_duration_ms))
             snapshots, next_cursor = _page(query, limit, cursor, DURATION_FIELD)
         else:
-            snapshots, next_cursor = _page(query, limit, cursor)
+            snapshots, next_cursor = _page(query, limit, cursor, oldest_first=oldest_first)
         return [_decode_run(snapshot) for snapshot in snapshots], next_cursor
 
     def count_matching(
