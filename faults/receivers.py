@@ -48,8 +48,9 @@ CONCURRENCY = 8  # sender threads
 SEND_DEADLINE_S = 120.0  # one event's sends, retries included
 CLIENT_TIMEOUT_S = 30.0
 API_TIMEOUT_S = 60.0  # the api function's own timeout in the cloud (infra/variables.tf)
-# A resume sends the held runs before it answers (up to 5,000, delivery_control), and on a
-# paced target that is a task and two run operations each: allowed longer, and timed.
+# A resume answers at once and its held runs are sent by pull-tasks batches afterwards
+# (delivery_control); before that it sent them all before answering. Timed, and a slow
+# answer still allowed longer than the api's timeout so that it shows in the table.
 RESUME_TIMEOUT_S = 600.0
 POLL_S = 1.0
 # The slowest delivery a case waits for, beyond the stack's horizon: a case of n events may

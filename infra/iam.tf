@@ -103,6 +103,9 @@ locals {
     "pull/firestore"     = { function = "pull", role = "roles/datastore.user", on = "project", condition = null }
     "pull/publish"       = { function = "pull", role = "roles/pubsub.publisher", on = "topic:internal", condition = null }
     "pull/publish-tasks" = { function = "pull", role = "roles/pubsub.publisher", on = "topic:pull_tasks", condition = null }
+    # A resume's held runs of a paced target are queued as tasks by the pull function.
+    "pull/enqueue"              = { function = "pull", role = "roles/cloudtasks.enqueuer", on = "project", condition = null }
+    "pull/act-as-tasks-invoker" = { function = "pull", role = "roles/iam.serviceAccountUser", on = "service_account:tasks_invoker", condition = null }
     # Pull subscriptions that live in the platform project; other projects' subscriptions
     # are read with the integration's own credentials. Only consume (pull, acknowledge):
     # roles/pubsub.subscriber would also attach new subscriptions to any topic here.

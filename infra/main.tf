@@ -138,6 +138,8 @@ locals {
     # Bulk redrive (docs/api.md): runs resent per task, and per second per job.
     REDRIVE_BATCH_SIZE      = { value = 100, functions = ["pull"] }
     REDRIVE_RATE_PER_SECOND = { value = 50, functions = ["pull"] }
+    # Held runs a resume sends per pull-tasks task (docs/delivery.md, "Pause and resume").
+    RESUME_BATCH_SIZE = { value = 200, functions = ["pull"] }
     API_MAX_BODY_BYTES      = { value = var.api_max_body_bytes, functions = ["api"] }
     # Delivery (docs/data-plane.md): the worker names attempt n of N in its log lines; the
     # reconciler runs on the pull tick, and the api counts runs past its horizon as stuck.
@@ -159,13 +161,14 @@ locals {
     NOTIFY_SMTP_TLS  = { value = var.notify_smtp_tls, functions = ["worker", "deliver", "dead_letter", "api", "pull"] }
     # Paced delivery (docs/delivery.md): where the per-target Cloud Tasks queues live, what
     # their tasks call and as whom; the deliver function admits only that account's tokens.
-    CLOUD_TASKS_LOCATION  = { value = var.region, functions = ["worker", "api", "deliver"] }
-    DELIVERY_QUEUE_PREFIX = { value = var.name_prefix, functions = ["worker", "api", "deliver"] }
-    DELIVER_URL           = { value = local.function_urls["deliver"], functions = ["worker", "api", "deliver"] }
-    DELIVER_AUDIENCE      = { value = local.function_urls["deliver"], functions = ["worker", "api", "deliver"] }
+    # The pull function queues a resume's held runs of a paced target.
+    CLOUD_TASKS_LOCATION  = { value = var.region, functions = ["worker", "api", "deliver", "pull"] }
+    DELIVERY_QUEUE_PREFIX = { value = var.name_prefix, functions = ["worker", "api", "deliver", "pull"] }
+    DELIVER_URL           = { value = local.function_urls["deliver"], functions = ["worker", "api", "deliver", "pull"] }
+    DELIVER_AUDIENCE      = { value = local.function_urls["deliver"], functions = ["worker", "api", "deliver", "pull"] }
     DELIVER_INVOKER_SERVICE_ACCOUNT = {
       value     = google_service_account.tasks_invoker.email
-      functions = ["worker", "api", "deliver"]
+      functions = ["worker", "api", "deliver", "pull"]
     }
     # Team use (docs/api.md): audit retention, the sign-in failure limit, and which
     # X-Forwarded-For entry is the caller (1: the one Google's front end appends).

@@ -207,7 +207,8 @@ def test_only_the_functions_creating_delivery_tasks_may_act_as_their_invoker() -
     creating = holders("roles/cloudtasks.enqueuer", "project") | holders(
         DELIVERY_QUEUES_ROLE, "project"
     )
-    assert acting == creating == {"worker", "api", "deliver"}
+    # pull: a resume's held runs of a paced target are queued by its batches.
+    assert acting == creating == {"worker", "api", "deliver", "pull"}
     told = functions_of(settings["DELIVER_INVOKER_SERVICE_ACCOUNT"])
     assert acting <= told and "deliver" in told  # deliver checks that tokens name it
     for name in ("DELIVER_URL", "CLOUD_TASKS_LOCATION"):
