@@ -1,11 +1,12 @@
 """The `runs` collection: one run per incoming message, its id the idempotency key.
 
-A run's payload fields are stored as JSON text, see `RunStore`."""
+A run's payload fields are stored as JSON text (compressed when long), see `RunStore`."""
 
 from __future__ import annotations
 
 import functools
 import json
+import zlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -37,8 +38,10 @@ from .common import (
     TEXT_LIMIT_CHARS,
     _dumps,
     _json_within,
+    _packed,
     _page,
     _store_errors,
+    _unpacked,
     is_valid_document_id,
 )
 
@@ -62,8 +65,9 @@ class RunStore:
     Runs hold whatever senders and targets produced, and Firestore refuses some JSON outright
     (an array directly inside an array, an empty key, a key like `__x__`) and indexes every
     nested field of a map. So each payload field, and any other field holding an object or
-    array, is stored as JSON text in `<field>Json`, cut to a size budget, and decoded on the
-    way out: callers only ever see plain values. No query reads inside them.
+    array, is stored as JSON text in `<field>Json`, cut to a size budget, zlib-compressed
+    (Firestore Bytes) when longer than COMPRESS_ABOVE_BYTES, and decoded on the way out:
+    callers only ever see plain values. No query reads inside them.
     """
 
     def __init__(
@@ -441,13 +445,13 @@ def _encode_run(run: dict[str, Any]) -> dict[str, Any]:
         if key.endswith(_JSON_SUFFIX):
             raise ValueError(f"run field {key!r} would be mistaken for a stored JSON field")
         if key in PAYLOAD_FIELDS:
-            data[key + _JSON_SUFFIX], _ = _json_within(value)
+            data[key + _JSON_SUFFIX] = _packed(_json_within(value)[0])
         elif key == DELIVERIES_FIELD and isinstance(value, list):
-            data[key + _JSON_SUFFIX] = _dumps(_deliveries_within(value))
+            data[key + _JSON_SUFFIX] = _packed(_dumps(_deliveries_within(value)))
         elif key == SEARCH_FIELD and isinstance(value, list):
             data[key] = [str(item) for item in value]  # queried (array_contains): kept native
         elif isinstance(value, (dict, list)):
-            data[key + _JSON_SUFFIX], _ = _json_within(value, OTHER_FIELD_LIMIT_BYTES)
+            data[key + _JSON_SUFFIX] = _packed(_json_within(value, OTHER_FIELD_LIMIT_BYTES)[0])
         elif isinstance(value, str) and len(value) > TEXT_LIMIT_CHARS:
             data[key] = value[:TEXT_LIMIT_CHARS] + " ... (truncated)"
         else:
@@ -481,10 +485,10 @@ def _decode_run(snapshot: Any) -> dict[str, Any]:
     run: dict[str, Any] = {}
     undecodable: list[str] = []
     for key, value in (snapshot.to_dict() or {}).items():
-        if key.endswith(_JSON_SUFFIX) and isinstance(value, str):
-            try:
-                run[key.removesuffix(_JSON_SUFFIX)] = json.loads(value)
-            except (ValueError, RecursionError):
+        if key.endswith(_JSON_SUFFIX) and isinstance(value, (str, bytes)):
+            try:  # compressed above COMPRESS_ABOVE_BYTES (mapper.store.common)
+                run[key.removesuffix(_JSON_SUFFIX)] = json.loads(_unpacked(value))
+            except (ValueError, RecursionError, zlib.error):
                 # One bad field (an older release's, a hand edit) must not fail every list
                 # that holds the run: it is shown as unreadable instead (docs/security.md).
                 undecodable.append(key.removesuffix(_JSON_SUFFIX))
