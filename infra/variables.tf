@@ -432,3 +432,9 @@ variable "artifact_keep_versions" {
   type        = number
   default     = 5
 }
+
+variable "exclude_request_logs" {
+  description = "Drop Cloud Run's request log entries of the platform's functions before Cloud Logging stores or bills them (infra/logging.tf); false keeps them."
+  type        = bool
+  default     = true
+}
