@@ -241,6 +241,35 @@ def test_only_the_lease_holder_records_the_outcome(db: firestore.Client) -> None
     assert runs.claim("msg-1", "third", 60).state == "done"
 
 
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_success_drops_what_it_sent_and_got_only_when_told(
+    db: firestore.Client, keep: bool
+) -> None:
+    runs = RunStore(db, keep_success_payloads=keep)
+    order = {"lines": [{"sku": f"SKU-{n}", "qty": n} for n in range(60)]}
+    for run_id in ("ok", "failed"):
+        runs.create({**run(run_id, ts(1)), "status": "queued", "incomingPayload": order})
+    sent = {
+        "transformedPayload": order,
+        "outgoingRequest": {"method": "POST", "body": order},
+        "outgoingResponse": {"status": 200, "body": "{}"},
+    }
+    # An earlier attempt's failure stored them, the success drops them in its own write.
+    first = runs.claim("ok", "a", 60)
+    runs.finish("ok", first, "retrying", {**sent, "errorMessage": "503"})
+    runs.finish("ok", runs.claim("ok", "b", 60), "success", {**sent, "apiCallTimeMs": 3})
+    runs.finish("failed", runs.claim("failed", "c", 60), "error", {**sent, "errorMessage": "400"})
+
+    ok, failed = runs.get("ok"), runs.get("failed")
+    assert ok["status"] == "success" and ok["apiCallTimeMs"] == 3
+    assert ok["incomingPayload"] == order  # replay and backtests start from it
+    for field, value in sent.items():
+        assert (ok.get(field) == value) is keep, field
+        assert failed[field] == value, field  # a failed run keeps everything
+    raw = db.collection("runs").document("ok").get().to_dict()
+    assert ("transformedPayloadJson" in raw) is keep
+
+
 def test_a_live_lease_is_never_ended_by_others(db: firestore.Client) -> None:
     runs = RunStore(db)
     runs.create({**run("msg-1", ts(1)), "status": "queued"})

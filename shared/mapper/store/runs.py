@@ -45,6 +45,10 @@ from .common import (
     is_valid_document_id,
 )
 
+# What a `success` drops when successful runs' payloads are not kept (RunStore's
+# `keep_success_payloads`): the mapped output and the target's request and response. The
+# same as a fan-out target's payload fields.
+SUCCESS_DROPPED_FIELDS = DELIVERY_PAYLOAD_FIELDS
 CLAIM_TRIES = 5  # reads of a run that keeps changing under a claim before giving up (busy)
 
 SEARCH_FIELD = "searchValues"  # a run's `path=value` strings for ?key= (mapper.pipeline.search)
@@ -75,10 +79,15 @@ class RunStore:
         client: firestore.Client,
         collection: str = "runs",
         retention: timedelta | None = timedelta(days=DEFAULT_RETENTION_DAYS),
+        *,
+        keep_success_payloads: bool = True,
     ) -> None:
         self._client = client
         self._collection = client.collection(collection)
         self._retention = retention
+        # False (SUCCESS_PAYLOAD_RETENTION_DAYS=0): a run recorded `success` drops what it
+        # sent and got back in that same outcome write (SUCCESS_DROPPED_FIELDS).
+        self._keep_success_payloads = keep_success_payloads
         # Runs created at once by concurrent requests share commits (mapper.group_commit).
         self._creates = GroupCommit(functools.partial(commit_creates, client))
 
@@ -184,7 +193,13 @@ class RunStore:
         """
         _check_status(status)
         released = {**fields, "status": status, "deliveryId": None, "leaseUntil": None}
+        dropped: tuple[str, ...] = ()
+        if status == RunStatus.SUCCESS and not self._keep_success_payloads:
+            released, dropped = _without_success_payloads(released), SUCCESS_DROPPED_FIELDS
         updates = self._updates(released)
+        for name in dropped:  # whichever form an earlier attempt stored it in
+            updates[FieldPath(name).to_api_repr()] = firestore.DELETE_FIELD
+            updates[FieldPath(name + _JSON_SUFFIX).to_api_repr()] = firestore.DELETE_FIELD
         option = self._client.write_option(last_update_time=claim.token)
         with _store_errors("record a run's outcome"):
             try:
@@ -437,6 +452,21 @@ class RunStore:
                 return self._collection.document(run_id).update(updates)
             except gexc.NotFound as exc:
                 raise NotFoundError(f"no run {run_id}") from exc
+
+
+def _without_success_payloads(fields: dict[str, Any]) -> dict[str, Any]:
+    """A success's outcome without what was sent and answered (a fan-out's per target too).
+
+    The incoming payload stays: a replay, a redrive and a mapping's backtest start from it.
+    """
+    kept = {k: v for k, v in fields.items() if k not in SUCCESS_DROPPED_FIELDS}
+    if isinstance(kept.get(DELIVERIES_FIELD), list):
+        kept[DELIVERIES_FIELD] = [
+            {k: v for k, v in d.items() if k not in SUCCESS_DROPPED_FIELDS}
+            if isinstance(d, dict) else d
+            for d in kept[DELIVERIES_FIELD]
+        ]
+    return kept
 
 
 def _encode_run(run: dict[str, Any]) -> dict[str, Any]:
