@@ -488,6 +488,15 @@ class FakeDeliveryStates:
         doc = self.docs.setdefault(integration_id, {})
         doc.update(state="active", reason=None, by=None, consecutiveFailures=0)
 
+    def drain_moved(self, integration_id: str, draining: bool) -> None:
+        self.docs.setdefault(integration_id, {}).update(
+            draining=draining, drainedAt=self.clock.iso()
+        )
+
+    def draining(self, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        found = [(i, copy.deepcopy(d)) for i, d in self.docs.items() if d.get("draining")]
+        return found[:limit]
+
 
 class PlainSecrets:
     """Secrets given in the test, by reference name."""

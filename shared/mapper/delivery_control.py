@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .engine import config as cfg
-from .errors import ConfigError, ConflictError, DeliveryQueueNotFound, Problem
+from .errors import ConfigError, ConflictError, DeliveryQueueNotFound, MapperError, Problem
 from .pipeline.pacing import PAUSED, TargetedRun, is_paced, queue_key, task_number
 from .pipeline.ports import (
     DeliveryQueue,
@@ -30,7 +30,7 @@ from .pipeline.ports import (
     RunRecords,
 )
 from .pipeline.runs import QueuedMessage, RunStatus
-from .timestamps import iso_timestamp
+from .timestamps import epoch_seconds, iso_timestamp
 
 log = logging.getLogger("mapper.delivery_control")
 
@@ -38,6 +38,7 @@ log = logging.getLogger("mapper.delivery_control")
 # follows at once while held runs remain (docs/delivery.md, "Pause and resume").
 RESUME_BATCH_SIZE = 200
 RESUME_TASK = "resumeDelivery"
+STALLED_LOOKED_AT = 50  # drains looked at per tick
 
 
 class DeliveryControl:
@@ -164,6 +165,8 @@ class DeliveryControl:
             queues.resume(queue_key(integration_id, state))
         held = self._runs.count(integration_id, RunStatus.HELD)
         if held:
+            # Marked first: a task that is then lost is published again by the tick.
+            self._states.drain_moved(integration_id, True)
             self._tasks.publish(resume_task(integration_id, state))
         if was.get("state") == PAUSED:
             self.announce(NotifyEvent.DELIVERY_RESUMED, doc, {"held": held})
@@ -178,6 +181,7 @@ class DeliveryControl:
         integration_id = str(doc["id"])
         state = self._states.get(integration_id) or {}
         if state.get("state") == PAUSED:
+            self._states.drain_moved(integration_id, False)  # the next resume starts again
             return {"integrationId": integration_id, "sent": 0, "skipped": "paused again"}
         if int(state.get("resumes") or 0) != resumes:
             return {"integrationId": integration_id, "sent": 0,
@@ -189,9 +193,38 @@ class DeliveryControl:
             oldest_first=True,
         )
         sent = sum(self._send(run, queues, state) for run in held)
-        if len(held) == self._batch:
+        more = len(held) == self._batch
+        if more:
             self._tasks.publish(resume_task(integration_id, state))  # fails: redelivered
+        self._states.drain_moved(integration_id, more)
         return {"integrationId": integration_id, "sent": sent, "held": len(held)}
+
+    def resume_stalled(self, horizon_s: float, limit: int = STALLED_LOOKED_AT) -> int:
+        """Publish the task again of each drain that has not moved for longer than the horizon.
+
+        A drain moves on only through its task; one lost by the queue would leave its runs
+        held while the integration shows `active`. A second copy of a live task is harmless:
+        each run is taken by one write before it is sent. How many were published again.
+        """
+        published = 0
+        for integration_id, state in self._states.draining(limit):
+            if state.get("state") == PAUSED:
+                self._states.drain_moved(integration_id, False)
+                continue
+            moved = state.get("drainedAt")
+            if moved and epoch_seconds(str(moved)) > self._clock() - horizon_s:
+                continue
+            self._states.drain_moved(integration_id, True)  # the next look waits again
+            try:
+                self._tasks.publish(resume_task(integration_id, state))
+            except MapperError as exc:  # the next tick looks again
+                log.warning("integration %s: a resume's task not published again: %s",
+                            integration_id, exc)
+                continue
+            log.warning("integration %s: a resume's drain idle past %ss; its task published "
+                        "again", integration_id, int(horizon_s))
+            published += 1
+        return published
 
     def _send(
         self, run: dict[str, Any], queues: DeliveryQueue | None, state: dict[str, Any]

@@ -546,14 +546,16 @@ def drift_notices() -> DriftNotices | None:
 
 
 def sweep_in_flight() -> dict[str, dict[str, int]]:
-    """The tick's sweeps: runs left in flight, redrive jobs whose task was lost, and the
-    source drift the intake filed, notified."""
+    """The tick's sweeps: runs left in flight, redrive jobs and resumes whose task was lost,
+    and the source drift the intake filed, notified."""
     sweep = reconciler()
     runs = sweep.sweep().as_dict()
     jobs = {"resumed": 0, "ended": 0}
     if services().redrive_jobs is not None:
         jobs = redriver().resume_stalled(sweep.horizon_s, sweep.max_republishes)
     swept = {"reconciled": runs, "redriveJobs": jobs}
+    if (control := delivery_control()) is not None:
+        swept["resumeDrains"] = {"republished": control.resume_stalled(sweep.horizon_s)}
     if (drift := drift_notices()) is not None:
         swept["sourceDrift"] = drift.sweep().as_dict()
     return swept

@@ -267,6 +267,34 @@ def test_a_pause_mid_drain_stops_the_drain_and_the_rest_stay_held() -> None:
     assert all(t.status(run_id) == RunStatus.QUEUED for run_id in ids)
 
 
+def test_a_drain_whose_task_was_lost_is_published_again_by_the_tick() -> None:
+    t = batched(HOOK, 2)
+    ids = held(t, HOOK, 3)
+    t.control.resume(HOOK)
+    task = t.tasks.messages.pop(0)  # lost by the queue
+    assert t.control.resume_stalled(horizon_s=60) == 0  # not idle long enough
+    t.p.clock.advance(61)
+    assert t.control.resume_stalled(horizon_s=60) == 1
+    assert t.tasks.messages == [task]
+    assert t.control.resume_stalled(horizon_s=60) == 0  # once per horizon
+    assert t.drain(HOOK) == 3
+    assert all(t.status(run_id) == RunStatus.QUEUED for run_id in ids)
+    t.p.clock.advance(61)
+    assert t.control.resume_stalled(horizon_s=60) == 0  # the drain ended
+    assert t.tasks.messages == []
+
+
+def test_a_paused_drain_is_not_published_again() -> None:
+    t = batched(HOOK, 2)
+    held(t, HOOK, 3)
+    t.control.resume(HOOK)
+    t.tasks.messages.clear()  # lost
+    t.control.pause(HOOK, "again")
+    t.p.clock.advance(61)
+    assert t.control.resume_stalled(horizon_s=60) == 0 and t.tasks.messages == []
+    assert t.states.draining(10) == []
+
+
 def test_a_run_with_a_rate_limited_target_goes_through_its_queue() -> None:
     t = paced(PACED)
     assert t.queues.configs[KEY] == queue_config(parse_integration(PACED))

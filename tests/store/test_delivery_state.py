@@ -28,6 +28,13 @@ def test_the_delivery_state_on_firestore(db: firestore.Client) -> None:
     assert resumed["consecutiveFailures"] == 0
     assert states.resume("i1")["resumes"] == 2
 
+    assert states.draining(10) == []
+    states.drain_moved("i1", True)
+    [(integration_id, state)] = states.draining(10)
+    assert integration_id == "i1" and state["draining"] is True and state["drainedAt"]
+    states.drain_moved("i1", False)
+    assert states.draining(10) == []
+
     assert states.next_generation("i1") == 1
     assert states.next_generation("i1") == 2
     states.forget("i1")

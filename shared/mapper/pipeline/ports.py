@@ -554,7 +554,8 @@ class DeliveryStates(Protocol):
     One small document per integration, apart from the integration's own (a pause is not a
     new version of it, and the worker reads it fresh, past the configuration cache).
     Fields: `state` ("active" | "paused"), `reason`, `since`, `by` ("user" | "circuit"),
-    `generation` (the target queue's), `resumes`, `consecutiveFailures`.
+    `generation` (the target queue's), `resumes`, `consecutiveFailures`, and a resume's
+    drain: `draining`, `drainedAt`.
     """
 
     def get(self, integration_id: str) -> dict[str, Any] | None:
@@ -583,6 +584,14 @@ class DeliveryStates(Protocol):
 
     def forget(self, integration_id: str) -> None:
         """Drop the state of a deleted integration (its generation is kept: names stay used)."""
+        ...
+
+    def drain_moved(self, integration_id: str, draining: bool) -> None:
+        """Record that a resume's drain moved on now (`drainedAt`), or ended (`draining`)."""
+        ...
+
+    def draining(self, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """Up to `limit` integrations whose drain has not ended, with their states."""
         ...
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..timestamps import now_iso
 from .common import _store_errors
@@ -87,6 +88,19 @@ class DeliveryStateStore:
         with _store_errors("count the queue's generation"):
             result = ref.set({"generation": firestore.Increment(1)}, merge=True)
         return int(result.transform_results[0].integer_value)
+
+    def drain_moved(self, integration_id: str, draining: bool) -> None:
+        """Record that a resume's drain moved on now (`drainedAt`), or ended (`draining`)."""
+        with _store_errors("record a resume's drain"):
+            self._collection.document(integration_id).set(
+                {"draining": draining, "drainedAt": now_iso()}, merge=True
+            )
+
+    def draining(self, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """Up to `limit` integrations whose drain has not ended, with their states."""
+        query = self._collection.where(filter=FieldFilter("draining", "==", True)).limit(limit)
+        with _store_errors("list the resumes' drains"):
+            return [(s.id, s.to_dict() or {}) for s in query.stream()]
 
     def forget(self, integration_id: str) -> None:
         """Drop a deleted integration's pause and counts, keeping its queue's generation."""
