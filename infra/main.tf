@@ -143,8 +143,8 @@ locals {
     REDRIVE_BATCH_SIZE      = { value = 100, functions = ["pull"] }
     REDRIVE_RATE_PER_SECOND = { value = 50, functions = ["pull"] }
     # Held runs a resume sends per pull-tasks task (docs/delivery.md, "Pause and resume").
-    RESUME_BATCH_SIZE = { value = 200, functions = ["pull"] }
-    API_MAX_BODY_BYTES      = { value = var.api_max_body_bytes, functions = ["api"] }
+    RESUME_BATCH_SIZE  = { value = 200, functions = ["pull"] }
+    API_MAX_BODY_BYTES = { value = var.api_max_body_bytes, functions = ["api"] }
     # Delivery (docs/data-plane.md): the worker names attempt n of N in its log lines; the
     # reconciler runs on the pull tick, and the api counts runs past its horizon as stuck.
     # They are also the retry policy of integrations without `retry`, counted by the worker,
