@@ -280,16 +280,3 @@ def test_a_retrying_run_from_the_topic_is_queued_for_its_next_attempt() -> None:
     assert task.not_before == pytest.approx(t.p.clock() + 30)
     t.p.clock.advance(30)
     assert t.dispatch() == [RunStatus.SUCCESS] and t.status(run_id) == RunStatus.SUCCESS
-
-
-def test_a_rate_limit_on_a_fan_out_target_is_refused_for_now() -> None:
-    from mapper.errors import ConfigError
-
-    t = paced()
-    doc = {k: v for k, v in HOOK.items() if k != "target"} | {"targets": [
-        {"type": "http", "name": "crm", "url": "https://crm.example.com/in",
-         "rateLimit": {"perSecond": 5}},
-    ]}
-    with pytest.raises(ConfigError) as refused:
-        t.control.prepare(doc, None)
-    assert refused.value.problems[0].path == "targets[0].rateLimit"
