@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/pubsub.py
 	$(BIN)/python bench/webhook_floor.py
 	$(BIN)/python bench/end_to_end_floor.py
+	$(BIN)/python bench/paced.py
 
 # What the cloud bills per event, counted through the local stack (docs/deploy.md's cost
 # tables are generated from it: `make cost EVENTS=2000 COST_ARGS=--write-docs`).
