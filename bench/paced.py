@@ -158,7 +158,7 @@ class LocalPlatform:
                                  headers={"Authorization": f"Bearer {self._token}"})
         if reply.status_code >= 300:
             raise RuntimeError(f"{method} {path}: {reply.status_code} {reply.text}")
-        return reply.json()
+        return reply.json() if reply.content else None
 
     def stop(self) -> None:
         if self._proc.poll() is None:
