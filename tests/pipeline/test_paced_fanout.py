@@ -5,6 +5,7 @@ queue, the others are sent at once, and each target is attempted and recorded on
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -230,3 +231,20 @@ def test_the_circuit_breaker_counts_a_fan_outs_sends() -> None:
     assert t.dispatch(CRM_KEY) == [RunStatus.RETRYING]
     assert t.opened == ["i1"]  # two failed sends in a row, one per target: paused
     assert t.states.get("i1")["by"] == "circuit"
+
+
+def test_a_task_dispatched_a_moment_before_its_retry_time_is_sent_not_stranded() -> None:
+    # The queue's clock runs a little ahead of the worker's: its task for the next attempt
+    # is its retry; were it put back under the same name, the queue would refuse it.
+    t, receivers = fan()
+    receivers.scripts[CRM] = [RetryableTargetError]
+    [run_id] = t.accept(1)
+    work(t)
+    t.dispatch(CRM_KEY)
+    [task] = t.queues.tasks[CRM_KEY]
+    t.p.clock.advance(9.9)  # 0.1 s before nextAttemptAt, by the worker's clock
+    t.queues.tasks[CRM_KEY] = []
+    body = json.dumps(dict(task.body)).encode()
+    assert t.deliverer.deliver(body) == RunStatus.SUCCESS
+    assert len(receivers.sent[CRM]) == 2
+    assert t.p.runs.get(run_id)["status"] == RunStatus.SUCCESS

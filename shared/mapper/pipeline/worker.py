@@ -378,7 +378,11 @@ class Worker:
             if only is None and queues is not None and route_paced(route):
                 deliveries[i] = self._paced(route.name, before, _iso(now), handed)
                 continue
-            if not fanout.due(before, _iso(now)):
+            # Dispatched by its own queue, a target not ended is due: the queue's schedule is
+            # its retry time (a clock a little behind must not strand it; its task is spent).
+            due = (before is None or before.get("status") not in TERMINAL) if only else (
+                fanout.due(before, _iso(now)))
+            if not due:
                 deliveries[i] = dict(before or {})
                 continue
             record, output = self._mapped_for(route, integration, message, before, outcomes)
