@@ -181,16 +181,19 @@ class DeliveryGate:
         task = TargetedRun(message).task(
             resend=number, not_before=epoch_seconds(str(when)) if when else None
         )
+        if run.get("status") == RunStatus.QUEUED and run.get("note") != PACED_NOTE:
+            # Noted before the task exists: written after, it could land on a run the
+            # deliver function already claimed, whose outcome would then not be recorded.
+            self._runs.touch_if_unchanged(message.run_id, str(run.get("updatedAt")),
+                                          note=PACED_NOTE)
         try:
-            added = queues.enqueue(queue_key(message.integration_id, state), task)
+            queues.enqueue(queue_key(message.integration_id, state), task)
         except DeliveryQueueNotFound:
             # The rate limit was removed (its queue deleted) while this worker's cached
             # configuration still had it: the run is sent now, as the integration now says.
             log.warning("run %s: the target's delivery queue is gone; sent directly",
                         message.run_id)
             return Gate(None, failures)
-        if added == "added" and run.get("status") == RunStatus.QUEUED:
-            self._runs.touch(message.run_id, note=PACED_NOTE)
         return Gate(RunStatus.QUEUED, failures)
 
     def queues(self) -> DeliveryQueue | None:
