@@ -151,15 +151,16 @@ locals {
     # SMTP servers that may be logged in to without TLS (empty: none).
     SMTP_PLAINTEXT_ALLOW = { value = var.smtp_plaintext_allow, functions = ["worker", "deliver", "api"] }
     # Notification mail (mapper.notify, docs/delivery.md "Notifications"): the platform's SMTP
-    # relay; no host, no mail. The functions that end runs or pause delivery notify.
-    NOTIFY_SMTP_HOST = { value = var.notify_smtp_host, functions = ["worker", "deliver", "dead_letter", "api"] }
-    NOTIFY_SMTP_PORT = { value = var.notify_smtp_port, functions = ["worker", "deliver", "dead_letter", "api"] }
-    NOTIFY_SMTP_FROM = { value = var.notify_smtp_from, functions = ["worker", "deliver", "dead_letter", "api"] }
-    NOTIFY_SMTP_TLS  = { value = var.notify_smtp_tls, functions = ["worker", "deliver", "dead_letter", "api"] }
+    # relay; no host, no mail. The functions that end runs or pause delivery notify, and the
+    # pull function's tick notifies source drift.
+    NOTIFY_SMTP_HOST = { value = var.notify_smtp_host, functions = ["worker", "deliver", "dead_letter", "api", "pull"] }
+    NOTIFY_SMTP_PORT = { value = var.notify_smtp_port, functions = ["worker", "deliver", "dead_letter", "api", "pull"] }
+    NOTIFY_SMTP_FROM = { value = var.notify_smtp_from, functions = ["worker", "deliver", "dead_letter", "api", "pull"] }
+    NOTIFY_SMTP_TLS  = { value = var.notify_smtp_tls, functions = ["worker", "deliver", "dead_letter", "api", "pull"] }
     # The relay's login: the password is read from Secret Manager at send time, as an email
     # target's is; its mapper-... name is within each of these functions' secret access.
-    NOTIFY_SMTP_USER            = { value = var.notify_smtp_user, functions = ["worker", "deliver", "dead_letter", "api"] }
-    NOTIFY_SMTP_PASSWORD_SECRET = { value = var.notify_smtp_password_secret, functions = ["worker", "deliver", "dead_letter", "api"] }
+    NOTIFY_SMTP_USER            = { value = var.notify_smtp_user, functions = ["worker", "deliver", "dead_letter", "api", "pull"] }
+    NOTIFY_SMTP_PASSWORD_SECRET = { value = var.notify_smtp_password_secret, functions = ["worker", "deliver", "dead_letter", "api", "pull"] }
     # Paced delivery (docs/delivery.md): where the per-target Cloud Tasks queues live, what
     # their tasks call and as whom; the deliver function admits only that account's tokens.
     CLOUD_TASKS_LOCATION  = { value = var.region, functions = ["worker", "api", "deliver"] }

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .notify import PlatformNotifier
     from .pipeline import Intake, Integrations, Reconciler, Worker
     from .pipeline.deliver import Deliverer
+    from .pipeline.drift_notices import DriftNotices
     from .pull import Puller
     from .queue import Queue
     from .redrive import Redriver
@@ -154,7 +155,7 @@ def intake() -> Intake:
     from .pipeline.shape import ShapeRecorder, log_drift
 
     s = services()
-    # source.drift goes to the log until a notifier is wired (docs/mapping.md).
+    # Drift is logged here and filed in the shape; the tick notifies it (drift_notices()).
     shapes = ShapeRecorder(s.source_shapes, on_drift=log_drift) if s.source_shapes else None
     return Intake(
         s.integrations,
@@ -516,14 +517,29 @@ def redriver() -> Redriver:
     )
 
 
+@cache
+def drift_notices() -> DriftNotices | None:
+    """The tick's `source.drift` sender, where shapes and notification windows are kept."""
+    from .pipeline.drift_notices import DriftNotices
+
+    s = services()
+    if s.source_shapes is None or s.notify_windows is None:
+        return None
+    return DriftNotices(s.source_shapes, s.integrations, notifier())
+
+
 def sweep_in_flight() -> dict[str, dict[str, int]]:
-    """The tick's sweeps: runs left in flight, then redrive jobs whose task was lost."""
+    """The tick's sweeps: runs left in flight, redrive jobs whose task was lost, and the
+    source drift the intake filed, notified."""
     sweep = reconciler()
     runs = sweep.sweep().as_dict()
     jobs = {"resumed": 0, "ended": 0}
     if services().redrive_jobs is not None:
         jobs = redriver().resume_stalled(sweep.horizon_s, sweep.max_republishes)
-    return {"reconciled": runs, "redriveJobs": jobs}
+    swept = {"reconciled": runs, "redriveJobs": jobs}
+    if (drift := drift_notices()) is not None:
+        swept["sourceDrift"] = drift.sweep().as_dict()
+    return swept
 
 
 def task_handler(task: Any) -> Callable[[], dict[str, Any]]:
