@@ -60,6 +60,7 @@ EVENTS ?= 10000
 COST_ARGS ?=
 cost: $(STAMP)
 	$(BIN)/python bench/cost.py --events $(EVENTS) $(COST_ARGS)
+	$(BIN)/python bench/cost.py --paced --events $(EVENTS) --beside bench/results/cost-$$(date +%F).json
 
 # The fault suite against the local stack (docs/performance.md); `make faults N=200` is shorter.
 N ?= 1000
