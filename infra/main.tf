@@ -115,6 +115,10 @@ locals {
       value     = var.run_retention_days
       functions = ["webhook", "pubsub_push", "worker", "deliver", "pull", "api"]
     }
+    SUCCESS_PAYLOAD_RETENTION_DAYS = {
+      value     = coalesce(var.success_payload_retention_days, var.run_retention_days)
+      functions = ["worker", "deliver"]
+    }
     MAX_BODY_BYTES   = { value = var.max_body_bytes, functions = ["webhook", "pubsub_push"] }
     SITE_URL         = { value = local.site_url, functions = ["api"] }
     WEBHOOK_BASE_URL = { value = local.webhook_base_url, functions = ["api"] }

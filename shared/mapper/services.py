@@ -52,6 +52,20 @@ def setting(name: str, default: str, environ: Mapping[str, str] | None = None) -
     return (environ if environ is not None else os.environ).get(name) or default
 
 
+def success_payloads_kept(run_days: int, environ: Mapping[str, str] | None = None) -> bool:
+    """SUCCESS_PAYLOAD_RETENTION_DAYS: 0 drops a successful run's mapped output, request and
+    response when it succeeds; the run's own retention (the default) keeps them as long as
+    the run. Nothing between: each way to expire them apart (a second document with its
+    own TTL, or a sweep) costs more in writes than the storage it saves (docs/deploy.md)."""
+    days = int(setting("SUCCESS_PAYLOAD_RETENTION_DAYS", str(run_days), environ))
+    if 0 < days < run_days:
+        raise ValueError(
+            f"SUCCESS_PAYLOAD_RETENTION_DAYS must be 0 or at least RUN_RETENTION_DAYS "
+            f"({run_days}), not {days}"
+        )
+    return days != 0
+
+
 def max_body_bytes() -> int:
     """Largest webhook or push body accepted (MAX_BODY_BYTES, default 10 MB)."""
     return int(setting("MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES)))
@@ -120,7 +134,8 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
         integrations=Integrations(
             store, float(setting("CONFIG_CACHE_SECONDS", str(DEFAULT_TTL_S), env))
         ),
-        runs=RunStore(db, retention=retention),
+        runs=RunStore(db, retention=retention,
+                      keep_success_payloads=success_payloads_kept(retention.days, env)),
         queue=Queue(publisher, publisher.topic_path(project, topic)),
         secrets=SecretResolver(backend),
         secret_backend=backend,
