@@ -529,6 +529,13 @@ class Integration(_Model):
         description=f"Up to {MAX_SEARCH_KEYS} source paths (e.g. data.object.id) whose values "
         "each run keeps, so that GET /api/runs/?key=<path>:<value> finds it (exact match).",
     )
+    ordering_key: SearchKey | None = Field(
+        default=None,
+        description="A source path (e.g. data.customer.id): events with the same value there "
+        "are delivered in the order they were accepted, and a failing one holds back the "
+        "later ones of its value until it succeeds or is dead_lettered; absent, or a missing "
+        "or null value: no order.",
+    )
     version: StrictInt | None = _server(
         "Server-set, read-only: 1 on creation, +1 on each change. Send the version you read "
         "with PUT to have a concurrent change refused with 409."

@@ -31,6 +31,7 @@ from ..sources.push import EnvelopeError, decode_push_envelope
 from ..sources.webhook import body_key, delivery_key, verify_signature
 from ..targets.base import SecretResolver
 from .integrations import Integrations
+from .ordering import ordering_key
 from .ports import MessageQueue, RunLog, SignatureFailures, TokenVerifier
 from .rate_limit import RateLimiter
 from .runs import QueuedMessage, RunStatus, SourceKind, run_id_for
@@ -349,6 +350,9 @@ class Intake:
             run["keyReusedFrom"] = key_reused_from
         if integration.search_keys:
             run["searchValues"] = search_values(integration.search_keys, data)
+        ordered_by = ordering_key(integration, data)
+        if ordered_by is not None:
+            run["orderingKey"] = ordered_by
         message = QueuedMessage.for_run(run, data, self._clock())
         if deduplicate:
             if not self._runs.create(run):
@@ -384,7 +388,7 @@ class Intake:
         """
         attributes = {"runId": run_id, "integrationId": message.integration_id}
         try:
-            self._queue.publish(message.to_dict(), attributes)
+            self._queue.publish(message.to_dict(), attributes, message.ordering_key)
         except MessageTooLarge as exc:
             recorded()
             self._runs.mark(run_id, RunStatus.ERROR, errorMessage=str(exc))

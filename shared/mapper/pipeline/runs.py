@@ -116,6 +116,7 @@ class QueuedMessage:
     integration_version: int | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     attributes: Mapping[str, str] = field(default_factory=dict)
+    ordering_key: str | None = None  # the run's Pub/Sub ordering key (pipeline.ordering)
 
     @classmethod
     def for_run(cls, run: Mapping[str, Any], payload: Any, now: float) -> QueuedMessage:
@@ -129,6 +130,7 @@ class QueuedMessage:
             integration_version=run.get("integrationVersion"),
             headers=run.get("incomingHeaders") or {},
             attributes=run.get("incomingAttributes") or {},
+            ordering_key=run.get("orderingKey"),
         )
 
     @classmethod
@@ -138,6 +140,7 @@ class QueuedMessage:
 
     def to_dict(self) -> dict[str, Any]:
         """The message as the JSON object on the topic (camelCase, as the run's fields)."""
+        ordered = {"orderingKey": self.ordering_key} if self.ordering_key else {}
         return {
             "runId": self.run_id,
             "integrationId": self.integration_id,
@@ -147,6 +150,7 @@ class QueuedMessage:
             "headers": dict(self.headers),
             "attributes": dict(self.attributes),
             "acceptedAt": self.accepted_at,
+            **ordered,
         }
 
     def to_bytes(self) -> bytes:
@@ -165,6 +169,7 @@ class QueuedMessage:
             integration_version=data.get("integrationVersion"),
             headers=data.get("headers") or {},
             attributes=data.get("attributes") or {},
+            ordering_key=data.get("orderingKey"),
         )
 
     @classmethod

@@ -144,11 +144,14 @@ class Worker:
 
         Unless the run has attempts left by its own count (Pub/Sub's count also grew with
         deliveries that arrived before `nextAttemptAt`): then it stays `retrying`, and is
-        published again now if it is due, else by the reconciler when it is.
+        published again now if it is due, else by the reconciler when it is. Not an ordered
+        run: Pub/Sub has released its key, the later events of the key are on their way, and
+        a copy would reach the receiver after them (docs/delivery.md, "Ordering").
         """
         run_id = message.run_id
         run = self._runs.get(run_id) or {}
-        if run.get("status") == RunStatus.RETRYING and self._queue is not None:
+        ordered = bool(run.get("orderingKey"))
+        if run.get("status") == RunStatus.RETRYING and self._queue is not None and not ordered:
             try:
                 integration = self._integration(message)
             except MapperError:
