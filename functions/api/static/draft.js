@@ -120,7 +120,7 @@ export function createDraft({ base = null, doc, sampleText = '' }) {
     },
     /** A plain setting at a dotted path under source or target; undefined removes it. */
     setSetting(path, value) {
-      if (!/^(source|target)\./.test(path)) throw new Error(`not a setting: ${path}`);
+      if (!/^((source|target)\.|orderingKey$)/.test(path)) throw new Error(`not a setting: ${path}`);
       put(path, value);
       notify('setSetting', path);
     },

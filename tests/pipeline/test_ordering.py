@@ -1,0 +1,148 @@
+"""orderingKey over fakes: the key each event is queued under, and what keeps a key's order.
+
+The order itself is Pub/Sub's (an ordered subscription pushes a key's messages one at a
+time): tests/e2e/test_ordering.py proves it against the emulator. Here: the key, and that
+nothing the platform does on its own (dead letter, reconciler) sends a run behind later
+events of its key.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mapper.engine.config import parse_integration
+from mapper.errors import ConfigError, RetryableTargetError
+from mapper.pipeline.ordering import MAX_KEY_BYTES, ordering_key
+from mapper.pipeline.runs import QueuedMessage, RunStatus
+from tests.fakes import from_the_topic
+from tests.pipeline.support import HOOK, Pipeline, body, build
+
+ORDERED = {**HOOK, "orderingKey": "data.customer.id"}
+
+
+def _integration(path: str = "data.customer.id") -> object:
+    return parse_integration({**ORDERED, "orderingKey": path})
+
+
+def _send(p: Pipeline, payload: bytes) -> str:
+    receipt = p.intake.receive_webhook("p-secret", {}, body(payload))
+    assert receipt.status == "queued"
+    return str(receipt.run_id)
+
+
+def test_the_key_is_the_integration_and_the_value_at_the_path() -> None:
+    integration = _integration()
+    customer = lambda value: {"data": {"customer": {"id": value}}}  # noqa: E731
+    assert ordering_key(integration, customer("c-1")) == "i1:c-1"
+    # 12 and 12.0 are one JSON number; "12" is its own value only as text, as in JSON.
+    assert ordering_key(integration, customer(12)) == ordering_key(integration, customer(12.0))
+    assert ordering_key(integration, customer({"b": 1, "a": 2})) == 'i1:{"a":2,"b":1}'
+    assert ordering_key(integration, customer(None)) is None
+    assert ordering_key(integration, {"data": {}}) is None
+    assert ordering_key(parse_integration(HOOK), customer("c-1")) is None
+
+
+def test_a_long_value_is_kept_as_its_digest_one_key_per_value() -> None:
+    integration = _integration()
+    long_one, long_two = "x" * 1000 + "1", "x" * 1000 + "2"
+    one = ordering_key(integration, {"data": {"customer": {"id": long_one}}})
+    two = ordering_key(integration, {"data": {"customer": {"id": long_two}}})
+    assert one is not None and two is not None and one != two
+    assert one.startswith("i1:#sha256:") and len(one.encode()) <= MAX_KEY_BYTES
+
+
+def test_validation_refuses_a_key_path_that_reads_many_values_or_none() -> None:
+    for bad in ("data.items[*].id", "data..id"):
+        with pytest.raises(ConfigError) as caught:
+            parse_integration({**ORDERED, "orderingKey": bad})
+        assert [problem.path for problem in caught.value.problems] == ["orderingKey"]
+
+
+def test_each_run_is_queued_under_its_key_and_records_it() -> None:
+    p = build(ORDERED)
+    first = _send(p, b'{"data": {"customer": {"id": "c-1"}}}')
+    other = _send(p, b'{"data": {"customer": {"id": "c-2"}}}')
+    unkeyed = _send(p, b'{"data": {"customer": {}}}')
+    assert p.queue.ordering_keys == ["i1:c-1", "i1:c-2", None]
+    assert p.runs.get(first)["orderingKey"] == "i1:c-1"
+    assert p.runs.get(other)["orderingKey"] == "i1:c-2"
+    assert "orderingKey" not in p.runs.get(unkeyed)
+    assert from_the_topic(p.queue.messages[0]).ordering_key == "i1:c-1"
+
+
+def test_a_failing_ordered_run_is_not_acknowledged_so_its_key_stays_held() -> None:
+    p = build({**ORDERED, "retry": {"maxAttempts": 3, "initialBackoffSeconds": 1,
+                                     "maxBackoffSeconds": 1}})
+    p.target.script = [RetryableTargetError, RetryableTargetError]
+    run_id = _send(p, b'{"data": {"customer": {"id": "c-1"}}}')
+    message = from_the_topic(p.queue.messages.pop())
+    for _ in range(2):
+        with pytest.raises(RetryableTargetError):  # Pub/Sub delivers this message again
+            p.worker.process(message)
+        assert p.queue.messages == []  # and nothing else of the key was sent in its place
+        p.clock.advance(1)
+    assert p.worker.process(message) == RunStatus.SUCCESS
+    assert p.runs.get(run_id)["attempts"] == 3
+
+
+def test_an_ordered_run_failing_to_its_last_attempt_is_dead_lettered_and_acknowledged() -> None:
+    p = build({**ORDERED, "retry": {"maxAttempts": 2, "initialBackoffSeconds": 1,
+                                     "maxBackoffSeconds": 1}})
+    p.target.script = [RetryableTargetError] * 5
+    run_id = _send(p, b'{"data": {"customer": {"id": "c-1"}}}')
+    message = from_the_topic(p.queue.messages.pop())
+    with pytest.raises(RetryableTargetError):
+        p.worker.process(message)
+    p.clock.advance(1)
+    # Returned, not raised: Pub/Sub takes the message off and the key's next one goes.
+    assert p.worker.process(message) == RunStatus.DEAD_LETTERED
+    assert p.runs.get(run_id)["status"] == RunStatus.DEAD_LETTERED
+
+
+def test_pub_subs_dead_letter_of_an_ordered_run_ends_it_instead_of_a_late_copy() -> None:
+    # Pub/Sub has released the key: a copy published now would reach the receiver after
+    # the later events of its key.
+    p = build({**ORDERED, "retry": {"initialBackoffSeconds": 30, "maxBackoffSeconds": 30}})
+    p.target.script = [RetryableTargetError]
+    run_id = _send(p, b'{"data": {"customer": {"id": "c-1"}}}')
+    message = from_the_topic(p.queue.messages.pop())
+    with pytest.raises(RetryableTargetError):
+        p.worker.process(message)
+    p.clock.advance(30)  # due, with attempts left: an unordered run would be published again
+    assert p.worker.dead_letter(message) == RunStatus.DEAD_LETTERED
+    assert p.queue.messages == []
+    assert p.runs.get(run_id)["errorMessage"].startswith("gave up after 1 attempts")
+
+
+def test_a_due_retry_is_published_without_its_key_its_own_message_holds_the_key() -> None:
+    p = build(ORDERED)
+    p.target.script = [RetryableTargetError]
+    run_id = _send(p, b'{"data": {"customer": {"id": "c-1"}}}')
+    with pytest.raises(RetryableTargetError):
+        p.deliver_all()
+    p.queue.ordering_keys.clear()
+    p.clock.advance(11)
+    assert p.reconciler.sweep().republished == [run_id]
+    assert p.queue.ordering_keys == [None]
+
+
+def test_a_queued_ordered_run_is_published_again_behind_its_key_and_never_ended_as_lost() -> None:
+    # It may only be waiting for an earlier event of its key that is being retried.
+    p = build(ORDERED)
+    run_id = _send(p, b'{"data": {"customer": {"id": "c-1"}}}')
+    p.queue.messages.clear()
+    p.queue.ordering_keys.clear()
+    for n in range(5):  # past the 3 republishes after which an unordered run is ended
+        p.clock.advance(900 * 2**n + 1)
+        report = p.reconciler.sweep()
+        assert report.republished == [run_id] and report.ended == []
+    assert p.queue.ordering_keys == ["i1:c-1"] * 5
+    assert p.runs.get(run_id)["status"] == RunStatus.QUEUED
+    assert p.deliver_all() == [RunStatus.SUCCESS] * 5  # the copies find it done
+    assert len(p.target.sent) == 1
+
+
+def test_the_message_carries_its_key_through_the_topic() -> None:
+    message = QueuedMessage("r1", "i1", "webhook", {}, 0.0, ordering_key="i1:c-1")
+    assert QueuedMessage.from_bytes(message.to_bytes()).ordering_key == "i1:c-1"
+    assert "orderingKey" not in QueuedMessage("r1", "i1", "webhook", {}, 0.0).to_dict()
