@@ -120,7 +120,7 @@ def test_each_keys_events_arrive_in_accept_order_through_random_failures(
         # attempt is followed by the same event again.
         assert sequence == sorted(sequence), sequence
     assert {body["n"] for body in got.delivered.values()} == set(range(20))
-    for (key, n), run_id in run_ids.items():
+    for (key, _n), run_id in run_ids.items():
         run = platform.runs.get(run_id)
         assert run["status"] == "success" and run["orderingKey"].endswith(f":{key}")
 
