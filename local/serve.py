@@ -14,6 +14,7 @@ path prefix and creates the internal topics and subscriptions the cloud gets fro
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -142,6 +143,18 @@ def create_internal_pubsub(
         publisher.transport.close()
 
 
+class QuietInternalRequests(logging.Filter):
+    """Drops werkzeug's request line for the internal routes (`/_functions/...`).
+
+    Each worker push already logs one line for its attempt (run, outcome, what next); the
+    request line beside it, and one per pull tick, only doubled the log.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not any(isinstance(arg, str) and " /_functions/" in arg for arg in args)
+
+
 @dataclass
 class LocalServer:
     """A running local platform: its base URL, and how to stop it."""
@@ -177,6 +190,9 @@ def serve(
             **env,
         }
     )
+    werkzeug_log = logging.getLogger("werkzeug")
+    if not any(isinstance(f, QuietInternalRequests) for f in werkzeug_log.filters):
+        werkzeug_log.addFilter(QuietInternalRequests())
     server = make_server(host, port, build_app(extra=extra), threaded=True)
     bound = f"http://{host}:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, name="local-functions", daemon=True)

@@ -36,6 +36,7 @@ from mapper.errors import (
     NotConfigured,
     NotFoundError,
     Problem,
+    TestsFailed,
 )
 from mapper.http_edge import error, from_exception, json_answer, read_body
 from mapper.json_body import BodyError, parse_json_body
@@ -141,6 +142,8 @@ def handle(
         return exc.response
     except ConfigError as exc:
         return _json(400, _invalid(exc.problems))
+    except TestsFailed as exc:  # the save is refused with every case's result
+        return _json(400, {"error": str(exc), "code": exc.code, **exc.report})
     except ListenerError as exc:
         if exc.retryable:
             return from_exception(exc)
@@ -265,7 +268,7 @@ def _static(path: str) -> flask.Response:
 
 def _integrations(admin: Admin, request: flask.Request, body: Any) -> flask.Response:
     if request.method == "POST":
-        return _json(201, admin.create_integration(_required(body)))
+        return _json(201, admin.create_integration(_required(body), force=_force(request)))
     _only(request, "limit", "cursor", "source_type", "target_type", "active")
     active = request.args.get("active")
     if active not in (None, "true", "false"):
@@ -282,7 +285,7 @@ def _integrations(admin: Admin, request: flask.Request, body: Any) -> flask.Resp
 
 def _integration(admin: Admin, request: flask.Request, body: Any, id: str) -> flask.Response:
     if request.method == "PUT":
-        return _json(200, admin.replace_integration(id, _required(body)))
+        return _json(200, admin.replace_integration(id, _required(body), force=_force(request)))
     if request.method == "DELETE":
         admin.delete_integration(id)
         return flask.make_response("", 204)
@@ -345,23 +348,51 @@ def _validate_saved(admin: Admin, request: flask.Request, body: Any, id: str) ->
     asked = schema.parse_body(schema.ValidateRequest, body if body is not None else {})
     if asked.integration is None:
         problems = admin.validate_saved(id, asked.check_target)
+        doc = admin.snapshot(id)
     else:
         admin.get_integration(id)  # 404 for an unknown id, as for every route under it
         problems = admin.validate(asked.integration, asked.check_target)
-    return _validation(problems, "")
+        doc = asked.integration
+    return _validation(problems, "", admin.sample_violations(doc))
 
 
 def _validate(admin: Admin, request: flask.Request, body: Any) -> flask.Response:
     asked = schema.parse_body(schema.ValidateRequest, body)
     if asked.integration is None:
         raise ConfigError([Problem("integration", "is required")])
-    return _validation(admin.validate(asked.integration, asked.check_target), "integration")
+    problems = admin.validate(asked.integration, asked.check_target)
+    return _validation(problems, "integration", admin.sample_violations(asked.integration))
 
 
-def _validation(problems: list[Problem], prefix: str) -> flask.Response:
+def _validation(
+    problems: list[Problem], prefix: str, violations: list[dict[str, str]]
+) -> flask.Response:
     if prefix and problems:
         problems = _prefixed(prefix, ConfigError(problems)).problems
-    return _json(200, {"valid": not problems, "problems": [p.to_dict() for p in problems]})
+    answer: dict[str, Any] = {"valid": not problems, "problems": [p.to_dict() for p in problems]}
+    if violations:  # the sample's output and the target's schema: a warning, not a problem
+        answer["schemaViolations"] = violations
+    return _json(200, answer)
+
+
+def _run_tests(admin: Admin, request: flask.Request, body: Any, id: str) -> flask.Response:
+    return _json(200, admin.run_tests(id))
+
+
+def _run_tests_unsaved(admin: Admin, request: flask.Request, body: Any) -> flask.Response:
+    asked = schema.parse_body(schema.RunTestsRequest, body)
+    try:
+        return _json(200, admin.run_tests_unsaved(asked.integration))
+    except ConfigError as exc:
+        raise _prefixed("integration", exc) from None
+
+
+def _force(request: flask.Request) -> bool:
+    # ?force=true saves an integration whose test cases fail (docs/api.md).
+    raw = request.args.get("force")
+    if raw not in (None, "", "true", "false"):
+        raise InvalidQueryError("force must be true or false")
+    return raw == "true"
 
 
 def _runs(admin: Admin, request: flask.Request, body: Any) -> flask.Response:
@@ -511,6 +542,8 @@ _HANDLERS: dict[str, Callable[..., flask.Response]] = {
     "preview": _preview,
     "validate_saved": _validate_saved,
     "validate": _validate,
+    "run_tests": _run_tests,
+    "run_tests_unsaved": _run_tests_unsaved,
     "runs": _runs,
     "run": _run,
     "replay": _replay,

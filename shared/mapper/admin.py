@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import secrets as pysecrets
 import socket
 import uuid
@@ -24,8 +25,10 @@ from .backtest import DEFAULT_RUNS
 from .backtest import MAX_RUNS as MAX_BACKTEST_RUNS
 from .backtest import backtest as run_backtest
 from .engine import config as cfg
+from .engine.cases import run_cases
 from .engine.plan import Message, Plan
-from .engine.validate import validate
+from .engine.receiver_schema import violations
+from .engine.validate import validate, validate_for_preview
 from .errors import (
     BlockedDestinationError,
     ConfigError,
@@ -35,6 +38,8 @@ from .errors import (
     NotFoundError,
     Problem,
     SecretError,
+    TestsFailed,
+    TlsNotOffered,
 )
 from .pipeline import Intake
 from .pipeline.ports import (
@@ -59,7 +64,7 @@ from .secrets import (
 )
 from .sources.subscriptions import Change
 from .store.common import DEFAULT_PAGE_SIZE
-from .targets import EgressPolicy
+from .targets import EgressPolicy, EmailTargetSender
 from .targets.signing import DEFAULT_OVERLAP_HOURS, new_signing_secret
 from .timestamps import iso_timestamp
 
@@ -68,6 +73,8 @@ PATH_BYTES = 24  # 192 random bits per webhook or push path (the contract asks f
 REACHABILITY_TIMEOUT_S = 3.0
 # What a viewer does not see: the unguessable paths and the URLs made from them.
 ENDPOINT_FIELDS = frozenset({"webhookPath", "webhookUrl", "pushPath", "pushEndpoint"})
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -177,9 +184,12 @@ class Admin:
         """The stored integration as users see it, asking no listener (the audit's before)."""
         return self._shown(self._stored(integration_id))
 
-    def create_integration(self, doc: Any) -> dict[str, Any]:
-        """Validate, move secrets out, make its paths and subscription, then store it."""
-        body = {"active": True, **_checked(doc)}
+    def create_integration(self, doc: Any, *, force: bool = False) -> dict[str, Any]:
+        """Validate, move secrets out, make its paths and subscription, then store it.
+
+        Its saved test cases must pass (TestsFailed) unless `force`.
+        """
+        body = {"active": True, **_checked(doc, force)}
         integration_id = self._new_id()
         body = self._with_paths(body, None)
         new_secret = _with_signing_secret(body)
@@ -198,15 +208,16 @@ class Admin:
         return _with_new_secret(self._shown(created), new_secret)
 
     def replace_integration(
-        self, integration_id: str, doc: Any, *, note: str | None = None
+        self, integration_id: str, doc: Any, *, note: str | None = None, force: bool = False
     ) -> dict[str, Any]:
         """Replace the whole document (409 on a stale `version`), keeping its paths.
 
-        `note` starts the summary of the version this save keeps.
+        `note` starts the summary of the version this save keeps. Unless `force` (as the
+        API's PUT asks), its saved test cases must pass (TestsFailed).
         """
         old = self._stored(integration_id)
         expected = doc.get("version") if isinstance(doc, dict) else None
-        body = _checked(doc)
+        body = _checked(doc, force)
         left_behind = credentials_left_behind(old, body)
         if left_behind:
             raise ConfigError(left_behind)
@@ -253,7 +264,9 @@ class Admin:
         )
         server = cfg.server_fields()
         doc = {k: v for k, v in old.items() if k not in server} | {"target": target}
-        shown = self.replace_integration(integration_id, doc, note="signing secret rotated")
+        shown = self.replace_integration(
+            integration_id, doc, note="signing secret rotated", force=True
+        )
         return _with_new_secret(shown, new_secret)
 
     def delete_integration(self, integration_id: str) -> None:
@@ -307,8 +320,9 @@ class Admin:
                     f"version {version}'s {'.'.join(path)} was deleted since; roll back, "
                     "then set it again with PUT"
                 ) from None
+        # The version's content as it was saved: its own test cases are not run again.
         return self.replace_integration(
-            integration_id, body, note=f"rollback to version {version}"
+            integration_id, body, note=f"rollback to version {version}", force=True
         )
 
     def _version(self, integration_id: str, version: int) -> dict[str, Any]:
@@ -326,7 +340,42 @@ class Admin:
             integration = validate(doc)
         except ConfigError as exc:
             return exc.problems
-        return self._reachability(integration.target) if check_target else []
+        if not check_target:
+            return []
+        problems = self._reachability(integration.target)
+        # One line per check, whatever it took (a connection, an SMTP greeting, TLS).
+        log.info(
+            "target check of %s: %s",
+            _where(integration.target),
+            "; ".join(p.message for p in problems) or "reachable",
+        )
+        return problems
+
+    def sample_violations(self, doc: Any) -> list[dict[str, str]]:
+        """Where the sample's output breaks the target's schema (none without either)."""
+        try:
+            integration = validate(doc)
+        except ConfigError:
+            return []
+        schema = integration.target.receiver_schema
+        if integration.sample_payload is None or schema is None:
+            return []
+        plan = Plan(integration)
+        try:
+            outcome = plan.apply(Message(integration.sample_payload))
+        finally:
+            plan.close()
+        if outcome.error is not None or outcome.skipped:
+            return []  # preview says why; there is no output to check
+        return violations(schema, outcome.output)
+
+    def run_tests(self, integration_id: str) -> dict[str, Any]:
+        """The stored integration's test cases, run as preview runs them; nothing is sent."""
+        return run_cases(cfg.parse_integration(self._stored(integration_id)))
+
+    def run_tests_unsaved(self, doc: Any) -> dict[str, Any]:
+        """A whole document's test cases (a draft's); nothing is sent or stored."""
+        return run_cases(validate(doc))
 
     def validate_saved(self, integration_id: str, check_target: bool = False) -> list[Problem]:
         """The problems of the stored document."""
@@ -339,8 +388,12 @@ class Admin:
         attributes: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Condition and mapping on one payload; nothing is sent, nothing is stored."""
-        integration = validate(doc)
+        """Condition and mapping on one payload; nothing is sent, nothing is stored.
+
+        `doc` may be partial: a name, source or target it lacks (or leaves empty) gets a
+        stand-in, as none of them changes the output; one it gives is checked.
+        """
+        integration = validate_for_preview(doc)
         plan = Plan(integration)
         try:
             outcome = plan.apply(Message(payload, attributes, headers))
@@ -353,6 +406,10 @@ class Admin:
         }
         if outcome.error is not None:
             result["error"] = _error_body(outcome.error)
+        elif not outcome.skipped and integration.target.receiver_schema is not None:
+            result["schemaViolations"] = violations(
+                integration.target.receiver_schema, outcome.output
+            )
         return result
 
     def preview_saved(self, integration_id: str, payload: Any, **kwargs: Any) -> dict[str, Any]:
@@ -546,12 +603,11 @@ class Admin:
                 self._s.secret_backend.delete(ref)
 
     def _reachability(self, target: cfg.HttpTarget | cfg.EmailTarget) -> list[Problem]:
-        if isinstance(target, cfg.HttpTarget):
-            parts = urlsplit(target.url)
-            host, where = parts.hostname or "", "target.url"
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        else:
-            host, port, where = target.smtp_server, target.smtp_port, "target.smtpServer"
+        if isinstance(target, cfg.EmailTarget):
+            return self._smtp_reachability(target)
+        parts = urlsplit(target.url)
+        host, where = parts.hostname or "", "target.url"
+        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             address = self._s.egress.resolve(host, port)
         except BlockedDestinationError as exc:
@@ -563,6 +619,28 @@ class Admin:
                 return []
         except OSError as exc:
             return [Problem(where, f"cannot connect to {host}:{port}: {exc.strerror or exc}")]
+
+
+    def _smtp_reachability(self, target: cfg.EmailTarget) -> list[Problem]:
+        # The SMTP greeting and the TLS a send would use: a server that lacks STARTTLS
+        # fails here, naming useTLS, not at the first run.
+        sender = EmailTargetSender(
+            target, self._s.secret_backend, self._s.egress, timeout=REACHABILITY_TIMEOUT_S
+        )
+        try:
+            sender.check()
+        except TlsNotOffered as exc:
+            return [Problem("target.useTLS", str(exc))]
+        except MapperError as exc:
+            return [Problem("target.smtpServer", str(exc))]
+        return []
+
+
+def _where(target: cfg.HttpTarget | cfg.EmailTarget) -> str:
+    if isinstance(target, cfg.EmailTarget):
+        return f"smtp://{target.smtp_server}:{target.smtp_port}"
+    parts = urlsplit(target.url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _with_signing_secret(body: dict[str, Any]) -> str | None:
@@ -580,14 +658,19 @@ def _with_new_secret(shown: dict[str, Any], new_secret: str | None) -> dict[str,
     return shown | {"newSigningSecret": new_secret} if new_secret else shown
 
 
-def _checked(doc: Any) -> dict[str, Any]:
+def _checked(doc: Any, force: bool = True) -> dict[str, Any]:
     """The valid document without the fields the server owns (readOnly in the schema).
 
     They are accepted so that a document read can be written back.
 
-    Validated whole, so that read-only fields sent back must still have their types.
+    Validated whole, so that read-only fields sent back must still have their types; unless
+    `force`, its test cases are run and must pass.
     """
-    validate(doc)
+    integration = validate(doc)
+    if not force:
+        report = run_cases(integration)
+        if report["failed"]:
+            raise TestsFailed(report)
     server = cfg.server_fields()
     return {key: copy.deepcopy(value) for key, value in doc.items() if key not in server}
 

@@ -40,7 +40,10 @@ from .api_schema import (
     RollbackRequest,
     RunPage,
     RunRecord,
+    RunTestsRequest,
     TestRequest,
+    TestsFailedBody,
+    TestsResult,
     UnsavedPreviewRequest,
     ValidateRequest,
     ValidationResult,
@@ -54,9 +57,15 @@ from .store.common import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 # --- the OpenAPI document -----------------------------------------------------------------
 
 _MODELS: list[type[BaseModel]] = [
+    RunTestsRequest,
+    TestsResult,
+    TestsFailedBody,
     cfg.Integration,
     IntegrationPage,
     RunRecord,
+    RunTestsRequest,
+    TestsFailedBody,
+    TestsResult,
     RunPage,
     PreviewRequest,
     UnsavedPreviewRequest,
@@ -120,6 +129,20 @@ def _body(name: str, required: bool = True) -> dict[str, Any]:
     return {"required": required, "content": {"application/json": {"schema": _ref(name)}}}
 
 
+_FORCE = {
+    "name": "force",
+    "in": "query",
+    "description": "true: save even though test cases fail.",
+    "schema": {"type": "string", "enum": ["true", "false"], "default": "false"},
+}
+# A save's 400 is also the failing test cases' report.
+_TESTS_FAILED = {
+    "400": _json(
+        {"anyOf": [_ref("InvalidBody"), _ref("TestsFailedBody"), _ref("ErrorBody")]},
+        "The document is invalid (every problem listed), or its test cases fail "
+        "(code tests_failed, with each case's result).",
+    )
+}
 _TIME = {"in": "query", "schema": {"type": "string", "examples": ["2026-11-27T09:30:00Z"]}}
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 
@@ -187,17 +210,21 @@ def _operations() -> dict[str, dict[str, Any]]:
                 "responses": {"200": _json(_ref("IntegrationPage"), "A page.")} | _errors(400),
             },
             "post": {
-                "summary": "Create an integration",
+                "summary": "Create an integration (its test cases must pass unless "
+                "?force=true)",
+                "parameters": [_FORCE],
                 "requestBody": _body("Integration"),
-                "responses": {"201": integration} | _errors(400, 413),
+                "responses": {"201": integration} | _errors(400, 413) | _TESTS_FAILED,
             },
         },
         "integration": {
             "get": {"summary": "Read one", "responses": {"200": integration} | _errors(404)},
             "put": {
-                "summary": "Replace one (send `version` to refuse a stale write with 409)",
+                "summary": "Replace one (send `version` to refuse a stale write with 409; its "
+                "test cases must pass unless ?force=true)",
+                "parameters": [_FORCE],
                 "requestBody": _body("Integration"),
-                "responses": {"200": integration} | _errors(400, 404, 409, 413),
+                "responses": {"200": integration} | _errors(400, 404, 409, 413) | _TESTS_FAILED,
             },
             "delete": {
                 "summary": "Delete one, with its secrets and the subscription it created",
@@ -293,6 +320,23 @@ def _operations() -> dict[str, dict[str, Any]]:
                 "subscription re-made; secrets stay current)",
                 "requestBody": _body("RollbackRequest"),
                 "responses": {"200": integration} | _errors(400, 404, 409, 413),
+            },
+        },
+        "run_tests": {
+            "post": {
+                "summary": "Run the saved test cases (condition, mapping and the target's "
+                "schema, as preview runs them); nothing is sent",
+                "responses": {"200": _json(_ref("TestsResult"), "Per case, and counts.")}
+                | _errors(404),
+            },
+        },
+        "run_tests_unsaved": {
+            "post": {
+                "summary": "Run the test cases of an unsaved document (a draft); nothing is "
+                "sent or stored",
+                "requestBody": _body("RunTestsRequest"),
+                "responses": {"200": _json(_ref("TestsResult"), "Per case, and counts.")}
+                | _errors(400, 413),
             },
         },
         "backtest": {

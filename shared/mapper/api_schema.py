@@ -46,6 +46,8 @@ URLS = Map(
         Rule("/api/integrations/<id>/versions/<n>/", endpoint="version", methods=["GET"]),
         Rule("/api/integrations/<id>/rollback/", endpoint="rollback", methods=["POST"]),
         Rule("/api/integrations/<id>/backtest/", endpoint="backtest", methods=["POST"]),
+        Rule("/api/integrations/<id>/run_tests/", endpoint="run_tests", methods=["POST"]),
+        Rule("/api/run_tests/", endpoint="run_tests_unsaved", methods=["POST"]),
         Rule("/api/preview/", endpoint="preview", methods=["POST"]),
         Rule("/api/validate/", endpoint="validate", methods=["POST"]),
         Rule("/api/runs/", endpoint="runs", methods=["GET"]),
@@ -85,6 +87,10 @@ ROLES: dict[str, dict[str, str]] = {
     "version": {"GET": VIEWER},
     "rollback": {"POST": EDITOR},
     "backtest": {"POST": EDITOR},
+    # The saved cases, run as preview runs them: nothing is sent, so a viewer may. A draft's
+    # cases run the draft's JavaScript, as preview does: an editor's.
+    "run_tests": {"POST": VIEWER},
+    "run_tests_unsaved": {"POST": EDITOR},
     "redrive": {"GET": VIEWER, "POST": EDITOR},
     "redrive_job": {"GET": VIEWER},
     "keys": {"GET": ADMIN, "POST": ADMIN},
@@ -122,7 +128,10 @@ class PreviewRequest(_Body):
 class UnsavedPreviewRequest(PreviewRequest):
     """Map one payload with an integration that is not saved yet."""
 
-    integration: dict[str, Any] = Field(description="A whole integration document.")
+    integration: dict[str, Any] = Field(
+        description="An integration document; it may be partial: an absent name, source or "
+        "target gets a stand-in, and the target's address is not judged (nothing is sent)."
+    )
 
 
 class TestRequest(_Body):
@@ -204,6 +213,11 @@ class RunRecord(BaseModel):
     )
     errorMessage: str | None = Field(  # noqa: N815
         default=None, description="Why it failed, when it did."
+    )
+    schemaViolations: list[dict[str, str]] | None = Field(  # noqa: N815
+        default=None,
+        description="Where the output broke the target's schema ({path, message}); the run "
+        "is error and nothing was sent.",
     )
     attempts: int | None = Field(default=None, description="Delivery attempts so far.")
     transformationTimeMs: float | None = Field(  # noqa: N815
@@ -292,10 +306,21 @@ class Timings(_Body):
     transform_ms: float = Field(description="Time spent on condition and mappings, in ms.")
 
 
+class SchemaViolation(_Body):
+    path: str = Field(description="Where in the output, e.g. items[2].sku ('' is the whole).")
+    message: str = Field(description="Which rule of the target's schema it breaks.")
+
+
+_VIOLATIONS = "Where the output breaks the target's schema (with a target schema only)."
+
+
 class PreviewResult(_Body):
     skipped: bool = Field(description="The condition was falsy: a real run would be skipped.")
     output: Any = Field(description="The transformed payload; null when skipped.")
     timings: Timings = Field(description="How long it took.")
+    schema_violations: list[SchemaViolation] | None = Field(
+        default=None, description=_VIOLATIONS + " A run would be error, and not sent."
+    )
 
 
 class PreviewFailure(ErrorBody):
@@ -308,6 +333,11 @@ class PreviewFailure(ErrorBody):
 class ValidationResult(_Body):
     valid: bool = Field(description="No problem found.")
     problems: list[ProblemOut] = Field(description="Every problem, each at its JSON path.")
+    schema_violations: list[SchemaViolation] | None = Field(
+        default=None,
+        description="The samplePayload's output against the target's schema, when the "
+        "document has both: a warning, `valid` does not depend on it.",
+    )
 
 
 class VersionSummary(_Body):
@@ -375,6 +405,11 @@ class BacktestRun(_Body):
         description="Why the candidate failed on this run, or why the run cannot be tried."
     )
     diff: list[DiffEntry] = Field(description="recorded -> candidate, path by path.")
+    schema_violations: list[SchemaViolation] | None = Field(
+        default=None,
+        description="Where the candidate's output breaks its target's schema: the run counts "
+        "as nowFailing (the worker would not send it).",
+    )
 
 
 class BacktestTotals(_Body):
@@ -389,6 +424,39 @@ class BacktestTotals(_Body):
 class BacktestResult(_Body):
     totals: BacktestTotals = Field(description="How the runs' outcomes would change.")
     results: list[BacktestRun] = Field(description="One per run, newest first.")
+
+
+class RunTestsRequest(_Body):
+    """Run a whole (unsaved) document's test cases; nothing is sent or stored."""
+
+    integration: dict[str, Any] = Field(description="A whole integration document.")
+
+
+class TestResult(_Body):
+    __test__ = False  # not a pytest test class
+
+    name: str = Field(description="The test case's name.")
+    ok: bool = Field(description="It passed.")
+    diff: list[DiffEntry] = Field(
+        description="expect -> actual output, path by path (old: expected, new: actual)."
+    )
+    reason: str | None = Field(description="Why it failed, in a sentence; null when ok.")
+    skipped: bool = Field(description="The condition skipped the payload.")
+    output: Any = Field(description="The actual output; null when skipped or failed.")
+    error: str | None = Field(description="The condition's or a transform's error, if any.")
+    schema_violations: list[SchemaViolation] = Field(description=_VIOLATIONS)
+
+
+class TestsResult(_Body):
+    __test__ = False  # not a pytest test class
+
+    passed: int = Field(description="Cases that passed.")
+    failed: int = Field(description="Cases that failed.")
+    results: list[TestResult] = Field(description="One per case, in the document's order.")
+
+
+class TestsFailedBody(ErrorBody, TestsResult):
+    """A save refused because test cases fail (code tests_failed); ?force=true saves anyway."""
 
 
 class RedriveRequest(_Body):

@@ -14,6 +14,7 @@ from typing import Any
 from .engine.config import Integration
 from .engine.diff import diff
 from .engine.plan import Message, Outcome, Plan
+from .engine.receiver_schema import violations
 from .errors import MapperError
 from .pipeline.runs import RunStatus
 
@@ -38,11 +39,14 @@ def backtest(candidate: Integration, runs: list[dict[str, Any]]) -> dict[str, An
     """Per run: recorded output, the candidate's output or skip or error, and their diff."""
     usable = [run for run in runs if unusable(run) is None]
     outcomes = iter(_outcomes(candidate, usable))
+    schema = candidate.target.receiver_schema
     results = []
     totals = {"runs": len(runs), **dict.fromkeys(TOTALS, 0)}
     for run in runs:
         reason = unusable(run)
-        result, kind = _noted(run, None, reason) if reason else _noted(run, next(outcomes), None)
+        result, kind = (
+            _noted(run, None, reason) if reason else _noted(run, next(outcomes), None, schema)
+        )
         totals[kind] += 1
         results.append(result)
     return {"totals": totals, "results": results}
@@ -76,7 +80,10 @@ def _one(plan: Plan, message: Message) -> Outcome:
 
 
 def _noted(
-    run: Mapping[str, Any], outcome: Outcome | None, reason: str | None
+    run: Mapping[str, Any],
+    outcome: Outcome | None,
+    reason: str | None,
+    schema: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], str]:
     """The run's result and the total it counts in."""
     recorded = run.get("transformedPayload")
@@ -102,4 +109,9 @@ def _noted(
         return result, "same" if was == "skipped" else "nowSkipped"
     result["candidate"] = outcome.output
     result["diff"] = diff(recorded, outcome.output)
+    broken = violations(schema, outcome.output) if schema is not None else []
+    if broken:  # the worker would not send it: a failing run, with where it breaks
+        result["error"] = "the output breaks the target's schema"
+        result["schemaViolations"] = broken
+        return result, "same" if was == "none" else "nowFailing"
     return result, "same" if was == "output" and not result["diff"] else "changed"

@@ -4,6 +4,7 @@
     ├── ConfigError                  the integration document is invalid (carries every problem)
     ├── PathError                    a path string does not parse
     ├── TransformError               a built-in transform failed on a value
+    │   ├── OutputTooLarge           ... its result would pass the output limit
     │   └── SandboxError             user JavaScript threw, or broke a limit
     │       ├── SandboxTimeout       ... ran past its CPU time limit
     │       └── SandboxMemoryError   ... ran past its memory limit
@@ -16,9 +17,12 @@
     ├── SigningKeysUnavailable       Google's OIDC signing keys cannot be fetched (retryable)
     ├── EnvelopeError                a push request is not a Pub/Sub push envelope
     ├── ListenerError                Google refused to create, change or use a subscription
+    ├── SchemaViolationError         the output breaks the receiver's schema; nothing is sent
+    ├── TestsFailed                  an integration's saved test cases fail; it is not saved
     ├── TargetError                  the target refused the message for good (4xx, bad address)
     │   ├── BlockedDestinationError  the target address is private/reserved and not allowlisted
     │   ├── PartiallyDelivered       some email recipients refused it; the run ends partial
+    │   ├── TlsNotOffered            useTLS is on and the SMTP server offers no STARTTLS
     │   └── RetryableTargetError     the target may accept it later (timeout, 408, 429, 5xx)
     ├── StoreError                   Firestore failed (retryable)
     ├── QueueError                   Pub/Sub failed to publish or set up a topic (retryable)
@@ -41,7 +45,7 @@ the run as failed for good.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from .delivery import Delivery
@@ -93,6 +97,12 @@ class TransformError(MapperError):
         self.where = where
         self.detail = message
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class OutputTooLarge(TransformError):
+    """A transform's result, or a message's, would pass the output limit (docs/limits.md)."""
+
+    code = "output_too_large"
 
 
 class SandboxError(TransformError):
@@ -159,6 +169,35 @@ class ListenerError(MapperError):
         self.retryable = retryable
 
 
+class SchemaViolationError(MapperError):
+    """The output breaks the target's `schema`; `violations` lists {path, message} in it."""
+
+    code = "schema_violation"
+
+    def __init__(self, violations: list[dict[str, str]]) -> None:
+        self.violations = list(violations)
+        shown = "; ".join(
+            f"{v['path']}: {v['message']}" if v["path"] else v["message"] for v in violations
+        )
+        super().__init__(f"the output breaks the target's schema: {shown}")
+
+
+class TestsFailed(MapperError):
+    """Saved test cases of an integration fail; `report` is what run_tests answers."""
+
+    __test__ = False  # not a pytest test class, whatever its name says
+    code = "tests_failed"
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        self.report = report
+        failed = [r["name"] for r in report["results"] if not r["ok"]]
+        names = ", ".join(failed[:5]) + (", ..." if len(failed) > 5 else "")
+        super().__init__(
+            f"{len(failed)} of {len(report['results'])} test cases fail ({names}); fix them, "
+            "or save anyway with ?force=true"
+        )
+
+
 class TargetError(MapperError):
     """The target refused the message for good; retrying would not help.
 
@@ -191,6 +230,10 @@ class PartiallyDelivered(TargetError):
     """
 
     code = "partially_delivered"
+
+
+class TlsNotOffered(TargetError):
+    """useTLS asks for STARTTLS and the SMTP server does not offer it (never downgraded)."""
 
 
 class RetryableTargetError(TargetError):

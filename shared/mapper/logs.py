@@ -46,6 +46,8 @@ SOURCE_KEY = "logging.googleapis.com/sourceLocation"
 # Python level names that are not Cloud Logging severities.
 _SEVERITY = {"WARN": "WARNING", "FATAL": "CRITICAL", "NOTSET": "DEFAULT"}
 # X-Cloud-Trace-Context: TRACE_ID/SPAN_ID;o=1 (span in decimal); traceparent: 00-TRACE-SPAN-FLAGS.
+# An ANSI escape sequence (colours, bold): CSI parameters and one final letter.
+_ANSI_CODE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/([0-9]{1,20}))?(?:;o=([01]))?$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 # Attributes every LogRecord has; anything else in `extra=` is the caller's.
@@ -249,10 +251,15 @@ def _fit_for_log(key: str, value: Any) -> Any:
 
 
 class TextFormatter(logging.Formatter):
-    """Plain lines for a terminal, with the run's ids when there are some."""
+    """Plain lines for a terminal, with the run's ids when there are some.
 
-    def __init__(self) -> None:
+    `colour=False` (a stream that is no terminal: a log file, a pipe) removes the ANSI
+    colour codes some libraries put in their messages (werkzeug's request lines).
+    """
+
+    def __init__(self, colour: bool = True) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s%(mapper_ids)s: %(message)s")
+        self._colour = colour
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one readable line (plus its traceback)."""
@@ -262,7 +269,8 @@ class TextFormatter(logging.Formatter):
         # A copy, so that other handlers of the same record do not see our attribute.
         shown = logging.makeLogRecord(vars(record))
         shown.mapper_ids = f" [{ids}]" if ids else ""
-        return super().format(shown)
+        line = super().format(shown)
+        return line if self._colour else _ANSI_CODE.sub("", line)
 
 
 def _ids(record: logging.LogRecord, ctx: LogContext) -> tuple[str | None, str | None]:
@@ -282,6 +290,13 @@ def _first(record: logging.LogRecord, *names: str) -> str | None:
 
 
 # --- set-up -------------------------------------------------------------------------------
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
 
 
 class _MapperHandler(logging.StreamHandler):
@@ -308,8 +323,10 @@ def setup_logging(
     for old in [h for h in root.handlers if isinstance(h, _MapperHandler)]:
         root.removeHandler(old)
         old.close()
-    handler = _MapperHandler(stream if stream is not None else sys.stdout)
-    handler.setFormatter(CloudLoggingFormatter() if fmt == "json" else TextFormatter())
+    out = stream if stream is not None else sys.stdout
+    handler = _MapperHandler(out)
+    text = TextFormatter(colour=_is_terminal(out))
+    handler.setFormatter(CloudLoggingFormatter() if fmt == "json" else text)
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(level)

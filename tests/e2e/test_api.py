@@ -239,11 +239,21 @@ def test_preview_saved_and_unsaved_and_errors_at_their_mapping(platform: Platfor
     assert failed.json()["path"] == "mappings[2].transforms[0]"
     assert "deeper" in failed.json()["error"]
     assert not platform.sink.received("/fulfil-preview")
-    invalid = platform.api("POST", "/api/preview/", {"integration": {"name": ""}, "payload": {}})
+    # Only the mapping matters to a preview: no name, source or target needed.
+    partial = {"mappings": [{"source": "a.b", "target": "x"}]}
+    asked = {"integration": partial, "payload": {"a": {"b": 2}}}
+    mapped = platform.api("POST", "/api/preview/", asked)
+    assert mapped.status_code == 200 and mapped.json()["output"] == {"x": 2}
+    # What is given is still checked.
+    invalid = platform.api(
+        "POST",
+        "/api/preview/",
+        {"integration": {"name": "", "target": {"type": "ftp"}, "mappings": 1}, "payload": {}},
+    )
     assert invalid.status_code == 400
-    assert {"integration.name", "integration.source", "integration.target"} <= {
-        p["path"] for p in invalid.json()["problems"]
-    }
+    paths = {p["path"] for p in invalid.json()["problems"]}
+    assert "integration.mappings" in paths and "integration.name" not in paths
+    assert any(path.startswith("integration.target") for path in paths)
 
 
 def test_validate_can_check_that_the_target_is_reachable(platform: Platform) -> None:
@@ -262,6 +272,27 @@ def test_validate_can_check_that_the_target_is_reachable(platform: Platform) -> 
     created = platform.add(orders_doc(platform))
     ok = platform.api("POST", f"/api/integrations/{created['id']}/validate/", {"checkTarget": True})
     assert ok.json() == {"valid": True, "problems": []}
+
+
+def test_the_email_reachability_check_speaks_the_tls_of_the_send(platform: Platform) -> None:
+    # The platform's SMTP sink speaks plain SMTP, as the local mail catcher does.
+    doc = orders_doc(platform)
+    doc["target"] = {
+        "type": "email",
+        "smtpServer": SINK_HOST,
+        "smtpPort": platform.smtp_port,
+        "fromEmail": "mapper@example.com",
+        "toEmail": "ops@example.com",
+    }
+    asked = {"integration": doc, "checkTarget": True}
+    [problem] = platform.api("POST", "/api/validate/", asked).json()["problems"]
+    assert problem["path"] == "integration.target.useTLS"
+    assert "does not offer STARTTLS, which useTLS asks for" in problem["message"]
+    doc["target"]["useTLS"] = False
+    assert platform.api("POST", "/api/validate/", asked).json() == {"valid": True, "problems": []}
+    doc["target"]["smtpPort"] = free_port()
+    [closed] = platform.api("POST", "/api/validate/", asked).json()["problems"]
+    assert closed["path"] == "integration.target.smtpServer"
 
 
 def test_pagination_over_250_runs_returns_each_exactly_once(platform: Platform) -> None:

@@ -98,6 +98,11 @@ def make_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
             raise
     output = log.read_text()
     assert "Stopping" in output
+    # The log is a file: no colour codes; an allowed loopback delivery warns of nothing;
+    # the worker's own line per attempt is not doubled by a request line.
+    assert "\x1b[" not in output
+    assert "Forbidden IP address" not in output
+    assert "POST /_functions/worker" not in output
     assert not (state / "dev.pids").exists()  # the emulators it started are gone
 
 
@@ -130,7 +135,8 @@ def test_the_readme_walkthrough_works_as_written(
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    integration = json.loads((tmp_path / "integration.json").read_text())
+    integration = json.loads((tmp_path / ".local" / "integration.json").read_text())
+    assert not (tmp_path / "integration.json").exists()  # nothing left beside the sources
     assert integration["target"]["auth"]["token"]["set"] is True
     # What the README says the reader sees:
     printed = json_documents(done.stdout)

@@ -33,6 +33,12 @@ THROWERS = {
     "toJSON throws": "return { toJSON() { throw new Error('no json') } }",
     "nested 5,000 deep": "let v = 1; for (let i = 0; i < 5000; i++) v = [v]; return v",
     "nested 100,000 deep": "let v = 1; for (let i = 0; i < 100000; i++) v = { v }; return v",
+    # Allocations V8's heap limit does not stop (finding 5): its process ends instead.
+    "a huge array filled by one built-in": "return new Array(1e8).fill(0.5).length",
+    "an array of 100 million from Array.from": "return Array.from({ length: 1e8 }).length",
+    "a string doubled until V8 refuses": "let s = 'x'; for (;;) s += s",
+    "a join 134 million characters long": "return Array(2 ** 24).join('abcdefgh')",
+    "a returned value past the output limit": "return 'x'.repeat(20000001)",
 }
 
 

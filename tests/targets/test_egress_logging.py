@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from mapper.engine.config import HttpTarget
+from mapper.errors import BlockedDestinationError
 from mapper.targets import HttpTargetSender
 from mapper.targets.egress import EgressPolicy
 
@@ -45,3 +46,16 @@ def test_an_allowlisted_loopback_delivery_logs_no_forbidden_ip_warning(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_allowlisted_smtp_address_logs_no_forbidden_ip_warning_and_a_refusal_does(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The SMTP target resolves through `resolve()`, outside requests' adapters.
+    with caplog.at_level(logging.WARNING):
+        assert str(EgressPolicy(["127.0.0.0/8"]).resolve("127.0.0.1", 2525)) == "127.0.0.1"
+    assert "Forbidden IP" not in caplog.text
+    # A name is judged once resolved, where requests-hardened warns: kept for a refusal.
+    with caplog.at_level(logging.WARNING), pytest.raises(BlockedDestinationError):
+        EgressPolicy().resolve("localhost", 2525)
+    assert "Forbidden IP" in caplog.text

@@ -20,6 +20,7 @@ from mapper.errors import (
     PartiallyDelivered,
     RetryableTargetError,
     TargetError,
+    TlsNotOffered,
 )
 from mapper.targets import build_target
 from mapper.targets.egress import EgressPolicy
@@ -171,6 +172,69 @@ def test_body_field_becomes_the_text(smtp: tuple[Collector, int]) -> None:
     assert msg.get_content_charset() == "utf-8"
 
 
+def test_body_template_fills_a_text_body(smtp: tuple[Collector, int]) -> None:
+    handler, port = smtp
+    sender = _sender(port, body="Hello {{name}},\norder {{order.id}} <b>shipped</b>.")
+    delivery = sender.send({"order": {"id": 7}}, {"name": "Ann <ann@example.com>"})
+    msg = handler.message()
+    assert msg.get_content_type() == "text/plain"
+    text = msg.get_payload(decode=True).decode("utf-8").replace("\r\n", "\n")
+    assert text == "Hello Ann <ann@example.com>,\norder 7 <b>shipped</b>.\n"
+    assert delivery.request["body"] == "Hello Ann <ann@example.com>,\norder 7 <b>shipped</b>."
+
+
+def test_html_body_escapes_each_filled_in_value(smtp: tuple[Collector, int]) -> None:
+    handler, port = smtp
+    sender = _sender(port, body="<p>Hi {{name}}, see {{note}}</p>", bodyType="html")
+    sender.send({"name": "<script>alert(1)</script>", "note": 'a "b" & \'c\''}, {})
+    msg = handler.message()
+    assert msg.get_content_type() == "text/html"
+    text = msg.get_payload(decode=True).decode("utf-8").strip()
+    assert text == (
+        "<p>Hi &lt;script&gt;alert(1)&lt;/script&gt;, see a &quot;b&quot; &amp; &#x27;c&#x27;</p>"
+    )
+
+
+def test_without_a_body_template_an_object_is_pretty_json(smtp: tuple[Collector, int]) -> None:
+    handler, port = smtp
+    _sender(port).send({"b": 1, "a": [True]}, {})
+    msg = handler.message()
+    assert msg.get_content_type() == "text/plain"
+    text = msg.get_payload(decode=True).decode("utf-8").replace("\r\n", "\n")
+    assert text == '{\n  "b": 1,\n  "a": [\n    true\n  ]\n}\n'
+
+
+def test_a_body_template_that_does_not_parse_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        _sender(2525, body="{{a..b}}")
+    assert info.value.problems[0].path == "target.body"
+
+
+def test_check_greets_a_plain_server(smtp: tuple[Collector, int]) -> None:
+    handler, port = smtp
+    _sender(port).check()
+    assert handler.envelopes == []
+
+
+@pytest.mark.parametrize("smtp", ["starttls"], indirect=True)
+def test_check_starts_tls_as_a_send_would(smtp: tuple[Collector, int], cert: Cert) -> None:
+    _, port = smtp
+    _sender(port, cert=cert, useTLS=True).check()
+    with pytest.raises(RetryableTargetError, match="CERTIFICATE_VERIFY_FAILED"):
+        _sender(port, useTLS=True).check()
+
+
+def test_check_fails_naming_use_tls_when_starttls_is_missing(smtp: tuple[Collector, int]) -> None:
+    _, port = smtp
+    with pytest.raises(TlsNotOffered, match="does not offer STARTTLS, which useTLS asks for"):
+        _sender(port, useTLS=True).check()
+
+
+def test_check_of_a_closed_port_is_retryable() -> None:
+    with pytest.raises(RetryableTargetError, match="connection failed"):
+        _sender(free_port(), timeout=2.0).check()
+
+
 @pytest.mark.parametrize("smtp", ["ssl"], indirect=True)
 def test_implicit_tls(smtp: tuple[Collector, int], cert: Cert) -> None:
     handler, port = smtp
@@ -197,9 +261,11 @@ def test_untrusted_certificate_is_not_sent_to(smtp: tuple[Collector, int]) -> No
 
 def test_starttls_missing_is_refused_not_downgraded(smtp: tuple[Collector, int]) -> None:
     handler, port = smtp
-    with pytest.raises(TargetError, match="STARTTLS") as info:
+    with pytest.raises(TargetError, match="STARTTLS, which useTLS asks for") as info:
         _sender(port, useTLS=True).send({"a": 1}, {})
-    assert type(info.value) is TargetError
+    assert type(info.value) is TlsNotOffered
+    assert not info.value.retryable
+    assert info.value.delivery is not None
     assert handler.envelopes == []
 
 

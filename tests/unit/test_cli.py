@@ -108,3 +108,32 @@ def test_payload_lines_streams_one_result_per_line_in_order(tmp_path: Path) -> N
     assert "not JSON" in lines[1]["error"]
     assert lines[2] == {"skipped": True}
     assert lines[3] == {"double": 8}
+
+
+def test_preview_applies_no_address_rule_and_validate_treats_localhost_as_loopback(
+    tmp_path: Path,
+) -> None:
+    # A preview sends nothing; validate judges 127.0.0.1 and localhost alike (both loopback).
+    payload = write(tmp_path, "p.json", {"n": 2})
+    for host in ("127.0.0.1", "localhost"):
+        local = {**INTEGRATION, "target": {"type": "http", "url": f"http://{host}:9/x"}}
+        config = write(tmp_path, "local.json", local)
+        previewed = mapper("preview", "--config", config, "--payload", payload)
+        assert (previewed.returncode, json.loads(previewed.stdout)) == (0, {"double": 4})
+        validated = mapper("validate", "--config", config)
+        assert validated.returncode == 1
+        assert validated.stdout.startswith("target.url: ")
+        assert "not allowlisted (EGRESS_ALLOW_CIDRS)" in validated.stdout
+
+
+def test_preview_takes_a_document_with_only_its_mappings(tmp_path: Path) -> None:
+    partial = {"mappings": INTEGRATION["mappings"]}
+    config = write(tmp_path, "partial.json", partial)
+    payload = write(tmp_path, "p.json", {"n": 3})
+    previewed = mapper("preview", "--config", config, "--payload", payload)
+    assert (previewed.returncode, json.loads(previewed.stdout)) == (0, {"double": 6})
+    validated = mapper("validate", "--config", config)
+    assert validated.returncode == 1
+    assert {"name", "source", "target"} <= {
+        line.split(":")[0] for line in validated.stdout.splitlines()
+    }

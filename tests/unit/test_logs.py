@@ -151,6 +151,24 @@ def test_text_format_for_a_terminal() -> None:
     assert second.endswith("INFO mapper.test_logs: bare")
 
 
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_colour_codes_are_removed_unless_the_stream_is_a_terminal() -> None:
+    # werkzeug colours its request lines whatever the stream is.
+    coloured = "\x1b[32m\"POST /api/x HTTP/1.1\" 200 -\x1b[0m \x1b[1;31mbad\x1b[0m"
+    to_file = capture({"LOG_FORMAT": "text"})
+    log.info(coloured)
+    assert to_file.getvalue().rstrip().endswith(': "POST /api/x HTTP/1.1" 200 - bad')
+    assert "\x1b" not in to_file.getvalue()
+    terminal = _Terminal()
+    setup_logging({"LOG_FORMAT": "text"}, stream=terminal)
+    log.info(coloured)
+    assert terminal.getvalue().rstrip().endswith(coloured)
+
+
 def test_format_defaults_to_json_on_cloud_run_only() -> None:
     out = capture({"K_SERVICE": "mapper-worker"})
     log.info("x")

@@ -72,9 +72,13 @@ export const api = {
     return call('GET', `/api/integrations/?${query}`);
   },
   getIntegration: (integrationId) => call('GET', `/api/integrations/${id(integrationId)}/`),
-  createIntegration: (doc) => call('POST', '/api/integrations/', doc),
-  replaceIntegration: (integrationId, doc) =>
-    call('PUT', `/api/integrations/${id(integrationId)}/`, doc),
+  // `force`: save even though the document's test cases fail (else 400 tests_failed).
+  createIntegration: (doc, force = false) =>
+    call('POST', `/api/integrations/${force ? '?force=true' : ''}`, doc),
+  replaceIntegration: (integrationId, doc, force = false) =>
+    call('PUT', `/api/integrations/${id(integrationId)}/${force ? '?force=true' : ''}`, doc),
+  runTests: (integrationId) => call('POST', `/api/integrations/${id(integrationId)}/run_tests/`),
+  runTestsUnsaved: (integration) => call('POST', '/api/run_tests/', { integration }),
   deleteIntegration: (integrationId) => call('DELETE', `/api/integrations/${id(integrationId)}/`),
   toggleActive: (integrationId) =>
     call('POST', `/api/integrations/${id(integrationId)}/toggle_active/`),
@@ -132,4 +136,20 @@ export async function waitForRun(runId, { timeoutMs = 30000, onUpdate } = {}) {
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
   return run;
+}
+
+let localMail = null;
+
+/**
+ * The local mail catcher's email target settings ({smtpServer, smtpPort, useTLS, useSSL}),
+ * or null: `/_local` routes exist only in the local stack (make dev). Asked once per page.
+ */
+export function localMailCatcher() {
+  if (!localMail) {
+    localMail = fetch('/_local/mail/settings', { cache: 'no-store', credentials: 'omit' })
+      .then((reply) => (reply.ok ? reply.json() : null))
+      .then((body) => (body && typeof body.smtpServer === 'string' ? body : null))
+      .catch(() => null);
+  }
+  return localMail;
 }

@@ -13,7 +13,7 @@ import { TRANSFORMS } from './schema.js';
  */
 export const CONTRACT = {
   "documentFields": ["name", "active", "source", "condition", "mappings", "target", "sandbox",
-    "retry", "samplePayload", "searchKeys", "orderingKey"],
+    "retry", "samplePayload", "searchKeys", "tests", "orderingKey"],
   "serverFields": ["id", "version", "webhookPath", "webhookUrl", "pushPath", "pushEndpoint",
     "listenerActive", "managedSubscription", "lastPulledAt", "listenerError",
     "signatureFailures", "newSigningSecret", "createdAt", "updatedAt"],

@@ -124,6 +124,11 @@ export function createDraft({ base = null, doc, sampleText = '' }) {
       put(path, value);
       notify('setSetting', path);
     },
+    /** Several target settings at once (the local mail catcher's server, port and TLS). */
+    useTargetSettings(settings) {
+      for (const [key, value] of Object.entries(settings)) put(`target.${key}`, value);
+      notify('useTargetSettings', 'target.smtpServer');
+    },
     setPubsubMode(mode) {
       put('source.mode', mode);
       notify('setPubsubMode', 'source.mode');
@@ -236,6 +241,19 @@ export function createDraft({ base = null, doc, sampleText = '' }) {
     removeTransform(i, k) {
       setTransforms(i, transformsOf(i).filter((_, at) => at !== k));
       notify('removeTransform', 'mappings');
+    },
+
+    // --- step 3: saved test cases -------------------------------------------------------
+
+    /** A test case at the end of `tests` ({name, payload, expect | expectSkipped, ...}). */
+    addTest(testCase) {
+      current = setIn(current, ['tests'], [...(current.tests || []), testCase]);
+      notify('addTest', 'tests');
+    },
+    removeTest(i) {
+      const left = (current.tests || []).filter((_, at) => at !== i);
+      current = setIn(current, ['tests'], left.length ? left : undefined);
+      notify('removeTest', 'tests');
     },
 
     // --- step 4: saving ---------------------------------------------------------------

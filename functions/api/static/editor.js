@@ -27,7 +27,7 @@ const DAY_MS = 24 * 3600 * 1000;
 // the control being typed in, which must keep its focus and caret).
 const REDRAWS = {
   configure: new Set(['setSourceType', 'setTargetType', 'setPubsubMode', 'setSignatureScheme',
-    'setAuthType', 'setApiKeyPlace', 'replaceSecret', 'keepStoredSecret']),
+    'setAuthType', 'setApiKeyPlace', 'replaceSecret', 'keepStoredSecret', 'useTargetSettings']),
   map: new Set(['addMapping', 'removeMapping', 'useSourcePath', 'addTransform', 'setTransformType',
     'moveTransform', 'removeTransform']),
 };
@@ -252,6 +252,7 @@ class Editor {
     const view = new SaveView();
     view.bindValidate(() => this.validate());
     view.bindSave(() => this.save());
+    view.bindSaveAnyway(() => this.save({ force: true }));
     view.bindDiscard(() => this.discard());
     view.bindLoadTheirs(() => {
       discardDraft(this.state.key);
@@ -300,18 +301,21 @@ class Editor {
     if (this.validFresh()) saver.focusSave();
   }
 
-  async save() {
+  /** Save the draft; `force` saves it even though its test cases fail. */
+  async save({ force = false } = {}) {
     const { draft, saver, state } = this;
     saver.setSaving(true);
     try {
       const body = documentToSave(draft.doc, draft.base);
       const saved = state.id
-        ? await api.replaceIntegration(state.id, body)
-        : await api.createIntegration(body);
+        ? await api.replaceIntegration(state.id, body, force)
+        : await api.createIntegration(body, force);
       this.onSaved(saved, !state.id);
     } catch (err) {
       if (err instanceof ApiError && err.status === 409) {
         saver.showConflict(err.message);
+      } else if (err instanceof ApiError && err.code === 'tests_failed') {
+        saver.showTestsFailed(err.body);
       } else if (err instanceof ApiError && err.problems.length) {
         this.validated({ fingerprint: fingerprint(draft.doc), valid: false, problems: err.problems },
           err.problems);

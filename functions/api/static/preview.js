@@ -4,20 +4,26 @@
 import { api, ApiError } from './api.js';
 import { el, jsonBlock, replace } from './dom.js';
 
-// Preview needs a whole valid document, but only the condition and mappings matter to it:
-// a stand-in source and target let it work before step 1 is finished.
-const STAND_IN_TARGET = { type: 'http', url: 'https://preview.invalid/', method: 'POST' };
-
+// Only the condition and mappings matter to a preview, and the API takes a partial
+// document (no name, source or target), so it works before step 1 is finished.
 function previewDocument(doc) {
-  const out = {
-    name: doc.name || 'preview',
-    source: { type: 'webhook' },
-    target: STAND_IN_TARGET,
-    mappings: doc.mappings || [],
-  };
+  const out = { mappings: doc.mappings || [] };
+  const schema = doc.target && doc.target.schema;
+  // The receiver's schema goes with it: the preview lists where the output breaks it.
+  if (schema) out.target = { type: 'http', url: 'https://preview.invalid/', schema };
   if (doc.condition && doc.condition.trim()) out.condition = doc.condition;
   if (doc.sandbox) out.sandbox = doc.sandbox;
   return out;
+}
+
+/** Where the output breaks the receiver's schema (target.schema), or nothing. */
+export function violationList(violations) {
+  if (!violations || !violations.length) return null;
+  return el('div', { class: 'violations', role: 'alert', 'data-preview': 'violations' },
+    el('p', { class: 'problem-text' },
+      `Breaks the receiver's schema (${violations.length}): a run would be an error, and nothing sent.`),
+    el('ul', { class: 'problem-list' }, violations.map((v) =>
+      el('li', {}, el('code', {}, v.path || '(the whole output)'), ` ${v.message}`))));
 }
 
 function unprefixed(problems) {
@@ -57,7 +63,8 @@ export function createPreviewer(draft, onProblems) {
         if (mine !== sequence) return;
         const body = reply.body || {};
         if (reply.status === 200) {
-          result = { kind: 'ok', skipped: body.skipped, output: body.output, timings: body.timings };
+          result = { kind: 'ok', skipped: body.skipped, output: body.output, timings: body.timings,
+            violations: body.schemaViolations || [] };
         } else if (reply.status === 422) {
           result = { kind: 'failed', error: body.error, path: body.path || '', timings: body.timings };
         } else if (reply.status === 400 && body.problems) {
@@ -78,6 +85,10 @@ export function createPreviewer(draft, onProblems) {
   };
 
   return {
+    /** The latest result: {kind: 'ok', skipped, output, violations, ...} once one came back. */
+    current() {
+      return { ...result, extras: { ...extras } };
+    },
     /** Headers and attributes (objects, or null for none) for the next previews. */
     setExtras({ headers, attributes }) {
       extras = { headers, attributes };
@@ -116,7 +127,7 @@ export function createPreviewer(draft, onProblems) {
               replace(status, el('span', { class: 'badge status-success' }, 'output'),
                 ` What the target would receive${timing}${busy}`);
               replace(body, input(), el('div', {}, withInput ? el('h3', {}, 'Output') : null,
-                output(result.output)));
+                output(result.output), violationList(result.violations)));
             }
             break;
           case 'failed':

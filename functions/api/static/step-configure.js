@@ -3,8 +3,9 @@
 // secret's Replace) is redrawn by the editor, and the step then puts the focus back.
 // `ctx` is {draft, focus(key)}.
 
+import { localMailCatcher } from './api.js';
 import { CONTRACT, dig, isSecretRef } from './document.js';
-import { copyable, el, field, timeAgo, uid } from './dom.js';
+import { copyable, el, field, replace, timeAgo, uid } from './dom.js';
 
 function keys(path) {
   return path.split('.');
@@ -315,24 +316,81 @@ function idempotencyField(ctx) {
     }));
 }
 
+/**
+ * The receiver's JSON Schema (target.schema), typed as JSON: set once it parses as an
+ * object, removed when emptied; until then the draft keeps the last schema that parsed.
+ */
+function schemaField(ctx) {
+  const path = 'target.schema';
+  const current = dig(ctx.draft.doc, keys(path));
+  const control = el('textarea', { rows: 5, spellcheck: 'false', autocomplete: 'off', class: 'mono',
+    placeholder: '{"type": "object", "required": ["amount"]}' });
+  control.value = current ? JSON.stringify(current, null, 2) : '';
+  const status = el('p', { class: 'problem-text', role: 'status' });
+  control.addEventListener('input', () => {
+    const text = control.value.trim();
+    status.textContent = '';
+    if (!text) {
+      ctx.draft.setSetting(path, undefined);
+      return;
+    }
+    try {
+      const value = JSON.parse(text);
+      if (!value || typeof value !== 'object' || Array.isArray(value)) {
+        status.textContent = 'The schema must be a JSON object.';
+        return;
+      }
+      ctx.draft.setSetting(path, value);
+    } catch (err) {
+      status.textContent = `Not JSON yet: ${err.message}`;
+    }
+  });
+  const box = field("Receiver's JSON Schema (optional)", control, {
+    path,
+    hint: 'JSON Schema 2020-12 of what the receiver accepts. An output that breaks it is not '
+      + 'sent (the run is an error); the preview shows where. Only references inside it (#/…).',
+  });
+  box.append(status);
+  return box;
+}
+
 function httpTarget(ctx) {
   return [
     el('div', { class: 'grid-method' },
       select(ctx, 'Method', 'target.method', CONTRACT.httpMethods.map((m) => [m, m])),
       textField(ctx, 'URL', 'target.url', { placeholder: 'https://hooks.example.com/…', type: 'url' })),
     el('p', { class: 'hint' },
-      'POST, PUT and PATCH send the mapped output as a JSON body; GET sends its top-level fields as query parameters.'),
+      'POST, PUT and PATCH send the mapped output as a JSON body; GET sends its top-level fields as query parameters. '
+        + 'The path, the query and header values may hold {{path}}, filled from the mapped output (each URL value '
+        + 'encoded as one segment or value); the host may not.'),
     authFields(ctx),
     headerRows(ctx),
     textField(ctx, 'Timeout (seconds)', 'target.timeoutSeconds',
       { number: true, optional: true, placeholder: '30' }),
     idempotencyField(ctx),
     signingField(ctx),
+    schemaField(ctx),
   ];
+}
+
+/** In the local stack only: a button that points the target at the local mail catcher. */
+function localCatcherOffer(ctx) {
+  const slot = el('div', { class: 'local-catcher' });
+  localMailCatcher().then((settings) => {
+    if (!settings) return;
+    const { smtpServer, smtpPort } = settings;
+    replace(slot, el('p', { class: 'hint' },
+      el('button', { type: 'button', class: 'quiet', 'data-focus': 'target.localCatcher',
+        onclick: () => ctx.draft.useTargetSettings(settings) }, 'Use the local mail catcher'),
+      ` ${smtpServer}:${smtpPort}, STARTTLS off (it speaks plain SMTP); what it receives `
+        + 'shows at /_local/mail.'));
+  });
+  return slot;
 }
 
 function emailTarget(ctx) {
   return [
+    localCatcherOffer(ctx),
     el('div', { class: 'grid-host-port' },
       textField(ctx, 'SMTP server', 'target.smtpServer', { placeholder: 'smtp.example.com' }),
       textField(ctx, 'Port', 'target.smtpPort', { number: true, placeholder: '587' })),
@@ -342,13 +400,39 @@ function emailTarget(ctx) {
     el('div', { class: 'checks' },
       checkbox(ctx, 'STARTTLS (useTLS)', 'target.useTLS', true),
       checkbox(ctx, 'Implicit TLS (useSSL)', 'target.useSSL', false)),
+    el('p', { class: 'hint' },
+      'STARTTLS is on by default: the server must offer it (usually port 587), or the check and '
+        + 'every send fail naming useTLS. Turn it off for a server without TLS, such as the '
+        + 'local mail catcher; implicit TLS is usually port 465.'),
     textField(ctx, 'From', 'target.fromEmail', { placeholder: 'alerts@example.com' }),
     textField(ctx, 'To', 'target.toEmail', {
       placeholder: '{{customer.email}}',
       hint: '{{path}} is filled from the mapped output (then the incoming payload).',
     }),
     textField(ctx, 'Subject', 'target.subject', { placeholder: 'Order {{orderId}} paid' }),
+    bodyField(ctx),
+    select(ctx, 'Body type', 'target.bodyType', [['text', 'Plain text'], ['html', 'HTML']], {
+      current: dig(ctx.draft.doc, keys('target.bodyType')) || 'text',
+      hint: 'HTML needs a body template; each value filled into it is HTML-escaped.',
+    }),
+    schemaField(ctx),
   ];
+}
+
+/** The email body template; empty: the mapped output's own text (see docs/targets.md). */
+function bodyField(ctx) {
+  const path = 'target.body';
+  const current = dig(ctx.draft.doc, keys(path));
+  const area = el('textarea', { rows: 5, spellcheck: 'false', placeholder: 'Hello {{name}},\n…' });
+  area.value = typeof current === 'string' ? current : '';
+  area.addEventListener('input', () => {
+    ctx.draft.setSetting(path, area.value === '' ? undefined : area.value);
+  });
+  return field('Body (optional)', area, {
+    path,
+    hint: '{{path}} is filled as in To. Empty: a string output as it is, an output with a string '
+      + 'body field that field, anything else as pretty JSON.',
+  });
 }
 
 /** The whole step, built from the draft. */

@@ -19,7 +19,7 @@ export class SaveView {
     this.testLink = null;
     const none = () => {};
     this.on = {
-      validate: none, save: none, discard: none, loadTheirs: none, overwrite: none,
+      validate: none, save: none, saveAnyway: none, discard: none, loadTheirs: none, overwrite: none,
       sendTest: none, publishTest: none, showProblem: none,
     };
   }
@@ -27,6 +27,9 @@ export class SaveView {
   bindValidate(handler) { this.on.validate = handler; }
 
   bindSave(handler) { this.on.save = handler; }
+
+  /** After a save refused for failing test cases: save it all the same (?force=true). */
+  bindSaveAnyway(handler) { this.on.saveAnyway = handler; }
 
   bindDiscard(handler) { this.on.discard = handler; }
 
@@ -147,6 +150,21 @@ export class SaveView {
 
   showNotSaved(message) {
     replace(this.validationBox, el('p', { class: 'problem-text', role: 'alert' }, `Not saved: ${message}`));
+  }
+
+  /** The save was refused: test cases fail (`report`: the API's 400 tests_failed body). */
+  showTestsFailed(report) {
+    const failing = report.results.filter((r) => !r.ok);
+    replace(this.validationBox, el('div', { class: 'error-box', role: 'alert', 'data-save': 'tests-failed' },
+      el('p', {}, `Not saved: ${failing.length} of ${report.results.length} test case(s) fail.`),
+      el('ul', { class: 'problem-list' }, failing.map((r) =>
+        el('li', {}, el('strong', {}, r.name), ` ${r.reason}`))),
+      el('p', { class: 'hint' }, 'Step 3 shows each one\'s differences.'),
+      el('div', { class: 'buttons' },
+        el('button', { type: 'button', class: 'quiet', onclick: () => this.on.showProblem('test', '') },
+          'Show the test cases'),
+        el('button', { type: 'button', class: 'danger', id: 'save-anyway',
+          onclick: () => this.on.saveAnyway() }, 'Save anyway'))));
   }
 
   showConflict(message) {

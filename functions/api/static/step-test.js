@@ -3,6 +3,7 @@
 
 import { api } from './api.js';
 import { backtestPanel } from './backtest.js';
+import { casesPanel } from './cases.js';
 import { el, replace } from './dom.js';
 import { runTable } from './runs.js';
 
@@ -26,6 +27,7 @@ function parseObject(text, what) {
  * `draft` (read only) feeds "Try on recent runs".
  */
 export function testStep(id, previewer, draft = null) {
+  const cases = draft ? casesPanel(id, draft, previewer) : null;
   const historyArea = el('div', { 'aria-live': 'polite' });
   let timer = null;
 
@@ -71,6 +73,7 @@ export function testStep(id, previewer, draft = null) {
           el('div', { class: 'field' },
             el('label', { for: 'preview-attributes' }, 'Pub/Sub attributes (JSON)'), attributes)),
         extraStatus)),
+    cases ? cases.root : null,
     id && draft ? backtestPanel(id, draft) : null,
     el('section', { class: 'card', 'aria-labelledby': 'history-title' },
       el('div', { class: 'page-head' }, el('h2', { id: 'history-title' }, 'Run history'),
@@ -86,6 +89,7 @@ export function testStep(id, previewer, draft = null) {
   const start = () => {
     stop();
     refresh();
+    if (cases) cases.run(); // the draft may have changed since the step was last shown
     timer = setInterval(() => {
       if (!document.hidden) refresh();
     }, REFRESH_MS);

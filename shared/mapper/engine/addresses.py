@@ -49,6 +49,12 @@ REFUSED_NETWORKS: tuple[IPNetwork, ...] = tuple(
     )
 )
 
+# The allowlist of checks made for what sends nothing (a preview): no address is refused.
+NOTHING_SENT = ("0.0.0.0/0", "::/0")
+# What `localhost` (and any name under `.localhost`, RFC 6761) resolves to: judged as these
+# before any DNS, as the IP literals are, so that `localhost` and `127.0.0.1` agree.
+LOOPBACK_ADDRESSES = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
+
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?")
 _NUMERIC = re.compile(r"[0-9][0-9a-fx.]*")  # what inet_aton might read as an IPv4 address
 
@@ -115,6 +121,14 @@ def host_problem(host: str, allow: Iterable[IPNetwork] = ()) -> str | None:
         return "has no host"
     if name in METADATA_HOSTNAMES:
         return f"{host} is the metadata server; targets may not reach it"
+    if name == "localhost" or name.endswith(".localhost"):
+        allow = tuple(allow)
+        if all(is_refused(ip, allow) for ip in LOOPBACK_ADDRESSES):
+            return (
+                f"{host} is this machine (loopback) and is not allowlisted "
+                f"({ENV_ALLOW_CIDRS}); targets may only reach public addresses"
+            )
+        return None
     ip = literal_address(name)
     if ip is not None:
         if is_refused(ip, allow):

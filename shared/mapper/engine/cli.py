@@ -15,24 +15,35 @@ import orjson
 from ..errors import ConfigError
 from ..json_text import dumps_bytes as _fast_dumps
 from ..json_text import json_dumps_bytes as _encode_bytes
+from .cases import run_cases
 from .config import json_schema
 from .plan import Message, Outcome, Plan, failure_of
-from .validate import validate
+from .validate import validate, validate_for_preview
 
 DESCRIPTION = """\
 Validate and preview integrations offline, with the engine that runs in production.
 
   python -m mapper validate --config integration.json
       Prints every problem with its JSON path, one per line (exit 1), or nothing (exit 0).
+      A target on a private or loopback address (127.0.0.1, localhost) is a problem unless
+      EGRESS_ALLOW_CIDRS covers it, as on the platform.
 
   python -m mapper preview --config integration.json --payload payload.json
       Prints the transformed payload as JSON (exit 0), {"skipped": true} when the
-      condition is falsy (exit 0), or the errors, one per line (exit 1).
+      condition is falsy (exit 0), or the errors, one per line (exit 1). Nothing is sent,
+      so no address rule applies to the target, and the document may leave out its
+      name, source and target.
 
   python -m mapper preview --config integration.json --payload-lines payloads.ndjson
       Reads one JSON payload per line ("-" for stdin) and writes one line per input, in
       order: the output, {"skipped": true}, or {"error": "..."} for that line alone.
       Streams in constant memory. Exit 1 when any line had an error, else 0.
+
+  python -m mapper test integration.json
+      Runs the integration's saved test cases ("tests") as preview runs them, nothing
+      sent: one line per case, "ok <name>" or "FAIL <name>: <reason>" and its diff.
+      Exit 0 when all pass, 1 when some fail, 2 when the file cannot be read, is not a
+      valid integration or holds no test cases.
 
   python -m mapper schema
       Prints the JSON Schema of the integration document.
@@ -53,9 +64,14 @@ def main(
     if args.command == "schema":
         stdout.write(json.dumps(json_schema(), indent=2) + "\n")
         return 0
+    if args.command == "test":
+        return _test(args.integration, stdin, stdout)
     try:
         doc = _read_json_file(args.config, stdin)
-        integration = validate(doc)
+        if args.command == "preview":
+            integration = validate_for_preview(doc)
+        else:
+            integration = validate(doc)
     except ConfigError as exc:
         for problem in exc.problems:
             stdout.write(f"{problem}\n")
@@ -88,12 +104,47 @@ def _parser() -> argparse.ArgumentParser:
     source = preview.add_mutually_exclusive_group(required=True)
     source.add_argument("--payload", help="one JSON payload file ('-' for stdin)")
     source.add_argument("--payload-lines", help="NDJSON file, one payload a line ('-' for stdin)")
+    tests = commands.add_parser("test", help="run an integration's saved test cases")
+    tests.add_argument("integration", help="the integration JSON file ('-' for stdin)")
     commands.add_parser("schema", help="print the integration document's JSON Schema")
     return parser
 
 
 class _InputError(Exception):
     pass
+
+
+BAD_INPUT = 2  # `test`: as argparse's usage errors, so CI tells a broken file from a failure
+
+
+def _test(path: str, stdin: IO[str], stdout: IO[str]) -> int:
+    try:
+        integration = validate(_read_json_file(path, stdin))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            stdout.write(f"{problem}\n")
+        return BAD_INPUT
+    except _InputError as exc:
+        stdout.write(f"{exc}\n")
+        return BAD_INPUT
+    if not integration.tests:
+        stdout.write(f"{path}: no test cases (\"tests\") to run\n")
+        return BAD_INPUT
+    report = run_cases(integration)
+    for result in report["results"]:
+        if result["ok"]:
+            stdout.write(f"ok {result['name']}\n")
+            continue
+        stdout.write(f"FAIL {result['name']}: {result['reason']}\n")
+        for change in result["diff"]:
+            where = change["path"] or "(the whole output)"
+            expected, actual = (json.dumps(change[k], ensure_ascii=False) for k in ("old", "new"))
+            stdout.write(f"  {where}: expected {expected}, got {actual}\n")
+        for violation in result["schemaViolations"]:
+            stdout.write(f"  schema: {violation['path'] or '(the whole output)'}: "
+                         f"{violation['message']}\n")
+    stdout.write(f"{report['passed']} passed, {report['failed']} failed\n")
+    return 1 if report["failed"] else 0
 
 
 def _read_json_file(path: str, stdin: IO[str]) -> Any:

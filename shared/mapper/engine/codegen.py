@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .paths import WILDCARD, Step, compile_getter
+from .transforms._output import new_message
 
 # Transforms that codegen writes inline: the function object -> the str method it calls.
 # transforms.py registers its case transforms here.
@@ -150,6 +151,9 @@ def _emit_set(src: _Source, f: FieldPlan, var: str) -> None:
 def generate(fields: Sequence[FieldPlan]) -> tuple[Callable, Callable, Callable]:
     """Three functions: map(data) -> out, values(data) -> list, assemble(values) -> out."""
     fused, values, assemble = _Source(), _Source(), _Source()
+    # Each message's transforms start with the whole per-message output budget.
+    fused.emit(f"{fused.const('R', new_message)}()")
+    values.emit(f"{values.const('R', new_message)}()")
     fused.emit("out = {}")
     values.emit("vals = []")
     assemble.emit("out = {}")

@@ -376,6 +376,16 @@ class HttpTarget(_Model):
     signing: SigningConfig | None = Field(
         default=None, description="Sign every request with Standard Webhooks headers."
     )
+    receiver_schema: dict[str, Any] | None = Field(
+        default=None,
+        alias="schema",
+        description="The receiver's JSON Schema (2020-12) of what it accepts: an output that "
+        "breaks it is not sent (the run is error, with schemaViolations). Only references "
+        "inside it (#...) are followed; nothing is fetched.",
+    )
+
+
+MAX_EMAIL_BODY_TEMPLATE_CHARS = 100_000
 
 
 class EmailTarget(_Model):
@@ -402,6 +412,24 @@ class EmailTarget(_Model):
     )
     use_ssl: StrictBool = Field(
         default=False, alias="useSSL", description="Connect with implicit TLS; wins over useTLS."
+    )
+    body: StrictStr | None = Field(
+        default=None,
+        max_length=MAX_EMAIL_BODY_TEMPLATE_CHARS,
+        description="The message text, with {{path}} placeholders filled from the transformed "
+        "payload (then the source payload); none: the payload's own text (see docs/targets.md).",
+    )
+    body_type: Literal["text", "html"] = Field(
+        default="text",
+        description="text: text/plain; html: text/html, each filled-in value HTML-escaped "
+        "(needs body).",
+    )
+    receiver_schema: dict[str, Any] | None = Field(
+        default=None,
+        alias="schema",
+        description="The receiver's JSON Schema (2020-12) of what it accepts: an output that "
+        "breaks it is not sent (the run is error, with schemaViolations). Only references "
+        "inside it (#...) are followed; nothing is fetched.",
     )
 
 
@@ -489,6 +517,32 @@ def _search_key(value: Any) -> Any:
 SearchKey = Annotated[StrictStr, AfterValidator(_search_key)]
 
 
+MAX_TESTS = 20  # saved test cases per integration
+MAX_TEST_BYTES = 16_000  # one test case (payload, expect, headers, attributes) as JSON
+
+
+class TestCase(_Model):
+    """A payload and what the integration must make of it: an output, or a skip."""
+
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    name: StrictStr = Field(min_length=1, max_length=200, description="Unique in the list.")
+    payload: Any = Field(description="The incoming payload, as `data` in the condition.")
+    expect: Any = Field(
+        default=None,
+        description="The exact output expected (give this or expectSkipped: true).",
+    )
+    expect_skipped: StrictBool | None = Field(
+        default=None, description="true: the condition must skip this payload."
+    )
+    headers: dict[str, StrictStr] | None = Field(
+        default=None, description="Webhook headers, as `headers` in the condition."
+    )
+    attributes: dict[str, StrictStr] | None = Field(
+        default=None, description="Pub/Sub attributes, as `attributes` in the condition."
+    )
+
+
 class Integration(_Model):
     """One integration: source -> condition -> mappings -> target."""
 
@@ -528,6 +582,12 @@ class Integration(_Model):
         max_length=MAX_SEARCH_KEYS,
         description=f"Up to {MAX_SEARCH_KEYS} source paths (e.g. data.object.id) whose values "
         "each run keeps, so that GET /api/runs/?key=<path>:<value> finds it (exact match).",
+    )
+    tests: list[TestCase] | None = Field(
+        default=None,
+        max_length=MAX_TESTS,
+        description=f"Up to {MAX_TESTS} saved test cases: POST .../run_tests/ runs them, "
+        "and a save whose cases fail is refused (400 tests_failed) unless ?force=true.",
     )
     ordering_key: SearchKey | None = Field(
         default=None,

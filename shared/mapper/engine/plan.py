@@ -21,6 +21,7 @@ from .codegen import FieldPlan, generate
 from .paths import compile_getter, compile_setter, parse_path, wildcard_count
 from .sandbox import TOO_DEEP, JsOutcome, Sandbox
 from .transforms import TransformFn, compile_transform, js_step
+from .transforms._output import limits as output_limits
 
 
 class Message:
@@ -90,7 +91,9 @@ class Plan:
         if condition is not None or chains:
             limits = integration.sandbox
             self._sandbox = Sandbox(
-                {"condition": condition, "chains": chains}, limits.timeout_ms, limits.memory_mb
+                {"condition": condition, "chains": chains, "limits": output_limits()},
+                limits.timeout_ms,
+                limits.memory_mb,
             )
 
     @staticmethod

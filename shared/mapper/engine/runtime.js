@@ -61,7 +61,7 @@
     try { if (name in globalThis) globalThis[name] = undefined; } catch (e) { /* read-only */ }
   }
 
-  const state = { where: "" };
+  const state = { where: "", left: 0 };
   const compileErrors = [];
 
   function compile(where, params, body) {
@@ -119,6 +119,24 @@
   // A built-in's refusal of a value: the message says only `message` (see describe()).
   class BuiltinFailure { constructor(message) { this.message = message; } }
   function fail(message) { throw new BuiltinFailure(message); }
+  // The output limit (mapper/engine/transforms/_output.py, the same numbers and words):
+  // a growing built-in measures its result before building it, and one message's
+  // results share a budget, started again by runOne.
+  const limits = spec.limits;
+  class OutputFailure extends BuiltinFailure {}
+  const grouped = (n) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  function room() { return Math.min(limits.value, state.left); }
+  function charge(name, size) {
+    if (size > limits.value) {
+      throw new OutputFailure(name + ": the result would pass the output limit of " +
+        grouped(limits.value) + " characters per value");
+    }
+    if (size > state.left) {
+      throw new OutputFailure(name + ": the result would pass the output limit of " +
+        grouped(limits.message) + " characters per message");
+    }
+    state.left -= size;
+  }
   const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
   const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
   // Read parsed path steps (keys, indexes, null for [*]) as mapper/engine/paths.py does.
@@ -233,19 +251,29 @@
 
   function runOne(msg) {
     state.where = "";
+    state.left = limits.message;
     try {
       deepFreeze(msg.d); deepFreeze(msg.a); deepFreeze(msg.h);
       if (condition !== null) {
         state.where = "condition";
         if (!condition.call(undefined, msg.d, msg.a, msg.h)) return { s: 1 };
       }
+      // Each chain's value as JSON here, so that a value JSON cannot carry fails inside
+      // the try, and values past the output limit fail naming the chain that passed it.
       const out = [];
+      let size = 2;
       for (let k = 0; k < chains.length; k++) {
-        out.push(runChain(chains[k], msg.v[k], msg.c[k], msg));
+        const json = JSON.stringify(runChain(chains[k], msg.v[k], msg.c[k], msg));
+        out.push(json === undefined ? "null" : json);
+        size += out[k].length + 1;
+        if (size > limits.message) {
+          throw new OutputFailure("the returned values would pass the output limit of " +
+            grouped(limits.message) + " characters per message");
+        }
       }
-      // Stringify here so that a value JSON cannot carry fails inside the try.
-      return { j: JSON.stringify(out) };
+      return { j: "[" + out.join(",") + "]" };
     } catch (e) {
+      if (e instanceof OutputFailure) return { e: state.where, m: e.message, k: "output" };
       return { e: state.where, m: describe(e) };
     }
   }

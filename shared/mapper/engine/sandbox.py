@@ -1,11 +1,13 @@
 """V8 (mini-racer) with limits: JSON in, JSON out, nothing of the host.
 
 One `Sandbox` holds one compiled integration program (runtime.js plus the user's
-condition and custom transforms) in its own V8 isolate. `run_batch` makes one V8 call
-for a whole batch of messages. Limits per call: a time limit (wall-clock, so an upper
-bound on CPU time) scaled by the batch size, and a heap limit. A batch that breaks a
-limit is retried one message at a time, so that only the guilty message fails; after a
-broken limit the isolate is thrown away and rebuilt, so the next message starts clean.
+condition and custom transforms) in its own V8 isolate, in a process of its own
+(`js_process.py`: the OS and V8 bound its memory, and it is killed at a deadline).
+`run_batch` makes one call for a whole batch of messages. Limits per call: a time limit
+(wall-clock, so an upper bound on CPU time) scaled by the batch size, and a heap limit.
+A batch that breaks a limit is retried one message at a time, so that only the guilty
+message fails; after a broken limit the isolate (and its process) is thrown away and
+rebuilt, so the next message starts clean.
 """
 
 from __future__ import annotations
@@ -14,12 +16,20 @@ import atexit
 import json
 import sys
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from ..errors import SandboxError, SandboxMemoryError, SandboxTimeout, TransformError
+from ..errors import (
+    OutputTooLarge,
+    SandboxError,
+    SandboxMemoryError,
+    SandboxTimeout,
+    TransformError,
+)
+from .js_process import JsFailure, JsNotStarted, JsOutOfMemory, JsProcess, JsTimeout
 from .transforms import javascript_builtins
 
 _ENGINE = resources.files("mapper.engine")
@@ -88,6 +98,16 @@ _build_lock = threading.Lock()
 # finalizes is closed by mini-racer's own __del__, which can wait forever on V8's threads
 # (seen: `python -m mapper validate` hung at exit in 10 of 30 runs on a busy machine).
 _open_sandboxes: weakref.WeakSet[Sandbox] = weakref.WeakSet()
+# JavaScript processes alive at once in one platform process (each holds about 32 MB of
+# its own at rest): past it, the least recently used idle one is ended, and rebuilt when
+# its integration next runs. docs/limits.md names it.
+MAX_JS_PROCESSES = 8
+# Processes of closed sandboxes (a plan evicted, or replaced by a new version) kept to
+# serve the next sandbox with the same heap limit, in a new isolate: starting a process
+# costs more than building an isolate. Counted in MAX_JS_PROCESSES.
+MAX_SPARE_PROCESSES = 2
+_spares_lock = threading.Lock()
+_spares: list[JsProcess] = []
 
 
 class Sandbox:
@@ -100,7 +120,11 @@ class Sandbox:
         self._timeout_ms = timeout_ms
         self._memory_bytes = memory_mb * 1024 * 1024
         self._memory_mb = memory_mb
-        self._ctx: Any = None
+        self._ctx: JsProcess | None = None
+        # After a broken limit the isolate is replaced before the next call: in the same
+        # process when it still runs, else in a new one.
+        self._stale = False
+        self._last_used = 0.0
         # One call at a time: a call that breaks a limit closes the isolate, and must not
         # do so under another thread's call (V8 runs one call at a time anyway).
         self._lock = threading.RLock()
@@ -154,30 +178,48 @@ class Sandbox:
         return outcomes
 
     def close(self) -> None:
-        """Free the isolate (after the call in progress, if any)."""
+        """Free the isolate (after the call in progress, if any); its process may serve
+        another sandbox, in a new isolate."""
         with self._lock:
-            if self._ctx is not None:
-                self._ctx.close()
-                self._ctx = None
+            ctx, self._ctx = self._ctx, None
+        if ctx is not None:
+            _spare(ctx)
 
-    def _context(self) -> Any:
-        if self._ctx is None:
-            from py_mini_racer import MiniRacer
+    def _end(self) -> None:
+        with self._lock:
+            ctx, self._ctx = self._ctx, None
+        if ctx is not None:
+            ctx.close()
 
-            init_v8()
+    def _discard(self) -> None:
+        # After a broken limit: a new isolate before the next call.
+        if self._ctx is not None and self._ctx.alive:
+            self._stale = True
+        else:
+            self._end()
+
+    def _context(self) -> JsProcess:
+        if self._ctx is None or self._stale:
             # One isolate built at a time per process: loading SES and lockdown() take
             # about 100 ms of CPU, and builds in parallel (a cold start, versions replacing
             # each other) would take every core from the calls running under time limits.
             with _build_lock:
-                ctx = MiniRacer()
-                ctx.eval(self._source)
-            self._ctx = ctx
+                reuse = self._ctx or _take_spare(self._memory_mb)
+                self._ctx, self._stale = None, False
+                if reuse is not None:
+                    try:
+                        reuse.load(self._source)
+                        self._ctx = reuse
+                    except JsNotStarted:
+                        pass  # it ended itself; start another
+                if self._ctx is None:
+                    _make_room()
+                    self._ctx = JsProcess(self._source, self._memory_mb)
             _open_sandboxes.add(self)
+        self._last_used = time.monotonic()
         return self._ctx
 
     def _call(self, encoded: list[str], timeout_s: float) -> list[JsOutcome]:
-        from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException
-
         ctx = self._context()
         # Passed as a string literal and parsed with JSON.parse inside: faster for V8
         # than parsing the same data as JavaScript source.
@@ -186,21 +228,21 @@ class Sandbox:
             raw = ctx.eval(
                 f"__run({literal})", timeout_sec=timeout_s, max_memory=self._memory_bytes
             )
-        except JSTimeoutException:
+        except JsTimeout:
             where = self._where_after_failure()
-            self.close()
+            self._discard()
             raise SandboxTimeout(
                 where, f"ran past the time limit of {self._timeout_ms} ms"
             ) from None
-        except JSOOMException:
+        except JsOutOfMemory:
             where = self._where_after_failure()
-            self.close()
+            self._discard()
             raise SandboxMemoryError(
                 where, f"ran past the memory limit of {self._memory_mb} MB"
             ) from None
-        except JSEvalException as exc:
+        except JsFailure as exc:
             # Only our own runner reaches here (user errors are caught inside it).
-            self.close()
+            self._discard()
             raise SandboxError("", f"sandbox failure: {str(exc).splitlines()[0]}") from None
         if self._may_defer:
             self._probe_for_deferred_work(timeout_s)
@@ -210,12 +252,11 @@ class Sandbox:
         # Async functions queue promise jobs that V8 runs after our call has returned;
         # a second, empty call must get through within the limit, or that work is
         # still running: stop it, and fail the batch that started it.
-        from py_mini_racer import JSTimeoutException
-
+        assert self._ctx is not None
         try:
             self._ctx.eval("0", timeout_sec=max(timeout_s, 0.05))
-        except JSTimeoutException:
-            self.close()
+        except JsTimeout:
+            self._discard()
             raise SandboxTimeout(
                 "",
                 "async work kept running after the call returned; "
@@ -223,7 +264,10 @@ class Sandbox:
             ) from None
 
     def _where_after_failure(self) -> str:
+        # Nothing to ask when the process was ended (killed at the deadline, or aborted
+        # past its memory cap): the message then names no condition or transform.
         try:
+            assert self._ctx is not None
             return str(self._ctx.eval("__where()", timeout_sec=self._timeout_s))
         except Exception:  # noqa: BLE001 - only a better message is at stake
             return ""
@@ -232,16 +276,52 @@ class Sandbox:
         if sys.is_finalizing():
             return  # closing an isolate during interpreter shutdown can hang; the OS frees it
         try:
-            self.close()
+            # Ended, not kept as a spare: a collection can run while this thread holds
+            # the spares' lock.
+            self._end()
         except Exception:  # noqa: BLE001, S110 - interpreter shutdown
             pass
+
+
+def _spare(ctx: JsProcess) -> None:
+    """Keep a closed sandbox's process for the next sandbox, or end it."""
+    with _spares_lock:
+        if ctx.alive and len(_spares) < MAX_SPARE_PROCESSES:
+            _spares.append(ctx)
+            return
+    ctx.close()
+
+
+def _take_spare(heap_mb: int) -> JsProcess | None:
+    with _spares_lock:
+        for i, ctx in enumerate(_spares):
+            if ctx.heap_mb == heap_mb:  # V8's heap cap is the process's, set at its start
+                return _spares.pop(i)
+    return None
+
+
+def _make_room() -> None:
+    """End spare, then least recently used idle, JavaScript processes while too many run."""
+    alive = sorted((s for s in _open_sandboxes if s._ctx is not None), key=lambda s: s._last_used)
+    with _spares_lock:
+        cut = max(0, len(alive) + len(_spares) - MAX_JS_PROCESSES + 1)
+        spares, _spares[:] = _spares[:cut], _spares[cut:]
+    for ctx in spares:
+        ctx.close()
+    for sandbox in alive[: max(0, len(alive) + len(_spares) - MAX_JS_PROCESSES + 1)]:
+        if sandbox._lock.acquire(blocking=False):  # one in a call is not idle: let it be
+            try:
+                sandbox._end()
+            finally:
+                sandbox._lock.release()
 
 
 def _outcome(raw: dict[str, Any]) -> JsOutcome:
     if "s" in raw:
         return JsOutcome(skipped=True)
     if "e" in raw:
-        return JsOutcome(error=SandboxError(raw["e"], raw["m"]))
+        kind = OutputTooLarge if raw.get("k") == "output" else SandboxError
+        return JsOutcome(error=kind(raw["e"], raw["m"]))
     try:
         return JsOutcome(values=json.loads(raw["j"]))
     except RecursionError:
@@ -330,7 +410,11 @@ def close_isolates() -> None:
     """Close every isolate this process still holds (run at exit, before finalization)."""
     global _checker
     for sandbox in list(_open_sandboxes):
-        sandbox.close()
+        sandbox._end()
+    with _spares_lock:
+        spares, _spares[:] = list(_spares), []
+    for ctx in spares:
+        ctx.close()
     with _checker_lock:
         if _checker is not None:
             _checker.close()

@@ -12,15 +12,18 @@ types already found a problem at the same path, so each path gets one clear reas
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from pydantic.alias_generators import to_snake
 
 from ..errors import ConfigError, PathError, Problem
-from . import addresses
+from . import addresses, templates
 from . import config as cfg
+from .cases import case_problems
 from .paths import WILDCARD, compile_setter, parse_path, wildcard_count
+from .receiver_schema import schema_problems
 from .reserved import PlatformPubSub
 from .sandbox import syntax_errors
 
@@ -35,6 +38,27 @@ def validate(doc: Any, allow: Iterable[str] | None = None) -> cfg.Integration:
     if problems or integration is None:
         raise ConfigError(problems)
     return integration
+
+
+# What a preview fills in for an absent (or empty) name, source or target: none of them
+# changes what the mapping gives (docs/api.md, "Trying a document").
+PREVIEW_STAND_INS: dict[str, Any] = {
+    "name": "preview",
+    "source": {"type": "webhook"},
+    "target": {"type": "http", "url": "https://preview.invalid/"},
+}
+
+
+def validate_for_preview(doc: Any) -> cfg.Integration:
+    """`validate` for a preview: a partial document will do, and no address is refused.
+
+    A preview sends nothing, so the egress rules (which addresses a target may reach) do
+    not apply; what the document gives is otherwise checked as `validate` does.
+    """
+    if isinstance(doc, dict):
+        absent = [key for key in PREVIEW_STAND_INS if doc.get(key) in (None, "")]
+        doc = {**doc, **{key: copy.deepcopy(PREVIEW_STAND_INS[key]) for key in absent}}
+    return validate(doc, addresses.NOTHING_SENT)
 
 
 def problems_of(doc: Any, allow: Iterable[str] | None = None) -> list[Problem]:
@@ -55,8 +79,11 @@ def _check(doc: Any, allow: Iterable[str] | None) -> tuple[cfg.Integration | Non
     for more in (
         path_problems(doc),
         target_problems(doc, allowed),
+        email_template_problems(doc),
         credentials_problems(doc),
         PlatformPubSub.from_env().problems(_get(doc, "source")),
+        receiver_schema_problems(doc),
+        case_problems(doc),
         javascript_problems(doc, skip=taken),
     ):
         problems.extend(p for p in more if p.path not in taken)
@@ -90,6 +117,14 @@ def credentials_problems(doc: dict[str, Any]) -> list[Problem]:
     return [Problem(f"source.credentials.{found[0]}", found[1])] if found else []
 
 
+def receiver_schema_problems(doc: dict[str, Any]) -> list[Problem]:
+    """A target `schema` that is too large, not JSON Schema 2020-12, or refers outside itself."""
+    target = _get(doc, "target")
+    if not isinstance(target, dict) or target.get("schema") is None:
+        return []
+    return [Problem("target.schema", reason) for reason in schema_problems(target["schema"])]
+
+
 def target_problems(
     doc: dict[str, Any], allow: Iterable[addresses.IPNetwork] = ()
 ) -> list[Problem]:
@@ -97,7 +132,10 @@ def target_problems(
     target = _get(doc, "target")
     checks: list[tuple[str, Any, Callable[..., str | None]]] = []
     if _get(target, "type") == "http":
-        checks.append(("target.url", _get(target, "url"), addresses.url_problem))
+        checks.append(("target.url", _get(target, "url"), _templated_url_problem))
+        headers = _get(target, "headers")
+        for name, value in headers.items() if isinstance(headers, dict) else ():
+            checks.append((f"target.headers.{name}", value, _template_problem))
         auth = _get(target, "auth")
         if _get(auth, "type") == "oauth2":
             token_url = _get(auth, "tokenUrl")
@@ -112,6 +150,42 @@ def target_problems(
             if reason:
                 problems.append(Problem(path, reason))
     return problems
+
+
+def email_template_problems(doc: dict[str, Any]) -> list[Problem]:
+    """An email target's templates that do not parse, and an html body with no template."""
+    target = _get(doc, "target")
+    if _get(target, "type") != "email":
+        return []
+    problems = []
+    for field in ("toEmail", "subject", "body"):
+        value = _get(target, field)
+        if isinstance(value, str) and (reason := _template_problem(value, ())):
+            problems.append(Problem(f"target.{field}", reason))
+    if _get(target, "bodyType") == "html" and _get(target, "body") is None:
+        problems.append(
+            Problem(
+                "target.bodyType",
+                "html needs a body template (each value filled into it is HTML-escaped); "
+                "without body the message is plain text",
+            )
+        )
+    return problems
+
+
+def _templated_url_problem(url: str, allow: Iterable[addresses.IPNetwork]) -> str | None:
+    # Placeholders first (where they stand, whether they parse), then the URL they leave.
+    return templates.url_placeholder_problem(url) or addresses.url_problem(
+        templates.url_without_placeholders(url), allow
+    )
+
+
+def _template_problem(value: str, allow: Iterable[addresses.IPNetwork]) -> str | None:
+    try:
+        templates.Template(value)
+    except PathError as exc:
+        return str(exc)
+    return None
 
 
 def javascript_problems(

@@ -25,7 +25,8 @@ from typing import Any
 
 from ..engine.config import EmailTarget, Integration, RetryPolicy
 from ..engine.plan import Message, PlanCache
-from ..errors import ConfigError, MapperError, PartiallyDelivered
+from ..engine.receiver_schema import check_output
+from ..errors import ConfigError, MapperError, PartiallyDelivered, SchemaViolationError
 from ..redact import Redactor, redact_headers
 from ..targets import Delivery, EgressPolicy, SecretResolver, TargetFactory, build_target
 from ..timestamps import iso_timestamp
@@ -213,6 +214,11 @@ class Worker:
         if outcome.skipped:
             return self._finish(run_id, claim, RunStatus.SKIPPED, fields, policy)
         fields["transformedPayload"] = outcome.output
+        try:  # the receiver's schema, on the final output: on a violation nothing is sent
+            check_output(integration.target, outcome.output)
+        except SchemaViolationError as exc:
+            fields["schemaViolations"] = exc.violations
+            return self._failed(run_id, claim, exc, fields)
         try:
             target = self._targets(integration.target, self._secrets, self._egress)
         except MapperError as exc:  # a target it cannot build

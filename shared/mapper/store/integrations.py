@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -20,8 +21,10 @@ from ..errors import (
 from ..timestamps import now_iso
 from ..versions import version_record
 from .common import (
+    _JSON_SUFFIX,
     _RESERVED_NAME,
     DEFAULT_PAGE_SIZE,
+    _dumps,
     _integration,
     _page,
     _store_errors,
@@ -29,6 +32,11 @@ from .common import (
 )
 
 VERSIONS = "versions"  # the subcollection of an integration holding its versions
+
+# An integration's sample payload is kept as JSON text (`samplePayloadJson`): Firestore
+# gives a map back with its keys sorted, and the sample must read as the user wrote it.
+# A sample stored as a map before this still reads as one.
+_SAMPLE = "samplePayload"
 
 
 # --- integrations -------------------------------------------------------------------------
@@ -51,20 +59,20 @@ class IntegrationStore:
             return None
         with _store_errors("read an integration"):
             snapshot = self._collection.document(integration_id).get()
-        return _integration(snapshot) if snapshot.exists else None
+        return _document(snapshot) if snapshot.exists else None
 
     def find_by_field(self, field: str, value: Any) -> dict[str, Any] | None:
         """The first integration whose `field` (a dotted path) equals `value`, or None."""
         query = self._collection.where(filter=FieldFilter(field, "==", value)).limit(1)
         with _store_errors("query integrations"):
             snapshots = list(query.stream())
-        return _integration(snapshots[0]) if snapshots else None
+        return _document(snapshots[0]) if snapshots else None
 
     def list_where(self, field: str, value: Any) -> list[dict[str, Any]]:
         """Every integration whose `field` (a dotted path such as `source.mode`) equals `value`."""
         query = self._collection.where(filter=FieldFilter(field, "==", value))
         with _store_errors("query integrations"):
-            return [_integration(snapshot) for snapshot in query.stream()]
+            return [_document(snapshot) for snapshot in query.stream()]
 
     def list(
         self,
@@ -85,7 +93,7 @@ class IntegrationStore:
             if value is not None:
                 query = query.where(filter=FieldFilter(field, "==", value))
         snapshots, next_cursor = _page(query, limit, cursor)
-        return [_integration(snapshot) for snapshot in snapshots], next_cursor
+        return [_document(snapshot) for snapshot in snapshots], next_cursor
 
     def create(self, doc: dict[str, Any]) -> dict[str, Any]:
         """Store a new integration, setting `id` (unless given), timestamps and `version` 1."""
@@ -170,7 +178,7 @@ class IntegrationStore:
             snapshot = ref.get(transaction=transaction)
             if not snapshot.exists:
                 raise NotFoundError(f"no integration {integration_id}")
-            current = _integration(snapshot)
+            current = _document(snapshot)
             version = int(current.get("version") or 0) + 1
             data = {**current, **fields, "updatedAt": now_iso(), "version": version}
             transaction.set(ref, data)
@@ -259,3 +267,29 @@ def _unstorable(value: Any, parts: list[str | int]) -> Iterator[Problem]:
                 )
             else:
                 yield from _unstorable(item, [*parts, index])
+
+
+def _document(snapshot: Any) -> dict[str, Any]:
+    return _read(_integration(snapshot))
+
+
+def _stored(doc: dict[str, Any]) -> dict[str, Any]:
+    if _SAMPLE not in doc:
+        return doc
+    stored = {key: value for key, value in doc.items() if key != _SAMPLE}
+    stored[_SAMPLE + _JSON_SUFFIX] = _dumps(doc[_SAMPLE])
+    return stored
+
+
+def _read(data: dict[str, Any]) -> dict[str, Any]:
+    text = data.pop(_SAMPLE + _JSON_SUFFIX, None)
+    if isinstance(text, str):
+        data[_SAMPLE] = json.loads(text)
+    return data
+
+
+def _stored_version(
+    data: dict[str, Any], current: dict[str, Any] | None, note: str | None = None
+) -> dict[str, Any]:
+    record = version_record(data, current, note)
+    return {**record, "document": _stored(record["document"])}

@@ -25,8 +25,9 @@ What this module adds, and only this:
     IPv6 literal is refused as blocked, not reported as a DNS failure, on an IPv4-only host);
   * the same policy for SMTP (`resolve()`), which requests-hardened does not cover.
 
-requests-hardened logs "Forbidden IP address" (WARNING) before the allowlist is consulted,
-so an allowlisted destination logs that line and is then connected to all the same.
+requests-hardened logs "Forbidden IP address" (WARNING) before the allowlist is consulted;
+that line is dropped for an address the allowlist covers (HTTP and SMTP alike), so only a
+refusal that stands is logged.
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ class EgressPolicy:
     def resolve(self, host: str, port: int) -> IPAddress:
         """Resolve `host` once and return the address to connect to, or refuse it."""
         self.check_host(host)
+        checking = _CHECKING_FOR.set(self)
         try:
             ip, _ = get_ip_address(host.strip("[]"), port, allow_loopback=False)
         except InvalidIPAddress as exc:
@@ -143,6 +145,8 @@ class EgressPolicy:
             raise RetryableTargetError(f"cannot resolve {host}: {exc}") from None
         except UnicodeError:
             raise TargetError(f"{host!r} is not a valid host name") from None
+        finally:
+            _CHECKING_FOR.reset(checking)
         if self.is_blocked(ip):
             raise BlockedDestinationError(_refusal(host, ip))
         return ip

@@ -14,9 +14,12 @@
     in as they are, other values as JavaScript writes them (numbers, compact JSON).
   * `toEmail` is a comma-separated list of `addr` or `Name <addr>` (no commas inside
     names), at most MAX_RECIPIENTS; every address must be a plain ASCII `local@domain`.
-  * The body, text/plain UTF-8: a string payload as it is; an object payload with a string
-    `body` field, that field (so a mapping can write the text of the mail); any other
-    payload as pretty JSON.
+  * The body, UTF-8: with a `body` template, that template filled in as `toEmail` is, sent
+    as text/plain (`bodyType: text`) or text/html (`bodyType: html`, where each filled-in
+    value is HTML-escaped, so a payload cannot add markup or script). Without one,
+    text/plain: a string payload as it is; an object payload with a string `body` field,
+    that field (so a mapping can write the text of the mail); any other payload as pretty
+    JSON.
   * A CR, LF or NUL in From, To or Subject (after templating) is refused before connecting,
     and so is a value filled in from a payload that holds an RFC 2047 encoded word
     (`=?charset?q?...?=`): the email package decodes those, and a decoded CR LF would become
@@ -31,6 +34,7 @@ the first ones, so the error is permanent (a retry would send it twice).
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -54,6 +58,7 @@ from ..errors import (
     Problem,
     RetryableTargetError,
     TargetError,
+    TlsNotOffered,
 )
 from .base import Delivery, SecretResolver, scrub
 from .egress import EgressPolicy
@@ -129,6 +134,12 @@ class EmailTargetSender:
         self._local_hostname = local_hostname
         self._to = _Template(config.to_email, "target.toEmail", "To")
         self._subject = _Template(config.subject, "target.subject", "Subject")
+        self._body: Template | None = None
+        if config.body is not None:
+            try:
+                self._body = Template(config.body)
+            except PathError as exc:
+                raise ConfigError([Problem("target.body", str(exc))]) from None
 
     def close(self) -> None:
         """Nothing to release: each message opens and closes its own SMTP connection."""
@@ -157,7 +168,7 @@ class EmailTargetSender:
         if len(recipients) > MAX_RECIPIENTS:
             message = f"toEmail has {len(recipients)} addresses; at most {MAX_RECIPIENTS}"
             raise TargetError(message)
-        body = _body(payload)
+        body = self._body_text(payload, context)
         try:
             msg = EmailMessage()
             msg["From"] = cfg.from_email
@@ -165,7 +176,7 @@ class EmailTargetSender:
             msg["Subject"] = subject
             msg["Date"] = format_datetime(datetime.now(timezone.utc))
             msg["Message-ID"] = _message_id(run_id, sender.rpartition("@")[2])
-            msg.set_content(body)
+            msg.set_content(body, subtype="html" if self._html else "plain")
             data = msg.as_bytes(policy=SMTP_POLICY)
         except (MessageError, ValueError, TypeError) as exc:
             raise TargetError(f"cannot build the message: {exc}") from None
@@ -210,14 +221,35 @@ class EmailTargetSender:
             raise error.with_delivery(_timed(delivery, started))
         return _timed(delivery, started)
 
-    def _deliver(
-        self,
-        address: str,
-        password: str | None,
-        sender: str,
-        recipients: list[str],
-        data: bytes,
-    ) -> tuple[int, bytes, dict[str, tuple[int, bytes]]]:
+    @property
+    def _html(self) -> bool:
+        return self._body is not None and self.config.body_type == "html"
+
+    def _body_text(self, payload: Any, context: Any) -> str:
+        if self._body is None:
+            return _body(payload)
+        return self._body.render(payload, context, encode=_escape if self._html else None)
+
+    def check(self) -> None:
+        """Connect, greet and start TLS as a send would, then quit; raise a TargetError if not.
+
+        Nothing is sent and nobody logs in: this is the "can the target be reached" check.
+        """
+        cfg = self.config
+        try:
+            address = self._egress.resolve(cfg.smtp_server, cfg.smtp_port)
+            smtp = self._connect(str(address))
+        except TargetError:
+            raise
+        except (smtplib.SMTPException, OSError, ValueError) as exc:
+            raise _smtp_error(exc, []) from None
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
+    def _connect(self, address: str) -> smtplib.SMTP:
+        """An SMTP connection to `address`, greeted, in TLS as configured."""
         cfg = self.config
         if self._ssl_context is None:
             self._ssl_context = ssl.create_default_context()  # system trust store, once
@@ -237,7 +269,26 @@ class EmailTargetSender:
             if code != 220:
                 raise smtplib.SMTPConnectError(code, banner)
             if cfg.use_tls and not cfg.use_ssl:
+                smtp.ehlo_or_helo_if_needed()
+                if not smtp.has_extn("starttls"):
+                    raise TlsNotOffered(_starttls_missing(cfg.smtp_server, cfg.smtp_port))
                 smtp.starttls(context=context)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _deliver(
+        self,
+        address: str,
+        password: str | None,
+        sender: str,
+        recipients: list[str],
+        data: bytes,
+    ) -> tuple[int, bytes, dict[str, tuple[int, bytes]]]:
+        cfg = self.config
+        smtp = self._connect(address)
+        try:
             if cfg.smtp_username and password is not None:
                 smtp.login(cfg.smtp_username, password)
             result = _transmit(smtp, sender, recipients, data)
@@ -249,6 +300,14 @@ class EmailTargetSender:
         except (smtplib.SMTPException, OSError):
             smtp.close()  # the message was accepted already; a failed QUIT changes nothing
         return result
+
+
+def _starttls_missing(server: str, port: int) -> str:
+    return (
+        f"{server}:{port} does not offer STARTTLS, which useTLS asks for: turn useTLS off "
+        "for a server that speaks plain SMTP (such as the local mail catcher), or use the "
+        "server's TLS port with useSSL"
+    )
 
 
 class _Pinned:
@@ -389,6 +448,10 @@ def _body(payload: Any) -> str:
     if isinstance(payload, dict) and isinstance(payload.get("body"), str):
         return payload["body"]
     return json.dumps(payload, ensure_ascii=False, indent=2, default=str)
+
+
+def _escape(text: str) -> str:
+    return html.escape(text, quote=True)
 
 
 def _decode(reply: bytes | str) -> str:

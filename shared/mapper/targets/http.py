@@ -1,6 +1,11 @@
 """The HTTP target: one request per message, through the egress guard, never redirected.
 
 What is sent:
+  * To the URL with its `{{path}}` placeholders (path and query only) filled from the
+    transformed payload, then the source payload, each value percent-encoded as one
+    segment or query value (mapper.engine.templates.UrlTemplate); header values are
+    filled the same way, unencoded, a line break in a value refused. A value refused
+    there sends nothing. The run records the final URL.
   * GET: the payload's top-level fields as query parameters, appended to any query the URL
     already has. Strings go as they are, null fields are left out, everything else
     (numbers, booleans, objects, arrays) is JSON-encoded (`true`, `3`, `{"a":1}`). A GET
@@ -44,9 +49,11 @@ from requests_hardened import Config, HTTPSession
 
 from .. import __version__
 from ..engine.config import ApiKeyAuth, BasicAuth, BearerAuth, HttpTarget, OAuth2Auth
+from ..engine.templates import Template, UrlTemplate, header_value
 from ..errors import (
     BlockedDestinationError,
     ConfigError,
+    PathError,
     Problem,
     RetryableTargetError,
     TargetError,
@@ -78,6 +85,7 @@ class HttpTargetSender:
     ) -> None:
         _validate(config)
         self.config = config
+        self._url, self._headers = _templates(config)
         self._secrets = secrets
         self._egress = egress
         self._tokens = tokens
@@ -114,23 +122,23 @@ class HttpTargetSender:
 
     def send(self, payload: Any, context: Any, run_id: str | None = None) -> Delivery:
         """Send one request; return the Delivery or raise a TargetError carrying it."""
-        delivery, error = self._exchange(payload, run_id, fresh_token=False)
+        delivery, error = self._exchange(payload, context, run_id, fresh_token=False)
         status = (delivery.response or {}).get("status")
         if status == 401 and isinstance(self.config.auth, OAuth2Auth):
             # The token may have been revoked before it expired: fetch one anew, once.
-            delivery, error = self._exchange(payload, run_id, fresh_token=True)
+            delivery, error = self._exchange(payload, context, run_id, fresh_token=True)
         if error is not None:
             raise error.with_delivery(delivery)
         return delivery
 
     def _exchange(
-        self, payload: Any, run_id: str | None, *, fresh_token: bool
+        self, payload: Any, context: Any, run_id: str | None, *, fresh_token: bool
     ) -> tuple[Delivery, TargetError | None]:
         """One request and its answer, and the error that answer amounts to, if any."""
         cfg = self.config
-        prepared, delivery = self._prepare(payload, run_id, fresh_token)
+        prepared, delivery = self._prepare(payload, context, run_id, fresh_token)
         secret_values = delivery.secret_values
-        where = f"{cfg.method} {_display_url(cfg.url)}"
+        where = f"{cfg.method} {_display_url(prepared.url or cfg.url)}"
 
         started = time.monotonic()
         try:
@@ -158,9 +166,15 @@ class HttpTargetSender:
         return delivery, _status_error(response, where, secret_values)
 
     def _prepare(
-        self, payload: Any, run_id: str | None, fresh_token: bool = False
+        self, payload: Any, context: Any, run_id: str | None, fresh_token: bool = False
     ) -> tuple[requests.PreparedRequest, Delivery]:
         cfg = self.config
+        # Filled in first: a value the URL or a header refuses sends nothing.
+        url = self._url.render(payload, context)
+        filled = {
+            name: header_value(template, name, payload, context)
+            for name, template in self._headers.items()
+        }
         # Case-insensitive, so a user's "content-type" replaces ours instead of doubling it.
         headers: CaseInsensitiveDict[str] = CaseInsensitiveDict({"User-Agent": USER_AGENT})
         params: dict[str, str] = {}
@@ -173,7 +187,7 @@ class HttpTargetSender:
             except (TypeError, ValueError) as exc:
                 raise TargetError(f"the payload is not JSON: {exc}") from None
             headers["Content-Type"] = "application/json"
-        headers.update(cfg.headers)
+        headers.update(filled)
         if cfg.idempotency_header and run_id:
             # The same on every attempt of one run: the receiver can finish the job once.
             headers[cfg.idempotency_header] = run_id
@@ -183,7 +197,7 @@ class HttpTargetSender:
             msg_id = run_id or f"msg_{uuid.uuid4().hex}"
             headers.update(signature_headers(msg_id, body or b"", keys, time.time()))
             secret_values += keys
-        request = requests.Request(cfg.method, cfg.url, headers=headers, params=params, data=body)
+        request = requests.Request(cfg.method, url, headers=headers, params=params, data=body)
         try:
             prepared = self.session.prepare_request(request)
         except requests.RequestException as exc:
@@ -243,6 +257,25 @@ def _validate(config: HttpTarget) -> None:
         problems.append(Problem("target.auth", "needs exactly one of header or queryParam"))
     if problems:
         raise ConfigError(problems)
+
+
+def _templates(config: HttpTarget) -> tuple[UrlTemplate, dict[str, Template]]:
+    """The URL and header values as templates, parsed once; ConfigError naming each bad one."""
+    problems: list[Problem] = []
+    url: UrlTemplate | None = None
+    try:
+        url = UrlTemplate(config.url)
+    except PathError as exc:
+        problems.append(Problem("target.url", str(exc)))
+    headers: dict[str, Template] = {}
+    for name, value in config.headers.items():
+        try:
+            headers[name] = Template(value)
+        except PathError as exc:
+            problems.append(Problem(f"target.headers.{name}", str(exc)))
+    if problems or url is None:
+        raise ConfigError(problems)
+    return url, headers
 
 
 def _query_params(payload: Any) -> dict[str, str]:

@@ -8,6 +8,7 @@ from pydantic import ConfigDict, Field, StrictStr
 
 from ..model import Model
 from ..paths import compile_getter, parse_path
+from ._output import BUDGET, refuse, room
 from ._registry import TransformFn, register
 from ._text import to_text
 
@@ -36,11 +37,22 @@ def build(spec: Concat, where: str) -> TransformFn:
     sep = spec.separator
 
     def concat(value: Any, data: Any) -> str:
+        # Measured as the parts are written (an object's JSON is a new text): refused
+        # before the parts, or the result, pass the limit.
+        limit = room()
         parts = [] if value is None else [to_text(value)]
+        size = len(parts[0]) if parts else 0
         for get in getters:
             part = get(data)
             if part is not None:
-                parts.append(to_text(part))
+                text = to_text(part)
+                size += len(text) + (len(sep) if parts else 0)
+                if size > limit:
+                    refuse(where, "concat", size)
+                parts.append(text)
+        if size > limit:
+            refuse(where, "concat", size)
+        BUDGET.left -= size
         return sep.join(parts)
 
     return concat
@@ -49,8 +61,17 @@ def build(spec: Concat, where: str) -> TransformFn:
 # The fields' values arrive resolved by Python (mapper.engine.plan), one list per step.
 JAVASCRIPT = """(t) => (v, data, fieldValues) => {
   const parts = v === null || v === undefined ? [] : [text(v)];
-  for (const f of fieldValues) if (f !== null && f !== undefined) parts.push(text(f));
-  return parts.join(t.separator || "");
+  const sep = t.separator || "";
+  let size = parts.length ? parts[0].length : 0;
+  for (const f of fieldValues) {
+    if (f === null || f === undefined) continue;
+    const s = text(f);
+    size += s.length + (parts.length ? sep.length : 0);
+    if (size > room()) charge("concat", size);
+    parts.push(s);
+  }
+  charge("concat", size);
+  return parts.join(sep);
 }"""
 
 register(Concat, build, JAVASCRIPT, order=60)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, StrictStr
 
 from ..model import Model
+from ._output import BUDGET, refuse, room
 from ._registry import TransformFn, register
 from ._text import to_text
 
@@ -33,14 +34,38 @@ def build(spec: Join, where: str) -> TransformFn:
     def join(value: Any, data: Any) -> Any:
         if type(value) is not list:
             return value
-        return sep.join("" if v is None else to_text(v) for v in value)
+        # Measured as the elements are written, refused before the result passes the limit.
+        limit = room()
+        texts = []
+        size = len(sep) * (len(value) - 1) if value else 0
+        if size > limit:
+            refuse(where, "join", size)
+        for v in value:
+            text = "" if v is None else to_text(v)
+            size += len(text)
+            if size > limit:
+                refuse(where, "join", size)
+            texts.append(text)
+        BUDGET.left -= size
+        return sep.join(texts)
 
     return join
 
 
 JAVASCRIPT = """(t) => (v) => {
   if (!Array.isArray(v)) return v;
-  return v.map((x) => (x === null || x === undefined ? "" : text(x))).join(t.separator || "");
+  const sep = t.separator || "";
+  let size = v.length ? sep.length * (v.length - 1) : 0;
+  if (size > room()) charge("join", size);
+  const texts = [];
+  for (const x of v) {
+    const s = x === null || x === undefined ? "" : text(x);
+    size += s.length;
+    if (size > room()) charge("join", size);
+    texts.push(s);
+  }
+  charge("join", size);
+  return texts.join(sep);
 }"""
 
 register(Join, build, JAVASCRIPT, order=90)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, StrictStr
 
 from ..model import Model
+from ._output import charge
 from ._registry import TransformFn, register
 
 
@@ -27,9 +28,23 @@ class Replace(Model):
 def build(spec: Replace, where: str) -> TransformFn:
     """The Python side."""
     find, repl = spec.find, spec.replace
-    return lambda value, data: value.replace(find, repl) if type(value) is str else value
+    growth = len(repl) - len(find)
+
+    def replace(value: Any, data: Any) -> Any:
+        if type(value) is not str:
+            return value
+        # The result's length from the count of occurrences, before it is built.
+        charge(where, "replace", len(value) + value.count(find) * growth)
+        return value.replace(find, repl)
+
+    return replace
 
 
-JAVASCRIPT = '(t) => (v) => (typeof v === "string" ? v.split(t.find).join(t.replace) : v)'
+JAVASCRIPT = """(t) => (v) => {
+  if (typeof v !== "string") return v;
+  const pieces = v.split(t.find);
+  charge("replace", v.length + (pieces.length - 1) * (t.replace.length - t.find.length));
+  return pieces.join(t.replace);
+}"""
 
 register(Replace, build, JAVASCRIPT, order=40)

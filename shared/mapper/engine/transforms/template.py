@@ -10,7 +10,9 @@ from pydantic_core import PydanticCustomError
 from ...errors import PathError
 from ..model import Model
 from ..templates import Template as Parsed
+from ._output import BUDGET, refuse, room
 from ._registry import TransformFn, register
+from ._text import to_text
 
 MAX_TEMPLATE_CHARS = 10_000  # docs/limits.md
 
@@ -44,19 +46,49 @@ def _js_spec(spec: Template) -> dict[str, Any]:
 
 def build(spec: Template, where: str) -> TransformFn:
     """The Python side."""
-    render = Parsed(spec.template).render
-    return lambda value, data: render(value, data)
+    parts = Parsed(spec.template).parts
+
+    def template(value: Any, data: Any) -> str:
+        # Parsed.render's filling, measured as the pieces are written: a placeholder may
+        # repeat a large value many times, so it is refused before the result is built.
+        limit = room()
+        pieces: list[str] = []
+        size = 0
+        for part in parts:
+            if type(part) is str:
+                piece = part
+            else:
+                get = part[2]
+                found = get(value)
+                if found is None:
+                    found = get(data)
+                piece = "" if found is None else to_text(found)
+            size += len(piece)
+            if size > limit:
+                refuse(where, "template", size)
+            pieces.append(piece)
+        BUDGET.left -= size
+        return "".join(pieces)
+
+    return template
 
 
 JAVASCRIPT = """(t) => (v, data) => {
-  let out = "";
+  const pieces = [];
+  let size = 0;
   for (const part of t.parts) {
-    if (typeof part === "string") { out += part; continue; }
-    let x = getPath(part, v);
-    if (x === null) x = getPath(part, data);
-    out += x === null ? "" : text(x);
+    let piece = part;
+    if (typeof part !== "string") {
+      let x = getPath(part, v);
+      if (x === null) x = getPath(part, data);
+      piece = x === null ? "" : text(x);
+    }
+    size += piece.length;
+    if (size > room()) charge("template", size);
+    pieces.push(piece);
   }
-  return out;
+  charge("template", size);
+  return pieces.join("");
 }"""
 
 register(Template, build, JAVASCRIPT, order=140, js_spec=_js_spec)
