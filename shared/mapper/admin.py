@@ -26,7 +26,7 @@ from .backtest import MAX_RUNS as MAX_BACKTEST_RUNS
 from .backtest import backtest as run_backtest
 from .engine import config as cfg
 from .engine.cases import run_cases
-from .engine.plan import Message, Plan
+from .engine.plan import Message, Plan, routed
 from .engine.receiver_schema import violations
 from .engine.validate import validate, validate_for_preview
 from .errors import (
@@ -58,7 +58,6 @@ from .secrets import (
     is_secret_ref,
     mask_secrets,
     obsolete_refs,
-    secret_paths,
     secret_refs,
     store_secrets,
 )
@@ -304,7 +303,7 @@ class Admin:
         """Save version `version`'s content as a new version (docs/api.md, "Versions")."""
         current = self._stored(integration_id)
         body = versions.content(self._version(integration_id, version)["document"])
-        for path in secret_paths():
+        for path in cfg.secret_places(body):
             old_value, now_value = _at(body, path), _at(current, path)
             if not is_secret_ref(old_value):
                 continue
@@ -317,8 +316,8 @@ class Admin:
                 self._s.secret_backend.resolve(old_value["secret"])
             except SecretError:
                 raise ConflictError(
-                    f"version {version}'s {'.'.join(path)} was deleted since; roll back, "
-                    "then set it again with PUT"
+                    f"version {version}'s {cfg.format_path(list(path))} was deleted since; "
+                    "roll back, then set it again with PUT"
                 ) from None
         # The version's content as it was saved: its own test cases are not run again.
         return self.replace_integration(
@@ -342,13 +341,22 @@ class Admin:
             return exc.problems
         if not check_target:
             return []
-        problems = self._reachability(integration.target)
-        # One line per check, whatever it took (a connection, an SMTP greeting, TLS).
-        log.info(
-            "target check of %s: %s",
-            _where(integration.target),
-            "; ".join(p.message for p in problems) or "reachable",
-        )
+        if integration.targets is None:
+            assert integration.target is not None
+            places: list[tuple[str, cfg.HttpTarget | cfg.EmailTarget]] = [
+                ("target", integration.target)]
+        else:
+            places = [(f"targets[{i}]", t) for i, t in enumerate(integration.targets)]
+        problems = []
+        for at, target in places:
+            found = self._reachability(target, at)
+            # One line per check, whatever it took (a connection, an SMTP greeting, TLS).
+            log.info(
+                "target check of %s: %s",
+                _where(target),
+                "; ".join(p.message for p in found) or "reachable",
+            )
+            problems += found
         return problems
 
     def sample_violations(self, doc: Any) -> list[dict[str, str]]:
@@ -357,6 +365,8 @@ class Admin:
             integration = validate(doc)
         except ConfigError:
             return []
+        if integration.target is None:
+            return []  # a fan-out: its targets' schemas are not checked on the sample yet
         schema = integration.target.receiver_schema
         if integration.sample_payload is None or schema is None:
             return []
@@ -391,24 +401,29 @@ class Admin:
         """Condition and mapping on one payload; nothing is sent, nothing is stored.
 
         `doc` may be partial: a name, source or target it lacks (or leaves empty) gets a
-        stand-in, as none of them changes the output; one it gives is checked.
+        stand-in, as none of them changes the output; one it gives is checked. A fan-out's
+        answer adds `targets`: each target's own (its condition and mappings, else the
+        integration's).
         """
         integration = validate_for_preview(doc)
-        plan = Plan(integration)
-        try:
-            outcome = plan.apply(Message(payload, attributes, headers))
-        finally:
-            plan.close()
-        result: dict[str, Any] = {
-            "skipped": outcome.skipped,
-            "output": None if outcome.skipped else outcome.output,
-            "timings": {"transformMs": round(outcome.transform_ms, 3)},
-        }
-        if outcome.error is not None:
-            result["error"] = _error_body(outcome.error)
-        elif not outcome.skipped and integration.target.receiver_schema is not None:
+        message = Message(payload, attributes, headers)
+        result = _previewed(Plan(integration), message)
+        if integration.fanout:
+            result["targets"] = [
+                {"name": route.name, **(
+                    _previewed(Plan(routed(integration, route)), message) if route.own
+                    else {k: v for k, v in result.items() if k != "targets"}
+                )}
+                for route in integration.routes()
+            ]
+        elif (
+            "error" not in result
+            and not result["skipped"]
+            and integration.target is not None
+            and integration.target.receiver_schema is not None
+        ):
             result["schemaViolations"] = violations(
-                integration.target.receiver_schema, outcome.output
+                integration.target.receiver_schema, result["output"]
             )
         return result
 
@@ -602,11 +617,13 @@ class Admin:
             with contextlib.suppress(SecretError):
                 self._s.secret_backend.delete(ref)
 
-    def _reachability(self, target: cfg.HttpTarget | cfg.EmailTarget) -> list[Problem]:
+    def _reachability(
+        self, target: cfg.HttpTarget | cfg.EmailTarget, at: str = "target"
+    ) -> list[Problem]:
         if isinstance(target, cfg.EmailTarget):
-            return self._smtp_reachability(target)
+            return self._smtp_reachability(target, at)
         parts = urlsplit(target.url)
-        host, where = parts.hostname or "", "target.url"
+        host, where = parts.hostname or "", f"{at}.url"
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             address = self._s.egress.resolve(host, port)
@@ -621,7 +638,7 @@ class Admin:
             return [Problem(where, f"cannot connect to {host}:{port}: {exc.strerror or exc}")]
 
 
-    def _smtp_reachability(self, target: cfg.EmailTarget) -> list[Problem]:
+    def _smtp_reachability(self, target: cfg.EmailTarget, at: str = "target") -> list[Problem]:
         # The SMTP greeting and the TLS a send would use: a server that lacks STARTTLS
         # fails here, naming useTLS, not at the first run.
         sender = EmailTargetSender(
@@ -630,9 +647,9 @@ class Admin:
         try:
             sender.check()
         except TlsNotOffered as exc:
-            return [Problem("target.useTLS", str(exc))]
+            return [Problem(f"{at}.useTLS", str(exc))]
         except MapperError as exc:
-            return [Problem("target.smtpServer", str(exc))]
+            return [Problem(f"{at}.smtpServer", str(exc))]
         return []
 
 
@@ -641,6 +658,22 @@ def _where(target: cfg.HttpTarget | cfg.EmailTarget) -> str:
         return f"smtp://{target.smtp_server}:{target.smtp_port}"
     parts = urlsplit(target.url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _previewed(plan: Plan, message: Message) -> dict[str, Any]:
+    """One plan's preview of one message (skipped, output, timings, error); the plan closed."""
+    try:
+        outcome = plan.apply(message)
+    finally:
+        plan.close()
+    result: dict[str, Any] = {
+        "skipped": outcome.skipped,
+        "output": None if outcome.skipped else outcome.output,
+        "timings": {"transformMs": round(outcome.transform_ms, 3)},
+    }
+    if outcome.error is not None:
+        result["error"] = _error_body(outcome.error)
+    return result
 
 
 def _with_signing_secret(body: dict[str, Any]) -> str | None:
@@ -683,13 +716,16 @@ def _payload_or_sample(doc: dict[str, Any], payload: Any) -> Any:
     return payload
 
 
-def _at(doc: Any, path: tuple[str, ...]) -> Any:
+def _at(doc: Any, path: tuple[str | int, ...]) -> Any:
     for key in path:
-        doc = doc.get(key) if isinstance(doc, Mapping) else None
+        if isinstance(key, int):  # a fan-out's targets[i]
+            doc = doc[key] if isinstance(doc, list) and 0 <= key < len(doc) else None
+        else:
+            doc = doc.get(key) if isinstance(doc, Mapping) else None
     return doc
 
 
-def _put_at(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+def _put_at(doc: dict[str, Any], path: tuple[str | int, ...], value: Any) -> None:
     for key in path[:-1]:
         doc = doc[key]
     doc[path[-1]] = value

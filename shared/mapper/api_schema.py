@@ -181,6 +181,34 @@ class IntegrationPage(_Body):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end.")
 
 
+class Delivery(BaseModel):
+    """One target's delivery of a fan-out run (docs/delivery.md, Fan-out)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    target: str = Field(description="The target's name (its own, else target-<n>).")
+    status: Literal[RUN_STATUSES] = Field(  # type: ignore[valid-type]
+        description="success, skipped (its condition), error, partial (email), retrying or "
+        "dead_lettered."
+    )
+    attempts: int = Field(description="Attempts at this target so far.")
+    outgoingRequest: Any = Field(  # noqa: N815
+        default=None, description="method, url, headers (redacted) and body as sent."
+    )
+    outgoingResponse: Any = Field(  # noqa: N815
+        default=None, description="status, headers and body (truncated) of the answer."
+    )
+    errorMessage: str | None = Field(  # noqa: N815
+        default=None, description="Why this target failed, when it did."
+    )
+    apiCallTimeMs: float | None = Field(  # noqa: N815
+        default=None, description="Time spent delivering to this target, in ms."
+    )
+    nextAttemptAt: str | None = Field(  # noqa: N815
+        default=None, description="While this target is retrying: its next attempt."
+    )
+
+
 class RunRecord(BaseModel):
     """One run (docs/integration.md, The run record). Payload fields hold any JSON."""
 
@@ -245,6 +273,12 @@ class RunRecord(BaseModel):
     nextAttemptAt: str | None = Field(  # noqa: N815
         default=None,
         description="While retrying: the earliest time of the next attempt (ISO-8601).",
+    )
+    deliveries: list[Delivery] | None = Field(
+        default=None,
+        description="A fan-out (targets): one delivery per target, each attempted, retried "
+        "and recorded on its own; absent with a single target, whose request and answer "
+        "are outgoingRequest and outgoingResponse.",
     )
     integrationVersion: int | None = Field(  # noqa: N815
         default=None,
@@ -321,6 +355,19 @@ class PreviewResult(_Body):
     schema_violations: list[SchemaViolation] | None = Field(
         default=None, description=_VIOLATIONS + " A run would be error, and not sent."
     )
+    targets: list[TargetPreview] | None = Field(
+        default=None,
+        description="A fan-out: each target's result, by its own condition and mappings "
+        "(else the integration's).",
+    )
+
+
+class TargetPreview(_Body):
+    name: str = Field(description="The target's name.")
+    skipped: bool = Field(description="Its condition was falsy: it would not be sent.")
+    output: Any = Field(description="What it would be sent; null when skipped.")
+    timings: Timings = Field(description="How long it took.")
+    error: Any = Field(default=None, description="Why its mapping failed, when it did.")
 
 
 class PreviewFailure(ErrorBody):

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .engine.config import secret_paths
+from .engine.config import format_path, secret_places
 from .engine.diff import diff
 from .keys import Principal, parse_key
 from .pipeline.ports import AuditRecords
@@ -45,10 +45,8 @@ def redact(doc: Any) -> Any:
     if not isinstance(doc, Mapping):
         return _hide_refs(copy.deepcopy(doc))
     out = {k: v for k, v in copy.deepcopy(dict(doc)).items() if k not in NOT_CONTENT}
-    for path in secret_paths():
-        node: Any = out
-        for key in path[:-1]:
-            node = node.get(key) if isinstance(node, dict) else None
+    for path in secret_places(out):
+        node: Any = _at(out, path[:-1])
         if isinstance(node, dict) and node.get(path[-1]) is not None:
             node[path[-1]] = SECRET
     return _hide_refs(out)
@@ -72,19 +70,24 @@ def changes(before: Any, after: Any) -> list[dict[str, Any]]:
     old = redact(before) if before is not None else {}
     found = diff(old, redact(after) if after is not None else {})
     if isinstance(before, Mapping) and isinstance(after, Mapping):
-        for path in secret_paths():
+        places = dict.fromkeys([*secret_places(before), *secret_places(after)])
+        for path in places:
             old, new = _at(before, path), _at(after, path)
             if old is not None and new is not None and old != new:
                 found.append(
-                    {"path": ".".join(path), "op": "change", "old": SECRET, "new": SECRET}
+                    {"path": format_path(list(path)), "op": "change", "old": SECRET,
+                     "new": SECRET}
                 )
     return found
 
 
-def _at(doc: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+def _at(doc: Any, path: tuple[str | int, ...]) -> Any:
     node: Any = doc
     for key in path:
-        node = node.get(key) if isinstance(node, Mapping) else None
+        if isinstance(key, int):  # a fan-out's targets[i]
+            node = node[key] if isinstance(node, list) and 0 <= key < len(node) else None
+        else:
+            node = node.get(key) if isinstance(node, Mapping) else None
     return node
 
 

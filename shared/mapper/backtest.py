@@ -13,7 +13,7 @@ from typing import Any
 
 from .engine.config import Integration
 from .engine.diff import diff
-from .engine.plan import Message, Outcome, Plan
+from .engine.plan import Message, Outcome, Plan, routed
 from .engine.receiver_schema import violations
 from .errors import MapperError
 from .pipeline.runs import RunStatus
@@ -39,7 +39,8 @@ def backtest(candidate: Integration, runs: list[dict[str, Any]]) -> dict[str, An
     """Per run: recorded output, the candidate's output or skip or error, and their diff."""
     usable = [run for run in runs if unusable(run) is None]
     outcomes = iter(_outcomes(candidate, usable))
-    schema = candidate.target.receiver_schema
+    # A fan-out is compared on the integration's own output; its targets' schemas are not.
+    schema = candidate.target.receiver_schema if candidate.target is not None else None
     results = []
     totals = {"runs": len(runs), **dict.fromkeys(TOTALS, 0)}
     for run in runs:
@@ -49,7 +50,40 @@ def backtest(candidate: Integration, runs: list[dict[str, Any]]) -> dict[str, An
         )
         totals[kind] += 1
         results.append(result)
+    _own_targets(candidate, usable, results)
     return {"totals": totals, "results": results}
+
+
+def _own_targets(
+    candidate: Integration, usable: list[dict[str, Any]], results: list[dict[str, Any]]
+) -> None:
+    """A fan-out's targets with their own condition or mappings: each run's result adds
+    `targets`, each target's candidate output beside the output its delivery recorded."""
+    own = [route for route in candidate.routes() if route.own]
+    if not own:
+        return
+    by_id = {str(r["runId"]): r for r in results}
+    for route in own:
+        for run, outcome in zip(usable, _outcomes(routed(candidate, route), usable),
+                                strict=True):
+            recorded = _recorded_for(run, route.name)
+            shown: dict[str, Any] = {"name": route.name, "recorded": recorded,
+                                     "candidate": None, "skipped": outcome.skipped,
+                                     "error": None, "diff": []}
+            if outcome.error is not None:
+                shown["error"] = str(outcome.error)
+            elif not outcome.skipped:
+                shown["candidate"] = outcome.output
+                shown["diff"] = diff(recorded, outcome.output)
+            by_id[str(run.get("id"))].setdefault("targets", []).append(shown)
+
+
+def _recorded_for(run: Mapping[str, Any], target: str) -> Any:
+    """The output a fan-out run's delivery to `target` recorded (None when it has none)."""
+    for delivery in run.get("deliveries") or ():
+        if isinstance(delivery, Mapping) and delivery.get("target") == target:
+            return delivery.get("transformedPayload")
+    return None
 
 
 def _outcomes(candidate: Integration, runs: list[dict[str, Any]]) -> list[Outcome]:

@@ -40,6 +40,7 @@ from .errors import (
     NotFoundError,
 )
 from .pipeline import Intake
+from .pipeline.fanout import delivered
 from .pipeline.ports import IntegrationSource, MessageQueue, RedriveJobs, RunRecords
 from .pipeline.reconcile import due_again
 from .pipeline.runs import REDRIVABLE, SourceKind, event_id
@@ -308,6 +309,8 @@ class Redriver:
                 attributes=run.get("incomingAttributes"),
                 replay_of=run_id,
                 original_run_id=event_id(run),
+                # A fan-out's targets that succeeded are not sent again (pipeline.fanout).
+                delivered=delivered(run) if integration.fanout else None,
             )
         except MessageTooLarge as exc:
             return str(exc)

@@ -111,3 +111,39 @@ def test_delete_removes_it_and_its_secrets(setup) -> None:  # noqa: ANN001
         admin.get_integration("id0")
     with pytest.raises(Exception):  # noqa: B017 - the backend's own not-found
         backend.resolve(ref)
+
+
+def test_preview_of_a_fan_out_shows_each_target_s_output(setup) -> None:  # noqa: ANN001
+    _, admin, _ = setup
+    doc = {
+        "name": "fan", "source": {"type": "webhook"},
+        "mappings": [{"source": "n", "target": "number"}],
+        "targets": [
+            {"type": "http", "name": "crm", "url": "https://crm.example.com/in"},
+            {"type": "http", "name": "ops", "url": "https://ops.example.com/in",
+             "condition": "data.n > 5"},
+            {"type": "http", "name": "bi", "url": "https://bi.example.com/in",
+             "mappings": [{"source": "n", "target": "count"}]},
+        ],
+    }
+    result = admin.preview(doc, {"n": 2})
+    assert result["output"] == {"number": 2}
+    shown = {t["name"]: (t["skipped"], t["output"]) for t in result["targets"]}
+    assert shown == {"crm": (False, {"number": 2}), "ops": (True, None),
+                     "bi": (False, {"count": 2})}
+
+
+def test_a_fan_out_is_created_with_its_targets_secrets_stored(setup) -> None:  # noqa: ANN001
+    _, admin, backend = setup
+    created = admin.create_integration({
+        "name": "fan", "source": {"type": "webhook"},
+        "targets": [
+            {"type": "http", "name": "target-1", "url": "https://a.example.com/",
+             "auth": {"type": "bearer", "token": "tok-a"}},
+            {"type": "http", "name": "ops", "url": "https://b.example.com/", "headers": {}},
+        ],
+    })
+    assert [t["name"] for t in created["targets"]] == ["target-1", "ops"]
+    assert created["targets"][0]["auth"]["token"]["set"] is True
+    ref = admin.get_integration(created["id"])["targets"][0]["auth"]["token"]["secret"]
+    assert backend.resolve(ref) == "tok-a"

@@ -95,18 +95,25 @@ def test_every_field_marked_read_only_is_in_the_server_fields() -> None:
     assert {"id", "version", "webhookPath", "createdAt", "updatedAt"} <= set(cfg.server_fields())
 
 
+TARGET_SECRETS = {
+    ("auth", "token"),
+    ("auth", "password"),
+    ("auth", "value"),
+    ("smtpPassword",),
+    # docs/targets.md: the OAuth2 client secret and the signing keys
+    ("auth", "clientSecret"),
+    ("signing", "secret"),
+    ("signing", "previousSecret"),
+}
+
+
 def test_the_secret_paths_are_the_contracts() -> None:
     assert set(cfg.secret_paths()) == {
         ("source", "signature", "secret"),
         ("source", "credentials"),
-        ("target", "auth", "token"),
-        ("target", "auth", "password"),
-        ("target", "auth", "value"),
-        ("target", "smtpPassword"),
-        # docs/targets.md: the OAuth2 client secret and the signing keys
-        ("target", "auth", "clientSecret"),
-        ("target", "signing", "secret"),
-        ("target", "signing", "previousSecret"),
+        *(("target", *path) for path in TARGET_SECRETS),
+        # A fan-out's targets: the same fields in each item of the list.
+        *(("targets", "*", *path) for path in TARGET_SECRETS),
     }
 
 
@@ -149,9 +156,12 @@ def _document_with_every_secret(value: Any) -> dict[str, Any]:
         "mappings": [{"target": "x", "transforms": [{"type": "default", "value": "keep"}]}]
     }
     for path in cfg.secret_paths():
-        node = doc
-        for key in path[:-1]:
-            node = node.setdefault(key, {})
+        node: Any = doc
+        for key, after in zip(path[:-1], path[1:], strict=True):
+            if key == "*":  # a fan-out's targets: one item holds them
+                continue
+            node = node.setdefault(key, [{}] if after == "*" else {})
+            node = node[0] if after == "*" else node
         node[path[-1]] = value
     return doc
 
@@ -162,7 +172,7 @@ def test_reads_hide_every_field_the_schema_marks_write_only() -> None:
     for path in cfg.secret_paths():
         node: Any = shown
         for key in path:
-            node = node[key]
+            node = node[0] if key == "*" else node[key]
         assert node == {"secret": ref, "set": True}, path
     # The default transform's `value` shares a secret's name, not its mark.
     assert shown["mappings"][0]["transforms"][0]["value"] == "keep"

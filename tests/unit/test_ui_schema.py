@@ -72,6 +72,8 @@ def _secret_paths(
         member = _resolve(schema, branch)
         for name, prop in member.get("properties", {}).items():
             yield from _secret_paths(schema, prop, (*at, name))
+        if "items" in member:  # a list (a fan-out's targets): `*` stands for each item
+            yield from _secret_paths(schema, member["items"], (*at, "*"))
 
 
 def _fresh_problems(what: str, fresh: dict[str, Any], member: dict[str, Any]) -> list[str]:

@@ -12,8 +12,8 @@ import { TRANSFORMS } from './schema.js';
  * schema.js reads them, with their options, from the API's schema.
  */
 export const CONTRACT = {
-  "documentFields": ["name", "active", "source", "condition", "mappings", "target", "sandbox",
-    "retry", "samplePayload", "searchKeys", "tests", "orderingKey"],
+  "documentFields": ["name", "active", "source", "condition", "mappings", "target", "targets",
+    "sandbox", "retry", "samplePayload", "searchKeys", "tests", "orderingKey"],
   "serverFields": ["id", "version", "webhookPath", "webhookUrl", "pushPath", "pushEndpoint",
     "listenerActive", "managedSubscription", "lastPulledAt", "listenerError",
     "signatureFailures", "newSigningSecret", "createdAt", "updatedAt"],
@@ -26,7 +26,14 @@ export const CONTRACT = {
     ["target", "auth", "clientSecret"],
     ["target", "signing", "secret"],
     ["target", "signing", "previousSecret"],
-    ["target", "smtpPassword"]
+    ["target", "smtpPassword"],
+    ["targets", "*", "auth", "token"],
+    ["targets", "*", "auth", "password"],
+    ["targets", "*", "auth", "value"],
+    ["targets", "*", "auth", "clientSecret"],
+    ["targets", "*", "signing", "secret"],
+    ["targets", "*", "signing", "previousSecret"],
+    ["targets", "*", "smtpPassword"]
   ],
   "mappingFields": ["target", "source", "transforms"],
   "sourceTypes": {
@@ -64,6 +71,24 @@ export const SERVER_FIELDS = CONTRACT.serverFields;
 /** Where each write-only value sits in an integration document (docs/integration.md). */
 export const SECRET_PATHS = CONTRACT.secretPaths;
 
+/**
+ * Where write-only values sit in `doc`: SECRET_PATHS with each `*` (a fan-out's `targets`)
+ * expanded to the indexes of the list there, e.g. ["targets", 1, "auth", "token"].
+ */
+export function secretPlaces(doc) {
+  const expand = (node, path) => {
+    if (!path.length) return [[]];
+    const [head, ...rest] = path;
+    if (head === '*') {
+      return Array.isArray(node)
+        ? node.flatMap((item, i) => expand(item, rest).map((tail) => [i, ...tail])) : [];
+    }
+    if (!node || typeof node !== 'object' || !(head in node)) return [];
+    return expand(node[head], rest).map((tail) => [head, ...tail]);
+  };
+  return SECRET_PATHS.flatMap((path) => expand(doc, path));
+}
+
 /** The value at `path` (an array of keys, as in SECRET_PATHS) in `doc`, or undefined. */
 export function dig(doc, path) {
   return path.reduce((node, key) => (node && typeof node === 'object' ? node[key] : undefined), doc);
@@ -96,8 +121,10 @@ export function normalised(doc) {
   out.mappings ||= [];
   for (const mapping of out.mappings) mapping.transforms ||= [];
   out.source ||= { type: 'webhook' };
-  out.target ||= { type: 'http', method: 'POST', url: '' };
-  if (out.target.type === 'http') out.target.headers ||= {};
+  if (!Array.isArray(out.targets)) {  // a fan-out's targets are edited as JSON (step-configure)
+    out.target ||= { type: 'http', method: 'POST', url: '' };
+    if (out.target.type === 'http') out.target.headers ||= {};
+  }
   if (out.condition === null || out.condition === undefined) out.condition = '';
   return out;
 }

@@ -118,6 +118,38 @@ export function createDraft({ base = null, doc, sampleText = '' }) {
       put('target', stash[`target:${type}`] || fresh('targetTypes', type));
       notify('setTargetType', 'target.type');
     },
+    // A fan-out (docs/delivery.md, "Fan-out"): the single target becomes the first of a
+    // list; each target's settings beyond name and type are edited as JSON.
+    /** Another target: the single one becomes targets[0], named target-1. */
+    addTarget(type = 'http') {
+      const list = current.targets ? [...current.targets]
+        : [{ ...current.target, name: 'target-1' }];
+      list.push({ ...fresh('targetTypes', type), name: `target-${list.length + 1}` });
+      current = setIn(setIn(current, ['target'], undefined), ['targets'], list);
+      notify('addTarget', 'targets');
+    },
+    /** Remove targets[i]; the last one left becomes the single target again. */
+    removeTarget(i) {
+      const list = current.targets.filter((_, at) => at !== i);
+      if (list.length === 1 && !list[0].condition && !list[0].mappings) {
+        const { name, condition, mappings, ...only } = list[0];
+        current = setIn(setIn(current, ['targets'], undefined), ['target'], only);
+      } else {
+        current = setIn(current, ['targets'], list);
+      }
+      notify('removeTarget', 'targets');
+    },
+    /** targets[i]'s type: a fresh target of that type keeping its name. */
+    setFanoutTargetType(i, type) {
+      const { name } = current.targets[i];
+      current = setIn(current, ['targets', i], { ...fresh('targetTypes', type), name });
+      notify('setFanoutTargetType', `targets[${i}].type`);
+    },
+    /** targets[i] as a whole (its name and type kept apart by the form). */
+    setFanoutTarget(i, target) {
+      current = setIn(current, ['targets', i], target);
+      notify('setFanoutTarget', `targets[${i}]`);
+    },
     /** A plain setting at a dotted path under source or target; undefined removes it. */
     setSetting(path, value) {
       if (!/^((source|target)\.|orderingKey$)/.test(path)) throw new Error(`not a setting: ${path}`);

@@ -27,7 +27,8 @@ const DAY_MS = 24 * 3600 * 1000;
 // the control being typed in, which must keep its focus and caret).
 const REDRAWS = {
   configure: new Set(['setSourceType', 'setTargetType', 'setPubsubMode', 'setSignatureScheme',
-    'setAuthType', 'setApiKeyPlace', 'replaceSecret', 'keepStoredSecret', 'useTargetSettings']),
+    'setAuthType', 'setApiKeyPlace', 'replaceSecret', 'keepStoredSecret', 'useTargetSettings',
+    'addTarget', 'removeTarget', 'setFanoutTargetType']),
   map: new Set(['addMapping', 'removeMapping', 'useSourcePath', 'addTransform', 'setTransformType',
     'moveTransform', 'removeTransform']),
 };

@@ -2,7 +2,7 @@
 
 import { api } from './api.js';
 import { confirmDialog } from './dialog.js';
-import { dig, SECRET_PATHS, SERVER_FIELDS } from './document.js';
+import { dig, secretPlaces, SERVER_FIELDS } from './document.js';
 import {
   el, notify, pager, replace, statusBadge, timeAgo,
 } from './dom.js';
@@ -40,7 +40,7 @@ export function duplicateOf(doc) {
   for (const name of SERVER_FIELDS) delete copy[name];
   copy.name = `Copy of ${doc.name}`;
   const cleared = [];
-  for (const path of SECRET_PATHS) {
+  for (const path of secretPlaces(copy)) {
     if (dig(copy, path) === undefined) continue;
     dig(copy, path.slice(0, -1))[path.at(-1)] = '';
     cleared.push(path.join('.'));
@@ -154,7 +154,7 @@ export function renderList(main, query = new URLSearchParams()) {
         el('a', { href: `#/integrations/${encodeURIComponent(doc.id)}/configure` }, doc.name),
         loadDraft(doc.id) ? el('span', { class: 'badge changed' }, 'unsaved changes') : null),
       el('td', {}, describeSource(doc.source)),
-      el('td', {}, describeTarget(doc.target)),
+      el('td', {}, doc.targets ? `${doc.targets.length} targets` : describeTarget(doc.target)),
       el('td', {}, toggle),
       stats,
       el('td', { class: 'actions' },

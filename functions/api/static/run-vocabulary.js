@@ -12,7 +12,7 @@ export const RUN_VOCABULARY = {
   "statuses": ["queued", "delivering", "success", "error", "skipped", "partial", "retrying",
     "dead_lettered"],
   "terminal": ["success", "error", "skipped", "partial", "dead_lettered"],
-  "redrivable": ["dead_lettered", "error"],
+  "redrivable": ["dead_lettered", "error", "partial"],
   "sourceKinds": ["webhook", "pubsub-push", "pubsub-pull", "test", "replay"]
 };
 

@@ -186,13 +186,62 @@ function facts(pairs) {
     el('div', {}, el('dt', {}, term), el('dd', {}, value))));
 }
 
+function requestBlocks(request, response) {
+  return [
+    section('Outgoing request',
+      request ? [
+        el('p', { class: 'mono request-line' }, `${request.method || ''} ${request.url || ''}`),
+        request.headers ? el('details', {}, el('summary', {}, 'Headers'), jsonBlock(request.headers)) : null,
+        bodyBlock(request.body, 'Outgoing body'),
+      ] : el('p', { class: 'empty' }, 'Nothing was sent.')),
+    section('Response',
+      response ? [
+        el('p', { class: 'mono' }, `Status ${response.status}`),
+        response.headers ? el('details', {}, el('summary', {}, 'Headers'), jsonBlock(response.headers)) : null,
+        bodyBlock(response.body, 'Response body'),
+      ] : el('p', { class: 'empty' }, 'No response.')),
+  ];
+}
+
+/**
+ * A fan-out run's deliveries (docs/delivery.md, "Fan-out"): one row per target with its
+ * status, attempts, answer and error, and what was sent and received to open below it.
+ */
+export function deliveriesTable(deliveries) {
+  return el('section', { class: 'run-part', 'aria-label': 'Deliveries' },
+    el('h2', {}, 'Deliveries'),
+    el('table', { class: 'deliveries' },
+      el('caption', { class: 'visually-hidden' }, 'One delivery per target'),
+      el('thead', {}, el('tr', {}, ['Target', 'Status', 'Attempts', 'Response', 'Time', 'Error']
+        .map((name) => el('th', { scope: 'col' }, name)))),
+      el('tbody', {}, deliveries.flatMap((d) => [
+        el('tr', { 'data-delivery': d.target },
+          el('th', { scope: 'row' }, el('code', {}, d.target)),
+          el('td', { 'data-field': 'status' }, statusBadge(d.status),
+            d.status === STATUS.RETRYING && d.nextAttemptAt
+              ? el('span', { class: 'muted' }, ` not before ${fullTime(d.nextAttemptAt)}`) : null),
+          el('td', { class: 'num', 'data-field': 'attempts' }, String(d.attempts ?? '—')),
+          el('td', { class: 'num', 'data-field': 'response' },
+            d.outgoingResponse ? String(d.outgoingResponse.status) : '—'),
+          el('td', { class: 'num' }, ms(d.apiCallTimeMs)),
+          el('td', { class: 'error-cell', 'data-field': 'error' }, d.errorMessage || '')),
+        el('tr', { 'data-delivery-detail': d.target },
+          el('td', { colspan: 6 },
+            el('details', {}, el('summary', {}, `Request and response of ${d.target}`),
+              d.transformedPayload === undefined ? null
+                : section('Transformed', jsonBlock(d.transformedPayload,
+                  { 'aria-label': `Transformed payload for ${d.target}` })),
+              el('div', { class: 'run-grid' }, requestBlocks(d.outgoingRequest || null,
+                d.outgoingResponse || null))))),
+      ]))));
+}
+
 /** One run at `#/runs/{id}`; polls while it is still moving. */
 export function renderRun(main, runId) {
   let timer = null;
   let stopped = false;
   const draw = (run, integrationName) => {
-    const request = run.outgoingRequest || null;
-    const response = run.outgoingResponse || null;
+    const fanout = Array.isArray(run.deliveries);
     const replayButton = el('button', { type: 'button', class: 'primary', id: 'replay',
       hidden: !can('editor') }, 'Replay');
     replayButton.addEventListener('click', async () => {
@@ -246,18 +295,8 @@ export function renderRun(main, runId) {
           run.transformedPayload === undefined
             ? el('p', { class: 'empty' }, 'Nothing yet.')
             : jsonBlock(run.transformedPayload, { 'aria-label': 'Transformed payload' })),
-        section('Outgoing request',
-          request ? [
-            el('p', { class: 'mono request-line' }, `${request.method || ''} ${request.url || ''}`),
-            request.headers ? el('details', {}, el('summary', {}, 'Headers'), jsonBlock(request.headers)) : null,
-            bodyBlock(request.body, 'Outgoing body'),
-          ] : el('p', { class: 'empty' }, 'Nothing was sent.')),
-        section('Response',
-          response ? [
-            el('p', { class: 'mono' }, `Status ${response.status}`),
-            response.headers ? el('details', {}, el('summary', {}, 'Headers'), jsonBlock(response.headers)) : null,
-            bodyBlock(response.body, 'Response body'),
-          ] : el('p', { class: 'empty' }, 'No response.'))));
+        fanout ? null : requestBlocks(run.outgoingRequest || null, run.outgoingResponse || null)),
+      fanout ? deliveriesTable(run.deliveries) : null);
   };
 
   const load = async (name, delay = 500) => {

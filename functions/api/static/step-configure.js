@@ -419,6 +419,69 @@ function emailTarget(ctx) {
   ];
 }
 
+/**
+ * A fan-out's targets (docs/delivery.md, "Fan-out"): each with its name and type, and the
+ * rest of its settings (URL, auth, headers, its own condition and mappings) as JSON. A
+ * stored secret shows as {"secret": ..., "set": true}: left so, it is kept.
+ */
+function fanoutTargets(ctx) {
+  const { targets } = ctx.draft.doc;
+  const items = targets.map((target, i) => {
+    const { name, type, ...rest } = target;
+    const nameInput = el('input', { type: 'text', value: name || '', autocomplete: 'off',
+      spellcheck: 'false', placeholder: `target-${i + 1}`, 'data-path': `targets[${i}].name` });
+    nameInput.addEventListener('input', () => ctx.draft.setFanoutTarget(i,
+      { ...ctx.draft.doc.targets[i], name: nameInput.value || undefined }));
+    const settings = el('textarea', { rows: 8, spellcheck: 'false', class: 'mono',
+      'data-path': `targets[${i}]` }, JSON.stringify(rest, null, 2));
+    const problem = el('p', { class: 'problem-text', role: 'status' });
+    settings.addEventListener('input', () => {
+      let parsed;
+      try {
+        parsed = JSON.parse(settings.value);
+      } catch (err) {
+        problem.textContent = `Not JSON yet: ${err.message}`;
+        return;
+      }
+      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+        problem.textContent = 'The settings are a JSON object.';
+        return;
+      }
+      problem.textContent = '';
+      const { name: kept, type: kind } = ctx.draft.doc.targets[i];
+      ctx.draft.setFanoutTarget(i, { ...parsed, name: kept, type: kind });
+    });
+    return el('fieldset', { class: 'fanout-target', 'data-target-index': i },
+      el('legend', {}, `Target ${i + 1}`),
+      el('div', { class: 'grid-2' },
+        field('Name', nameInput, { path: `targets[${i}].name`,
+          hint: 'Names its delivery on each run; keep it stable.' }),
+        choice('Type', labelled(CONTRACT.targetTypes), type, (value) => {
+          ctx.draft.setFanoutTargetType(i, value);
+          ctx.focus(`targets[${i}].type:${value}`);
+        }, `targets[${i}].type`)),
+      field('Settings (JSON)', settings, { path: `targets[${i}]`,
+        hint: 'url, method, auth, headers… for HTTP; smtpServer, toEmail… for email; '
+          + 'optionally its own condition and mappings (else the integration\'s).' }),
+      problem,
+      el('button', { type: 'button', class: 'quiet', 'data-remove-target': i,
+        onclick: () => ctx.draft.removeTarget(i) }, `Remove target ${i + 1}`));
+  });
+  return [
+    el('p', { class: 'hint' }, 'Each target is sent, retried and recorded on its own; one '
+      + 'that succeeded is never sent again because another failed.'),
+    ...items,
+    targets.length < MAX_TARGETS ? addTargetButton(ctx) : null,
+  ];
+}
+
+const MAX_TARGETS = 10; // docs/limits.md
+
+function addTargetButton(ctx) {
+  return el('button', { type: 'button', class: 'quiet', id: 'add-target',
+    onclick: () => ctx.draft.addTarget() }, 'Add a target');
+}
+
 /** The email body template; empty: the mapped output's own text (see docs/targets.md). */
 function bodyField(ctx) {
   const path = 'target.body';
@@ -445,13 +508,17 @@ export function configureStep(ctx) {
       ctx.focus(`source.type:${value}`);
     }, 'source.type'),
     doc.source.type === 'pubsub' ? pubsubSource(ctx) : webhookSource(ctx));
-  const target = el('section', { class: 'card', 'aria-labelledby': 'target-title' },
-    el('h2', { id: 'target-title' }, 'Target'),
-    choice('Send the result as', labelled(CONTRACT.targetTypes), doc.target.type, (value) => {
-      ctx.draft.setTargetType(value);
-      ctx.focus(`target.type:${value}`);
-    }, 'target.type'),
-    doc.target.type === 'email' ? emailTarget(ctx) : httpTarget(ctx));
+  const target = doc.targets
+    ? el('section', { class: 'card', 'aria-labelledby': 'target-title' },
+      el('h2', { id: 'target-title' }, 'Targets'), fanoutTargets(ctx))
+    : el('section', { class: 'card', 'aria-labelledby': 'target-title' },
+      el('h2', { id: 'target-title' }, 'Target'),
+      choice('Send the result as', labelled(CONTRACT.targetTypes), doc.target.type, (value) => {
+        ctx.draft.setTargetType(value);
+        ctx.focus(`target.type:${value}`);
+      }, 'target.type'),
+      doc.target.type === 'email' ? emailTarget(ctx) : httpTarget(ctx),
+      addTargetButton(ctx));
   return el('div', { class: 'configure' },
     el('section', { class: 'card', 'aria-labelledby': 'about-title' },
       el('h2', { id: 'about-title' }, 'Integration'),

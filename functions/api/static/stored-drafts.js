@@ -2,7 +2,7 @@
 // Secret values typed into a draft are never written here: a draft keeps the stored
 // reference (unchanged) or nothing, and the editor asks for the value again.
 
-import { dig, isSecretRef, SECRET_PATHS } from './document.js';
+import { dig, isSecretRef, secretPlaces } from './document.js';
 
 const PREFIX = 'mapper.draft.';
 
@@ -10,7 +10,7 @@ const PREFIX = 'mapper.draft.';
 export function withoutTypedSecrets(doc, base) {
   const copy = structuredClone(doc);
   const dropped = [];
-  for (const path of SECRET_PATHS) {
+  for (const path of secretPlaces(copy)) {
     const value = dig(copy, path);
     if (value === undefined || value === null || isSecretRef(value) || value === '') continue;
     const parent = dig(copy, path.slice(0, -1));

@@ -8,6 +8,8 @@ parse, JavaScript that compiles, wildcard counts) live in `mapper.validate`.
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
@@ -50,6 +52,10 @@ MAX_BACKOFF_S = 3600
 DEFAULT_MAX_AGE_S = 604_800  # 7 days: how long Pub/Sub keeps a message it could not deliver
 MAX_AGE_S = 604_800
 MAX_RATE_PER_SECOND = 10_000  # source.rateLimit.perSecond
+MAX_TARGETS = 10  # targets: a fan-out's receivers
+MAX_TARGET_NAME_CHARS = 63
+# The name of an integration's single `target`: it keys its delivery as a fan-out's names do.
+SINGLE_TARGET_NAME = "target"
 
 __all__ = ["MAX_CODE_CHARS", "Concat", "Custom"]  # re-exported: the engine checks for them
 
@@ -436,6 +442,69 @@ class EmailTarget(_Model):
 Target = Annotated[Union[HttpTarget, EmailTarget], Field(discriminator="type")]
 
 
+_TARGET_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_TARGET_NAME_CHARS - 1}}}")
+
+
+def _target_name(value: Any) -> Any:
+    # The name keys the target's delivery on the run and its delivery queue: kept plain.
+    if isinstance(value, str) and not _TARGET_NAME.fullmatch(value):
+        raise PydanticCustomError(
+            "target_name",
+            "must be 1 to {most} letters, digits, - or _, starting with a letter or digit",
+            {"most": MAX_TARGET_NAME_CHARS},
+        )
+    return value
+
+
+class _Routing(_Model):
+    """What a fan-out target may carry beside its connection: its name, condition, mappings."""
+
+    name: Annotated[StrictStr, AfterValidator(_target_name)] | None = Field(
+        default=None,
+        description="Unique among the targets (default target-<n>, n from 1); it names the "
+        "target's delivery on each run, so keep it stable.",
+    )
+    condition: StrictStr | None = Field(
+        default=None,
+        max_length=MAX_CODE_CHARS,
+        description="This target's own condition; absent: the integration's.",
+    )
+    mappings: list[Mapping] | None = Field(
+        default=None,
+        max_length=MAX_MAPPINGS,
+        description="This target's own mappings; absent: the integration's.",
+    )
+
+
+class HttpFanoutTarget(HttpTarget, _Routing):
+    """An HTTP target of a fan-out."""
+
+
+class EmailFanoutTarget(EmailTarget, _Routing):
+    """An email target of a fan-out."""
+
+
+FanoutTarget = Annotated[
+    Union[HttpFanoutTarget, EmailFanoutTarget], Field(discriminator="type")
+]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One target of an integration with the condition and mappings its output is made by."""
+
+    name: str
+    target: HttpTarget | EmailTarget
+    condition: str | None
+    mappings: tuple[Mapping, ...]
+    own: bool  # its own condition or mappings, not the integration's
+
+
+def target_name(index: int, given: str | None) -> str:
+    """The name of the fan-out's `index`th target (from 0): its own, else target-<n>."""
+    return given or f"target-{index + 1}"
+
+
 # --- the integration ----------------------------------------------------------------------
 
 
@@ -565,7 +634,16 @@ class Integration(_Model):
         max_length=MAX_MAPPINGS,
         description="How the output is built; empty: the payload passes through unchanged.",
     )
-    target: Target = Field(description="Where the output goes: HTTP or email.")
+    target: Target | None = Field(
+        default=None, description="Where the output goes: HTTP or email (or give targets)."
+    )
+    targets: list[FanoutTarget] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_TARGETS,
+        description=f"Fan-out, instead of target: 1 to {MAX_TARGETS} targets, each attempted, "
+        "retried and recorded on its own (the run's deliveries).",
+    )
     sandbox: SandboxLimits = Field(
         default_factory=SandboxLimits, description="Limits of this integration's JavaScript."
     )
@@ -630,6 +708,51 @@ class Integration(_Model):
     )
     created_at: StrictStr | None = _server("When it was created (ISO-8601); read-only.")
     updated_at: StrictStr | None = _server("When it last changed (ISO-8601); read-only.")
+
+    @model_validator(mode="after")
+    def _one_way_out(self) -> Integration:
+        if self.target is None and self.targets is None:
+            raise PydanticCustomError(
+                "target_choice", "is required (or give targets, for a fan-out)", {"at": "target"}
+            )
+        if self.target is not None and self.targets is not None:
+            raise PydanticCustomError(
+                "target_choice", "give exactly one of target and targets", {"at": "targets"}
+            )
+        seen: dict[str, int] = {}
+        for i, target in enumerate(self.targets or ()):
+            name = target_name(i, target.name)
+            if name in seen:
+                raise PydanticCustomError(
+                    "target_name_taken",
+                    "is the name of targets[{first}] too; each target needs its own",
+                    {"at": f"targets[{i}].name", "first": seen[name]},
+                )
+            seen[name] = i
+        return self
+
+    @property
+    def fanout(self) -> bool:
+        """True when the integration has `targets` (each recorded in the run's deliveries)."""
+        return self.targets is not None
+
+    def routes(self) -> tuple[Route, ...]:
+        """Its targets, in order, each with its name and the condition and mappings it uses."""
+        if self.targets is None:
+            assert self.target is not None  # one of the two, by validation
+            own = (Route(SINGLE_TARGET_NAME, self.target, self.condition, tuple(self.mappings),
+                         False),)
+            return own
+        return tuple(
+            Route(
+                target_name(i, t.name),
+                t,
+                self.condition if t.condition is None else t.condition,
+                tuple(self.mappings if t.mappings is None else t.mappings),
+                t.condition is not None or t.mappings is not None,
+            )
+            for i, t in enumerate(self.targets)
+        )
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -699,10 +822,27 @@ def _marked(field: dict[str, Any], keyword: str) -> bool:
 @cache
 def secret_paths() -> tuple[tuple[str, ...], ...]:
     """Where write-only values sit in an integration document, e.g. ("target", "smtpPassword")."""
-    paths = marked_paths(Integration, "writeOnly")
-    if any("*" in path for path in paths):
-        raise TypeError(f"a write-only field inside a list or map is not supported: {paths}")
-    return paths
+    # A `*` steps into a list: `targets` (expand_path gives the places in a document).
+    return marked_paths(Integration, "writeOnly")
+
+
+def secret_places(doc: Any) -> list[tuple[str | int, ...]]:
+    """Where write-only values sit in this document: `secret_paths()` with lists expanded."""
+    return [place for path in secret_paths() for place in expand_path(doc, path)]
+
+
+def expand_path(doc: Any, path: tuple[str, ...]) -> list[tuple[str | int, ...]]:
+    """The places of `path` present in `doc`, each `*` one index of the list found there."""
+    if not path:
+        return [()]
+    head, rest = path[0], path[1:]
+    if head == "*":
+        if not isinstance(doc, list):
+            return []
+        return [(i, *tail) for i, item in enumerate(doc) for tail in expand_path(item, rest)]
+    if not isinstance(doc, dict) or head not in doc:
+        return []
+    return [(head, *tail) for tail in expand_path(doc[head], rest)]
 
 
 @cache
@@ -730,7 +870,8 @@ def problems_from_pydantic(exc: ValidationError, doc: Any) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[str, str]] = set()
     for err in exc.errors(include_url=False):
-        path = format_path(_document_path(err["loc"], doc))
+        at = (err.get("ctx") or {}).get("at")  # a check of the whole document names its field
+        path = at if isinstance(at, str) else format_path(_document_path(err["loc"], doc))
         message = _sentence(err)
         if (path, message) not in seen:
             seen.add((path, message))

@@ -260,31 +260,42 @@ def _identity(data: Any) -> Any:
     return data
 
 
-class PlanCache:
-    """Compiled plans keyed by integration id and version; least recently used evicted.
+def routed(integration: cfg.Integration, route: cfg.Route | None) -> cfg.Integration:
+    """The integration as one fan-out target sees it: with that target's condition, mappings."""
+    if route is None or not route.own:
+        return integration
+    return integration.model_copy(
+        update={"condition": route.condition, "mappings": list(route.mappings)}
+    )
 
-    Each plan with JavaScript holds a V8 isolate, hence the bound.
+
+class PlanCache:
+    """Compiled plans keyed by integration id, version and own target; LRU evicted.
+
+    Each plan with JavaScript holds a V8 isolate, hence the bound. A fan-out target with
+    its own condition or mappings has a plan of its own; the others share the integration's.
     """
 
     def __init__(self, max_plans: int = 64) -> None:
-        self._plans: OrderedDict[tuple[str, int | None], Plan] = OrderedDict()
+        self._plans: OrderedDict[tuple[str, int | None, str], Plan] = OrderedDict()
         self._max = max_plans
         self._lock = threading.Lock()
 
-    def get(self, integration: cfg.Integration) -> Plan:
-        """The plan for this integration's id and version, compiled on first use."""
+    def get(self, integration: cfg.Integration, route: cfg.Route | None = None) -> Plan:
+        """The plan for this integration's id and version (and target), compiled on first use."""
         with self._lock:  # the threads of one instance share the cache
-            return self._get(integration)
+            return self._get(integration, route)
 
-    def _get(self, integration: cfg.Integration) -> Plan:
-        key = (integration.id or "", integration.version)
+    def _get(self, integration: cfg.Integration, route: cfg.Route | None) -> Plan:
+        own = route.name if route is not None and route.own else ""
+        key = (integration.id or "", integration.version, own)
         plan = self._plans.get(key)
         if plan is not None:
             self._plans.move_to_end(key)
             return plan
-        for old_key in [k for k in self._plans if k[0] == key[0]]:
+        for old_key in [k for k in self._plans if k[0] == key[0] and k[1] != key[1]]:
             self._plans.pop(old_key).close()  # an older version of the same integration
-        plan = Plan(integration)
+        plan = Plan(routed(integration, route))
         self._plans[key] = plan
         while len(self._plans) > self._max:
             self._plans.popitem(last=False)[1].close()

@@ -57,6 +57,8 @@ def validate_for_preview(doc: Any) -> cfg.Integration:
     """
     if isinstance(doc, dict):
         absent = [key for key in PREVIEW_STAND_INS if doc.get(key) in (None, "")]
+        if doc.get("targets") is not None:  # a fan-out's targets stand in for `target`
+            absent = [key for key in absent if key != "target"]
         doc = {**doc, **{key: copy.deepcopy(PREVIEW_STAND_INS[key]) for key in absent}}
     return validate(doc, addresses.NOTHING_SENT)
 
@@ -75,6 +77,7 @@ def _check(doc: Any, allow: Iterable[str] | None) -> tuple[cfg.Integration | Non
     if not isinstance(doc, dict):
         return integration, problems
     allowed = addresses.allowlist() if allow is None else addresses.networks(allow)
+    problems += [p for p in _way_out_problems(doc) if p not in problems]
     taken = {p.path for p in problems}
     for more in (
         path_problems(doc),
@@ -105,6 +108,16 @@ def _items(value: Any) -> list[tuple[int, Any]]:
     return list(enumerate(value)) if isinstance(value, list) else []
 
 
+def _way_out_problems(doc: dict[str, Any]) -> list[Problem]:
+    """Neither target nor targets, or both: said even when other fields are wrong too."""
+    given = [name for name in ("target", "targets") if _get(doc, name) is not None]
+    if not given:
+        return [Problem("target", "is required (or give targets, for a fan-out)")]
+    if len(given) == 2:
+        return [Problem("targets", "give exactly one of target and targets")]
+    return []
+
+
 def credentials_problems(doc: dict[str, Any]) -> list[Problem]:
     """A pasted service account key whose token endpoint or universe is not Google's."""
     source = _get(doc, "source")
@@ -129,19 +142,22 @@ def target_problems(
     doc: dict[str, Any], allow: Iterable[addresses.IPNetwork] = ()
 ) -> list[Problem]:
     """Target URLs and hosts a message could never be sent to (scheme, host, port, address)."""
-    target = _get(doc, "target")
+    places = [("target", _get(doc, "target"))]
+    places += [(f"targets[{i}]", t) for i, t in _items(_get(doc, "targets"))]
     checks: list[tuple[str, Any, Callable[..., str | None]]] = []
-    if _get(target, "type") == "http":
-        checks.append(("target.url", _get(target, "url"), _templated_url_problem))
-        headers = _get(target, "headers")
-        for name, value in headers.items() if isinstance(headers, dict) else ():
-            checks.append((f"target.headers.{name}", value, _template_problem))
-        auth = _get(target, "auth")
-        if _get(auth, "type") == "oauth2":
-            token_url = _get(auth, "tokenUrl")
-            checks.append(("target.auth.tokenUrl", token_url, addresses.url_problem))
-    elif _get(target, "type") == "email":
-        checks.append(("target.smtpServer", _get(target, "smtpServer"), addresses.host_problem))
+    for here, target in places:
+        if _get(target, "type") == "http":
+            checks.append((f"{here}.url", _get(target, "url"), _templated_url_problem))
+            headers = _get(target, "headers")
+            for name, value in headers.items() if isinstance(headers, dict) else ():
+                checks.append((f"{here}.headers.{name}", value, _template_problem))
+            auth = _get(target, "auth")
+            if _get(auth, "type") == "oauth2":
+                token_url = _get(auth, "tokenUrl")
+                checks.append((f"{here}.auth.tokenUrl", token_url, addresses.url_problem))
+        elif _get(target, "type") == "email":
+            host = _get(target, "smtpServer")
+            checks.append((f"{here}.smtpServer", host, addresses.host_problem))
     allow = tuple(allow)
     problems = []
     for path, value, check in checks:
@@ -193,14 +209,17 @@ def javascript_problems(
 ) -> list[Problem]:
     """The condition and custom transforms that do not compile (none is run)."""
     items: list[tuple[str, str, str]] = []  # (path, kind, code)
-    condition = _get(doc, "condition")
-    if isinstance(condition, str) and condition.strip():
-        items.append(("condition", "condition", condition))
-    for i, mapping in _items(_get(doc, "mappings")):
-        for k, transform in _items(_get(mapping, "transforms")):
-            code = _get(transform, "code")
-            if _get(transform, "type") == "custom" and isinstance(code, str) and code:
-                items.append((f"mappings[{i}].transforms[{k}].code", "custom", code))
+    # The integration's own, then each fan-out target's (targets[i].condition, ...).
+    places = [("", doc)] + [(f"targets[{i}].", t) for i, t in _items(_get(doc, "targets"))]
+    for at, part in places:
+        condition = _get(part, "condition")
+        if isinstance(condition, str) and condition.strip():
+            items.append((f"{at}condition", "condition", condition))
+        for i, mapping in _items(_get(part, "mappings")):
+            for k, transform in _items(_get(mapping, "transforms")):
+                code = _get(transform, "code")
+                if _get(transform, "type") == "custom" and isinstance(code, str) and code:
+                    items.append((f"{at}mappings[{i}].transforms[{k}].code", "custom", code))
     items = [item for item in items if item[0] not in skip]
     errors = syntax_errors([(kind, code) for _, kind, code in items])
     return [
@@ -212,10 +231,17 @@ def javascript_problems(
 
 def path_problems(doc: dict[str, Any]) -> list[Problem]:
     """Problems with source, target and concat paths, and between targets."""
+    problems = _mapping_path_problems(_get(doc, "mappings"), "mappings")
+    for i, target in _items(_get(doc, "targets")):  # a fan-out target's own mappings
+        problems += _mapping_path_problems(_get(target, "mappings"), f"targets[{i}].mappings")
+    return problems
+
+
+def _mapping_path_problems(mappings: Any, at: str) -> list[Problem]:
     problems: list[Problem] = []
     targets: list[tuple[int, tuple[Any, ...]]] = []
-    for i, mapping in _items(_get(doc, "mappings")):
-        here = f"mappings[{i}]"
+    for i, mapping in _items(mappings):
+        here = f"{at}[{i}]"
         source, target = _get(mapping, "source"), _get(mapping, "target")
         source_depth = 0
         if isinstance(source, str):
@@ -250,11 +276,11 @@ def path_problems(doc: dict[str, Any]) -> list[Problem]:
                     parse_path(field)
                 except PathError as exc:
                     problems.append(Problem(f"{here}.transforms[{k}].fields[{f}]", str(exc)))
-    problems.extend(_overlapping_targets(targets))
+    problems.extend(_overlapping_targets(targets, at))
     return problems
 
 
-def _overlapping_targets(targets: list[tuple[int, tuple[Any, ...]]]) -> list[Problem]:
+def _overlapping_targets(targets: list[tuple[int, tuple[Any, ...]]], at: str) -> list[Problem]:
     problems = []
     for a in range(len(targets)):
         for b in range(a + 1, len(targets)):
@@ -263,8 +289,8 @@ def _overlapping_targets(targets: list[tuple[int, tuple[Any, ...]]]) -> list[Pro
             if longer[: len(shorter)] != shorter:
                 continue
             if len(shorter) == len(longer):
-                reason = f"is the same as mappings[{i}].target"
+                reason = f"is the same as {at}[{i}].target"
             elif WILDCARD in shorter or len(shorter) < len(longer):
-                reason = f"overlaps mappings[{i}].target: one would overwrite the other"
-            problems.append(Problem(f"mappings[{j}].target", reason))
+                reason = f"overlaps {at}[{i}].target: one would overwrite the other"
+            problems.append(Problem(f"{at}[{j}].target", reason))
     return problems

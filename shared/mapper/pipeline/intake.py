@@ -314,8 +314,12 @@ class Intake:
         deduplicate: bool = True,
         body_digest: str | None = None,
         key_reused_from: str | None = None,
+        delivered: list[dict[str, Any]] | None = None,
     ) -> bool:
         """Record and queue one message; False when it was a duplicate (nothing published).
+
+        `delivered` (a redrive of a fan-out run): the original's deliveries that went
+        through; the new run starts with them, so their targets are not sent again.
 
         With `deduplicate` (the run id comes from a key the sender may send again), the run
         is created first and only its creator publishes. Without it (a fresh random id, no
@@ -348,6 +352,8 @@ class Intake:
             run["incomingDigest"] = body_digest
         if key_reused_from:
             run["keyReusedFrom"] = key_reused_from
+        if delivered:
+            run["deliveries"] = delivered
         if integration.search_keys:
             run["searchValues"] = search_values(integration.search_keys, data)
         ordered_by = ordering_key(integration, data)

@@ -66,7 +66,8 @@ TERMINAL = frozenset(
 IN_FLIGHT = frozenset({RunStatus.QUEUED, RunStatus.DELIVERING, RunStatus.RETRYING})
 # What a bulk redrive may send again: runs that ended failing. A `retrying` run is still in
 # flight (the platform attempts it again by itself), so it is not redriven.
-REDRIVABLE = frozenset({RunStatus.ERROR, RunStatus.DEAD_LETTERED})
+# A partial run's redrive sends only to its targets that did not succeed (pipeline.fanout).
+REDRIVABLE = frozenset({RunStatus.ERROR, RunStatus.DEAD_LETTERED, RunStatus.PARTIAL})
 
 
 class SourceKind(StrEnum):

@@ -20,16 +20,18 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
-from ..engine.config import EmailTarget, Integration, RetryPolicy
-from ..engine.plan import Message, PlanCache
+from ..engine.config import EmailTarget, Integration, RetryPolicy, Route
+from ..engine.plan import Message, Outcome, PlanCache
 from ..engine.receiver_schema import check_output
 from ..errors import ConfigError, MapperError, PartiallyDelivered, SchemaViolationError
 from ..redact import Redactor, redact_headers
 from ..targets import Delivery, EgressPolicy, SecretResolver, TargetFactory, build_target
 from ..timestamps import iso_timestamp
+from . import fanout
 from .integrations import Integrations
 from .ports import Claim, MessageQueue, RunLog, held_by_live_lease, not_due
 from .retries import after_failure, exhausted
@@ -70,11 +72,21 @@ class IntegrationGone(MapperError):
 
 
 def lease_seconds(integration: Integration) -> float:
-    """How long one delivery of this integration may hold its run."""
-    target = integration.target
-    if isinstance(target, EmailTarget):
-        return SMTP_LEASE_S + LEASE_MARGIN_S
-    return float(target.timeout_seconds) + LEASE_MARGIN_S
+    """How long one delivery of this integration may hold its run.
+
+    A fan-out's targets are sent at the same time: the slowest one counts.
+    """
+    return max(
+        SMTP_LEASE_S if isinstance(route.target, EmailTarget) else route.target.timeout_seconds
+        for route in integration.routes()
+    ) + LEASE_MARGIN_S
+
+
+class TargetsRetrying(MapperError):
+    """Some targets of a fan-out failed in a way worth retrying; the run is retried for them."""
+
+    code = "targets_retrying"
+    retryable = True
 
 
 class Worker:
@@ -131,7 +143,12 @@ class Worker:
             # recorded its outcome) or the event is too old: nothing is sent.
             last = claim.run.get("errorMessage") or "delivery kept failing"
             fields = {"errorMessage": f"not attempted again: {spent}: {last}"}
+            if integration.fanout:
+                known = fanout.previous(claim.run).values()
+                fields["deliveries"] = fanout.ended_as(known, RunStatus.DEAD_LETTERED)
             return self._finish(run_id, claim, RunStatus.DEAD_LETTERED, fields, policy)
+        if integration.fanout:
+            return self._fan_out(run_id, claim, integration, message, policy)
         return self._run(run_id, claim, integration, message, policy)
 
     def policy(self, integration: Integration | None) -> RetryPolicy:
@@ -173,12 +190,16 @@ class Worker:
                 )
                 return RunStatus.RETRYING
         reason = run.get("errorMessage") or "delivery kept failing"
-        return self._runs.end_unless_leased(
-            run_id,
-            RunStatus.DEAD_LETTERED,
-            {"errorMessage": f"gave up after {run.get('attempts', 0)} attempts: {reason}",
-             "nextAttemptAt": None},
-        )
+        fields: dict[str, Any] = {
+            "errorMessage": f"gave up after {run.get('attempts', 0)} attempts: {reason}",
+            "nextAttemptAt": None,
+        }
+        status = RunStatus.DEAD_LETTERED
+        known = fanout.previous(run)
+        if known:  # a fan-out: its targets still retrying end; those that succeeded stand
+            fields["deliveries"] = fanout.ended_as(known.values(), RunStatus.DEAD_LETTERED)
+            status = fanout.run_status(fields["deliveries"])
+        return self._runs.end_unless_leased(run_id, status, fields)
 
     # --- steps ------------------------------------------------------------------------
 
@@ -220,6 +241,7 @@ class Worker:
             fields["schemaViolations"] = exc.violations
             return self._failed(run_id, claim, exc, fields)
         try:
+            assert integration.target is not None  # a fan-out goes through _fan_out
             target = self._targets(integration.target, self._secrets, self._egress)
         except MapperError as exc:  # a target it cannot build
             return self._failed(run_id, claim, exc, fields, policy)
@@ -239,6 +261,145 @@ class Worker:
         fields.update(_recorded(delivery))
         fields["errorMessage"] = None
         return self._finish(run_id, claim, RunStatus.SUCCESS, fields, policy)
+
+    # --- fan-out (mapper.pipeline.fanout) -------------------------------------------------
+
+    def _fan_out(
+        self,
+        run_id: str,
+        claim: Claim,
+        integration: Integration,
+        message: QueuedMessage,
+        policy: RetryPolicy,
+    ) -> str:
+        """Send to each target not yet ended; record every target's delivery on the run."""
+        now = self._clock()
+        known = fanout.previous(claim.run)
+        key = event_id({"id": run_id, **claim.run})  # the same for all: each receiver dedupes
+        routes = integration.routes()
+        deliveries: list[dict[str, Any]] = [{} for _ in routes]
+        sends: list[tuple[int, Route, dict[str, Any], Any]] = []
+        outcomes: dict[str, Outcome] = {}  # the integration's own output, mapped once
+        for i, route in enumerate(routes):
+            before = known.get(route.name)
+            if not fanout.due(before, _iso(now)):
+                deliveries[i] = dict(before or {})
+                continue
+            record, output = self._mapped_for(route, integration, message, before, outcomes)
+            if "status" in record:  # skipped, or its mapping failed: nothing to send
+                deliveries[i] = record
+            else:
+                sends.append((i, route, record, output))
+        # The targets are sent at the same time, and all are done before the run is recorded:
+        # one slow receiver does not hold the others back past the lease (`lease_seconds`).
+        with ThreadPoolExecutor(max_workers=max(1, len(sends))) as pool:
+            sent = pool.map(
+                lambda item: self._send_to(item[1], item[2], item[3], message, claim, key, policy),
+                sends,
+            )
+            for (i, _, _, _), delivery in zip(sends, sent, strict=True):
+                deliveries[i] = delivery
+        shared: dict[str, Any] = {}
+        for route, delivery in zip(routes, deliveries, strict=True):
+            if not route.own and "transformedPayload" in delivery:
+                shared["transformedPayload"] = delivery.pop("transformedPayload")
+        status = fanout.run_status(deliveries)
+        fields: dict[str, Any] = {
+            "integrationVersion": integration.version,
+            "deliveries": deliveries,
+            "attempts": max(int(d.get("attempts") or 0) for d in deliveries),
+            "errorMessage": fanout.errors(deliveries),
+            "apiCallTimeMs": round(sum(float(d.get("apiCallTimeMs") or 0) for d in deliveries),
+                                   3),
+            **shared,
+        }
+        if status != RunStatus.RETRYING:
+            return self._finish(run_id, claim, status, fields, policy)
+        fields["nextAttemptAt"] = fanout.next_attempt_at(deliveries)
+        self._runs.finish(run_id, claim, RunStatus.RETRYING, fields)
+        self._log_attempt(claim, RunStatus.RETRYING, fields, policy)
+        raise TargetsRetrying(f"run {run_id}: {fields['errorMessage']}")
+
+    def _mapped_for(
+        self,
+        route: Route,
+        integration: Integration,
+        message: QueuedMessage,
+        before: dict[str, Any] | None,
+        outcomes: dict[str, Outcome],
+    ) -> tuple[dict[str, Any], Any]:
+        """One target's condition and mappings: its record so far and output (a `status`
+        in the record when there is nothing to send: skipped, or the mapping failed)."""
+        attempts = int((before or {}).get("attempts") or 0) + 1
+        record: dict[str, Any] = {"target": route.name, "attempts": attempts,
+                                  "nextAttemptAt": None}
+        own = route.name if route.own else ""
+        try:
+            if own not in outcomes:
+                plan = self._plans.get(integration, route)
+                outcomes[own] = plan.apply(
+                    Message(message.payload, message.attributes, message.headers)
+                )
+            outcome = outcomes[own]
+        except MapperError as exc:
+            return {**record, "status": RunStatus.ERROR, "errorMessage": str(exc)}, None
+        if outcome.error is not None:
+            return {**record, "status": RunStatus.ERROR,
+                    "errorMessage": str(outcome.error)}, None
+        if outcome.skipped:
+            return {**record, "status": RunStatus.SKIPPED, "errorMessage": None}, None
+        record["transformedPayload"] = outcome.output
+        try:  # the target's receiver schema: on a violation nothing is sent to it
+            check_output(route.target, outcome.output)
+        except SchemaViolationError as exc:
+            return {**record, "status": RunStatus.ERROR, "errorMessage": str(exc),
+                    "schemaViolations": exc.violations}, None
+        return record, outcome.output
+
+    def _send_to(
+        self,
+        route: Route,
+        record: dict[str, Any],
+        output: Any,
+        message: QueuedMessage,
+        claim: Claim,
+        key: str,
+        policy: RetryPolicy,
+    ) -> dict[str, Any]:
+        """One attempt at one target: its delivery record (status, attempts, request...)."""
+        record = dict(record)
+        attempts = int(record["attempts"])
+        started = time.perf_counter()
+        try:
+            target = self._targets(route.target, self._secrets, self._egress)
+        except MapperError as exc:
+            return {**record, "status": RunStatus.ERROR, "errorMessage": str(exc)}
+        try:
+            delivery = target.send(output, message.payload, run_id=key)
+        except MapperError as exc:
+            record["apiCallTimeMs"] = round((time.perf_counter() - started) * 1000, 3)
+            record.update(_recorded(getattr(exc, "delivery", None)))
+            return {**record, **self._target_failed(exc, claim, attempts, policy)}
+        finally:
+            target.close()
+        record["apiCallTimeMs"] = round(delivery.duration_ms, 3)
+        record.update(_recorded(delivery))
+        return {**record, "status": RunStatus.SUCCESS, "errorMessage": None}
+
+    def _target_failed(
+        self, exc: MapperError, claim: Claim, attempts: int, policy: RetryPolicy
+    ) -> dict[str, Any]:
+        """A target's failed attempt: retried by the policy, counted per target, or ended."""
+        if not exc.retryable:
+            status = RunStatus.PARTIAL if isinstance(exc, PartiallyDelivered) else RunStatus.ERROR
+            return {"status": status, "errorMessage": str(exc)}
+        response = getattr(getattr(exc, "delivery", None), "response", None)
+        now = self._clock()
+        verdict = after_failure(policy, {**claim.run, "attempts": attempts}, now, response)
+        if verdict.next_at is None:
+            return {"status": RunStatus.DEAD_LETTERED, "errorMessage": f"{verdict.why}: {exc}"}
+        return {"status": RunStatus.RETRYING, "errorMessage": str(exc),
+                "nextAttemptAt": _iso(verdict.next_at)}
 
     def _failed(
         self,

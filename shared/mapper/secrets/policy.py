@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic.alias_generators import to_snake
 
-from ..engine.config import secret_paths
+from ..engine.config import format_path, secret_paths
 from ..errors import ConfigError, Problem, SecretError
 from .backends import SECRET_ID_PREFIX, SecretBackend, looks_like_ref, sanitise
 
@@ -28,29 +28,48 @@ from .backends import SECRET_ID_PREFIX, SecretBackend, looks_like_ref, sanitise
 
 def secret_fields(doc: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """Every write-only field present in `doc` (not null), as (JSON path, value)."""
-    return [(".".join(path), value) for path, _, value in _slots(doc)]
+    return [(_shown(path), value) for path, _, value in _slots(doc)]
 
 
-def _slots(doc: Any) -> list[tuple[tuple[str, ...], tuple[str, ...], Any]]:
+def _shown(path: tuple[str, ...]) -> str:
+    """("targets", "1", "url") -> targets[1].url, as validation names places."""
+    return format_path([int(step) if step.isdigit() else step for step in path])
+
+
+def _slots(doc: Any) -> list[tuple[tuple[str, ...], tuple[str | int, ...], Any]]:
     """(path by the schema's names, path as `doc` spells it, value) of each secret present.
 
     The model reads snake_case keys too (`client_secret` for `clientSecret`): a secret so
-    spelt is still a secret, stored and checked like the other spelling.
+    spelt is still a secret, stored and checked like the other spelling. In a list (a
+    fan-out's `targets`), the schema's `*` becomes the item's index, as text: a secret
+    is stored for `targets-1-auth-token`, and stays with that place.
     """
     found = []
     for path in secret_paths():
         for spelt, value in _spellings(doc, path):
             if value is not None:
-                found.append((path, spelt, value))
+                named = tuple(
+                    str(step) if isinstance(step, int) else name
+                    for name, step in zip(path, spelt, strict=True)
+                )
+                found.append((named, spelt, value))
     return found
 
 
-def _spellings(node: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
+def _spellings(node: Any, path: tuple[str, ...]) -> list[tuple[tuple[str | int, ...], Any]]:
     if not path:
         return [((), node)]
+    head, rest = path[0], path[1:]
+    if head == "*":
+        if not isinstance(node, list):
+            return []
+        return [
+            ((i, *tail), value)
+            for i, item in enumerate(node)
+            for tail, value in _spellings(item, rest)
+        ]
     if not isinstance(node, Mapping):
         return []
-    head, rest = path[0], path[1:]
     out = []
     for key in dict.fromkeys((head, to_snake(head))):
         if key in node:
@@ -114,9 +133,9 @@ def store_secrets(
         raise ValueError("store_secrets needs the integration id")
     out = copy.deepcopy(dict(doc))
     problems: list[Problem] = []
-    plan: list[tuple[tuple[str, ...], tuple[str, ...], str]] = []
+    plan: list[tuple[tuple[str, ...], tuple[str | int, ...], str]] = []
     for path, spelt, value in _slots(out):
-        where = ".".join(path)
+        where = _shown(path)
         if looks_like_ref(value):
             if not is_secret_ref(value):
                 continue  # {"set": true} alone: validation reports the missing name
@@ -182,7 +201,7 @@ def mask_secrets(doc: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _put(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+def _put(doc: dict[str, Any], path: tuple[str | int, ...], value: Any) -> None:
     node = doc
     for key in path[:-1]:
         node = node[key]
@@ -195,22 +214,31 @@ def _put(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 # an editor cannot have the platform deliver a credential they cannot read to a host of
 # their own. The signing keys stay: they are the platform's, and a receiver sees only
 # signatures made with them, never the keys (docs/security.md).
-_AUTH = ("target", "auth")
-_SENT_TO: tuple[tuple[tuple[str, ...], str, tuple[tuple[str, ...], ...]], ...] = (
-    (
-        ("target", "url"),
-        "origin",
-        tuple((*_AUTH, name) for name in ("token", "password", "value", "clientSecret")),
-    ),
-    ((*_AUTH, "tokenUrl"), "origin", ((*_AUTH, "clientSecret"),)),
-    (("target", "smtpServer"), "host", (("target", "smtpPassword"),)),
-)
+# A fan-out's targets are compared by place (targets[i] before and after), as their
+# secrets are stored by place.
+def _sent_to(
+    target: tuple[str | int, ...],
+) -> tuple[tuple[tuple[str | int, ...], str, tuple[tuple[str | int, ...], ...]], ...]:
+    auth = (*target, "auth")
+    return (
+        (
+            (*target, "url"),
+            "origin",
+            tuple((*auth, name) for name in ("token", "password", "value", "clientSecret")),
+        ),
+        ((*auth, "tokenUrl"), "origin", ((*auth, "clientSecret"),)),
+        ((*target, "smtpServer"), "host", ((*target, "smtpPassword"),)),
+    )
 
 
 def credentials_left_behind(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Problem]:
     """Kept credential references of `new` whose destination differs from `old`'s."""
     problems = []
-    for where, kind, credentials in _SENT_TO:
+    fanout = _at(new, ("targets",))
+    places: list[tuple[str | int, ...]] = [("target",)]
+    places += [("targets", i) for i in range(len(fanout) if isinstance(fanout, list) else 0)]
+    checks = [check for place in places for check in _sent_to(place)]
+    for where, kind, credentials in checks:
         before, after = _at(old, where), _at(new, where)
         if not isinstance(after, str):
             continue
@@ -219,11 +247,12 @@ def credentials_left_behind(old: Mapping[str, Any], new: Mapping[str, Any]) -> l
             continue
         for path in credentials:
             if looks_like_ref(_at(new, path)):
-                field = ".".join(path)
+                field = format_path(list(path))
                 problems.append(
                     Problem(
                         field,
-                        f"{'.'.join(where)} changed, and the stored {field} is not sent to "
+                        f"{format_path(list(where))} changed, and the stored {field} is not "
+                        f"sent to "
                         f"a new {kind}: give {field} again",
                     )
                 )
@@ -244,9 +273,12 @@ def _destination(value: str, kind: str) -> tuple[str, str, int | None] | str | N
 _PORTS = {"http": 80, "https": 443}
 
 
-def _at(doc: Any, path: tuple[str, ...]) -> Any:
+def _at(doc: Any, path: tuple[str | int, ...]) -> Any:
     """The value at `path` (the schema's names), however `doc` spells its keys."""
     for key in path:
+        if isinstance(key, int):
+            doc = doc[key] if isinstance(doc, list) and 0 <= key < len(doc) else None
+            continue
         if not isinstance(doc, Mapping):
             return None
         doc = doc[key] if key in doc else doc.get(to_snake(key))

@@ -33,6 +33,11 @@ DEFAULT_RETENTION_DAYS = 30  # runs expire through the TTL policy on `expireAt` 
 MAX_PAGE_SIZE = 200
 
 PAYLOAD_FIELDS = ("incomingPayload", "transformedPayload", "outgoingRequest", "outgoingResponse")
+# A fan-out run's `deliveries` (up to 10 targets) share this many bytes: each delivery's
+# payload fields get an equal part, and its errorMessage at most DELIVERY_TEXT_CHARS.
+DELIVERIES_LIMIT_BYTES = 400_000
+DELIVERY_PAYLOAD_FIELDS = ("transformedPayload", "outgoingRequest", "outgoingResponse")
+DELIVERY_TEXT_CHARS = 2_000
 
 _JSON_SUFFIX = "Json"
 _RESERVED_NAME = re.compile(r"__.*__")

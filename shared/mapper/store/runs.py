@@ -28,9 +28,14 @@ from .common import (
     _JSON_SUFFIX,
     DEFAULT_PAGE_SIZE,
     DEFAULT_RETENTION_DAYS,
+    DELIVERIES_LIMIT_BYTES,
+    DELIVERY_PAYLOAD_FIELDS,
+    DELIVERY_TEXT_CHARS,
     OTHER_FIELD_LIMIT_BYTES,
     PAYLOAD_FIELDS,
+    PREVIEW_CHARS,
     TEXT_LIMIT_CHARS,
+    _dumps,
     _json_within,
     _page,
     _store_errors,
@@ -40,6 +45,7 @@ from .common import (
 CLAIM_TRIES = 5  # reads of a run that keeps changing under a claim before giving up (busy)
 
 SEARCH_FIELD = "searchValues"  # a run's `path=value` strings for ?key= (mapper.pipeline.search)
+DELIVERIES_FIELD = "deliveries"  # a fan-out's per-target records, cut to their share
 DURATION_FIELD = "apiCallTimeMs"  # ?min_duration_ms= compares it and lists the slowest first
 RUN_FILTER_RULES = (
     "runs filter by integration_id with at most one of status, source_kind, key and "
@@ -436,6 +442,8 @@ def _encode_run(run: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"run field {key!r} would be mistaken for a stored JSON field")
         if key in PAYLOAD_FIELDS:
             data[key + _JSON_SUFFIX], _ = _json_within(value)
+        elif key == DELIVERIES_FIELD and isinstance(value, list):
+            data[key + _JSON_SUFFIX] = _dumps(_deliveries_within(value))
         elif key == SEARCH_FIELD and isinstance(value, list):
             data[key] = [str(item) for item in value]  # queried (array_contains): kept native
         elif isinstance(value, (dict, list)):
@@ -445,6 +453,28 @@ def _encode_run(run: dict[str, Any]) -> dict[str, Any]:
         else:
             data[key] = value
     return data
+
+
+def _deliveries_within(deliveries: list[Any]) -> list[Any]:
+    """A fan-out's deliveries cut to their share of the run: each payload as the run's own."""
+    share = DELIVERIES_LIMIT_BYTES // (len(DELIVERY_PAYLOAD_FIELDS) * max(1, len(deliveries)))
+    preview = min(PREVIEW_CHARS, share // 2)
+    out = []
+    for delivery in deliveries:
+        if not isinstance(delivery, dict):
+            out.append(delivery)
+            continue
+        cut = dict(delivery)
+        for field in DELIVERY_PAYLOAD_FIELDS:
+            if field in cut:
+                _, stand_in = _json_within(cut[field], share, preview)
+                if stand_in is not None:
+                    cut[field] = stand_in
+        message = cut.get("errorMessage")
+        if isinstance(message, str) and len(message) > DELIVERY_TEXT_CHARS:
+            cut["errorMessage"] = message[:DELIVERY_TEXT_CHARS] + " ... (truncated)"
+        out.append(cut)
+    return out
 
 
 def _decode_run(snapshot: Any) -> dict[str, Any]:
