@@ -146,3 +146,22 @@ def test_the_message_carries_its_key_through_the_topic() -> None:
     message = QueuedMessage("r1", "i1", "webhook", {}, 0.0, ordering_key="i1:c-1")
     assert QueuedMessage.from_bytes(message.to_bytes()).ordering_key == "i1:c-1"
     assert "orderingKey" not in QueuedMessage("r1", "i1", "webhook", {}, 0.0).to_dict()
+
+
+def test_an_ordered_fan_out_holds_its_key_until_every_target_ended() -> None:
+    # Fan-out combines with ordering: the event's message is acknowledged only once each
+    # target ended, so no target gets the key's next event before this one.
+    from mapper.pipeline.worker import TargetsRetrying
+    from tests.pipeline.test_fanout import FANOUT, OPS, fan_out
+
+    p, receivers = fan_out({**FANOUT, "orderingKey": "data.customer.id"})
+    receivers.scripts[OPS] = [RetryableTargetError]
+    run_id = _send(p, b'{"data": {"customer": {"id": "c-1"}}, "n": 1}')
+    assert p.queue.ordering_keys == ["i1:c-1"]
+    message = from_the_topic(p.queue.messages.pop())
+    with pytest.raises(TargetsRetrying):  # not acknowledged: the key stays held
+        p.worker.process(message)
+    assert p.queue.messages == []
+    p.clock.advance(600)
+    assert p.worker.process(message) == RunStatus.SUCCESS
+    assert p.runs.get(run_id)["orderingKey"] == "i1:c-1"
