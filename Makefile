@@ -14,7 +14,7 @@ COVERAGE_FLOOR := 90
 COVERAGE := --cov=shared/mapper --cov=functions --cov=local --cov-branch \
 	--cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
-.PHONY: test test-fast lint bench faults dev clean tools js
+.PHONY: test test-fast lint bench cost faults dev clean tools js
 
 $(STAMP): requirements.txt requirements-dev.txt shared/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/pubsub.py
 	$(BIN)/python bench/webhook_floor.py
 	$(BIN)/python bench/end_to_end_floor.py
+
+# What the cloud bills per event, counted through the local stack (docs/deploy.md's cost
+# tables are generated from it: `make cost EVENTS=2000 COST_ARGS=--write-docs`).
+EVENTS ?= 10000
+COST_ARGS ?=
+cost: $(STAMP)
+	$(BIN)/python bench/cost.py --events $(EVENTS) $(COST_ARGS)
 
 # The fault suite against the local stack (docs/performance.md); `make faults N=200` is shorter.
 N ?= 1000

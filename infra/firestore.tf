@@ -179,7 +179,8 @@ locals {
   }
 
   # mapper.store.indexes.RUN_INDEX_EXEMPTIONS: large text no query reads; indexing it would only
-  # cost index writes (and could hit the index entry size limit).
+  # cost index writes (and could hit the index entry size limit); and the fields no query
+  # reads at all, whose index entries were about 2 KB of storage a run (docs/performance.md).
   runs_unindexed_fields = toset([
     "incomingPayloadJson",
     "transformedPayloadJson",
@@ -189,6 +190,12 @@ locals {
     "deliveryId",
     "leaseUntil",
     "updatedAt",
+    "incomingHeadersJson",
+    "incomingAttributesJson",
+    "id",
+    "transformationTimeMs",
+    "integrationVersion",
+    "attempts",
   ])
 }
 
@@ -256,12 +263,48 @@ resource "google_firestore_field" "signature_failures_ttl" {
   index_config {}
 }
 
+# mapper.store.indexes.SHAPE_INDEX_EXEMPTIONS: a source shape is read by id only, and its
+# paths are rewritten on every merge.
+resource "google_firestore_field" "source_shapes_unindexed" {
+  for_each   = toset(["paths"])
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "sourceShapes"
+  field      = each.value
+
+  index_config {}
+}
+
+# source.dedupe keys (mapper.store.shapes.DedupeKeyStore): each expires at the end of its
+# window; one found later, not deleted yet, is taken over by the next event.
+resource "google_firestore_field" "dedupe_keys_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "dedupeKeys"
+  field      = "expireAt"
+
+  ttl_config {}
+  index_config {}
+}
+
 # Failed API sign-ins per address and minute (mapper.store.team.SignInFailureStore), counted by
 # every api instance; each expires a day after its last failure.
 resource "google_firestore_field" "sign_in_failures_ttl" {
   project    = var.project_id
   database   = google_firestore_database.default.name
   collection = "signInFailures"
+  field      = "expireAt"
+
+  ttl_config {}
+  index_config {}
+}
+
+# One notification per integration, type and minute (mapper.store.notify.NotifyWindowStore);
+# each window expires a week after it was opened.
+resource "google_firestore_field" "notify_windows_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "notifyWindows"
   field      = "expireAt"
 
   ttl_config {}

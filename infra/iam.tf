@@ -90,10 +90,15 @@ locals {
     # Sends one queued run to one target as the worker does: the same records and secrets.
     "deliver/firestore" = { function = "deliver", role = "roles/datastore.user", on = "project", condition = null }
     "deliver/secrets"   = { function = "deliver", role = "roles/secretmanager.secretAccessor", on = "project", condition = "integration_secrets" }
+    # A failed attempt's next one is a new task at its nextAttemptAt (docs/delivery.md).
+    "deliver/enqueue"              = { function = "deliver", role = "roles/cloudtasks.enqueuer", on = "project", condition = null }
+    "deliver/act-as-tasks-invoker" = { function = "deliver", role = "roles/iam.serviceAccountUser", on = "service_account:tasks_invoker", condition = null }
 
     "dead_letter/firestore" = { function = "dead_letter", role = "roles/datastore.user", on = "project", condition = null }
     # A run the queue gave up on while it still has attempts left goes back on the topic.
     "dead_letter/publish" = { function = "dead_letter", role = "roles/pubsub.publisher", on = "topic:internal", condition = null }
+    # Signing keys of notify POSTs (mapper.notify): a run it ends dead_lettered is notified.
+    "dead_letter/secrets" = { function = "dead_letter", role = "roles/secretmanager.secretAccessor", on = "project", condition = "integration_secrets" }
 
     "pull/firestore"     = { function = "pull", role = "roles/datastore.user", on = "project", condition = null }
     "pull/publish"       = { function = "pull", role = "roles/pubsub.publisher", on = "topic:internal", condition = null }

@@ -150,11 +150,17 @@ locals {
     RECONCILE_MAX_REPUBLISHES = { value = var.reconcile_max_republishes, functions = ["pull"] }
     # SMTP servers that may be logged in to without TLS (empty: none).
     SMTP_PLAINTEXT_ALLOW = { value = var.smtp_plaintext_allow, functions = ["worker", "deliver", "api"] }
+    # Notification mail (mapper.notify, docs/delivery.md "Notifications"): the platform's SMTP
+    # relay; no host, no mail. The functions that end runs or pause delivery notify.
+    NOTIFY_SMTP_HOST = { value = var.notify_smtp_host, functions = ["worker", "deliver", "dead_letter", "api"] }
+    NOTIFY_SMTP_PORT = { value = var.notify_smtp_port, functions = ["worker", "deliver", "dead_letter", "api"] }
+    NOTIFY_SMTP_FROM = { value = var.notify_smtp_from, functions = ["worker", "deliver", "dead_letter", "api"] }
+    NOTIFY_SMTP_TLS  = { value = var.notify_smtp_tls, functions = ["worker", "deliver", "dead_letter", "api"] }
     # Paced delivery (docs/delivery.md): where the per-target Cloud Tasks queues live, what
     # their tasks call and as whom; the deliver function admits only that account's tokens.
-    CLOUD_TASKS_LOCATION  = { value = var.region, functions = ["worker", "api"] }
-    DELIVERY_QUEUE_PREFIX = { value = var.name_prefix, functions = ["worker", "api"] }
-    DELIVER_URL           = { value = local.function_urls["deliver"], functions = ["worker", "api"] }
+    CLOUD_TASKS_LOCATION  = { value = var.region, functions = ["worker", "api", "deliver"] }
+    DELIVERY_QUEUE_PREFIX = { value = var.name_prefix, functions = ["worker", "api", "deliver"] }
+    DELIVER_URL           = { value = local.function_urls["deliver"], functions = ["worker", "api", "deliver"] }
     DELIVER_AUDIENCE      = { value = local.function_urls["deliver"], functions = ["worker", "api", "deliver"] }
     DELIVER_INVOKER_SERVICE_ACCOUNT = {
       value     = google_service_account.tasks_invoker.email

@@ -234,6 +234,35 @@ variable "reconcile_max_republishes" {
   }
 }
 
+variable "notify_smtp_host" {
+  description = "The SMTP relay notification mail goes through (notify.email); it must accept the functions' mail without a login. Empty: no notification mail."
+  type        = string
+  default     = ""
+}
+
+variable "notify_smtp_port" {
+  description = "The notification SMTP relay's port."
+  type        = number
+  default     = 587
+}
+
+variable "notify_smtp_from" {
+  description = "The sender address of notification mail."
+  type        = string
+  default     = "mapper@localhost"
+}
+
+variable "notify_smtp_tls" {
+  description = "How notification mail is protected: starttls, ssl (implicit TLS) or none (only for a relay the egress allowlist and SMTP_PLAINTEXT_ALLOW trust)."
+  type        = string
+  default     = "starttls"
+
+  validation {
+    condition     = contains(["starttls", "ssl", "none"], var.notify_smtp_tls)
+    error_message = "notify_smtp_tls must be starttls, ssl or none."
+  }
+}
+
 variable "smtp_plaintext_allow" {
   description = "Comma-separated SMTP hosts an email target may log in to without TLS or SSL (empty: none; the platform refuses plaintext logins elsewhere)."
   type        = string

@@ -142,6 +142,10 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
         )
         start_pull_timer(f"http://127.0.0.1:{port}", tick_s, stop)
         env["LOCAL_MAIL_PORT"] = str(_start_mail(mail, environ))
+        # Read when the worker first notifies (mapper.services.notifier): set before any run.
+        notify_mail = notify_smtp(env["LOCAL_MAIL_PORT"], environ)
+        env.update(notify_mail)
+        os.environ.update(notify_mail)
         own_pubsub = emulators.pubsub if emulators is not None else None
         watch = PubSubWatch(
             env["GOOGLE_CLOUD_PROJECT"],
@@ -188,6 +192,19 @@ def _running_owner() -> dict[str, object] | None:
     if pid == os.getpid() or b"local.dev" not in cmdline:
         return None  # that process is gone, or the pid was reused by another program
     return owner
+
+
+def notify_smtp(mail_port: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """NOTIFY_SMTP_* pointing notification mail at the local mail catcher, unless the
+    operator set NOTIFY_SMTP_HOST or the catcher did not start."""
+    if environ.get("NOTIFY_SMTP_HOST") or not mail_port.isdigit():
+        return {}
+    return {
+        "NOTIFY_SMTP_HOST": "127.0.0.1",
+        "NOTIFY_SMTP_PORT": mail_port,
+        "NOTIFY_SMTP_TLS": "none",
+        "NOTIFY_SMTP_FROM": "mapper@localhost",
+    }
 
 
 def _start_mail(mail: MailCatcher, environ: Mapping[str, str]) -> int | str:

@@ -16,6 +16,7 @@ from typing import Any
 from mapper.errors import ConflictError, DeliveryQueueNotFound, NotFoundError, QueueError
 from mapper.json_text import dumps_bytes
 from mapper.pipeline.ports import (
+    Admission,
     Claim,
     DeliveryTask,
     Enqueued,
@@ -453,6 +454,48 @@ class FakeDeliveryQueues:
         return self.tasks[key]
 
 
+class FakeDeliveryStates:
+    """The `DeliveryStates` port in memory: pause, resume, failures in a row, generations."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.docs: dict[str, dict[str, Any]] = {}
+
+    def get(self, integration_id: str) -> dict[str, Any] | None:
+        doc = self.docs.get(integration_id)
+        return copy.deepcopy(doc) if doc is not None else None
+
+    def pause(self, integration_id: str, fields: Mapping[str, Any]) -> bool:
+        doc = self.docs.setdefault(integration_id, {})
+        if doc.get("state") == "paused":
+            return False
+        doc.update(copy.deepcopy(dict(fields)), state="paused", updatedAt=self.clock.iso())
+        return True
+
+    def resume(self, integration_id: str) -> dict[str, Any]:
+        doc = self.docs.setdefault(integration_id, {})
+        doc.update(state="active", reason=None, by=None, since=self.clock.iso(),
+                   consecutiveFailures=0, resumes=int(doc.get("resumes") or 0) + 1)
+        return copy.deepcopy(doc)
+
+    def failed(self, integration_id: str) -> int:
+        doc = self.docs.setdefault(integration_id, {})
+        doc["consecutiveFailures"] = int(doc.get("consecutiveFailures") or 0) + 1
+        return int(doc["consecutiveFailures"])
+
+    def succeeded(self, integration_id: str) -> None:
+        self.docs.setdefault(integration_id, {})["consecutiveFailures"] = 0
+
+    def next_generation(self, integration_id: str) -> int:
+        doc = self.docs.setdefault(integration_id, {})
+        doc["generation"] = int(doc.get("generation") or 0) + 1
+        return int(doc["generation"])
+
+    def forget(self, integration_id: str) -> None:
+        doc = self.docs.setdefault(integration_id, {})
+        doc.update(state="active", reason=None, by=None, consecutiveFailures=0)
+
+
 class PlainSecrets:
     """Secrets given in the test, by reference name."""
 
@@ -476,6 +519,50 @@ class CountingSignatureFailures:
     def count(self, integration_id: str, headers: Mapping[str, str], reason: str) -> None:
         self.counts[integration_id] = self.counts.get(integration_id, 0) + 1
         self.last[integration_id] = (headers, reason)
+
+
+class FakeSourceShapes:
+    """Source shapes, one per integration, replaced whole (ours: SourceShapes)."""
+
+    def __init__(self) -> None:
+        self.shapes: dict[str, dict[str, Any]] = {}
+        self.updates = 0
+
+    def get(self, integration_id: str) -> dict[str, Any] | None:
+        shape = self.shapes.get(integration_id)
+        return copy.deepcopy(shape) if shape is not None else None
+
+    def update(
+        self, integration_id: str, change: Callable[[dict[str, Any] | None], dict[str, Any]]
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        before = self.get(integration_id)
+        after = change(copy.deepcopy(before))
+        self.shapes[integration_id] = copy.deepcopy(after)
+        self.updates += 1
+        return before, after
+
+    def delete(self, integration_id: str) -> None:
+        self.shapes.pop(integration_id, None)
+
+
+class FakeDedupeKeys:
+    """Dedupe keys created once, taken over after their window (ours: DedupeKeys)."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, dict[str, Any]] = {}
+
+    def claim(
+        self, key: str, run_id: str, integration_id: str, window_s: float, now: float
+    ) -> str:
+        held = self.keys.get(key)
+        if held is not None and held["createdAt"] + window_s > now:
+            return str(held["runId"])
+        self.keys[key] = {"runId": run_id, "integrationId": integration_id, "createdAt": now}
+        return run_id
+
+    def release(self, key: str, run_id: str) -> None:
+        if self.keys.get(key, {}).get("runId") == run_id:
+            del self.keys[key]
 
 
 class FakePullState:
@@ -609,4 +696,42 @@ class FakeRedriveJobs:
         if job is None or job["state"] != "running" or job["updatedAt"] != seen_updated_at:
             return False
         job.update(copy.deepcopy(fields), updatedAt=self.now())
+        return True
+
+
+class FakeNotifyWindows:
+    """Notification minutes in memory, by the rules of mapper.store.notify.NotifyWindowStore."""
+
+    def __init__(self) -> None:
+        self.windows: dict[str, dict[str, Any]] = {}
+        self.last: dict[str, int] = {}
+
+    def admit(self, integration_id: str, event: str, now: float) -> Admission:
+        window = int(now // 60)
+        prefix = f"{integration_id}.{event}"
+        key = f"{prefix}.{window}"
+        if key in self.windows:
+            self.windows[key]["count"] += 1
+            return Admission(send=False, window=window)
+        at = iso_timestamp(datetime.fromtimestamp(now, tz=timezone.utc))
+        self.windows[key] = {"count": 1, "firstAt": at}
+        previous, self.last[prefix] = self.last.get(prefix), window
+        if previous is None or previous >= window:
+            return Admission(send=True, window=window)
+        last = self.windows.get(f"{prefix}.{previous}", {})
+        held = max(int(last.get("count") or 1) - 1, 0)
+        return Admission(send=True, window=window, held=held,
+                         since=last.get("firstAt") if held else None)
+
+
+class RecordingNotifier:
+    """The Notifier port: records each event it is asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, dict[str, Any]]] = []
+
+    def notify(self, integration: Any, event: Any, data: Mapping[str, Any]) -> bool:
+        if integration.notify is None:
+            return False
+        self.sent.append((str(integration.id), str(event), dict(data)))
         return True

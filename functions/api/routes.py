@@ -296,6 +296,19 @@ def _toggle(admin: Admin, request: flask.Request, body: Any, id: str) -> flask.R
     return _json(200, admin.toggle_active(id))
 
 
+def _pause_delivery(
+    admin: Admin, request: flask.Request, body: Any, id: str
+) -> flask.Response:
+    given = schema.parse_body(schema.PauseRequest, body if body is not None else {})
+    return _json(200, admin.pause_delivery(id, given.reason))
+
+
+def _resume_delivery(
+    admin: Admin, request: flask.Request, body: Any, id: str
+) -> flask.Response:
+    return _json(200, admin.resume_delivery(id))
+
+
 def _rotate_signing_secret(
     admin: Admin, request: flask.Request, body: Any, id: str
 ) -> flask.Response:
@@ -457,6 +470,12 @@ def _limit(request: flask.Request) -> int:
     return limit
 
 
+def _source_schema(
+    admin: Admin, request: flask.Request, body: Any, id: str
+) -> flask.Response:
+    return _json(200, admin.source_schema(id))
+
+
 # --- versions, backtest, redrive (docs/api.md) --------------------------------------------
 
 
@@ -534,11 +553,14 @@ _HANDLERS: dict[str, Callable[..., flask.Response]] = {
     "integrations": _integrations,
     "integration": _integration,
     "toggle": _toggle,
+    "pause_delivery": _pause_delivery,
+    "resume_delivery": _resume_delivery,
     "rotate_signing_secret": _rotate_signing_secret,
     "preview_saved": _preview_saved,
     "send_test": _send_test,
     "test_pubsub": _test_pubsub,
     "stats": _stats,
+    "source_schema": _source_schema,
     "preview": _preview,
     "validate_saved": _validate_saved,
     "validate": _validate,
@@ -575,6 +597,8 @@ AUDITED: dict[tuple[str, str], tuple[str, str]] = {
     ("integration", "PUT"): ("integration.replace", "integration"),
     ("integration", "DELETE"): ("integration.delete", "integration"),
     ("toggle", "POST"): ("integration.toggle", "integration"),
+    ("pause_delivery", "POST"): ("integration.pause_delivery", "integration"),
+    ("resume_delivery", "POST"): ("integration.resume_delivery", "integration"),
     ("rotate_signing_secret", "POST"): ("integration.rotate_signing_secret", "integration"),
     ("rollback", "POST"): ("integration.rollback", "integration"),
     ("replay", "POST"): ("run.replay", "run"),

@@ -24,6 +24,7 @@ from . import versions
 from .backtest import DEFAULT_RUNS
 from .backtest import MAX_RUNS as MAX_BACKTEST_RUNS
 from .backtest import backtest as run_backtest
+from .delivery_control import DeliveryControl
 from .engine import config as cfg
 from .engine.cases import run_cases
 from .engine.plan import Message, Plan, routed
@@ -48,9 +49,11 @@ from .pipeline.ports import (
     PullState,
     RunRecords,
     SignatureFailures,
+    SourceShapes,
 )
 from .pipeline.reconcile import DEFAULT_HORIZON_S
 from .pipeline.runs import IN_FLIGHT, TERMINAL, RunStatus, SourceKind, event_id, run_id_for
+from .pipeline.shape import read_paths, source_schema
 from .redrive import Redriver
 from .secrets import (
     SecretBackend,
@@ -118,6 +121,7 @@ class AdminStores:
     secret_backend: SecretBackend
     egress: EgressPolicy
     signature_failures: SignatureFailures | None = None
+    source_shapes: SourceShapes | None = None
     stuck_after_s: float = DEFAULT_HORIZON_S  # the reconciler's horizon: older is "stuck"
 
 
@@ -133,6 +137,7 @@ class Admin:
         *,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         redriver: Redriver | None = None,
+        delivery: DeliveryControl | None = None,
     ) -> None:
         self._s = store
         self._intake = intake
@@ -140,6 +145,7 @@ class Admin:
         self._listeners = listeners or NoListeners()
         self._new_id = new_id
         self._redriver = redriver
+        self._delivery = delivery  # pause, resume, paced targets' queues (None: not here)
         self._shows_endpoints = True
 
     def for_viewer(self) -> Admin:
@@ -160,7 +166,7 @@ class Admin:
         """One page of integrations, newest first, as users see them (filters as the store's)."""
         wanted = {name: value for name, value in filters.items() if value is not None}
         docs, next_cursor = self._s.integrations.list(limit=limit, cursor=cursor, **wanted)
-        return [self._shown(doc) for doc in docs], next_cursor
+        return [self._with_delivery(self._shown(doc)) for doc in docs], next_cursor
 
     def get_integration(self, integration_id: str) -> dict[str, Any]:
         """One integration, with its listener's state checked now."""
@@ -177,11 +183,11 @@ class Admin:
             failures = self._s.signature_failures.latest(integration_id)
             if failures is not None:
                 doc["signatureFailures"] = failures
-        return self._shown(doc)
+        return self._with_delivery(self._shown(doc))
 
     def snapshot(self, integration_id: str) -> dict[str, Any]:
         """The stored integration as users see it, asking no listener (the audit's before)."""
-        return self._shown(self._stored(integration_id))
+        return self._with_delivery(self._shown(self._stored(integration_id)))
 
     def create_integration(self, doc: Any, *, force: bool = False) -> dict[str, Any]:
         """Validate, move secrets out, make its paths and subscription, then store it.
@@ -192,10 +198,13 @@ class Admin:
         integration_id = self._new_id()
         body = self._with_paths(body, None)
         new_secret = _with_signing_secret(body)
+        new_notify = _with_notify_secret(body)
         stored = store_secrets(body, self._s.secret_backend, integration_id)
         change = Change()
         try:
             change = self._listen({**stored, "id": integration_id}, None)
+            if self._delivery is not None:
+                self._delivery.prepare({**stored, "id": integration_id}, None)
             created = self._s.integrations.create(
                 _without_nulls({**stored, **change.fields, "id": integration_id})
             )
@@ -204,7 +213,7 @@ class Admin:
             self._discard_secrets(secret_refs(stored))
             raise
         change.commit()
-        return _with_new_secret(self._shown(created), new_secret)
+        return _with_new_secret(self._with_delivery(self._shown(created)), new_secret, new_notify)
 
     def replace_integration(
         self, integration_id: str, doc: Any, *, note: str | None = None, force: bool = False
@@ -222,6 +231,7 @@ class Admin:
             raise ConfigError(left_behind)
         body = self._with_paths(body, old)
         new_secret = _with_signing_secret(body)
+        new_notify = _with_notify_secret(body)
         stored = store_secrets(body, self._s.secret_backend, integration_id)
         fresh = obsolete_refs(stored, old)  # what this write stored anew: undone if it fails
         change = Change()
@@ -232,6 +242,8 @@ class Admin:
                     f"not {expected}; read it again"
                 )
             change = self._listen({**stored, "id": integration_id}, old)
+            if self._delivery is not None:
+                self._delivery.prepare({**stored, "id": integration_id}, old)
             replaced = self._s.integrations.replace(
                 integration_id,
                 _without_nulls({**stored, **change.fields}),
@@ -243,8 +255,10 @@ class Admin:
             self._discard_secrets(fresh)
             raise
         change.commit()
+        if self._delivery is not None:
+            self._delivery.saved(replaced, old)
         self._discard_secrets(obsolete_refs(old, replaced))
-        return _with_new_secret(self._shown(replaced), new_secret)
+        return _with_new_secret(self._with_delivery(self._shown(replaced)), new_secret, new_notify)
 
     def rotate_signing_secret(self, integration_id: str) -> dict[str, Any]:
         """A new signing key; the current one keeps signing for the target's overlapHours."""
@@ -274,7 +288,12 @@ class Admin:
         self._listeners.remove(old)
         if not self._s.integrations.delete(integration_id):
             raise NotFoundError(f"no integration {integration_id}")
+        if self._delivery is not None:
+            self._delivery.removed(old)
         self._discard_secrets(secret_refs(old))
+        if self._s.source_shapes is not None:
+            with contextlib.suppress(MapperError):  # a leftover shape names no integration
+                self._s.source_shapes.delete(integration_id)
 
     def toggle_active(self, integration_id: str) -> dict[str, Any]:
         """Flip `active`."""
@@ -282,7 +301,29 @@ class Admin:
         updated = self._s.integrations.update_fields(
             integration_id, {"active": not old.get("active", True)}
         )
-        return self._shown(updated)
+        return self._with_delivery(self._shown(updated))
+
+    def pause_delivery(self, integration_id: str, reason: str | None = None) -> dict[str, Any]:
+        """Pause delivery: events are still accepted, their runs are held, nothing is sent."""
+        doc = self._stored(integration_id)
+        self._delivery_control().pause(doc, reason, "user")
+        return self.get_integration(integration_id)
+
+    def resume_delivery(self, integration_id: str) -> dict[str, Any]:
+        """Resume delivery: the held runs are sent, oldest first, within the rate limit."""
+        doc = self._stored(integration_id)
+        self._delivery_control().resume(doc)
+        return self.get_integration(integration_id)
+
+    def _delivery_control(self) -> DeliveryControl:
+        if self._delivery is None:
+            raise ConflictError("pausing delivery is not enabled on this platform")
+        return self._delivery
+
+    def _with_delivery(self, shown: dict[str, Any]) -> dict[str, Any]:
+        if self._delivery is None or not shown.get("id"):
+            return shown
+        return shown | {"delivery": self._delivery.shown(str(shown["id"]))}
 
     # --- versions -----------------------------------------------------------------------
 
@@ -470,6 +511,17 @@ class Admin:
             typed, payload, run_id=run_id, source_kind=SourceKind.TEST, deduplicate=False
         )
         return {"status": RunStatus.QUEUED, "runId": run_id}
+
+    def source_schema(self, integration_id: str) -> dict[str, Any]:
+        """The shape of its accepted payloads and their drift (docs/mapping.md)."""
+        doc = self._stored(integration_id)
+        shapes = self._s.source_shapes
+        stored = shapes.get(integration_id) if shapes is not None else None
+        try:
+            reads = read_paths(cfg.parse_integration(doc))
+        except ConfigError:
+            reads = []  # a stored document that no longer parses: drift is still shown
+        return source_schema(stored, reads)
 
     def stats(self, integration_id: str, since: str) -> dict[str, Any]:
         """Run counts since a time, and the latest run, for the integrations list."""
@@ -686,9 +738,23 @@ def _with_signing_secret(body: dict[str, Any]) -> str | None:
     return str(signing["secret"])
 
 
-def _with_new_secret(shown: dict[str, Any], new_secret: str | None) -> dict[str, Any]:
+def _with_notify_secret(body: dict[str, Any]) -> str | None:
+    """Generate the key signing notify POSTs when the target does not sign; the new key."""
+    notify, target = body.get("notify"), body.get("target")
+    if not isinstance(notify, dict) or not notify.get("url") or notify.get("secret"):
+        return None
+    if isinstance(target, dict) and isinstance(target.get("signing"), dict):
+        return None  # the target's signing key signs the notifications too
+    notify["secret"] = new_signing_secret()
+    return str(notify["secret"])
+
+
+def _with_new_secret(
+    shown: dict[str, Any], new_secret: str | None, new_notify: str | None = None
+) -> dict[str, Any]:
     # Shown once, in this answer: stored only in Secret Manager, masked on every read.
-    return shown | {"newSigningSecret": new_secret} if new_secret else shown
+    shown = shown | {"newSigningSecret": new_secret} if new_secret else shown
+    return shown | {"newNotifySecret": new_notify} if new_notify else shown
 
 
 def _checked(doc: Any, force: bool = True) -> dict[str, Any]:
@@ -750,4 +816,7 @@ def _error_body(error: MapperError) -> dict[str, Any]:
     if where:
         body["path"] = where
         body["error"] = getattr(error, "detail", str(error))
+    position = getattr(error, "position", None)  # a JSONata error's place in its expression
+    if position is not None:
+        body["position"] = position
     return body

@@ -27,6 +27,7 @@ from .api_schema import (
     KeyCreated,
     KeyPage,
     KeyRequest,
+    PauseRequest,
     PreviewFailure,
     PreviewRequest,
     PreviewResult,
@@ -41,6 +42,7 @@ from .api_schema import (
     RunPage,
     RunRecord,
     RunTestsRequest,
+    SourceSchema,
     TestRequest,
     TestsFailedBody,
     TestsResult,
@@ -71,7 +73,9 @@ _MODELS: list[type[BaseModel]] = [
     UnsavedPreviewRequest,
     ValidateRequest,
     TestRequest,
+    PauseRequest,
     IntegrationStats,
+    SourceSchema,
     PublishedMessage,
     PreviewResult,
     PreviewFailure,
@@ -234,6 +238,21 @@ def _operations() -> dict[str, dict[str, Any]]:
         "toggle": {
             "post": {"summary": "Flip `active`", "responses": {"200": integration} | _errors(404)},
         },
+        "pause_delivery": {
+            "post": {
+                "summary": "Pause delivery: events are still accepted (202), their runs are "
+                "held and nothing is sent until delivery is resumed",
+                "requestBody": _body("PauseRequest", required=False),
+                "responses": {"200": integration} | _errors(400, 404, 409),
+            },
+        },
+        "resume_delivery": {
+            "post": {
+                "summary": "Resume delivery: the held runs are sent, oldest first, within the "
+                "target's rateLimit",
+                "responses": {"200": integration} | _errors(404, 409),
+            },
+        },
         "rotate_signing_secret": {
             "post": {
                 "summary": "Add a new signing key; the current one also signs for the target's "
@@ -270,6 +289,13 @@ def _operations() -> dict[str, dict[str, Any]]:
                 ],
                 "responses": {"200": _json(_ref("IntegrationStats"), "The counts.")}
                 | _errors(400, 404),
+            },
+        },
+        "source_schema": {
+            "get": {
+                "summary": "The shape of the payloads it accepted (sampled) and its drift",
+                "responses": {"200": _json(_ref("SourceSchema"), "The shape.")}
+                | _errors(404),
             },
         },
         "preview_saved": {

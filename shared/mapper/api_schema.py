@@ -33,6 +33,14 @@ URLS = Map(
         Rule("/api/integrations/<id>/", endpoint="integration", methods=["GET", "PUT", "DELETE"]),
         Rule("/api/integrations/<id>/toggle_active/", endpoint="toggle", methods=["POST"]),
         Rule(
+            "/api/integrations/<id>/pause_delivery/", endpoint="pause_delivery", methods=["POST"]
+        ),
+        Rule(
+            "/api/integrations/<id>/resume_delivery/",
+            endpoint="resume_delivery",
+            methods=["POST"],
+        ),
+        Rule(
             "/api/integrations/<id>/rotate_signing_secret/",
             endpoint="rotate_signing_secret",
             methods=["POST"],
@@ -41,6 +49,9 @@ URLS = Map(
         Rule("/api/integrations/<id>/test/", endpoint="send_test", methods=["POST"]),
         Rule("/api/integrations/<id>/test_pubsub/", endpoint="test_pubsub", methods=["POST"]),
         Rule("/api/integrations/<id>/stats/", endpoint="stats", methods=["GET"]),
+        Rule(
+            "/api/integrations/<id>/source_schema/", endpoint="source_schema", methods=["GET"]
+        ),
         Rule("/api/integrations/<id>/validate/", endpoint="validate_saved", methods=["POST"]),
         Rule("/api/integrations/<id>/versions/", endpoint="versions", methods=["GET"]),
         Rule("/api/integrations/<id>/versions/<n>/", endpoint="version", methods=["GET"]),
@@ -72,11 +83,14 @@ ROLES: dict[str, dict[str, str]] = {
     "integrations": {"GET": VIEWER, "POST": EDITOR},
     "integration": {"GET": VIEWER, "PUT": EDITOR, "DELETE": EDITOR},
     "toggle": {"POST": EDITOR},
+    "pause_delivery": {"POST": EDITOR},
+    "resume_delivery": {"POST": EDITOR},
     "rotate_signing_secret": {"POST": EDITOR},
     "preview_saved": {"POST": EDITOR},
     "send_test": {"POST": EDITOR},
     "test_pubsub": {"POST": EDITOR},
     "stats": {"GET": VIEWER},
+    "source_schema": {"GET": VIEWER},
     "validate_saved": {"POST": EDITOR},
     "preview": {"POST": EDITOR},
     "validate": {"POST": EDITOR},
@@ -138,6 +152,14 @@ class TestRequest(_Body):
     """Send one payload through the saved integration for real (a run of kind `test`)."""
 
     payload: Any = Field(default=None, description="Defaults to the saved samplePayload.")
+
+
+class PauseRequest(_Body):
+    """Pause an integration's delivery: events are still accepted; their runs are held."""
+
+    reason: str | None = Field(
+        default=None, max_length=500, description="Why, shown with the integration."
+    )
 
 
 class ValidateRequest(_Body):
@@ -315,6 +337,32 @@ class LastRun(_Body):
 
 class PublishedMessage(_Body):
     message_id: str = Field(description="The Pub/Sub message id (the run's id follows from it).")
+
+
+class ShapePath(_Body):
+    path: str = Field(description="A path of the payload (arrays as [*]).")
+    types: list[str] = Field(description="The JSON types seen there.")
+    first_seen: str | None = Field(description="When a payload first had it (ISO-8601).")
+    last_seen: str | None = Field(description="When a payload last had it (ISO-8601).")
+
+
+class ShapeDrift(_Body):
+    path: str = Field(description="The path that drifted.")
+    kind: Literal["missing", "typeChanged", "new"] = Field(
+        description="missing: 20 payloads in a row lacked it; typeChanged: 20 in a row had it "
+        "with a type it never had before; new: it appeared after the first 20 payloads."
+    )
+    since: str | None = Field(description="When the drift began (ISO-8601).")
+    mapped: bool = Field(description="Whether a mapping reads the path (or one inside it).")
+
+
+class SourceSchema(_Body):
+    """The shape of the payloads the integration accepted, sampled (docs/mapping.md)."""
+
+    paths: list[ShapePath] = Field(description="By path.")
+    drift: list[ShapeDrift] = Field(description="By path.")
+    payloads: int = Field(description="Accepted payloads folded into the shape so far.")
+    truncated: int = Field(description="Paths not kept: past the shape's bound of paths.")
 
 
 class IntegrationStats(_Body):

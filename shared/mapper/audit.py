@@ -36,6 +36,7 @@ NOT_CONTENT = frozenset(
         "listenerError",
         "signatureFailures",
         "newSigningSecret",  # a new signing key, shown once to its creator: never kept here
+        "newNotifySecret",  # the same, for the key signing notify POSTs
     }
 )
 

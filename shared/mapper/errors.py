@@ -7,7 +7,8 @@
     │   ├── OutputTooLarge           ... its result would pass the output limit
     │   └── SandboxError             user JavaScript threw, or broke a limit
     │       ├── SandboxTimeout       ... ran past its CPU time limit
-    │       └── SandboxMemoryError   ... ran past its memory limit
+    │       ├── SandboxMemoryError   ... ran past its memory limit
+    │       └── JsonataError         ... a JSONata expression failed (code, position)
     ├── SecretError                  a secret reference cannot be resolved (retryable)
     │   ├── SecretNotFound           ... it does not exist (any more)
     │   ├── SecretAccessDenied       ... the runtime identity may not read it
@@ -121,6 +122,22 @@ class SandboxMemoryError(SandboxError):
     """User JavaScript ran past its memory limit."""
 
     code = "javascript_memory"
+
+
+class JsonataError(SandboxError):
+    """A JSONata expression did not compile or failed on a value; `position` is the
+    character (1-based) after the token where JSONata stopped, `jsonata_code` its code."""
+
+    code = "jsonata_error"
+
+    def __init__(
+        self, where: str, message: str, jsonata_code: str | None, position: int | None
+    ) -> None:
+        self.jsonata_code = jsonata_code
+        self.position = position
+        said = f"{jsonata_code}: " if jsonata_code else ""
+        at = f" (at position {position})" if position is not None else ""
+        super().__init__(where, f"{said}{message}{at}")
 
 
 class SecretError(MapperError):

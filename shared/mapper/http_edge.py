@@ -65,6 +65,8 @@ class Answer:
 # delivering it again cannot help. A paused integration answers 503 to both: keep it.
 RECEIPT_ANSWERS: dict[str, dict[SourceKind, Answer]] = {
     RunStatus.QUEUED: {SourceKind.WEBHOOK: Answer(202), SourceKind.PUBSUB_PUSH: Answer(204)},
+    # source.dedupe: the same values within the window; nothing sent, the first run named.
+    "duplicate": {SourceKind.WEBHOOK: Answer(202), SourceKind.PUBSUB_PUSH: Answer(204)},
     "not_found": {
         SourceKind.WEBHOOK: Answer(404, "not_found"),
         SourceKind.PUBSUB_PUSH: Answer(404, "not_found"),
@@ -98,7 +100,7 @@ def answer_receipt(receipt: Receipt, source: SourceKind, not_found: str) -> Any:
     """The HTTP answer to `receipt` for `source` (RECEIPT_ANSWERS); `not_found`: its 404 text."""
     answer = RECEIPT_ANSWERS[receipt.status][source]
     if answer.status == 202:
-        return json_answer(202, {"status": RunStatus.QUEUED, "runId": receipt.run_id})
+        return json_answer(202, {"status": receipt.status, "runId": receipt.run_id})
     if answer.status == 204:
         return flask.make_response("", 204)
     sentence = not_found if receipt.status == "not_found" else answer.sentence

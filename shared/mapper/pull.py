@@ -40,12 +40,13 @@ class DrainReport:
     queued: int = 0
     recorded: int = 0  # undecodable messages, kept as error runs and acknowledged
     left: int = 0  # not queued: left unacknowledged for redelivery
+    duplicate: int = 0  # source.dedupe duplicates, acknowledged without a run
     error: str | None = None
     skipped: str | None = None
     run_ids: list[str] = field(default_factory=list)
 
     def tally(self, outcome: str) -> None:
-        """Count one message as `queued`, `recorded` or `left`."""
+        """Count one message as `queued`, `recorded`, `duplicate` or `left`."""
         setattr(self, outcome, getattr(self, outcome) + 1)
 
     def as_dict(self) -> dict[str, Any]:
@@ -175,6 +176,8 @@ class Puller:
             return False, "left", None  # Firestore or the queue failed: Pub/Sub redelivers it
         if receipt.status == RunStatus.QUEUED:
             return True, "queued", receipt.run_id
+        if receipt.status == "duplicate":  # source.dedupe: acknowledged, no new run
+            return True, "duplicate", None
         return True, "recorded", None  # an error run holds it: redelivery cannot help
 
 

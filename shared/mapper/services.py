@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from .admin import Admin, Listeners, Site
     from .audit import AuditLog
     from .cloud_tasks import CloudTasksQueue
+    from .delivery_control import DeliveryControl
     from .engine.plan import PlanCache
+    from .notify import PlatformNotifier
     from .pipeline import Intake, Integrations, Reconciler, Worker
     from .pipeline.deliver import Deliverer
     from .pull import Puller
@@ -28,9 +30,12 @@ if TYPE_CHECKING:
     from .secrets import SecretBackend, SecretResolver
     from .sources.oidc import OidcVerifier
     from .sources.subscriptions import PubSubClients
+    from .store.delivery import DeliveryStateStore
     from .store.integrations import IntegrationStore
     from .store.jobs import PullStateStore, RedriveJobStore, SignatureFailureStore
+    from .store.notify import NotifyWindowStore
     from .store.runs import RunStore
+    from .store.shapes import DedupeKeyStore, SourceShapeStore
     from .store.team import AuditStore, KeyStore, SignInFailureStore
     from .targets import EgressPolicy
 
@@ -70,6 +75,10 @@ class Services:
     audit: AuditStore | None = None
     sign_in_failures: SignInFailureStore | None = None
     redrive_jobs: RedriveJobStore | None = None  # the api's and the pull function's
+    source_shapes: SourceShapeStore | None = None  # docs/mapping.md, "Source shape and drift"
+    dedupe_keys: DedupeKeyStore | None = None  # source.dedupe
+    delivery_states: DeliveryStateStore | None = None  # paused delivery, circuit breaker
+    notify_windows: NotifyWindowStore | None = None  # the worker's and dead_letter's
 
 
 def build_services(environ: Mapping[str, str] | None = None) -> Services:
@@ -81,9 +90,12 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
     from .pipeline.integrations import DEFAULT_TTL_S
     from .queue import Queue, latency_publisher_settings
     from .secrets import LocalSecretBackend, SecretManagerBackend, SecretResolver
+    from .store.delivery import DeliveryStateStore
     from .store.integrations import IntegrationStore
     from .store.jobs import PullStateStore, RedriveJobStore, SignatureFailureStore
+    from .store.notify import NotifyWindowStore
     from .store.runs import RunStore
+    from .store.shapes import DedupeKeyStore, SourceShapeStore
     from .store.team import DEFAULT_AUDIT_RETENTION_DAYS, AuditStore, KeyStore, SignInFailureStore
     from .targets import EgressPolicy
 
@@ -119,6 +131,10 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
         sign_in_failures=SignInFailureStore(db),
         audit=AuditStore(db, retention=timedelta(days=audit_days)),
         redrive_jobs=RedriveJobStore(db, retention=retention),
+        source_shapes=SourceShapeStore(db),
+        dedupe_keys=DedupeKeyStore(db),
+        delivery_states=DeliveryStateStore(db),
+        notify_windows=NotifyWindowStore(db),
     )
 
 
@@ -135,8 +151,11 @@ def services() -> Services:
 def intake() -> Intake:
     """The webhook's, push's and pull's way in (MAX_BODY_BYTES, the push OIDC check)."""
     from .pipeline import Intake
+    from .pipeline.shape import ShapeRecorder, log_drift
 
     s = services()
+    # source.drift goes to the log until a notifier is wired (docs/mapping.md).
+    shapes = ShapeRecorder(s.source_shapes, on_drift=log_drift) if s.source_shapes else None
     return Intake(
         s.integrations,
         s.runs,
@@ -145,6 +164,8 @@ def intake() -> Intake:
         max_body_bytes=max_body_bytes(),
         push_verifier=push_verifier(),
         signature_failures=s.signature_failures,
+        dedupe_keys=s.dedupe_keys,
+        shapes=shapes,
     )
 
 
@@ -153,6 +174,7 @@ def worker() -> Worker:
     """The worker's and dead-letter function's pipeline half."""
     from .engine import config as cfg
     from .pipeline import Worker
+    from .pipeline.ports import NotifyEvent
 
     s = services()
     # For integrations without `retry`: the worker subscription's own settings (infra/).
@@ -165,9 +187,41 @@ def worker() -> Worker:
             setting("RETRY_MAX_BACKOFF_SECONDS", str(cfg.DEFAULT_MAX_BACKOFF_S))
         ),
     )
+    gate = None
+    if s.delivery_states is not None:
+        from .pipeline.pacing import DeliveryGate
+
+        def circuit_opened(integration_id: str, fields: dict[str, Any]) -> None:
+            integration = s.integrations.by_id(integration_id)
+            sender = optional_notifier()
+            if integration is not None and sender is not None:
+                sender.notify(integration, NotifyEvent.DELIVERY_PAUSED, fields)
+
+        gate = DeliveryGate(s.delivery_states, s.runs, paced_queues, on_pause=circuit_opened)
     return Worker(
-        s.integrations, s.runs, s.plans, s.secrets, s.egress, retry=platform_retry, queue=s.queue
+        s.integrations, s.runs, s.plans, s.secrets, s.egress, retry=platform_retry,
+        queue=s.queue, gate=gate, notifier=notifier(),
     )
+
+
+@cache
+def notifier() -> PlatformNotifier:
+    """Operational events to each integration's `notify` (NOTIFY_SMTP_* for the mail).
+
+    Call `notifier().notify(integration, NotifyEvent.DELIVERY_PAUSED, data)`; it never
+    raises, and sends at most one notification per integration and type a minute.
+    """
+    from .notify import PlatformNotifier, SmtpSettings
+
+    s = services()
+    assert s.notify_windows is not None
+    smtp = SmtpSettings.from_env(os.environ)
+    return PlatformNotifier(s.notify_windows, s.secrets, s.egress, smtp)
+
+
+def optional_notifier() -> PlatformNotifier | None:
+    """The notifier where this platform keeps notification windows, else None."""
+    return notifier() if services().notify_windows is not None else None
 
 
 @cache
@@ -175,7 +229,32 @@ def deliverer() -> Deliverer:
     """The deliver function's pipeline: a queued task's run, sent by the worker's code."""
     from .pipeline.deliver import Deliverer
 
-    return Deliverer(worker(), services().runs)
+    s = services()
+    return Deliverer(worker(), s.runs, paced_queues, s.delivery_states)
+
+
+def paced_queues() -> CloudTasksQueue | None:
+    """The delivery queues when this platform has them (DELIVER_URL set), else None.
+
+    Without them every run takes the fast path, and `target.rateLimit` is refused on save.
+    Read on each use, not once: cheap (the queues themselves are built once).
+    """
+    if not setting("DELIVER_URL", ""):
+        return None
+    return delivery_queues()
+
+
+@cache
+def delivery_control() -> DeliveryControl | None:
+    """Pause, resume and the paced targets' queues, for the control plane."""
+    from .delivery_control import DeliveryControl
+
+    s = services()
+    if s.delivery_states is None:
+        return None
+    return DeliveryControl(
+        s.delivery_states, s.runs, s.queue, paced_queues, notifier=optional_notifier()
+    )
 
 
 @cache
@@ -257,10 +336,13 @@ def admin() -> Admin:
         secret_backend=s.secret_backend,
         egress=s.egress,
         signature_failures=s.signature_failures,
+        source_shapes=s.source_shapes,
         stuck_after_s=reconciler().horizon_s,
     )
     bulk = redriver() if s.redrive_jobs is not None else None  # tests may build without
-    return Admin(stores, intake(), site(), listeners(), redriver=bulk)
+    return Admin(
+        stores, intake(), site(), listeners(), redriver=bulk, delivery=delivery_control()
+    )
 
 
 @cache

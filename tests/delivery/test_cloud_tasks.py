@@ -312,3 +312,11 @@ def test_an_unreachable_service_is_retryable() -> None:
     finally:
         client.transport.close()
 
+
+
+def test_the_documents_rate_limit_maxima_are_cloud_tasks_own() -> None:
+    from mapper import cloud_tasks
+    from mapper.engine import config
+
+    assert config.MAX_TARGET_PER_SECOND == cloud_tasks.MAX_DISPATCHES_PER_SECOND
+    assert config.MAX_TARGET_CONCURRENT == cloud_tasks.MAX_CONCURRENT_DISPATCHES

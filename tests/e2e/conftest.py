@@ -158,12 +158,26 @@ class Platform:
         run_id: str,
         statuses: tuple[str, ...] = ("success", "error", "skipped", "dead_lettered"),
         timeout: float = 60,
+        sweep_every: float | None = None,
     ) -> dict[str, Any]:
+        """The run once its status is one of `statuses`.
+
+        With `sweep_every`, the reconciler sweeps at that interval meanwhile, as the
+        scheduled pull function does in the cloud: a run that is retried must not depend on
+        the emulator's redelivery alone, which can stop under load (docs/data-plane.md).
+        """
+        from mapper.services import reconciler
+
         deadline = time.monotonic() + timeout
+        swept = time.monotonic()
+        run = None
         while time.monotonic() < deadline:
             run = self.runs.get(run_id)
             if run and run["status"] in statuses:
                 return run
+            if sweep_every is not None and time.monotonic() - swept >= sweep_every:
+                reconciler().sweep()
+                swept = time.monotonic()
             time.sleep(0.2)
         raise AssertionError(f"run {run_id} still {run and run['status']} after {timeout}s")
 
@@ -195,6 +209,11 @@ def running_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platf
         # Tests send wrong tokens on purpose, all from 127.0.0.1 (schemathesis too, once per
         # operation): the sign-in limit would refuse them all. tests/e2e/test_team.py lowers it.
         "AUTH_FAILURE_LIMIT": "100000",
+        # Notification mail goes to the same aiosmtpd inbox (tests/e2e/test_notify.py).
+        "NOTIFY_SMTP_HOST": SINK_HOST,
+        "NOTIFY_SMTP_PORT": str(smtp_port),
+        "NOTIFY_SMTP_TLS": "none",
+        "NOTIFY_SMTP_FROM": "mapper@example.test",
     }
     server: LocalServer | None = None
     try:

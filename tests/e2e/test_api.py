@@ -27,6 +27,7 @@ ROUTES = [
     ("POST", "/api/integrations/x/preview/"),
     ("POST", "/api/integrations/x/test/"),
     ("GET", "/api/integrations/x/stats/"),
+    ("GET", "/api/integrations/x/source_schema/"),
     ("POST", "/api/integrations/x/validate/"),
     ("POST", "/api/preview/"),
     ("POST", "/api/validate/"),

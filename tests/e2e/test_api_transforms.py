@@ -40,5 +40,5 @@ def test_the_schema_the_ui_reads_offers_every_transform(platform: Platform) -> N
     offered = sorted(union["discriminator"]["mapping"])
     assert offered == sorted(
         ["uppercase", "lowercase", "trim", "substring", "replace", "default", "concat", "split",
-         "join", "number", "date", "lookup", "hash", "base64", "template", "custom"]
+         "join", "number", "date", "lookup", "hash", "base64", "template", "custom", "jsonata"]
     )

@@ -287,19 +287,7 @@ def wait_ticking(
     platform: Platform, run_id: str, timeout: float = 120, tick: float = 1
 ) -> dict[str, Any]:
     """Wait for the run to end, sweeping every `tick` s as the scheduled pull function does."""
-    from mapper.services import reconciler
-
-    deadline = time.monotonic() + timeout
-    swept = 0.0
-    while time.monotonic() < deadline:
-        run = platform.runs.get(run_id)
-        if run and run["status"] in ENDED:
-            return run
-        if time.monotonic() - swept >= tick:
-            reconciler().sweep()
-            swept = time.monotonic()
-        time.sleep(0.5)
-    raise AssertionError(f"run {run_id} still {run and run['status']} after {timeout}s")
+    return platform.wait(run_id, ENDED, timeout=timeout, sweep_every=tick)
 
 
 def test_always_failing_events_are_all_dead_lettered_in_time(platform: Platform) -> None:
@@ -361,3 +349,46 @@ def test_retry_after_is_waited_for(platform: Platform) -> None:
     assert run["status"] == "success" and run["attempts"] == 2
     first, second = platform.sink.received("/busy")
     assert second["at"] - first["at"] >= 2.9  # Retry-After, not the 1 s backoff
+
+
+def test_a_renamed_mapped_field_shows_as_missing_drift_in_the_source_schema(
+    platform: Platform,
+) -> None:
+    integration = http_integration(platform, "/drift")
+    for n in range(25):  # the sender renames order.email (which a mapping reads) after 5
+        order = {"id": n, "email": "a@x.test"} if n < 5 else {"id": n, "mail": "a@x.test"}
+        assert post(platform, integration, {"order": order}).status_code == 202
+    # The intake merges its sample at most every 10 s (its first payload at once): one more
+    # payload after that makes it write the other 24 and this one.
+    time.sleep(10.5)
+    assert post(platform, integration, {"order": {"id": 25, "mail": "a@x.test"}}).status_code == 202
+    reply = platform.api("GET", f"/api/integrations/{integration['id']}/source_schema/")
+    assert reply.status_code == 200, reply.text
+    shape = reply.json()
+    assert shape["payloads"] == 26
+    paths = {p["path"]: p["types"] for p in shape["paths"]}
+    assert paths == {"order": ["object"], "order.email": ["string"], "order.id": ["number"],
+                     "order.mail": ["string"]}
+    assert [(d["path"], d["kind"], d["mapped"]) for d in shape["drift"]] == [
+        ("order.email", "missing", True)
+    ]
+
+
+def test_same_dedupe_values_twice_run_once_and_the_second_names_the_first(
+    platform: Platform,
+) -> None:
+    integration = http_integration(
+        platform, "/dedupe",
+        source={"type": "webhook", "dedupe": {"paths": ["data.id"], "windowSeconds": 3600}},
+    )
+    event = {"data": {"id": "evt_1"}, "order": {}}
+    first = post(platform, integration, event, **{"webhook-id": "delivery-1"})
+    second = post(platform, integration, event, **{"webhook-id": "delivery-2"})
+    assert first.status_code == 202 and first.json()["status"] == "queued"
+    assert second.status_code == 202
+    assert second.json() == {"status": "duplicate", "runId": first.json()["runId"]}
+    assert platform.wait(first.json()["runId"])["status"] == "success"
+    time.sleep(1)  # nothing else arrives
+    assert len(platform.sink.received("/dedupe")) == 1
+    runs, _ = platform.runs.list(integration_id=integration["id"])
+    assert [r["id"] for r in runs] == [first.json()["runId"]]

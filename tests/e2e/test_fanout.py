@@ -47,7 +47,7 @@ def test_each_receiver_gets_the_event_once_though_one_failed_twice(
     integration = fan_out(platform, second, "/crm-steady", "/ops-flaky")
 
     run_id = platform.send(integration, {"order": {"id": 7}})
-    run = platform.wait(run_id, timeout=90)
+    run = platform.wait(run_id, timeout=120, sweep_every=2)
 
     assert run["status"] == "success", run.get("errorMessage")
     crm = platform.sink.received("/crm-steady")

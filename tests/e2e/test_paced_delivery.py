@@ -63,7 +63,7 @@ def test_queued_runs_are_sent_through_the_deliver_route_within_the_rate(
         "name": "paced",
         "source": {"type": "webhook"},
         "mappings": [{"source": "n", "target": "number"}],
-        "target": {"type": "http", "url": f"{platform.sink.url}/paced"},
+        "target": {"type": "http", "url": f"{platform.sink.url}/paced-by-the-queue"},
     })
     key = QueueKey(integration["id"], "target")
     queues.ensure(key, QueueConfig(per_second=5, max_concurrent=2))
@@ -72,7 +72,7 @@ def test_queued_runs_are_sent_through_the_deliver_route_within_the_rate(
     for request in runs:
         assert queues.enqueue(key, request.task()) == "added"
     time.sleep(1.0)
-    assert platform.sink.received("/paced") == []  # held while paused
+    assert platform.sink.received("/paced-by-the-queue") == []  # held while paused
     assert queues.held(key) == 10
 
     started = time.monotonic()
@@ -81,7 +81,7 @@ def test_queued_runs_are_sent_through_the_deliver_route_within_the_rate(
 
     assert time.monotonic() - started >= (10 - 1) / 5 - 0.1  # 5 a second
     assert {run["status"] for run in done} == {"success"}
-    sent = platform.sink.received("/paced")
+    sent = platform.sink.received("/paced-by-the-queue")
     assert sorted(r["headers"]["Idempotency-Key"] for r in sent) == sorted(
         r.message.run_id for r in runs
     )

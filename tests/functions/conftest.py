@@ -25,10 +25,13 @@ from tests.fakes import (
     Clock,
     CountingSignatureFailures,
     FakeAuditStore,
+    FakeDedupeKeys,
+    FakeDeliveryStates,
     FakeIntegrations,
     FakeKeyStore,
     FakeQueue,
     FakeRuns,
+    FakeSourceShapes,
     PlainSecrets,
 )
 from tests.pipeline.support import HOOK, ScriptedTarget
@@ -36,7 +39,8 @@ from tests.pipeline.support import HOOK, ScriptedTarget
 ROOT = Path(__file__).resolve().parents[2]
 BUILDERS = ("services", "intake", "worker", "reconciler", "admin", "push_verifier",
             "pull_verifier", "pubsub_clients", "listeners", "puller", "access", "audit_log",
-            "deliverer", "deliver_verifier", "delivery_queues")
+            "deliverer", "deliver_verifier", "delivery_queues", "delivery_control",
+            "notifier")
 
 
 class Fakes:
@@ -54,6 +58,9 @@ class Fakes:
         self.failures = CountingSignatureFailures()
         self.keys = FakeKeyStore()
         self.audit = FakeAuditStore()
+        self.shapes = FakeSourceShapes()
+        self.dedupe = FakeDedupeKeys()
+        self.delivery_states = FakeDeliveryStates(self.clock)
 
     def services(self) -> Services:
         return Services(
@@ -69,6 +76,9 @@ class Fakes:
             signature_failures=self.failures,  # type: ignore[arg-type]
             keys=self.keys,  # type: ignore[arg-type]
             audit=self.audit,  # type: ignore[arg-type]
+            source_shapes=self.shapes,  # type: ignore[arg-type]
+            dedupe_keys=self.dedupe,  # type: ignore[arg-type]
+            delivery_states=self.delivery_states,  # type: ignore[arg-type]
         )
 
 
@@ -90,8 +100,11 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes]:
         from mapper.pipeline import Worker
 
         s = services_module.services()
+        from mapper.pipeline.pacing import DeliveryGate
+
+        gate = DeliveryGate(fakes.delivery_states, s.runs, clock=fakes.clock)
         return Worker(s.integrations, s.runs, s.plans, s.secrets, s.egress,
-                      targets=fakes.target.factory)
+                      targets=fakes.target.factory, gate=gate)
 
     monkeypatch.setattr(services_module, "worker", worker_with_scripted_target)
     yield fakes

@@ -26,8 +26,11 @@ def ack_deadline(timeout_seconds: int) -> int:
 
 def longest_delivery() -> float:
     """The longest lease the worker may take: the slowest HTTP target, or an email."""
-    http = SimpleNamespace(target=SimpleNamespace(timeout_seconds=MAX_HTTP_TIMEOUT_S))
-    email = SimpleNamespace(target=EmailTarget.model_construct())
+    def one(target: object) -> SimpleNamespace:  # an integration with a single route
+        return SimpleNamespace(routes=lambda: (SimpleNamespace(target=target),))
+
+    http = one(SimpleNamespace(timeout_seconds=MAX_HTTP_TIMEOUT_S))
+    email = one(EmailTarget.model_construct())
     return max(lease_seconds(http), lease_seconds(email))  # type: ignore[arg-type]
 
 

@@ -262,3 +262,37 @@ def test_failed_sign_ins_expire_through_a_ttl_policy_on_the_collection_the_store
     collection = inspect.signature(SignInFailureStore).parameters["collection"].default
     assert (ttl["collection"], ttl["field"]) == (collection, "expireAt")
     assert ttl["ttl_config"] == [{}] and ttl["index_config"] == [{}]
+
+
+def test_notification_windows_expire() -> None:
+    import inspect
+
+    from mapper.store.notify import NotifyWindowStore
+
+    ttl = load().resource("google_firestore_field", "notify_windows_ttl").body
+    collection = inspect.signature(NotifyWindowStore).parameters["collection"].default
+    assert (ttl["collection"], ttl["field"]) == (collection, "expireAt")
+    assert ttl["ttl_config"] == [{}] and ttl["index_config"] == [{}]
+
+
+def test_dedupe_keys_expire_through_a_ttl_policy_on_the_collection_the_store_writes() -> None:
+    import inspect
+
+    from mapper.store.shapes import DedupeKeyStore
+
+    ttl = load().resource("google_firestore_field", "dedupe_keys_ttl").body
+    collection = inspect.signature(DedupeKeyStore).parameters["collection"].default
+    assert (ttl["collection"], ttl["field"]) == (collection, "expireAt")
+    assert ttl["ttl_config"] == [{}] and ttl["index_config"] == [{}]
+
+
+def test_source_shape_paths_are_not_indexed_in_the_collection_the_store_writes() -> None:
+    import inspect
+
+    from mapper.store.shapes import SourceShapeStore
+
+    exempt = load().resource("google_firestore_field", "source_shapes_unindexed").body
+    collection = inspect.signature(SourceShapeStore).parameters["collection"].default
+    assert exempt["collection"] == collection and exempt["index_config"] == [{}]
+    listed = {p.strip().strip('"') for p in exempt["for_each"][7:-2].split(",") if p.strip()}
+    assert listed == set(indexes.SHAPE_INDEX_EXEMPTIONS)

@@ -48,7 +48,8 @@ PROJECT_WIDE = {
     # Pub/Sub's IAM conditions cannot test a name, and users name their topics (infra/iam.tf).
     SUBSCRIPTIONS_ROLE: "the api manages users' subscriptions, made at run time on their topics",
     # Cloud Tasks' IAM conditions cannot test a name, and queues are made at run time.
-    "roles/cloudtasks.enqueuer": "the worker adds tasks to delivery queues made at run time",
+    "roles/cloudtasks.enqueuer": "the worker and deliver add tasks to delivery queues made at "
+    "run time",
     DELIVERY_QUEUES_ROLE: "the api manages delivery queues, made at run time (infra/iam.tf)",
 }
 # Roles that reach secrets must be narrowed to the integration secrets by a condition.
@@ -206,7 +207,7 @@ def test_only_the_functions_creating_delivery_tasks_may_act_as_their_invoker() -
     creating = holders("roles/cloudtasks.enqueuer", "project") | holders(
         DELIVERY_QUEUES_ROLE, "project"
     )
-    assert acting == creating == {"worker", "api"}
+    assert acting == creating == {"worker", "api", "deliver"}
     told = functions_of(settings["DELIVER_INVOKER_SERVICE_ACCOUNT"])
     assert acting <= told and "deliver" in told  # deliver checks that tokens name it
     for name in ("DELIVER_URL", "CLOUD_TASKS_LOCATION"):
@@ -340,3 +341,15 @@ def test_builds_hold_what_cloud_functions_documents() -> None:
     writer = load().resource("google_artifact_registry_repository_iam_member", "build").body
     assert writer["role"] == "roles/artifactregistry.writer"
     assert writer["repository"] == Expr("google_artifact_registry_repository.functions.name")
+
+
+def test_the_functions_that_notify_read_the_notify_keys() -> None:
+    # mapper.notify signs with the integration's notify key (a mapper-* secret): every
+    # function that ends runs dead_lettered reads it (docs/delivery.md, "Notifications").
+    readers = holders("roles/secretmanager.secretAccessor", "project")
+    assert {"worker", "deliver", "dead_letter"} <= readers
+    assert all(
+        g["condition"] == "integration_secrets"
+        for g in grants().values()
+        if g["function"] == "dead_letter" and g["role"] == "roles/secretmanager.secretAccessor"
+    )

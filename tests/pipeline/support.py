@@ -9,15 +9,19 @@ from typing import Any
 from mapper.engine.plan import PlanCache
 from mapper.errors import RetryableTargetError, TargetError
 from mapper.pipeline import Intake, Integrations, Reconciler, Worker
+from mapper.pipeline.shape import ShapeRecorder
 from mapper.targets import Delivery
 from mapper.targets.egress import EgressPolicy
 from tests.fakes import (
     Clock,
     CountingSignatureFailures,
+    FakeDedupeKeys,
     FakeIntegrations,
     FakeQueue,
     FakeRuns,
+    FakeSourceShapes,
     PlainSecrets,
+    RecordingNotifier,
     from_the_topic,
 )
 
@@ -77,6 +81,10 @@ class Pipeline:
     worker: Worker
     reconciler: Reconciler
     failures: CountingSignatureFailures
+    notifier: RecordingNotifier
+    shapes: FakeSourceShapes = field(default_factory=FakeSourceShapes)
+    dedupe: FakeDedupeKeys = field(default_factory=FakeDedupeKeys)
+    drift: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
 
     def deliver_all(self) -> list[str]:
         """Process every published message once, in order; their statuses (errors raised)."""
@@ -97,16 +105,24 @@ def build(
     target = ScriptedTarget()
     cache = Integrations(integrations, ttl_s=5.0, clock=clock)
     failures = CountingSignatureFailures()
+    notifier = RecordingNotifier()
+    shapes, dedupe, drift = FakeSourceShapes(), FakeDedupeKeys(), []
+    recorder = ShapeRecorder(
+        shapes, clock=clock, on_drift=lambda i, found: drift.append((str(i.id), found))
+    )
     intake = Intake(
         cache, runs, queue, PlainSecrets(secrets), max_body_bytes=max_body, clock=clock,
-        signature_failures=failures,
+        signature_failures=failures, dedupe_keys=dedupe, shapes=recorder,
     )
     worker = Worker(
         cache, runs, PlanCache(4), PlainSecrets(secrets), EgressPolicy(), clock=clock,
-        targets=target.factory, queue=queue,
+        targets=target.factory, queue=queue, notifier=notifier,
     )
     reconciler = Reconciler(runs, queue, horizon_s=900, max_republishes=3, clock=clock)
-    return Pipeline(clock, integrations, runs, queue, target, intake, worker, reconciler, failures)
+    return Pipeline(
+        clock, integrations, runs, queue, target, intake, worker, reconciler, failures, notifier,
+        shapes=shapes, dedupe=dedupe, drift=drift,
+    )
 
 
 def body(data: bytes) -> Callable[[int], bytes | None]:

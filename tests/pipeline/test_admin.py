@@ -147,3 +147,46 @@ def test_a_fan_out_is_created_with_its_targets_secrets_stored(setup) -> None:  #
     assert created["targets"][0]["auth"]["token"]["set"] is True
     ref = admin.get_integration(created["id"])["targets"][0]["auth"]["token"]["secret"]
     assert backend.resolve(ref) == "tok-a"
+
+
+def test_a_notify_url_gets_its_own_key_shown_once_unless_the_target_signs(  # noqa: ANN001
+    setup,
+) -> None:
+    p, admin, backend = setup
+    notify = {"url": "https://ops.example.com/hooks", "email": "ops@example.com"}
+    shown = admin.create_integration({**NEW, "notify": notify})
+    key = shown["newNotifySecret"]
+    assert key.startswith("whsec_")
+    assert shown["notify"]["secret"]["set"] is True and key not in str(shown["notify"])
+    stored = p.integrations.docs["id0"]
+    assert key not in str(stored)
+    assert backend.resolve(stored["notify"]["secret"]["secret"]) == key
+    again = admin.get_integration("id0")
+    assert "newNotifySecret" not in again and key not in str(again)
+
+    # Saved back as read: the key is kept, and not shown again.
+    kept = admin.replace_integration("id0", again)
+    assert "newNotifySecret" not in kept
+    assert kept["notify"]["secret"]["secret"] == again["notify"]["secret"]["secret"]
+
+    signing = {**NEW["target"], "signing": {}}
+    signed = admin.create_integration({**NEW, "target": signing, "notify": notify})
+    assert "newNotifySecret" not in signed and "secret" not in signed["notify"]
+    mailed = admin.create_integration({**NEW, "notify": {"email": "ops@example.com"}})
+    assert "newNotifySecret" not in mailed
+
+
+def test_notify_is_validated_at_the_edge(setup) -> None:  # noqa: ANN001
+    _, admin, _ = setup
+    with pytest.raises(ConfigError) as refused:
+        admin.create_integration(
+            {**NEW, "notify": {"url": "http://169.254.169.254/x", "email": "not an address"}}
+        )
+    paths = {p.path for p in refused.value.problems}
+    assert paths == {"notify.url", "notify.email"}
+    with pytest.raises(ConfigError):
+        admin.create_integration({**NEW, "notify": {}})
+    with pytest.raises(ConfigError):
+        admin.create_integration({**NEW, "notify": {"url": "https://me:pw@ops.example.com/"}})
+    with pytest.raises(ConfigError, match="placeholders"):
+        admin.create_integration({**NEW, "notify": {"url": "https://ops.example.com/{{id}}"}})

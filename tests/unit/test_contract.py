@@ -114,6 +114,8 @@ def test_the_secret_paths_are_the_contracts() -> None:
         *(("target", *path) for path in TARGET_SECRETS),
         # A fan-out's targets: the same fields in each item of the list.
         *(("targets", "*", *path) for path in TARGET_SECRETS),
+        # docs/delivery.md, "Notifications": the key signing notify POSTs
+        ("notify", "secret"),
     }
 
 
@@ -253,3 +255,14 @@ def test_a_route_without_its_operation_cannot_be_documented(monkeypatch) -> None
     monkeypatch.setattr(api_openapi, "URLS", Map([*rules, extra]))
     with pytest.raises(KeyError, match="cancel"):
         api_openapi.openapi()
+
+
+def test_notify_reaches_the_openapi_document() -> None:
+    from mapper.api_openapi import openapi
+
+    schemas = openapi()["components"]["schemas"]
+    integration = schemas["Integration"]["properties"]
+    assert "notify" in integration and integration["newNotifySecret"]["readOnly"] is True
+    notify = schemas["NotifyConfig"]["properties"]
+    assert {"url", "email", "secret"} <= set(notify)
+    assert any(branch.get("writeOnly") for branch in notify["secret"]["anyOf"])

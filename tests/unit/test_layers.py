@@ -90,11 +90,12 @@ FLOORS: list[tuple[str, dict[str, tuple[str, ...]]]] = [
     ("pipeline", {"pipeline": ("mapper.pipeline",)}),
     ("adapters", {"adapters": (
         "mapper.store", "mapper.queue", "mapper.group_commit", "mapper.firestore_writes",
-        "mapper.cloud_tasks",
+        "mapper.cloud_tasks", "mapper.notify",
     )}),
     ("control", {"control": (
         "mapper.pull", "mapper.redrive", "mapper.admin", "mapper.access", "mapper.keys",
         "mapper.audit", "mapper.http_edge", "mapper.api_schema", "mapper.api_openapi",
+        "mapper.delivery_control",
     )}),
     ("wiring", {"wiring": ("mapper.services",)}),
 ]

@@ -48,3 +48,16 @@ def test_a_taken_port_falls_back_to_a_free_one(catcher: MailCatcher) -> None:
         assert isinstance(port, int) and port != busy
         _send(port)
     assert len(_listed(catcher)) == 1
+
+
+def test_make_dev_points_notification_mail_at_the_catcher_unless_told_otherwise() -> None:
+    from local.dev import notify_smtp
+
+    assert notify_smtp("2525", {}) == {
+        "NOTIFY_SMTP_HOST": "127.0.0.1",
+        "NOTIFY_SMTP_PORT": "2525",
+        "NOTIFY_SMTP_TLS": "none",
+        "NOTIFY_SMTP_FROM": "mapper@localhost",
+    }
+    assert notify_smtp("2525", {"NOTIFY_SMTP_HOST": "smtp.example.com"}) == {}
+    assert notify_smtp("not started", {}) == {}  # _start_mail's reason, not a port

@@ -80,10 +80,16 @@ export const api = {
   runTests: (integrationId) => call('POST', `/api/integrations/${id(integrationId)}/run_tests/`),
   runTestsUnsaved: (integration) => call('POST', '/api/run_tests/', { integration }),
   deleteIntegration: (integrationId) => call('DELETE', `/api/integrations/${id(integrationId)}/`),
+  pauseDelivery: (integrationId, reason) =>
+    call('POST', `/api/integrations/${id(integrationId)}/pause_delivery/`, { reason }),
+  resumeDelivery: (integrationId) =>
+    call('POST', `/api/integrations/${id(integrationId)}/resume_delivery/`),
   toggleActive: (integrationId) =>
     call('POST', `/api/integrations/${id(integrationId)}/toggle_active/`),
   stats: (integrationId, since) =>
     call('GET', `/api/integrations/${id(integrationId)}/stats/?since=${encodeURIComponent(since)}`),
+  sourceSchema: (integrationId) =>
+    call('GET', `/api/integrations/${id(integrationId)}/source_schema/`),
   sendTest: (integrationId, payload) =>
     call('POST', `/api/integrations/${id(integrationId)}/test/`, { payload }),
   publishTest: (integrationId, payload) =>

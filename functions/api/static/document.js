@@ -12,11 +12,13 @@ import { TRANSFORMS } from './schema.js';
  * schema.js reads them, with their options, from the API's schema.
  */
 export const CONTRACT = {
-  "documentFields": ["name", "active", "source", "condition", "mappings", "target", "targets",
-    "sandbox", "retry", "samplePayload", "searchKeys", "tests", "orderingKey"],
+  "documentFields": ["name", "active", "source", "condition", "mappings", "jsonata", "target",
+    "targets", "sandbox", "retry", "circuitBreaker", "notify", "samplePayload", "searchKeys",
+    "tests", "orderingKey"],
   "serverFields": ["id", "version", "webhookPath", "webhookUrl", "pushPath", "pushEndpoint",
     "listenerActive", "managedSubscription", "lastPulledAt", "listenerError",
-    "signatureFailures", "newSigningSecret", "createdAt", "updatedAt"],
+    "signatureFailures", "newSigningSecret", "newNotifySecret", "delivery", "createdAt",
+    "updatedAt"],
   "secretPaths": [
     ["source", "signature", "secret"],
     ["source", "credentials"],
@@ -33,7 +35,8 @@ export const CONTRACT = {
     ["targets", "*", "auth", "clientSecret"],
     ["targets", "*", "signing", "secret"],
     ["targets", "*", "signing", "previousSecret"],
-    ["targets", "*", "smtpPassword"]
+    ["targets", "*", "smtpPassword"],
+    ["notify", "secret"]
   ],
   "mappingFields": ["target", "source", "transforms"],
   "sourceTypes": {
@@ -149,6 +152,7 @@ export function fingerprint(doc) {
   const copy = structuredClone(doc || {});
   for (const name of SERVER_FIELDS) delete copy[name];
   if (!copy.condition || !String(copy.condition).trim()) delete copy.condition;
+  if (typeof copy.jsonata === 'string' && !copy.jsonata.trim()) delete copy.jsonata;
   if (copy.samplePayload === null) delete copy.samplePayload;
   return JSON.stringify(clean(copy));
 }
@@ -158,6 +162,9 @@ export function documentToSave(doc, base) {
   const out = structuredClone(doc);
   for (const name of SERVER_FIELDS) delete out[name];
   if (!out.condition || !out.condition.trim()) delete out.condition;
+  // JSONata builds the whole output: the output fields set aside while it is on are not sent.
+  if (typeof out.jsonata === 'string' && out.jsonata.trim()) out.mappings = [];
+  else delete out.jsonata;
   if (out.target && out.target.headers && !Object.keys(out.target.headers).length) {
     delete out.target.headers;
   }
@@ -168,6 +175,11 @@ export function documentToSave(doc, base) {
   const signing = out.target && out.target.signing;
   if (signing && !signing.secret) delete signing.secret;
   if (signing && signing.previousSecret === '') delete signing.previousSecret;
+  // Notify: blank fields mean none, no field at all means no notifications.
+  if (out.notify) {
+    for (const name of ['url', 'email', 'secret']) if (!out.notify[name]) delete out.notify[name];
+    if (!out.notify.url && !out.notify.email) delete out.notify;
+  }
   if (base) out.version = base.version;
   return out;
 }

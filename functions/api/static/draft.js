@@ -152,9 +152,17 @@ export function createDraft({ base = null, doc, sampleText = '' }) {
     },
     /** A plain setting at a dotted path under source or target; undefined removes it. */
     setSetting(path, value) {
-      if (!/^((source|target)\.|orderingKey$)/.test(path)) throw new Error(`not a setting: ${path}`);
+      if (!/^((source|target|notify)\.|orderingKey$)/.test(path)) throw new Error(`not a setting: ${path}`);
       put(path, value);
       notify('setSetting', path);
+    },
+    /** A delivery setting group (target.rateLimit, retry, circuitBreaker); undefined removes it. */
+    setDeliveryGroup(path, value) {
+      if (!['target.rateLimit', 'retry', 'circuitBreaker'].includes(path)) {
+        throw new Error(`not a delivery setting: ${path}`);
+      }
+      put(path, value);
+      notify('setDeliveryGroup', path);
     },
     /** Several target settings at once (the local mail catcher's server, port and TLS). */
     useTargetSettings(settings) {
@@ -221,6 +229,15 @@ export function createDraft({ base = null, doc, sampleText = '' }) {
     setCondition(condition) {
       put('condition', condition);
       notify('setCondition', 'condition');
+    },
+    /** Build the output with a JSONata expression (on) or with output fields (off). */
+    useJsonata(on) {
+      put('jsonata', on ? (current.jsonata || '') : undefined);
+      notify('useJsonata', 'jsonata');
+    },
+    setJsonata(expression) {
+      put('jsonata', expression);
+      notify('setJsonata', 'jsonata');
     },
     /** A new output field at the end; returns its index. */
     addMapping({ source, target = '' } = {}) {

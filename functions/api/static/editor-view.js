@@ -26,6 +26,9 @@ export class EditorView {
     this.shown = null; // the step whose panel is showing
     this.title = el('h1', {});
     this.dirtyBadge = el('span', { class: 'badge changed', hidden: true }, 'Unsaved changes');
+    this.driftBadge = el('span', { class: 'drift-slot' });
+    // A saved integration's delivery: paused or not, held runs, Pause / Resume.
+    this.delivery = el('div', { class: 'delivery-head' });
     this.banners = el('div', { class: 'banners' });
     // A saved integration's last 24 hours and its refused signatures, above the steps.
     this.health = el('div', { class: 'health-box', 'aria-live': 'polite' });
@@ -62,7 +65,9 @@ export class EditorView {
     for (const [name] of STEPS) this.fillPanel(name, steps[name]);
     replace(this.main,
       el('p', { class: 'crumbs' }, el('a', { href: '#/integrations' }, '← Integrations')),
-      el('div', { class: 'page-head editor-head' }, this.title, this.dirtyBadge), this.health,
+      el('div', { class: 'page-head editor-head' }, this.title, this.dirtyBadge, this.driftBadge,
+        this.delivery),
+      this.health,
       this.banners, tablist, STEPS.map(([name]) => this.panels[name]));
     this.shown = null;
   }
@@ -158,12 +163,23 @@ export class EditorView {
   }
 
   /** The health box: the signature warning and the last 24 hours (either may be null). */
-  renderHealth(warning, line) {
-    replace(this.health, warning, line);
+  renderHealth(warning, line, shape = null) {
+    replace(this.health, warning, line, shape);
+  }
+
+  /** The source drift badge by the title (a path a mapping reads drifted), or none. */
+  showDrift(badge) {
+    replace(this.driftBadge, badge);
+  }
+
+  /** The delivery controls of a saved integration (delivery.js), or none. */
+  renderDelivery(controls) {
+    replace(this.delivery, controls);
   }
 
   clearHealth() {
     this.health.replaceChildren();
+    this.driftBadge.replaceChildren();
   }
 
   clearBanners() {

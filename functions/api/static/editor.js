@@ -8,12 +8,14 @@
 // offered only once Validate passes for the document exactly as it is.
 
 import { api, ApiError, waitForRun } from './api.js';
+import { deliveryControls } from './delivery.js';
 import { confirmDialog } from './dialog.js';
 import { blankDocument, documentToSave, fingerprint } from './document.js';
 import { notify } from './dom.js';
 import { createDraft } from './draft.js';
 import { EditorView, STEPS } from './editor-view.js';
 import { healthLine, signatureWarning } from './health.js';
+import { driftBadge, shapePanel } from './source-shape.js';
 import { createPreviewer } from './preview.js';
 import { configureStep } from './step-configure.js';
 import { mapStep } from './step-map.js';
@@ -30,7 +32,7 @@ const REDRAWS = {
     'setAuthType', 'setApiKeyPlace', 'replaceSecret', 'keepStoredSecret', 'useTargetSettings',
     'addTarget', 'removeTarget', 'setFanoutTargetType']),
   map: new Set(['addMapping', 'removeMapping', 'useSourcePath', 'addTransform', 'setTransformType',
-    'moveTransform', 'removeTransform']),
+    'moveTransform', 'removeTransform', 'useJsonata']),
 };
 
 let justSaved = null; // the id just created by the editor that navigated here, to greet it
@@ -149,6 +151,7 @@ class Editor {
       canDiscard: Boolean(dirty && (draft.base || loadDraft(state.key))),
       greeting: state.justSaved && !dirty,
       signingSecret: revealed && revealed.id === state.id ? revealed.secret : null,
+      notifySecret: revealed && revealed.id === state.id ? revealed.notifySecret : null,
       isPubsub: Boolean(draft.base && draft.base.source && draft.base.source.type === 'pubsub'),
     });
   }
@@ -158,15 +161,16 @@ class Editor {
       this.view.clearHealth();
       return;
     }
-    let stats = null;
-    try {
-      stats = await api.stats(this.state.id, new Date(Date.now() - DAY_MS).toISOString());
-    } catch {
+    const [stats, shape] = await Promise.all([
       // no stats: the line is left out, the warning still shown
-    }
+      api.stats(this.state.id, new Date(Date.now() - DAY_MS).toISOString()).catch(() => null),
+      // no shape yet (or not readable): no panel
+      api.sourceSchema(this.state.id).catch(() => null),
+    ]);
     if (this.disposed) return;
     this.view.renderHealth(signatureWarning(this.state.signatureFailures),
-      stats ? healthLine(stats) : null);
+      stats ? healthLine(stats) : null, shapePanel(shape));
+    this.view.showDrift(driftBadge(shape));
   }
 
   // --- steps ---------------------------------------------------------------------------
@@ -217,6 +221,7 @@ class Editor {
     state.problems = { preview: [], validate: [] };
     state.justSaved = justSaved !== null && justSaved === state.id;
     this.build();
+    view.renderDelivery(base ? deliveryControls(base) : null);
     if (stored && base) view.showRestored(stored, base);
     if (stored && stored.droppedSecrets && stored.droppedSecrets.length) {
       view.showDroppedSecrets(stored.droppedSecrets);
@@ -330,8 +335,10 @@ class Editor {
 
   onSaved(answer, wasNew) {
     // The new key is in this answer only; the draft (and so localStorage) never holds it.
-    const { newSigningSecret, ...saved } = answer;
-    revealed = newSigningSecret ? { id: saved.id, secret: newSigningSecret } : null;
+    const { newSigningSecret, newNotifySecret, ...saved } = answer;
+    revealed = newSigningSecret || newNotifySecret
+      ? { id: saved.id, secret: newSigningSecret || null, notifySecret: newNotifySecret || null }
+      : null;
     clearTimeout(this.draftTimer);
     discardDraft(this.state.key);
     if (wasNew) {

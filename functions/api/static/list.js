@@ -1,6 +1,7 @@
 // The integrations list: what each one connects, whether it is on, how it has been doing.
 
 import { api } from './api.js';
+import { deliveryControls } from './delivery.js';
 import { confirmDialog } from './dialog.js';
 import { dig, secretPlaces, SERVER_FIELDS } from './document.js';
 import {
@@ -8,6 +9,7 @@ import {
 } from './dom.js';
 import { inFlightText, summary } from './health.js';
 import { can, ifCan, REASON } from './signin.js';
+import { driftBadge } from './source-shape.js';
 import {
   discardDraft, listDrafts, loadDraft, newDraftKey, saveDraft,
 } from './stored-drafts.js';
@@ -106,16 +108,21 @@ export function renderList(main, query = new URLSearchParams()) {
   let running = 0;
   const pump = () => {
     while (!stopped && running < STATS_AT_ONCE && waiting.length) {
-      const [id, done] = waiting.shift();
+      const [load, done] = waiting.shift();
       running += 1;
-      api.stats(id, new Date(Date.now() - DAY_MS).toISOString())
+      load()
         .then((found) => { if (!stopped) done(found); })
         .catch(() => {}) // no stats: the cells keep their dashes
         .finally(() => { running -= 1; pump(); });
     }
   };
   const queueStats = (id, done) => {
-    waiting.push([id, done]);
+    waiting.push([() => api.stats(id, new Date(Date.now() - DAY_MS).toISOString()), done]);
+    pump();
+  };
+  // Drift on a path a mapping reads: a badge by the name (docs/mapping.md).
+  const queueShape = (id, done) => {
+    waiting.push([() => api.sourceSchema(id), done]);
     pump();
   };
 
@@ -149,13 +156,15 @@ export function renderList(main, query = new URLSearchParams()) {
       toggle.disabled = false;
     });
     const stats = statsCells(null);
+    const name = el('th', { scope: 'row' },
+      el('a', { href: `#/integrations/${encodeURIComponent(doc.id)}/configure` }, doc.name),
+      loadDraft(doc.id) ? el('span', { class: 'badge changed' }, 'unsaved changes') : null);
     const tr = el('tr', { 'data-id': doc.id },
-      el('th', { scope: 'row' },
-        el('a', { href: `#/integrations/${encodeURIComponent(doc.id)}/configure` }, doc.name),
-        loadDraft(doc.id) ? el('span', { class: 'badge changed' }, 'unsaved changes') : null),
+      name,
       el('td', {}, describeSource(doc.source)),
       el('td', {}, doc.targets ? `${doc.targets.length} targets` : describeTarget(doc.target)),
       el('td', {}, toggle),
+      el('td', {}, deliveryControls(doc)),
       stats,
       el('td', { class: 'actions' },
         el('a', { class: 'button quiet', href: `#/integrations/${encodeURIComponent(doc.id)}/configure`,
@@ -186,6 +195,10 @@ export function renderList(main, query = new URLSearchParams()) {
     queueStats(doc.id, (found) => {
       const cells = statsCells(found);
       stats.forEach((cell, i) => cell.replaceWith(cells[i]));
+    });
+    queueShape(doc.id, (shape) => {
+      const badge = driftBadge(shape);
+      if (badge) name.append(badge);
     });
     return tr;
   };
@@ -230,8 +243,8 @@ export function renderList(main, query = new URLSearchParams()) {
         replace(results, el('table', { class: 'table integrations' },
           el('caption', { class: 'visually-hidden' }, 'Integrations'),
           el('thead', {}, el('tr', {},
-            ['Name', 'Source', 'Target', 'Active', 'Last run', 'Success (24 h)', 'In flight',
-              'Actions']
+            ['Name', 'Source', 'Target', 'Active', 'Delivery', 'Last run', 'Success (24 h)',
+              'In flight', 'Actions']
               .map((name) => el('th', { scope: 'col' }, name)))),
           tbody));
       }

@@ -7,7 +7,8 @@ import { el, jsonBlock, replace } from './dom.js';
 // Only the condition and mappings matter to a preview, and the API takes a partial
 // document (no name, source or target), so it works before step 1 is finished.
 function previewDocument(doc) {
-  const out = { mappings: doc.mappings || [] };
+  const jsonata = typeof doc.jsonata === 'string' && doc.jsonata.trim() ? doc.jsonata : null;
+  const out = jsonata ? { jsonata } : { mappings: doc.mappings || [] };
   const schema = doc.target && doc.target.schema;
   // The receiver's schema goes with it: the preview lists where the output breaks it.
   if (schema) out.target = { type: 'http', url: 'https://preview.invalid/', schema };

@@ -23,7 +23,7 @@ export function findField(root, path) {
 export function stepOf(path) {
   const head = (path || '').split(/[.[]/)[0];
   if (['name', 'source', 'target', 'active'].includes(head)) return 'configure';
-  if (['condition', 'mappings', 'samplePayload'].includes(head)) return 'map';
+  if (['condition', 'mappings', 'jsonata', 'samplePayload'].includes(head)) return 'map';
   if (head === 'tests') return 'test';
   return 'save';
 }

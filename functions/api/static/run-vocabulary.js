@@ -10,7 +10,7 @@
  */
 export const RUN_VOCABULARY = {
   "statuses": ["queued", "delivering", "success", "error", "skipped", "partial", "retrying",
-    "dead_lettered"],
+    "dead_lettered", "held"],
   "terminal": ["success", "error", "skipped", "partial", "dead_lettered"],
   "redrivable": ["dead_lettered", "error", "partial"],
   "sourceKinds": ["webhook", "pubsub-push", "pubsub-pull", "test", "replay"]

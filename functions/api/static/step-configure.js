@@ -498,6 +498,85 @@ function bodyField(ctx) {
   });
 }
 
+/**
+ * A group of numbers set together (target.rateLimit, retry, circuitBreaker): the group is
+ * set once any of its fields holds a value, and removed when all are emptied.
+ */
+function numberGroup(ctx, path, fields) {
+  const current = dig(ctx.draft.doc, keys(path)) || {};
+  const inputs = fields.map(([name, label, placeholder, hint]) => {
+    const input = el('input', {
+      type: 'text', inputmode: 'numeric', autocomplete: 'off', spellcheck: 'false', placeholder,
+      value: current[name] === undefined || current[name] === null ? '' : String(current[name]),
+    });
+    input.dataset.name = name;
+    return field(label, input, { hint, path: `${path}.${name}` });
+  });
+  const sync = () => {
+    const value = {};
+    for (const box of inputs) {
+      const input = box.querySelector('input');
+      const number = asNumber(input.value);
+      if (number !== undefined) value[input.dataset.name] = number;
+    }
+    ctx.draft.setDeliveryGroup(path, Object.keys(value).length ? value : undefined);
+  };
+  for (const box of inputs) box.querySelector('input').addEventListener('input', sync);
+  return inputs;
+}
+
+/** Pace, retries and the circuit breaker (docs/delivery.md). */
+function deliverySettings(ctx) {
+  // A fan-out's targets are not paced (their rateLimit is refused on save).
+  const { target } = ctx.draft.doc;
+  const paced = target && target.type === 'http'
+    ? el('fieldset', { class: 'rate-limit' }, el('legend', {}, 'Rate limit (optional)'),
+      numberGroup(ctx, 'target.rateLimit', [
+        ['perSecond', 'Requests a second', 'none', 'At most this many in any second (up to 500); '
+          + 'more wait in the target\'s queue, none is dropped.'],
+        ['maxConcurrent', 'At once', '5000', 'At most this many requests in flight.'],
+      ]))
+    : null;
+  return el('section', { class: 'card', 'aria-labelledby': 'delivery-title' },
+    el('h2', { id: 'delivery-title' }, 'Delivery'),
+    paced,
+    el('fieldset', { class: 'retry' }, el('legend', {}, 'Retries (optional)'),
+      numberGroup(ctx, 'retry', [
+        ['maxAttempts', 'Attempts in all', '10', 'Then the run is dead_lettered.'],
+        ['initialBackoffSeconds', 'First wait (seconds)', '10', 'Doubles after each failure.'],
+        ['maxBackoffSeconds', 'Longest wait (seconds)', '600', 'Retry-After is honoured up to this.'],
+        ['maxAgeSeconds', 'Give up after (seconds)', '604800', 'Counted from when the event arrived.'],
+      ])),
+    el('fieldset', { class: 'circuit' }, el('legend', {}, 'Circuit breaker (optional)'),
+      numberGroup(ctx, 'circuitBreaker', [
+        ['consecutiveFailures', 'Pause after failures in a row', 'off',
+          'Delivery pauses itself (by circuit) until resumed; new runs are held.'],
+      ])));
+}
+
+/**
+ * Where operational events go (a run dead-lettered, delivery paused or resumed): a signed
+ * POST, an email, or both; at most one of each kind a minute. Blank fields mean none.
+ */
+function notifyCard(ctx) {
+  const stored = dig(ctx.draft.base, ['notify', 'secret']);
+  return el('section', { class: 'card', 'aria-labelledby': 'notify-title' },
+    el('h2', { id: 'notify-title' }, 'Notify'),
+    el('p', { class: 'hint' },
+      'Operational events: a run dead-lettered, delivery paused or resumed. At most one of '
+      + 'each kind a minute; the next one counts those held back.'),
+    el('div', { class: 'grid-2' },
+      textField(ctx, 'Notify URL', 'notify.url',
+        { optional: true, type: 'url', placeholder: 'https://ops.example.com/hooks' }),
+      textField(ctx, 'Notify email', 'notify.email',
+        { optional: true, type: 'email', placeholder: 'ops@example.com' })),
+    el('p', { class: 'hint' }, isSecretRef(stored)
+      ? [el('span', { class: 'badge set' }, 'key set'),
+        ' POSTs are signed with Standard Webhooks headers; the whsec_ key was shown once.']
+      : 'POSTs are signed with Standard Webhooks headers: the target\'s signing key when it '
+        + 'signs, else a key the platform makes on save and shows once.'));
+}
+
 /** The whole step, built from the draft. */
 export function configureStep(ctx) {
   const { doc } = ctx.draft;
@@ -529,5 +608,7 @@ export function configureStep(ctx) {
         hint: 'A path into the payload: events with the same value there are sent in the '
           + 'order they arrived, and a failing one holds back the later ones of its value.',
       })),
-    el('div', { class: 'grid-2 align-start' }, source, target));
+    el('div', { class: 'grid-2 align-start' }, source, target),
+    deliverySettings(ctx),
+    notifyCard(ctx));
 }

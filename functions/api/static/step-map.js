@@ -61,8 +61,10 @@ export function mapStep(ctx, previewPanel) {
 
   // --- the output fields ------------------------------------------------------------------
 
+  let drawMode = () => {};
   const redraw = () => {
     replace(list, draft.doc.mappings.map((mapping, i) => mappingRow(mapping, i)));
+    drawMode();
     ctx.applyProblems();
   };
   /** Focus the control named `focusKey` (data-focus, else data-path) in this step. */
@@ -268,6 +270,29 @@ export function mapStep(ctx, previewPanel) {
     hint: 'A JavaScript expression of data, attributes and headers; when falsy the message is skipped.',
     onInput: (text) => draft.setCondition(text),
   });
+  // The output from output fields, or from one JSONata expression of the payload.
+  const jsonata = codeEditor({
+    label: 'JSONata expression',
+    value: draft.doc.jsonata || '',
+    path: 'jsonata',
+    minRows: 4,
+    placeholder: '{"id": data.object.id, "total": $sum(items.amount) / 100}',
+    hint: 'A JSONata 2.x expression of the payload; its result is the output. $data is the payload too.',
+    onInput: (text) => draft.setJsonata(text),
+  });
+  const modeName = 'output-mode';
+  const modeChoice = (value, text) => {
+    const input = el('input', { type: 'radio', name: modeName, value, 'data-focus': `mode.${value}` });
+    input.addEventListener('change', () => {
+      if (input.checked) draft.useJsonata(value === 'jsonata');
+    });
+    return el('label', { class: 'choice' }, input, ` ${text}`);
+  };
+  const mode = el('fieldset', { class: 'output-mode' },
+    el('legend', {}, 'Build the output with'),
+    modeChoice('fields', 'Output fields'),
+    modeChoice('jsonata', 'JSONata'));
+  const jsonataBox = el('div', { class: 'card-flat', 'data-path': 'jsonata-box' }, jsonata.root);
   const newZone = el('div', { class: 'drop-new', 'aria-hidden': 'true' },
     'Drop a field here to add an output field');
   newZone.addEventListener('dragover', (event) => {
@@ -283,8 +308,7 @@ export function mapStep(ctx, previewPanel) {
     addMapping(event.dataTransfer.getData(PATH_TYPE));
   });
 
-  const mappingColumn = el('section', { class: 'col col-mappings', 'aria-labelledby': 'mappings-title' },
-    el('div', { class: 'card-flat', 'data-path': 'condition-box' }, condition.root),
+  const fieldsBox = el('div', { class: 'output-fields' },
     el('h2', { id: 'mappings-title' }, 'Output fields'),
     el('p', { class: 'hint' }, 'Each output field takes a value from the sample and passes it ',
       'through its transforms, left to right. With no output fields the payload is sent unchanged.'),
@@ -293,6 +317,18 @@ export function mapStep(ctx, previewPanel) {
     newZone,
     el('button', { type: 'button', class: 'quiet', 'data-focus': 'mappings.add',
       onclick: () => addMapping(null) }, 'Add output field'));
+  const mappingColumn = el('section', { class: 'col col-mappings', 'aria-labelledby': 'mappings-title' },
+    el('div', { class: 'card-flat', 'data-path': 'condition-box' }, condition.root),
+    mode,
+    jsonataBox,
+    fieldsBox);
+  // Which of the two builds the output: drawn again when the choice changes.
+  drawMode = () => {
+    const on = typeof draft.doc.jsonata === 'string';
+    for (const input of mode.querySelectorAll('input')) input.checked = (input.value === 'jsonata') === on;
+    jsonataBox.hidden = !on;
+    fieldsBox.hidden = on;
+  };
 
   redraw();
   drawTree();

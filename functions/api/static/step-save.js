@@ -54,7 +54,8 @@ export class SaveView {
   /**
    * Draw the step for `state`: {id, base, dirty, validation ({fingerprint, valid, problems,
    * error}), fresh (valid for the document as it is), stale (made for another document),
-   * canDiscard, greeting (just saved), signingSecret (a key made on save, or null),
+   * canDiscard, greeting (just saved), signingSecret and notifySecret (keys made on save,
+   * or null),
    * isPubsub}.
    */
   render(state) {
@@ -104,7 +105,7 @@ export class SaveView {
     }
   }
 
-  tryItCard({ base, dirty, greeting, signingSecret, isPubsub }) {
+  tryItCard({ base, dirty, greeting, signingSecret, notifySecret, isPubsub }) {
     return el('section', { class: 'card', 'aria-labelledby': 'try-title' },
       el('h2', { id: 'try-title' }, 'Try it for real'),
       greeting ? el('p', { class: 'ok-text' }, '✓ Saved.') : null,
@@ -113,6 +114,13 @@ export class SaveView {
           copyable('New signing key', signingSecret, {
             hint: 'Give it to the receiver to verify the webhook-signature header. It is shown '
               + 'this once: it is not kept in the browser and the API never shows it again.',
+          }))
+        : null,
+      greeting && notifySecret
+        ? el('div', { class: 'banner', role: 'status', 'data-reveal': 'notify' },
+          copyable('New notify key', notifySecret, {
+            hint: 'It signs the notifications POSTed to your notify URL (webhook-signature). '
+              + 'Shown this once, like the signing key.',
           }))
         : null,
       dirty

@@ -33,6 +33,7 @@ from .paths import WILDCARD, parse_path
 from .transforms import kinds as transform_kinds
 from .transforms.concat import Concat
 from .transforms.custom import MAX_CODE_CHARS, Custom
+from .transforms.jsonata import Jsonata
 
 # Limits a user can set per integration; docs/limits.md names them all.
 DEFAULT_JS_TIMEOUT_MS = 100
@@ -52,12 +53,23 @@ MAX_BACKOFF_S = 3600
 DEFAULT_MAX_AGE_S = 604_800  # 7 days: how long Pub/Sub keeps a message it could not deliver
 MAX_AGE_S = 604_800
 MAX_RATE_PER_SECOND = 10_000  # source.rateLimit.perSecond
+MAX_DEDUPE_PATHS = 5  # source.dedupe.paths
+MAX_DEDUPE_WINDOW_S = 604_800  # source.dedupe.windowSeconds: 7 days
+# target.rateLimit: Cloud Tasks' own maxima per queue (cloud_tasks.py holds the same; a test
+# holds them equal).
+MAX_TARGET_PER_SECOND = 500
+MAX_TARGET_CONCURRENT = 5000
+# circuitBreaker.consecutiveFailures
+MAX_CONSECUTIVE_FAILURES = 10_000
 MAX_TARGETS = 10  # targets: a fan-out's receivers
 MAX_TARGET_NAME_CHARS = 63
 # The name of an integration's single `target`: it keys its delivery as a fan-out's names do.
 SINGLE_TARGET_NAME = "target"
 
-__all__ = ["MAX_CODE_CHARS", "Concat", "Custom"]  # re-exported: the engine checks for them
+__all__ = ["MAX_CODE_CHARS", "SANDBOX_ONLY", "Concat", "Custom", "Jsonata"]  # for the engine
+
+# Transforms with no Python side: from the first of them on, a chain runs in the sandbox.
+SANDBOX_ONLY = (Custom, Jsonata)
 
 
 # --- secrets ------------------------------------------------------------------------------
@@ -154,6 +166,34 @@ class RateLimit(_Model):
     )
 
 
+def _dedupe_path(value: Any) -> Any:
+    # Like a search key: one value read from the payload, so no [*].
+    try:
+        steps = parse_path(value)
+    except PathError as exc:
+        raise PydanticCustomError("dedupe_path", "{reason}", {"reason": str(exc)}) from None
+    if WILDCARD in steps:
+        raise PydanticCustomError("dedupe_path", "a dedupe path reads one value: no [*]")
+    return value
+
+
+class Dedupe(_Model):
+    """Events whose values at `paths` were seen within `windowSeconds` are not run again."""
+
+    paths: list[Annotated[StrictStr, AfterValidator(_dedupe_path)]] = Field(
+        min_length=1,
+        max_length=MAX_DEDUPE_PATHS,
+        description=f"1 to {MAX_DEDUPE_PATHS} paths into the payload (e.g. data.id) whose "
+        "values together name the event; an event missing one of them is never a duplicate.",
+    )
+    window_seconds: StrictInt = Field(
+        ge=1,
+        le=MAX_DEDUPE_WINDOW_S,
+        description="Seconds after the first event during which one with the same values "
+        f"answers duplicate and is not run (1 to {MAX_DEDUPE_WINDOW_S}, 7 days).",
+    )
+
+
 class WebhookSource(_Model):
     """Payloads POSTed to the integration's webhookUrl."""
 
@@ -163,6 +203,9 @@ class WebhookSource(_Model):
     )
     rate_limit: RateLimit | None = Field(
         default=None, description="Optional: answer 429 past this many requests a second."
+    )
+    dedupe: Dedupe | None = Field(
+        default=None, description="Optional: answer duplicate to an event already seen."
     )
 
 
@@ -196,6 +239,10 @@ class PubSubSource(_Model):
         default=None,
         description="Push mode only: answer 429 past this many deliveries a second "
         "(Pub/Sub delivers them again later).",
+    )
+    dedupe: Dedupe | None = Field(
+        default=None,
+        description="Optional: acknowledge an event already seen without running it again.",
     )
 
 
@@ -352,6 +399,25 @@ def _no_credentials_in_url(value: str) -> str:
     return value
 
 
+class TargetRateLimit(_Model):
+    """How hard the receiver may be pressed, across every instance (docs/delivery.md)."""
+
+    per_second: StrictInt | StrictFloat = Field(
+        gt=0,
+        le=MAX_TARGET_PER_SECOND,
+        allow_inf_nan=False,
+        description=f"At most this many requests in any second (more than 0, at most "
+        f"{MAX_TARGET_PER_SECOND}); events beyond it wait, none is refused or dropped.",
+    )
+    max_concurrent: StrictInt = Field(
+        default=MAX_TARGET_CONCURRENT,
+        ge=1,
+        le=MAX_TARGET_CONCURRENT,
+        description=f"At most this many requests in flight at once (1 to "
+        f"{MAX_TARGET_CONCURRENT}).",
+    )
+
+
 class HttpTarget(_Model):
     """An HTTP request per message."""
 
@@ -381,6 +447,11 @@ class HttpTarget(_Model):
     )
     signing: SigningConfig | None = Field(
         default=None, description="Sign every request with Standard Webhooks headers."
+    )
+    rate_limit: TargetRateLimit | None = Field(
+        default=None,
+        description="Optional: pace delivery through the target's own queue (perSecond, "
+        "maxConcurrent).",
     )
     receiver_schema: dict[str, Any] | None = Field(
         default=None,
@@ -564,6 +635,68 @@ class RetryPolicy(_Model):
         return self
 
 
+class CircuitBreaker(_Model):
+    """Pause delivery by itself after this many failed attempts in a row."""
+
+    consecutive_failures: StrictInt = Field(
+        ge=1,
+        le=MAX_CONSECUTIVE_FAILURES,
+        description="Failed attempts in a row (any run of the integration; a success resets "
+        "the count) after which delivery is paused with by: circuit, until resumed.",
+    )
+
+
+# A plain `local@domain` address: dot-atom local part (without braces, which the email
+# sender reads as placeholders), dot-separated DNS labels.
+_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`|~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`|~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+    r"[A-Za-z0-9])?)+"
+)
+MAX_EMAIL_CHARS = 254
+
+
+def _plain_address(value: str) -> str:
+    if not _ADDRESS.fullmatch(value):
+        raise PydanticCustomError("email_address", "must be one plain address: name@example.com")
+    return value
+
+
+def _http_url(value: str) -> str:
+    if urlsplit(value).scheme not in {"http", "https"}:
+        raise PydanticCustomError("url_scheme", "must be an http:// or https:// URL")
+    if "{{" in value:
+        # The target's URL may be templated from the output; a notification has none.
+        raise PydanticCustomError("url_template", "must not hold {{path}} placeholders")
+    return value
+
+
+class NotifyConfig(_Model):
+    """Operational events (delivery paused or resumed, a run dead-lettered, source drift)."""
+
+    url: Annotated[
+        StrictStr, AfterValidator(_http_url), AfterValidator(_no_credentials_in_url)
+    ] | None = Field(
+        default=None,
+        max_length=2048,
+        description="POST each event here, signed with Standard Webhooks headers.",
+    )
+    email: Annotated[StrictStr, AfterValidator(_plain_address)] | None = Field(
+        default=None, max_length=MAX_EMAIL_CHARS, description="Mail each event to this address."
+    )
+    secret: Secret | None = Field(
+        default=None,
+        description="The whsec_ key signing the POSTs when the target does not sign; "
+        "generated by the platform when omitted." + _SECRET_NOTE,
+    )
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> NotifyConfig:
+        if self.url is None and self.email is None:
+            raise PydanticCustomError("notify_nowhere", "needs a url, an email or both")
+        return self
+
+
 def _server(description: str) -> Any:
     """A field the server sets: accepted on write (a read can be sent back) and ignored."""
     return Field(default=None, description=description, json_schema_extra=SERVER_OWNED)
@@ -634,6 +767,15 @@ class Integration(_Model):
         max_length=MAX_MAPPINGS,
         description="How the output is built; empty: the payload passes through unchanged.",
     )
+    jsonata: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CODE_CHARS,
+        title="JSONata expression",
+        description="Instead of mappings: a JSONata 2.x expression of the payload whose "
+        "result is the output (`$data` is the payload too).",
+        json_schema_extra={"x-control": "code"},
+    )
     target: Target | None = Field(
         default=None, description="Where the output goes: HTTP or email (or give targets)."
     )
@@ -651,6 +793,16 @@ class Integration(_Model):
         default=None,
         description="How failed deliveries are retried; absent: the platform's settings "
         "(the defaults shown).",
+    )
+    circuit_breaker: CircuitBreaker | None = Field(
+        default=None,
+        description="Optional: pause delivery by itself after that many failed attempts in "
+        "a row.",
+    )
+    notify: NotifyConfig | None = Field(
+        default=None,
+        description="Where operational events go (at most one a minute per type): a signed "
+        "POST, an email, or both.",
     )
     sample_payload: Any = Field(
         default=None, description="A payload to try the integration with (test, preview)."
@@ -706,6 +858,14 @@ class Integration(_Model):
         "The HTTP target's new whsec_ signing key, shown once: in the answer that created "
         "or rotated it, never again; read-only."
     )
+    delivery: dict[str, Any] | None = _server(
+        "Whether delivery is paused: state (active or paused), reason, since, by (user or "
+        "circuit), held (runs waiting for resume), consecutiveFailures; read-only."
+    )
+    new_notify_secret: StrictStr | None = _server(
+        "The whsec_ key signing notify POSTs, shown once: in the answer that generated it, "
+        "never again; read-only."
+    )
     created_at: StrictStr | None = _server("When it was created (ISO-8601); read-only.")
     updated_at: StrictStr | None = _server("When it last changed (ISO-8601); read-only.")
 
@@ -753,6 +913,16 @@ class Integration(_Model):
             )
             for i, t in enumerate(self.targets)
         )
+
+    @model_validator(mode="after")
+    def _jsonata_or_mappings(self) -> Integration:
+        if self.jsonata is not None and self.mappings:
+            raise PydanticCustomError(
+                "jsonata_or_mappings",
+                "give jsonata or mappings, not both: the expression builds the whole output",
+                {"at": "jsonata"},
+            )
+        return self
 
 
 # --- parsing ------------------------------------------------------------------------------

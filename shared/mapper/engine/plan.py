@@ -88,10 +88,17 @@ class Plan:
         if condition is not None and not condition.strip():
             condition = None
         self._sandbox: Sandbox | None = None
-        if condition is not None or chains:
+        # `jsonata` on the integration: the expression's result is the whole output.
+        self._jsonata = integration.jsonata
+        if condition is not None or chains or self._jsonata is not None:
             limits = integration.sandbox
             self._sandbox = Sandbox(
-                {"condition": condition, "chains": chains, "limits": output_limits()},
+                {
+                    "condition": condition,
+                    "chains": chains,
+                    "jsonata": self._jsonata,
+                    "limits": output_limits(),
+                },
                 limits.timeout_ms,
                 limits.memory_mb,
             )
@@ -104,7 +111,7 @@ class Plan:
         get = compile_getter(source_steps) if source_steps else _none
         transforms = list(mapping.transforms)
         first_custom = next(
-            (k for k, t in enumerate(transforms) if isinstance(t, cfg.Custom)), None
+            (k for k, t in enumerate(transforms) if isinstance(t, cfg.SANDBOX_ONLY)), None
         )
         python_part = transforms if first_custom is None else transforms[:first_custom]
         js_chain = None
@@ -211,6 +218,9 @@ class Plan:
             if verdict is not None and verdict.skipped:
                 yield Outcome(skipped=True, transform_ms=per_message_ms)
                 continue
+            if verdict is not None and self._jsonata is not None:
+                yield Outcome(output=(verdict.values or [None])[0], transform_ms=per_message_ms)
+                continue
             if verdict is not None:
                 for mapping, value in zip(self._js_mappings, verdict.values or [], strict=True):
                     values[mapping.index] = value
@@ -264,8 +274,10 @@ def routed(integration: cfg.Integration, route: cfg.Route | None) -> cfg.Integra
     """The integration as one fan-out target sees it: with that target's condition, mappings."""
     if route is None or not route.own:
         return integration
+    # A target's own mappings replace the integration's `jsonata` as they replace its mappings.
+    jsonata = None if route.mappings else integration.jsonata
     return integration.model_copy(
-        update={"condition": route.condition, "mappings": list(route.mappings)}
+        update={"condition": route.condition, "mappings": list(route.mappings), "jsonata": jsonata}
     )
 
 

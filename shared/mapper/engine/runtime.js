@@ -30,6 +30,15 @@
     reporting: "none",            // nothing to print to
   });
 
+  // JSONata (vendor/jsonata.min.js, fetched like SES), when the spec uses it: sandbox.py
+  // puts its UMD build in the placeholder as a function of `Promise` and returns
+  // module.exports. It is loaded here, after lockdown, so it runs on the frozen
+  // intrinsics like user code: it needs none changed (each of its modules is strict
+  // code, so a write to a frozen intrinsic would throw, and none does). Its evaluator is
+  // async: it is handed the Promise intrinsic before the global name is removed below.
+  const JSONATA = __JSONATA__;
+  const jsonata = JSONATA === null ? null : harden(JSONATA(Promise));
+
   // Hidden intrinsics this SES version does not know of, so left unfrozen by lockdown:
   // V8's Intl.Segmenter results. tests/security/test_sandbox_realm.py walks the realm for
   // any other shared object left unfrozen.
@@ -206,6 +215,9 @@
   const chains = spec.chains.map((chain) => ({
     depth: chain.depth,
     steps: chain.steps.map((t) => {
+      if (t.type === "jsonata") {
+        return { kind: "jsonata", where: t.where, fn: compileJsonata(t.where, t.expression) };
+      }
       if (t.type === "custom") {
         return { kind: "custom", where: t.where,
                  fn: compile(t.where, ["value", "data", "attributes", "headers"], t.code) };
@@ -213,6 +225,36 @@
       return { kind: t.type, where: t.where, fn: BUILTINS[t.type](t), concatIndex: t.concatIndex };
     }),
   }));
+
+  // A JSONata error carries a code (S0203, T2002, ...), a position in the expression (the
+  // character after the token it stopped at) and a message: kept apart for the host.
+  class JsonataFailure {
+    constructor(e) {
+      this.message = typeof e.message === "string" ? e.message : describe(e);
+      this.code = typeof e.code === "string" ? e.code : null;
+      this.position = typeof e.position === "number" ? e.position : null;
+    }
+  }
+  function compileJsonata(where, expression) {
+    try {
+      return jsonata(expression);
+    } catch (e) {
+      const f = new JsonataFailure(e);
+      compileErrors.push({ where: where, message: f.message, code: f.code, position: f.position });
+      return null;
+    }
+  }
+  async function evaluateJsonata(compiled, input, msg) {
+    if (compiled === null) throw new BuiltinFailure("the expression does not compile");
+    let v;
+    try {
+      v = await compiled.evaluate(input, { data: msg.d, attributes: msg.a, headers: msg.h });
+    } catch (e) {
+      throw e !== null && typeof e === "object" && "code" in e ? new JsonataFailure(e) : e;
+    }
+    return normalise(v);
+  }
+  const topJsonata = spec.jsonata === null ? null : compileJsonata("jsonata", spec.jsonata);
 
   function normalise(v) {
     // What JSON can carry: undefined -> null, functions and symbols -> null.
@@ -241,6 +283,34 @@
     return overLeaves(value, chain.depth);
   }
 
+  // The same chain with JSONata steps, awaited one value at a time, in order.
+  async function runChainAsync(chain, value, concatArgs, msg) {
+    const apply = async (v) => {
+      for (const step of chain.steps) {
+        state.where = step.where;
+        if (step.kind === "jsonata") {
+          v = await evaluateJsonata(step.fn, v, msg);
+          state.where = step.where;
+        } else if (step.kind === "custom") {
+          v = normalise(step.fn.call(undefined, v, msg.d, msg.a, msg.h));
+        } else if (step.kind === "concat") {
+          v = step.fn(v, msg.d, concatArgs[step.concatIndex]);
+        } else {
+          v = step.fn(v, msg.d);
+        }
+      }
+      return v;
+    };
+    const overLeaves = async (v, depth) => {
+      if (depth === 0) return apply(v);
+      if (!Array.isArray(v)) return v;
+      const out = [];
+      for (const x of v) out.push(await overLeaves(x, depth - 1));
+      return out;
+    };
+    return overLeaves(value, chain.depth);
+  }
+
   function deepFreeze(v) {
     if (v !== null && typeof v === "object" && !Object.isFrozen(v)) {
       Object.freeze(v);
@@ -249,32 +319,74 @@
     return v;
   }
 
-  function runOne(msg) {
+  // One message: begin (freeze, condition), the chains' values, finish (JSON, output
+  // limit); any failure becomes the message's error. runOne is the synchronous path;
+  // runOneAsync the one for a spec with JSONata, whose evaluate returns a promise.
+  function begin(msg) {
     state.where = "";
     state.left = limits.message;
+    deepFreeze(msg.d); deepFreeze(msg.a); deepFreeze(msg.h);
+    if (condition !== null) {
+      state.where = "condition";
+      if (!condition.call(undefined, msg.d, msg.a, msg.h)) return { s: 1 };
+    }
+    return null;
+  }
+
+  // Each chain's value as JSON here, so that a value JSON cannot carry fails inside
+  // the try, and values past the output limit fail naming the chain that passed it.
+  function finish(values) {
+    const out = [];
+    let size = 2;
+    for (let k = 0; k < values.length; k++) {
+      const json = JSON.stringify(values[k]);
+      out.push(json === undefined ? "null" : json);
+      size += out[k].length + 1;
+      if (size > limits.message) {
+        throw new OutputFailure("the returned values would pass the output limit of " +
+          grouped(limits.message) + " characters per message");
+      }
+    }
+    return { j: "[" + out.join(",") + "]" };
+  }
+
+  function failure(e) {
+    if (e instanceof OutputFailure) return { e: state.where, m: e.message, k: "output" };
+    if (e instanceof JsonataFailure) {
+      return { e: state.where, m: e.message, k: "jsonata", c: e.code, p: e.position };
+    }
+    return { e: state.where, m: describe(e) };
+  }
+
+  function runOne(msg) {
     try {
-      deepFreeze(msg.d); deepFreeze(msg.a); deepFreeze(msg.h);
-      if (condition !== null) {
-        state.where = "condition";
-        if (!condition.call(undefined, msg.d, msg.a, msg.h)) return { s: 1 };
-      }
-      // Each chain's value as JSON here, so that a value JSON cannot carry fails inside
-      // the try, and values past the output limit fail naming the chain that passed it.
-      const out = [];
-      let size = 2;
+      const skipped = begin(msg);
+      if (skipped !== null) return skipped;
+      const values = [];
       for (let k = 0; k < chains.length; k++) {
-        const json = JSON.stringify(runChain(chains[k], msg.v[k], msg.c[k], msg));
-        out.push(json === undefined ? "null" : json);
-        size += out[k].length + 1;
-        if (size > limits.message) {
-          throw new OutputFailure("the returned values would pass the output limit of " +
-            grouped(limits.message) + " characters per message");
-        }
+        values.push(runChain(chains[k], msg.v[k], msg.c[k], msg));
       }
-      return { j: "[" + out.join(",") + "]" };
+      return finish(values);
     } catch (e) {
-      if (e instanceof OutputFailure) return { e: state.where, m: e.message, k: "output" };
-      return { e: state.where, m: describe(e) };
+      return failure(e);
+    }
+  }
+
+  async function runOneAsync(msg) {
+    try {
+      const skipped = begin(msg);
+      if (skipped !== null) return skipped;
+      const values = [];
+      if (spec.jsonata !== null) {
+        state.where = "jsonata";
+        values.push(await evaluateJsonata(topJsonata, msg.d, msg));
+      }
+      for (let k = 0; k < chains.length; k++) {
+        values.push(await runChainAsync(chains[k], msg.v[k], msg.c[k], msg));
+      }
+      return finish(values);
+    } catch (e) {
+      return failure(e);
     }
   }
 
@@ -285,6 +397,26 @@
     return JSON.stringify(results);
   }
 
+  // With JSONata: start the batch, one message after another. Its promise jobs run when
+  // this call's script ends, still inside the same call and its time limit (V8 runs the
+  // microtask queue before the call returns); __collect, the next call, reads the results.
+  const pending = { results: null };
+  function start(batchJson) {
+    const batch = JSON.parse(batchJson);
+    const results = [];
+    pending.results = null;
+    (async () => {
+      for (const msg of batch) results.push(await runOneAsync(msg));
+      pending.results = results;
+    })();
+    return batch.length;
+  }
+  function collect() {
+    const results = pending.results;
+    pending.results = null;
+    return results === null ? null : JSON.stringify(results);
+  }
+
   // No code from strings once the user's functions are compiled: then the sandbox's
   // scan of the user's source for async syntax (mapper/sandbox.py) cannot be dodged.
   // (lockdown already made every function prototype's `constructor` throw.)
@@ -293,6 +425,8 @@
   globalThis.Function = noCodeFromStrings;
 
   Object.defineProperty(globalThis, "__run", { value: run });
+  Object.defineProperty(globalThis, "__start", { value: start });
+  Object.defineProperty(globalThis, "__collect", { value: collect });
   Object.defineProperty(globalThis, "__where", { value: () => state.where });
   Object.defineProperty(globalThis, "__compileErrors", { value: () => JSON.stringify(compileErrors) });
   // The rest of the global object: the host's console, our functions, the global itself.

@@ -23,6 +23,7 @@ from importlib import resources
 from typing import Any
 
 from ..errors import (
+    JsonataError,
     OutputTooLarge,
     SandboxError,
     SandboxMemoryError,
@@ -58,6 +59,22 @@ def _fetched(name: str) -> str:
 
 
 _SES_JS = _fetched(SES_FILE)
+# JSONata 2.x, the reference implementation (docs/mapping.md, "JSONata"), fetched the same
+# way; put into runtime.js only for a spec that uses it, as a function of the Promise
+# intrinsic returning the UMD build's module.exports.
+JSONATA_FILE = "jsonata.min.js"
+_JSONATA_FACTORY = (
+    "(function (Promise) {\nconst module = { exports: {} }; const exports = module.exports;\n"
+    + _fetched(JSONATA_FILE)
+    + "\n;return module.exports;\n})"
+)
+
+
+def uses_jsonata(spec: dict[str, Any]) -> bool:
+    """Whether a spec holds a JSONata expression (the integration's, or a transform's)."""
+    return spec.get("jsonata") is not None or any(
+        step.get("type") == "jsonata" for chain in spec["chains"] for step in chain["steps"]
+    )
 
 
 @dataclass(frozen=True)
@@ -115,7 +132,11 @@ class Sandbox:
 
     def __init__(self, spec: dict[str, Any], timeout_ms: int, memory_mb: int) -> None:
         spec_json = json.dumps(spec)
-        self._source = _SES_JS + "\n;\n" + _RUNTIME_JS.replace("__SPEC__", spec_json)
+        # Evaluation is async with JSONata: two calls per batch (`__start`, `__collect`).
+        self._async = uses_jsonata(spec)
+        # JSONata first: the spec (the user's text) must never meet a placeholder.
+        runtime = _RUNTIME_JS.replace("__JSONATA__", _JSONATA_FACTORY if self._async else "null")
+        self._source = _SES_JS + "\n;\n" + runtime.replace("__SPEC__", spec_json)
         self._timeout_s = timeout_ms / 1000
         self._timeout_ms = timeout_ms
         self._memory_bytes = memory_mb * 1024 * 1024
@@ -132,11 +153,17 @@ class Sandbox:
         self._may_defer = any(word in spec_json for word in ("async", "await", "import"))
 
     def compile_errors(self) -> list[tuple[str, str]]:
-        """Every condition or custom transform that does not parse: (where, message)."""
+        """Every condition, custom transform or JSONata expression that does not parse:
+        (where, message), a JSONata message naming its code and position."""
         with self._lock:
             ctx = self._context()
             errors = json.loads(ctx.eval("__compileErrors()"))
-        return [(e["where"], e["message"]) for e in errors]
+        return [
+            (e["where"], JsonataError("", e["message"], e["code"], e["position"]).detail)
+            if "position" in e
+            else (e["where"], e["message"])
+            for e in errors
+        ]
 
     def run_batch(self, messages: list[dict[str, Any]]) -> list[JsOutcome]:
         """Run the program over messages (each {d, a, h, v, c}); one outcome per message."""
@@ -225,9 +252,12 @@ class Sandbox:
         # than parsing the same data as JavaScript source.
         literal = json.dumps("[" + ",".join(encoded) + "]")
         try:
-            raw = ctx.eval(
-                f"__run({literal})", timeout_sec=timeout_s, max_memory=self._memory_bytes
-            )
+            if self._async:
+                raw = self._run_async(ctx, literal, timeout_s)
+            else:
+                raw = ctx.eval(
+                    f"__run({literal})", timeout_sec=timeout_s, max_memory=self._memory_bytes
+                )
         except JsTimeout:
             where = self._where_after_failure()
             self._discard()
@@ -247,6 +277,17 @@ class Sandbox:
         if self._may_defer:
             self._probe_for_deferred_work(timeout_s)
         return [_outcome(r) for r in json.loads(raw)]
+
+    def _run_async(self, ctx: JsProcess, literal: str, timeout_s: float) -> str:
+        # The promise jobs of `__start` run before its call returns, under its limits;
+        # results still missing after it mean work that waits on nothing that can come.
+        started = time.monotonic()
+        ctx.eval(f"__start({literal})", timeout_sec=timeout_s, max_memory=self._memory_bytes)
+        left = max(timeout_s - (time.monotonic() - started), 0.05)
+        raw = ctx.eval("__collect()", timeout_sec=left, max_memory=self._memory_bytes)
+        if not isinstance(raw, str):
+            raise JsFailure("the JSONata evaluation did not finish within its call")
+        return raw
 
     def _probe_for_deferred_work(self, timeout_s: float) -> None:
         # Async functions queue promise jobs that V8 runs after our call has returned;
@@ -320,6 +361,8 @@ def _outcome(raw: dict[str, Any]) -> JsOutcome:
     if "s" in raw:
         return JsOutcome(skipped=True)
     if "e" in raw:
+        if raw.get("k") == "jsonata":
+            return JsOutcome(error=JsonataError(raw["e"], raw["m"], raw.get("c"), raw.get("p")))
         kind = OutputTooLarge if raw.get("k") == "output" else SandboxError
         return JsOutcome(error=kind(raw["e"], raw["m"]))
     try:
@@ -403,6 +446,52 @@ def syntax_errors(items: list[tuple[str, str]]) -> list[JsSyntaxError | None]:
     for i, where in zip(failed, located, strict=True):
         out[i] = where or JsSyntaxError(str(verdicts[i]))
     return out
+
+
+_JSONATA_CHECK_JS = """(function (jsonata) {
+  return (items) => JSON.stringify(items.map((x) => {
+    try { jsonata(x); return null; }
+    catch (e) { return { message: String(e && e.message), code: e && e.code,
+                         position: e && e.position }; }
+  }));
+})(%s(Promise))"""
+
+
+def jsonata_syntax_errors(expressions: list[str]) -> list[JsonataError | None]:
+    """For each JSONata expression: why it does not compile (code, position), or None.
+
+    JSONata's own parser, the one the sandbox compiles with, in the checker's isolate
+    (parsing runs nothing of the expression).
+    """
+    if not expressions:
+        return []
+    from py_mini_racer import JSTimeoutException
+
+    global _checker
+    with _checker_lock:
+        try:
+            if _checker is None:
+                from py_mini_racer import MiniRacer
+
+                init_v8()
+                _checker = MiniRacer()
+                _checker.eval(f"globalThis.__check = {_CHECK_JS}")
+            if not _checker.eval("typeof globalThis.__jsonataCheck === 'function'"):
+                _checker.eval(f"globalThis.__jsonataCheck = {_JSONATA_CHECK_JS % _JSONATA_FACTORY}")
+            raw = _checker.eval(
+                f"__jsonataCheck({json.dumps(expressions)})",
+                timeout_sec=_CHECK_TIMEOUT_S,
+                max_memory=_CHECK_MEMORY_BYTES,
+            )
+        except JSTimeoutException:
+            _checker.close()
+            _checker = None
+            late = f"could not be checked within {_CHECK_TIMEOUT_S:g} s"
+            return [JsonataError("", late, None, None)] * len(expressions)
+    return [
+        None if v is None else JsonataError("", v["message"], v.get("code"), v.get("position"))
+        for v in json.loads(raw)
+    ]
 
 
 @atexit.register

@@ -25,7 +25,7 @@ from .cases import case_problems
 from .paths import WILDCARD, compile_setter, parse_path, wildcard_count
 from .receiver_schema import schema_problems
 from .reserved import PlatformPubSub
-from .sandbox import syntax_errors
+from .sandbox import jsonata_syntax_errors, syntax_errors
 
 
 def validate(doc: Any, allow: Iterable[str] | None = None) -> cfg.Integration:
@@ -88,6 +88,7 @@ def _check(doc: Any, allow: Iterable[str] | None) -> tuple[cfg.Integration | Non
         receiver_schema_problems(doc),
         case_problems(doc),
         javascript_problems(doc, skip=taken),
+        jsonata_problems(doc, skip=taken),
     ):
         problems.extend(p for p in more if p.path not in taken)
     return integration, problems
@@ -141,7 +142,8 @@ def receiver_schema_problems(doc: dict[str, Any]) -> list[Problem]:
 def target_problems(
     doc: dict[str, Any], allow: Iterable[addresses.IPNetwork] = ()
 ) -> list[Problem]:
-    """Target URLs and hosts a message could never be sent to (scheme, host, port, address)."""
+    """Target and notify URLs and hosts nothing could ever be sent to (scheme, host, port,
+    address)."""
     places = [("target", _get(doc, "target"))]
     places += [(f"targets[{i}]", t) for i, t in _items(_get(doc, "targets"))]
     checks: list[tuple[str, Any, Callable[..., str | None]]] = []
@@ -158,6 +160,8 @@ def target_problems(
         elif _get(target, "type") == "email":
             host = _get(target, "smtpServer")
             checks.append((f"{here}.smtpServer", host, addresses.host_problem))
+    notify_url = _get(_get(doc, "notify"), "url")
+    checks.append(("notify.url", notify_url, addresses.url_problem))  # sent like a target
     allow = tuple(allow)
     problems = []
     for path, value, check in checks:
@@ -225,6 +229,28 @@ def javascript_problems(
     return [
         Problem(path, str(error))
         for (path, _, _), error in zip(items, errors, strict=True)
+        if error is not None
+    ]
+
+
+def jsonata_problems(
+    doc: dict[str, Any], skip: set[str] | frozenset[str] = frozenset()
+) -> list[Problem]:
+    """JSONata expressions (the integration's, transforms') that do not compile."""
+    items: list[tuple[str, str]] = []  # (path, expression)
+    expression = _get(doc, "jsonata")
+    if isinstance(expression, str) and expression:
+        items.append(("jsonata", expression))
+    for i, mapping in _items(_get(doc, "mappings")):
+        for k, transform in _items(_get(mapping, "transforms")):
+            expression = _get(transform, "expression")
+            if _get(transform, "type") == "jsonata" and isinstance(expression, str) and expression:
+                items.append((f"mappings[{i}].transforms[{k}].expression", expression))
+    items = [item for item in items if item[0] not in skip]
+    errors = jsonata_syntax_errors([expression for _, expression in items])
+    return [
+        Problem(path, error.detail)
+        for (path, _), error in zip(items, errors, strict=True)
         if error is not None
     ]
 

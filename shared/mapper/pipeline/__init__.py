@@ -5,6 +5,8 @@
     integrations.py   typed integrations from a short per-instance cache
     intake.py         every source's request -> a queued run, or a recorded refusal
     rate_limit.py     source.rateLimit: a token bucket per integration and instance
+    dedupe.py         source.dedupe: the first event with some values holds them for a window
+    shape.py          the source shape: accepted payloads folded, sampled, drift found
     worker.py         a queued run -> claim -> condition, mapping, target -> outcome
     deliver.py        a delivery queue's task (run, target) -> the worker's send and record
     reconcile.py      runs in flight too long -> published again, or ended with a reason

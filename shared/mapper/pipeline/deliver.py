@@ -9,70 +9,42 @@ task and says which target. docs/delivery.md tells which integrations take which
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
-from ..errors import MapperError
-from .ports import DeliveryTask, RunLog
-from .runs import QueuedMessage, RunStatus
+from ..errors import DeliveryQueueError, MapperError
+from ..timestamps import epoch_seconds
+from .pacing import DEFAULT_TARGET, TargetedRun, TaskBodyError, queue_key, task_number
+from .ports import DeliveryQueue, DeliveryStates, RunLog
+from .runs import RunStatus
 from .worker import Worker
+
+__all__ = ["DEFAULT_TARGET", "Deliverer", "TargetedRun", "TaskBodyError"]
 
 log = logging.getLogger("mapper.deliver")
 
-# The name of an integration's single `target` (a fan-out's targets carry their own).
-DEFAULT_TARGET = "target"
-
-
-class TaskBodyError(MapperError):
-    """A delivery task's body is not a run for a target; it would fail the same every time."""
-
-    code = "invalid_task"
-
-
-@dataclass(frozen=True)
-class TargetedRun:
-    """What one delivery task asks: send the run of `message` to the target `target`."""
-
-    message: QueuedMessage
-    target: str = DEFAULT_TARGET
-
-    def to_dict(self) -> dict[str, Any]:
-        """The task's JSON body: the internal message and the target's name."""
-        return {**self.message.to_dict(), "target": self.target}
-
-    @classmethod
-    def from_body(cls, body: bytes) -> TargetedRun:
-        """The request in a task's body, or `TaskBodyError` saying what is wrong."""
-        try:
-            data = json.loads(body)
-            if not isinstance(data, dict):
-                raise TypeError("the body is not a JSON object")
-            target = data.get("target", DEFAULT_TARGET)
-            if not isinstance(target, str) or not target:
-                raise TypeError("target is not a name")
-            return cls(QueuedMessage.from_dict(data), target)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise TaskBodyError(f"not a delivery task: {exc!r}") from None
-
-    def task(self, *, not_before: float | None = None, resend: int = 0) -> DeliveryTask:
-        """The `DeliveryTask` that queues this request (named by run and target)."""
-        return DeliveryTask(
-            run_id=self.message.run_id,
-            target=self.target,
-            body=self.to_dict(),
-            not_before=not_before,
-            resend=resend,
-        )
-
 
 class Deliverer:
-    """Sends one run to one target and records it; raises what the queue should retry."""
+    """Sends one run to one target and records it; raises what the queue should retry.
 
-    def __init__(self, worker: Worker, runs: RunLog) -> None:
+    Retries on the paced path are the platform's, as on the fast path: a failed attempt
+    records the run `retrying` with its `nextAttemptAt` (the backoff, or the receiver's
+    Retry-After), and the next attempt is a new task scheduled at that time, named from the
+    run's attempts; this task then ends (200). The queue's own retries (with the
+    integration's `retry` settings) only cover a dispatch that never reached a verdict.
+    """
+
+    def __init__(
+        self,
+        worker: Worker,
+        runs: RunLog,
+        queues: Callable[[], DeliveryQueue | None] = lambda: None,
+        states: DeliveryStates | None = None,
+    ) -> None:
         self._worker = worker
         self._runs = runs
+        self._queues = queues
+        self._states = states
 
     def deliver(self, body: bytes) -> str:
         """The run's status after this attempt; a retryable `MapperError` to be sent again."""
@@ -85,4 +57,27 @@ class Deliverer:
             return self._runs.end_unless_leased(
                 request.message.run_id, RunStatus.ERROR, {"errorMessage": reason}
             )
-        return self._worker.process(request.message)
+        try:
+            return self._worker.process(request.message, dispatched=True)
+        except MapperError as exc:
+            if exc.retryable and self._scheduled_again(request):
+                return RunStatus.RETRYING
+            raise
+
+    def _scheduled_again(self, request: TargetedRun) -> bool:
+        """Queue the run's next attempt at its `nextAttemptAt`; False if it has none."""
+        queues = self._queues()
+        run = self._runs.get(request.message.run_id) or {}
+        when = run.get("nextAttemptAt")
+        if queues is None or run.get("status") != RunStatus.RETRYING or not when:
+            return False
+        state = (self._states.get(request.message.integration_id) if self._states else None)
+        number = task_number(int(run.get("attempts") or 0), int((state or {}).get("resumes") or 0))
+        task = request.task(not_before=epoch_seconds(str(when)), resend=number)
+        try:
+            queues.enqueue(queue_key(request.message.integration_id, state), task)
+        except DeliveryQueueError as exc:
+            # The queue retries this task instead; the reconciler publishes the due retry.
+            log.warning("run %s: next attempt not queued: %s", request.message.run_id, exc)
+            return False
+        return True

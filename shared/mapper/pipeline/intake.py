@@ -3,7 +3,8 @@
 `receive_webhook`, `receive_push` and `receive_pulled` hold the whole sequence every
 source follows: find the integration, refuse it when paused or past its rate limit, bound
 the size, check who
-sent it, parse, then record and queue, or record why not. They return a `Receipt`, which
+sent it, parse, answer a `source.dedupe` duplicate, then record and queue (folding the
+payload into the source shape), or record why not. They return a `Receipt`, which
 the HTTP functions map to their answer (`mapper.http_edge`) and the pull runner to an
 acknowledgement; nothing here knows HTTP.
 
@@ -30,12 +31,14 @@ from ..redact import redact_headers
 from ..sources.push import EnvelopeError, decode_push_envelope
 from ..sources.webhook import body_key, delivery_key, verify_signature
 from ..targets.base import SecretResolver
+from .dedupe import Deduper
 from .integrations import Integrations
 from .ordering import ordering_key
-from .ports import MessageQueue, RunLog, SignatureFailures, TokenVerifier
+from .ports import DedupeKeys, MessageQueue, RunLog, SignatureFailures, TokenVerifier
 from .rate_limit import RateLimiter
 from .runs import QueuedMessage, RunStatus, SourceKind, run_id_for
 from .search import search_values
+from .shape import ShapeRecorder
 
 log = logging.getLogger("mapper.intake")
 
@@ -51,6 +54,7 @@ ReceiptStatus = Literal[
     "unauthenticated",  # signature or OIDC token missing or wrong; counted, not recorded whole
     "invalid",  # not JSON, or not an envelope; recorded with the raw body
     "rate_limited",  # past source.rateLimit: the sender should retry after `retry_after` s
+    "duplicate",  # source.dedupe: the same values within the window; `run_id` is the first's
 ]
 
 
@@ -87,6 +91,8 @@ class Intake:
         push_verifier: TokenVerifier | None = None,
         signature_failures: SignatureFailures | None = None,
         clock: Callable[[], float] = time.time,
+        dedupe_keys: DedupeKeys | None = None,
+        shapes: ShapeRecorder | None = None,
     ) -> None:
         self._integrations = integrations
         self._runs = runs
@@ -97,6 +103,8 @@ class Intake:
         self._signature_failures = signature_failures
         self._clock = clock
         self._rates = RateLimiter(clock)  # source.rateLimit, per instance
+        self._dedupe = Deduper(dedupe_keys, clock)  # source.dedupe
+        self._shapes = shapes  # the source shape, folded per instance (mapper.pipeline.shape)
         # Recording a run and publishing its message at the same time: see `accept`.
         self._side = ThreadPoolExecutor(max_workers=8, thread_name_prefix="intake")
 
@@ -135,13 +143,19 @@ class Intake:
         elif key is not None:
             digest = body_key(body)  # a squatted key must not drop the real event (`accept`)
         run_id = run_id_for(_id(integration), key)
+        held = self._dedupe.claim(integration, data, run_id)
+        if held is not None and held.first_run_id != run_id:
+            return Receipt("duplicate", held.first_run_id, duplicate=True)
         queue = functools.partial(
             self.accept, integration, data, source_kind=kind, headers=plain_headers,
             deduplicate=key is not None, body_digest=digest,
         )
-        duplicate = not queue(run_id=run_id)
+        with self._dedupe.released_on_failure(held, run_id):
+            duplicate = not queue(run_id=run_id)
         if duplicate and digest is not None:
             run_id, duplicate = self._rekeyed(queue, run_id, digest)
+        if not duplicate:
+            self._observe(integration, data)
         return Receipt(RunStatus.QUEUED, run_id, duplicate=duplicate)
 
     def receive_push(
@@ -250,7 +264,11 @@ class Intake:
         data = self._parse(integration, kind, raw, "message data", run_id=run_id)
         if isinstance(data, _Refused):
             return data.receipt
-        return self._record(integration, data, kind, run_id, attributes=dict(attributes))
+        held = self._dedupe.claim(integration, data, run_id)
+        if held is not None and held.first_run_id != run_id:
+            return Receipt("duplicate", held.first_run_id, duplicate=True)
+        with self._dedupe.released_on_failure(held, run_id):
+            return self._record(integration, data, kind, run_id, attributes=dict(attributes))
 
     def _record(
         self,
@@ -272,7 +290,14 @@ class Intake:
             attributes=attributes,
             deduplicate=deduplicate,
         )
+        if created:
+            self._observe(integration, data)
         return Receipt(RunStatus.QUEUED, run_id, duplicate=not created)
+
+    def _observe(self, integration: Integration, data: Any) -> None:
+        """Fold an accepted payload into the source shape (sampled; never fails the request)."""
+        if self._shapes is not None:
+            self._shapes.observe(integration, data)
 
     def _rate_limited(self, integration: Integration) -> Receipt | None:
         """The refusal of a request past the source's `rateLimit`, or None to go on."""

@@ -11,14 +11,16 @@ their implementations: `targets.Target`, `targets.SecretResolver`, `secrets.Secr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .runs import RunStatus
 
 if TYPE_CHECKING:
+    from ..engine.config import Integration
     from ..sources.subscriptions import Change, Pulled
 
 Page = tuple[list[dict[str, Any]], str | None]  # one page of documents, and the next cursor
@@ -418,6 +420,43 @@ class RedriveJobs(Protocol):
         ...
 
 
+# --- source shape and dedupe (docs/mapping.md) -------------------------------------------
+
+
+class SourceShapes(Protocol):
+    """The shape of each integration's accepted payloads, one document per integration."""
+
+    def get(self, integration_id: str) -> dict[str, Any] | None:
+        """The stored shape, or None."""
+        ...
+
+    def update(
+        self,
+        integration_id: str,
+        change: Callable[[dict[str, Any] | None], dict[str, Any]],
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Replace the shape with `change(stored)` atomically; (before, after)."""
+        ...
+
+    def delete(self, integration_id: str) -> None:
+        """Forget an integration's shape."""
+        ...
+
+
+class DedupeKeys(Protocol):
+    """Which run first carried each `source.dedupe` value, for its window."""
+
+    def claim(
+        self, key: str, run_id: str, integration_id: str, window_s: float, now: float
+    ) -> str:
+        """The run holding `key`: `run_id` when this call took it (none held it in its window)."""
+        ...
+
+    def release(self, key: str, run_id: str) -> None:
+        """Free `key` if `run_id` holds it: that run was not queued after all."""
+        ...
+
+
 # --- paced delivery (docs/delivery.md) ----------------------------------------------------
 
 Enqueued = Literal["added", "already_added"]  # a task added, or one of its name exists
@@ -504,4 +543,104 @@ class DeliveryQueue(Protocol):
 
     def held(self, key: QueueKey) -> int:
         """How many tasks the queue holds now (waiting, scheduled, or being retried)."""
+        ...
+
+
+class DeliveryStates(Protocol):
+    """Per integration: whether its delivery is paused, its queue's generation, its failures.
+
+    One small document per integration, apart from the integration's own (a pause is not a
+    new version of it, and the worker reads it fresh, past the configuration cache).
+    Fields: `state` ("active" | "paused"), `reason`, `since`, `by` ("user" | "circuit"),
+    `generation` (the target queue's), `resumes`, `consecutiveFailures`.
+    """
+
+    def get(self, integration_id: str) -> dict[str, Any] | None:
+        """The integration's delivery state, or None (active, generation 0, no failures)."""
+        ...
+
+    def pause(self, integration_id: str, fields: Mapping[str, Any]) -> bool:
+        """Pause (with reason, since, by) unless already paused; whether this call paused it."""
+        ...
+
+    def resume(self, integration_id: str) -> dict[str, Any]:
+        """Mark delivery active, count a resume, reset the failures; the state after."""
+        ...
+
+    def failed(self, integration_id: str) -> int:
+        """Count one more failed attempt in a row (a server-side increment); the count."""
+        ...
+
+    def succeeded(self, integration_id: str) -> None:
+        """Reset the failures in a row to 0."""
+        ...
+
+    def next_generation(self, integration_id: str) -> int:
+        """Count the target queue's generation up (before deleting its queue); the new one."""
+        ...
+
+    def forget(self, integration_id: str) -> None:
+        """Drop the state of a deleted integration (its generation is kept: names stay used)."""
+        ...
+
+
+# --- notifications (docs/delivery.md, "Notifications") -----------------------------------
+
+
+class NotifyEvent(StrEnum):
+    """The operational events an integration's `notify` receives."""
+
+    DELIVERY_PAUSED = "delivery.paused"
+    DELIVERY_RESUMED = "delivery.resumed"
+    RUN_DEAD_LETTERED = "run.dead_lettered"
+    SOURCE_DRIFT = "source.drift"
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One event as it is POSTed and mailed: `{"type", "integrationId", "at", "data"}`."""
+
+    type: NotifyEvent
+    integration_id: str
+    at: str  # ISO-8601
+    data: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": str(self.type),
+            "integrationId": self.integration_id,
+            "at": self.at,
+            "data": dict(self.data),
+        }
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Whether this event is sent now, and what was held back since the last one sent.
+
+    `held` events of the same integration and type came after the previous notification,
+    sent at `since`, within its minute; the one sent now carries their count.
+    """
+
+    send: bool
+    window: int = 0  # the minute (since the epoch) this notification is sent in
+    held: int = 0
+    since: str | None = None
+
+
+class NotifyWindows(Protocol):
+    """One notification per integration, type and minute, counted across instances."""
+
+    def admit(self, integration_id: str, event: str, now: float) -> Admission:
+        """Send (the first of its minute: the count held back before it) or hold and count."""
+        ...
+
+
+class Notifier(Protocol):
+    """Sends an integration's operational events to its `notify` url and email."""
+
+    def notify(
+        self, integration: Integration, event: NotifyEvent, data: Mapping[str, Any]
+    ) -> bool:
+        """Send or count the event; True when a notification went out. Never raises."""
         ...

@@ -45,6 +45,9 @@ class RunStatus(StrEnum):
     # Every attempt the retry policy allows failed (or the run grew too old): kept for
     # redrive, never attempted again by itself.
     DEAD_LETTERED = "dead_lettered"
+    # Delivery of its integration is paused (by a user, or by the circuit breaker): kept,
+    # not sent, until delivery is resumed, which sends the held runs oldest first.
+    HELD = "held"
 
     @property
     def is_terminal(self) -> bool:
@@ -63,9 +66,12 @@ TERMINAL = frozenset(
     }
 )
 # Not ended and not held by anyone for good: the reconciler looks for these when stale.
+# A `held` run is neither ended nor in flight: it waits on purpose, for as long as delivery
+# stays paused, so the reconciler must never take it for lost (resume sends it).
 IN_FLIGHT = frozenset({RunStatus.QUEUED, RunStatus.DELIVERING, RunStatus.RETRYING})
 # What a bulk redrive may send again: runs that ended failing. A `retrying` run is still in
-# flight (the platform attempts it again by itself), so it is not redriven.
+# flight (the platform attempts it again by itself), so it is not redriven; a `held` run
+# is sent by resume, so a redrive would send it twice.
 # A partial run's redrive sends only to its targets that did not succeed (pipeline.fanout).
 REDRIVABLE = frozenset({RunStatus.ERROR, RunStatus.DEAD_LETTERED, RunStatus.PARTIAL})
 

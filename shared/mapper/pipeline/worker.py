@@ -33,9 +33,10 @@ from ..targets import Delivery, EgressPolicy, SecretResolver, TargetFactory, bui
 from ..timestamps import iso_timestamp
 from . import fanout
 from .integrations import Integrations
-from .ports import Claim, MessageQueue, RunLog, held_by_live_lease, not_due
+from .pacing import DeliveryGate, Gate
+from .ports import Claim, MessageQueue, Notifier, NotifyEvent, RunLog, held_by_live_lease, not_due
 from .retries import after_failure, exhausted
-from .runs import QueuedMessage, RunStatus, event_id
+from .runs import TERMINAL, QueuedMessage, RunStatus, event_id
 
 log = logging.getLogger("mapper.worker")
 
@@ -105,6 +106,8 @@ class Worker:
         targets: TargetFactory = build_target,
         retry: RetryPolicy | None = None,
         queue: MessageQueue | None = None,
+        gate: DeliveryGate | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self._integrations = integrations
         self._runs = runs
@@ -117,13 +120,26 @@ class Worker:
         # For integrations without `retry`: the platform's settings (mapper.services).
         self._retry = retry or RetryPolicy()
         self._queue = queue  # the dead letter's handler publishes a run with attempts left
+        # Paused delivery, the paced path and the circuit breaker (None: none of them).
+        self._gate = gate
+        self._notifier = notifier  # run.dead_lettered, to the integration's `notify`
 
-    def process(self, message: QueuedMessage) -> str:
-        """Process one internal message; the run's status, or raise to be delivered again."""
+    def process(self, message: QueuedMessage, *, dispatched: bool = False) -> str:
+        """Process one internal message; the run's status, or raise to be delivered again.
+
+        `dispatched`: the message comes from its target's delivery queue (the paced path).
+        """
         run_id = message.run_id
         claim: Claim | None = None
+        gate = Gate(None)
         try:
             integration = self._integration(message)
+            if self._gate is not None:
+                # Read fresh on every run, past the configuration cache: a pause holds
+                # every run whose worker reads the state after it was written.
+                gate = self._gate.before(integration, message, dispatched)
+                if gate.wait is not None:
+                    return gate.wait
             claim = self._runs.claim(run_id, self._new_delivery_id(), lease_seconds(integration))
             if claim.state == "done":
                 return str(claim.run.get("status"))  # finished before: do not send twice
@@ -146,10 +162,12 @@ class Worker:
             if integration.fanout:
                 known = fanout.previous(claim.run).values()
                 fields["deliveries"] = fanout.ended_as(known, RunStatus.DEAD_LETTERED)
-            return self._finish(run_id, claim, RunStatus.DEAD_LETTERED, fields, policy)
-        if integration.fanout:
-            return self._fan_out(run_id, claim, integration, message, policy)
-        return self._run(run_id, claim, integration, message, policy)
+            status = self._finish(run_id, claim, RunStatus.DEAD_LETTERED, fields, policy)
+        elif integration.fanout:
+            status = self._fan_out(run_id, claim, integration, message, policy)
+        else:
+            status = self._run(run_id, claim, integration, message, policy, gate)
+        return self._notify_if_dead(integration, run_id, status)
 
     def policy(self, integration: Integration | None) -> RetryPolicy:
         """The retry policy of the integration's runs."""
@@ -199,7 +217,35 @@ class Worker:
         if known:  # a fan-out: its targets still retrying end; those that succeeded stand
             fields["deliveries"] = fanout.ended_as(known.values(), RunStatus.DEAD_LETTERED)
             status = fanout.run_status(fields["deliveries"])
-        return self._runs.end_unless_leased(run_id, status, fields)
+        status = self._runs.end_unless_leased(run_id, status, fields)
+        ended_now = run.get("status") not in TERMINAL  # not a second copy of an ended run
+        if status == RunStatus.DEAD_LETTERED and ended_now and self._notifier is not None:
+            try:
+                integration = self._integration(message)
+            except MapperError:
+                return status  # deleted or invalid: nowhere to notify
+            return self._notify_if_dead(integration, run_id, status)
+        return status
+
+    def _notify_if_dead(self, integration: Integration, run_id: str, status: str) -> str:
+        """Tell the integration's `notify` of a run just recorded dead_lettered; `status`."""
+        if status != RunStatus.DEAD_LETTERED or self._notifier is None:
+            return status
+        if integration.notify is None:
+            return status
+        try:
+            run = self._runs.get(run_id) or {}  # as recorded: no payload, nothing secret
+        except MapperError as exc:  # the outcome is recorded: a notice never undoes that
+            log.warning("run %s: cannot read it back to notify: %s", run_id, exc)
+            run = {}
+        data = {
+            "runId": run_id,
+            "status": str(status),
+            "errorMessage": run.get("errorMessage"),
+            "attempts": int(run.get("attempts") or 0),
+        }
+        self._notifier.notify(integration, NotifyEvent.RUN_DEAD_LETTERED, data)
+        return status
 
     # --- steps ------------------------------------------------------------------------
 
@@ -221,6 +267,7 @@ class Worker:
         integration: Integration,
         message: QueuedMessage,
         policy: RetryPolicy,
+        gate: Gate,
     ) -> str:
         data = message.payload
         fields: dict[str, Any] = {"integrationVersion": integration.version}
@@ -254,13 +301,24 @@ class Worker:
         except MapperError as exc:
             fields["apiCallTimeMs"] = round((time.perf_counter() - started) * 1000, 3)
             fields.update(_recorded(getattr(exc, "delivery", None)))
+            self._attempted(integration, gate, ok=False)
             return self._failed(run_id, claim, exc, fields, policy)
         finally:
             target.close()
+        self._attempted(integration, gate, ok=True)
         fields["apiCallTimeMs"] = round(delivery.duration_ms, 3)
         fields.update(_recorded(delivery))
         fields["errorMessage"] = None
         return self._finish(run_id, claim, RunStatus.SUCCESS, fields, policy)
+
+    def _attempted(self, integration: Integration, gate: Gate, *, ok: bool) -> None:
+        """Count a send toward the circuit breaker (a failure to count never fails the run)."""
+        if self._gate is None:
+            return
+        try:
+            self._gate.after(integration, gate.failures, ok)
+        except MapperError as exc:
+            log.warning("integration %s: attempt not counted: %s", integration.id, exc)
 
     # --- fan-out (mapper.pipeline.fanout) -------------------------------------------------
 

@@ -7,6 +7,7 @@ passed in, never made here.
     runs.py           runs/{id}: one run per incoming message, its id the idempotency key
     team.py           apiKeys, auditLog, signInFailures
     jobs.py           pullState, signatureFailures, redriveJobs
+    shapes.py         sourceShapes (source_schema), dedupeKeys (source.dedupe)
 
 Google's errors leave these modules as `StoreError` (retryable), except those that say
 something about the document itself: `NotFoundError`, `ConflictError`, or `ConfigError` when

@@ -62,12 +62,21 @@ INTEGRATION_INDEXES: tuple[tuple[tuple[str, str], ...], ...] = tuple(
 )
 # Fields no single-field query reads: large text (it would cost index writes) and the lease
 # fields; `updatedAt` too, which only the composite indexes above use, so that a busy
-# platform's ever-increasing timestamps do not load one single-field index.
+# platform's ever-increasing timestamps do not load one single-field index. Then the fields
+# no query reads at all, whose index entries were about 2 KB of storage a run (`make cost`,
+# docs/performance.md): the received headers and attributes, the id (the document's name
+# already), the timings but apiCallTimeMs (?min_duration_ms), the version, the attempts.
 RUN_INDEX_EXEMPTIONS = tuple(f"{field}Json" for field in PAYLOAD_FIELDS) + (
     "errorMessage",
     "deliveryId",
     "leaseUntil",
     "updatedAt",
+    "incomingHeadersJson",
+    "incomingAttributesJson",
+    "id",
+    "transformationTimeMs",
+    "integrationVersion",
+    "attempts",
 )
 # `AuditStore.list` filters by integration, by key, or both, newest first: one composite
 # index per combination (a since/until range on createdAt uses the same index).
@@ -82,3 +91,6 @@ AUDIT_INDEXES: tuple[tuple[tuple[str, str], ...], ...] = (
     ),
 )
 AUDIT_INDEX_EXEMPTIONS = ("diffJson", "detailsJson")
+# A source shape is read by its id only: its up to 500 paths (each with its types and
+# times) would otherwise be index entries written on every merge.
+SHAPE_INDEX_EXEMPTIONS = ("paths",)

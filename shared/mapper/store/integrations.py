@@ -102,10 +102,12 @@ class IntegrationStore:
             raise ConfigError([Problem("id", "not usable as a document id")])
         now = now_iso()
         data = {**doc, "id": integration_id, "createdAt": now, "updatedAt": now, "version": 1}
-        _check_storable(data)
+        _check_storable(_stored(data))
         batch = self._client.batch()  # the document and its version 1, both or neither
-        batch.create(self._collection.document(integration_id), data)
-        batch.create(self._versions(integration_id).document("1"), version_record(data, None))
+        batch.create(self._collection.document(integration_id), _stored(data))
+        batch.create(
+            self._versions(integration_id).document("1"), _stored_version(data, None)
+        )
         with _store_errors("create an integration"):
             try:
                 batch.commit()
@@ -131,7 +133,7 @@ class IntegrationStore:
         """
         if not is_valid_document_id(integration_id):
             raise NotFoundError(f"no integration {integration_id}")
-        _check_storable(doc)
+        _check_storable(_stored(doc))
         ref = self._collection.document(integration_id)
 
         @firestore.transactional
@@ -139,7 +141,7 @@ class IntegrationStore:
             snapshot = ref.get(transaction=transaction)
             if not snapshot.exists:
                 raise NotFoundError(f"no integration {integration_id}")
-            current = snapshot.to_dict() or {}
+            current = _document(snapshot)
             version = int(current.get("version") or 0)
             if expected_version is not None and version != expected_version:
                 raise ConflictError(
@@ -154,8 +156,8 @@ class IntegrationStore:
                 "updatedAt": now,
                 "version": version + 1,
             }
-            transaction.set(ref, data)
-            record = version_record(data, current, note)
+            transaction.set(ref, _stored(data))
+            record = _stored_version(data, current, note)
             transaction.set(self._versions(integration_id).document(str(version + 1)), record)
             return data
 
@@ -169,7 +171,7 @@ class IntegrationStore:
         """Set some top-level fields, bump `version`, keep a version; the updated integration."""
         if not is_valid_document_id(integration_id):
             raise NotFoundError(f"no integration {integration_id}")
-        _check_storable(fields)
+        _check_storable(_stored(fields))
         ref = self._collection.document(integration_id)
 
         # A transaction, not a server-side increment: the version document needs the number.
@@ -181,8 +183,8 @@ class IntegrationStore:
             current = _document(snapshot)
             version = int(current.get("version") or 0) + 1
             data = {**current, **fields, "updatedAt": now_iso(), "version": version}
-            transaction.set(ref, data)
-            record = version_record(data, current)
+            transaction.set(ref, _stored(data))
+            record = _stored_version(data, current)
             transaction.set(self._versions(integration_id).document(str(version)), record)
             return data
 
@@ -233,7 +235,12 @@ class IntegrationStore:
             return None
         with _store_errors("read a version"):
             snapshot = self._versions(integration_id).document(str(version)).get()
-        return (snapshot.to_dict() or {}) if snapshot.exists else None
+        if not snapshot.exists:
+            return None
+        record = snapshot.to_dict() or {}
+        if isinstance(record.get("document"), dict):
+            record["document"] = _read(record["document"])
+        return record
 
 
 def _refused(exc: gexc.InvalidArgument) -> ConfigError:

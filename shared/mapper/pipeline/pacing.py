@@ -1,0 +1,215 @@
+"""Before and after a run is sent: paused delivery, the paced path, the circuit breaker.
+
+The worker asks `DeliveryGate.before` whether a run may be sent now. Delivery paused (by a
+user or by the circuit breaker): the run is recorded `held` and nothing is sent. A target
+with `rateLimit`, reached from the internal topic: the run is handed to the target's
+delivery queue (a task named from run and target, so a duplicate is refused by the queue)
+and stays `queued`; the deliver function sends it when the queue dispatches it. After each
+attempt, `after` counts failures in a row and opens the circuit at the integration's
+`circuitBreaker.consecutiveFailures`. `TargetedRun`, a delivery task's request, lives
+here too (the worker, the deliver function and the control plane all name it).
+docs/delivery.md tells the whole story.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ..engine.config import HttpTarget, Integration
+from ..errors import DeliveryQueueNotFound, MapperError
+from ..timestamps import epoch_seconds, iso_timestamp
+from .ports import (
+    DeliveryQueue,
+    DeliveryStates,
+    DeliveryTask,
+    QueueKey,
+    RunLog,
+    held_by_live_lease,
+)
+from .runs import TERMINAL, QueuedMessage, RunStatus
+
+log = logging.getLogger("mapper.pacing")
+
+# The name of an integration's single `target` (a fan-out's targets carry their own).
+DEFAULT_TARGET = "target"
+
+
+class TaskBodyError(MapperError):
+    """A delivery task's body is not a run for a target; it would fail the same every time."""
+
+    code = "invalid_task"
+
+
+@dataclass(frozen=True)
+class TargetedRun:
+    """What one delivery task asks: send the run of `message` to the target `target`."""
+
+    message: QueuedMessage
+    target: str = DEFAULT_TARGET
+
+    def to_dict(self) -> dict[str, Any]:
+        """The task's JSON body: the internal message and the target's name."""
+        return {**self.message.to_dict(), "target": self.target}
+
+    @classmethod
+    def from_body(cls, body: bytes) -> TargetedRun:
+        """The request in a task's body, or `TaskBodyError` saying what is wrong."""
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                raise TypeError("the body is not a JSON object")
+            target = data.get("target", DEFAULT_TARGET)
+            if not isinstance(target, str) or not target:
+                raise TypeError("target is not a name")
+            return cls(QueuedMessage.from_dict(data), target)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TaskBodyError(f"not a delivery task: {exc!r}") from None
+
+    def task(self, *, not_before: float | None = None, resend: int = 0) -> DeliveryTask:
+        """The `DeliveryTask` that queues this request (named by run and target)."""
+        return DeliveryTask(
+            run_id=self.message.run_id,
+            target=self.target,
+            body=self.to_dict(),
+            not_before=not_before,
+            resend=resend,
+        )
+
+
+PAUSED = "paused"
+# A task's name is counted from the run's attempts and the integration's resumes, so that
+# a retry or a resume never reuses a name Cloud Tasks still keeps taken (about an hour).
+# Attempts stay below it (engine.config.MAX_ATTEMPTS is 100).
+RESUME_SPACING = 1000
+# What a run may be turned `held` from: waiting, not ended, not held by a live lease.
+HOLDABLE = frozenset({RunStatus.QUEUED, RunStatus.RETRYING, RunStatus.HELD,
+                      RunStatus.DELIVERING})
+PACED_NOTE = "waiting in the target's delivery queue (rateLimit)"
+
+OnPause = Callable[[str, dict[str, Any]], None]
+
+
+def is_paced(integration: Integration) -> bool:
+    """Whether the integration's runs go through its target's delivery queue."""
+    target = integration.target
+    return isinstance(target, HttpTarget) and target.rate_limit is not None
+
+
+def task_number(attempts: int, resumes: int) -> int:
+    """The `resend` of a run's next task: its attempts so far, past its integration's resumes."""
+    return resumes * RESUME_SPACING + attempts
+
+
+def queue_key(integration_id: str, state: dict[str, Any] | None) -> QueueKey:
+    """The key of the integration's target queue at its current generation."""
+    return QueueKey(integration_id, DEFAULT_TARGET, int((state or {}).get("generation") or 0))
+
+
+@dataclass(frozen=True)
+class Gate:
+    """`before`'s answer: the run's status if it is not sent now (else None), and the failures."""
+
+    wait: str | None
+    failures: int = 0
+
+
+class DeliveryGate:
+    """Holds runs while delivery is paused, paces rate-limited targets, opens the circuit."""
+
+    def __init__(
+        self,
+        states: DeliveryStates,
+        runs: RunLog,
+        queues: Callable[[], DeliveryQueue | None] = lambda: None,
+        *,
+        on_pause: OnPause | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._states = states
+        self._runs = runs
+        self._queues = queues  # None: no delivery queues here; every run takes the fast path
+        self._on_pause = on_pause  # the circuit opened: the notifier's hook
+        self._clock = clock
+
+    def before(
+        self, integration: Integration, message: QueuedMessage, dispatched: bool
+    ) -> Gate:
+        """Whether this run is sent now; `dispatched`: it comes from its target's queue."""
+        state = self._states.get(message.integration_id) or {}
+        failures = int(state.get("consecutiveFailures") or 0)
+        if state.get("state") == PAUSED:
+            return Gate(self.hold(message.run_id), failures)
+        queues = self._queues() if not dispatched and is_paced(integration) else None
+        if queues is None:
+            return Gate(None, failures)
+        run = self._runs.get(message.run_id) or {}
+        if not run or run.get("status") in TERMINAL:
+            return Gate(None, failures)  # the worker's claim says what to do with it
+        number = task_number(int(run.get("attempts") or 0), int(state.get("resumes") or 0))
+        # A retrying run's task waits for its next attempt; it has the name the deliver
+        # function gave the one it queued, so of the two only one is kept.
+        when = run.get("nextAttemptAt") if run.get("status") == RunStatus.RETRYING else None
+        task = TargetedRun(message).task(
+            resend=number, not_before=epoch_seconds(str(when)) if when else None
+        )
+        try:
+            added = queues.enqueue(queue_key(message.integration_id, state), task)
+        except DeliveryQueueNotFound:
+            # The rate limit was removed (its queue deleted) while this worker's cached
+            # configuration still had it: the run is sent now, as the integration now says.
+            log.warning("run %s: the target's delivery queue is gone; sent directly",
+                        message.run_id)
+            return Gate(None, failures)
+        if added == "added" and run.get("status") == RunStatus.QUEUED:
+            self._runs.touch(message.run_id, note=PACED_NOTE)
+        return Gate(RunStatus.QUEUED, failures)
+
+    def hold(self, run_id: str) -> str:
+        """Record the run `held` (unless it ended or is being sent); its status after."""
+        run = self._runs.get(run_id)
+        if run is None:
+            return "missing"
+        status = run.get("status")
+        if status not in HOLDABLE or held_by_live_lease(run, self._now()):
+            return str(status)
+        if status != RunStatus.HELD:
+            changed = self._runs.touch_if_unchanged(
+                run_id, str(run.get("updatedAt")), status=RunStatus.HELD,
+                nextAttemptAt=None, note="delivery is paused",
+            )
+            if not changed:
+                return str((self._runs.get(run_id) or {}).get("status"))
+        return RunStatus.HELD
+
+    def _now(self) -> str:
+        return iso_timestamp(datetime.fromtimestamp(self._clock(), tz=timezone.utc))
+
+    def after(self, integration: Integration, failures: int, ok: bool) -> None:
+        """Count the attempt's outcome toward the circuit breaker; open it at its threshold."""
+        breaker = integration.circuit_breaker
+        integration_id = str(integration.id)
+        if ok:
+            if failures:
+                self._states.succeeded(integration_id)
+            return
+        if breaker is None:
+            return
+        count = self._states.failed(integration_id)
+        if count < breaker.consecutive_failures:
+            return
+        fields = {
+            "reason": f"{count} failed attempts in a row",
+            "since": self._now(),
+            "by": "circuit",
+        }
+        if self._states.pause(integration_id, fields):
+            log.warning("integration %s: circuit open after %s failed attempts in a row; "
+                        "delivery paused until resumed", integration_id, count)
+            if self._on_pause is not None:
+                self._on_pause(integration_id, fields)

@@ -1,0 +1,97 @@
+"""The `deliveryState` collection: whether an integration's delivery is paused, and why.
+
+One document per integration, kept apart from the integration document: a pause is not a
+new version of it, the circuit breaker counts failures with increments (no read), and the
+worker reads it fresh on every run, past the configuration cache (docs/delivery.md,
+"Pause and resume").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from google.cloud import firestore
+
+from ..timestamps import now_iso
+from .common import _store_errors
+
+ACTIVE = "active"
+PAUSED = "paused"
+
+
+class DeliveryStateStore:
+    """The `DeliveryStates` port on Firestore."""
+
+    def __init__(self, client: firestore.Client, collection: str = "deliveryState") -> None:
+        self._client = client
+        self._collection = client.collection(collection)
+
+    def get(self, integration_id: str) -> dict[str, Any] | None:
+        """The integration's delivery state, or None."""
+        with _store_errors("read the delivery state"):
+            snapshot = self._collection.document(integration_id).get()
+        return (snapshot.to_dict() or {}) if snapshot.exists else None
+
+    def pause(self, integration_id: str, fields: Mapping[str, Any]) -> bool:
+        """Pause unless already paused, in one transaction; whether this call paused it."""
+        ref = self._collection.document(integration_id)
+        transaction = self._client.transaction()
+
+        @firestore.transactional
+        def paused(tx: Any) -> bool:
+            snapshot = ref.get(transaction=tx)
+            if snapshot.exists and (snapshot.to_dict() or {}).get("state") == PAUSED:
+                return False
+            tx.set(ref, {**fields, "state": PAUSED, "updatedAt": now_iso()}, merge=True)
+            return True
+
+        with _store_errors("pause delivery"):
+            return bool(paused(transaction))
+
+    def resume(self, integration_id: str) -> dict[str, Any]:
+        """Mark delivery active, count a resume, reset the failures; the state after."""
+        ref = self._collection.document(integration_id)
+        with _store_errors("resume delivery"):
+            ref.set(
+                {
+                    "state": ACTIVE,
+                    "reason": None,
+                    "by": None,
+                    "since": now_iso(),
+                    "consecutiveFailures": 0,
+                    "resumes": firestore.Increment(1),
+                    "updatedAt": now_iso(),
+                },
+                merge=True,
+            )
+            return ref.get().to_dict() or {}
+
+    def failed(self, integration_id: str) -> int:
+        """Count one more failed attempt in a row; the count after (one write, no read)."""
+        ref = self._collection.document(integration_id)
+        with _store_errors("count a failed attempt"):
+            result = ref.set({"consecutiveFailures": firestore.Increment(1)}, merge=True)
+        return int(result.transform_results[0].integer_value)
+
+    def succeeded(self, integration_id: str) -> None:
+        """Reset the failures in a row."""
+        with _store_errors("reset the failed attempts"):
+            self._collection.document(integration_id).set(
+                {"consecutiveFailures": 0}, merge=True
+            )
+
+    def next_generation(self, integration_id: str) -> int:
+        """Count the target queue's generation up; the new generation."""
+        ref = self._collection.document(integration_id)
+        with _store_errors("count the queue's generation"):
+            result = ref.set({"generation": firestore.Increment(1)}, merge=True)
+        return int(result.transform_results[0].integer_value)
+
+    def forget(self, integration_id: str) -> None:
+        """Drop a deleted integration's pause and counts, keeping its queue's generation."""
+        with _store_errors("forget the delivery state"):
+            self._collection.document(integration_id).set(
+                {"state": ACTIVE, "reason": None, "by": None, "consecutiveFailures": 0},
+                merge=True,
+            )

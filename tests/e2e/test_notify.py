@@ -1,0 +1,86 @@
+"""Notifications on the running platform (emulators, the real worker and dead letter, the
+sink as the ops receiver, aiosmtpd as the mail server): five runs dead-lettered within a
+minute make one signed POST and one mail, and the next minute's carries the count."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import requests
+from standardwebhooks import Webhook
+
+from .conftest import Platform
+from .test_data_plane import wait_ticking
+
+RETRY = {"maxAttempts": 2, "initialBackoffSeconds": 1, "maxBackoffSeconds": 1}
+
+
+def _start_of_a_minute(margin: float = 40) -> None:
+    """Wait until at least `margin` s of the current minute are left."""
+    left = 60 - time.time() % 60
+    if left < margin:
+        time.sleep(left + 0.5)
+
+
+def _mails(platform: Platform, to: str) -> list[dict[str, Any]]:
+    found = []
+    for envelope in platform.inbox.messages:
+        if to in envelope.rcpt_tos:
+            text = envelope.content.decode("utf-8", errors="replace")
+            found.append({"text": text})
+    return found
+
+
+def _events(platform: Platform, path: str) -> list[dict[str, Any]]:
+    return [json.loads(r["body"]) for r in platform.sink.received(path)]
+
+
+def _dead_letter(platform: Platform, integration: dict[str, Any], n: int) -> list[str]:
+    path = integration["webhookUrl"].removeprefix("https://mapper.example.test")
+    run_ids = []
+    for i in range(n):
+        reply = requests.post(platform.url + path, json={"order": i}, timeout=30)
+        assert reply.status_code == 202, reply.text
+        run_ids.append(reply.json()["runId"])
+    for run_id in run_ids:
+        assert wait_ticking(platform, run_id, timeout=50)["status"] == "dead_lettered"
+    return run_ids
+
+
+def test_dead_lettered_runs_notify_once_a_minute_signed_and_mailed(platform: Platform) -> None:
+    platform.sink.on("/always-503", 503)
+    email = "ops-notify@example.com"
+    created = platform.add({
+        "name": "always failing",
+        "source": {"type": "webhook"},
+        "target": {"type": "http", "url": platform.sink.url + "/always-503", "timeoutSeconds": 5},
+        "retry": RETRY,
+        "notify": {"url": platform.sink.url + "/ops", "email": email},
+    })
+    key = created["newNotifySecret"]
+    assert created["notify"]["secret"]["set"] is True
+
+    _start_of_a_minute()
+    first_runs = _dead_letter(platform, created, 5)
+    time.sleep(1)
+    [first] = _events(platform, "/ops")
+    assert first["type"] == "run.dead_lettered" and first["integrationId"] == created["id"]
+    assert first["data"]["runId"] in first_runs and "count" not in first["data"]
+    assert first["data"]["attempts"] == 2 and first["data"]["status"] == "dead_lettered"
+    [request] = platform.sink.received("/ops")
+    headers = {k.lower(): v for k, v in request["headers"].items()}
+    assert Webhook(key).verify(request["body"], headers) == first
+    [mail] = _mails(platform, email)
+    assert "run.dead_lettered" in mail["text"]
+
+    time.sleep(60 - time.time() % 60 + 0.5)  # the next minute
+    [last_run] = _dead_letter(platform, created, 1)
+    time.sleep(1)
+    assert len(platform.sink.received("/ops")) == 2
+    later = _events(platform, "/ops")[1]
+    assert later["data"]["runId"] == last_run
+    assert later["data"]["count"] == 5 and later["data"]["since"] == first["at"]
+    assert len(_mails(platform, email)) == 2
+    assert "\"count\": 5" in _mails(platform, email)[1]["text"]

@@ -1,0 +1,295 @@
+"""Delivery shaped by the receiver, over fakes: held runs, the paced path, pause and resume,
+the circuit breaker (docs/delivery.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from mapper.delivery_control import DeliveryControl, queue_config
+from mapper.engine.config import parse_integration
+from mapper.engine.plan import PlanCache
+from mapper.errors import ConflictError, RetryableTargetError, TargetError
+from mapper.pipeline import Worker
+from mapper.pipeline.deliver import Deliverer, TargetedRun
+from mapper.pipeline.pacing import PACED_NOTE, DeliveryGate, queue_key
+from mapper.pipeline.ports import QueueKey
+from mapper.pipeline.runs import IN_FLIGHT, REDRIVABLE, TERMINAL, RunStatus
+from mapper.targets.egress import EgressPolicy
+from tests.fakes import FakeDeliveryQueues, FakeDeliveryStates, PlainSecrets, from_the_topic
+from tests.pipeline.support import HOOK, Pipeline, build
+
+PACED = {**HOOK, "target": {**HOOK["target"], "rateLimit": {"perSecond": 10, "maxConcurrent": 2}}}
+KEY = QueueKey("i1", "target", 0)
+
+
+@dataclass
+class Paced:
+    p: Pipeline
+    states: FakeDeliveryStates
+    queues: FakeDeliveryQueues
+    worker: Worker
+    deliverer: Deliverer
+    control: DeliveryControl
+    opened: list[str]
+
+    def accept(self, n: int) -> list[str]:
+        """`n` webhook events, one a second apart; their run ids, oldest first."""
+        ids = []
+        for i in range(n):
+            data = f'{{"n": {i}}}'.encode()
+            receipt = self.p.intake.receive_webhook("p-secret", {}, lambda _, d=data: d)
+            assert receipt.status == "queued"
+            ids.append(str(receipt.run_id))
+            self.p.clock.advance(1)
+        return ids
+
+    def work(self) -> list[str]:
+        """The worker takes every message on the internal topic; their statuses."""
+        pending, self.p.queue.messages = self.p.queue.messages, []
+        out = []
+        for message in pending:
+            try:
+                out.append(self.worker.process(from_the_topic(message)))
+            except RetryableTargetError:
+                out.append(RunStatus.RETRYING)
+        return out
+
+    def dispatch(self, key: QueueKey = KEY) -> list[str]:
+        """The queue dispatches its due tasks to the deliver function, oldest first."""
+        out = []
+        for task in self.queues.take(key, self.p.clock()):
+            body = TargetedRun.from_body(_json(task.body)).to_dict()
+            out.append(self.deliverer.deliver(_json(body)))
+        return out
+
+    def status(self, run_id: str) -> str:
+        return str(self.p.runs.get(run_id)["status"])
+
+
+def _json(data: Any) -> bytes:
+    import json
+
+    return json.dumps(data).encode()
+
+
+def paced(doc: dict[str, Any] = HOOK, *, queues: bool = True) -> Paced:
+    p = build(doc)
+    states = FakeDeliveryStates(p.clock)
+    fake_queues = FakeDeliveryQueues()
+    get_queues = (lambda: fake_queues) if queues else (lambda: None)
+    opened: list[str] = []
+    gate = DeliveryGate(
+        states, p.runs, get_queues, on_pause=lambda i, f: opened.append(i), clock=p.clock
+    )
+    worker = Worker(
+        p.worker._integrations, p.runs, PlanCache(4), PlainSecrets(), EgressPolicy(),
+        clock=p.clock, targets=p.target.factory, queue=p.queue, gate=gate,
+    )
+    control = DeliveryControl(states, p.runs, p.queue, get_queues, clock=p.clock)
+    deliverer = Deliverer(worker, p.runs, get_queues, states)
+    if doc.get("target", {}).get("rateLimit") and queues:
+        control.prepare(doc, None)
+    return Paced(p, states, fake_queues, worker, deliverer, control, opened)
+
+
+def test_held_is_a_status_of_its_own_that_waits_on_purpose() -> None:
+    # Not ended (the UI keeps polling), not in flight (the reconciler never takes it for
+    # lost), not redrivable (resume sends it: a redrive would send it twice).
+    assert RunStatus.HELD not in TERMINAL | IN_FLIGHT | REDRIVABLE
+
+
+def test_a_paused_integration_holds_its_runs_and_resume_sends_them() -> None:
+    t = paced()
+    t.control.pause(HOOK, "receiver maintenance")
+    [run_id] = t.accept(1)
+    assert t.work() == [RunStatus.HELD]
+    assert t.status(run_id) == RunStatus.HELD and t.p.target.sent == []
+    assert t.control.shown("i1") == {
+        "state": "paused", "reason": "receiver maintenance", "since": t.p.clock.iso(-1),
+        "by": "user", "consecutiveFailures": 0, "held": 1,
+    }
+    assert t.control.resume(HOOK) == 1
+    assert t.status(run_id) == RunStatus.QUEUED
+    assert t.work() == [RunStatus.SUCCESS]  # held -> queued -> delivering -> success
+    assert [s["payload"] for s in t.p.target.sent] == [{"number": 0}]
+    assert t.control.shown("i1")["state"] == "active"
+    assert t.control.shown("i1")["held"] == 0
+
+
+def test_resume_sends_the_held_runs_oldest_first() -> None:
+    t = paced()
+    t.control.pause(HOOK, None)
+    ids = t.accept(5)
+    assert t.work() == [RunStatus.HELD] * 5
+    t.control.resume(HOOK)
+    assert [from_the_topic(m).run_id for m in t.p.queue.messages] == ids
+    t.work()
+    assert [s["payload"]["number"] for s in t.p.target.sent] == [0, 1, 2, 3, 4]
+
+
+def test_a_run_with_a_rate_limited_target_goes_through_its_queue() -> None:
+    t = paced(PACED)
+    assert t.queues.configs[KEY] == queue_config(parse_integration(PACED))
+    [run_id] = t.accept(1)
+    assert t.work() == [RunStatus.QUEUED]  # handed to the queue, not sent
+    assert t.p.target.sent == []
+    run = t.p.runs.get(run_id)
+    assert run["status"] == RunStatus.QUEUED and run["note"] == PACED_NOTE
+    [task] = t.queues.tasks[KEY]
+    assert (task.run_id, task.target, task.resend) == (run_id, "target", 0)
+    # The same message again (Pub/Sub redelivers it): the queue refuses the duplicate.
+    t.p.queue.messages.append({"runId": run_id, "integrationId": "i1", "payload": {"n": 0},
+                               "sourceKind": "webhook", "acceptedAt": t.p.clock()})
+    assert t.work() == [RunStatus.QUEUED]
+    assert len(t.queues.tasks[KEY]) == 1
+    assert t.dispatch() == [RunStatus.SUCCESS]
+    assert len(t.p.target.sent) == 1 and t.status(run_id) == RunStatus.SUCCESS
+
+
+def test_a_paced_retry_is_a_new_task_at_the_next_attempt_counted_by_the_run() -> None:
+    doc = {**PACED, "retry": {"maxAttempts": 2, "initialBackoffSeconds": 30,
+                              "maxBackoffSeconds": 600}}
+    t = paced(doc)
+    t.p.target.retry_answer = {"status": 429, "headers": {"Retry-After": "120"}}
+    t.p.target.script = [RetryableTargetError, RetryableTargetError]
+    [run_id] = t.accept(1)
+    t.work()
+    assert t.dispatch() == [RunStatus.RETRYING]  # the task ends; the next one is scheduled
+    [task] = t.queues.tasks[KEY]
+    assert task.resend == 1 and task.not_before == pytest.approx(t.p.clock() + 120)
+    assert t.p.runs.get(run_id)["nextAttemptAt"] == t.p.clock.iso(120)  # Retry-After
+    assert t.dispatch() == []  # not before its time
+    t.p.clock.advance(120)
+    assert t.dispatch() == [RunStatus.DEAD_LETTERED]  # the run's own count: 2 of 2
+    assert t.p.runs.get(run_id)["attempts"] == 2 and t.queues.tasks[KEY] == []
+
+
+def test_saving_and_removing_a_rate_limit_makes_and_deletes_the_queue() -> None:
+    t = paced(PACED)
+    assert KEY in t.queues.configs
+    t.control.saved(HOOK, PACED)  # rateLimit removed
+    assert KEY not in t.queues.configs
+    assert t.states.get("i1")["generation"] == 1  # the next queue has a new name
+    t.control.prepare(PACED, HOOK)
+    assert QueueKey("i1", "target", 1) in t.queues.configs
+    t.control.removed(PACED)
+    assert QueueKey("i1", "target", 1) not in t.queues.configs
+
+
+def test_a_rate_limit_without_delivery_queues_is_refused() -> None:
+    t = paced(HOOK, queues=False)
+    with pytest.raises(ConflictError, match="DELIVER_URL"):
+        t.control.prepare(PACED, None)
+
+
+def test_pausing_a_paced_integration_pauses_its_queue_and_resume_drains_it_oldest_first() -> None:
+    t = paced(PACED)
+    queued = t.accept(2)
+    t.work()  # two tasks in the queue
+    t.control.pause(PACED, "slow down")
+    assert KEY in t.queues.paused and t.dispatch() == []
+    held = t.accept(3)
+    assert t.work() == [RunStatus.HELD] * 3
+    assert t.control.shown("i1")["held"] == 3
+    t.control.resume(PACED)
+    assert KEY not in t.queues.paused
+    assert [task.run_id for task in t.queues.tasks[KEY]] == queued + held
+    assert t.dispatch() == [RunStatus.SUCCESS] * 5
+    assert [s["payload"]["number"] for s in t.p.target.sent] == [0, 1, 0, 1, 2]
+
+
+def test_a_task_dispatched_while_paused_is_held_not_sent() -> None:
+    t = paced(PACED)
+    [run_id] = t.accept(1)
+    t.work()
+    t.states.pause("i1", {"by": "circuit", "reason": "x", "since": t.p.clock.iso()})
+    assert t.dispatch() == [RunStatus.HELD]
+    assert t.p.target.sent == [] and t.status(run_id) == RunStatus.HELD
+
+
+def test_the_circuit_opens_after_that_many_failures_in_a_row() -> None:
+    doc = {**HOOK, "circuitBreaker": {"consecutiveFailures": 3}}
+    t = paced(doc)
+    t.p.target.script = [TargetError, RetryableTargetError, TargetError]
+    t.accept(3)
+    assert t.work() == [RunStatus.ERROR, RunStatus.RETRYING, RunStatus.ERROR]
+    assert t.opened == ["i1"]
+    shown = t.control.shown("i1")
+    assert (shown["state"], shown["by"], shown["consecutiveFailures"]) == ("paused", "circuit", 3)
+    [later] = t.accept(1)
+    assert t.work() == [RunStatus.HELD]  # stops attempting until resumed
+    assert len(t.p.target.sent) == 3
+    t.control.resume(doc)
+    assert t.control.shown("i1")["consecutiveFailures"] == 0
+    assert t.work() == [RunStatus.SUCCESS] and t.status(later) == RunStatus.SUCCESS
+
+
+def test_a_success_resets_the_failures_in_a_row() -> None:
+    doc = {**HOOK, "circuitBreaker": {"consecutiveFailures": 3}}
+    t = paced(doc)
+    t.p.target.script = [TargetError, TargetError, None, TargetError, TargetError]
+    t.accept(5)
+    t.work()
+    assert t.opened == []
+    assert t.control.shown("i1") | {"since": None} == {
+        "state": "active", "reason": None, "since": None, "by": None,
+        "consecutiveFailures": 2, "held": 0,
+    }
+
+
+def test_without_a_circuit_breaker_failures_are_not_counted() -> None:
+    t = paced()
+    t.p.target.script = [TargetError] * 3
+    t.accept(3)
+    t.work()
+    assert t.states.get("i1") is None  # not one write
+
+
+def test_the_queue_key_follows_the_generation() -> None:
+    assert queue_key("i1", {"generation": 2}) == QueueKey("i1", "target", 2)
+    assert queue_key("i1", None) == KEY
+
+
+def test_a_run_whose_queue_is_gone_is_sent_directly() -> None:
+    # The rate limit was removed (the queue deleted) while a cached configuration had it.
+    t = paced(PACED)
+    t.queues.delete(KEY)
+    [run_id] = t.accept(1)
+    assert t.work() == [RunStatus.SUCCESS]
+    assert t.status(run_id) == RunStatus.SUCCESS and len(t.p.target.sent) == 1
+
+
+def test_a_retrying_run_from_the_topic_is_queued_for_its_next_attempt() -> None:
+    # The deliver function recorded the retry but could not queue the next attempt; the
+    # run reaches the worker from the topic: its task waits for nextAttemptAt.
+    t = paced({**PACED, "retry": {"maxAttempts": 3, "initialBackoffSeconds": 30,
+                                  "maxBackoffSeconds": 600}})
+    t.p.target.script = [RetryableTargetError]
+    [run_id] = t.accept(1)
+    message = t.p.queue.messages[0]
+    t.work()
+    assert t.dispatch() == [RunStatus.RETRYING]
+    t.queues.tasks[KEY].clear()  # as if it had never been queued
+    t.queues._names.clear()
+    t.p.queue.messages.append(message)
+    assert t.work() == [RunStatus.QUEUED]
+    [task] = t.queues.tasks[KEY]
+    assert task.not_before == pytest.approx(t.p.clock() + 30)
+    t.p.clock.advance(30)
+    assert t.dispatch() == [RunStatus.SUCCESS] and t.status(run_id) == RunStatus.SUCCESS
+
+
+def test_a_rate_limit_on_a_fan_out_target_is_refused_for_now() -> None:
+    from mapper.errors import ConfigError
+
+    t = paced()
+    doc = {k: v for k, v in HOOK.items() if k != "target"} | {"targets": [
+        {"type": "http", "name": "crm", "url": "https://crm.example.com/in",
+         "rateLimit": {"perSecond": 5}},
+    ]}
+    with pytest.raises(ConfigError) as refused:
+        t.control.prepare(doc, None)
+    assert refused.value.problems[0].path == "targets[0].rateLimit"

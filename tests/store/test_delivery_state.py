@@ -1,0 +1,34 @@
+"""The delivery state on the Firestore emulator: pause once, resume, failures in a row
+counted with increments, generations counted up."""
+
+from __future__ import annotations
+
+from google.cloud import firestore
+
+from mapper.store.delivery import DeliveryStateStore
+
+
+def test_the_delivery_state_on_firestore(db: firestore.Client) -> None:
+    states = DeliveryStateStore(db)
+    assert states.get("i1") is None
+    assert states.failed("i1") == 1
+    assert states.failed("i1") == 2
+    states.succeeded("i1")
+    assert states.get("i1")["consecutiveFailures"] == 0
+
+    fields = {"reason": "3 failed attempts in a row", "since": "t", "by": "circuit"}
+    assert states.pause("i1", fields) is True
+    assert states.pause("i1", {**fields, "by": "user"}) is False  # paused once: the first wins
+    paused = states.get("i1")
+    assert (paused["state"], paused["by"]) == ("paused", "circuit")
+
+    states.failed("i1")
+    resumed = states.resume("i1")
+    assert (resumed["state"], resumed["by"], resumed["resumes"]) == ("active", None, 1)
+    assert resumed["consecutiveFailures"] == 0
+    assert states.resume("i1")["resumes"] == 2
+
+    assert states.next_generation("i1") == 1
+    assert states.next_generation("i1") == 2
+    states.forget("i1")
+    assert states.get("i1")["generation"] == 2  # names of deleted queues stay used
