@@ -165,3 +165,56 @@ def test_an_ordered_fan_out_holds_its_key_until_every_target_ended() -> None:
     p.clock.advance(600)
     assert p.worker.process(message) == RunStatus.SUCCESS
     assert p.runs.get(run_id)["orderingKey"] == "i1:c-1"
+
+
+def test_validation_refuses_order_on_a_paced_target_its_queue_keeps_none() -> None:
+    paced = {**ORDERED["target"], "rateLimit": {"perSecond": 10}}
+    with pytest.raises(ConfigError) as caught:
+        parse_integration({**ORDERED, "target": paced})
+    assert [problem.path for problem in caught.value.problems] == ["target.rateLimit"]
+    assert "orderingKey" in caught.value.problems[0].message
+    parse_integration({**ORDERED, "target": paced, "orderingKey": None})  # each alone: fine
+
+
+def test_resume_publishes_a_keys_held_runs_with_their_key_oldest_first() -> None:
+    # Paused, each run of the key was held and acknowledged (the key moved on); resume puts
+    # them back on the topic under their key, in accept order, so the order holds again.
+    from tests.pipeline.test_pacing import paced
+
+    t = paced(ORDERED)
+    t.control.pause(ORDERED, None)
+    ids = []
+    for n in range(3):
+        ids.append(_send(t.p, b'{"data": {"customer": {"id": "c-1"}}, "n": %d}' % n))
+        t.p.clock.advance(1)
+    assert t.work() == [RunStatus.HELD] * 3
+    t.p.queue.ordering_keys.clear()
+    assert t.control.resume(ORDERED) == 3
+    assert [from_the_topic(m).run_id for m in t.p.queue.messages] == ids
+    assert t.p.queue.ordering_keys == ["i1:c-1"] * 3
+
+
+def test_an_ordered_run_ends_by_the_subscriptions_last_delivery_not_its_dead_letter() -> None:
+    # retry.maxAttempts 20 beside a subscription that delivers 10 times (the platform's
+    # policy mirrors it): the 10th failed attempt ends the run and is acknowledged, so the
+    # key moves on in order instead of through Pub/Sub's dead letter.
+    retry = {"maxAttempts": 20, "initialBackoffSeconds": 1, "maxBackoffSeconds": 1}
+    p = build({**ORDERED, "retry": retry})
+    p.target.script = [RetryableTargetError] * 30
+    run_id = _send(p, b'{"data": {"customer": {"id": "c-1"}}}')
+    message = from_the_topic(p.queue.messages.pop())
+    for _ in range(9):
+        with pytest.raises(RetryableTargetError):
+            p.worker.process(message)
+        p.clock.advance(1)
+    assert p.worker.process(message) == RunStatus.DEAD_LETTERED
+    assert p.runs.get(run_id)["attempts"] == 10
+    # Unordered, the integration's own 20 attempts stand.
+    unordered = build({**HOOK, "retry": retry})
+    unordered.target.script = [RetryableTargetError] * 30
+    _send(unordered, b'{"n": 1}')
+    plain = from_the_topic(unordered.queue.messages.pop())
+    for _ in range(10):
+        with pytest.raises(RetryableTargetError):
+            unordered.worker.process(plain)
+        unordered.clock.advance(1)

@@ -915,6 +915,24 @@ class Integration(_Model):
         )
 
     @model_validator(mode="after")
+    def _ordered_not_paced(self) -> Integration:
+        # A delivery queue dispatches tasks concurrently and retries each on its own
+        # schedule: it keeps no order (docs/delivery.md, "Ordering").
+        if self.ordering_key is None:
+            return self
+        for at, target in [("target", self.target)] + [
+            (f"targets[{i}]", t) for i, t in enumerate(self.targets or ())
+        ]:
+            if isinstance(target, HttpTarget) and target.rate_limit is not None:
+                raise PydanticCustomError(
+                    "ordered_not_paced",
+                    "cannot be combined with orderingKey: a paced target's queue keeps no "
+                    "order; remove one of the two",
+                    {"at": f"{at}.rateLimit"},
+                )
+        return self
+
+    @model_validator(mode="after")
     def _jsonata_or_mappings(self) -> Integration:
         if self.jsonata is not None and self.mappings:
             raise PydanticCustomError(

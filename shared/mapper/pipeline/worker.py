@@ -152,7 +152,7 @@ class Worker:
                 return self._orphan(message)
         except MapperError as exc:
             return self._failed(run_id, claim, exc, {})
-        policy = self.policy(integration)
+        policy = self.policy(integration, ordered=message.ordering_key is not None)
         spent = exhausted(policy, claim.run, self._clock())
         if spent is not None:
             # The attempt counted by this claim is past the policy (an earlier one never
@@ -169,10 +169,19 @@ class Worker:
             status = self._run(run_id, claim, integration, message, policy, gate)
         return self._notify_if_dead(integration, run_id, status)
 
-    def policy(self, integration: Integration | None) -> RetryPolicy:
-        """The retry policy of the integration's runs."""
+    def policy(self, integration: Integration | None, *, ordered: bool = False) -> RetryPolicy:
+        """The retry policy of the integration's runs (`ordered`: of a run with a key)."""
         if integration is None or integration.retry is None:
             return self._retry
+        if ordered and integration.retry.max_attempts > self._retry.max_attempts:
+            # The platform's own last attempt must come no later than the subscription's
+            # last delivery (its max_delivery_attempts, which the platform's policy
+            # mirrors): returning then releases the key in order. Past it, Pub/Sub's dead
+            # letter would take the message instead, and the emulator then stops pushing
+            # the whole ordered subscription (docs/delivery.md, "Ordering").
+            return integration.retry.model_copy(
+                update={"max_attempts": self._retry.max_attempts}
+            )
         return integration.retry
 
     def dead_letter(self, message: QueuedMessage) -> str:
