@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from local.serve import LOCAL_MAX_DELIVERY_ATTEMPTS
+
 from .conftest import SINK_HOST, Platform
 
 
@@ -103,6 +105,10 @@ def test_each_keys_events_arrive_in_accept_order_through_random_failures(
 ) -> None:
     rng = random.Random(20261207)
     got = receiver(lambda body: rng.random() < 0.3)
+    # maxAttempts 20 is past the subscription's 5 deliveries: an ordered run gets 5
+    # (Worker.policy), so that five failures in a row (0.3**5 a time) end it by the
+    # platform's own last attempt, never by Pub/Sub's dead letter. The emulator stops
+    # pushing the whole ordered subscription once a message reaches that dead letter.
     integration = _ordered(platform, got.url, max_attempts=20)
     keys = ["alpha", "beta", "gamma"]
     run_ids = {}
@@ -110,35 +116,54 @@ def test_each_keys_events_arrive_in_accept_order_through_random_failures(
         for key in keys:  # accepted one after another: this is the order to keep
             run_ids[key, n] = platform.send(integration, _event(key, n))
 
-    _wait(lambda: len(got.delivered) == 60, 240, f"{len(got.delivered)} of 60 delivered")
+    runs: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def all_ended() -> bool:
+        for at, run_id in run_ids.items():
+            if at not in runs:
+                run = platform.runs.get(run_id) or {}
+                if run.get("status") in ("success", "dead_lettered"):
+                    runs[at] = run
+        return len(runs) == len(run_ids)
+
+    _wait(all_ended, 240, f"{len(runs)} of 60 runs ended")
     failures = sum(1 for *_, status in got.tried if status != 200)
     assert failures >= 10  # the receiver did fail, and the keys still kept their order
     for key in keys:
-        assert got.succeeded(key) == list(range(20))  # each once, in accept order
+        delivered = [n for n in range(20) if runs[key, n]["status"] == "success"]
+        dead = [n for n in range(20) if runs[key, n]["status"] == "dead_lettered"]
+        assert got.succeeded(key) == delivered  # each once, in accept order
+        assert all(runs[key, n]["attempts"] == LOCAL_MAX_DELIVERY_ATTEMPTS for n in dead)
         sequence = got.sequence(key)
-        # Never a later event tried before the one ahead of it had succeeded: a failed
-        # attempt is followed by the same event again.
+        # Never a later event tried before the one ahead of it had ended: a failed
+        # attempt is followed by the same event again, or its last one by the next.
         assert sequence == sorted(sequence), sequence
-    assert {body["n"] for body in got.delivered.values()} == set(range(20))
-    for (key, _n), run_id in run_ids.items():
-        run = platform.runs.get(run_id)
-        assert run["status"] == "success" and run["orderingKey"].endswith(f":{key}")
+        assert set(sequence) == set(range(20))
+    for (key, _n), run in runs.items():
+        assert run["orderingKey"].endswith(f":{key}")
+        assert run["attempts"] <= LOCAL_MAX_DELIVERY_ATTEMPTS
 
 
+@pytest.mark.parametrize("max_attempts", [3, 20])
 def test_an_event_that_keeps_failing_is_dead_lettered_and_releases_its_key(
-    platform: Platform, receiver: Callable[..., Receiver]
+    platform: Platform, receiver: Callable[..., Receiver], max_attempts: int
 ) -> None:
-    got = receiver(lambda body: body["n"] == 0 and body["data"]["customer"]["id"] == "stuck")
-    integration = _ordered(platform, got.url, max_attempts=3)
-    stuck = [platform.send(integration, _event("stuck", n)) for n in range(3)]
+    # 3: the run's own retry.maxAttempts ends it. 20: past the subscription's 5 deliveries,
+    # the platform still ends it at the 5th, before Pub/Sub's dead letter would take it
+    # (which in the emulator stops every key of the subscription, not only this one).
+    attempts = min(max_attempts, LOCAL_MAX_DELIVERY_ATTEMPTS)
+    stuck_id = f"stuck-{max_attempts}"
+    got = receiver(lambda body: body["n"] == 0 and body["data"]["customer"]["id"] == stuck_id)
+    integration = _ordered(platform, got.url, max_attempts=max_attempts)
+    stuck = [platform.send(integration, _event(stuck_id, n)) for n in range(3)]
     free = [platform.send(integration, _event("free", n)) for n in range(3)]
 
     _wait(lambda: len(got.delivered) == 5, 120, f"{len(got.delivered)} of 5 delivered")
     assert platform.wait(stuck[0], timeout=30)["status"] == "dead_lettered"
-    assert platform.runs.get(stuck[0])["attempts"] == 3
+    assert platform.runs.get(stuck[0])["attempts"] == attempts
     # Its key was held until then: the later events came only after its last attempt.
-    assert got.sequence("stuck") == [0, 0, 0, 1, 2]
-    assert got.succeeded("stuck") == [1, 2]
+    assert got.sequence(stuck_id) == [0] * attempts + [1, 2]
+    assert got.succeeded(stuck_id) == [1, 2]
     assert got.succeeded("free") == [0, 1, 2]  # another key was never held back
     for run_id in stuck[1:] + free:
         assert platform.wait(run_id, timeout=30)["status"] == "success"
