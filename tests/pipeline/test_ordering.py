@@ -114,7 +114,9 @@ def test_pub_subs_dead_letter_of_an_ordered_run_ends_it_instead_of_a_late_copy()
     assert p.runs.get(run_id)["errorMessage"].startswith("gave up after 1 attempts")
 
 
-def test_a_due_retry_is_published_without_its_key_its_own_message_holds_the_key() -> None:
+def test_a_due_retry_is_left_to_its_own_message_and_past_the_horizon_sent_without_key() -> None:
+    # Its own message holds the key and Pub/Sub redelivers it: a copy now would spend that
+    # message's deliveries (sent back busy or early) toward Pub/Sub's dead letter.
     p = build(ORDERED)
     p.target.script = [RetryableTargetError]
     run_id = _send(p, b'{"data": {"customer": {"id": "c-1"}}}')
@@ -122,8 +124,11 @@ def test_a_due_retry_is_published_without_its_key_its_own_message_holds_the_key(
         p.deliver_all()
     p.queue.ordering_keys.clear()
     p.clock.advance(11)
+    assert p.reconciler.sweep().republished == []
+    assert p.runs.get(run_id)["nextAttemptAt"] is None  # due: its redelivery is attempted
+    p.clock.advance(901)  # the message was lost after all: the horizon publishes a copy
     assert p.reconciler.sweep().republished == [run_id]
-    assert p.queue.ordering_keys == [None]
+    assert p.queue.ordering_keys == [None]  # without the key, which its message still holds
 
 
 def test_a_queued_ordered_run_is_published_again_behind_its_key_and_never_ended_as_lost() -> None:
