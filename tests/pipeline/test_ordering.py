@@ -125,7 +125,7 @@ def test_a_due_retry_is_left_to_its_own_message_and_past_the_horizon_sent_withou
     p.queue.ordering_keys.clear()
     p.clock.advance(11)
     assert p.reconciler.sweep().republished == []
-    assert p.runs.get(run_id)["nextAttemptAt"] is None  # due: its redelivery is attempted
+    assert p.runs.get(run_id).get("nextAttemptAt") is None  # its redelivery is attempted
     p.clock.advance(901)  # the message was lost after all: the horizon publishes a copy
     assert p.reconciler.sweep().republished == [run_id]
     assert p.queue.ordering_keys == [None]  # without the key, which its message still holds
@@ -223,3 +223,37 @@ def test_an_ordered_run_ends_by_the_subscriptions_last_delivery_not_its_dead_let
         with pytest.raises(RetryableTargetError):
             unordered.worker.process(plain)
         unordered.clock.advance(1)
+
+
+def test_an_ordered_run_is_attempted_at_each_redelivery_never_sent_back_as_early() -> None:
+    # A delivery sent back as early would spend one of the subscription's deliveries, which
+    # are all the attempts an ordered run gets: Pub/Sub's own backoff is its schedule.
+    p = build({**ORDERED, "retry": {"initialBackoffSeconds": 60, "maxBackoffSeconds": 60}})
+    p.target.script = [RetryableTargetError, RetryableTargetError]
+    run_id = _send(p, b'{"data": {"customer": {"id": "c-1"}}}')
+    message = from_the_topic(p.queue.messages.pop())
+    for _ in range(2):
+        with pytest.raises(RetryableTargetError):
+            p.worker.process(message)
+        assert p.runs.get(run_id).get("nextAttemptAt") is None
+    assert p.worker.process(message) == RunStatus.SUCCESS  # no clock advanced: not early
+    assert p.runs.get(run_id)["attempts"] == 3
+
+
+def test_a_due_retry_of_an_ordered_fan_out_is_left_to_its_own_message() -> None:
+    # A fan-out keeps its targets' times (nextAttemptAt): when due, the reconciler clears
+    # it and publishes no copy; the message that holds the key is redelivered.
+    from mapper.pipeline.worker import TargetsRetrying
+    from tests.pipeline.test_fanout import FANOUT, OPS, fan_out
+
+    p, receivers = fan_out({**FANOUT, "orderingKey": "data.customer.id"})
+    receivers.scripts[OPS] = [RetryableTargetError]
+    run_id = _send(p, b'{"data": {"customer": {"id": "c-1"}}, "n": 1}')
+    message = from_the_topic(p.queue.messages.pop())
+    with pytest.raises(TargetsRetrying):
+        p.worker.process(message)
+    assert p.runs.get(run_id)["nextAttemptAt"] is not None
+    p.clock.advance(600)
+    assert p.reconciler.sweep().republished == []
+    assert p.queue.messages == [] and p.runs.get(run_id)["nextAttemptAt"] is None
+    assert p.worker.process(message) == RunStatus.SUCCESS

@@ -487,7 +487,11 @@ class Worker:
                 if verdict.next_at is None:  # the last attempt the policy allows
                     fields["errorMessage"] = f"{verdict.why}: {exc}"
                     return self._finish(run_id, claim, RunStatus.DEAD_LETTERED, fields, policy)
-                fields["nextAttemptAt"] = _iso(verdict.next_at)
+                if not claim.run.get("orderingKey"):
+                    fields["nextAttemptAt"] = _iso(verdict.next_at)
+                # An ordered run is attempted at each redelivery of its message: one sent
+                # back as early would spend one of the subscription's deliveries, which are
+                # all the attempts it gets (`policy`); Pub/Sub's backoff is its schedule.
                 self._runs.finish(run_id, claim, RunStatus.RETRYING, fields)
                 self._log_attempt(claim, RunStatus.RETRYING, fields, policy)
             raise exc
@@ -540,7 +544,7 @@ class Worker:
         if reason:
             line += f": {reason}"
         if outcome == RunStatus.RETRYING:
-            line += f"; next attempt at {fields.get('nextAttemptAt')}"
+            line += f"; next attempt at {fields.get('nextAttemptAt') or 'its redelivery'}"
             log.warning(line, extra=extra)
         elif outcome in (RunStatus.ERROR, RunStatus.DEAD_LETTERED):
             log.warning(line + "; not retried", extra=extra)
