@@ -40,8 +40,9 @@ tools: $(TOOLS_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# --durations: the slowest tests, so that the suite's 15-minute budget can be kept.
 test: lint tools js
-	$(BIN)/python -m pytest $(COVERAGE)
+	$(BIN)/python -m pytest $(COVERAGE) --durations=30
 
 test-fast: lint js
 	$(BIN)/python -m pytest $(FAST_TESTS)

@@ -64,6 +64,7 @@ FUNCTIONS = ("webhook", "worker", "dead_letter", "pull")
 # can stop redelivering a message that failed under load). Every minute in the cloud; this
 # often here so that a dead-lettered event's ten attempts end within minutes.
 TICK_S = 5.0
+SETTINGS = ("SUCCESS_PAYLOAD_RETENTION_DAYS",)  # e.g. `SUCCESS_PAYLOAD_RETENTION_DAYS=0 make cost`
 RESULTS = ROOT / "bench/results"
 DOCS = ROOT / "docs/deploy.md"
 BEGIN, END = "<!-- cost:begin -->", "<!-- cost:end -->"
@@ -388,13 +389,14 @@ def stored_runs(db: Any, integration_id: str) -> dict[str, Any]:
 
     documents = index_entries = count = 0
     by_field: dict[str, int] = {}
+    exempt = (*RUN_INDEX_EXEMPTIONS, "expireAt")  # the TTL field: not indexed (infra/firestore.tf)
     runs = db.collection("runs").where(filter=FieldFilter("integrationId", "==", integration_id))
     for snapshot in runs.stream():
         path = snapshot.reference.path.split("/")
         fields = snapshot.to_dict() or {}
         documents += firestore_size.document_size(path, fields)
         for name, value in fields.items():
-            size = firestore_size.single_field_index_size(path, {name: value}, RUN_INDEX_EXEMPTIONS)
+            size = firestore_size.single_field_index_size(path, {name: value}, exempt)
             by_field[name] = by_field.get(name, 0) + size
             index_entries += size
         index_entries += firestore_size.composite_index_size(path, fields, RUN_INDEXES)
@@ -438,6 +440,8 @@ def price(measured: dict[str, Any]) -> dict[str, Any]:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load average "
                    f"{load[0]:.1f} at the end",
         "commit": commit,
+        # Settings the functions inherit from the bench's environment, when not the defaults.
+        "settings": {k: os.environ[k] for k in SETTINGS if k in os.environ},
         **measured,
         "prices": {"as_of": cost_model.PRICES_AS_OF, "region": cost_model.PRICE_REGION,
                    "lines": cost_model.PRICES},
@@ -462,8 +466,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"dead-lettered after {MAX_ATTEMPTS} attempts), {report['concurrency']} client "
         f"connections, `pull` (the reconciler) ticked every {TICK_S:g} s, a ~1.7 KB order, "
         f"{report['ended']:,} of {n:,} runs ended, "
-        f"{report['target_requests']:,} requests to the target. Counts are exact; "
-        "times are this loaded machine's, against the emulators.",
+        f"{report['target_requests']:,} requests to the target"
+        + "".join(f", {k}={v}" for k, v in report.get("settings", {}).items())
+        + ". Counts are exact; times are this loaded machine's, against the emulators.",
         "",
         "| per event | " + " | ".join(FUNCTIONS) + " | total |",
         "|---|" + "---:|" * (len(FUNCTIONS) + 1),

@@ -1,12 +1,15 @@
 """`make faults`: every fault experiment against the real local stack, as one table.
 
     .venv/bin/python -m faults.run [--n 1000] [--only healthy,same-key] [--trials 20]
+        [--down-seconds 120] [--max-concurrent 1] [--paced 50]
 
 Starts its own emulators and `python -m local.dev` (faults/stack.py) and a recording sink
 on 127.0.0.2, runs the experiments one after the other, prints a Markdown table and every
 broken expectation, and exits 1 if there is one: 0 lost, 0 duplicates with a different key
 or none, 0 runs in flight after the horizon, 0 events a deduplicating receiver applied
-twice. Loopback only; every wait is bounded. docs/performance.md, "Fault suite".
+twice. Then the receiver cases (faults/receivers.py: rate limit, down, pause, redrive
+twice) in a table of their own. Loopback only; every wait is bounded.
+docs/performance.md, "Fault suite".
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import receivers
 from .experiments import Experiment, Result, run_experiment
 from .ordered import run_ordered
 from .sink import Behaviour, RecordingSink
@@ -75,18 +79,23 @@ def _order(r: Result) -> str:
     return f"{r.out_of_order} + {r.overtaken}"
 
 
-def run(argv: Sequence[str] | None = None) -> tuple[int, list[Result]]:
+def run(
+    argv: Sequence[str] | None = None,
+) -> tuple[int, list[Result | receivers.CaseResult]]:
     """Run the suite as the command line says; (exit status, results)."""
     args = _parser().parse_args(argv)
     chosen = [e for e in experiments(args.n, args.trials, args.copies)
               if not args.only or e.name in args.only.split(",")]
-    if not chosen:
+    cases = receivers.cases(args.n, args.down_seconds, args.only.split(",") if args.only else [],
+                            args.max_concurrent, args.paced)
+    if not chosen and not cases:
         print(f"no experiment named {args.only!r}", file=sys.stderr)
         return 2, []
     horizons = Horizons(args.reconcile_after, args.max_republishes, args.tick)
     stack = Stack(horizons, Path(args.log_dir) if args.log_dir else None)
     sink = RecordingSink()
     results: list[Result] = []
+    case_results: list[receivers.CaseResult] = []
     began = time.monotonic()
     try:
         print(f"Starting the emulators and the platform (logs in {stack.dir}) ...", flush=True)
@@ -97,6 +106,7 @@ def run(argv: Sequence[str] | None = None) -> tuple[int, list[Result]]:
             results.append(result)
             for note in result.notes:
                 print(f"    {note}", flush=True)
+        case_results = receivers.run_cases(stack, cases)
     finally:
         stack.stop()
         sink.stop()
@@ -106,13 +116,17 @@ def run(argv: Sequence[str] | None = None) -> tuple[int, list[Result]]:
         f"RECONCILE_MAX_REPUBLISHES={horizons.max_republishes}, "
         f"PULL_TICK_SECONDS={horizons.pull_tick_s:g}; {time.monotonic() - began:.0f} s in all"
     )
-    print(table(results))
-    broken = [(r.experiment.title, f) for r in results for f in r.failures()]
+    if results:
+        print(table(results))
+    if case_results:
+        print(receivers.table(case_results))
+    everything: list[Result | receivers.CaseResult] = [*results, *case_results]
+    broken = [(r.experiment.title, f) for r in everything for f in r.failures()]
     for title, failure in broken:
         print(f"FAILED {title}: {failure}")
     if not broken:
         print("every expectation held")
-    return (1 if broken else 0), results
+    return (1 if broken else 0), everything
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -128,6 +142,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="RECONCILE_MAX_REPUBLISHES (default 3)")
     parser.add_argument("--tick", type=float, default=3.0,
                         help="PULL_TICK_SECONDS: how often the reconciler sweeps (default 3)")
+    parser.add_argument("--down-seconds", type=float, default=receivers.DEFAULT_DOWN_S,
+                        help="how long the receiver of the `down` case is down (default 120)")
+    parser.add_argument("--max-concurrent", type=int, default=None,
+                        help="rateLimit.maxConcurrent of the rate-limit case (default: unset)")
+    parser.add_argument("--paced", type=int, default=None,
+                        help="rateLimit.perSecond for the down, pause and redrive-twice cases: "
+                        "the paced path (default: the fast path)")
     parser.add_argument("--log-dir", default="", help="where the platform and emulator logs go")
     return parser
 

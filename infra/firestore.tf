@@ -263,10 +263,10 @@ resource "google_firestore_field" "signature_failures_ttl" {
   index_config {}
 }
 
-# mapper.store.indexes.SHAPE_INDEX_EXEMPTIONS: a source shape is read by id only, and its
-# paths are rewritten on every merge.
+# mapper.store.indexes.SHAPE_INDEX_EXEMPTIONS: a source shape is read by id (or found by
+# driftPending), and its paths and drift notices are rewritten on every merge.
 resource "google_firestore_field" "source_shapes_unindexed" {
-  for_each   = toset(["paths"])
+  for_each   = toset(["paths", "driftNotices"])
   project    = var.project_id
   database   = google_firestore_database.default.name
   collection = "sourceShapes"

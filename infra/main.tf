@@ -115,6 +115,10 @@ locals {
       value     = var.run_retention_days
       functions = ["webhook", "pubsub_push", "worker", "deliver", "pull", "api"]
     }
+    SUCCESS_PAYLOAD_RETENTION_DAYS = {
+      value     = coalesce(var.success_payload_retention_days, var.run_retention_days)
+      functions = ["worker", "deliver"]
+    }
     MAX_BODY_BYTES   = { value = var.max_body_bytes, functions = ["webhook", "pubsub_push"] }
     SITE_URL         = { value = local.site_url, functions = ["api"] }
     WEBHOOK_BASE_URL = { value = local.webhook_base_url, functions = ["api"] }
@@ -151,11 +155,12 @@ locals {
     # SMTP servers that may be logged in to without TLS (empty: none).
     SMTP_PLAINTEXT_ALLOW = { value = var.smtp_plaintext_allow, functions = ["worker", "deliver", "api"] }
     # Notification mail (mapper.notify, docs/delivery.md "Notifications"): the platform's SMTP
-    # relay; no host, no mail. The functions that end runs or pause delivery notify.
-    NOTIFY_SMTP_HOST = { value = var.notify_smtp_host, functions = ["worker", "deliver", "dead_letter", "api"] }
-    NOTIFY_SMTP_PORT = { value = var.notify_smtp_port, functions = ["worker", "deliver", "dead_letter", "api"] }
-    NOTIFY_SMTP_FROM = { value = var.notify_smtp_from, functions = ["worker", "deliver", "dead_letter", "api"] }
-    NOTIFY_SMTP_TLS  = { value = var.notify_smtp_tls, functions = ["worker", "deliver", "dead_letter", "api"] }
+    # relay; no host, no mail. The functions that end runs or pause delivery notify, and the
+    # pull function's tick notifies source drift.
+    NOTIFY_SMTP_HOST = { value = var.notify_smtp_host, functions = ["worker", "deliver", "dead_letter", "api", "pull"] }
+    NOTIFY_SMTP_PORT = { value = var.notify_smtp_port, functions = ["worker", "deliver", "dead_letter", "api", "pull"] }
+    NOTIFY_SMTP_FROM = { value = var.notify_smtp_from, functions = ["worker", "deliver", "dead_letter", "api", "pull"] }
+    NOTIFY_SMTP_TLS  = { value = var.notify_smtp_tls, functions = ["worker", "deliver", "dead_letter", "api", "pull"] }
     # Paced delivery (docs/delivery.md): where the per-target Cloud Tasks queues live, what
     # their tasks call and as whom; the deliver function admits only that account's tokens.
     CLOUD_TASKS_LOCATION  = { value = var.region, functions = ["worker", "api", "deliver"] }

@@ -321,6 +321,16 @@ variable "run_retention_days" {
   default     = 30
 }
 
+variable "success_payload_retention_days" {
+  description = "Days a successful run keeps its mapped output, request and response (SUCCESS_PAYLOAD_RETENTION_DAYS): 0 drops them when the run succeeds, null keeps them as long as the run (run_retention_days). Nothing between: expiring them apart would cost more writes than the storage saved (docs/deploy.md, Levers). The incoming payload is always kept with the run."
+  type        = number
+  default     = null
+  validation {
+    condition     = coalesce(var.success_payload_retention_days, var.run_retention_days) == 0 || coalesce(var.success_payload_retention_days, var.run_retention_days) >= var.run_retention_days
+    error_message = "success_payload_retention_days must be 0, null, or at least run_retention_days."
+  }
+}
+
 variable "audit_retention_days" {
   description = "Days an audit log entry is kept (AUDIT_RETENTION_DAYS); Firestore's TTL policy on auditLog.expireAt deletes it after (within about a day)."
   type        = number
@@ -431,4 +441,10 @@ variable "artifact_keep_versions" {
   description = "Function images kept per function in Artifact Registry; older ones are deleted."
   type        = number
   default     = 5
+}
+
+variable "exclude_request_logs" {
+  description = "Drop Cloud Run's request log entries of the platform's functions before Cloud Logging stores or bills them (infra/logging.tf); false keeps them."
+  type        = bool
+  default     = true
 }

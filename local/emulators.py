@@ -245,11 +245,17 @@ def start_emulators(
     return emulators
 
 
+RESET_TIMEOUT_S = 60
+
+
 def reset_firestore(host: str, project: str) -> None:
     """Delete every document of `project` in the Firestore emulator at `host`."""
     url = f"http://{host}/emulator/v1/projects/{project}/databases/(default)/documents"
     try:
-        with _HTTP.open(urllib.request.Request(url, method="DELETE"), timeout=10) as resp:
+        # The emulator deletes document by document: on a loaded 2-core machine, with a
+        # test's thousands of runs stored, that took longer than 10 s (seen in CI).
+        with _HTTP.open(urllib.request.Request(url, method="DELETE"),
+                        timeout=RESET_TIMEOUT_S) as resp:
             resp.read()
     except (urllib.error.URLError, OSError) as exc:
         raise EmulatorError(f"could not reset the Firestore emulator at {host}: {exc}") from exc

@@ -544,6 +544,21 @@ class FakeSourceShapes:
     def delete(self, integration_id: str) -> None:
         self.shapes.pop(integration_id, None)
 
+    def pending_drift(self, limit: int) -> list[str]:
+        return [key for key, shape in self.shapes.items() if shape.get("driftPending")][:limit]
+
+    def take_drift(self, integration_id: str, window: int) -> dict[str, Any] | None:
+        shape = self.shapes.get(integration_id)
+        if not shape or not shape.get("driftPending"):
+            return None
+        if shape.get("driftNotifiedWindow") == window:
+            return None
+        taken = {"drift": copy.deepcopy(shape.get("driftNotices") or []),
+                 "more": int(shape.get("driftNoticesMore") or 0)}
+        shape.update(driftNotices=[], driftNoticesMore=0, driftPending=False,
+                     driftNotifiedWindow=window)
+        return taken
+
 
 class FakeDedupeKeys:
     """Dedupe keys created once, taken over after their window (ours: DedupeKeys)."""

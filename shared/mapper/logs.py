@@ -218,12 +218,15 @@ class CloudLoggingFormatter(logging.Formatter):
                 timespec="microseconds"
             ),
             "logger": record.name,
-            SOURCE_KEY: {
+        }
+        if record.levelno >= logging.WARNING:
+            # Where a problem was logged; an INFO line (a run delivered, once per run) goes
+            # without it: Cloud Logging bills each line by the byte (docs/deploy.md, Levers).
+            entry[SOURCE_KEY] = {
                 "file": record.pathname,
                 "line": str(record.lineno),
                 "function": record.funcName,
-            },
-        }
+            }
         ctx = current_context()
         integration_id, run_id = _ids(record, ctx)
         if integration_id:
@@ -240,7 +243,7 @@ class CloudLoggingFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _RECORD_ATTRS and key not in entry and not key.startswith("_"):
                 entry[key] = _fit_for_log(key, value)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return json.dumps(entry, ensure_ascii=False, default=str, separators=(",", ":"))
 
 
 def _fit_for_log(key: str, value: Any) -> Any:

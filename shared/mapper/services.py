@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .notify import PlatformNotifier
     from .pipeline import Intake, Integrations, Reconciler, Worker
     from .pipeline.deliver import Deliverer
+    from .pipeline.drift_notices import DriftNotices
     from .pull import Puller
     from .queue import Queue
     from .redrive import Redriver
@@ -49,6 +50,20 @@ DEFAULT_MAX_BODY_BYTES = 10_000_000
 def setting(name: str, default: str, environ: Mapping[str, str] | None = None) -> str:
     """An operator setting from the environment (every one is listed in the README)."""
     return (environ if environ is not None else os.environ).get(name) or default
+
+
+def success_payloads_kept(run_days: int, environ: Mapping[str, str] | None = None) -> bool:
+    """SUCCESS_PAYLOAD_RETENTION_DAYS: 0 drops a successful run's mapped output, request and
+    response when it succeeds; the run's own retention (the default) keeps them as long as
+    the run. Nothing between: each way to expire them apart (a second document with its
+    own TTL, or a sweep) costs more in writes than the storage it saves (docs/deploy.md)."""
+    days = int(setting("SUCCESS_PAYLOAD_RETENTION_DAYS", str(run_days), environ))
+    if 0 < days < run_days:
+        raise ValueError(
+            f"SUCCESS_PAYLOAD_RETENTION_DAYS must be 0 or at least RUN_RETENTION_DAYS "
+            f"({run_days}), not {days}"
+        )
+    return days != 0
 
 
 def max_body_bytes() -> int:
@@ -119,7 +134,8 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
         integrations=Integrations(
             store, float(setting("CONFIG_CACHE_SECONDS", str(DEFAULT_TTL_S), env))
         ),
-        runs=RunStore(db, retention=retention),
+        runs=RunStore(db, retention=retention,
+                      keep_success_payloads=success_payloads_kept(retention.days, env)),
         queue=Queue(publisher, publisher.topic_path(project, topic)),
         secrets=SecretResolver(backend),
         secret_backend=backend,
@@ -154,7 +170,7 @@ def intake() -> Intake:
     from .pipeline.shape import ShapeRecorder, log_drift
 
     s = services()
-    # source.drift goes to the log until a notifier is wired (docs/mapping.md).
+    # Drift is logged here and filed in the shape; the tick notifies it (drift_notices()).
     shapes = ShapeRecorder(s.source_shapes, on_drift=log_drift) if s.source_shapes else None
     return Intake(
         s.integrations,
@@ -516,14 +532,29 @@ def redriver() -> Redriver:
     )
 
 
+@cache
+def drift_notices() -> DriftNotices | None:
+    """The tick's `source.drift` sender, where shapes and notification windows are kept."""
+    from .pipeline.drift_notices import DriftNotices
+
+    s = services()
+    if s.source_shapes is None or s.notify_windows is None:
+        return None
+    return DriftNotices(s.source_shapes, s.integrations, notifier())
+
+
 def sweep_in_flight() -> dict[str, dict[str, int]]:
-    """The tick's sweeps: runs left in flight, then redrive jobs whose task was lost."""
+    """The tick's sweeps: runs left in flight, redrive jobs whose task was lost, and the
+    source drift the intake filed, notified."""
     sweep = reconciler()
     runs = sweep.sweep().as_dict()
     jobs = {"resumed": 0, "ended": 0}
     if services().redrive_jobs is not None:
         jobs = redriver().resume_stalled(sweep.horizon_s, sweep.max_republishes)
-    return {"reconciled": runs, "redriveJobs": jobs}
+    swept = {"reconciled": runs, "redriveJobs": jobs}
+    if (drift := drift_notices()) is not None:
+        swept["sourceDrift"] = drift.sweep().as_dict()
+    return swept
 
 
 def task_handler(task: Any) -> Callable[[], dict[str, Any]]:

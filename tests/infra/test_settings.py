@@ -172,6 +172,10 @@ def test_the_admin_token_comes_from_secret_manager_to_the_api_only() -> None:
         ("WEBHOOK_BASE_URL", Expr("local.webhook_base_url")),
         ("PUSH_BASE_URL", Expr("local.push_base_url")),
         ("RUN_RETENTION_DAYS", Expr("var.run_retention_days")),
+        (
+            "SUCCESS_PAYLOAD_RETENTION_DAYS",
+            Expr("coalesce(var.success_payload_retention_days, var.run_retention_days)"),
+        ),
     ],
 )
 def test_setting_values(name: str, expected: str) -> None:

@@ -149,6 +149,28 @@ def test_a_run_with_a_rate_limited_target_goes_through_its_queue() -> None:
     assert len(t.p.target.sent) == 1 and t.status(run_id) == RunStatus.SUCCESS
 
 
+def test_a_task_dispatched_the_moment_it_is_queued_keeps_its_claim() -> None:
+    # Cloud Tasks may dispatch a task before CreateTask has even answered the worker. The
+    # deliver function's claim must then stand: a note the worker writes after queuing must
+    # not change the run under that claim, or its outcome is not recorded and the run is
+    # sent again once its lease runs out (`make faults`, paced redrive-twice, 2026-12-07).
+    t = paced(PACED)
+    claims = []
+
+    def enqueue_and_dispatch(key: QueueKey, task: Any) -> str:
+        added = FakeDeliveryQueues.enqueue(t.queues, key, task)
+        claims.append(t.p.runs.claim(task.run_id, "deliver-1", 35))
+        return added
+
+    t.queues.enqueue = enqueue_and_dispatch  # type: ignore[method-assign]
+    [run_id] = t.accept(1)
+    assert t.work() == [RunStatus.QUEUED]
+    [claim] = claims
+    assert claim.state == "claimed"
+    assert t.p.runs.finish(run_id, claim, RunStatus.SUCCESS, {}) is True
+    assert t.status(run_id) == RunStatus.SUCCESS
+
+
 def test_a_paced_retry_is_a_new_task_at_the_next_attempt_counted_by_the_run() -> None:
     doc = {**PACED, "retry": {"maxAttempts": 2, "initialBackoffSeconds": 30,
                               "maxBackoffSeconds": 600}}

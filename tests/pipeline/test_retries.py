@@ -63,7 +63,7 @@ def test_a_republished_message_does_not_start_the_count_again(
     assert run.get("nextAttemptAt") is None
     assert len(p.target.sent) == 5
     lines = [r.getMessage() for r in caplog.records if r.name == "mapper.worker"]
-    assert [line.split(": ")[1] for line in lines] == [f"attempt {n} of 5" for n in range(1, 6)]
+    assert [line.split(": ")[0] for line in lines] == [f"attempt {n} of 5" for n in range(1, 6)]
     assert lines[-1].endswith("dead_lettered: gave up after 5 attempts: 503 from the target; "
                               "not retried")
 

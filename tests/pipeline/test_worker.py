@@ -208,10 +208,11 @@ def test_one_readable_line_per_attempt(caplog: pytest.LogCaptureFixture) -> None
             p.worker.process(message)
         p.clock.advance(10)
         p.worker.process(message)
-    lines = [r.getMessage() for r in caplog.records if r.name == "mapper.worker"]
-    assert lines == [
-        f"run {run_id} (integration i1): attempt 1 of 10: retrying: 503 from the target; "
-        f"next attempt at {p.clock.iso()}",
-        f"run {run_id} (integration i1): attempt 2 of 10: success",
+    records = [r for r in caplog.records if r.name == "mapper.worker"]
+    assert [r.getMessage() for r in records] == [
+        f"attempt 1 of 10: retrying: 503 from the target; next attempt at {p.clock.iso()}",
+        "attempt 2 of 10: success",
     ]
+    # The ids are the record's own fields (every formatter shows them), not in the text.
+    assert {(r.runId, r.integrationId) for r in records} == {(run_id, "i1")}
     assert not any(r.exc_info for r in caplog.records)

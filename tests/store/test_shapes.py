@@ -52,3 +52,25 @@ def test_a_key_is_released_only_by_the_run_holding_it(db: firestore.Client) -> N
     assert keys.claim("k2", "run-2", "i1", 60, 2.0) == "run-1"
     keys.release("k2", "run-1")
     assert keys.claim("k2", "run-2", "i1", 60, 3.0) == "run-2"
+
+
+def test_drift_notices_are_found_and_taken_once_a_minute(db: firestore.Client) -> None:
+    shapes = SourceShapeStore(db)
+    notice = {"path": "order.email", "kind": "missing", "since": "2026-12-07T10:00:00Z"}
+    shapes.update("quiet", lambda stored: {"integrationId": "quiet", "paths": []})
+    shapes.update("i1", lambda stored: {
+        "integrationId": "i1", "paths": [], "driftNotices": [notice], "driftNoticesMore": 2,
+        "driftPending": True,
+    })
+    assert shapes.pending_drift(10) == ["i1"]
+    assert shapes.take_drift("i1", 100) == {"drift": [notice], "more": 2}
+    assert shapes.pending_drift(10) == [] and shapes.take_drift("i1", 101) is None
+    stored = shapes.get("i1")
+    assert stored is not None and stored["driftNotices"] == [] and stored["paths"] == []
+
+    shapes.update("i1", lambda stored: {**(stored or {}), "driftNotices": [notice],
+                                        "driftPending": True})
+    assert shapes.take_drift("i1", 100) is None  # that minute already had its notification
+    assert shapes.pending_drift(10) == ["i1"]
+    assert shapes.take_drift("i1", 101) == {"drift": [notice], "more": 0}
+    assert shapes.take_drift("absent", 101) is None and shapes.get("absent") is None

@@ -11,7 +11,7 @@ import pytest
 from google.cloud import firestore
 
 from mapper.errors import ConfigError, ConflictError, InvalidQueryError, NotFoundError
-from mapper.store.common import FIELD_LIMIT_BYTES, MAX_PAGE_SIZE
+from mapper.store.common import COMPRESS_ABOVE_BYTES, FIELD_LIMIT_BYTES, MAX_PAGE_SIZE
 from mapper.store.integrations import IntegrationStore
 from mapper.store.jobs import RedriveJobStore
 from mapper.store.runs import RunStore
@@ -241,6 +241,35 @@ def test_only_the_lease_holder_records_the_outcome(db: firestore.Client) -> None
     assert runs.claim("msg-1", "third", 60).state == "done"
 
 
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_success_drops_what_it_sent_and_got_only_when_told(
+    db: firestore.Client, keep: bool
+) -> None:
+    runs = RunStore(db, keep_success_payloads=keep)
+    order = {"lines": [{"sku": f"SKU-{n}", "qty": n} for n in range(60)]}
+    for run_id in ("ok", "failed"):
+        runs.create({**run(run_id, ts(1)), "status": "queued", "incomingPayload": order})
+    sent = {
+        "transformedPayload": order,
+        "outgoingRequest": {"method": "POST", "body": order},
+        "outgoingResponse": {"status": 200, "body": "{}"},
+    }
+    # An earlier attempt's failure stored them, the success drops them in its own write.
+    first = runs.claim("ok", "a", 60)
+    runs.finish("ok", first, "retrying", {**sent, "errorMessage": "503"})
+    runs.finish("ok", runs.claim("ok", "b", 60), "success", {**sent, "apiCallTimeMs": 3})
+    runs.finish("failed", runs.claim("failed", "c", 60), "error", {**sent, "errorMessage": "400"})
+
+    ok, failed = runs.get("ok"), runs.get("failed")
+    assert ok["status"] == "success" and ok["apiCallTimeMs"] == 3
+    assert ok["incomingPayload"] == order  # replay and backtests start from it
+    for field, value in sent.items():
+        assert (ok.get(field) == value) is keep, field
+        assert failed[field] == value, field  # a failed run keeps everything
+    raw = db.collection("runs").document("ok").get().to_dict()
+    assert ("transformedPayloadJson" in raw) is keep
+
+
 def test_a_live_lease_is_never_ended_by_others(db: firestore.Client) -> None:
     runs = RunStore(db)
     runs.create({**run("msg-1", ts(1)), "status": "queued"})
@@ -304,6 +333,41 @@ def test_large_payload_is_truncated_and_flagged(db: firestore.Client) -> None:
     assert payload["preview"].startswith('{"blob":"xxx')
     assert stored["outgoingRequest"]["truncated"] is True
     assert len(stored["errorMessage"]) < 11_000
+
+
+def test_long_payloads_are_stored_compressed_and_read_back_as_they_were(
+    db: firestore.Client,
+) -> None:
+    runs = RunStore(db)
+    order = {"lines": [{"sku": f"SKU-{n}", "qty": n, "note": "gift wrap"} for n in range(40)]}
+    text_size = len(json.dumps(order, separators=(",", ":")))
+    assert text_size > COMPRESS_ABOVE_BYTES
+    runs.create({**run("long", ts(1)), "incomingPayload": order})
+    runs.update("long", {"transformedPayload": order, "outgoingResponse": {"ok": True}})
+
+    raw = db.collection("runs").document("long").get().to_dict()
+    assert isinstance(raw["incomingPayloadJson"], bytes)
+    assert len(raw["incomingPayloadJson"]) < text_size / 3
+    assert isinstance(raw["transformedPayloadJson"], bytes)
+    assert raw["outgoingResponseJson"] == '{"ok":true}'  # short: kept as text
+    stored = runs.get("long")
+    assert stored["incomingPayload"] == order
+    assert stored["transformedPayload"] == order
+    assert stored["outgoingResponse"] == {"ok": True}
+    assert runs.list()[0][0]["incomingPayload"] == order
+
+
+def test_stored_bytes_that_are_not_zlib_make_the_field_undecodable(
+    db: firestore.Client,
+) -> None:
+    runs = RunStore(db)
+    runs.create(run("hand-edited", ts(1)))
+    db.collection("runs").document("hand-edited").update({"incomingPayloadJson": b"not zlib"})
+
+    stored = runs.get("hand-edited")
+
+    assert stored["undecodable"] == ["incomingPayload"]
+    assert "incomingPayload" not in stored
 
 
 def test_json_firestore_refuses_survives_a_round_trip(db: firestore.Client) -> None:

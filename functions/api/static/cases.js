@@ -1,7 +1,9 @@
 // Step 3's saved test cases (the document's `tests`, docs/mapping.md "Test cases"): each case
 // with pass or fail, why, its diff (expected -> actual) and the receiver schema's violations,
 // run by the server as preview runs them; nothing is sent. "Save the sample as a test case"
-// adds the sample and the output the preview shows now. The cases belong to the draft: they
+// adds the sample and the output typed as expected, or else the output the preview shows now
+// (typing it first lets a case say what the receiver needs before the mapping makes it).
+// The cases belong to the draft: they
 // are saved with the integration, and a save whose cases fail asks first (step 4).
 
 import { api } from './api.js';
@@ -39,6 +41,8 @@ export function casesPanel(id, draft, previewer) {
   const summary = el('p', { class: 'hint', role: 'status', 'data-cases': 'summary' });
   const name = el('input', { type: 'text', id: 'case-name', autocomplete: 'off', spellcheck: 'false',
     placeholder: 'paid order' });
+  const expected = el('textarea', { id: 'case-expect', rows: 4, spellcheck: 'false', autocomplete: 'off',
+    class: 'mono', placeholder: '{"order": {"id": "7"}}' });
   const addStatus = el('p', { class: 'hint', role: 'status' });
   let results = new Map();
 
@@ -90,17 +94,34 @@ export function casesPanel(id, draft, previewer) {
       name.focus();
       return;
     }
-    if (preview.kind !== 'ok' || preview.pending) {
-      addStatus.textContent = 'The preview has no output for the sample yet: fix the sample or the mapping first.';
+    if (preview.kind === 'no-sample' || preview.kind === 'bad-sample') {
+      addStatus.textContent = 'A test case is the sample payload: paste one in step 2 first.';
+      return;
+    }
+    const typed = expected.value.trim();
+    let wanted;
+    if (typed) {
+      try {
+        wanted = JSON.parse(typed);
+      } catch (err) {
+        addStatus.textContent = `The expected output is not JSON: ${err.message}`;
+        expected.focus();
+        return;
+      }
+    } else if (preview.kind !== 'ok' || preview.pending) {
+      addStatus.textContent = 'The preview has no output for the sample yet: type the expected output, '
+        + 'or fix the mapping first.';
       return;
     }
     const testCase = { name: label, payload: draft.doc.samplePayload };
-    if (preview.skipped) testCase.expectSkipped = true;
+    if (typed) testCase.expect = wanted;
+    else if (preview.skipped) testCase.expectSkipped = true;
     else testCase.expect = preview.output;
     if (preview.extras.headers) testCase.headers = preview.extras.headers;
     if (preview.extras.attributes) testCase.attributes = preview.extras.attributes;
     draft.addTest(testCase);
     name.value = '';
+    expected.value = '';
     addStatus.textContent = `Added ${label}; it is saved with the integration.`;
     run();
   };
@@ -114,6 +135,9 @@ export function casesPanel(id, draft, previewer) {
       + 'They run as the preview does; saving while one fails asks first.'),
     summary,
     list,
+    el('div', { class: 'field' }, el('label', { for: 'case-expect' }, 'Expected output (JSON, optional)'),
+      expected,
+      el('p', { class: 'hint' }, 'Empty: the output the preview shows now.')),
     el('div', { class: 'filters' },
       el('div', { class: 'field' }, el('label', { for: 'case-name' }, 'New test case name'), name),
       el('div', { class: 'buttons' }, el('button', { type: 'button', class: 'primary', id: 'add-case',

@@ -7,6 +7,7 @@
     rate_limit.py     source.rateLimit: a token bucket per integration and instance
     dedupe.py         source.dedupe: the first event with some values holds them for a window
     shape.py          the source shape: accepted payloads folded, sampled, drift found
+    drift_notices.py  the tick's source.drift sender: drift the intake filed, notified once
     worker.py         a queued run -> claim -> condition, mapping, target -> outcome
     deliver.py        a delivery queue's task (run, target) -> the worker's send and record
     reconcile.py      runs in flight too long -> published again, or ended with a reason

@@ -167,7 +167,12 @@ class DeliveryGate:
                         message.run_id)
             return Gate(None, failures)
         if added == "added" and run.get("status") == RunStatus.QUEUED:
-            self._runs.touch(message.run_id, note=PACED_NOTE)
+            # Only on the run as read: the queue may already have dispatched the task and
+            # the deliver function claimed the run, and a write under its claim would leave
+            # its outcome unrecorded (and the run sent again when the lease runs out).
+            self._runs.touch_if_unchanged(
+                message.run_id, str(run.get("updatedAt")), note=PACED_NOTE
+            )
         return Gate(RunStatus.QUEUED, failures)
 
     def hold(self, run_id: str) -> str:

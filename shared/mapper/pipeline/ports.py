@@ -442,6 +442,15 @@ class SourceShapes(Protocol):
         """Forget an integration's shape."""
         ...
 
+    def pending_drift(self, limit: int) -> list[str]:
+        """Integrations whose shape holds drift notices not yet taken (at most `limit`)."""
+        ...
+
+    def take_drift(self, integration_id: str, window: int) -> dict[str, Any] | None:
+        """Take the drift notices (`{"drift", "more"}`), clearing them in the same
+        transaction; None when there are none, or some were already taken in `window`."""
+        ...
+
 
 class DedupeKeys(Protocol):
     """Which run first carried each `source.dedupe` value, for its window."""

@@ -12,6 +12,11 @@ restarts from them (it did). A type is compared with the established types the i
 read at its last flush, so a type change is counted from the first flush after the shape
 settled. Counts from several instances interleave in the order their
 flushes land, so drift across instances is approximate, never lost.
+
+Drift on a path a mapping reads is found inside that same transaction, so exactly one merge
+sees it begin; when the integration has `notify`, the merge also files it in the shape's
+drift notices, which `drift_notices.DriftNotices` sends on the scheduled tick: the intake
+itself never makes a network call for it.
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ DRIFT_AFTER = 20  # consecutive payloads that make a path missing (or its type c
 ESTABLISHED_AFTER = 20  # payloads after which a path appearing is `new` drift
 DEFAULT_FLUSH_SECONDS = 10.0
 DEFAULT_FLUSH_EVENTS = 1000
+MAX_DRIFT_NOTICES = 50  # drift filed per integration until the tick sends it; more are counted
+# The shape's fields that the tick's sender owns: every merge carries them over as they are.
+NOTICE_FIELDS = ("driftNotices", "driftNoticesMore", "driftPending", "driftNotifiedWindow")
 
 DriftKind = Literal["missing", "typeChanged", "new"]
 
@@ -211,6 +219,35 @@ def drift_of(stored: dict[str, Any] | None) -> list[dict[str, Any]]:
     return found
 
 
+def fresh_drift(
+    before: dict[str, Any] | None, after: dict[str, Any], reads: Iterable[str]
+) -> list[dict[str, Any]]:
+    """Drift on a path a mapping reads that `after` shows and `before` did not."""
+    reads = list(reads)
+    known = {(d["path"], d["kind"]) for d in drift_of(before)}
+    return [
+        {**d, "mapped": True}
+        for d in drift_of(after)
+        if (d["path"], d["kind"]) not in known and is_read(d["path"], reads)
+    ]
+
+
+def with_notices(
+    before: dict[str, Any] | None, after: dict[str, Any], fresh: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """`after` with the drift notices `before` held, and `fresh` filed for the tick."""
+    kept = {name: before[name] for name in NOTICE_FIELDS if before and name in before}
+    shape = {**after, **kept}
+    if not fresh:
+        return shape
+    notices = list(shape.get("driftNotices") or [])
+    room = max(MAX_DRIFT_NOTICES - len(notices), 0)
+    shape["driftNotices"] = notices + fresh[:room]
+    shape["driftNoticesMore"] = int(shape.get("driftNoticesMore") or 0) + len(fresh[room:])
+    shape["driftPending"] = True
+    return shape
+
+
 def source_schema(stored: dict[str, Any] | None, read: Iterable[str] = ()) -> dict[str, Any]:
     """The API's view: paths with types and times, drift (flagged `mapped` where read)."""
     reads = list(read)
@@ -304,7 +341,7 @@ class ShapeRecorder:
         self._shapes = shapes
         self._flush_seconds = flush_seconds
         self._flush_events = flush_events
-        self._on_drift = on_drift  # the source.drift notification (docs/mapping.md)
+        self._on_drift = on_drift  # told of fresh drift on read paths: the log line
         self._clock = clock
         self._lock = threading.Lock()
         self._deltas: dict[str, ShapeDelta] = {}
@@ -332,33 +369,34 @@ class ShapeRecorder:
 
     def _flush(self, integration: Integration, delta: ShapeDelta) -> None:
         assert integration.id is not None
+        reads = read_paths(integration)
+        notified = integration.notify is not None
+        fresh: list[dict[str, Any]] = []
+
+        def change(stored: dict[str, Any] | None) -> dict[str, Any]:
+            after = merge(stored, delta, str(integration.id))
+            # Found against the stored shape the transaction read: one merge sees a drift
+            # begin, whichever instance makes it (a retried transaction finds it again).
+            fresh[:] = fresh_drift(stored, after, reads)
+            return with_notices(stored, after, fresh if notified else [])
+
         try:
-            before, after = self._shapes.update(
-                integration.id, lambda stored: merge(stored, delta, str(integration.id))
-            )
+            _, after = self._shapes.update(integration.id, change)
         except MapperError as exc:
             log.warning("integration %s: source shape not recorded: %s", integration.id, exc)
             return
         with self._lock:
             self._baselines[integration.id] = baseline_of(after)
-        if self._on_drift is None:
-            return
-        reads = read_paths(integration)
-        known = {(d["path"], d["kind"]) for d in drift_of(before)}
-        fresh = [
-            {**d, "mapped": True}
-            for d in drift_of(after)
-            if (d["path"], d["kind"]) not in known and is_read(d["path"], reads)
-        ]
-        if fresh:
+        if fresh and self._on_drift is not None:
             try:
                 self._on_drift(integration, fresh)
             except MapperError as exc:
-                log.warning("integration %s: source.drift not notified: %s", integration.id, exc)
+                log.warning("integration %s: source.drift not logged: %s", integration.id, exc)
 
 
 def log_drift(integration: Integration, drift: list[dict[str, Any]]) -> None:
-    """The `source.drift` hook until a notifier is wired: one warning line per flush."""
+    """The intake's `source.drift` log line, one per merge that found drift on read paths
+    (the notification itself is sent by the tick: `drift_notices.DriftNotices`)."""
     log.warning(
         "source.drift: integration %s: %s", integration.id,
         ", ".join(f"{d['path']} {d['kind']}" for d in drift),

@@ -522,15 +522,18 @@ class Worker:
     def _log_attempt(
         self, claim: Claim, outcome: str, fields: dict[str, Any], policy: RetryPolicy
     ) -> None:
-        """One readable line per attempt: run, integration, attempt n of N, outcome, reason.
+        """One compact line per attempt: attempt n of N, outcome, reason; a run delivered at
+        once logs this one line.
 
-        Its `status`, `attempt` and `apiCallTimeMs` are also structured fields, which the
-        log-based metrics in infra/monitoring.tf read.
+        The run's and integration's ids, `status`, `attempt` and `apiCallTimeMs` are
+        structured fields (the log-based metrics in infra/monitoring.tf read them), not
+        repeated in the text.
         """
         run = claim.run
         attempt = int(run.get("attempts") or 0)
         reason = fields.get("errorMessage")
-        extra: dict[str, Any] = {"status": outcome, "attempt": attempt}
+        extra: dict[str, Any] = {"status": outcome, "attempt": attempt,
+                                 "runId": run.get("id"), "integrationId": run.get("integrationId")}
         if fields.get("apiCallTimeMs") is not None:
             extra["apiCallTimeMs"] = fields["apiCallTimeMs"]
         # A claim past the policy (an earlier attempt never recorded its outcome) sends
@@ -540,7 +543,7 @@ class Worker:
             if attempt <= policy.max_attempts
             else f"after {policy.max_attempts} of {policy.max_attempts} attempts"
         )
-        line = f"run {run.get('id')} (integration {run.get('integrationId')}): {counted}: {outcome}"
+        line = f"{counted}: {outcome}"
         if reason:
             line += f": {reason}"
         if outcome == RunStatus.RETRYING:

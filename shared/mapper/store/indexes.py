@@ -91,6 +91,7 @@ AUDIT_INDEXES: tuple[tuple[tuple[str, str], ...], ...] = (
     ),
 )
 AUDIT_INDEX_EXEMPTIONS = ("diffJson", "detailsJson")
-# A source shape is read by its id only: its up to 500 paths (each with its types and
-# times) would otherwise be index entries written on every merge.
-SHAPE_INDEX_EXEMPTIONS = ("paths",)
+# A source shape is read by its id, or found by `driftPending` (the tick's drift notices):
+# its up to 500 paths (each with its types and times) and the notices waiting to be sent
+# would otherwise be index entries written on every merge.
+SHAPE_INDEX_EXEMPTIONS = ("paths", "driftNotices")

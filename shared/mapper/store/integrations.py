@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -131,17 +131,8 @@ class IntegrationStore:
         Raises `NotFoundError` if it does not exist, `ConflictError` if `expected_version`
         is given and differs from the stored one.
         """
-        if not is_valid_document_id(integration_id):
-            raise NotFoundError(f"no integration {integration_id}")
-        _check_storable(_stored(doc))
-        ref = self._collection.document(integration_id)
 
-        @firestore.transactional
-        def replace_in(transaction: firestore.Transaction) -> dict[str, Any]:
-            snapshot = ref.get(transaction=transaction)
-            if not snapshot.exists:
-                raise NotFoundError(f"no integration {integration_id}")
-            current = _document(snapshot)
+        def replaced(current: dict[str, Any]) -> dict[str, Any]:
             version = int(current.get("version") or 0)
             if expected_version is not None and version != expected_version:
                 raise ConflictError(
@@ -149,48 +140,57 @@ class IntegrationStore:
                     f"not {expected_version}; read it again"
                 )
             now = now_iso()
-            data = {
+            return {
                 **doc,
                 "id": integration_id,
                 "createdAt": current.get("createdAt", now),
                 "updatedAt": now,
                 "version": version + 1,
             }
-            transaction.set(ref, _stored(data))
-            record = _stored_version(data, current, note)
-            transaction.set(self._versions(integration_id).document(str(version + 1)), record)
-            return data
 
-        with _store_errors("replace an integration"):
-            try:
-                return replace_in(self._client.transaction())
-            except gexc.InvalidArgument as exc:
-                raise _refused(exc) from exc
+        return self._new_version(integration_id, doc, replaced, "replace an integration", note)
 
     def update_fields(self, integration_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Set some top-level fields, bump `version`, keep a version; the updated integration."""
+
+        def updated(current: dict[str, Any]) -> dict[str, Any]:
+            version = int(current.get("version") or 0) + 1
+            return {**current, **fields, "updatedAt": now_iso(), "version": version}
+
+        return self._new_version(integration_id, fields, updated, "update an integration")
+
+    def _new_version(
+        self,
+        integration_id: str,
+        given: dict[str, Any],
+        build: Callable[[dict[str, Any]], dict[str, Any]],
+        what: str,
+        note: str | None = None,
+    ) -> dict[str, Any]:
+        """Write `build(current)` and its version record in one transaction; the new document.
+
+        A transaction, not a server-side increment: the version document needs the number.
+        """
         if not is_valid_document_id(integration_id):
             raise NotFoundError(f"no integration {integration_id}")
-        _check_storable(_stored(fields))
+        _check_storable(_stored(given))
         ref = self._collection.document(integration_id)
 
-        # A transaction, not a server-side increment: the version document needs the number.
         @firestore.transactional
-        def update_in(transaction: firestore.Transaction) -> dict[str, Any]:
+        def write(transaction: firestore.Transaction) -> dict[str, Any]:
             snapshot = ref.get(transaction=transaction)
             if not snapshot.exists:
                 raise NotFoundError(f"no integration {integration_id}")
             current = _document(snapshot)
-            version = int(current.get("version") or 0) + 1
-            data = {**current, **fields, "updatedAt": now_iso(), "version": version}
+            data = build(current)
             transaction.set(ref, _stored(data))
-            record = _stored_version(data, current)
-            transaction.set(self._versions(integration_id).document(str(version)), record)
+            record = _stored_version(data, current, note)
+            transaction.set(self._versions(integration_id).document(str(data["version"])), record)
             return data
 
-        with _store_errors("update an integration"):
+        with _store_errors(what):
             try:
-                return update_in(self._client.transaction())
+                return write(self._client.transaction())
             except gexc.InvalidArgument as exc:
                 raise _refused(exc) from exc
 

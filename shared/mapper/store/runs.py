@@ -1,11 +1,12 @@
 """The `runs` collection: one run per incoming message, its id the idempotency key.
 
-A run's payload fields are stored as JSON text, see `RunStore`."""
+A run's payload fields are stored as JSON text (compressed when long), see `RunStore`."""
 
 from __future__ import annotations
 
 import functools
 import json
+import zlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -37,11 +38,17 @@ from .common import (
     TEXT_LIMIT_CHARS,
     _dumps,
     _json_within,
+    _packed,
     _page,
     _store_errors,
+    _unpacked,
     is_valid_document_id,
 )
 
+# What a `success` drops when successful runs' payloads are not kept (RunStore's
+# `keep_success_payloads`): the mapped output and the target's request and response. The
+# same as a fan-out target's payload fields.
+SUCCESS_DROPPED_FIELDS = DELIVERY_PAYLOAD_FIELDS
 CLAIM_TRIES = 5  # reads of a run that keeps changing under a claim before giving up (busy)
 
 SEARCH_FIELD = "searchValues"  # a run's `path=value` strings for ?key= (mapper.pipeline.search)
@@ -62,8 +69,9 @@ class RunStore:
     Runs hold whatever senders and targets produced, and Firestore refuses some JSON outright
     (an array directly inside an array, an empty key, a key like `__x__`) and indexes every
     nested field of a map. So each payload field, and any other field holding an object or
-    array, is stored as JSON text in `<field>Json`, cut to a size budget, and decoded on the
-    way out: callers only ever see plain values. No query reads inside them.
+    array, is stored as JSON text in `<field>Json`, cut to a size budget, zlib-compressed
+    (Firestore Bytes) when longer than COMPRESS_ABOVE_BYTES, and decoded on the way out:
+    callers only ever see plain values. No query reads inside them.
     """
 
     def __init__(
@@ -71,10 +79,15 @@ class RunStore:
         client: firestore.Client,
         collection: str = "runs",
         retention: timedelta | None = timedelta(days=DEFAULT_RETENTION_DAYS),
+        *,
+        keep_success_payloads: bool = True,
     ) -> None:
         self._client = client
         self._collection = client.collection(collection)
         self._retention = retention
+        # False (SUCCESS_PAYLOAD_RETENTION_DAYS=0): a run recorded `success` drops what it
+        # sent and got back in that same outcome write (SUCCESS_DROPPED_FIELDS).
+        self._keep_success_payloads = keep_success_payloads
         # Runs created at once by concurrent requests share commits (mapper.group_commit).
         self._creates = GroupCommit(functools.partial(commit_creates, client))
 
@@ -180,7 +193,13 @@ class RunStore:
         """
         _check_status(status)
         released = {**fields, "status": status, "deliveryId": None, "leaseUntil": None}
+        dropped: tuple[str, ...] = ()
+        if status == RunStatus.SUCCESS and not self._keep_success_payloads:
+            released, dropped = _without_success_payloads(released), SUCCESS_DROPPED_FIELDS
         updates = self._updates(released)
+        for name in dropped:  # whichever form an earlier attempt stored it in
+            updates[FieldPath(name).to_api_repr()] = firestore.DELETE_FIELD
+            updates[FieldPath(name + _JSON_SUFFIX).to_api_repr()] = firestore.DELETE_FIELD
         option = self._client.write_option(last_update_time=claim.token)
         with _store_errors("record a run's outcome"):
             try:
@@ -435,19 +454,34 @@ class RunStore:
                 raise NotFoundError(f"no run {run_id}") from exc
 
 
+def _without_success_payloads(fields: dict[str, Any]) -> dict[str, Any]:
+    """A success's outcome without what was sent and answered (a fan-out's per target too).
+
+    The incoming payload stays: a replay, a redrive and a mapping's backtest start from it.
+    """
+    kept = {k: v for k, v in fields.items() if k not in SUCCESS_DROPPED_FIELDS}
+    if isinstance(kept.get(DELIVERIES_FIELD), list):
+        kept[DELIVERIES_FIELD] = [
+            {k: v for k, v in d.items() if k not in SUCCESS_DROPPED_FIELDS}
+            if isinstance(d, dict) else d
+            for d in kept[DELIVERIES_FIELD]
+        ]
+    return kept
+
+
 def _encode_run(run: dict[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for key, value in run.items():
         if key.endswith(_JSON_SUFFIX):
             raise ValueError(f"run field {key!r} would be mistaken for a stored JSON field")
         if key in PAYLOAD_FIELDS:
-            data[key + _JSON_SUFFIX], _ = _json_within(value)
+            data[key + _JSON_SUFFIX] = _packed(_json_within(value)[0])
         elif key == DELIVERIES_FIELD and isinstance(value, list):
-            data[key + _JSON_SUFFIX] = _dumps(_deliveries_within(value))
+            data[key + _JSON_SUFFIX] = _packed(_dumps(_deliveries_within(value)))
         elif key == SEARCH_FIELD and isinstance(value, list):
             data[key] = [str(item) for item in value]  # queried (array_contains): kept native
         elif isinstance(value, (dict, list)):
-            data[key + _JSON_SUFFIX], _ = _json_within(value, OTHER_FIELD_LIMIT_BYTES)
+            data[key + _JSON_SUFFIX] = _packed(_json_within(value, OTHER_FIELD_LIMIT_BYTES)[0])
         elif isinstance(value, str) and len(value) > TEXT_LIMIT_CHARS:
             data[key] = value[:TEXT_LIMIT_CHARS] + " ... (truncated)"
         else:
@@ -481,10 +515,10 @@ def _decode_run(snapshot: Any) -> dict[str, Any]:
     run: dict[str, Any] = {}
     undecodable: list[str] = []
     for key, value in (snapshot.to_dict() or {}).items():
-        if key.endswith(_JSON_SUFFIX) and isinstance(value, str):
-            try:
-                run[key.removesuffix(_JSON_SUFFIX)] = json.loads(value)
-            except (ValueError, RecursionError):
+        if key.endswith(_JSON_SUFFIX) and isinstance(value, (str, bytes)):
+            try:  # compressed above COMPRESS_ABOVE_BYTES (mapper.store.common)
+                run[key.removesuffix(_JSON_SUFFIX)] = json.loads(_unpacked(value))
+            except (ValueError, RecursionError, zlib.error):
                 # One bad field (an older release's, a hand edit) must not fail every list
                 # that holds the run: it is shown as unreadable instead (docs/security.md).
                 undecodable.append(key.removesuffix(_JSON_SUFFIX))

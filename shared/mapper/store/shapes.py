@@ -9,6 +9,7 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..timestamps import now_iso
 from .common import _store_errors, is_valid_document_id
@@ -53,6 +54,43 @@ class SourceShapeStore:
         if is_valid_document_id(integration_id):
             with _store_errors("delete a source shape"):
                 self._collection.document(integration_id).delete()
+
+    def pending_drift(self, limit: int) -> list[str]:
+        """Integrations whose shape holds drift notices not yet taken (at most `limit`)."""
+        query = (
+            self._collection.where(filter=FieldFilter("driftPending", "==", True))
+            .select(["driftPending"])  # not the paths: the ids are all the tick needs
+            .limit(limit)
+        )
+        with _store_errors("list source drift to notify"):
+            return [snapshot.id for snapshot in query.stream()]
+
+    def take_drift(self, integration_id: str, window: int) -> dict[str, Any] | None:
+        """Take the drift notices (`{"drift", "more"}`), clearing them in the same
+        transaction; None when there are none, or some were already taken in `window`."""
+        if not is_valid_document_id(integration_id):
+            return None
+        ref = self._collection.document(integration_id)
+
+        @firestore.transactional
+        def take_in(transaction: firestore.Transaction) -> dict[str, Any] | None:
+            snapshot = ref.get(transaction=transaction)
+            shape = snapshot.to_dict() if snapshot.exists else None
+            if not shape or not shape.get("driftPending"):
+                return None
+            if shape.get("driftNotifiedWindow") == window:
+                return None  # one notification a minute: the next tick takes these
+            transaction.update(ref, {
+                "driftNotices": [], "driftNoticesMore": 0, "driftPending": False,
+                "driftNotifiedWindow": window,
+            })
+            return {
+                "drift": list(shape.get("driftNotices") or []),
+                "more": int(shape.get("driftNoticesMore") or 0),
+            }
+
+        with _store_errors("take source drift to notify"):
+            return take_in(self._client.transaction())
 
 
 class DedupeKeyStore:
