@@ -120,11 +120,12 @@ def start_function(
     env: dict[str, str],
     log_dir: Path,
     signature: str = "http",
+    port: int | None = None,
 ) -> Server:
     """Serve one function with functions-framework's production server; wait until it answers."""
     import requests
 
-    port = free_port()
+    port = port or free_port()  # given: its URL was needed before it started (DELIVER_URL)
     log = log_dir / f"{name}.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(

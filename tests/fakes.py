@@ -229,7 +229,9 @@ class FakeRuns:
                 self._wrote(run_id)
             return refused
 
-    def claim(self, run_id: str, delivery_id: str, lease_s: float) -> Claim:
+    def claim(
+        self, run_id: str, delivery_id: str, lease_s: float, *, on_schedule: bool = True
+    ) -> Claim:
         with self._lock:
             self.reads += 1
             run = self.docs.get(run_id)
@@ -239,7 +241,7 @@ class FakeRuns:
                 return Claim("done", copy.deepcopy(run))
             if held_by_live_lease(run, self.clock.iso()):
                 return Claim("busy", copy.deepcopy(run))
-            if not_due(run, self.clock.iso()):
+            if on_schedule and not_due(run, self.clock.iso()):
                 return Claim("early", copy.deepcopy(run))
             run.update(
                 status=RunStatus.DELIVERING,
@@ -486,8 +488,12 @@ class FakeDeliveryStates:
     def succeeded(self, integration_id: str) -> None:
         self.docs.setdefault(integration_id, {})["consecutiveFailures"] = 0
 
-    def next_generation(self, integration_id: str) -> int:
+    def next_generation(self, integration_id: str, target: str = "target") -> int:
         doc = self.docs.setdefault(integration_id, {})
+        if target != "target":
+            generations = doc.setdefault("generations", {})
+            generations[target] = int(generations.get(target) or 0) + 1
+            return int(generations[target])
         doc["generation"] = int(doc.get("generation") or 0) + 1
         return int(doc["generation"])
 

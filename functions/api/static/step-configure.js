@@ -527,7 +527,7 @@ function numberGroup(ctx, path, fields) {
 
 /** Pace, retries and the circuit breaker (docs/delivery.md). */
 function deliverySettings(ctx) {
-  // A fan-out's targets are not paced (their rateLimit is refused on save).
+  // A fan-out target's rateLimit is set in its own JSON in the target list.
   const { target } = ctx.draft.doc;
   const paced = target && target.type === 'http'
     ? el('fieldset', { class: 'rate-limit' }, el('legend', {}, 'Rate limit (optional)'),
