@@ -364,13 +364,20 @@ class FakeQueue:
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
+        self.ordering_keys: list[str | None] = []  # each message's, in the same order
         self.failures = 0  # the next this many publishes fail
 
-    def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
+    def publish(
+        self,
+        message: dict[str, Any],
+        attributes: dict[str, str] | None = None,
+        ordering_key: str | None = None,
+    ) -> str:
         if self.failures:
             self.failures -= 1
             raise QueueError("Pub/Sub could not publish (fake)")
         self.messages.append(copy.deepcopy(message))
+        self.ordering_keys.append(ordering_key)
         return str(len(self.messages))
 
     def publish_many(self, messages: list[dict[str, Any]]) -> list[str | QueueError]:

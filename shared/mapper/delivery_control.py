@@ -177,8 +177,10 @@ class DeliveryControl:
                 number = task_number(int(run.get("attempts") or 0), int(state.get("resumes") or 0))
                 single.enqueue(key, TargetedRun(message).task(resend=number))
             else:
+                # With its ordering key: a key's held runs go out oldest first, in order.
                 self._topic.publish(
-                    message.to_dict(), {"runId": run["id"], "integrationId": integration_id}
+                    message.to_dict(), {"runId": run["id"], "integrationId": integration_id},
+                    message.ordering_key,
                 )
             # Queued again, the reconciler watches it as it watches every queued run.
             self._runs.touch_if_unchanged(

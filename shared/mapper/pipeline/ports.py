@@ -257,8 +257,17 @@ class RunRecords(RunLog, Protocol):
 class MessageQueue(Protocol):
     """A topic: the internal one between intake and worker, or the pull-tasks one."""
 
-    def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
-        """Publish and wait until the queue has it; the message id."""
+    def publish(
+        self,
+        message: dict[str, Any],
+        attributes: dict[str, str] | None = None,
+        ordering_key: str | None = None,
+    ) -> str:
+        """Publish and wait until the queue has it; the message id.
+
+        Messages with one `ordering_key` are delivered one at a time, in the order their
+        publish returned (pipeline.ordering).
+        """
         ...
 
     def publish_many(self, messages: list[dict[str, Any]]) -> list[str | Exception]:

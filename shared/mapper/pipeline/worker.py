@@ -176,7 +176,7 @@ class Worker:
                 return self._orphan(message)
         except MapperError as exc:
             return self._failed(run_id, claim, exc, {})
-        policy = self.policy(integration)
+        policy = self.policy(integration, ordered=message.ordering_key is not None)
         spent = exhausted(policy, claim.run, self._clock())
         if spent is not None:
             # The attempt counted by this claim is past the policy (an earlier one never
@@ -193,10 +193,19 @@ class Worker:
             status = self._run(run_id, claim, integration, message, policy, gate)
         return self._notify_if_dead(integration, run_id, status)
 
-    def policy(self, integration: Integration | None) -> RetryPolicy:
-        """The retry policy of the integration's runs."""
+    def policy(self, integration: Integration | None, *, ordered: bool = False) -> RetryPolicy:
+        """The retry policy of the integration's runs (`ordered`: of a run with a key)."""
         if integration is None or integration.retry is None:
             return self._retry
+        if ordered and integration.retry.max_attempts > self._retry.max_attempts:
+            # The platform's own last attempt must come no later than the subscription's
+            # last delivery (its max_delivery_attempts, which the platform's policy
+            # mirrors): returning then releases the key in order. Past it, Pub/Sub's dead
+            # letter would take the message instead, and the emulator then stops pushing
+            # the whole ordered subscription (docs/delivery.md, "Ordering").
+            return integration.retry.model_copy(
+                update={"max_attempts": self._retry.max_attempts}
+            )
         return integration.retry
 
     def dead_letter(self, message: QueuedMessage) -> str:
@@ -204,11 +213,14 @@ class Worker:
 
         Unless the run has attempts left by its own count (Pub/Sub's count also grew with
         deliveries that arrived before `nextAttemptAt`): then it stays `retrying`, and is
-        published again now if it is due, else by the reconciler when it is.
+        published again now if it is due, else by the reconciler when it is. Not an ordered
+        run: Pub/Sub has released its key, the later events of the key are on their way, and
+        a copy would reach the receiver after them (docs/delivery.md, "Ordering").
         """
         run_id = message.run_id
         run = self._runs.get(run_id) or {}
-        if run.get("status") == RunStatus.RETRYING and self._queue is not None:
+        ordered = bool(run.get("orderingKey"))
+        if run.get("status") == RunStatus.RETRYING and self._queue is not None and not ordered:
             try:
                 integration = self._integration(message)
             except MapperError:
@@ -585,7 +597,11 @@ class Worker:
                 if verdict.next_at is None:  # the last attempt the policy allows
                     fields["errorMessage"] = f"{verdict.why}: {exc}"
                     return self._finish(run_id, claim, RunStatus.DEAD_LETTERED, fields, policy)
-                fields["nextAttemptAt"] = _iso(verdict.next_at)
+                if not claim.run.get("orderingKey"):
+                    fields["nextAttemptAt"] = _iso(verdict.next_at)
+                # An ordered run is attempted at each redelivery of its message: one sent
+                # back as early would spend one of the subscription's deliveries, which are
+                # all the attempts it gets (`policy`); Pub/Sub's backoff is its schedule.
                 self._runs.finish(run_id, claim, RunStatus.RETRYING, fields)
                 self._log_attempt(claim, RunStatus.RETRYING, fields, policy)
             raise exc
@@ -641,7 +657,7 @@ class Worker:
         if reason:
             line += f": {reason}"
         if outcome == RunStatus.RETRYING:
-            line += f"; next attempt at {fields.get('nextAttemptAt')}"
+            line += f"; next attempt at {fields.get('nextAttemptAt') or 'its redelivery'}"
             log.warning(line, extra=extra)
         elif outcome in (RunStatus.ERROR, RunStatus.DEAD_LETTERED):
             log.warning(line + "; not retried", extra=extra)
