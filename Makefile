@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/pubsub.py
 	$(BIN)/python bench/webhook_floor.py
 	$(BIN)/python bench/end_to_end_floor.py
+	$(BIN)/python bench/paced.py
 
 # What the cloud bills per event, counted through the local stack (docs/deploy.md's cost
 # tables are generated from it: `make cost EVENTS=2000 COST_ARGS=--write-docs`).
@@ -59,6 +60,7 @@ EVENTS ?= 10000
 COST_ARGS ?=
 cost: $(STAMP)
 	$(BIN)/python bench/cost.py --events $(EVENTS) $(COST_ARGS)
+	$(BIN)/python bench/cost.py --paced --events $(EVENTS) --beside bench/results/cost-$$(date +%F).json
 
 # The fault suite against the local stack (docs/performance.md); `make faults N=200` is shorter.
 N ?= 1000

@@ -1,6 +1,7 @@
 """Cost per million events: drive events through the local stack, count what the cloud bills.
 
     .venv/bin/python bench/cost.py [--events 10000] [--concurrency 8] [--seed 7] [--write-docs]
+    .venv/bin/python bench/cost.py --paced [--beside FAST.json] [--events 10000] ...
 
 Starts the Firestore and Pub/Sub emulators, and the webhook, worker and dead_letter
 functions each in functions-framework's production server (gunicorn) as deployed, each
@@ -20,6 +21,15 @@ concurrency: a high rate), CPU seconds from /proc, log bytes the functions wrote
 bench/cost_model.py. Writes bench/results/cost-<date>.json and prints a Markdown report;
 `--write-docs` rewrites the block between `<!-- cost:begin -->` and `<!-- cost:end -->` in
 docs/deploy.md from it.
+
+`--paced`: the same events on the paced path (docs/delivery.md): the target has `rateLimit`
+(PACED_PER_SECOND, above the drive's pace, so the queue paces nothing and only its cost is
+measured), the worker hands each run to the target's queue in the Cloud Tasks stand-in
+(local/tasks.py, in this process), which dispatches it to the deliver function, probed as
+the others. Cloud Tasks operations are counted at the stand-in: each API call (CreateTask)
+and each dispatch attempt. Writes cost-paced-<date>.json; `--beside` a fast-path JSON prints
+the two paths' $ per million side by side. docs/delivery.md ("What each path costs") holds
+the result.
 """
 
 from __future__ import annotations
@@ -60,6 +70,8 @@ DRAIN_DEADLINE_S = 1800.0
 FAILING_ONCE, DEAD = 0.10, 0.01
 LOW_RATE, HIGH_RATE = 10.0, 1000.0
 FUNCTIONS = ("webhook", "worker", "dead_letter", "pull")
+PACED_FUNCTIONS = (*FUNCTIONS, "deliver")  # --paced: the deliver function too
+PACED_PER_SECOND = 500  # Cloud Tasks' most a queue allows: --paced measures cost, not pace
 # The scheduler's tick of `pull` (the reconciler publishes due retries; the Pub/Sub emulator
 # can stop redelivering a message that failed under load). Every minute in the cloud; this
 # often here so that a dead-lettered event's ten attempts end within minutes.
@@ -184,7 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="the JSON file to write")
     parser.add_argument("--report", type=Path, default=None,
                         help="print (and with --write-docs, write) a saved JSON; run nothing")
+    parser.add_argument("--paced", action="store_true",
+                        help="the paced path: the target has rateLimit (docs/delivery.md)")
+    parser.add_argument("--beside", type=Path, default=None,
+                        help="with --paced: a fast-path JSON to print beside it")
     args = parser.parse_args(argv)
+    if args.paced and args.write_docs:
+        parser.error("--write-docs is the fast path's table; the paced one is in delivery.md")
     if args.report is not None:
         text = markdown(json.loads(args.report.read_text()))
         print(text)
@@ -193,10 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     signal.signal(signal.SIGTERM, _stop)  # unwinds: the servers and emulators are stopped
     started = time.monotonic()
-    measured = measure(args.events, args.concurrency, args.seed)
+    measured = measure(args.events, args.concurrency, args.seed, paced=args.paced)
     measured["wall_s"] = round(time.monotonic() - started, 1)
     report = price(measured)
-    out = args.out or RESULTS / f"cost-{report['date']}.json"
+    kind = "cost-paced" if args.paced else "cost"
+    out = args.out or RESULTS / f"{kind}-{report['date']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     text = markdown(report)
@@ -204,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n(written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out})")
     if args.write_docs:
         write_docs(text)
+    if args.beside is not None and args.beside.exists():
+        print("\n" + side_by_side(json.loads(args.beside.read_text()), report))
     return 0 if report["ended"] == report["events"] else 1
 
 
@@ -211,12 +232,13 @@ def _stop(signum: int, frame: object) -> None:
     raise SystemExit(f"stopped by {signal.Signals(signum).name}")
 
 
-def measure(events: int, concurrency: int, seed: int) -> dict[str, Any]:
+def measure(events: int, concurrency: int, seed: int, paced: bool = False) -> dict[str, Any]:
     """Run the stack, drive the events, and return the raw counts of the measured window."""
     from google.cloud import firestore, pubsub_v1
 
-    from local.emulators import start_emulators
+    from local.emulators import free_port, start_emulators
     from local.serve import worker_ack_deadline_s
+    from local.tasks import TasksStandIn
     from mapper.queue import ensure_topic_and_subscription
     from mapper.store.integrations import IntegrationStore
 
@@ -224,7 +246,9 @@ def measure(events: int, concurrency: int, seed: int) -> dict[str, Any]:
     receiver = Receiver(seed)
     probes: list[Probe] = []
     sized = allocations()
-    with start_emulators(project=PROJECT, data_dir=tmp) as emulators:
+    functions = PACED_FUNCTIONS if paced else FUNCTIONS
+    stand_in = TasksStandIn() if paced else contextlib.nullcontext()
+    with start_emulators(project=PROJECT, data_dir=tmp) as emulators, stand_in as tasks:
         os.environ.update(emulators.env())
         env = {
             **emulators.env(),
@@ -237,16 +261,21 @@ def measure(events: int, concurrency: int, seed: int) -> dict[str, Any]:
             "RETRY_MIN_BACKOFF_SECONDS": str(BACKOFF_S[0]),
             "RETRY_MAX_BACKOFF_SECONDS": str(BACKOFF_S[1]),
         }
+        deliver_port = free_port()
+        if tasks is not None:  # --paced: delivery queues in the stand-in, tasks to `deliver`
+            env |= {"CLOUD_TASKS_ENDPOINT": tasks.url,
+                    "DELIVER_URL": f"http://127.0.0.1:{deliver_port}/"}
         db = firestore.Client(project=PROJECT)
         try:
-            for name in FUNCTIONS:
+            for name in functions:
                 counts = tmp / f"{name}.counts.json"
-                signature = "http" if name in ("webhook", "pull") else "cloudevent"
+                signature = "http" if name in ("webhook", "pull", "deliver") else "cloudevent"
                 server = start_function(
                     name, name, ROOT / "bench/cost_probe.py",
                     {**env, "COST_FUNCTION": name, "COST_COUNTS_FILE": str(counts),
                      "COST_PUSHED": "0" if signature == "http" else "1"},
                     tmp, signature=signature,
+                    port=deliver_port if name == "deliver" else None,
                 )
                 probes.append(Probe(name, server, counts, *sized[name]))
             by_name = {probe.name: probe for probe in probes}
@@ -267,12 +296,16 @@ def measure(events: int, concurrency: int, seed: int) -> dict[str, Any]:
             webhook = by_name["webhook"].server.url
             ticking = threading.Event()
             ticks = tick(by_name["pull"].server.url, ticking)
-            warm, measured = (_integration(IntegrationStore(db), receiver.url) for _ in range(2))
+            warm, measured = (_integration(IntegrationStore(db), receiver.url, paced)
+                              for _ in range(2))
+            if tasks is not None:
+                _paced_queues(tasks.url, env["DELIVER_URL"], (warm["id"], measured["id"]))
             drive(f"{webhook}/webhook/{warm['webhookPath']}/", range(-WARMUP, 0), concurrency)
             wait_ended(db, warm["id"], WARMUP)
             time.sleep(SETTLE_S)
             for probe in probes:
                 probe.base = probe.snapshot()
+            tasks_base = _tasks_operations(tasks)
             began = time.monotonic()
             answers = drive(f"{webhook}/webhook/{measured['webhookPath']}/", range(events),
                             concurrency)
@@ -282,6 +315,7 @@ def measure(events: int, concurrency: int, seed: int) -> dict[str, Any]:
             ticking.set()
             ticks.join(timeout=60)
             deltas = {probe.name: probe.delta() for probe in probes}
+            tasks_operations = _tasks_operations(tasks) - tasks_base
             stored = stored_runs(db, measured["id"])
         finally:
             for probe in probes:
@@ -303,10 +337,40 @@ def measure(events: int, concurrency: int, seed: int) -> dict[str, Any]:
             for probe in probes
         },
         "stored": stored,
+        "paced": paced,
+        "tasks_operations": tasks_operations,
     }
 
 
-def _integration(store: Any, target: str) -> dict[str, Any]:
+def _tasks_operations(tasks: Any) -> int:
+    """Cloud Tasks' billed operations so far: API calls and dispatch attempts (0: none)."""
+    return 0 if tasks is None else len(tasks.calls) + len(tasks.dispatched)
+
+
+def _paced_queues(endpoint: str, deliver_url: str, integration_ids: tuple[str, ...]) -> None:
+    """Each integration's target queue, as the api makes it on save (docs/delivery.md)."""
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import tasks_v2
+
+    from mapper.cloud_tasks import CloudTasksQueue
+    from mapper.pipeline.ports import QueueConfig, QueueKey, RetryPolicy
+
+    client = tasks_v2.CloudTasksClient(
+        transport="rest", client_options=ClientOptions(api_endpoint=endpoint),
+        credentials=AnonymousCredentials(),
+    )
+    queues = CloudTasksQueue(client, PROJECT, "local", deliver_url=deliver_url,
+                             invoker_email="local-tasks@localhost")
+    retry = RetryPolicy(max_attempts=MAX_ATTEMPTS, min_backoff_s=BACKOFF_S[0],
+                        max_backoff_s=BACKOFF_S[1])
+    for integration_id in integration_ids:
+        queues.ensure(QueueKey(integration_id, "target"),
+                      QueueConfig(PACED_PER_SECOND, 1000, retry))
+    client.transport.close()
+
+
+def _integration(store: Any, target: str, paced: bool = False) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "bench"))
     import engine
 
@@ -316,7 +380,8 @@ def _integration(store: Any, target: str) -> dict[str, Any]:
             "name": "cost bench",
             "source": {"type": "webhook"},
             "mappings": [*engine.MAPPINGS, {"source": "eventNumber", "target": "eventNumber"}],
-            "target": {"type": "http", "url": target, "timeoutSeconds": 10},
+            "target": {"type": "http", "url": target, "timeoutSeconds": 10,
+                       **({"rateLimit": {"perSecond": PACED_PER_SECOND}} if paced else {})},
             "webhookPath": secrets.token_urlsafe(16),
         }
     )
@@ -423,7 +488,7 @@ def per_event(measured: dict[str, Any], rate: str) -> cost_model.PerEvent:
         run_vcpu_s=sum(f.get(seconds, 0) * float(f["cpu"]) for f in fns) / n,
         run_gib_s=sum(f.get(seconds, 0) * f["memory_gib"] for f in fns) / n,
         logging_bytes=sum(f.get("log_bytes", 0) for f in fns) / n,
-        tasks_operations=0.0,  # no integration here is on the paced path
+        tasks_operations=measured.get("tasks_operations", 0) / n,  # --paced only
     )
 
 
@@ -457,6 +522,7 @@ def price(measured: dict[str, Any]) -> dict[str, Any]:
 def markdown(report: dict[str, Any]) -> str:
     """The report as the Markdown docs/deploy.md holds."""
     n, fns = report["events"], report["functions"]
+    names = [f for f in PACED_FUNCTIONS if f in fns]
     low, high = report["rates"]["low"], report["rates"]["high"]
     lines = [
         f"Measured by `make cost` (bench/cost.py) on {report['at']}, commit "
@@ -470,8 +536,8 @@ def markdown(report: dict[str, Any]) -> str:
         + "".join(f", {k}={v}" for k, v in report.get("settings", {}).items())
         + ". Counts are exact; times are this loaded machine's, against the emulators.",
         "",
-        "| per event | " + " | ".join(FUNCTIONS) + " | total |",
-        "|---|" + "---:|" * (len(FUNCTIONS) + 1),
+        "| per event | " + " | ".join(names) + " | total |",
+        "|---|" + "---:|" * (len(names) + 1),
     ]
     rows = (
         ("invocations", "invocations", 1),
@@ -486,7 +552,7 @@ def markdown(report: dict[str, Any]) -> str:
         (f"instance ms, busy at {report['concurrency']} connections", "busy_s", 1000),
     )
     for label, key, scale in rows:
-        values = [fns[f].get(key, 0) * scale / n for f in FUNCTIONS if f in fns]
+        values = [fns[f].get(key, 0) * scale / n for f in names]
         cells = " | ".join(_num(v) for v in values)
         lines.append(f"| {label} | {cells} | {_num(sum(values))} |")
     stored = report["stored"]
@@ -497,7 +563,7 @@ def markdown(report: dict[str, Any]) -> str:
         "entries (Firestore's size rules); the TTL policy deletes each run document once "
         "(one delete). Instance time is billed at each function's Terraform size "
         "(" + ", ".join(f"{f} {fns[f]['cpu']} vCPU {fns[f]['memory_gib']:g} GiB"
-                       for f in FUNCTIONS) + "): each request alone at a low rate, the "
+                       for f in names) + "): each request alone at a low rate, the "
         "measured busy time at a high one.",
         "",
     ]
@@ -545,6 +611,29 @@ def _per(key: str, price: dict[str, Any], which: str = "per") -> str:
         scaled = amount / (cost_model.TIB if unit == "TiB" else cost_model.GIB)
         return f"{scaled:g} {unit}" + (" a month" if key == "firestore_storage" else "")
     return f"{amount:,.0f} {price['unit']}"
+
+
+def side_by_side(fast: dict[str, Any], paced: dict[str, Any]) -> str:
+    """Both paths' $ per million events by line, at both rates (docs/delivery.md's table)."""
+    lines = [
+        f"| $ per million events, list prices of {paced['prices']['as_of']}, no free tier "
+        "| fast, low rate | paced, low rate | fast, high rate | paced, high rate |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    rows = [(key, label) for key, label in cost_model.LINES]
+    for key, label in rows:
+        cells = [r["rates"][rate]["per_million"][key]
+                 for rate in ("low", "high") for r in (fast, paced)]
+        lines.append(f"| {label} | " + " | ".join(f"{c:,.2f}" for c in cells) + " |")
+    totals = [sum(r["rates"][rate]["per_million"].values())
+              for rate in ("low", "high") for r in (fast, paced)]
+    lines.append("| **total** | " + " | ".join(f"**{t:,.2f}**" for t in totals) + " |")
+    ops = paced["tasks_operations"] / paced["events"]
+    lines += ["", f"Paced: {ops:.2f} Cloud Tasks operations and "
+              f"{paced['functions']['deliver']['invocations'] / paced['events']:.2f} deliver "
+              f"requests per event; fast: {fast['events']:,} events at {fast['at']}, paced: "
+              f"{paced['events']:,} events at {paced['at']} ({paced['machine']})."]
+    return "\n".join(lines)
 
 
 def write_docs(text: str, doc: Path = DOCS) -> None:

@@ -1,6 +1,6 @@
 """End-to-end runs/s against a floor of publish -> push -> bare POST, same emulators, same load.
 
-    .venv/bin/python bench/end_to_end_floor.py [--requests 1000] [--concurrency 16] [--rounds 2]
+    .venv/bin/python bench/end_to_end_floor.py [--requests 1000] [--concurrency 16] [--rounds 4]
                                                [--share-cpus]
 
 Every server is functions-framework's production server (gunicorn), as deployed:
@@ -14,8 +14,10 @@ Every server is functions-framework's production server (gunicorn), as deployed:
   (bench/floor_functions.py), its subscription made with the same settings.
 
 `hey` POSTs the same ~1.7 KB order N times to each entry; a round lasts from the first
-POST to the N-th delivery at the target (a loopback sink on 127.0.0.2). Rounds alternate
-floor, platform; the ratio is platform runs/s over floor runs/s. As in webhook_floor.py, the
+POST to the N-th delivery at the target (a loopback sink on 127.0.0.2). Rounds are taken in
+turns (floor, platform; then platform, floor; ...), and each round's ratio is the platform's
+runs/s over the floor's from that same round: it prints their median and spread (min-max)
+and the load average; target: the median round >= 0.6. As in webhook_floor.py, the
 emulators get the last CPU to themselves (`--share-cpus` to leave them with the servers).
 Bounded waits, loopback only.
 """
@@ -36,9 +38,12 @@ from ff_support import (
     CountingSink,
     Server,
     hey,
+    interleaved,
+    load_average,
     order_body,
     pin_emulators_apart,
     require_hey,
+    spread,
     start_function,
 )
 
@@ -46,13 +51,14 @@ PROJECT = "demo-bench-e2e"
 FLOOR_TOPIC = "bench-floor"
 WARMUP = 50
 DRAIN_DEADLINE_S = 300.0
+TARGET = 0.6
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--share-cpus", action="store_true", help="do not pin the emulators")
     args = parser.parse_args(argv)
     if require_hey() is None:
@@ -131,28 +137,34 @@ def main(argv: list[str] | None = None) -> int:
             entries = {"floor": floor_in.url + "/", "platform": f"{webhook.url}/webhook/{path}/"}
             print(f"order {body_file.stat().st_size} bytes; {args.requests} POSTs per round, "
                   f"{args.concurrency} connections; every server functions-framework (gunicorn); "
-                  f"{placement}")
+                  f"{placement}; load average {load_average()}")
             for url in entries.values():
                 one_round(url, body_file, WARMUP, args.concurrency, sink)  # warm-up
+            load_before = load_average()
             for n in range(args.rounds):
-                for name, url in entries.items():
-                    rate, accepted = one_round(url, body_file, args.requests, args.concurrency,
-                                               sink)
+                for name in interleaved(list(entries), n):
+                    rate, accepted = one_round(entries[name], body_file, args.requests,
+                                               args.concurrency, sink)
                     rates[name].append(rate)
                     print(f"  round {n + 1} {name:8} {rate:7.1f} runs/s end to end "
-                          f"({accepted} accepted, {sink.count()} delivered)")
+                          f"({accepted} accepted, {sink.count()} delivered)", flush=True)
+            load_after = load_average()
         finally:
             for server in servers:
                 server.stop()
             sink.stop()
             db.close()
-    floor, platform = statistics.mean(rates["floor"]), statistics.mean(rates["platform"])
+    floor, platform = statistics.median(rates["floor"]), statistics.median(rates["platform"])
+    ratios = [p / f for p, f in zip(rates["platform"], rates["floor"], strict=True)]
     print()
-    print("| pipeline | runs/s, POST to delivery |")
+    print("| pipeline | runs/s, POST to delivery (median round) |")
     print("|---|---:|")
     print(f"| floor: publish -> push -> bare POST | {floor:.1f} |")
     print(f"| platform: webhook -> worker -> HTTP target | {platform:.1f} |")
-    print(f"end-to-end ratio platform/floor: {platform / floor:.2f}")
+    met = "met" if statistics.median(ratios) >= TARGET else "NOT met"
+    print(f"end-to-end ratio platform/floor, median (min-max) of {len(ratios)} rounds: "
+          f"{spread(ratios)} (target >= {TARGET}: {met}); "
+          f"load average {load_before} before, {load_after} after")
     return 0
 
 

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -120,11 +121,12 @@ def start_function(
     env: dict[str, str],
     log_dir: Path,
     signature: str = "http",
+    port: int | None = None,
 ) -> Server:
     """Serve one function with functions-framework's production server; wait until it answers."""
     import requests
 
-    port = free_port()
+    port = port or free_port()  # given: its URL was needed before it started (DELIVER_URL)
     log = log_dir / f"{name}.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(
@@ -185,6 +187,23 @@ def hey(url: str, body_file: Path, requests_n: int, concurrency: int) -> HeyResu
         statuses={int(c): int(n) for c, n in re.findall(r"\[(\d+)\]\s+(\d+) responses", out)},
         wall_s=wall,
     )
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages (as `uptime` prints them), for a report."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def spread(values: list[float], digits: int = 2) -> str:
+    """'median (min-max)' of per-round figures: what interleaved rounds make comparable."""
+    return (f"{statistics.median(values):.{digits}f} "
+            f"({min(values):.{digits}f}-{max(values):.{digits}f})")
+
+
+def interleaved(names: list[str], round_number: int) -> list[str]:
+    """The order to run contenders in round n: forwards, then backwards (A B, B A, A B ...),
+    so that neither always runs first after a warm-up or a pause in the machine's load."""
+    return list(names) if round_number % 2 == 0 else list(reversed(names))
 
 
 def _number(pattern: str, text: str, missing: float | None = None) -> float:

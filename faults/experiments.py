@@ -60,6 +60,7 @@ class Experiment:
     keyless_share: float = 0.0  # share of messages sent without a webhook-id
     copies: int = 1  # > 1: each event is POSTed this many times at once, same webhook-id
     timeout_s: float = 5.0  # the target's timeout
+    keys: int = 0  # > 0: ordered by customer over this many keys (faults/ordered.py)
 
 
 @dataclass
@@ -83,6 +84,8 @@ class Result:
     per_second: float = 0.0
     settled: bool = False
     notes: list[str] = field(default_factory=list)
+    out_of_order: int | None = None  # ordered case: delivered out of accept order (per key)
+    overtaken: int | None = None  # ordered case: requests ahead of an earlier event of the key
 
     def failures(self) -> list[str]:
         """Every expectation this result breaks, as sentences."""
@@ -97,6 +100,9 @@ class Result:
             broken.append(f"{self.in_flight} runs still in flight after the horizon")
         if self.accepted == 0:
             broken.append("nothing was accepted")
+        if self.out_of_order or self.overtaken:
+            broken.append(f"order of a key broken: {self.out_of_order} events out of order, "
+                          f"{self.overtaken} requests overtook an earlier event")
         return broken
 
 

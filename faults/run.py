@@ -24,6 +24,7 @@ from pathlib import Path
 
 from . import receivers
 from .experiments import Experiment, Result, run_experiment
+from .ordered import run_ordered
 from .sink import Behaviour, RecordingSink
 from .stack import Horizons, Stack
 
@@ -46,6 +47,8 @@ def experiments(n: int, trials: int, copies: int) -> list[Experiment]:
                    Behaviour(hang_rate=0.1, hang_s=8.0)),
         Experiment("dedup-receiver", "receiver deduplicates by Idempotency-Key (10 % hang)", n,
                    Behaviour(hang_rate=0.1, hang_s=8.0, dedup=True)),
+        Experiment("ordered-30", "30 % fail on an ordered integration (10 keys)", n,
+                   Behaviour(fail_rate=0.3), keys=10),
     ]
 
 
@@ -54,9 +57,9 @@ def table(results: Sequence[Result]) -> str:
     head = (
         "| experiment | sent | 202s | accepted | delivered | lost | dup, other/no key "
         "| dup, same key | applied twice | in flight after horizon | ended with reason "
-        "| delivered/s |"
+        "| delivered/s | out of order |"
     )
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 13]
     for r in results:
         e = r.experiment
         sent = f"{e.n}x{e.copies}" if e.copies > 1 else str(e.n)
@@ -64,9 +67,16 @@ def table(results: Sequence[Result]) -> str:
         lines.append(
             f"| {e.title} | {sent} | {r.answered_202} | {r.accepted} | {r.delivered} "
             f"| {len(r.lost)} | {r.dup_other_key} | {r.dup_same_key} | {twice} | {r.in_flight} "
-            f"| {r.ended_with_reason} | {r.per_second:.1f} |"
+            f"| {r.ended_with_reason} | {r.per_second:.1f} | {_order(r)} |"
         )
     return "\n".join(lines)
+
+
+def _order(r: Result) -> str:
+    """The ordered case's breaks: out of order + requests that overtook ('-' elsewhere)."""
+    if r.out_of_order is None:
+        return "-"
+    return f"{r.out_of_order} + {r.overtaken}"
 
 
 def run(
@@ -92,7 +102,7 @@ def run(
         stack.start()
         for exp in chosen:
             print(f"- {exp.title} ...", flush=True)
-            result = run_experiment(stack, sink, exp)
+            result = (run_ordered if exp.keys else run_experiment)(stack, sink, exp)
             results.append(result)
             for note in result.notes:
                 print(f"    {note}", flush=True)

@@ -163,6 +163,10 @@ locals {
     NOTIFY_SMTP_PORT = { value = var.notify_smtp_port, functions = ["worker", "deliver", "dead_letter", "api", "pull"] }
     NOTIFY_SMTP_FROM = { value = var.notify_smtp_from, functions = ["worker", "deliver", "dead_letter", "api", "pull"] }
     NOTIFY_SMTP_TLS  = { value = var.notify_smtp_tls, functions = ["worker", "deliver", "dead_letter", "api", "pull"] }
+    # The relay's login: the password is read from Secret Manager at send time, as an email
+    # target's is; its mapper-... name is within each of these functions' secret access.
+    NOTIFY_SMTP_USER            = { value = var.notify_smtp_user, functions = ["worker", "deliver", "dead_letter", "api", "pull"] }
+    NOTIFY_SMTP_PASSWORD_SECRET = { value = var.notify_smtp_password_secret, functions = ["worker", "deliver", "dead_letter", "api", "pull"] }
     # Paced delivery (docs/delivery.md): where the per-target Cloud Tasks queues live, what
     # their tasks call and as whom; the deliver function admits only that account's tokens.
     # The pull function queues a resume's held runs of a paced target.

@@ -53,6 +53,8 @@ resource "google_pubsub_topic" "pull_tasks" {
 #   retention        how long an unacked message is kept
 #   maximum_backoff  the longest wait before a redelivery
 #   dead_letter      whether failed deliveries end on the dead-letter topic
+#   ordered          whether messages of one ordering key are pushed in order, one at a time
+#                    (integrations with orderingKey: docs/delivery.md, "Ordering")
 #   delivers         whether its function sends to targets (its ack deadline then covers
 #                    local.longest_delivery_seconds)
 # After var.max_delivery_attempts failed deliveries (the worker raised, timed out or was
@@ -66,6 +68,7 @@ locals {
       retention       = "604800s"
       maximum_backoff = local.retry_policy.maximum_backoff
       dead_letter     = true
+      ordered         = true
       delivers        = true
     }
     dead_letter = {
@@ -75,6 +78,7 @@ locals {
       retention       = "604800s"
       maximum_backoff = local.retry_policy.maximum_backoff
       dead_letter     = false
+      ordered         = false
       delivers        = false
     }
     # Retention is Pub/Sub's minimum. A task not done in ten minutes has been overtaken by
@@ -87,6 +91,7 @@ locals {
       retention       = "600s"
       maximum_backoff = "60s"
       dead_letter     = false
+      ordered         = false
       delivers        = false
     }
   }
@@ -99,6 +104,8 @@ resource "google_pubsub_subscription" "platform" {
   topic                      = each.value.topic
   ack_deadline_seconds       = local.ack_deadline[each.value.function]
   message_retention_duration = each.value.retention
+  # Fixed at creation: turning it on replaces the subscription (docs/delivery.md).
+  enable_message_ordering = each.value.ordered
 
   expiration_policy {
     ttl = ""

@@ -235,7 +235,7 @@ variable "reconcile_max_republishes" {
 }
 
 variable "notify_smtp_host" {
-  description = "The SMTP relay notification mail goes through (notify.email); it must accept the functions' mail without a login. Empty: no notification mail."
+  description = "The SMTP relay notification mail goes through (notify.email); with notify_smtp_user it logs in, else it must accept the functions' mail without a login. Empty: no notification mail."
   type        = string
   default     = ""
 }
@@ -250,6 +250,23 @@ variable "notify_smtp_from" {
   description = "The sender address of notification mail."
   type        = string
   default     = "mapper@localhost"
+}
+
+variable "notify_smtp_user" {
+  description = "The user notification mail logs in to the relay as (empty: no login)."
+  type        = string
+  default     = ""
+}
+
+variable "notify_smtp_password_secret" {
+  description = "The Secret Manager secret version holding the relay's password (projects/<number>/secrets/mapper-.../versions/latest): named mapper-... so that the functions' existing access to the platform's secrets reads it. Empty: no password."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.notify_smtp_password_secret == "" || can(regex("^projects/[^/]+/secrets/mapper-[A-Za-z0-9_-]+/versions/[A-Za-z0-9_-]+$", var.notify_smtp_password_secret))
+    error_message = "notify_smtp_password_secret must be projects/<project>/secrets/mapper-<name>/versions/<version>."
+  }
 }
 
 variable "notify_smtp_tls" {

@@ -122,6 +122,7 @@ def create_internal_pubsub(
             dead_letter_topic=f"{topic}-dead-letter",
             max_delivery_attempts=LOCAL_MAX_DELIVERY_ATTEMPTS,
             push_endpoint=f"{base_url}/_functions/worker",
+            message_ordering=True,  # integrations with orderingKey (docs/delivery.md)
             min_backoff=LOCAL_MIN_BACKOFF_S,
             max_backoff=LOCAL_MAX_BACKOFF_S,
             ack_deadline_seconds=worker_ack_deadline_s(),

@@ -229,7 +229,9 @@ class FakeRuns:
                 self._wrote(run_id)
             return refused
 
-    def claim(self, run_id: str, delivery_id: str, lease_s: float) -> Claim:
+    def claim(
+        self, run_id: str, delivery_id: str, lease_s: float, *, on_schedule: bool = True
+    ) -> Claim:
         with self._lock:
             self.reads += 1
             run = self.docs.get(run_id)
@@ -239,7 +241,7 @@ class FakeRuns:
                 return Claim("done", copy.deepcopy(run))
             if held_by_live_lease(run, self.clock.iso()):
                 return Claim("busy", copy.deepcopy(run))
-            if not_due(run, self.clock.iso()):
+            if on_schedule and not_due(run, self.clock.iso()):
                 return Claim("early", copy.deepcopy(run))
             run.update(
                 status=RunStatus.DELIVERING,
@@ -362,13 +364,20 @@ class FakeQueue:
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
+        self.ordering_keys: list[str | None] = []  # each message's, in the same order
         self.failures = 0  # the next this many publishes fail
 
-    def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
+    def publish(
+        self,
+        message: dict[str, Any],
+        attributes: dict[str, str] | None = None,
+        ordering_key: str | None = None,
+    ) -> str:
         if self.failures:
             self.failures -= 1
             raise QueueError("Pub/Sub could not publish (fake)")
         self.messages.append(copy.deepcopy(message))
+        self.ordering_keys.append(ordering_key)
         return str(len(self.messages))
 
     def publish_many(self, messages: list[dict[str, Any]]) -> list[str | QueueError]:
@@ -479,8 +488,12 @@ class FakeDeliveryStates:
     def succeeded(self, integration_id: str) -> None:
         self.docs.setdefault(integration_id, {})["consecutiveFailures"] = 0
 
-    def next_generation(self, integration_id: str) -> int:
+    def next_generation(self, integration_id: str, target: str = "target") -> int:
         doc = self.docs.setdefault(integration_id, {})
+        if target != "target":
+            generations = doc.setdefault("generations", {})
+            generations[target] = int(generations.get(target) or 0) + 1
+            return int(generations[target])
         doc["generation"] = int(doc.get("generation") or 0) + 1
         return int(doc["generation"])
 

@@ -312,6 +312,12 @@ class RunRecord(BaseModel):
         description="The integration's searchKeys read from the payload at intake, as "
         "'<path>=<value>' (values cut to 200 characters); GET /api/runs/?key= matches them.",
     )
+    orderingKey: str | None = Field(  # noqa: N815
+        default=None,
+        description="The integration has orderingKey and the payload a value there: the "
+        "Pub/Sub ordering key this run was queued under (the integration's id, then the "
+        "value or its SHA-256 digest); runs with the same one are delivered in order.",
+    )
     createdAt: str = Field(description="When it was received (ISO-8601).")  # noqa: N815
     updatedAt: str | None = Field(  # noqa: N815
         default=None, description="When it last changed (ISO-8601)."

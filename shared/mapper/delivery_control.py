@@ -1,9 +1,10 @@
 """The control plane's half of delivery: pause, resume, and each paced target's queue.
 
-`DeliveryControl` keeps a target's delivery queue in step with its integration, as
-`Listeners` keeps a subscription: made (or brought to the new rate) when an integration
-with `target.rateLimit` is saved, deleted when the rate limit or the integration goes (its
-generation counted up first, so that the next queue of the target has a new name). It
+`DeliveryControl` keeps each paced target's delivery queue in step with its integration,
+as `Listeners` keeps a subscription: made (or brought to the new rate) when an integration
+with `rateLimit` on its target, or on any of a fan-out's targets, is saved; deleted when
+the rate limit, the target or the integration goes (that target's generation counted up
+first, so that its next queue has a new name). It
 pauses and resumes delivery, and shows the integration's `delivery`. docs/delivery.md
 ("Pause and resume", "The circuit breaker") says what each step guarantees.
 """
@@ -17,8 +18,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .engine import config as cfg
-from .errors import ConfigError, ConflictError, DeliveryQueueNotFound, MapperError, Problem
-from .pipeline.pacing import PAUSED, TargetedRun, is_paced, queue_key, task_number
+from .errors import ConfigError, ConflictError, DeliveryQueueNotFound, MapperError
+from .pipeline.pacing import (
+    DEFAULT_TARGET,
+    PAUSED,
+    TargetedRun,
+    is_paced,
+    paced_routes,
+    queue_key,
+    task_number,
+)
 from .pipeline.ports import (
     DeliveryQueue,
     DeliveryStates,
@@ -85,49 +94,47 @@ class DeliveryControl:
     # --- the queue of a paced target ----------------------------------------------------------
 
     def prepare(self, new: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
-        """Before a save: make the queue an integration with `rateLimit` needs, or update it."""
+        """Before a save: make the queue of each target with `rateLimit`, or update it."""
         integration = cfg.parse_integration(dict(new))
-        for i, target in enumerate(integration.targets or []):
-            if isinstance(target, cfg.HttpTarget) and target.rate_limit is not None:
-                raise ConfigError([Problem(
-                    f"targets[{i}].rateLimit",
-                    "a fan-out's targets are not paced yet: set rateLimit on a single target",
-                )])
-        if not is_paced(integration):
+        routes = paced_routes(integration)
+        if not routes:
             return
         queues = self._queues()
         if queues is None:
+            where = "target.rateLimit" if integration.targets is None else "rateLimit on a target"
             raise ConflictError(
-                "target.rateLimit needs delivery queues (Cloud Tasks), which this platform "
+                f"{where} needs delivery queues (Cloud Tasks), which this platform "
                 "does not have: set DELIVER_URL (docs/delivery.md)"
             )
         integration_id = str(new["id"])
         state = self._states.get(integration_id)
-        key = queue_key(integration_id, state)
-        queues.ensure(key, queue_config(integration))
-        if (state or {}).get("state") == PAUSED:
-            queues.pause(key)
+        for route in routes:
+            key = queue_key(integration_id, state, route.name)
+            queues.ensure(key, queue_config(integration, route.target))
+            if (state or {}).get("state") == PAUSED:
+                queues.pause(key)
 
     def saved(self, new: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
-        """After a save: delete the queue of a target that lost its `rateLimit`."""
-        if old is None or not _paced_doc(old) or _paced_doc(new):
+        """After a save: delete the queue of each target that lost its `rateLimit` (or went)."""
+        if old is None:
             return
-        self._delete_queue(str(old["id"]))
+        for name in sorted(paced_names(old) - paced_names(new)):
+            self._delete_queue(str(old["id"]), name)
 
     def removed(self, doc: Mapping[str, Any]) -> None:
-        """The integration is deleted: its queue goes too, its pause and counts are forgotten."""
+        """The integration is deleted: its queues go too, its pause and counts are forgotten."""
         integration_id = str(doc["id"])
-        if _paced_doc(doc):
-            self._delete_queue(integration_id)
+        for name in sorted(paced_names(doc)):
+            self._delete_queue(integration_id, name)
         self._states.forget(integration_id)
 
-    def _delete_queue(self, integration_id: str) -> None:
+    def _delete_queue(self, integration_id: str, target: str = DEFAULT_TARGET) -> None:
         queues = self._queues()
         if queues is None:
             return
-        old_key = queue_key(integration_id, self._states.get(integration_id))
+        old_key = queue_key(integration_id, self._states.get(integration_id), target)
         # Counted up first: a deleted queue's name stays taken for days (docs/delivery.md).
-        self._states.next_generation(integration_id)
+        self._states.next_generation(integration_id, target)
         queues.delete(old_key)
 
     # --- pause and resume ---------------------------------------------------------------------
@@ -139,13 +146,14 @@ class DeliveryControl:
         fields = {"reason": reason, "since": now, "by": by}
         paused = self._states.pause(integration_id, fields)
         queues = self._queues()
-        if queues is not None and _paced_doc(doc):
-            # Tasks already in the queue wait there too (their runs stay queued).
-            key = queue_key(integration_id, self._states.get(integration_id))
-            try:
-                queues.pause(key)
-            except DeliveryQueueNotFound:
-                pass  # made by the next save; the pause is in the state meanwhile
+        if queues is not None:
+            state = self._states.get(integration_id)
+            for name in sorted(paced_names(doc)):
+                # Tasks already in the queue wait there too (their runs stay queued).
+                try:
+                    queues.pause(queue_key(integration_id, state, name))
+                except DeliveryQueueNotFound:
+                    pass  # made by the next save; the pause is in the state meanwhile
         if paused:
             self.announce(NotifyEvent.DELIVERY_PAUSED, doc, fields)
         return paused
@@ -160,9 +168,13 @@ class DeliveryControl:
         was = self._states.get(integration_id) or {}
         state = self._states.resume(integration_id)
         integration = cfg.parse_integration(dict(doc))
-        queues = self._queues() if is_paced(integration) else None
+        queues = self._queues()
         if queues is not None:
-            queues.resume(queue_key(integration_id, state))
+            for route in paced_routes(integration):
+                try:
+                    queues.resume(queue_key(integration_id, state, route.name))
+                except DeliveryQueueNotFound:
+                    pass  # a fan-out target's queue not made yet: its runs go by the topic
         held = self._runs.count(integration_id, RunStatus.HELD)
         if held:
             # Marked first: a task that is then lost is published again by the tick.
@@ -187,6 +199,8 @@ class DeliveryControl:
             return {"integrationId": integration_id, "sent": 0,
                     "skipped": "a later resume sends the held runs"}
         integration = cfg.parse_integration(dict(doc))
+        # A single paced target's held runs go to its queue; every other run to the topic
+        # (where a fan-out's worker hands each paced target to its own queue).
         queues = self._queues() if is_paced(integration) else None
         held, _ = self._runs.list(
             integration_id=integration_id, status=RunStatus.HELD, limit=self._batch,
@@ -246,8 +260,10 @@ class DeliveryControl:
                 queue_key(integration_id, state), TargetedRun(message).task(resend=number)
             )
         else:
+            # With its ordering key: a key's held runs go out oldest first, in order.
             self._topic.publish(
-                message.to_dict(), {"runId": run_id, "integrationId": integration_id}
+                message.to_dict(), {"runId": run_id, "integrationId": integration_id},
+                message.ordering_key,
             )
         return True
 
@@ -268,9 +284,11 @@ def resume_task(integration_id: str, state: Mapping[str, Any]) -> dict[str, Any]
     return {RESUME_TASK: integration_id, "resumes": int(state.get("resumes") or 0)}
 
 
-def queue_config(integration: cfg.Integration) -> QueueConfig:
-    """The queue settings of a paced integration: its `rateLimit` and its `retry`."""
-    target = integration.target
+def queue_config(
+    integration: cfg.Integration, target: cfg.HttpTarget | cfg.EmailTarget | None = None
+) -> QueueConfig:
+    """A paced target's queue settings: its `rateLimit` and the integration's `retry`."""
+    target = target if target is not None else integration.target
     assert isinstance(target, cfg.HttpTarget) and target.rate_limit is not None
     retry = integration.retry
     policy = RetryPolicy()
@@ -288,6 +306,16 @@ def queue_config(integration: cfg.Integration) -> QueueConfig:
     )
 
 
-def _paced_doc(doc: Mapping[str, Any]) -> bool:
+def paced_names(doc: Mapping[str, Any]) -> set[str]:
+    """The names of a stored document's targets with `rateLimit` (read raw: it may be old)."""
     target = doc.get("target") or {}
-    return target.get("type") == "http" and bool(target.get("rateLimit"))
+    if target.get("type") == "http" and target.get("rateLimit"):
+        return {DEFAULT_TARGET}
+    targets = doc.get("targets")
+    if not isinstance(targets, list):
+        return set()
+    return {
+        cfg.target_name(i, t.get("name"))
+        for i, t in enumerate(targets)
+        if isinstance(t, Mapping) and t.get("type") == "http" and t.get("rateLimit")
+    }

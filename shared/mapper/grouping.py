@@ -11,7 +11,9 @@ function's CPU is only there while it is answering requests).
 
 `send(items)` answers, in order, each item's result or a `Failed` holding its own error; if
 it raises, the error is every one of its items' error. Items with the same `key` never go
-in one round trip (two creates of one document fail a whole Firestore commit).
+in one round trip (two creates of one document fail a whole Firestore commit). Items of
+different `lane`s never go in one round trip either, and within a lane they go in the
+order they were queued (Pub/Sub takes one ordering key per Publish request).
 """
 
 from __future__ import annotations
@@ -36,11 +38,12 @@ class Failed:
 class _Waiter(Generic[Item]):
     """One caller's item, and what became of it."""
 
-    __slots__ = ("item", "key", "size", "wake", "finished", "lead", "result", "error")
+    __slots__ = ("item", "key", "lane", "size", "wake", "finished", "lead", "result", "error")
 
-    def __init__(self, item: Item, key: Hashable, size: int) -> None:
+    def __init__(self, item: Item, key: Hashable, size: int, lane: Hashable = None) -> None:
         self.item = item
         self.key = key
+        self.lane = lane
         self.size = size
         self.wake = threading.Event()  # set when finished, or when handed a sending slot
         self.finished = False
@@ -61,6 +64,7 @@ class Grouper(Generic[Item, Result]):
         max_bytes: int,
         size: Callable[[Item], int] = lambda item: 0,
         key: Callable[[Item], Hashable] | None = None,
+        lane: Callable[[Item], Hashable] | None = None,
     ) -> None:
         if max_in_flight < 1 or max_items < 1:
             raise ValueError("max_in_flight and max_items must be at least 1")
@@ -70,13 +74,19 @@ class Grouper(Generic[Item, Result]):
         self._max_bytes = max_bytes
         self._size = size
         self._key = key
+        self._lane = lane
         self._lock = threading.Lock()
         self._queue: deque[_Waiter[Item]] = deque()
         self._in_flight = 0
 
     def call(self, item: Item) -> Result:
         """Send `item` with whatever else is waiting; its result, or its error raised."""
-        mine = _Waiter(item, self._key(item) if self._key else object(), self._size(item))
+        mine = _Waiter(
+            item,
+            self._key(item) if self._key else object(),
+            self._size(item),
+            self._lane(item) if self._lane else None,
+        )
         with self._lock:
             self._queue.append(mine)
             lead = self._in_flight < self._max_in_flight
@@ -115,13 +125,15 @@ class Grouper(Generic[Item, Result]):
                 self._in_flight -= 1
 
     def _take(self) -> list[_Waiter[Item]]:
-        """The queue's oldest items that fit one call, never two with one key."""
+        """The queue's oldest items that fit one call: one lane, never two with one key."""
         group: list[_Waiter[Item]] = []
         keys: set[Hashable] = set()
         size = 0
         for waiter in self._queue:
             if len(group) == self._max_items:
                 break
+            if group and waiter.lane != group[0].lane:
+                continue  # another lane waits for a call of its own
             if waiter.key in keys:
                 continue  # the same key waits for the next call
             if group and size + waiter.size > self._max_bytes:

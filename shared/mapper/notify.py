@@ -47,14 +47,16 @@ __all__ = ["Notification", "NotifyEvent", "PlatformNotifier", "SmtpSettings"]
 class SmtpSettings:
     """The platform's SMTP server for notification mail (NOTIFY_SMTP_*).
 
-    A relay that accepts the platform's mail without a login (docs/delivery.md): a login's
-    password would need a secret of its own in every delivering function's environment.
+    With `username`, the mail logs in; its password is read from Secret Manager at send time
+    (`password_secret`: a secret version's name), as an email target's password is.
     """
 
     host: str
     port: int = 587
     sender: str = "mapper@localhost"
     tls: str = "starttls"  # one of SMTP_TLS_MODES
+    username: str | None = None
+    password_secret: str | None = None  # projects/…/secrets/…/versions/…; None: empty
 
     def __post_init__(self) -> None:
         if self.tls not in SMTP_TLS_MODES:
@@ -71,6 +73,8 @@ class SmtpSettings:
             port=int(env.get("NOTIFY_SMTP_PORT") or 587),
             sender=env.get("NOTIFY_SMTP_FROM") or "mapper@localhost",
             tls=(env.get("NOTIFY_SMTP_TLS") or "starttls").lower(),
+            username=env.get("NOTIFY_SMTP_USER") or None,
+            password_secret=env.get("NOTIFY_SMTP_PASSWORD_SECRET") or None,
         )
 
 
@@ -170,16 +174,22 @@ class PlatformNotifier:
             log.warning("integration %s: notify.email is set but NOTIFY_SMTP_HOST is not; "
                         "no mail sent", integration.id)
             return False
-        config = EmailTarget(
-            type="email",
-            smtp_server=smtp.host,
-            smtp_port=smtp.port,
-            from_email=smtp.sender,
-            to_email=notify.email,
-            subject=f"mapper: {record.type} ({integration.id})",
-            useTLS=smtp.tls == "starttls",
-            useSSL=smtp.tls == "ssl",
-        )
+        login: dict[str, Any] = {}
+        if smtp.username:
+            login["smtp_username"] = smtp.username
+            if smtp.password_secret:
+                login["smtp_password"] = {"secret": smtp.password_secret}
+        config = EmailTarget.model_validate({
+            "type": "email",
+            "smtp_server": smtp.host,
+            "smtp_port": smtp.port,
+            "from_email": smtp.sender,
+            "to_email": notify.email,
+            "subject": f"mapper: {record.type} ({integration.id})",
+            "useTLS": smtp.tls == "starttls",
+            "useSSL": smtp.tls == "ssl",
+            **login,
+        })
         sender = EmailTargetSender(
             config,
             self._secrets,

@@ -88,22 +88,37 @@ class Queue:
             max_items=PUBLISH_MAX_MESSAGES,
             max_bytes=PUBLISH_GROUP_MAX_BYTES,
             size=lambda message: message[1],
+            # Pub/Sub takes one ordering key per Publish request: a call per key.
+            lane=lambda message: message[0].ordering_key,
         )
 
-    def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
+    def publish(
+        self,
+        message: dict[str, Any],
+        attributes: dict[str, str] | None = None,
+        ordering_key: str | None = None,
+    ) -> str:
         """Publish `message` as JSON, wait until Pub/Sub has it, and return its message id.
 
         Sent in one Publish call from the calling thread, with the messages other threads
         publish at the same moment (`mapper.grouping`), not through the client's batching:
         its timer, thread and future cost a single message more than the round trip itself
         (bench/webhook_floor.py, docs/performance.md).
+
+        With `ordering_key`, the worker's subscription delivers it after every message of
+        that key published before it returned. One Publish call at a time per instance
+        (PUBLISH_MAX_IN_FLIGHT) and one key per call keep an instance's messages of a key
+        in the order their callers were answered; a failed call raises to its callers and
+        leaves nothing behind (no client-side pause to resume: docs/delivery.md, "Ordering").
         """
         attributes = attributes or {}
         reserved = _RESERVED_ATTRIBUTES & attributes.keys()
         if reserved:
             raise ValueError(f"attribute names {sorted(reserved)} are reserved by the client")
         data = dumps_bytes(message)
-        pubsub_message = _PubsubMessage(data=data, attributes=attributes)
+        pubsub_message = _PubsubMessage(
+            data=data, attributes=attributes, ordering_key=ordering_key or ""
+        )
         size = pubsub_message.ByteSize()
         if size + len(self.topic_path) + 16 > PUBLISH_REQUEST_MAX_BYTES:
             raise MessageTooLarge(f"message of {len(data)} bytes is over Pub/Sub's limit")
@@ -175,12 +190,15 @@ def ensure_topic_and_subscription(
     max_backoff: int = DEFAULT_MAX_BACKOFF_S,
     ack_deadline_seconds: int = DEFAULT_ACK_DEADLINE_S,
     dead_letter_subscription: str | None = None,
+    message_ordering: bool = False,
 ) -> str:
     """Create the topic and its subscription, or bring existing ones to these settings.
 
     Names are short names within `project`. With `dead_letter_topic`, messages that failed
     `max_delivery_attempts` times go there; `dead_letter_subscription` keeps them, since
-    Pub/Sub drops what reaches a topic nobody subscribes to. Returns the subscription path.
+    Pub/Sub drops what reaches a topic nobody subscribes to. `message_ordering` delivers
+    the messages of one ordering key in order, one at a time; Pub/Sub cannot change it on an
+    existing subscription, so one made without it keeps that. Returns the subscription path.
     """
     # The limits Pub/Sub itself enforces, checked here to fail with a plain sentence.
     if not 5 <= max_delivery_attempts <= 100:
@@ -201,6 +219,7 @@ def ensure_topic_and_subscription(
             "maximum_backoff": duration_pb2.Duration(seconds=max_backoff),
         },
         "push_config": {"push_endpoint": push_endpoint} if push_endpoint else {},
+        "enable_message_ordering": message_ordering,
     }
     try:
         _create_topic(publisher, topic_path)

@@ -155,3 +155,11 @@ def test_scheduler_ticks_pull_with_the_invokers_token() -> None:
     assert settings["PULL_AUDIENCE"]["value"] == target["oidc_token"][0]["audience"]
     assert settings["PULL_INVOKER_SERVICE_ACCOUNT"]["value"] == INVOKER
     assert load().default("pull_schedule") == "* * * * *"
+
+
+def test_only_the_worker_subscription_delivers_ordering_keys_in_order() -> None:
+    # orderingKey (docs/delivery.md, "Ordering"): Pub/Sub fixes it at creation.
+    assert resource()["enable_message_ordering"] == Expr("each.value.ordered")
+    assert {key: subscription(key)["ordered"] for key in SUBSCRIPTIONS} == {
+        "worker": True, "dead_letter": False, "pull_tasks": False,
+    }

@@ -192,9 +192,9 @@ def test_a_resend_that_publishes_writes_nothing_after_the_publish() -> None:
     real_publish = p.queue.publish
     versions_at_publish = []
 
-    def publish_and_note(message, attributes=None):  # noqa: ANN001, ANN202
+    def publish_and_note(message, attributes=None, ordering_key=None):  # noqa: ANN001, ANN202
         versions_at_publish.append(p.runs.versions["i1.msg_2"])
-        return real_publish(message, attributes)
+        return real_publish(message, attributes, ordering_key)
 
     p.queue.publish = publish_and_note  # type: ignore[method-assign]
     p.intake.receive_webhook("p-secret", headers, body(b'{"n": 1}'))

@@ -471,14 +471,20 @@ def test_a_retrying_run_from_the_topic_is_queued_for_its_next_attempt() -> None:
     assert t.dispatch() == [RunStatus.SUCCESS] and t.status(run_id) == RunStatus.SUCCESS
 
 
-def test_a_rate_limit_on_a_fan_out_target_is_refused_for_now() -> None:
-    from mapper.errors import ConfigError
+def test_the_run_is_noted_before_its_task_exists_and_not_written_after() -> None:
+    # A fast queue dispatches at once: the deliver function may claim the run before the
+    # worker's enqueue returns; a write after it would void that claim's outcome.
+    t = paced(PACED)
+    [run_id] = t.accept(1)
+    seen: dict[str, Any] = {}
+    enqueue = t.queues.enqueue
 
-    t = paced()
-    doc = {k: v for k, v in HOOK.items() if k != "target"} | {"targets": [
-        {"type": "http", "name": "crm", "url": "https://crm.example.com/in",
-         "rateLimit": {"perSecond": 5}},
-    ]}
-    with pytest.raises(ConfigError) as refused:
-        t.control.prepare(doc, None)
-    assert refused.value.problems[0].path == "targets[0].rateLimit"
+    def watched(key: QueueKey, task: Any) -> Any:
+        seen["note"] = t.p.runs.get(run_id)["note"]
+        seen["version"] = t.p.runs.versions[run_id]
+        return enqueue(key, task)
+
+    t.queues.enqueue = watched  # type: ignore[method-assign]
+    assert t.work() == [RunStatus.QUEUED]
+    assert seen["note"] == PACED_NOTE
+    assert t.p.runs.versions[run_id] == seen["version"]  # nothing written after the task

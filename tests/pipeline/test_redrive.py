@@ -134,11 +134,15 @@ def test_a_batch_cut_short_by_a_failed_publish_is_finished_on_redelivery() -> No
 def _fail_on(n: int, publish: Any) -> Any:
     calls = {"n": 0}
 
-    def wrapped(message: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
+    def wrapped(
+        message: dict[str, Any],
+        attributes: dict[str, str] | None = None,
+        ordering_key: str | None = None,
+    ) -> str:
         calls["n"] += 1
         if calls["n"] == n:
             raise QueueError("Pub/Sub could not publish (fake)")
-        return publish(message, attributes)
+        return publish(message, attributes, ordering_key)
 
     return wrapped
 

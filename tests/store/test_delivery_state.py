@@ -39,3 +39,13 @@ def test_the_delivery_state_on_firestore(db: firestore.Client) -> None:
     assert states.next_generation("i1") == 2
     states.forget("i1")
     assert states.get("i1")["generation"] == 2  # names of deleted queues stay used
+
+
+def test_each_fan_out_target_counts_its_own_generation(db: firestore.Client) -> None:
+    states = DeliveryStateStore(db)
+    assert states.next_generation("i2", "crm") == 1
+    assert states.next_generation("i2", "crm-2") == 1  # a name Firestore would need quoted
+    assert states.next_generation("i2", "crm") == 2
+    assert states.next_generation("i2") == 1
+    state = states.get("i2")
+    assert state["generations"] == {"crm": 2, "crm-2": 1} and state["generation"] == 1

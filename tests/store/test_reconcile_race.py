@@ -27,7 +27,12 @@ class Published:
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
 
-    def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
+    def publish(
+        self,
+        message: dict[str, Any],
+        attributes: dict[str, str] | None = None,
+        ordering_key: str | None = None,
+    ) -> str:
         self.messages.append(message)
         return str(len(self.messages))
 

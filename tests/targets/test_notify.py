@@ -187,3 +187,63 @@ def test_smtp_settings_from_the_environment() -> None:
     assert smtp == SmtpSettings("smtp.example.com", 465, "a@b.c", "ssl")
     with pytest.raises(ValueError, match="NOTIFY_SMTP_TLS"):
         SmtpSettings.from_env({"NOTIFY_SMTP_HOST": "h", "NOTIFY_SMTP_TLS": "maybe"})
+
+
+def _login_server(port: int) -> tuple[Any, list[Any]]:
+    """aiosmtpd asking for AUTH (over plain SMTP, as a loopback relay may): the mail it took."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    taken: list[Any] = []
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            taken.append((session.authenticated, envelope.content))
+            return "250 OK"
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str,
+                     auth_data: Any) -> AuthResult:
+        ok = isinstance(auth_data, LoginPassword) and auth_data == (b"notifier", b"relay-pass")
+        return AuthResult(success=ok, handled=False)
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port,
+                            authenticator=authenticate, auth_require_tls=False)
+    controller.start()
+    return controller, taken
+
+
+@pytest.mark.parametrize(("password", "delivered"), [("relay-pass", True), ("wrong", False)])
+def test_notification_mail_logs_in_with_the_password_from_the_secret_store(
+    password: str, delivered: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    from .support import free_port
+
+    port = free_port()
+    controller, taken = _login_server(port)
+    try:
+        smtp = SmtpSettings(host="127.0.0.1", port=port, tls="none", username="notifier",
+                            password_secret="ref/smtp-password")
+        n = PlatformNotifier(
+            FakeNotifyWindows(), DictSecrets({"ref/smtp-password": password}), LOOPBACK, smtp,
+            clock=Clock(1_700_000_000.0), timeout_s=2.0, plaintext_login_hosts=("127.0.0.1",),
+        )
+        assert n.notify(integration(email="ops@example.com"), DEAD, {"runId": "i1.r0"}) is delivered
+    finally:
+        controller.stop()
+    if delivered:
+        [(authenticated, content)] = taken
+        assert authenticated and b"run.dead_lettered" in content
+    else:
+        assert taken == []  # the relay refused the login: nothing sent, logged, not raised
+        assert "the run.dead_lettered mail failed" in caplog.text
+        assert "wrong" not in caplog.text  # the password is never logged
+
+
+def test_smtp_login_settings_from_the_environment() -> None:
+    smtp = SmtpSettings.from_env({
+        "NOTIFY_SMTP_HOST": "smtp.example.com", "NOTIFY_SMTP_USER": "notifier",
+        "NOTIFY_SMTP_PASSWORD_SECRET": "projects/p/secrets/mapper-notify-smtp/versions/latest",
+    })
+    assert smtp is not None and smtp.username == "notifier"
+    assert smtp.password_secret == "projects/p/secrets/mapper-notify-smtp/versions/latest"
+    assert SmtpSettings.from_env({"NOTIFY_SMTP_HOST": "h"}).username is None

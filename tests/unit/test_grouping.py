@@ -138,3 +138,25 @@ def test_a_round_trip_holds_at_most_its_items_and_bytes_but_one_big_item_still_g
 def test_limits_below_one_are_refused() -> None:
     with pytest.raises(ValueError):
         Grouper(doubled, max_in_flight=0, max_items=1, max_bytes=1)
+
+
+def test_items_of_different_lanes_never_share_a_round_trip_and_keep_their_order() -> None:
+    # Pub/Sub takes one ordering key per Publish request, and a key's messages go in the
+    # order their callers queued them.
+    send = Recorder(doubled, delay=0.05)
+    grouper = Grouper(send, max_in_flight=1, max_items=100, max_bytes=10**6,
+                      lane=lambda item: item % 3)
+    threads = [threading.Thread(target=grouper.call, args=(99,))]
+    threads[0].start()
+    time.sleep(0.01)  # 99 is in flight: the rest queue behind it, one after another
+    for item in range(12):
+        threads.append(threading.Thread(target=grouper.call, args=(item,)))
+        threads[-1].start()
+        time.sleep(0.005)
+    for thread in threads:
+        thread.join()
+    assert all(len({item % 3 for item in call}) == 1 for call in send.calls)
+    assert any(len(call) > 1 for call in send.calls)  # a lane's queued items still share
+    for lane in range(3):
+        sent = [item for call in send.calls for item in call if item % 3 == lane and item != 99]
+        assert sent == [item for item in range(12) if item % 3 == lane]

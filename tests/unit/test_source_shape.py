@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from mapper.engine.config import parse_integration
+from mapper.engine.paths import format_steps, parse_path
 from mapper.pipeline.shape import (
     ARRAY_ITEMS_SAMPLED,
     DRIFT_AFTER,
@@ -49,6 +50,21 @@ def test_paths_and_types_with_arrays_as_wildcards() -> None:
         "a": {"object"}, "a.b": {"number"}, "a.c": {"array"}, "a.c[*]": {"object"},
         "a.c[*].d": {"string", "null"}, "e": {"boolean"},
     }
+
+
+def test_keys_that_need_quoting_are_written_as_paths_write_them() -> None:
+    # Each path is built from its parent's text: it must read back as the same steps.
+    data = {"a.b": {"c": [{'d"e': 1}]}, " x": {"[y]": None}, "": {"z": "s"}, "ü": {"v": []}}
+    found = paths_of(data)
+    assert found == {
+        '["a.b"]': {"object"}, '["a.b"].c': {"array"}, '["a.b"].c[*]': {"object"},
+        '["a.b"].c[*]["d\\"e"]': {"number"}, '[" x"]': {"object"},
+        '[" x"]["[y]"]': {"null"}, "": {"object"}, "z": {"string"}, "ü": {"object"},
+        "ü.v": {"array"},
+    }
+    for path in found:
+        if path:
+            assert format_steps(parse_path(path)) == path
 
 
 def test_bounds_on_depth_paths_array_items_and_path_length() -> None:

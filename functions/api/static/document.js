@@ -14,7 +14,7 @@ import { TRANSFORMS } from './schema.js';
 export const CONTRACT = {
   "documentFields": ["name", "active", "source", "condition", "mappings", "jsonata", "target",
     "targets", "sandbox", "retry", "circuitBreaker", "notify", "samplePayload", "searchKeys",
-    "tests"],
+    "tests", "orderingKey"],
   "serverFields": ["id", "version", "webhookPath", "webhookUrl", "pushPath", "pushEndpoint",
     "listenerActive", "managedSubscription", "lastPulledAt", "listenerError",
     "signatureFailures", "newSigningSecret", "newNotifySecret", "delivery", "createdAt",

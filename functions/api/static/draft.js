@@ -152,7 +152,7 @@ export function createDraft({ base = null, doc, sampleText = '' }) {
     },
     /** A plain setting at a dotted path under source or target; undefined removes it. */
     setSetting(path, value) {
-      if (!/^(source|target|notify)\./.test(path)) throw new Error(`not a setting: ${path}`);
+      if (!/^((source|target|notify)\.|orderingKey$)/.test(path)) throw new Error(`not a setting: ${path}`);
       put(path, value);
       notify('setSetting', path);
     },

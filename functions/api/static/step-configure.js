@@ -527,7 +527,7 @@ function numberGroup(ctx, path, fields) {
 
 /** Pace, retries and the circuit breaker (docs/delivery.md). */
 function deliverySettings(ctx) {
-  // A fan-out's targets are not paced (their rateLimit is refused on save).
+  // A fan-out target's rateLimit is set in its own JSON in the target list.
   const { target } = ctx.draft.doc;
   const paced = target && target.type === 'http'
     ? el('fieldset', { class: 'rate-limit' }, el('legend', {}, 'Rate limit (optional)'),
@@ -601,7 +601,13 @@ export function configureStep(ctx) {
   return el('div', { class: 'configure' },
     el('section', { class: 'card', 'aria-labelledby': 'about-title' },
       el('h2', { id: 'about-title' }, 'Integration'),
-      textField(ctx, 'Name', 'name', { placeholder: 'Payments to Slack' })),
+      textField(ctx, 'Name', 'name', { placeholder: 'Payments to Slack' }),
+      textField(ctx, 'Deliver in order per', 'orderingKey', {
+        optional: true,
+        placeholder: 'data.customer.id',
+        hint: 'A path into the payload: events with the same value there are sent in the '
+          + 'order they arrived, and a failing one holds back the later ones of its value.',
+      })),
     el('div', { class: 'grid-2 align-start' }, source, target),
     deliverySettings(ctx),
     notifyCard(ctx));

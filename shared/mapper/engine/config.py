@@ -819,6 +819,13 @@ class Integration(_Model):
         description=f"Up to {MAX_TESTS} saved test cases: POST .../run_tests/ runs them, "
         "and a save whose cases fail is refused (400 tests_failed) unless ?force=true.",
     )
+    ordering_key: SearchKey | None = Field(
+        default=None,
+        description="A source path (e.g. data.customer.id): events with the same value there "
+        "are delivered in the order they were accepted, and a failing one holds back the "
+        "later ones of its value until it succeeds or is dead_lettered; absent, or a missing "
+        "or null value: no order.",
+    )
     version: StrictInt | None = _server(
         "Server-set, read-only: 1 on creation, +1 on each change. Send the version you read "
         "with PUT to have a concurrent change refused with 409."
@@ -906,6 +913,24 @@ class Integration(_Model):
             )
             for i, t in enumerate(self.targets)
         )
+
+    @model_validator(mode="after")
+    def _ordered_not_paced(self) -> Integration:
+        # A delivery queue dispatches tasks concurrently and retries each on its own
+        # schedule: it keeps no order (docs/delivery.md, "Ordering").
+        if self.ordering_key is None:
+            return self
+        for at, target in [("target", self.target)] + [
+            (f"targets[{i}]", t) for i, t in enumerate(self.targets or ())
+        ]:
+            if isinstance(target, HttpTarget) and target.rate_limit is not None:
+                raise PydanticCustomError(
+                    "ordered_not_paced",
+                    "cannot be combined with orderingKey: a paced target's queue keeps no "
+                    "order; remove one of the two",
+                    {"at": f"{at}.rateLimit"},
+                )
+        return self
 
     @model_validator(mode="after")
     def _jsonata_or_mappings(self) -> Integration:

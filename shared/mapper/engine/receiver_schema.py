@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from functools import lru_cache
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-from referencing import Registry
-from referencing.exceptions import NoSuchResource, Unresolvable
-from referencing.jsonschema import DRAFT202012
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SchemaViolationError
 from .paths import format_steps
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
+
+# jsonschema and referencing are imported where a schema is checked, not here: most
+# integrations have no receiver schema, and importing them is about a third of the
+# command line's start (`python -m mapper preview`, docs/performance.md).
 
 MAX_SCHEMA_BYTES = 32_000  # the schema as compact JSON
 MAX_VIOLATIONS = 20  # listed per output; the rest are counted
@@ -36,11 +38,19 @@ _REF_KEYWORDS = ("$ref", "$dynamicRef")
 
 
 def _refuse(uri: str) -> Any:
+    from referencing.exceptions import NoSuchResource
+
     raise NoSuchResource(ref=uri)
 
 
-# Only the schema itself: no meta-schema lookups by URL, and no retrieval, ever.
-_NOTHING_ELSE: Registry[Any] = Registry(retrieve=_refuse)
+@cache
+def _nothing_else() -> Registry[Any]:
+    """Only the schema itself: no meta-schema lookups by URL, and no retrieval, ever."""
+    from referencing import Registry
+
+    return Registry(retrieve=_refuse)
+
+
 _CHECKED = "urn:mapper:target-schema"  # where the schema sits while its references are checked
 
 
@@ -62,6 +72,9 @@ def schema_problems(schema: Any) -> list[str]:
     ]
     if outside:
         return outside
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -78,6 +91,8 @@ def schema_problems(schema: Any) -> list[str]:
 
 def violations(schema: dict[str, Any], output: Any) -> list[dict[str, str]]:
     """Where `output` breaks `schema`: `{"path", "message"}` each, in path order."""
+    from referencing.exceptions import Unresolvable
+
     validator = _validator(json.dumps(schema, sort_keys=True, separators=(",", ":")))
     found: list[dict[str, str]] = []
     try:
@@ -111,7 +126,9 @@ def check_output(target: Any, output: Any) -> None:
 @lru_cache(maxsize=_CACHED_VALIDATORS)
 def _validator(text: str) -> Draft202012Validator:
     # Keyed by the schema's text: each run's check reuses the compiled validator.
-    return Draft202012Validator(json.loads(text), registry=_NOTHING_ELSE)
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(json.loads(text), registry=_nothing_else())
 
 
 def _references(node: Any, steps: tuple[Any, ...]) -> Iterator[tuple[str, str, str]]:
@@ -141,7 +158,10 @@ def _nested_ids(node: Any, root: bool = True) -> bool:
 
 
 def _resolves(schema: dict[str, Any], ref: str) -> bool:
-    registry = _NOTHING_ELSE.with_resource(_CHECKED, DRAFT202012.create_resource(schema))
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import DRAFT202012
+
+    registry = _nothing_else().with_resource(_CHECKED, DRAFT202012.create_resource(schema))
     try:
         registry.resolver(base_uri=_CHECKED).lookup(ref)
     except Unresolvable:

@@ -4,7 +4,8 @@ A task's body is the internal message of the run (`QueuedMessage`) with the name
 target it is for. Sending and recording are the worker's own (`Worker.process`: claim,
 condition, mapping, target, run record), so a run sent through a queue is claimed, leased,
 redacted and recorded exactly as one sent by the fast path; this module only reads the
-task and says which target. docs/delivery.md tells which integrations take which path.
+task and says which target (the single `target`, or one of a fan-out's). docs/delivery.md
+tells which integrations take which path.
 """
 
 from __future__ import annotations
@@ -49,18 +50,15 @@ class Deliverer:
     def deliver(self, body: bytes) -> str:
         """The run's status after this attempt; a retryable `MapperError` to be sent again."""
         request = TargetedRun.from_body(body)
-        if request.target != DEFAULT_TARGET:
-            # Only fan-out integrations name their targets, and none is paced yet: a task
-            # for another name cannot be sent however often it comes back.
-            reason = f"the integration has no target named {request.target!r}"
-            log.warning("run %s: %s", request.message.run_id, reason)
-            return self._runs.end_unless_leased(
-                request.message.run_id, RunStatus.ERROR, {"errorMessage": reason}
-            )
         try:
-            return self._worker.process(request.message, dispatched=True)
+            return self._worker.process(request.message, dispatched=True, target=request.target)
         except MapperError as exc:
-            if exc.retryable and self._scheduled_again(request):
+            # A fan-out target's next attempt is queued by the worker itself (its own
+            # schedule); what it raises (a lease held by another target's send, Firestore
+            # unavailable) is retried by the queue.
+            if exc.retryable and request.target == DEFAULT_TARGET and self._scheduled_again(
+                request
+            ):
                 return RunStatus.RETRYING
             raise
 

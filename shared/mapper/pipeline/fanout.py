@@ -4,8 +4,9 @@ A fan-out run keeps one delivery per target in `deliveries` (target, status, att
 outgoingRequest, outgoingResponse, errorMessage, apiCallTimeMs, and nextAttemptAt while
 that target is retrying). A delivery that has ended is never attempted again by the same
 run: a redelivery, a republish or a retry of the run sends only to the targets still
-retrying, and a redrive starts its new run with the deliveries that succeeded. The run's
-status follows from its deliveries (`run_status`). Pure: no clock, no cloud library.
+retrying, and a redrive starts its new run with the deliveries that succeeded. A target
+with `rateLimit` waits in its own delivery queue meanwhile: its delivery is `queued`. The
+run's status follows from its deliveries (`run_status`). Pure: no clock, no cloud library.
 docs/delivery.md ("Fan-out") tells the whole story.
 """
 
@@ -43,13 +44,16 @@ def due(delivery: Mapping[str, Any] | None, now: str) -> bool:
 def run_status(deliveries: Iterable[Mapping[str, Any]]) -> RunStatus:
     """The run's status from its targets' deliveries.
 
-    `retrying` while any target is; else `success` when every target succeeded (or was
+    `retrying` while any target is; `queued` while any waits in its delivery queue; else
+    `success` when every target succeeded (or was
     skipped by its condition, with at least one sent), `skipped` when all were skipped,
     `partial` when some succeeded and the others failed for good; else the worst of them.
     """
     statuses = [RunStatus(str(d.get("status"))) for d in deliveries]
     if RunStatus.RETRYING in statuses or not statuses:
         return RunStatus.RETRYING
+    if RunStatus.QUEUED in statuses:
+        return RunStatus.QUEUED
     if all(s == RunStatus.SKIPPED for s in statuses):
         return RunStatus.SKIPPED
     if all(s in DELIVERED for s in statuses):
@@ -83,10 +87,10 @@ def delivered(run: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def ended_as(deliveries: Iterable[Mapping[str, Any]], status: RunStatus) -> list[dict[str, Any]]:
-    """The deliveries with those still retrying ended as `status` (the run gave up)."""
+    """The deliveries with those still retrying or queued ended as `status` (the run gave up)."""
     return [
         {**d, "status": status, "nextAttemptAt": None}
-        if d.get("status") == RunStatus.RETRYING
+        if d.get("status") in (RunStatus.RETRYING, RunStatus.QUEUED)
         else dict(d)
         for d in deliveries
     ]

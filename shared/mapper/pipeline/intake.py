@@ -33,6 +33,7 @@ from ..sources.webhook import body_key, delivery_key, verify_signature
 from ..targets.base import SecretResolver
 from .dedupe import Deduper
 from .integrations import Integrations
+from .ordering import ordering_key
 from .ports import DedupeKeys, MessageQueue, RunLog, SignatureFailures, TokenVerifier
 from .rate_limit import RateLimiter
 from .runs import QueuedMessage, RunStatus, SourceKind, run_id_for
@@ -380,6 +381,9 @@ class Intake:
             run["deliveries"] = delivered
         if integration.search_keys:
             run["searchValues"] = search_values(integration.search_keys, data)
+        ordered_by = ordering_key(integration, data)
+        if ordered_by is not None:
+            run["orderingKey"] = ordered_by
         message = QueuedMessage.for_run(run, data, self._clock())
         if deduplicate:
             if not self._runs.create(run):
@@ -415,7 +419,7 @@ class Intake:
         """
         attributes = {"runId": run_id, "integrationId": message.integration_id}
         try:
-            self._queue.publish(message.to_dict(), attributes)
+            self._queue.publish(message.to_dict(), attributes, message.ordering_key)
         except MessageTooLarge as exc:
             recorded()
             self._runs.mark(run_id, RunStatus.ERROR, errorMessage=str(exc))

@@ -6,8 +6,10 @@ with `rateLimit`, reached from the internal topic: the run is handed to the targ
 delivery queue (a task named from run and target, so a duplicate is refused by the queue)
 and stays `queued`; the deliver function sends it when the queue dispatches it. After each
 attempt, `after` counts failures in a row and opens the circuit at the integration's
-`circuitBreaker.consecutiveFailures`. `TargetedRun`, a delivery task's request, lives
-here too (the worker, the deliver function and the control plane all name it).
+`circuitBreaker.consecutiveFailures`. A fan-out's rate-limited targets each have a queue
+of their own: the worker sends its other targets and hands each paced one to its queue
+(`hand_over`), one task per run and target. `TargetedRun`, a delivery task's request,
+lives here too (the worker, the deliver function and the control plane all name it).
 docs/delivery.md tells the whole story.
 """
 
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ..engine.config import HttpTarget, Integration
+from ..engine.config import HttpTarget, Integration, Route
 from ..errors import DeliveryQueueNotFound, MapperError
 from ..timestamps import epoch_seconds, iso_timestamp
 from .ports import (
@@ -96,9 +98,19 @@ OnPause = Callable[[str, dict[str, Any]], None]
 
 
 def is_paced(integration: Integration) -> bool:
-    """Whether the integration's runs go through its target's delivery queue."""
+    """Whether the integration's runs go through its single target's delivery queue."""
     target = integration.target
     return isinstance(target, HttpTarget) and target.rate_limit is not None
+
+
+def route_paced(route: Route) -> bool:
+    """Whether this target (of a fan-out, or the single one) is sent through its own queue."""
+    return isinstance(route.target, HttpTarget) and route.target.rate_limit is not None
+
+
+def paced_routes(integration: Integration) -> tuple[Route, ...]:
+    """The integration's targets that have a delivery queue: those with `rateLimit`."""
+    return tuple(route for route in integration.routes() if route_paced(route))
 
 
 def task_number(attempts: int, resumes: int) -> int:
@@ -106,9 +118,20 @@ def task_number(attempts: int, resumes: int) -> int:
     return resumes * RESUME_SPACING + attempts
 
 
-def queue_key(integration_id: str, state: dict[str, Any] | None) -> QueueKey:
-    """The key of the integration's target queue at its current generation."""
-    return QueueKey(integration_id, DEFAULT_TARGET, int((state or {}).get("generation") or 0))
+def queue_key(
+    integration_id: str, state: dict[str, Any] | None, target: str = DEFAULT_TARGET
+) -> QueueKey:
+    """The key of a target's queue at that target's current generation.
+
+    The single target counts `generation`; each fan-out target its own in `generations`,
+    so that deleting one target's queue renames no other's.
+    """
+    state = state or {}
+    if target == DEFAULT_TARGET:
+        generation = state.get("generation")
+    else:
+        generation = (state.get("generations") or {}).get(target)
+    return QueueKey(integration_id, target, int(generation or 0))
 
 
 @dataclass(frozen=True)
@@ -158,22 +181,53 @@ class DeliveryGate:
         task = TargetedRun(message).task(
             resend=number, not_before=epoch_seconds(str(when)) if when else None
         )
+        if run.get("status") == RunStatus.QUEUED and run.get("note") != PACED_NOTE:
+            # Noted before the task exists: written after, it could land on a run the
+            # deliver function already claimed, whose outcome would then not be recorded.
+            self._runs.touch_if_unchanged(message.run_id, str(run.get("updatedAt")),
+                                          note=PACED_NOTE)
         try:
-            added = queues.enqueue(queue_key(message.integration_id, state), task)
+            queues.enqueue(queue_key(message.integration_id, state), task)
         except DeliveryQueueNotFound:
             # The rate limit was removed (its queue deleted) while this worker's cached
             # configuration still had it: the run is sent now, as the integration now says.
             log.warning("run %s: the target's delivery queue is gone; sent directly",
                         message.run_id)
             return Gate(None, failures)
-        if added == "added" and run.get("status") == RunStatus.QUEUED:
-            # Only on the run as read: the queue may already have dispatched the task and
-            # the deliver function claimed the run, and a write under its claim would leave
-            # its outcome unrecorded (and the run sent again when the lease runs out).
-            self._runs.touch_if_unchanged(
-                message.run_id, str(run.get("updatedAt")), note=PACED_NOTE
-            )
         return Gate(RunStatus.QUEUED, failures)
+
+    def queues(self) -> DeliveryQueue | None:
+        """The delivery queues, or None: then a fan-out's paced targets are sent directly."""
+        return self._queues()
+
+    def hand_over(
+        self,
+        message: QueuedMessage,
+        target: str,
+        attempts: int,
+        not_before: str | None = None,
+    ) -> bool:
+        """Queue one fan-out target's next attempt of the run in that target's own queue.
+
+        Named from run, target and that target's attempts (past the resumes), so a second
+        hand-over of the same attempt is refused by the queue itself and sent once. False
+        when there is no such queue (the rate limit was removed meanwhile).
+        """
+        queues = self._queues()
+        if queues is None:
+            return False
+        state = self._states.get(message.integration_id) or {}
+        number = task_number(attempts, int(state.get("resumes") or 0))
+        task = TargetedRun(message, target).task(
+            resend=number, not_before=epoch_seconds(not_before) if not_before else None
+        )
+        try:
+            queues.enqueue(queue_key(message.integration_id, state, target), task)
+        except DeliveryQueueNotFound:
+            log.warning("run %s: target %s has no delivery queue any more", message.run_id,
+                        target)
+            return False
+        return True
 
     def hold(self, run_id: str) -> str:
         """Record the run `held` (unless it ended or is being sent); its status after."""

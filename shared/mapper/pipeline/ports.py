@@ -161,8 +161,14 @@ class RunLog(Protocol):
         """Set the run's status and fields, whoever holds it (intake and reconciler only)."""
         ...
 
-    def claim(self, run_id: str, delivery_id: str, lease_s: float) -> Claim:
-        """Take the run for one delivery: count the attempt, hold a lease of `lease_s`."""
+    def claim(
+        self, run_id: str, delivery_id: str, lease_s: float, *, on_schedule: bool = True
+    ) -> Claim:
+        """Take the run for one delivery: count the attempt, hold a lease of `lease_s`.
+
+        `on_schedule=False`: not `early` before the run's `nextAttemptAt` (a fan-out target
+        dispatched by its own queue keeps its own schedule, not the run's).
+        """
         ...
 
     def finish(self, run_id: str, claim: Claim, status: str, fields: Mapping[str, Any]) -> bool:
@@ -253,8 +259,17 @@ class RunRecords(RunLog, Protocol):
 class MessageQueue(Protocol):
     """A topic: the internal one between intake and worker, or the pull-tasks one."""
 
-    def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
-        """Publish and wait until the queue has it; the message id."""
+    def publish(
+        self,
+        message: dict[str, Any],
+        attributes: dict[str, str] | None = None,
+        ordering_key: str | None = None,
+    ) -> str:
+        """Publish and wait until the queue has it; the message id.
+
+        Messages with one `ordering_key` are delivered one at a time, in the order their
+        publish returned (pipeline.ordering).
+        """
         ...
 
     def publish_many(self, messages: list[dict[str, Any]]) -> list[str | Exception]:
@@ -554,8 +569,8 @@ class DeliveryStates(Protocol):
     One small document per integration, apart from the integration's own (a pause is not a
     new version of it, and the worker reads it fresh, past the configuration cache).
     Fields: `state` ("active" | "paused"), `reason`, `since`, `by` ("user" | "circuit"),
-    `generation` (the target queue's), `resumes`, `consecutiveFailures`, and a resume's
-    drain: `draining`, `drainedAt`.
+    `generation` (the single target queue's), `generations` (a fan-out's, by target name),
+    `resumes`, `consecutiveFailures`, and a resume's drain: `draining`, `drainedAt`.
     """
 
     def get(self, integration_id: str) -> dict[str, Any] | None:
@@ -578,8 +593,8 @@ class DeliveryStates(Protocol):
         """Reset the failures in a row to 0."""
         ...
 
-    def next_generation(self, integration_id: str) -> int:
-        """Count the target queue's generation up (before deleting its queue); the new one."""
+    def next_generation(self, integration_id: str, target: str = "target") -> int:
+        """Count a target queue's generation up (before deleting its queue); the new one."""
         ...
 
     def forget(self, integration_id: str) -> None:

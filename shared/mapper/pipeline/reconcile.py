@@ -13,7 +13,13 @@ numbers.
 It also keeps the retry schedule: a `retrying` run whose `nextAttemptAt` has come is
 published again (once: `nextAttemptAt` is cleared as it is), since Pub/Sub may have given
 up on its message, or delivered it early and been sent back. The tick's interval is the
-schedule's granularity.
+schedule's granularity. A due retry of an ordered run is not published: its own message
+still holds the key in Pub/Sub (the worker raised) and is redelivered; past the horizon it
+is published again without its key (the later events of the key wait for this run whichever
+copy sends it). A `queued` run of an ordering key may be waiting behind
+an earlier event of its key that is retrying: it is published again with its key (behind
+the message it copies, never before it) and never ended as lost (docs/delivery.md,
+"Ordering").
 """
 
 from __future__ import annotations
@@ -112,6 +118,13 @@ class Reconciler:
         if not self._runs.touch_if_unchanged(run_id, str(run.get("updatedAt")),
                                              nextAttemptAt=None):
             return
+        if run.get("orderingKey"):
+            # Its own message holds the key and Pub/Sub redelivers it (the worker raised). A
+            # copy would take the attempt, and the message's own deliveries, sent back as
+            # busy or early meanwhile, would reach Pub/Sub's dead letter first. If the
+            # message is lost, the horizon below finds the run.
+            log.info("run %s: its next attempt is due; left to its own ordered message", run_id)
+            return
         self._queue.publish(
             QueuedMessage.again(run, self._clock()).to_dict(),
             {"runId": run_id, "integrationId": str(run.get("integrationId"))},
@@ -135,7 +148,9 @@ class Reconciler:
             return
         payload = run.get("incomingPayload")
         too_large = isinstance(payload, dict) and payload.get("truncated") is True
-        if done >= self.max_republishes or too_large:
+        # A queued ordered run may only be waiting for its key: not lost, and never ended.
+        ordered_by = run.get("orderingKey") if run.get("status") == RunStatus.QUEUED else None
+        if (done >= self.max_republishes and not ordered_by) or too_large:
             reason = LOST_MESSAGE.format(n=done)
             if too_large:
                 reason += "; its payload is larger than a run keeps, so it cannot be sent again"
@@ -160,6 +175,7 @@ class Reconciler:
         self._queue.publish(
             QueuedMessage.again(run, self._clock()).to_dict(),
             {"runId": run_id, "integrationId": str(run.get("integrationId"))},
+            ordered_by,
         )
         log.warning("run %s: in flight past %ss; published again (%s)", run_id,
                     int(self.horizon_s), done + 1)

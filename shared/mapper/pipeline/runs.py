@@ -123,6 +123,7 @@ class QueuedMessage:
     integration_version: int | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     attributes: Mapping[str, str] = field(default_factory=dict)
+    ordering_key: str | None = None  # the run's Pub/Sub ordering key (pipeline.ordering)
 
     @classmethod
     def for_run(cls, run: Mapping[str, Any], payload: Any, now: float) -> QueuedMessage:
@@ -136,6 +137,7 @@ class QueuedMessage:
             integration_version=run.get("integrationVersion"),
             headers=run.get("incomingHeaders") or {},
             attributes=run.get("incomingAttributes") or {},
+            ordering_key=run.get("orderingKey"),
         )
 
     @classmethod
@@ -145,6 +147,7 @@ class QueuedMessage:
 
     def to_dict(self) -> dict[str, Any]:
         """The message as the JSON object on the topic (camelCase, as the run's fields)."""
+        ordered = {"orderingKey": self.ordering_key} if self.ordering_key else {}
         return {
             "runId": self.run_id,
             "integrationId": self.integration_id,
@@ -154,6 +157,7 @@ class QueuedMessage:
             "headers": dict(self.headers),
             "attributes": dict(self.attributes),
             "acceptedAt": self.accepted_at,
+            **ordered,
         }
 
     def to_bytes(self) -> bytes:
@@ -172,6 +176,7 @@ class QueuedMessage:
             integration_version=data.get("integrationVersion"),
             headers=data.get("headers") or {},
             attributes=data.get("attributes") or {},
+            ordering_key=data.get("orderingKey"),
         )
 
     @classmethod

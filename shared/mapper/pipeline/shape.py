@@ -67,29 +67,47 @@ def json_type(value: Any) -> str:
     return "object"
 
 
+_JSON_TYPES = {
+    type(None): "null", bool: "boolean", int: "number", float: "number", str: "string",
+    list: "array", dict: "object",
+}
+
+
 def paths_of(data: Any) -> dict[str, set[str]]:
     """Each path of `data` (arrays as `[*]`) and the types found there, within the bounds."""
     found: dict[str, set[str]] = {}
 
-    def walk(value: Any, steps: tuple[Any, ...]) -> None:
-        if steps:
-            path = format_steps(steps)
+    # Every accepted payload is walked (the webhook's request path): each path's text is
+    # built from its parent's, as `format_steps` would write it, not formatted anew per node.
+    def walk(value: Any, path: str, depth: int) -> None:
+        if depth:
             if len(path) > MAX_PATH_CHARS:
                 return
-            if path not in found and len(found) >= MAX_SHAPE_PATHS:
-                return
-            found.setdefault(path, set()).add(json_type(value))
-        if len(steps) >= MAX_SHAPE_DEPTH:
+            types = found.get(path)
+            if types is None:
+                if len(found) >= MAX_SHAPE_PATHS:
+                    return
+                types = found[path] = set()
+            types.add(_JSON_TYPES.get(type(value)) or json_type(value))
+        if depth >= MAX_SHAPE_DEPTH:
             return
         if isinstance(value, dict):
             for key, item in value.items():
-                walk(item, (*steps, key))
+                walk(item, _child_path(path, key), depth + 1)
         elif isinstance(value, list):
+            inner = path + "[*]"
             for item in value[:ARRAY_ITEMS_SAMPLED]:
-                walk(item, (*steps, WILDCARD))
+                walk(item, inner, depth + 1)
 
-    walk(data, ())
+    walk(data, "", 0)
     return found
+
+
+def _child_path(path: str, key: Any) -> str:
+    """`format_steps` of the parent's steps plus `key`, from the parent's text."""
+    if type(key) is not str or any(c in key for c in '.[]"') or key != key.strip():
+        return path + format_steps((key,))  # quoted (or an index): whatever comes before
+    return f"{path}.{key}" if path else key
 
 
 # --- the in-memory fold -------------------------------------------------------------------
@@ -119,9 +137,16 @@ class ShapeDelta:
     truncated: int = 0  # paths not kept: past MAX_SHAPE_PATHS
 
 
-def fold(delta: ShapeDelta, data: Any, now: str, established: dict[str, set[str]]) -> None:
-    """Add one accepted payload to `delta`; `established`: the stored types of each path."""
-    found = paths_of(data)
+def fold(
+    delta: ShapeDelta,
+    data: Any,
+    now: str,
+    established: dict[str, set[str]],
+    found: dict[str, set[str]] | None = None,
+) -> None:
+    """Add one accepted payload to `delta`; `established`: the stored types of each path;
+    `found`: `paths_of(data)` when the caller has it already."""
+    found = paths_of(data) if found is None else found
     delta.payloads += 1
     delta.first_at = delta.first_at or now
     for path, seen in delta.paths.items():
@@ -352,11 +377,12 @@ class ShapeRecorder:
         """Fold one accepted payload; flush when due. Never raises: the shape is a sample."""
         assert integration.id is not None
         key, now = integration.id, self._clock()
+        found = paths_of(data)  # outside the lock: the other requests' threads need not wait
         with self._lock:
             delta = self._deltas.setdefault(key, ShapeDelta())
             # The first payload an instance sees of an integration is flushed at once.
             self._flushed_at.setdefault(key, now - self._flush_seconds)
-            fold(delta, data, _iso(now), self._baselines.get(key, {}))
+            fold(delta, data, _iso(now), self._baselines.get(key, {}), found)
             due = (
                 delta.payloads >= self._flush_events
                 or now - self._flushed_at[key] >= self._flush_seconds

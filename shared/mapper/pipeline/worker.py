@@ -27,13 +27,19 @@ from typing import Any
 from ..engine.config import EmailTarget, Integration, RetryPolicy, Route
 from ..engine.plan import Message, Outcome, PlanCache
 from ..engine.receiver_schema import check_output
-from ..errors import ConfigError, MapperError, PartiallyDelivered, SchemaViolationError
+from ..errors import (
+    ConfigError,
+    DeliveryQueueError,
+    MapperError,
+    PartiallyDelivered,
+    SchemaViolationError,
+)
 from ..redact import Redactor, redact_headers
 from ..targets import Delivery, EgressPolicy, SecretResolver, TargetFactory, build_target
 from ..timestamps import iso_timestamp
 from . import fanout
 from .integrations import Integrations
-from .pacing import DeliveryGate, Gate
+from .pacing import DEFAULT_TARGET, PACED_NOTE, DeliveryGate, Gate, route_paced
 from .ports import Claim, MessageQueue, Notifier, NotifyEvent, RunLog, held_by_live_lease, not_due
 from .retries import after_failure, exhausted
 from .runs import TERMINAL, QueuedMessage, RunStatus, event_id
@@ -83,6 +89,12 @@ def lease_seconds(integration: Integration) -> float:
     ) + LEASE_MARGIN_S
 
 
+class NoSuchTarget(MapperError):
+    """A delivery task names a target the integration does not have; it never will."""
+
+    code = "no_such_target"
+
+
 class TargetsRetrying(MapperError):
     """Some targets of a fan-out failed in a way worth retrying; the run is retried for them."""
 
@@ -124,23 +136,35 @@ class Worker:
         self._gate = gate
         self._notifier = notifier  # run.dead_lettered, to the integration's `notify`
 
-    def process(self, message: QueuedMessage, *, dispatched: bool = False) -> str:
+    def process(
+        self, message: QueuedMessage, *, dispatched: bool = False, target: str = DEFAULT_TARGET
+    ) -> str:
         """Process one internal message; the run's status, or raise to be delivered again.
 
-        `dispatched`: the message comes from its target's delivery queue (the paced path).
+        `dispatched`: the message comes from `target`'s delivery queue (the paced path).
         """
         run_id = message.run_id
         claim: Claim | None = None
         gate = Gate(None)
+        only: str | None = None  # a fan-out target dispatched by its own queue
         try:
             integration = self._integration(message)
+            if dispatched and integration.fanout:
+                # A target renamed or removed since its task was queued: the run is taken
+                # as from the topic (each target still due is sent or handed over once).
+                only = target if target in {r.name for r in integration.routes()} else None
+            elif dispatched and target != DEFAULT_TARGET:
+                raise NoSuchTarget(f"the integration has no target named {target!r}")
             if self._gate is not None:
                 # Read fresh on every run, past the configuration cache: a pause holds
                 # every run whose worker reads the state after it was written.
                 gate = self._gate.before(integration, message, dispatched)
                 if gate.wait is not None:
                     return gate.wait
-            claim = self._runs.claim(run_id, self._new_delivery_id(), lease_seconds(integration))
+            # A fan-out target from its queue keeps its own schedule, not the run's (whose
+            # `nextAttemptAt` may be another target's).
+            claim = self._runs.claim(run_id, self._new_delivery_id(), lease_seconds(integration),
+                                     on_schedule=only is None)
             if claim.state == "done":
                 return str(claim.run.get("status"))  # finished before: do not send twice
             if claim.state == "busy":
@@ -152,7 +176,7 @@ class Worker:
                 return self._orphan(message)
         except MapperError as exc:
             return self._failed(run_id, claim, exc, {})
-        policy = self.policy(integration)
+        policy = self.policy(integration, ordered=message.ordering_key is not None)
         spent = exhausted(policy, claim.run, self._clock())
         if spent is not None:
             # The attempt counted by this claim is past the policy (an earlier one never
@@ -164,15 +188,24 @@ class Worker:
                 fields["deliveries"] = fanout.ended_as(known, RunStatus.DEAD_LETTERED)
             status = self._finish(run_id, claim, RunStatus.DEAD_LETTERED, fields, policy)
         elif integration.fanout:
-            status = self._fan_out(run_id, claim, integration, message, policy)
+            status = self._fan_out(run_id, claim, integration, message, policy, gate, only)
         else:
             status = self._run(run_id, claim, integration, message, policy, gate)
         return self._notify_if_dead(integration, run_id, status)
 
-    def policy(self, integration: Integration | None) -> RetryPolicy:
-        """The retry policy of the integration's runs."""
+    def policy(self, integration: Integration | None, *, ordered: bool = False) -> RetryPolicy:
+        """The retry policy of the integration's runs (`ordered`: of a run with a key)."""
         if integration is None or integration.retry is None:
             return self._retry
+        if ordered and integration.retry.max_attempts > self._retry.max_attempts:
+            # The platform's own last attempt must come no later than the subscription's
+            # last delivery (its max_delivery_attempts, which the platform's policy
+            # mirrors): returning then releases the key in order. Past it, Pub/Sub's dead
+            # letter would take the message instead, and the emulator then stops pushing
+            # the whole ordered subscription (docs/delivery.md, "Ordering").
+            return integration.retry.model_copy(
+                update={"max_attempts": self._retry.max_attempts}
+            )
         return integration.retry
 
     def dead_letter(self, message: QueuedMessage) -> str:
@@ -180,11 +213,14 @@ class Worker:
 
         Unless the run has attempts left by its own count (Pub/Sub's count also grew with
         deliveries that arrived before `nextAttemptAt`): then it stays `retrying`, and is
-        published again now if it is due, else by the reconciler when it is.
+        published again now if it is due, else by the reconciler when it is. Not an ordered
+        run: Pub/Sub has released its key, the later events of the key are on their way, and
+        a copy would reach the receiver after them (docs/delivery.md, "Ordering").
         """
         run_id = message.run_id
         run = self._runs.get(run_id) or {}
-        if run.get("status") == RunStatus.RETRYING and self._queue is not None:
+        ordered = bool(run.get("orderingKey"))
+        if run.get("status") == RunStatus.RETRYING and self._queue is not None and not ordered:
             try:
                 integration = self._integration(message)
             except MapperError:
@@ -326,18 +362,39 @@ class Worker:
         integration: Integration,
         message: QueuedMessage,
         policy: RetryPolicy,
+        gate: Gate,
+        only: str | None,
     ) -> str:
-        """Send to each target not yet ended; record every target's delivery on the run."""
+        """Send to each target not yet ended; record every target's delivery on the run.
+
+        From the topic (`only` None): a target with `rateLimit` is not sent here but handed
+        to its own delivery queue (its delivery `queued`); the others are sent now. From a
+        target's queue (`only` its name): that target alone is sent.
+        """
         now = self._clock()
         known = fanout.previous(claim.run)
         key = event_id({"id": run_id, **claim.run})  # the same for all: each receiver dedupes
         routes = integration.routes()
+        queues = self._gate.queues() if self._gate is not None else None
         deliveries: list[dict[str, Any]] = [{} for _ in routes]
         sends: list[tuple[int, Route, dict[str, Any], Any]] = []
+        handed: list[tuple[str, int, str | None]] = []  # name, attempts, not before
         outcomes: dict[str, Outcome] = {}  # the integration's own output, mapped once
         for i, route in enumerate(routes):
             before = known.get(route.name)
-            if not fanout.due(before, _iso(now)):
+            if only is not None and route.name != only:
+                # Another target's delivery is its own path's: kept as recorded.
+                deliveries[i] = dict(before or {"target": route.name, "attempts": 0,
+                                                "status": RunStatus.QUEUED})
+                continue
+            if only is None and queues is not None and route_paced(route):
+                deliveries[i] = self._paced(route.name, before, _iso(now), handed)
+                continue
+            # Dispatched by its own queue, a target not ended is due: the queue's schedule is
+            # its retry time (a clock a little behind must not strand it; its task is spent).
+            due = (before is None or before.get("status") not in TERMINAL) if only else (
+                fanout.due(before, _iso(now)))
+            if not due:
                 deliveries[i] = dict(before or {})
                 continue
             record, output = self._mapped_for(route, integration, message, before, outcomes)
@@ -354,6 +411,17 @@ class Worker:
             )
             for (i, _, _, _), delivery in zip(sends, sent, strict=True):
                 deliveries[i] = delivery
+        for i, _, _, _ in sends:  # each send counts toward the circuit breaker
+            sent_ok = deliveries[i].get("status") == RunStatus.SUCCESS
+            self._attempted(integration, gate, ok=sent_ok)
+        if only is not None:
+            mine = next(d for d in deliveries if d.get("target") == only)
+            if mine.get("status") == RunStatus.RETRYING and route_paced(
+                next(r for r in routes if r.name == only)
+            ):
+                # Its next attempt is a new task of its queue, at its own nextAttemptAt.
+                handed.append((only, int(mine.get("attempts") or 0),
+                               mine.get("nextAttemptAt")))
         shared: dict[str, Any] = {}
         for route, delivery in zip(routes, deliveries, strict=True):
             if not route.own and "transformedPayload" in delivery:
@@ -368,12 +436,66 @@ class Worker:
                                    3),
             **shared,
         }
-        if status != RunStatus.RETRYING:
+        if status == RunStatus.QUEUED:
+            fields["note"] = PACED_NOTE
+        if status not in (RunStatus.RETRYING, RunStatus.QUEUED):
             return self._finish(run_id, claim, status, fields, policy)
-        fields["nextAttemptAt"] = fanout.next_attempt_at(deliveries)
-        self._runs.finish(run_id, claim, RunStatus.RETRYING, fields)
-        self._log_attempt(claim, RunStatus.RETRYING, fields, policy)
-        raise TargetsRetrying(f"run {run_id}: {fields['errorMessage']}")
+        if status == RunStatus.RETRYING:
+            fields["nextAttemptAt"] = fanout.next_attempt_at(deliveries)
+        if not self._runs.finish(run_id, claim, status, fields):
+            log.warning("run %s: lease lost before recording %s; not recorded", run_id, status)
+            return "superseded"
+        self._log_attempt(claim, status, fields, policy)
+        # Handed over only once recorded: a task dispatched at once finds the run released.
+        self._hand_over(message, handed, raise_unavailable=only is None)
+        fast_retrying = any(
+            d.get("status") == RunStatus.RETRYING
+            for route, d in zip(routes, deliveries, strict=True)
+            if queues is None or not route_paced(route)
+        )
+        if only is None and fast_retrying:
+            raise TargetsRetrying(f"run {run_id}: {fields['errorMessage']}")
+        return status
+
+    def _paced(
+        self,
+        name: str,
+        before: dict[str, Any] | None,
+        now: str,
+        handed: list[tuple[str, int, str | None]],
+    ) -> dict[str, Any]:
+        """A paced target's delivery on a pass from the topic: `queued` in its own queue."""
+        if before is not None and before.get("status") in TERMINAL:
+            return dict(before)  # ended for good: never handed over again
+        attempts = int((before or {}).get("attempts") or 0)
+        if before is not None and not fanout.due(before, now):
+            # Retrying, not yet due: its next task is already scheduled (named by attempts,
+            # so handing it over again is refused by the queue and costs nothing more).
+            handed.append((name, attempts, before.get("nextAttemptAt")))
+            return dict(before)
+        handed.append((name, attempts, None))
+        return {**(before or {}), "target": name, "attempts": attempts,
+                "status": RunStatus.QUEUED, "nextAttemptAt": None}
+
+    def _hand_over(
+        self,
+        message: QueuedMessage,
+        handed: list[tuple[str, int, str | None]],
+        *,
+        raise_unavailable: bool,
+    ) -> None:
+        """Queue each paced target's task; a queue that fails is retried by the caller."""
+        assert self._gate is not None or not handed
+        for name, attempts, not_before in handed:
+            try:
+                assert self._gate is not None
+                self._gate.hand_over(message, name, attempts, not_before)
+            except DeliveryQueueError as exc:
+                # The run stays queued (or retrying): the topic's redelivery, or else the
+                # reconciler, brings it back here and it is handed over then.
+                log.warning("run %s: target %s not queued: %s", message.run_id, name, exc)
+                if raise_unavailable and exc.retryable:
+                    raise
 
     def _mapped_for(
         self,
@@ -475,7 +597,11 @@ class Worker:
                 if verdict.next_at is None:  # the last attempt the policy allows
                     fields["errorMessage"] = f"{verdict.why}: {exc}"
                     return self._finish(run_id, claim, RunStatus.DEAD_LETTERED, fields, policy)
-                fields["nextAttemptAt"] = _iso(verdict.next_at)
+                if not claim.run.get("orderingKey"):
+                    fields["nextAttemptAt"] = _iso(verdict.next_at)
+                # An ordered run is attempted at each redelivery of its message: one sent
+                # back as early would spend one of the subscription's deliveries, which are
+                # all the attempts it gets (`policy`); Pub/Sub's backoff is its schedule.
                 self._runs.finish(run_id, claim, RunStatus.RETRYING, fields)
                 self._log_attempt(claim, RunStatus.RETRYING, fields, policy)
             raise exc
@@ -531,7 +657,7 @@ class Worker:
         if reason:
             line += f": {reason}"
         if outcome == RunStatus.RETRYING:
-            line += f"; next attempt at {fields.get('nextAttemptAt')}"
+            line += f"; next attempt at {fields.get('nextAttemptAt') or 'its redelivery'}"
             log.warning(line, extra=extra)
         elif outcome in (RunStatus.ERROR, RunStatus.DEAD_LETTERED):
             log.warning(line + "; not retried", extra=extra)

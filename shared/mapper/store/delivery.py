@@ -18,6 +18,7 @@ from ..timestamps import now_iso
 from .common import _store_errors
 
 ACTIVE = "active"
+SINGLE_TARGET = "target"  # the name of an integration's single `target` (pipeline.pacing)
 PAUSED = "paused"
 
 
@@ -82,11 +83,19 @@ class DeliveryStateStore:
                 {"consecutiveFailures": 0}, merge=True
             )
 
-    def next_generation(self, integration_id: str) -> int:
-        """Count the target queue's generation up; the new generation."""
+    def next_generation(self, integration_id: str, target: str = SINGLE_TARGET) -> int:
+        """Count a target queue's generation up; the new generation.
+
+        The single target's is `generation`; a fan-out target's is `generations.<name>`,
+        so that deleting one target's queue renames no other target's.
+        """
         ref = self._collection.document(integration_id)
+        counted: dict[str, Any] = (
+            {"generation": firestore.Increment(1)} if target == SINGLE_TARGET
+            else {"generations": {target: firestore.Increment(1)}}
+        )
         with _store_errors("count the queue's generation"):
-            result = ref.set({"generation": firestore.Increment(1)}, merge=True)
+            result = ref.set(counted, merge=True)
         return int(result.transform_results[0].integer_value)
 
     def drain_moved(self, integration_id: str, draining: bool) -> None:

@@ -139,7 +139,9 @@ class RunStore:
         """Set the run's `status`, and any other fields given."""
         self.update(run_id, {**fields, "status": status})
 
-    def claim(self, run_id: str, delivery_id: str, lease_s: float) -> Claim:
+    def claim(
+        self, run_id: str, delivery_id: str, lease_s: float, *, on_schedule: bool = True
+    ) -> Claim:
         """Take the run for one delivery: one read, then one write conditional on that read.
 
         The write counts the attempt (a server-side increment), marks the run `delivering`
@@ -162,7 +164,7 @@ class RunStore:
             now = datetime.now(timezone.utc)
             if held_by_live_lease(run, iso_timestamp(now)):
                 return Claim("busy", run)
-            if not_due(run, iso_timestamp(now)):
+            if on_schedule and not_due(run, iso_timestamp(now)):
                 return Claim("early", run)  # nothing written: the attempt is not counted
             until = iso_timestamp(now + timedelta(seconds=lease_s))
             updates = {
