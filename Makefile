@@ -41,8 +41,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # --durations: the slowest tests, so that the suite's 15-minute budget can be kept.
+# Two workers (CI has 2 cores; most of an e2e test is waiting on emulators and receivers),
+# each given whole files, so that a module's fixtures (a browser, a sink) are made once.
+TEST_WORKERS ?= 2
 test: lint tools js
-	$(BIN)/python -m pytest $(COVERAGE) --durations=30
+	$(BIN)/python -m pytest $(COVERAGE) --durations=30 -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: lint js
 	$(BIN)/python -m pytest $(FAST_TESTS)
