@@ -3,6 +3,7 @@ the circuit breaker (docs/delivery.md)."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,8 +237,8 @@ def test_a_paced_resume_names_its_tasks_so_a_duplicate_enqueue_is_refused() -> N
     assert t.control.step(PACED, task["resumes"])["sent"] == 1
     [queued] = t.queues.tasks[KEY]
     assert queued.resend == 1000  # resume 1, attempt 0: a name of this resume's own
-    # The same run sent again by this resume, as read before it was taken: not sent.
-    assert t.control._send(run, t.queues, t.states.get("i1") or {}) is False
+    # The same run taken again by this resume, as read before it was taken: not taken.
+    assert t.control._take(run) is False
     # The reconciler publishes the queued run again; the worker's enqueue has the same
     # name, and the queue refuses it.
     t.p.queue.messages.append({"runId": run_id, "integrationId": "i1", "payload": {"n": 0},
@@ -488,3 +489,22 @@ def test_the_run_is_noted_before_its_task_exists_and_not_written_after() -> None
     assert t.work() == [RunStatus.QUEUED]
     assert seen["note"] == PACED_NOTE
     assert t.p.runs.versions[run_id] == seen["version"]  # nothing written after the task
+
+
+def test_a_drain_takes_a_batch_s_runs_at_once_and_sends_them_oldest_first() -> None:
+    # Two takes must be in flight together to pass the barrier: one at a time, the first
+    # waits alone and the barrier breaks.
+    t = batched(HOOK, 4)
+    ids = held(t, HOOK, 4)
+    together = threading.Barrier(2, timeout=5)
+    take = t.p.runs.touch_if_unchanged
+
+    def take_beside_another(*args: Any, **kwargs: Any) -> bool:
+        together.wait()
+        return take(*args, **kwargs)
+
+    t.p.runs.touch_if_unchanged = take_beside_another  # type: ignore[method-assign]
+    t.control.resume(HOOK)
+    [task] = t.tasks.messages
+    assert t.control.step(HOOK, task["resumes"])["sent"] == 4
+    assert [from_the_topic(m).run_id for m in t.p.queue.messages] == ids
