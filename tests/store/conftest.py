@@ -1,9 +1,9 @@
 """Real Firestore and Pub/Sub emulators for the store tests, started once per session.
 
 Their environment (the emulators' hosts, the project) is set for each store test and for
-the making of the session's clients only, never for the whole session: the e2e platform
-may live in the same process (pytest-xdist gives a worker files of both), and its
-functions read the process environment when they build their clients.
+the making of the session's clients only, never for the whole session: a run of both
+directories has the e2e platform in the same process, and its functions read the
+process environment when they build their clients.
 """
 
 from __future__ import annotations
