@@ -70,13 +70,15 @@ locals {
   # secret roles conditioned, a publisher told of its topic, a mounted secret readable) and
   # checks that no other grant names a function's account.
   function_grants = {
-    "webhook/firestore" = { function = "webhook", role = "roles/datastore.user", on = "project", condition = null }
-    "webhook/publish"   = { function = "webhook", role = "roles/pubsub.publisher", on = "topic:internal", condition = null }
+    "webhook/firestore"       = { function = "webhook", role = "roles/datastore.user", on = "project", condition = null }
+    "webhook/publish"         = { function = "webhook", role = "roles/pubsub.publisher", on = "topic:internal", condition = null }
+    "webhook/publish-ordered" = { function = "webhook", role = "roles/pubsub.publisher", on = "topic:internal_ordered", condition = null }
     # Signature secrets of webhook sources.
     "webhook/secrets" = { function = "webhook", role = "roles/secretmanager.secretAccessor", on = "project", condition = "integration_secrets" }
 
-    "pubsub_push/firestore" = { function = "pubsub_push", role = "roles/datastore.user", on = "project", condition = null }
-    "pubsub_push/publish"   = { function = "pubsub_push", role = "roles/pubsub.publisher", on = "topic:internal", condition = null }
+    "pubsub_push/firestore"       = { function = "pubsub_push", role = "roles/datastore.user", on = "project", condition = null }
+    "pubsub_push/publish"         = { function = "pubsub_push", role = "roles/pubsub.publisher", on = "topic:internal", condition = null }
+    "pubsub_push/publish-ordered" = { function = "pubsub_push", role = "roles/pubsub.publisher", on = "topic:internal_ordered", condition = null }
 
     "worker/firestore" = { function = "worker", role = "roles/datastore.user", on = "project", condition = null }
     # Target credentials (bearer tokens, passwords, API keys).
@@ -100,9 +102,10 @@ locals {
     # Signing keys of notify POSTs (mapper.notify): a run it ends dead_lettered is notified.
     "dead_letter/secrets" = { function = "dead_letter", role = "roles/secretmanager.secretAccessor", on = "project", condition = "integration_secrets" }
 
-    "pull/firestore"     = { function = "pull", role = "roles/datastore.user", on = "project", condition = null }
-    "pull/publish"       = { function = "pull", role = "roles/pubsub.publisher", on = "topic:internal", condition = null }
-    "pull/publish-tasks" = { function = "pull", role = "roles/pubsub.publisher", on = "topic:pull_tasks", condition = null }
+    "pull/firestore"       = { function = "pull", role = "roles/datastore.user", on = "project", condition = null }
+    "pull/publish"         = { function = "pull", role = "roles/pubsub.publisher", on = "topic:internal", condition = null }
+    "pull/publish-ordered" = { function = "pull", role = "roles/pubsub.publisher", on = "topic:internal_ordered", condition = null }
+    "pull/publish-tasks"   = { function = "pull", role = "roles/pubsub.publisher", on = "topic:pull_tasks", condition = null }
     # A resume's held runs of a paced target are queued as tasks by the pull function.
     "pull/enqueue"              = { function = "pull", role = "roles/cloudtasks.enqueuer", on = "project", condition = null }
     "pull/act-as-tasks-invoker" = { function = "pull", role = "roles/iam.serviceAccountUser", on = "service_account:tasks_invoker", condition = null }
@@ -146,9 +149,10 @@ locals {
   }
 
   topics = {
-    internal    = google_pubsub_topic.internal.name
-    dead_letter = google_pubsub_topic.dead_letter.name
-    pull_tasks  = google_pubsub_topic.pull_tasks.name
+    internal         = google_pubsub_topic.internal.name
+    internal_ordered = google_pubsub_topic.internal_ordered.name
+    dead_letter      = google_pubsub_topic.dead_letter.name
+    pull_tasks       = google_pubsub_topic.pull_tasks.name
   }
   secrets = {
     admin_token = google_secret_manager_secret.admin_token.secret_id
@@ -340,6 +344,14 @@ resource "google_pubsub_topic_iam_member" "pubsub_dead_letter_publisher" {
 resource "google_pubsub_subscription_iam_member" "pubsub_dead_letter_subscriber" {
   project      = var.project_id
   subscription = google_pubsub_subscription.platform["worker"].name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_agent
+}
+
+# The same for the ordered twin's worker subscription.
+resource "google_pubsub_subscription_iam_member" "pubsub_dead_letter_subscriber_ordered" {
+  project      = var.project_id
+  subscription = google_pubsub_subscription.platform["worker_ordered"].name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_agent
 }

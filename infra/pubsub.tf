@@ -3,6 +3,8 @@
 # invoke the internal functions. Users' subscriptions are created by the api at run time.
 #
 #   internal     intake -> worker          retries with backoff, then the dead-letter topic
+#   internal_ordered  the same, for messages with an ordering key (orderingKey): its own
+#                topic and subscription, so that only they pass through an ordered one
 #   dead_letter  -> dead_letter function   ends the run as dead_lettered
 #   pull_tasks   pull (scheduled) -> pull  one task per due pull integration
 
@@ -28,6 +30,15 @@ resource "google_pubsub_topic" "internal" {
   #checkov:skip=CKV_GCP_83:Messages live minutes; Google-managed encryption is enough and a CMEK key would cost at idle.
   project = var.project_id
   name    = var.internal_topic
+
+  depends_on = [google_project_service.enabled]
+}
+
+# The internal topic's twin for integrations with orderingKey (mapper.queue.InternalQueue).
+resource "google_pubsub_topic" "internal_ordered" {
+  #checkov:skip=CKV_GCP_83:Same as the internal topic: short-lived messages, Google-managed encryption.
+  project = var.project_id
+  name    = "${var.internal_topic}-ordered"
 
   depends_on = [google_project_service.enabled]
 }
@@ -64,6 +75,16 @@ locals {
     worker = {
       name            = "${var.internal_topic}-worker"
       topic           = google_pubsub_topic.internal.id
+      function        = "worker"
+      retention       = "604800s"
+      maximum_backoff = local.retry_policy.maximum_backoff
+      dead_letter     = true
+      ordered         = false
+      delivers        = true
+    }
+    worker_ordered = {
+      name            = "${var.internal_topic}-ordered-worker"
+      topic           = google_pubsub_topic.internal_ordered.id
       function        = "worker"
       retention       = "604800s"
       maximum_backoff = local.retry_policy.maximum_backoff

@@ -98,7 +98,7 @@ def create_internal_pubsub(
     """The internal topic, the worker's push subscription, the dead-letter path, pull tasks."""
     from google.cloud import pubsub_v1
 
-    from mapper.queue import ensure_topic_and_subscription
+    from mapper.queue import ensure_topic_and_subscription, ordered_topic
 
     publisher = pubsub_v1.PublisherClient()
     subscriber = pubsub_v1.SubscriberClient()
@@ -113,20 +113,23 @@ def create_internal_pubsub(
             min_backoff=LOCAL_MIN_BACKOFF_S,
             max_backoff=LOCAL_MAX_BACKOFF_S,
         )
-        ensure_topic_and_subscription(
-            publisher,
-            subscriber,
-            project,
-            topic,
-            f"{topic}-worker",
-            dead_letter_topic=f"{topic}-dead-letter",
-            max_delivery_attempts=LOCAL_MAX_DELIVERY_ATTEMPTS,
-            push_endpoint=f"{base_url}/_functions/worker",
-            message_ordering=True,  # integrations with orderingKey (docs/delivery.md)
-            min_backoff=LOCAL_MIN_BACKOFF_S,
-            max_backoff=LOCAL_MAX_BACKOFF_S,
-            ack_deadline_seconds=worker_ack_deadline_s(),
-        )
+        # The internal topic, and its ordered twin for integrations with orderingKey
+        # (mapper.queue.InternalQueue, docs/delivery.md "Ordering"): one worker each.
+        for worker_topic, ordered in ((topic, False), (ordered_topic(topic), True)):
+            ensure_topic_and_subscription(
+                publisher,
+                subscriber,
+                project,
+                worker_topic,
+                f"{worker_topic}-worker",
+                dead_letter_topic=f"{topic}-dead-letter",
+                max_delivery_attempts=LOCAL_MAX_DELIVERY_ATTEMPTS,
+                push_endpoint=f"{base_url}/_functions/worker",
+                message_ordering=ordered,
+                min_backoff=LOCAL_MIN_BACKOFF_S,
+                max_backoff=LOCAL_MAX_BACKOFF_S,
+                ack_deadline_seconds=worker_ack_deadline_s(),
+            )
         ensure_topic_and_subscription(
             publisher,
             subscriber,

@@ -177,6 +177,44 @@ class Queue:
         return results
 
 
+def ordered_topic(topic: str) -> str:
+    """The name of the internal topic's ordered twin (docs/delivery.md, "Ordering")."""
+    return f"{topic}-ordered"
+
+
+class InternalQueue:
+    """The internal topic and its ordered twin, published to as one queue.
+
+    A message with an ordering key goes to the twin, whose worker subscription has message
+    ordering on; every other message to the internal topic, whose subscription has it off.
+    Kept apart, an ordered subscription's ways stay with the integrations that asked for
+    order: the Pub/Sub emulator stops pushing a whole ordered subscription once any message
+    on it reaches its dead-letter limit (one always-failing target stopped every
+    integration's delivery), and Pub/Sub pushes an ordered subscription's keys one message
+    at a time.
+    """
+
+    def __init__(self, unordered: Queue, ordered: Queue) -> None:
+        self._unordered = unordered
+        self._ordered = ordered
+        self.topic_path = unordered.topic_path
+
+    def publish(
+        self,
+        message: dict[str, Any],
+        attributes: dict[str, str] | None = None,
+        ordering_key: str | None = None,
+    ) -> str:
+        """Publish to the ordered twin with `ordering_key`, else to the internal topic."""
+        if ordering_key:
+            return self._ordered.publish(message, attributes, ordering_key)
+        return self._unordered.publish(message, attributes)
+
+    def publish_many(self, messages: list[dict[str, Any]]) -> list[str | QueueError]:
+        """Publish every message (none has a key) to the internal topic."""
+        return self._unordered.publish_many(messages)
+
+
 def ensure_topic_and_subscription(
     publisher: pubsub_v1.PublisherClient,
     subscriber: pubsub_v1.SubscriberClient,

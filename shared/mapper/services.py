@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .pipeline.deliver import Deliverer
     from .pipeline.drift_notices import DriftNotices
     from .pull import Puller
-    from .queue import Queue
+    from .queue import InternalQueue, Queue
     from .redrive import Redriver
     from .secrets import SecretBackend, SecretResolver
     from .sources.oidc import OidcVerifier
@@ -78,7 +78,7 @@ class Services:
     integration_store: IntegrationStore
     integrations: Integrations
     runs: RunStore
-    queue: Queue
+    queue: InternalQueue
     secrets: SecretResolver
     secret_backend: SecretBackend
     egress: EgressPolicy
@@ -103,7 +103,7 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
     from .engine.plan import PlanCache
     from .pipeline import Integrations
     from .pipeline.integrations import DEFAULT_TTL_S
-    from .queue import Queue, latency_publisher_settings
+    from .queue import InternalQueue, Queue, latency_publisher_settings, ordered_topic
     from .secrets import LocalSecretBackend, SecretManagerBackend, SecretResolver
     from .store.delivery import DeliveryStateStore
     from .store.integrations import IntegrationStore
@@ -136,7 +136,10 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
         ),
         runs=RunStore(db, retention=retention,
                       keep_success_payloads=success_payloads_kept(retention.days, env)),
-        queue=Queue(publisher, publisher.topic_path(project, topic)),
+        queue=InternalQueue(
+            Queue(publisher, publisher.topic_path(project, topic)),
+            Queue(publisher, publisher.topic_path(project, ordered_topic(topic))),
+        ),
         secrets=SecretResolver(backend),
         secret_backend=backend,
         egress=EgressPolicy.from_env(env),

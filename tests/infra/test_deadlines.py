@@ -48,9 +48,10 @@ def test_terraform_knows_the_longest_delivery() -> None:
     assert load().locals()["longest_delivery_seconds"] == longest_delivery()
 
 
-def test_only_the_worker_subscription_delivers() -> None:
-    assert set(delivering()) == {"worker"}
-    assert delivering()["worker"]["function"] == "worker"
+def test_only_the_worker_subscriptions_deliver() -> None:
+    # The internal topic's and its ordered twin's (mapper.queue.InternalQueue).
+    assert set(delivering()) == {"worker", "worker_ordered"}
+    assert {entry["function"] for entry in delivering().values()} == {"worker"}
 
 
 def test_every_delivering_subscription_outlasts_the_longest_delivery() -> None:

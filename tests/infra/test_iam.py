@@ -55,6 +55,8 @@ PROJECT_WIDE = {
 # Roles that reach secrets must be narrowed to the integration secrets by a condition.
 CONDITIONED_ON_PROJECT = {"roles/secretmanager.secretAccessor", "roles/secretmanager.admin"}
 TOPIC_SETTINGS = {"internal": "INTERNAL_TOPIC", "pull_tasks": "PULL_TASKS_TOPIC"}
+# A topic the code names from another's setting (mapper.queue.ordered_topic).
+TWIN_TOPICS = {"internal_ordered": ("internal", "${var.internal_topic}-ordered")}
 
 
 def grants() -> dict[str, dict]:
@@ -114,11 +116,22 @@ def test_publishers_publish_to_the_topic_they_are_told_of() -> None:
         if grant["role"] == "roles/pubsub.publisher":
             assert grant["on"].startswith("topic:"), f"{key}: publish to one topic, not all"
             topic = grant["on"].removeprefix("topic:")
+            if topic in TWIN_TOPICS:
+                topic, twin_name = TWIN_TOPICS[topic]
+                twin = load().resource("google_pubsub_topic", grant["on"].removeprefix("topic:"))
+                assert twin.body["name"] == twin_name, key
+                assert load().resource("google_pubsub_topic", topic).body["name"] == Expr(
+                    "var.internal_topic"
+                ), key
             setting = settings[TOPIC_SETTINGS[topic]]
             assert setting["value"] == Expr(f"google_pubsub_topic.{topic}.name"), key
             assert grant["function"] in functions_of(setting), key
     intake = {"webhook", "pubsub_push", "pull", "dead_letter"}
     assert holders("roles/pubsub.publisher", "topic:internal") == intake
+    # Keyed messages come from the intake only: dead_letter republishes without a key.
+    assert holders("roles/pubsub.publisher", "topic:internal_ordered") == intake - {
+        "dead_letter"
+    }
     assert holders("roles/pubsub.publisher", "topic:pull_tasks") == functions_of(
         settings["PULL_TASKS_TOPIC"]
     )

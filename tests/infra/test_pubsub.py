@@ -12,6 +12,7 @@ INVOKER = Expr("google_service_account.invoker.email")
 # subscription key -> (topic resource, function it pushes to)
 SUBSCRIPTIONS = {
     "worker": ("internal", "worker"),
+    "worker_ordered": ("internal_ordered", "worker"),
     "dead_letter": ("dead_letter", "dead_letter"),
     "pull_tasks": ("pull_tasks", "pull"),
 }
@@ -30,7 +31,7 @@ def subscription(key: str) -> dict:
     return load().locals()["subscriptions"][key]
 
 
-def test_one_resource_makes_the_three_subscriptions() -> None:
+def test_one_resource_makes_the_four_subscriptions() -> None:
     body = resource()
     assert body["for_each"] == Expr("local.subscriptions")
     assert set(load().locals()["subscriptions"]) == set(SUBSCRIPTIONS)
@@ -97,15 +98,16 @@ def test_worker_retries_then_dead_letters() -> None:
     # Only the worker's failures are dead-lettered; the dead-letter subscription itself and
     # the pull tasks are not.
     dead_lettered = {key for key in SUBSCRIPTIONS if subscription(key)["dead_letter"] is True}
-    assert dead_lettered == {"worker"}
+    assert dead_lettered == {"worker", "worker_ordered"}
     for key in SUBSCRIPTIONS:
         assert subscription(key)["dead_letter"] in (True, False), key
 
 
 def test_retention_and_backoff_per_subscription() -> None:
     backoff = Expr("local.retry_policy.maximum_backoff")
-    assert subscription("worker")["retention"] == WEEK
-    assert subscription("worker")["maximum_backoff"] == backoff
+    for worker in ("worker", "worker_ordered"):
+        assert subscription(worker)["retention"] == WEEK
+        assert subscription(worker)["maximum_backoff"] == backoff
     assert subscription("dead_letter")["retention"] == WEEK
     assert subscription("dead_letter")["maximum_backoff"] == backoff
     # A pull task older than ten minutes has been overtaken by the scheduler's later rounds.
@@ -117,12 +119,16 @@ def test_retention_and_backoff_per_subscription() -> None:
 
 
 def test_subscriptions_are_named_as_locally() -> None:
-    # local/serve.py creates f"{topic}-worker", f"{topic}-dead-letter" and
-    # f"{topic}-dead-letter-push".
+    # local/serve.py creates f"{topic}-worker", f"{topic}-ordered-worker",
+    # f"{topic}-dead-letter" and f"{topic}-dead-letter-push".
     assert load().resource("google_pubsub_topic", "dead_letter").body["name"] == (
         "${var.internal_topic}-dead-letter"
     )
     assert subscription("worker")["name"] == "${var.internal_topic}-worker"
+    assert load().resource("google_pubsub_topic", "internal_ordered").body["name"] == (
+        "${var.internal_topic}-ordered"
+    )
+    assert subscription("worker_ordered")["name"] == "${var.internal_topic}-ordered-worker"
     assert subscription("dead_letter")["name"] == "${var.internal_topic}-dead-letter-push"
     assert subscription("pull_tasks")["name"] == "${var.pull_tasks_topic}-push"
 
@@ -137,6 +143,13 @@ def test_pubsub_may_dead_letter_and_sign() -> None:
     assert subscriber.body["subscription"] == Expr(
         'google_pubsub_subscription.platform["worker"].name'
     )
+    ordered = config.resource(
+        "google_pubsub_subscription_iam_member", "pubsub_dead_letter_subscriber_ordered"
+    )
+    assert ordered.body["subscription"] == Expr(
+        'google_pubsub_subscription.platform["worker_ordered"].name'
+    )
+    assert ordered.body["role"] == subscriber.body["role"] == "roles/pubsub.subscriber"
     minting = config.resource("google_service_account_iam_member", "pubsub_mints_tokens").body
     assert minting["role"] == "roles/iam.serviceAccountTokenCreator"
     assert set(minting["for_each"]) == {"invoker", "push_auth"}
@@ -157,9 +170,10 @@ def test_scheduler_ticks_pull_with_the_invokers_token() -> None:
     assert load().default("pull_schedule") == "* * * * *"
 
 
-def test_only_the_worker_subscription_delivers_ordering_keys_in_order() -> None:
-    # orderingKey (docs/delivery.md, "Ordering"): Pub/Sub fixes it at creation.
+def test_only_the_ordered_twin_delivers_ordering_keys_in_order() -> None:
+    # orderingKey (docs/delivery.md, "Ordering"): Pub/Sub fixes it at creation. Every other
+    # message passes an unordered subscription (mapper.queue.InternalQueue).
     assert resource()["enable_message_ordering"] == Expr("each.value.ordered")
     assert {key: subscription(key)["ordered"] for key in SUBSCRIPTIONS} == {
-        "worker": True, "dead_letter": False, "pull_tasks": False,
+        "worker": False, "worker_ordered": True, "dead_letter": False, "pull_tasks": False,
     }

@@ -16,7 +16,13 @@ from google.pubsub_v1.services.publisher.client import PublisherClient as Genera
 from local.emulators import Emulators
 from mapper.errors import QueueError
 from mapper.grouping import Failed
-from mapper.queue import MessageTooLarge, Queue, ensure_topic_and_subscription
+from mapper.queue import (
+    InternalQueue,
+    MessageTooLarge,
+    Queue,
+    ensure_topic_and_subscription,
+    ordered_topic,
+)
 
 
 def unique(prefix: str) -> str:
@@ -230,3 +236,30 @@ def test_a_failed_publish_leaves_its_key_open_for_the_next_one(
     queue.publish({"n": 1}, ordering_key="i1:a")
     message = pull_one(subscriber, subscription_path)
     assert message.ordering_key == "i1:a" and json.loads(message.data) == {"n": 1}
+
+
+def test_keyed_messages_go_to_the_ordered_twin_and_the_others_to_the_internal_topic(
+    emulators: Emulators,
+    publisher: pubsub_v1.PublisherClient,
+    subscriber: pubsub_v1.SubscriberClient,
+) -> None:
+    topic = unique("internal")
+    plain = ensure_topic_and_subscription(
+        publisher, subscriber, emulators.project, topic, f"{topic}-worker"
+    )
+    ordered = ensure_topic_and_subscription(
+        publisher, subscriber, emulators.project, ordered_topic(topic),
+        f"{ordered_topic(topic)}-worker", message_ordering=True,
+    )
+    queue = InternalQueue(
+        Queue(publisher, publisher.topic_path(emulators.project, topic)),
+        Queue(publisher, publisher.topic_path(emulators.project, ordered_topic(topic))),
+    )
+
+    queue.publish({"n": 1}, {"runId": "r1"}, ordering_key="i1:a")
+    queue.publish({"n": 2}, {"runId": "r2"})
+
+    keyed, unkeyed = pull_one(subscriber, ordered), pull_one(subscriber, plain)
+    assert (json.loads(keyed.data), keyed.ordering_key) == ({"n": 1}, "i1:a")
+    assert (json.loads(unkeyed.data), unkeyed.ordering_key) == ({"n": 2}, "")
+    assert not subscriber.get_subscription(subscription=plain).enable_message_ordering

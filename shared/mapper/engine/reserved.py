@@ -4,9 +4,9 @@ The internal topic (`INTERNAL_TOPIC`) carries every integration's payloads and h
 worker; a source reading it, or repointing its worker subscription, would read or stop every
 other integration's deliveries. So a Pub/Sub source may not name, in the platform's project
 (`GOOGLE_CLOUD_PROJECT`), a topic or subscription whose name starts with the internal topic's,
-the pull-tasks topic's (`PULL_TASKS_TOPIC`) or `mapper-`: that covers the topics and their
-`-worker`, `-dead-letter`, `-dead-letter-push` and `-push` subscriptions (infra/pubsub.tf,
-local/serve.py). In any project, a subscription named `mapper-...` is one the platform made
+the pull-tasks topic's (`PULL_TASKS_TOPIC`) or `mapper-`: that covers the topics (the
+internal topic's `-ordered` twin too) and their `-worker`, `-dead-letter`,
+`-dead-letter-push` and `-push` subscriptions (infra/pubsub.tf, local/serve.py). In any project, a subscription named `mapper-...` is one the platform made
 for an integration and only that integration uses it (left empty, the source gets its own).
 Names are compared without regard to case, as full resource names or short ones.
 """
