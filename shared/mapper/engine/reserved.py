@@ -6,8 +6,9 @@ other integration's deliveries. So a Pub/Sub source may not name, in the platfor
 (`GOOGLE_CLOUD_PROJECT`), a topic or subscription whose name starts with the internal topic's,
 the pull-tasks topic's (`PULL_TASKS_TOPIC`) or `mapper-`: that covers the topics (the
 internal topic's `-ordered` twin too) and their `-worker`, `-dead-letter`,
-`-dead-letter-push` and `-push` subscriptions (infra/pubsub.tf, local/serve.py). In any project, a subscription named `mapper-...` is one the platform made
-for an integration and only that integration uses it (left empty, the source gets its own).
+`-dead-letter-push` and `-push` subscriptions (infra/pubsub.tf, local/serve.py). In any
+project, a subscription named `mapper-...` is one the platform made for an integration
+and only that integration uses it (left empty, the source gets its own).
 Names are compared without regard to case, as full resource names or short ones.
 """
 
