@@ -38,8 +38,8 @@ tools: $(TOOLS_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Two pytest processes at once, the platform's tests (tests/e2e, tests/security) beside the
-# rest, and their coverage combined (scripts/run_tests.py says why two processes).
+# Three pytest processes at once, the platform's tests (tests/e2e, tests/security) in two
+# beside the rest, and their coverage combined (scripts/run_tests.py says why).
 test: lint tools js
 	$(BIN)/python scripts/run_tests.py --fail-under $(COVERAGE_FLOOR)
 
