@@ -251,3 +251,16 @@ def browser() -> Iterator[Any]:
     with chromium() as launched:
         yield launched
 
+
+@pytest.fixture
+def ui(platform: Platform, browser: Any) -> Iterator[Any]:
+    """A signed-in tab of the web UI (tests/e2e/ui_support.py), closed after the test.
+
+    Modules that check more at the end (no console problems, screenshots) define their own.
+    """
+    from .ui_support import Ui  # it imports this module: imported when first used
+
+    tab = Ui(browser, platform)
+    tab.sign_in()
+    yield tab
+    tab.close()

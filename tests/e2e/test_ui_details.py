@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 import requests
 from playwright.sync_api import Browser, expect
 
@@ -20,13 +18,6 @@ from .ui_support import RUN_TIMEOUT_MS, Ui, shots_dir
 EVIL_IMG = '<img src=x onerror="window.pwned=1">'
 EVIL_SCRIPT = "<script>window.pwned=2</script>"
 
-
-@pytest.fixture
-def ui(platform: Platform, browser: Browser) -> Iterator[Ui]:
-    tab = Ui(browser, platform)
-    tab.sign_in()
-    yield tab
-    tab.close()
 
 
 def test_the_token_is_checked_and_kept_out_of_urls_and_storage(

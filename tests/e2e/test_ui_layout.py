@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
 from playwright.sync_api import Browser, Route, expect
 
 from .conftest import SINK_HOST, Platform
 from .ui_support import VIEWPORT, Ui
-
-
-@pytest.fixture
-def ui(platform: Platform, browser: Browser) -> Iterator[Ui]:
-    tab = Ui(browser, platform)
-    tab.sign_in()
-    yield tab
-    tab.close()
-
 
 # Every control of the runs filter bar, and the right edges it must stay within: its own
 # field's, the form's and the page's. 0.5 px for subpixel rounding.

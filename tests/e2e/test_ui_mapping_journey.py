@@ -6,11 +6,9 @@ sent to it is delivered as the case expects."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
 import requests
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import expect
 
 from .conftest import Platform
 from .ui_support import RUN_TIMEOUT_MS, VIEWPORT, Ui
@@ -28,13 +26,6 @@ FIRST_TRY = '{"order": {"id": id}, "email": customer.email, "total": $sum(items.
 FIXED = '{"order": {"id": $string(id)}, "email": customer.email, "total": $sum(items.price) / 100}'
 WANTED = {"order": {"id": "7"}, "email": "ada@example.com", "total": 5.75}
 
-
-@pytest.fixture
-def ui(platform: Platform, browser: Browser) -> Iterator[Ui]:
-    tab = Ui(browser, platform)
-    tab.sign_in()
-    yield tab
-    tab.close()
 
 
 def test_a_jsonata_mapping_is_built_tested_against_the_schema_saved_and_delivered(

@@ -3,21 +3,10 @@ on save shown once, and cleared fields removing `notify` again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import expect
 
 from .conftest import Platform
 from .ui_support import Ui
-
-
-@pytest.fixture
-def ui(platform: Platform, browser: Browser) -> Iterator[Ui]:
-    tab = Ui(browser, platform)
-    tab.sign_in()
-    yield tab
-    tab.close()
 
 
 def _save(ui: Ui) -> None:

@@ -3,11 +3,8 @@ shape written to the Firestore emulator by the real store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from google.cloud import firestore
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import expect
 
 from mapper.engine.config import parse_integration
 from mapper.pipeline.shape import ShapeRecorder
@@ -16,14 +13,6 @@ from tests.fakes import Clock
 
 from .conftest import Platform
 from .ui_support import Ui
-
-
-@pytest.fixture
-def ui(platform: Platform, browser: Browser) -> Iterator[Ui]:
-    tab = Ui(browser, platform)
-    tab.sign_in()
-    yield tab
-    tab.close()
 
 
 def test_drift_on_a_mapped_path_is_a_badge_and_the_panel_lists_it(

@@ -4,10 +4,8 @@ before saving, the case saved from the sample, its failure, and Save anyway."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import expect
 
 from .conftest import Platform
 from .ui_support import Ui
@@ -15,13 +13,6 @@ from .ui_support import Ui
 # The receiver wants order ids as strings; the sample's id is a number.
 SCHEMA = {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}
 
-
-@pytest.fixture
-def ui(platform: Platform, browser: Browser) -> Iterator[Ui]:
-    tab = Ui(browser, platform)
-    tab.sign_in()
-    yield tab
-    tab.close()
 
 
 def test_a_schema_violation_and_a_test_case_before_saving(ui: Ui, platform: Platform) -> None:
