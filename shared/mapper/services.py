@@ -217,9 +217,12 @@ def worker() -> Worker:
                 sender.notify(integration, NotifyEvent.DELIVERY_PAUSED, fields)
 
         gate = DeliveryGate(s.delivery_states, s.runs, paced_queues, on_pause=circuit_opened)
+    # One kept sender per distinct target: connections stay open between runs.
+    from .targets.pool import TargetPool
+
     return Worker(
         s.integrations, s.runs, s.plans, s.secrets, s.egress, retry=platform_retry,
-        queue=s.queue, gate=gate, notifier=notifier(),
+        queue=s.queue, gate=gate, notifier=notifier(), targets=TargetPool(),
     )
 
 
