@@ -1,6 +1,7 @@
 """The worker function's CPU per event, and where it goes (cProfile), on real messages.
 
     .venv/bin/python bench/worker_cpu.py [--events 300] [--profile 25] [--out FILE]
+    .venv/bin/python bench/worker_cpu.py --compare-targets 6 [--events 250]
 
 Starts the Firestore and Pub/Sub emulators and an HTTP target in a process of its own (a
 loopback sink on 127.0.0.2 answering 200), stores one integration with the engine
@@ -25,6 +26,7 @@ import io
 import json
 import os
 import pstats
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ff_support import ROOT, load_average, order_body
+from ff_support import ROOT, interleaved, load_average, order_body, spread
 
 PROJECT = "demo-bench-worker-cpu"
 TOPIC = "mapper-events"
@@ -56,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the raw profile (pstats) here")
     parser.add_argument("--timer", choices=("cpu", "wall"), default="cpu",
                         help="cProfile's clock: this thread's CPU time, or the wall clock")
+    parser.add_argument("--compare-targets", type=int, default=0, metavar="ROUNDS",
+                        help="rounds of a sender per delivery against the kept senders")
     args = parser.parse_args(argv)
 
     import engine
@@ -100,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
             worker = functions_framework.create_app(
                 "worker", str(ROOT / "functions/worker/main.py"), "cloudevent").test_client()
             body = order_body()
+            if args.compare_targets:
+                compare_targets(webhook, worker, subscriber, subscription, path, body,
+                                args.events, args.compare_targets)
+                return 0
             total = WARMUP + args.events
             for n in range(total):
                 reply = webhook.post(f"/webhook/{path}/", data=body,
@@ -144,6 +152,42 @@ def main(argv: list[str] | None = None) -> int:
         pstats.Stats(profile, stream=text).sort_stats(key).print_stats(args.profile)
         print(text.getvalue())
     return 0
+
+
+def compare_targets(
+    webhook: Any, worker: Any, subscriber: Any, subscription: str, path: str, body: bytes,
+    n: int, rounds: int,
+) -> None:
+    """CPU per event with a sender per delivery against the kept senders, in turns."""
+    from mapper import services
+    from mapper.targets import build_target
+    from mapper.targets.pool import TargetPool
+
+    events = [cloud_event(m) for m in accept_and_pull(
+        webhook, subscriber, subscription, path, body, WARMUP + 2 * n * rounds, 0)]
+    for headers, data in events[:WARMUP]:
+        assert worker.post("/", headers=headers, data=data).status_code == 200
+    pipeline, pool = services.worker(), TargetPool()
+    factories = {"a sender per delivery": build_target, "kept senders": pool}
+    cpu: dict[str, list[float]] = {name: [] for name in factories}
+    load, at = load_average(), WARMUP
+    for r in range(rounds):
+        for name in interleaved(list(factories), r):
+            pipeline._targets = factories[name]  # the Worker's TargetFactory, swapped
+            started = time.process_time()
+            for headers, data in events[at:at + n]:
+                assert worker.post("/", headers=headers, data=data).status_code == 200
+            cpu[name].append((time.process_time() - started) / n * 1000)
+            at += n
+    pool.close()
+    print(f"worker: {rounds} rounds of {n} events per contender, one event at a time; "
+          f"load average {load} before, {load_average()} after")
+    for name, values in cpu.items():
+        print(f"  {name:22} CPU ms per event, median {statistics.median(values):.2f}; "
+              f"rounds {' '.join(f'{v:.2f}' for v in values)}")
+    # Each round's own pair: the machine's load moves both alike.
+    saved = [a - b for a, b in zip(*cpu.values(), strict=True)]
+    print(f"  saved by the kept senders, per round: median {spread(saved)} ms per event")
 
 
 def accept_and_pull(
