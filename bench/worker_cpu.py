@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/worker_cpu.py [--events 300] [--profile 25] [--out FILE]
     .venv/bin/python bench/worker_cpu.py --compare-targets 6 [--events 250]
+    .venv/bin/python bench/worker_cpu.py --compare-reads 6 [--events 250]
 
 Starts the Firestore and Pub/Sub emulators and an HTTP target in a process of its own (a
 loopback sink on 127.0.0.2 answering 200), stores one integration with the engine
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="cProfile's clock: this thread's CPU time, or the wall clock")
     parser.add_argument("--compare-targets", type=int, default=0, metavar="ROUNDS",
                         help="rounds of a sender per delivery against the kept senders")
+    parser.add_argument("--compare-reads", type=int, default=0, metavar="ROUNDS",
+                        help="rounds of a streamed document read against a unary one")
     args = parser.parse_args(argv)
 
     import engine
@@ -104,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
             worker = functions_framework.create_app(
                 "worker", str(ROOT / "functions/worker/main.py"), "cloudevent").test_client()
             body = order_body()
+            if args.compare_reads:
+                compare_reads(db, args.events, args.compare_reads)
+                return 0
             if args.compare_targets:
                 compare_targets(webhook, worker, subscriber, subscription, path, body,
                                 args.events, args.compare_targets)
@@ -188,6 +194,32 @@ def compare_targets(
     # Each round's own pair: the machine's load moves both alike.
     saved = [a - b for a, b in zip(*cpu.values(), strict=True)]
     print(f"  saved by the kept senders, per round: median {spread(saved)} ms per event")
+
+
+def compare_reads(db: Any, n: int, rounds: int) -> None:
+    """CPU per read of one delivery-state document: the snapshot's stream against one call."""
+    from mapper.store.common import read_fields
+
+    ref = db.collection("deliveryState").document("bench")
+    ref.set({"state": "active", "consecutiveFailures": 0, "resumes": 1})
+    readers = {"DocumentReference.get": lambda: ref.get().to_dict(),
+               "read_fields": lambda: read_fields(ref)}
+    assert readers["read_fields"]() == readers["DocumentReference.get"]()
+    cpu: dict[str, list[float]] = {name: [] for name in readers}
+    load = load_average()
+    for r in range(rounds):
+        for name in interleaved(list(readers), r):
+            started = time.process_time()
+            for _ in range(n):
+                readers[name]()
+            cpu[name].append((time.process_time() - started) / n * 1000)
+    print(f"one document read: {rounds} rounds of {n} reads per contender; "
+          f"load average {load} before, {load_average()} after")
+    for name, values in cpu.items():
+        print(f"  {name:22} CPU ms per read, median {statistics.median(values):.3f}; "
+              f"rounds {' '.join(f'{v:.3f}' for v in values)}")
+    saved = [a - b for a, b in zip(*cpu.values(), strict=True)]
+    print(f"  saved by read_fields, per round: median {spread(saved, 3)} ms per read")
 
 
 def accept_and_pull(
