@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mapper.engine import cli
-from mapper.engine.cli import map_lines
+from mapper.engine import cli, lines
 from mapper.engine.config import parse_integration
+from mapper.engine.lines import map_lines
 from mapper.engine.plan import Message, Plan
 
 PASS_THROUGH = {
@@ -82,13 +82,13 @@ STREAM = (
 ).encode("utf-8", "surrogatepass")
 
 
-@pytest.mark.parametrize("block", [7, cli.READ_BYTES])  # lines across blocks, and whole
+@pytest.mark.parametrize("block", [7, lines.READ_BYTES])  # lines across blocks, and whole
 @pytest.mark.parametrize("from_stdin", [False, True])
 @pytest.mark.parametrize("doc", [PASS_THROUGH, MAPPED])
 def test_a_stream_is_written_line_for_line_as_json_wrote_it(
     doc: dict, from_stdin: bool, block: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "READ_BYTES", block)
+    monkeypatch.setattr(lines, "READ_BYTES", block)
     config, payloads = tmp_path / "i.json", tmp_path / "p.ndjson"
     config.write_text(json.dumps(doc))
     payloads.write_bytes(STREAM)
