@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mapper.engine import cli, lines
+from mapper.engine import cli
 from mapper.engine.config import parse_integration
 from mapper.engine.lines import map_lines
 from mapper.engine.plan import Message, Plan
@@ -74,21 +74,19 @@ def test_each_line_is_written_as_json_wrote_it(doc: dict, line: str, as_bytes: b
     assert list(map_lines(plan, [given])) == [expected_line(plan, line + "\n")]
 
 
-# A stream as files and pipes give it: blank lines, a carriage return left in a line, a line
-# longer than a block read, lines of multi-byte characters, and no line break at the end.
+# A stream as files and pipes give it: blank lines, a carriage return left in a line, a long
+# line, lines of multi-byte characters, and no line break at the end.
 STREAM = (
     "\n".join([*LINES, "", '{"a": 3}\r', json.dumps({"a": "x" * 200_000, "s": " y "}),
                *(json.dumps({"a": n, "s": f" é{n} "}) for n in range(300)), '{"a": 4}'])
 ).encode("utf-8", "surrogatepass")
 
 
-@pytest.mark.parametrize("block", [7, lines.READ_BYTES])  # lines across blocks, and whole
 @pytest.mark.parametrize("from_stdin", [False, True])
 @pytest.mark.parametrize("doc", [PASS_THROUGH, MAPPED])
 def test_a_stream_is_written_line_for_line_as_json_wrote_it(
-    doc: dict, from_stdin: bool, block: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    doc: dict, from_stdin: bool, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(lines, "READ_BYTES", block)
     config, payloads = tmp_path / "i.json", tmp_path / "p.ndjson"
     config.write_text(json.dumps(doc))
     payloads.write_bytes(STREAM)

@@ -1,8 +1,8 @@
 """`python -m mapper preview --payload-lines`: NDJSON in, a line out per line in, in order.
 
-Streams in constant memory: without JavaScript each line is parsed, mapped and written
-before the next is read (a byte stream read a block at a time); with it, a batch of lines
-shares one sandbox call. docs/performance.md has the figures.
+Streams in constant memory: without JavaScript each line is parsed, mapped and dropped
+before the next; with it, a batch of lines shares one sandbox call. docs/performance.md
+has the figures.
 """
 
 from __future__ import annotations
@@ -21,11 +21,6 @@ from .plan import Message, Outcome, Plan, failure_of
 
 BATCH_LINES = 256  # lines read, mapped (one sandbox call) and written at a time
 STREAM_LINES = 16  # the same without JavaScript: few payloads alive at once (see below)
-READ_BYTES = 1 << 16  # without it, a block read from a byte stream at a time (see below)
-
-# A batch of lines: the lines, what was cut from the end of each, whether they were found
-# free of long digit runs (None: not looked at yet).
-Batch = tuple[list[Any], Any, bool | None]
 
 
 def preview_lines(plan: Plan, path: str, stdin: IO[str], stdout: IO[str]) -> int:
@@ -39,15 +34,8 @@ def preview_lines(plan: Plan, path: str, stdin: IO[str], stdout: IO[str]) -> int
     failed = False
     # Without JavaScript there is no call to share, and holding many parsed payloads alive
     # makes the garbage collector's young generation costly: small batches, which only
-    # spread the per-batch work (one write, one generator) over a few lines. A byte stream
-    # is then read a block at a time and cut into lines here, cheaper than line by line
-    # (each line is parsed, mapped and dropped before the next, so no payloads pile up).
-    if plan.uses_javascript:
-        batches = _chunks(source, BATCH_LINES)
-    elif hasattr(source, "read1"):
-        batches = _block_lines(source)
-    else:
-        batches = _chunks(source, STREAM_LINES)
+    # spread the per-batch work (one write, one generator) over a few lines.
+    size = BATCH_LINES if plan.uses_javascript else STREAM_LINES
     # Lines are UTF-8 bytes: written to the stream's bytes layer when it has one.
     raw = getattr(stdout, "buffer", None)
     if raw is not None:
@@ -56,8 +44,8 @@ def preview_lines(plan: Plan, path: str, stdin: IO[str], stdout: IO[str]) -> int
     # the collector need not scan it again while each line's short-lived objects come and go.
     gc.freeze()
     try:
-        for chunk, cut, checked in batches:
-            lines = list(map_lines(plan, chunk, cut, checked))
+        for chunk in _chunks(source, size):
+            lines = list(map_lines(plan, chunk))
             failed = failed or any(line.startswith(b'{"error"') for line in lines)
             block = b"\n".join(lines) + b"\n"
             if raw is not None:
@@ -75,34 +63,10 @@ class _NotJson(Exception):
     pass
 
 
-def _chunks(lines: Iterable[str], size: int) -> Iterator[Batch]:
+def _chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
     it = iter(lines)
     while chunk := list(islice(it, size)):
-        yield chunk, "", None
-
-
-def _block_lines(source: Any) -> Iterator[Batch]:
-    """The stream's lines, a block's worth at a time, each without its b"\\n" (the cut).
-
-    Cut where a file read line by line is: at b"\\n" only. The last line, when the stream
-    does not end with a line break, comes alone, with nothing cut. `read1` returns what
-    a pipe holds now, so a line is mapped as soon as it arrives. Long digit runs are
-    looked for once per block, not per batch of joined lines.
-    """
-    held: list[bytes] = []  # the start of a line not yet ended
-    while block := source.read1(READ_BYTES):
-        if b"\n" not in block:
-            held.append(block)
-            continue
-        if held:
-            held.append(block)
-            block = b"".join(held)
-        lines = block.split(b"\n")
-        rest = lines.pop()
-        held = [rest] if rest else []
-        yield lines, b"\n", not _long_digits(block)
-    if held:
-        yield [b"".join(held)], b"", None
+        yield chunk
 
 
 # orjson reads an integer past 64 bits as a float, where json keeps it: a line with a run
@@ -119,31 +83,21 @@ def _long_digits(text: str | bytes) -> bool:
     return _ZEROS_S in text.translate(_DIGITS_S)
 
 
-def _fast_loads(
-    line: str | bytes, checked: bool = False, cut: str | bytes = ""
-) -> tuple[Any, bool]:
+def _fast_loads(line: str | bytes, checked: bool = False) -> tuple[Any, bool]:
     """The line's JSON, and whether orjson read it (else json did, as it always did).
 
-    `checked`: the caller found no run of 19 digits in it. `cut`: what was cut from its
-    end (its line break), given back to json, whose messages count it.
+    `checked`: the caller found no run of 19 digits in it.
     """
     if checked or not _long_digits(line):
         try:
             return orjson.loads(line), True
         except orjson.JSONDecodeError:
             pass  # json says why, in the words it always used (or reads NaN, lone surrogates)
-    if cut:
-        line += cut  # type: ignore[operator]
     text = line.decode("utf-8") if type(line) is bytes else line
     return json.loads(text), False
 
 
-def map_lines(
-    plan: Plan,
-    lines: list[str] | list[bytes],
-    cut: str | bytes = "",
-    checked: bool | None = None,
-) -> Iterator[bytes]:
+def map_lines(plan: Plan, lines: list[str] | list[bytes]) -> Iterator[bytes]:
     """One output line (UTF-8, no line break) per input line, in order.
 
     Lines are read and written with orjson, byte for byte as json writes them (compact,
@@ -151,21 +105,16 @@ def map_lines(
     json: 1e-07, 1.5e-05); a line orjson does not read (NaN, a lone surrogate, an integer
     past 64 bits) goes through json as before. Without JavaScript each line is mapped
     straight through the plan's mapping; with it, all parseable lines in one batch.
-
-    `cut`: what each line lost from its end when it was cut from the stream (b"\\n"), or
-    nothing when lines still hold their line breaks. `checked`: the caller found no run of
-    19 digits in any of them (None: look here).
     """
-    if checked is None:
-        # One look over the whole batch (a run cannot cross a line break).
-        checked = bool(lines) and not _long_digits(
-            b"\n".join(lines) if type(lines[0]) is bytes else "\n".join(lines)  # type: ignore[arg-type]
-        )
+    # One look for long digit runs over the whole batch (a run cannot cross a line break).
+    checked = bool(lines) and not _long_digits(
+        b"\n".join(lines) if type(lines[0]) is bytes else "\n".join(lines)  # type: ignore[arg-type]
+    )
     mapper = plan.plain_mapper()
     if mapper is not None:
         for line in lines:
             try:
-                data, fast = _fast_loads(line, checked, cut)
+                data, fast = _fast_loads(line, checked)
             except ValueError as exc:
                 yield _encode_bytes({"error": f"not JSON: {exc}"})
                 continue
@@ -180,7 +129,7 @@ def map_lines(
     messages: list[Message] = []
     for line in lines:
         try:
-            data, fast = _fast_loads(line, checked, cut)
+            data, fast = _fast_loads(line, checked)
         except ValueError as exc:
             parsed.append(_NotJson(f"not JSON: {exc}"))
             continue
