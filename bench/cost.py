@@ -16,8 +16,10 @@ Measured per event: Firestore reads, writes, deletes (the run's TTL delete is on
 document), stored bytes of a run (document and index entries by Firestore's size rules,
 bench/firestore_size.py), Pub/Sub bytes billed (publishes, pushes, dead-letter forwards; at
 least 1,000 bytes a request), invocations per function, instance time per function
-(each request alone, rounded up to 100 ms: a low rate; the process's busy time at this
-concurrency: a high rate), CPU seconds from /proc, log bytes the functions wrote. Priced by
+(each request alone, rounded up to 100 ms: a low rate; at a high rate, the instances Cloud
+Run's autoscaler keeps for the measured CPU seconds and request time, at its 60 % targets of
+CPU and of each function's Terraform concurrency), CPU seconds from /proc, the requests'
+durations, log bytes the functions wrote. Priced by
 bench/cost_model.py. Writes bench/results/cost-<date>.json and prints a Markdown report;
 `--write-docs` rewrites the block between `<!-- cost:begin -->` and `<!-- cost:end -->` in
 docs/deploy.md from it.
@@ -127,6 +129,15 @@ class Receiver:
         self._server.server_close()
 
 
+@dataclass(frozen=True)
+class Allocation:
+    """One function's size as Terraform deploys it."""
+
+    cpu: str
+    memory_gib: float
+    concurrency: int
+
+
 @dataclass
 class Probe:
     """One function's server and where its counts, log and CPU are read."""
@@ -136,6 +147,7 @@ class Probe:
     counts_file: Path
     cpu: str
     memory_gib: float
+    concurrency: int
     base: dict[str, float] = field(default_factory=dict)
 
     def snapshot(self) -> dict[str, float]:
@@ -170,10 +182,11 @@ def _group_usage(pgid: int) -> tuple[float, float]:
     return ticks / os.sysconf("SC_CLK_TCK"), peak / 1024
 
 
-def allocations(variables: Path = ROOT / "infra/variables.tf") -> dict[str, tuple[str, float]]:
-    """Each function's vCPU and memory (GiB) from the Terraform defaults, as deployed."""
-    out: dict[str, tuple[str, float]] = {}
-    current, cpu, memory = "", "", 0.0
+def allocations(variables: Path = ROOT / "infra/variables.tf") -> dict[str, Allocation]:
+    """Each function's vCPU, memory (GiB) and request concurrency from the Terraform
+    defaults, as deployed."""
+    out: dict[str, Allocation] = {}
+    current, cpu, memory, concurrency = "", "", 0.0, 1
     for line in variables.read_text().splitlines():
         if start := re.match(r"^    (\w+) = \{$", line):
             current = start.group(1)
@@ -181,8 +194,10 @@ def allocations(variables: Path = ROOT / "infra/variables.tf") -> dict[str, tupl
             memory = int(found.group(1)) / (1024 if found.group(2) == "Mi" else 1)
         elif found := re.match(r'^\s+cpu\s+= "([\d.]+)"', line):
             cpu = found.group(1)
+        elif found := re.match(r"^\s+concurrency\s+= (\d+)", line):
+            concurrency = int(found.group(1))
         elif line == "    }" and current:
-            out[current] = (cpu, memory)
+            out[current] = Allocation(cpu, memory, concurrency)
             current = ""
     return out
 
@@ -204,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.paced and args.write_docs:
         parser.error("--write-docs is the fast path's table; the paced one is in delivery.md")
     if args.report is not None:
-        text = markdown(json.loads(args.report.read_text()))
+        text = markdown(reprice(json.loads(args.report.read_text())))
         print(text)
         if args.write_docs:
             write_docs(text)
@@ -277,7 +292,9 @@ def measure(events: int, concurrency: int, seed: int, paced: bool = False) -> di
                     tmp, signature=signature,
                     port=deliver_port if name == "deliver" else None,
                 )
-                probes.append(Probe(name, server, counts, *sized[name]))
+                size = sized[name]
+                probes.append(Probe(name, server, counts, size.cpu, size.memory_gib,
+                                    size.concurrency))
             by_name = {probe.name: probe for probe in probes}
             publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
             ensure_topic_and_subscription(
@@ -333,7 +350,8 @@ def measure(events: int, concurrency: int, seed: int, paced: bool = False) -> di
         "classes": {kind: kinds.count(kind) for kind in ("healthy", "failing_once", "dead")},
         "target_requests": sum(receiver.attempts.get(n, 0) for n in range(events)),
         "functions": {
-            probe.name: {**deltas[probe.name], "cpu": probe.cpu, "memory_gib": probe.memory_gib}
+            probe.name: {**deltas[probe.name], "cpu": probe.cpu, "memory_gib": probe.memory_gib,
+                         "concurrency": probe.concurrency}
             for probe in probes
         },
         "stored": stored,
@@ -471,24 +489,43 @@ def stored_runs(db: Any, integration_id: str) -> dict[str, Any]:
 
 
 def per_event(measured: dict[str, Any], rate: str) -> cost_model.PerEvent:
-    """The billed units of one event at a `low` or `high` rate."""
+    """The billed units of one event at a `low` or `high` rate.
+
+    Instance time: at a low rate each request alone, rounded up to 100 ms (`rounded_s`); at
+    a high rate what Cloud Run's autoscaler keeps running for the measured CPU and request
+    time (`instance_seconds`).
+    """
     n = measured["events"]
-    fns = measured["functions"].values()
-    seconds = "rounded_s" if rate == "low" else "busy_s"
-    dead_letter = measured["functions"]["dead_letter"]
+    fns = measured["functions"]
+    seconds = {name: f.get("rounded_s", 0) if rate == "low" else instance_seconds(name, f)
+               for name, f in fns.items()}
+    dead_letter = fns["dead_letter"]
     forwards = dead_letter.get("pubsub.pushed_billed_bytes", 0)  # Pub/Sub's forward: its push
     stored = measured["stored"]
+    values = fns.values()
     return cost_model.PerEvent(
-        firestore_reads=sum(f.get("firestore.reads", 0) for f in fns) / n,
-        firestore_writes=sum(f.get("firestore.writes", 0) for f in fns) / n,
-        firestore_deletes=(sum(f.get("firestore.deletes", 0) for f in fns) + stored["runs"]) / n,
+        firestore_reads=sum(f.get("firestore.reads", 0) for f in values) / n,
+        firestore_writes=sum(f.get("firestore.writes", 0) for f in values) / n,
+        firestore_deletes=(sum(f.get("firestore.deletes", 0) for f in values) + stored["runs"]) / n,
         stored_bytes=(stored["document_bytes"] + stored["index_bytes"]) / n,
-        pubsub_bytes=(sum(f.get("pubsub.billed_bytes", 0) for f in fns) + forwards) / n,
-        run_requests=sum(f.get("invocations", 0) for f in fns) / n,
-        run_vcpu_s=sum(f.get(seconds, 0) * float(f["cpu"]) for f in fns) / n,
-        run_gib_s=sum(f.get(seconds, 0) * f["memory_gib"] for f in fns) / n,
-        logging_bytes=sum(f.get("log_bytes", 0) for f in fns) / n,
+        pubsub_bytes=(sum(f.get("pubsub.billed_bytes", 0) for f in values) + forwards) / n,
+        run_requests=sum(f.get("invocations", 0) for f in values) / n,
+        run_vcpu_s=sum(seconds[name] * float(f["cpu"]) for name, f in fns.items()) / n,
+        run_gib_s=sum(seconds[name] * f["memory_gib"] for name, f in fns.items()) / n,
+        logging_bytes=sum(f.get("log_bytes", 0) for f in values) / n,
         tasks_operations=measured.get("tasks_operations", 0) / n,  # --paced only
+    )
+
+
+def instance_seconds(name: str, measured: dict[str, Any]) -> float:
+    """One function's instance time at a steady high rate (cost_model's autoscaler rule).
+
+    A result written before the functions' concurrency was recorded takes Terraform's.
+    """
+    concurrency = measured.get("concurrency") or allocations()[name].concurrency
+    return cost_model.autoscaled_instance_seconds(
+        measured.get("cpu_s", 0), measured.get("duration_s", 0), float(measured["cpu"]),
+        concurrency,
     )
 
 
@@ -517,6 +554,13 @@ def price(measured: dict[str, Any]) -> dict[str, Any]:
             "monthly": cost_model.monthly(units[rate], value),
         } for rate, value in rates.items()},
     }
+
+
+def reprice(report: dict[str, Any]) -> dict[str, Any]:
+    """A saved report with its prices and rates worked out again by today's cost model
+    (what it measured, and when, unchanged)."""
+    priced = price(report)
+    return {**report, "prices": priced["prices"], "rates": priced["rates"]}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -549,12 +593,16 @@ def markdown(report: dict[str, Any]) -> str:
         ("log bytes written", "log_bytes", 1),
         ("CPU ms used (/proc)", "cpu_s", 1000),
         ("instance ms, each request alone, rounded to 100 ms", "rounded_s", 1000),
-        (f"instance ms, busy at {report['concurrency']} connections", "busy_s", 1000),
+        ("request ms (durations added up)", "duration_s", 1000),
+        (f"instance ms, busy at {report['concurrency']} connections here", "busy_s", 1000),
     )
     for label, key, scale in rows:
         values = [fns[f].get(key, 0) * scale / n for f in names]
         cells = " | ".join(_num(v) for v in values)
         lines.append(f"| {label} | {cells} | {_num(sum(values))} |")
+    autoscaled = [instance_seconds(f, fns[f]) * 1000 / n for f in names]
+    lines.append("| instance ms at a high rate (autoscaler: CPU or concurrency at 60 %) | "
+                 + " | ".join(_num(v) for v in autoscaled) + f" | {_num(sum(autoscaled))} |")
     stored = report["stored"]
     lines += [
         "",
@@ -563,8 +611,10 @@ def markdown(report: dict[str, Any]) -> str:
         "entries (Firestore's size rules); the TTL policy deletes each run document once "
         "(one delete). Instance time is billed at each function's Terraform size "
         "(" + ", ".join(f"{f} {fns[f]['cpu']} vCPU {fns[f]['memory_gib']:g} GiB"
-                       for f in names) + "): each request alone at a low rate, the "
-        "measured busy time at a high one.",
+                       for f in names) + "): each request alone at a low rate; at a high rate, "
+        "as many instances as Cloud Run's autoscaler runs for the CPU and the requests in "
+        "flight measured (the larger of CPU seconds over 0.6 of the instance's CPUs and "
+        "request seconds over 0.6 of its concurrency).",
         "",
     ]
     if by_field := stored.get("single_field_index_bytes"):

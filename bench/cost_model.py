@@ -20,6 +20,9 @@ TIB = 1024**4
 PUBSUB_MIN_REQUEST_BYTES = 1000
 # Cloud Run bills an instance's busy time rounded up to the next 100 ms.
 RUN_BILLING_GRANULARITY_S = 0.1
+# Cloud Run's autoscaler keeps instances near 60 % of their CPU and 60 % of their request
+# concurrency (its default targets, "About instance autoscaling" in the Cloud Run docs).
+AUTOSCALE_TARGET = 0.6
 
 PRICES_AS_OF = "2026-12-01"
 PRICE_REGION = "us-central1 (Tier 1)"
@@ -78,6 +81,22 @@ def billed_instance_seconds(duration_s: float) -> float:
     """One busy period of an instance as Cloud Run bills it: rounded up to the next 100 ms."""
     steps = math.ceil(round(duration_s / RUN_BILLING_GRANULARITY_S, 9))
     return max(1, steps) * RUN_BILLING_GRANULARITY_S
+
+
+def autoscaled_instance_seconds(
+    cpu_s: float, request_s: float, cpus: float, concurrency: float
+) -> float:
+    """Instance time a steady high rate bills for work measured as `cpu_s` CPU seconds and
+    `request_s` seconds of requests in flight (their durations added up).
+
+    The autoscaler runs as many instances as the larger of its two drivers asks for: CPU
+    used per second over the instance's CPUs, and requests at once over its concurrency,
+    each divided by its target. Spread over the events, that is this many instance seconds
+    (a busy instance is billed whole under request-based billing).
+    """
+    by_cpu = cpu_s / (cpus * AUTOSCALE_TARGET)
+    by_requests = request_s / (concurrency * AUTOSCALE_TARGET)
+    return max(by_cpu, by_requests)
 
 
 @dataclass(frozen=True)

@@ -137,9 +137,32 @@ def cost(monkeypatch: pytest.MonkeyPatch):  # the bench script, importable as it
 
 def test_function_sizes_are_read_from_terraform(cost) -> None:
     sizes = cost.allocations()
-    assert sizes["webhook"] == ("1", 0.5)
-    assert sizes["worker"] == ("1", 1.0)
-    assert sizes["dead_letter"] == ("1", 0.5)
+    assert sizes["webhook"] == cost.Allocation("1", 0.5, 80)
+    assert sizes["worker"] == cost.Allocation("1", 1.0, 8)
+    assert sizes["dead_letter"] == cost.Allocation("1", 0.5, 8)
+
+
+def test_a_high_rate_bills_what_the_autoscaler_keeps_for_cpu_or_requests() -> None:
+    # CPU-bound: 6 CPU seconds at a 60 % target on 1 vCPU need 10 instance seconds.
+    assert cm.autoscaled_instance_seconds(6.0, 48.0, 1.0, 8) == pytest.approx(10.0)
+    # Request-bound: 96 s of requests in flight over 8 slots at 60 % need 20.
+    assert cm.autoscaled_instance_seconds(6.0, 96.0, 1.0, 8) == pytest.approx(20.0)
+    # Two vCPUs halve the CPU driver's instances.
+    assert cm.autoscaled_instance_seconds(6.0, 0.0, 2.0, 80) == pytest.approx(5.0)
+
+
+def test_the_high_rate_prices_each_function_by_the_autoscaler_rule(cost) -> None:
+    one = {"invocations": 100, "cpu_s": 1.2, "duration_s": 9.6, "busy_s": 50.0,
+           "rounded_s": 30.0, "cpu": "1", "memory_gib": 1.0, "concurrency": 8}
+    measured = {"events": 100, "stored": {"runs": 100, "document_bytes": 0, "index_bytes": 0},
+                "functions": {"webhook": dict(one), "worker": dict(one),
+                              "dead_letter": {"cpu": "1", "memory_gib": 0.5}}}
+    high = cost.per_event(measured, "high")
+    low = cost.per_event(measured, "low")
+    # Each function: max(1.2 / 0.6, 9.6 / (8 * 0.6)) = 2 s for 100 events, whatever busy_s says.
+    assert high.run_vcpu_s == pytest.approx(2 * 2.0 / 100)
+    assert high.run_gib_s == pytest.approx(2 * 2.0 / 100)
+    assert low.run_vcpu_s == pytest.approx(2 * 30.0 / 100)  # each request alone, rounded
 
 
 def test_the_receivers_rule_is_seeded_and_near_its_shares(cost) -> None:
