@@ -432,6 +432,14 @@ def payload_lines_section(n_orders: int, n_rounds: int) -> None:
                 seconds_cpu, seconds_wall, _ = _run(commands[name], env, keep=False)
                 cpu[name].append(seconds_cpu)
                 wall[name].append(seconds_wall)
+        # The start-up alone: each command over an empty file, in turns as well.
+        empty_path = os.path.join(tmp, "empty.ndjson")
+        open(empty_path, "w").close()
+        start: dict[str, list[float]] = {name: [] for name in commands}
+        for n in range(n_rounds):
+            for name in (list(commands) if n % 2 == 0 else list(reversed(commands))):
+                command = [*commands[name][:-1], empty_path]
+                start[name].append(_run(command, env, keep=False)[0])
     cpu_ratios = [p / m for p, m in zip(cpu["plain"], cpu["mapper"], strict=True)]
     wall_ratios = [p / m for p, m in zip(wall["plain"], wall["mapper"], strict=True)]
     load = " ".join(open("/proc/loadavg").read().split()[:3])
@@ -442,6 +450,8 @@ def payload_lines_section(n_orders: int, n_rounds: int) -> None:
               f"{n_orders / median(wall[name]):10,.0f} lines/s of wall time  (median round)")
     print(f"   ratio, CPU time   {_spread(cpu_ratios)}  (target >= 1.5, median round)")
     print(f"   ratio, wall time  {_spread(wall_ratios)}")
+    print(f"   start-up (an empty file), s of CPU: plain {_spread(start['plain'], 3)}, "
+          f"mapper {_spread(start['mapper'], 3)}")
 
 
 def _run(command: list[str], env: dict[str, str], keep: bool = True) -> tuple[float, float, bytes]:
@@ -458,8 +468,9 @@ def _run(command: list[str], env: dict[str, str], keep: bool = True) -> tuple[fl
     return usage.ru_utime + usage.ru_stime, wall, out
 
 
-def _spread(values: list[float]) -> str:
-    return f"{median(values):.2f} (min {min(values):.2f}, max {max(values):.2f})"
+def _spread(values: list[float], digits: int = 2) -> str:
+    mid, low, high = (f"{v:.{digits}f}" for v in (median(values), min(values), max(values)))
+    return f"{mid} (min {low}, max {high})"
 
 
 if __name__ == "__main__":

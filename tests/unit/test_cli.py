@@ -137,3 +137,60 @@ def test_preview_takes_a_document_with_only_its_mappings(tmp_path: Path) -> None
     assert {"name", "source", "target"} <= {
         line.split(":")[0] for line in validated.stdout.splitlines()
     }
+
+
+# --- what each command loads: a start-up pays for every module it imports -----------------
+
+ENGINE = {"pydantic", "orjson", "mapper.engine.config", "mapper.engine.plan"}
+JAVASCRIPT = {"mapper.engine.sandbox", "mapper.engine.js_process", "subprocess"}
+
+
+def loaded_by(*args: str) -> set[str]:
+    """The modules `python -m mapper <args>` has loaded when it is done."""
+    code = (
+        "import contextlib, io, json, runpy, sys\n"
+        f"sys.argv = ['mapper', *{list(args)!r}]\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        "        runpy.run_module('mapper', run_name='__main__', alter_sys=True)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, check=True)
+    return set(json.loads(result.stdout))
+
+
+def test_help_loads_no_engine() -> None:
+    for args in (["--help"], ["preview", "--help"], ["preview"]):  # the last: a usage error
+        assert loaded_by(*args) & ENGINE == set(), args
+
+
+def test_a_preview_without_javascript_loads_no_sandbox(tmp_path: Path) -> None:
+    plain = {"mappings": [{"source": "n", "target": "m"}]}
+    lines = tmp_path / "p.ndjson"
+    lines.write_text('{"n": 1}\n')
+    loaded = loaded_by("preview", "--config", write(tmp_path, "plain.json", plain),
+                       "--payload-lines", str(lines))
+    assert ENGINE <= loaded
+    assert loaded & (JAVASCRIPT | {"jsonschema", "mini_racer"}) == set()
+    # With JavaScript it does load them: the check above sees what it looks for.
+    with_js = write(tmp_path, "js.json", INTEGRATION)
+    assert JAVASCRIPT <= loaded_by("preview", "--config", with_js, "--payload-lines", str(lines))
+
+
+def test_the_command_leaves_its_objects_to_the_end_of_the_process(tmp_path: Path) -> None:
+    # No last collection over the engine's objects on the way out (a tenth of a start-up).
+    config = write(tmp_path, "i.json", INTEGRATION)
+    code = (
+        "import gc, runpy, sys\n"
+        f"sys.argv = ['mapper', 'validate', '--config', {config!r}]\n"
+        "try:\n"
+        "    runpy.run_module('mapper', run_name='__main__', alter_sys=True)\n"
+        "except SystemExit as exc:\n"
+        "    print(exc.code, gc.get_freeze_count() > 1000)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, check=True)
+    assert result.stdout.split() == ["0", "True"]

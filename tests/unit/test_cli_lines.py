@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 
 import pytest
 
-from mapper.engine.cli import map_lines
+from mapper.engine import cli
 from mapper.engine.config import parse_integration
+from mapper.engine.lines import map_lines
 from mapper.engine.plan import Message, Plan
 
 PASS_THROUGH = {
@@ -54,18 +57,53 @@ LINES = [
 ]
 
 
+def expected_line(plan: Plan, line: str) -> bytes:
+    wrote = as_json_wrote_it(plan, line)
+    try:
+        return wrote.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which UTF-8 cannot hold: written escaped
+        return json.dumps(json.loads(wrote), separators=(",", ":")).encode("ascii")
+
+
 @pytest.mark.parametrize("as_bytes", [False, True])  # a file is read as bytes, a StringIO not
 @pytest.mark.parametrize("doc", [PASS_THROUGH, MAPPED])
 @pytest.mark.parametrize("line", LINES)
 def test_each_line_is_written_as_json_wrote_it(doc: dict, line: str, as_bytes: bool) -> None:
     plan = Plan(parse_integration(doc))
     given = (line + "\n").encode() if as_bytes else line + "\n"
-    wrote = as_json_wrote_it(plan, line + "\n")
-    try:
-        expected = wrote.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate, which UTF-8 cannot hold: written escaped
-        expected = json.dumps(json.loads(wrote), separators=(",", ":")).encode("ascii")
-    assert list(map_lines(plan, [given])) == [expected]
+    assert list(map_lines(plan, [given])) == [expected_line(plan, line + "\n")]
+
+
+# A stream as files and pipes give it: blank lines, a carriage return left in a line, a long
+# line, lines of multi-byte characters, and no line break at the end.
+STREAM = (
+    "\n".join([*LINES, "", '{"a": 3}\r', json.dumps({"a": "x" * 200_000, "s": " y "}),
+               *(json.dumps({"a": n, "s": f" é{n} "}) for n in range(300)), '{"a": 4}'])
+).encode("utf-8", "surrogatepass")
+
+
+@pytest.mark.parametrize("from_stdin", [False, True])
+@pytest.mark.parametrize("doc", [PASS_THROUGH, MAPPED])
+def test_a_stream_is_written_line_for_line_as_json_wrote_it(
+    doc: dict, from_stdin: bool, tmp_path: Path
+) -> None:
+    config, payloads = tmp_path / "i.json", tmp_path / "p.ndjson"
+    config.write_text(json.dumps(doc))
+    payloads.write_bytes(STREAM)
+    plan = Plan(parse_integration(doc))
+    # What reading the file line by line and json gave, line for line.
+    expected = b"".join(
+        expected_line(plan, line.decode("utf-8", "surrogatepass")) + b"\n"
+        for line in io.BytesIO(STREAM)
+    )
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    stdin = io.TextIOWrapper(io.BufferedReader(io.BytesIO(STREAM)), encoding="utf-8")
+    source = "-" if from_stdin else str(payloads)
+    code = cli.main(["preview", "--config", str(config), "--payload-lines", source],
+                    stdin=stdin, stdout=stdout)
+    stdout.flush()
+    assert stdout.buffer.getvalue() == expected  # type: ignore[attr-defined]
+    assert code == 1  # "not json" is an error line
 
 
 def test_a_line_that_is_not_utf8_is_an_error_line() -> None:

@@ -13,15 +13,18 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import MapperError, TransformError
 from . import config as cfg
 from .codegen import FieldPlan, generate
 from .paths import compile_getter, compile_setter, parse_path, wildcard_count
-from .sandbox import TOO_DEEP, JsOutcome, Sandbox
 from .transforms import TransformFn, compile_transform, js_step
 from .transforms._output import limits as output_limits
+
+if TYPE_CHECKING:
+    # The sandbox (and its child process's module) loads only for a plan with JavaScript.
+    from .sandbox import JsOutcome, Sandbox
 
 
 class Message:
@@ -91,6 +94,8 @@ class Plan:
         # `jsonata` on the integration: the expression's result is the whole output.
         self._jsonata = integration.jsonata
         if condition is not None or chains or self._jsonata is not None:
+            from .sandbox import Sandbox
+
             limits = integration.sandbox
             self._sandbox = Sandbox(
                 {
@@ -258,6 +263,8 @@ def failure_of(exc: Exception) -> MapperError:
     if isinstance(exc, MapperError):
         return exc
     if isinstance(exc, RecursionError):
+        from .sandbox import TOO_DEEP
+
         return TransformError("", f"the message is {TOO_DEEP}")
     return TransformError("", f"this message could not be mapped: {type(exc).__name__}: {exc}")
 

@@ -25,7 +25,6 @@ from .cases import case_problems
 from .paths import WILDCARD, compile_setter, parse_path, wildcard_count
 from .receiver_schema import schema_problems
 from .reserved import PlatformPubSub
-from .sandbox import jsonata_syntax_errors, syntax_errors
 
 
 def validate(doc: Any, allow: Iterable[str] | None = None) -> cfg.Integration:
@@ -225,6 +224,10 @@ def javascript_problems(
                 if _get(transform, "type") == "custom" and isinstance(code, str) and code:
                     items.append((f"{at}mappings[{i}].transforms[{k}].code", "custom", code))
     items = [item for item in items if item[0] not in skip]
+    if not items:
+        return []
+    from .sandbox import syntax_errors  # loaded only for a document with JavaScript
+
     errors = syntax_errors([(kind, code) for _, kind, code in items])
     return [
         Problem(path, str(error))
@@ -247,6 +250,10 @@ def jsonata_problems(
             if _get(transform, "type") == "jsonata" and isinstance(expression, str) and expression:
                 items.append((f"mappings[{i}].transforms[{k}].expression", expression))
     items = [item for item in items if item[0] not in skip]
+    if not items:
+        return []
+    from .sandbox import jsonata_syntax_errors  # loaded only for a document with JSONata
+
     errors = jsonata_syntax_errors([expression for _, expression in items])
     return [
         Problem(path, error.detail)

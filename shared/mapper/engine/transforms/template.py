@@ -8,8 +8,8 @@ from pydantic import AfterValidator, ConfigDict, Field, StrictStr
 from pydantic_core import PydanticCustomError
 
 from ...errors import PathError
+from .. import templates  # as a module: it imports this package, which may come first
 from ..model import Model
-from ..templates import Template as Parsed
 from ._output import BUDGET, refuse, room
 from ._registry import TransformFn, register
 from ._text import to_text
@@ -19,7 +19,7 @@ MAX_TEMPLATE_CHARS = 10_000  # docs/limits.md
 
 def _parses(text: str) -> str:
     try:
-        Parsed(text)
+        templates.Template(text)
     except PathError as exc:
         raise PydanticCustomError("template", "{reason}", {"reason": str(exc)}) from None
     return text
@@ -41,15 +41,15 @@ class Template(Model):
 
 
 def _js_spec(spec: Template) -> dict[str, Any]:
-    return {"type": "template", "parts": Parsed(spec.template).js_parts()}
+    return {"type": "template", "parts": templates.Template(spec.template).js_parts()}
 
 
 def build(spec: Template, where: str) -> TransformFn:
     """The Python side."""
-    parts = Parsed(spec.template).parts
+    parts = templates.Template(spec.template).parts
 
     def template(value: Any, data: Any) -> str:
-        # Parsed.render's filling, measured as the pieces are written: a placeholder may
+        # Template.render's filling, measured as the pieces are written: a placeholder may
         # repeat a large value many times, so it is refused before the result is built.
         limit = room()
         pieces: list[str] = []
