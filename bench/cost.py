@@ -78,7 +78,8 @@ PACED_PER_SECOND = 500  # Cloud Tasks' most a queue allows: --paced measures cos
 # can stop redelivering a message that failed under load). Every minute in the cloud; this
 # often here so that a dead-lettered event's ten attempts end within minutes.
 TICK_S = 5.0
-SETTINGS = ("SUCCESS_PAYLOAD_RETENTION_DAYS",)  # e.g. `SUCCESS_PAYLOAD_RETENTION_DAYS=0 make cost`
+# e.g. `SUCCESS_PAYLOAD_RETENTION_DAYS=0 make cost`, `RECORD_AT_ACCEPT=false make cost`
+SETTINGS = ("SUCCESS_PAYLOAD_RETENTION_DAYS", "RECORD_AT_ACCEPT")
 RESULTS = ROOT / "bench/results"
 DOCS = ROOT / "docs/deploy.md"
 BEGIN, END = "<!-- cost:begin -->", "<!-- cost:end -->"

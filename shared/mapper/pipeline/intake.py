@@ -100,6 +100,7 @@ class Intake:
         clock: Callable[[], float] = time.time,
         dedupe_keys: DedupeKeys | None = None,
         shapes: ShapeRecorder | None = None,
+        record_in_background: bool = False,
     ) -> None:
         self._integrations = integrations
         self._runs = runs
@@ -114,6 +115,9 @@ class Intake:
         self._shapes = shapes  # the source shape, folded per instance (mapper.pipeline.shape)
         # Recording a run and publishing its message at the same time: see `accept`.
         self._side = ThreadPoolExecutor(max_workers=8, thread_name_prefix="intake")
+        # RECORD_AT_ACCEPT (mapper.services): an event published unrecorded is also written
+        # `queued` once the sender has its 202, off the sender's path (see `accept`).
+        self._record_in_background = record_in_background
 
     # --- the sources ------------------------------------------------------------------
 
@@ -364,6 +368,10 @@ class Intake:
         `recorded` False as well (a webhook event under a fresh id), the run is not written
         here at all: the message carries its first record and the worker that takes it
         writes it (`Worker.process`); only a failed publish records it, ended `error`.
+        With `record_in_background` the run is also written `queued` after the publish,
+        without the sender waiting for it: if Pub/Sub ever lost the message, the reconciler
+        would find the run and publish it again. Whichever write comes second, this one or
+        the worker's, finds the run there and leaves it (`RunStore.create`, `claim`).
 
         `body_digest` (an unsigned sender's key): kept in the run; when the run exists with
         another body, False and nothing published (`_rekeyed` names the event's own run).
@@ -418,6 +426,8 @@ class Intake:
             return True
         if not message.recorded:
             self._publish_unrecorded(run, message)
+            if self._record_in_background:
+                self._side.submit(self._record_queued, run)
             return True
         creating = self._side.submit(self._runs.create, run)
         self._publish(run_id, message, recorded=creating.result, retry_is_new_run=True)
@@ -474,6 +484,14 @@ class Intake:
             except MapperError as write:  # the sender still gets the error and sends again
                 log.error("run %s: not recorded either: %s", message.run_id, write)
             raise
+
+    def _record_queued(self, run: dict[str, Any]) -> None:
+        """Write a published event's run `queued`, best effort: its worker records it anyway."""
+        try:
+            self._runs.create(run)
+        except MapperError as exc:
+            log.warning("run %s: not recorded at accept (its worker records it): %s",
+                        run["id"], exc)
 
     def reject(
         self,
