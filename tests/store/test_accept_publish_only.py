@@ -1,6 +1,7 @@
-"""A webhook event without a key, against the real emulators: the accept writes nothing to
-Firestore, and the worker that takes the message records the run (docs/data-plane.md,
-"When a run is recorded")."""
+"""A webhook event without a key, against the real emulators, with RECORD_AT_ACCEPT=false
+(the intake's own default; the functions' is true): the accept writes nothing to Firestore,
+and the worker that takes the message records the run (docs/data-plane.md, "When a run is
+recorded")."""
 
 from __future__ import annotations
 

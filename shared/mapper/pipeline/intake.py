@@ -52,8 +52,8 @@ RAW_BODY_KEPT_BYTES = 200_000  # of a refused body, kept in its run to show the 
 PAUSED_RETRY_AFTER_S = 60  # Retry-After for a paused integration (Pub/Sub uses its own backoff)
 
 ReceiptStatus = Literal[
-    # On the internal topic (or already was: a duplicate), and recorded unless a webhook
-    # event without a key, whose worker records it (`Intake.accept`).
+    # On the internal topic (or already was: a duplicate), and recorded, except a webhook
+    # event without a key: recorded just after its 202, or by its worker (`Intake.accept`).
     RunStatus.QUEUED,
     "not_found",  # no integration at this path
     "paused",  # the integration is inactive: the sender should retry after `retry_after` s
