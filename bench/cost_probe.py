@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import cost_model
+from google.api_core.exceptions import NotFound
 from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
 from google.pubsub_v1.services.publisher.client import PublisherClient
 
@@ -108,10 +109,20 @@ def _counted_stream(original: Callable[..., Any], result: str, at_least: int) ->
     return stream
 
 
-def _counted_single(original: Callable[..., Any], key: str) -> Callable[..., Any]:
+def _counted_single(
+    original: Callable[..., Any], key: str, billed_when: type[BaseException] | None = None
+) -> Callable[..., Any]:
+    """A unary call: one `key` when it answers, and when it raises `billed_when` (a get of a
+    missing document, NotFound, is a read Firestore bills like any other)."""
+
     @functools.wraps(original)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        reply = original(self, *args, **kwargs)
+        try:
+            reply = original(self, *args, **kwargs)
+        except BaseException as exc:
+            if billed_when is not None and isinstance(exc, billed_when):
+                add(**{key: 1})
+            raise
         add(**{key: 1})
         return reply
 
@@ -166,7 +177,7 @@ def install() -> None:
         FirestoreClient.run_aggregation_query
     )
     FirestoreClient.get_document = _counted_single(FirestoreClient.get_document,
-                                                   "firestore__reads")
+                                                   "firestore__reads", NotFound)
     FirestoreClient.create_document = _counted_single(FirestoreClient.create_document,
                                                       "firestore__writes")
     FirestoreClient.update_document = _counted_single(FirestoreClient.update_document,

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from google.api_core.exceptions import NotFound, PermissionDenied
 from google.cloud.firestore_v1.types import (
     BatchGetDocumentsResponse,
     CommitRequest,
@@ -67,6 +68,26 @@ def test_reads_count_documents_returned_and_at_least_one_a_query(probe) -> None:
     two = [RunQueryResponse(document=Document(name="a")), RunQueryResponse(document=Document())]
     list(probe._counted_stream(lambda self, **kw: iter(two), "document", 1)(None))
     assert probe.COUNTS["firestore.reads"] == 5
+
+
+def test_a_get_of_a_missing_document_is_a_read_as_in_a_batch_get(probe) -> None:
+    # The worker reads the delivery state with GetDocument on every run; for an integration
+    # never paused the document does not exist, and Firestore bills the read all the same.
+    def missing(self, **kwargs):
+        raise NotFound("no document")
+
+    def refused(self, **kwargs):
+        raise PermissionDenied("no")
+
+    get = probe._counted_single(missing, "firestore.reads", NotFound)
+    with pytest.raises(NotFound):
+        get(None, request={"name": "d"})
+    assert probe.COUNTS["firestore.reads"] == 1
+    with pytest.raises(PermissionDenied):
+        probe._counted_single(refused, "firestore.reads", NotFound)(None)
+    assert probe.COUNTS["firestore.reads"] == 1
+    probe._counted_single(lambda self, **kw: Document(name="d"), "firestore.reads", NotFound)(None)
+    assert probe.COUNTS["firestore.reads"] == 2
 
 
 def test_a_publish_request_is_billed_at_least_1000_bytes(probe) -> None:
