@@ -102,6 +102,12 @@ def event_class(seed: int, n: int) -> str:
     return "dead" if draw < DEAD else "failing_once" if draw < DEAD + FAILING_ONCE else "healthy"
 
 
+class _Listening(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 resets connections when dozens of requests wait
+    # on a slow receiver at once (bench/worker_concurrency.py at a concurrency of 64).
+    request_queue_size = 256
+
+
 class Receiver:
     """The target: a loopback HTTP server answering each event by `event_class`."""
 
@@ -131,7 +137,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer((SINK_HOST, 0), Handler)
+        self._server = _Listening((SINK_HOST, 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://{SINK_HOST}:{self._server.server_port}/orders"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()

@@ -1,7 +1,7 @@
 """What more requests in flight cost one worker instance: CPU, memory and request time per event.
 
     .venv/bin/python bench/worker_concurrency.py [--events 1000] [--receiver-ms 200]
-        [--concurrency 8 32] [--rounds 2] [--out FILE.json]
+        [--concurrency 8 32] [--rounds 2] [--jsonata] [--out FILE.json]
 
 The Pub/Sub emulator pushes two messages at a time (bench/cost.py's probe saw at most 2 in
 flight at the worker), so `make cost` cannot hold many requests on one worker. Here the
@@ -19,6 +19,9 @@ request ms per event (durations added up), the most requests in flight at once, 
 events a second, and the instance ms per event a high rate bills (bench/cost_model.py's
 autoscaler rule at 1 vCPU), with the load average. Every event's answer is checked: a 2xx
 for each healthy one, a 503 (retried by Pub/Sub) for each failing one, nothing else.
+`--jsonata`: the integration maps with bench/engine.py's JSONata expression instead of its
+mappings, so each event runs in V8: one isolate per plan, its calls one at a time
+(shared/mapper/engine/sandbox.py), shared by every request in flight.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import datetime
 import json
 import os
 import platform
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -54,9 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--jsonata", action="store_true", help="map in V8 (JSONata)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    rounds = measure(args.events, args.receiver_ms, args.concurrency, args.rounds, args.seed)
+    rounds = measure(args.events, args.receiver_ms, args.concurrency, args.rounds, args.seed,
+                     args.jsonata)
     report = {
         "date": datetime.date.today().isoformat(),
         "at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -64,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                                  capture_output=True, text=True, check=False).stdout.strip(),
         "events": args.events, "receiver_ms": args.receiver_ms, "seed": args.seed,
+        "mapping": "jsonata" if args.jsonata else "mappings",
         "rounds": rounds,
     }
     out = args.out or cost.RESULTS / (
@@ -75,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def measure(events: int, receiver_ms: int, concurrencies: list[int], rounds: int,
-            seed: int) -> list[dict[str, Any]]:
+            seed: int, jsonata: bool = False) -> list[dict[str, Any]]:
     """Start the stack once; per round and concurrency a fresh worker, pushed to directly."""
     from google.cloud import firestore, pubsub_v1
 
@@ -109,7 +116,9 @@ def measure(events: int, receiver_ms: int, concurrencies: list[int], rounds: int
              "COST_PUSHED": "0"}, tmp,
         )
         try:
-            integration = cost._integration(IntegrationStore(db), receiver.url)
+            store = IntegrationStore(db)
+            integration = _jsonata(store, receiver.url) if jsonata else cost._integration(
+                store, receiver.url)
             url = f"{webhook.url}/webhook/{integration['webhookPath']}/"
             for n in range(rounds):
                 for concurrency in interleaved(concurrencies, n):
@@ -127,6 +136,19 @@ def measure(events: int, receiver_ms: int, concurrencies: list[int], rounds: int
             subscriber.close()
             db.close()
     return results
+
+
+def _jsonata(store: Any, target: str) -> dict[str, Any]:
+    """The bench's integration mapping with JSONata (V8), the event number carried too."""
+    import engine
+
+    expression = engine.JSONATA.rstrip().removesuffix("}") + ',  "eventNumber": eventNumber\n}'
+    return store.create({
+        "active": True, "name": "worker concurrency bench (JSONata)",
+        "source": {"type": "webhook"}, "jsonata": expression,
+        "target": {"type": "http", "url": target, "timeoutSeconds": 10},
+        "webhookPath": secrets.token_urlsafe(16),
+    })
 
 
 def _pull(subscriber: Any, subscription: str, expected: int) -> list[tuple[int, bytes]]:
@@ -236,7 +258,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"`bench/worker_concurrency.py` on {report['at']}, commit `{report['commit']}`, "
         f"{report['machine']}: "
-        f"{report['events']:,} events a round pushed straight to one worker process, a "
+        f"{report['events']:,} events a round ({report.get('mapping', 'mappings')}) pushed "
+        "straight to one worker process, a "
         f"receiver answering after {report['receiver_ms']} ms, "
         f"{max(r['round'] for r in rounds) + 1} rounds (median, min-max).",
         "",

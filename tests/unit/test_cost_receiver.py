@@ -8,6 +8,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,17 @@ def test_the_receiver_waits_receiver_ms_before_each_answer(cost) -> None:
     finally:
         slow.stop()
         quick.stop()
+
+
+def test_the_slow_receiver_takes_dozens_of_connections_at_once(cost) -> None:
+    healthy = [n for n in range(200) if cost.event_class(7, n) == "healthy"][:64]
+    receiver = cost.Receiver(7, delay_ms=100)
+    try:
+        with ThreadPoolExecutor(64) as pool:
+            statuses = [s for s, _ in pool.map(lambda n: post(receiver.url, n), healthy)]
+    finally:
+        receiver.stop()
+    assert statuses == [200] * 64
 
 
 def measured(receiver_ms: int | None) -> dict[str, Any]:
