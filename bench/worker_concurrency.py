@@ -32,7 +32,9 @@ import datetime
 import json
 import os
 import platform
+import re
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jsonata", action="store_true", help="map in V8 (JSONata)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, cost._stop)  # unwinds: the servers and emulators are stopped
     rounds = measure(args.events, args.receiver_ms, args.concurrency, args.rounds, args.seed,
                      args.jsonata)
     report = {
@@ -217,6 +220,7 @@ def _round(pushes: list[tuple[int, bytes]], concurrency: int, env: dict[str, str
             wall = time.monotonic() - began
         time.sleep(cost.SETTLE_S)
         delta = probe.delta()
+        serving = _serving_memory(server.proc.pid)
     finally:
         server.stop()
     n = len(measured)
@@ -236,18 +240,40 @@ def _round(pushes: list[tuple[int, bytes]], concurrency: int, env: dict[str, str
         "request_ms_per_event": 1000 * delta.get("duration_s", 0) / n,
         "instance_ms_per_event": 1000 * instance_s / n,
         "peak_in_flight": delta.get("peak_in_flight", 0),
-        "peak_rss_mib": delta.get("peak_rss_mib", 0),
+        "peak_rss_mib": delta.get("peak_rss_mib", 0),  # the largest process: gunicorn's master
+        **serving,
         "events_per_s": n / wall, "wall_s": round(wall, 1),
         "load_before": load_before, "load_after": load_average(),
         "tracebacks": (log_dir / "worker.log").read_text().count("Traceback"),
     }
 
 
+def _serving_memory(pgid: int) -> dict[str, float]:
+    """The memory of the process that serves the requests (gunicorn's forked worker; its
+    master holds the imports and serves nothing): peak RSS, and its own (anonymous) pages."""
+    peak = anon = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == pgid:
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat[2]) != pgid:
+                continue
+            status = Path(f"/proc/{name}/status").read_text()
+        except (OSError, IndexError, ValueError):
+            continue
+        kb = {k: int(v) for k, v in re.findall(r"(VmHWM|RssAnon):\s+(\d+) kB", status)}
+        if kb.get("VmHWM", 0) > peak:
+            peak, anon = kb["VmHWM"], kb.get("RssAnon", 0)
+    return {"serving_peak_rss_mib": peak / 1024, "serving_anon_mib": anon / 1024}
+
+
 def _line(r: dict[str, Any]) -> str:
     return (f"round {r['round']} c{r['concurrency']}: CPU {r['cpu_ms_per_event']:.1f} ms, "
             f"request {r['request_ms_per_event']:.1f} ms, instance "
             f"{r['instance_ms_per_event']:.1f} ms an event; {r['peak_in_flight']:.0f} in "
-            f"flight, {r['peak_rss_mib']:.0f} MiB, {r['events_per_s']:.1f} events/s; answers "
+            f"flight, serving process {r['serving_peak_rss_mib']:.1f} MiB peak "
+            f"({r['serving_anon_mib']:.1f} anonymous), {r['events_per_s']:.1f} events/s; answers "
             f"{r['answers']} ({'as expected' if r['answers_as_expected'] else 'NOT as expected'}"
             f"), load {r['load_before']} -> {r['load_after']}")
 
@@ -264,7 +290,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{max(r['round'] for r in rounds) + 1} rounds (median, min-max).",
         "",
         "| concurrency (THREADS) | CPU ms an event | request ms an event | instance ms an "
-        "event at a high rate | most in flight | peak RSS MiB | events/s | load average |",
+        "event at a high rate | most in flight | serving process peak RSS MiB | events/s | "
+        "load average |",
         "|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for c in sorted({r["concurrency"] for r in rounds}):
@@ -272,7 +299,8 @@ def markdown(report: dict[str, Any]) -> str:
         cells = [spread([r[k] for r in mine], 1) for k in (
             "cpu_ms_per_event", "request_ms_per_event", "instance_ms_per_event")]
         cells += [spread([r[k] for r in mine], 0) for k in (
-            "peak_in_flight", "peak_rss_mib", "events_per_s")]
+            "peak_in_flight", "events_per_s")]
+        cells.insert(4, spread([r["serving_peak_rss_mib"] for r in mine], 1))
         loads = "; ".join(f"{r['load_before']} -> {r['load_after']}" for r in mine)
         lines.append(f"| {c} | " + " | ".join(cells) + f" | {loads} |")
     return "\n".join(lines)
