@@ -64,14 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, cost._stop)  # unwinds: the servers and emulators are stopped
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True, check=False).stdout.strip()
     rounds = measure(args.events, args.receiver_ms, args.concurrency, args.rounds, args.seed,
                      args.jsonata)
     report = {
         "date": datetime.date.today().isoformat(),
         "at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                 capture_output=True, text=True, check=False).stdout.strip(),
+        "commit": commit,  # at the start: the code the servers loaded
         "events": args.events, "receiver_ms": args.receiver_ms, "seed": args.seed,
         "mapping": "jsonata" if args.jsonata else "mappings",
         "rounds": rounds,

@@ -104,8 +104,8 @@ def test_the_run_records_receiver_ms_and_the_worker_concurrency_it_measured(
 
 
 def test_only_the_worker_concurrency_is_replaced(cost) -> None:
-    terraform, candidate = cost.allocations(), cost.sizes(32)
-    assert candidate["worker"].concurrency == 32
+    terraform, candidate = cost.allocations(), cost.sizes(64)
+    assert candidate["worker"].concurrency == 64 != terraform["worker"].concurrency
     assert candidate["worker"].memory_gib == terraform["worker"].memory_gib
     assert {k: v for k, v in candidate.items() if k != "worker"} == {
         k: v for k, v in terraform.items() if k != "worker"}
