@@ -85,10 +85,10 @@ PACED_PER_SECOND = 500  # Cloud Tasks' most a queue allows: --paced measures cos
 # can stop redelivering a message that failed under load). Every minute in the cloud; this
 # often here so that a dead-lettered event's ten attempts end within minutes.
 TICK_S = 5.0
-SETTINGS = ("SUCCESS_PAYLOAD_RETENTION_DAYS",)
-# Served with gunicorn's THREADS equal to their concurrency, as infra/main.tf sets it: the
-# others keep functions-framework's default (4 a CPU).
-THREADED = ("worker", "deliver")  # e.g. `SUCCESS_PAYLOAD_RETENTION_DAYS=0 make cost`
+SETTINGS = ("SUCCESS_PAYLOAD_RETENTION_DAYS",)  # e.g. `SUCCESS_PAYLOAD_RETENTION_DAYS=0 make cost`
+# Served with gunicorn's THREADS equal to their concurrency, as infra/main.tf sets it
+# (threaded_functions): the others keep functions-framework's default (4 a CPU).
+THREADED = ("worker", "deliver")
 RESULTS = ROOT / "bench/results"
 DOCS = ROOT / "docs/deploy.md"
 BEGIN, END = "<!-- cost:begin -->", "<!-- cost:end -->"
