@@ -655,7 +655,8 @@ def markdown(report: dict[str, Any]) -> str:
         "request seconds over 0.6 of its concurrency).",
         "",
     ]
-    lines += ["Most requests in flight at once, and peak memory (RSS): " + ", ".join(
+    lines += ["Most requests in flight at once, and the peak RSS of the largest process "
+              "(gunicorn's master, which holds the imports): " + ", ".join(
         f"{f} {fns[f].get('peak_in_flight', 0):,.0f} of {fns[f].get('concurrency', '?')}, "
         f"{fns[f].get('peak_rss_mib', 0):,.0f} MiB" for f in names) + ".", ""]
     if by_field := stored.get("single_field_index_bytes"):
