@@ -85,7 +85,8 @@ PACED_PER_SECOND = 500  # Cloud Tasks' most a queue allows: --paced measures cos
 # can stop redelivering a message that failed under load). Every minute in the cloud; this
 # often here so that a dead-lettered event's ten attempts end within minutes.
 TICK_S = 5.0
-SETTINGS = ("SUCCESS_PAYLOAD_RETENTION_DAYS",)  # e.g. `SUCCESS_PAYLOAD_RETENTION_DAYS=0 make cost`
+# e.g. `SUCCESS_PAYLOAD_RETENTION_DAYS=0 make cost`, `RECORD_AT_ACCEPT=false make cost`
+SETTINGS = ("SUCCESS_PAYLOAD_RETENTION_DAYS", "RECORD_AT_ACCEPT")
 # Served with gunicorn's THREADS equal to their concurrency, as infra/main.tf sets it
 # (threaded_functions): the others keep functions-framework's default (4 a CPU).
 THREADED = ("worker", "deliver")
@@ -119,6 +120,9 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The worker keeps connections alive: without this, Nagle holds the body
+            # written after the headers until the client's delayed ACK (about 40 ms).
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -106,6 +106,9 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The worker keeps connections alive: without this, Nagle holds the body
+            # written after the headers until the client's delayed ACK (about 40 ms).
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 at = time.monotonic()

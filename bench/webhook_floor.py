@@ -26,8 +26,11 @@ moments of a shared machine, and each round's ratio is the webhook's figure over
 from that same round. It prints, per concurrency, each round, then the median and the spread
 (min-max) of the ratios and the load average; targets (against the floor): accepts/s >= 1.0
 of the floor's, p99 within 1.5x of the floor's, both on the median round. Last, a sample of
-single POSTs checks that each run can be read from Firestore right after its 202. Loopback
-only; every wait is bounded.
+single POSTs checks what a 202 promises: the event's message is on the internal topic (a
+subscription made for the sample pulls it), carrying its run's first record for a worker
+that gets there first, and the run is written `queued` by the webhook just after the 202
+(docs/data-plane.md, "When a run is recorded"; no worker runs here). Loopback only; every
+wait is bounded.
 """
 
 from __future__ import annotations
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                               f"  p99 {result.p99_ms:6.1f} ms  "
                               f"202s {result.ok(202)}/{args.requests}", flush=True)
                 loads[concurrency] = (before, load_average())
-            visible = visibility(urls["webhook"], body_file.read_bytes(), db)
+            visible = on_the_topic(urls["webhook"], body_file.read_bytes(), db)
         finally:
             for server in servers:
                 server.stop()
@@ -167,26 +170,57 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def visibility(url: str, body: bytes, db: object) -> tuple[int, int]:
-    """POST one at a time; after each 202, is the run there to read at once? (seen, sent)"""
+def on_the_topic(url: str, body: bytes, db: object) -> tuple[int, int, int]:
+    """POST one at a time; after each 202, is its message on the internal topic, carrying
+    its run's first record (for a worker that gets there first), and is the run then
+    written `queued` by the webhook, off the sender's path?
+    (on the topic, carrying the record and recorded after the 202, sent)"""
     import requests
+    from google.cloud import pubsub_v1
 
+    from mapper.pipeline.runs import QueuedMessage
     from mapper.store.runs import RunStore
 
     runs = RunStore(db)  # type: ignore[arg-type]
-    seen = 0
-    for _ in range(VISIBILITY_SAMPLE):
-        reply = requests.post(url, data=body, headers={"Content-Type": "application/json"},
-                              timeout=30)
-        if reply.status_code == 202 and runs.get(reply.json()["runId"]) is not None:
-            seen += 1
-    return seen, VISIBILITY_SAMPLE
+    subscriber = pubsub_v1.SubscriberClient()
+    sample = subscriber.subscription_path(PROJECT, "mapper-events-sample")
+    # Made now: it holds only what the sample's POSTs publish.
+    subscriber.create_subscription(name=sample, topic=f"projects/{PROJECT}/topics/mapper-events")
+    on_topic = carried = 0
+    try:
+        for _ in range(VISIBILITY_SAMPLE):
+            reply = requests.post(url, data=body, timeout=30,
+                                  headers={"Content-Type": "application/json"})
+            if reply.status_code != 202:
+                continue
+            run_id = reply.json()["runId"]
+            pulled = subscriber.pull(
+                request={"subscription": sample, "max_messages": 10}, timeout=10
+            ).received_messages
+            if pulled:
+                subscriber.acknowledge(
+                    request={"subscription": sample, "ack_ids": [m.ack_id for m in pulled]}
+                )
+            messages = {m.run_id: m for m in
+                        (QueuedMessage.from_bytes(r.message.data) for r in pulled)}
+            if run_id in messages:
+                on_topic += 1
+                # The worker could write it from the message; the webhook writes it `queued`
+                # just after the 202 (RECORD_AT_ACCEPT's default): seen within 2 s?
+                deadline = time.monotonic() + 2
+                while (run := runs.get(run_id)) is None and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                if not messages[run_id].recorded and run is not None:
+                    carried += 1
+    finally:
+        subscriber.close()
+    return on_topic, carried, VISIBILITY_SAMPLE
 
 
 def report(
     results: dict[int, dict[str, list[HeyResult]]],
     loads: dict[int, tuple[str, str]],
-    visible: tuple[int, int],
+    visible: tuple[int, int, int],
 ) -> None:
     """Per concurrency: each server's median round, the webhook's ratios round by round
     (median and min-max), and whether the median meets the targets."""
@@ -218,7 +252,9 @@ def report(
                       f"(no target: {BEYOND[name]})")
     print(f"targets: rate >= {RATE_TARGET} of the floor's, p99 <= {P99_TARGET}x the floor's "
           f"(median round) -> " + "; ".join(verdicts))
-    print(f"run readable right after its 202: {visible[0]}/{visible[1]}")
+    print(f"message on the internal topic right after its 202: {visible[0]}/{visible[2]}; "
+          f"carrying its run's first record and recorded queued by the webhook within 2 s after "
+          f"its 202: {visible[1]}/{visible[2]}")
 
 
 if __name__ == "__main__":

@@ -120,6 +120,7 @@ locals {
       functions = ["worker", "deliver"]
     }
     MAX_BODY_BYTES   = { value = var.max_body_bytes, functions = ["webhook", "pubsub_push"] }
+    RECORD_AT_ACCEPT = { value = var.record_runs_at_accept ? "true" : "false", functions = ["webhook"] }
     SITE_URL         = { value = local.site_url, functions = ["api"] }
     WEBHOOK_BASE_URL = { value = local.webhook_base_url, functions = ["api"] }
     PUSH_BASE_URL    = { value = local.push_base_url, functions = ["api", "pubsub_push"] }

@@ -343,6 +343,12 @@ variable "run_retention_days" {
   default     = 30
 }
 
+variable "record_runs_at_accept" {
+  description = "RECORD_AT_ACCEPT: true writes a webhook event's run queued once its sender has the 202, off the sender's path, so the event survives even the loss of its Pub/Sub message; false leaves the first record to the worker, one Firestore write and one read an event fewer (docs/data-plane.md, When a run is recorded; docs/deploy.md, Levers)."
+  type        = bool
+  default     = true
+}
+
 variable "success_payload_retention_days" {
   description = "Days a successful run keeps its mapped output, request and response (SUCCESS_PAYLOAD_RETENTION_DAYS): 0 drops them when the run succeeds, null keeps them as long as the run (run_retention_days). Nothing between: expiring them apart would cost more writes than the storage saved (docs/deploy.md, Levers). The incoming payload is always kept with the run."
   type        = number

@@ -230,9 +230,27 @@ class FakeRuns:
             return refused
 
     def claim(
-        self, run_id: str, delivery_id: str, lease_s: float, *, on_schedule: bool = True
+        self,
+        run_id: str,
+        delivery_id: str,
+        lease_s: float,
+        *,
+        on_schedule: bool = True,
+        first: Mapping[str, Any] | None = None,
     ) -> Claim:
         with self._lock:
+            if first is not None and run_id not in self.docs:
+                # Created already claimed, on the condition that it does not exist: no read.
+                now = self.clock.iso()
+                self.docs[run_id] = {
+                    "createdAt": now, **copy.deepcopy(dict(first)), "id": run_id,
+                    "status": RunStatus.DELIVERING, "deliveryId": delivery_id,
+                    "leaseUntil": self.clock.iso(lease_s),
+                    "attempts": int(first.get("attempts") or 0) + 1, "updatedAt": now,
+                }
+                self._wrote(run_id)
+                return Claim("claimed", copy.deepcopy(self.docs[run_id]),
+                             token=self.versions[run_id])
             self.reads += 1
             run = self.docs.get(run_id)
             if run is None:
@@ -267,10 +285,26 @@ class FakeRuns:
             self._wrote(run_id)
             return True
 
-    def end_unless_leased(self, run_id: str, status: str, fields: Mapping[str, Any]) -> str:
+    def end_unless_leased(
+        self,
+        run_id: str,
+        status: str,
+        fields: Mapping[str, Any],
+        *,
+        first: Mapping[str, Any] | None = None,
+    ) -> str:
         with self._lock:
             self.reads += 1
             run = self.docs.get(run_id)
+            if run is None and first is not None:
+                now = self.clock.iso()
+                self.docs[run_id] = {
+                    "createdAt": now, **copy.deepcopy(dict(first)),
+                    **copy.deepcopy(dict(fields)), "id": run_id, "status": status,
+                    "updatedAt": now,
+                }
+                self._wrote(run_id)
+                return status
             if run is None:
                 return "missing"
             if run.get("status") in TERMINAL:

@@ -108,11 +108,14 @@ class Api:
         # The platform's URLs only: no HTTP(S)_PROXY from the environment.
         self._http = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        """One /api/ request; its JSON answer, or StepFailed with the status and body."""
+    def call(self, method: str, path: str, body: Any = None, *, missing_ok: bool = False) -> Any:
+        """One /api/ request; its JSON answer (None for a 404 when `missing_ok`), or
+        StepFailed with the status and body."""
         status, answer = self.send(
             method, f"{self._base}{path}", body, {"Authorization": f"Bearer {self._token}"}
         )
+        if status == 404 and missing_ok:
+            return None
         if status >= 300:
             raise StepFailed(f"{method} {path} answered {status}: {answer}")
         return answer
@@ -284,7 +287,9 @@ class Smoke:
         last: dict[str, Any] | None = None
         while True:
             if run_id is not None:
-                last = self.api.call("GET", f"/api/runs/{run_id}/")
+                # A webhook event without a key is recorded when the worker takes its
+                # message: 404 until then (docs/data-plane.md, "When a run is recorded").
+                last = self.api.call("GET", f"/api/runs/{run_id}/", missing_ok=True)
             else:
                 page = self.api.call("GET", f"/api/runs/?integration_id={integration_id}")
                 runs = page.get("runs", [])

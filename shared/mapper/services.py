@@ -66,6 +66,17 @@ def success_payloads_kept(run_days: int, environ: Mapping[str, str] | None = Non
     return days != 0
 
 
+def record_at_accept(environ: Mapping[str, str] | None = None) -> bool:
+    """RECORD_AT_ACCEPT: `true` (the default) also writes a webhook event's run `queued`
+    once its sender has the 202, off the sender's path, so that an event survives even the
+    loss of its Pub/Sub message; `false` leaves the first record to the worker, one write
+    and one read an event fewer (docs/data-plane.md, "When a run is recorded")."""
+    value = setting("RECORD_AT_ACCEPT", "true", environ).strip().lower()
+    if value not in ("true", "false"):
+        raise ValueError(f"RECORD_AT_ACCEPT must be true or false, not {value!r}")
+    return value == "true"
+
+
 def max_body_bytes() -> int:
     """Largest webhook or push body accepted (MAX_BODY_BYTES, default 10 MB)."""
     return int(setting("MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES)))
@@ -185,6 +196,7 @@ def intake() -> Intake:
         signature_failures=s.signature_failures,
         dedupe_keys=s.dedupe_keys,
         shapes=shapes,
+        record_in_background=record_at_accept(),
     )
 
 
@@ -217,9 +229,12 @@ def worker() -> Worker:
                 sender.notify(integration, NotifyEvent.DELIVERY_PAUSED, fields)
 
         gate = DeliveryGate(s.delivery_states, s.runs, paced_queues, on_pause=circuit_opened)
+    # One kept sender per distinct target: connections stay open between runs.
+    from .targets.pool import TargetPool
+
     return Worker(
         s.integrations, s.runs, s.plans, s.secrets, s.egress, retry=platform_retry,
-        queue=s.queue, gate=gate, notifier=notifier(),
+        queue=s.queue, gate=gate, notifier=notifier(), targets=TargetPool(),
     )
 
 

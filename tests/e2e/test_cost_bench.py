@@ -2,8 +2,9 @@
 
 With seed 7, events 0-49 are 48 healthy, 1 failing once (event 47) and 1 dead (event 7):
 the receiver gets 48 + 2 + 10 requests. The counts the probes report are held to what the
-code does for each: one run created by the webhook and one message published per event,
-a claim and an outcome written by the worker per attempt, at least 1,000 bytes a push.
+code does for each: one message published per event and its run written by the webhook
+after the 202 (RECORD_AT_ACCEPT's default), a claim and an outcome written by the worker per
+attempt, at least 1,000 bytes a push.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def test_cost_bench_counts_fifty_events(tmp_path: Path) -> None:
     assert report["target_requests"] == 48 + 2 + 10
     webhook, worker = report["functions"]["webhook"], report["functions"]["worker"]
     assert webhook["invocations"] == 50
-    # One create per run, plus the sampled source shape: written at an instance's first
+    # Each run, after its 202, and the sampled source shape, written at an instance's first
     # payload of an integration, then at most once every 10 s (docs/limits.md).
     assert 50 < webhook["firestore.writes"] <= 55
     assert webhook["pubsub.published_messages"] == 50

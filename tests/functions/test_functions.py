@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import pytest
 
@@ -16,7 +17,16 @@ def test_webhook_accepts_with_202_and_the_run_id(fakes: Fakes) -> None:
     assert reply.status_code == 202
     run_id = reply.get_json()["runId"]
     assert reply.get_json() == {"status": "queued", "runId": run_id}
+    # Published, then recorded `queued` off the sender's path (RECORD_AT_ACCEPT's default).
+    deadline = time.monotonic() + 5
+    while fakes.runs.get(run_id) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert fakes.runs.get(run_id)["status"] == "queued"
+    [message] = fakes.queue.messages
+    headers, body = cloud_event(message)
+    assert client("worker", "cloudevent").post("/", headers=headers, data=body).status_code == 200
+    run = fakes.runs.get(run_id)
+    assert run["status"] == "success" and run["incomingPayload"] == {"n": 1}
     assert client("webhook").post("/webhook/p-secret", json={"n": 1}).status_code == 202
 
 
@@ -51,6 +61,17 @@ def test_webhook_answers_503_when_the_queue_fails(fakes: Fakes) -> None:
     assert fakes.runs.get("i1.k1")["status"] == "queued"  # left for a resend or the reconciler
 
 
+def test_webhook_without_a_key_answers_503_and_records_the_run_when_the_queue_fails(
+    fakes: Fakes,
+) -> None:
+    fakes.queue.failures = 1
+    reply = client("webhook").post("/webhook/p-secret/", json={"n": 9})
+    assert reply.status_code == 503 and reply.headers["Retry-After"]
+    [run] = fakes.runs.docs.values()  # visible, with its payload and why it was not queued
+    assert run["status"] == "error" and run["incomingPayload"] == {"n": 9}
+    assert "answered 503" in run["errorMessage"] and fakes.queue.messages == []
+
+
 def test_push_acknowledges_queued_and_undecodable_messages(fakes: Fakes) -> None:
     push = client("pubsub_push")
     data = base64.b64encode(b'{"n": 2}').decode()
@@ -82,6 +103,16 @@ def test_dead_letter_ends_the_run(fakes: Fakes) -> None:
     reply = client("dead_letter", "cloudevent").post("/", headers=headers, data=body)
     assert reply.status_code == 200
     assert fakes.runs.get("i1.d1")["status"] == "dead_lettered"
+
+
+def test_dead_letter_records_a_run_no_worker_recorded(fakes: Fakes) -> None:
+    reply = client("webhook").post("/webhook/p-secret/", json={"n": 4})
+    run_id = reply.get_json()["runId"]
+    headers, body = cloud_event(fakes.queue.messages[0])
+    reply = client("dead_letter", "cloudevent").post("/", headers=headers, data=body)
+    assert reply.status_code == 200
+    run = fakes.runs.get(run_id)
+    assert run["status"] == "dead_lettered" and run["incomingPayload"] == {"n": 4}
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT"])

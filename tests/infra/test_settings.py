@@ -172,6 +172,7 @@ def test_the_admin_token_comes_from_secret_manager_to_the_api_only() -> None:
         ("WEBHOOK_BASE_URL", Expr("local.webhook_base_url")),
         ("PUSH_BASE_URL", Expr("local.push_base_url")),
         ("RUN_RETENTION_DAYS", Expr("var.run_retention_days")),
+        ("RECORD_AT_ACCEPT", Expr('var.record_runs_at_accept ? "true" : "false"')),
         (
             "SUCCESS_PAYLOAD_RETENTION_DAYS",
             Expr("coalesce(var.success_payload_retention_days, var.run_retention_days)"),

@@ -96,7 +96,10 @@ class Pipeline:
 
 
 def build(
-    *docs: dict[str, Any], secrets: dict[str, str] | None = None, max_body: int = 10_000
+    *docs: dict[str, Any],
+    secrets: dict[str, str] | None = None,
+    max_body: int = 10_000,
+    record_in_background: bool = False,
 ) -> Pipeline:
     clock = Clock()
     integrations = FakeIntegrations(*(docs or (HOOK,)))
@@ -113,6 +116,7 @@ def build(
     intake = Intake(
         cache, runs, queue, PlainSecrets(secrets), max_body_bytes=max_body, clock=clock,
         signature_failures=failures, dedupe_keys=dedupe, shapes=recorder,
+        record_in_background=record_in_background,
     )
     worker = Worker(
         cache, runs, PlanCache(4), PlainSecrets(secrets), EgressPolicy(), clock=clock,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -13,25 +15,115 @@ from tests.fakes import from_the_topic
 from tests.pipeline.support import HOOK, body, build
 
 
-def test_queued_run_is_recorded_and_published() -> None:
+def test_a_keyed_event_is_recorded_and_published() -> None:
     p = build()
-    receipt = p.intake.receive_webhook("p-secret", {"X-Trace": "t"}, body(b'{"n": 1}'))
+    headers = {"X-Trace": "t", "Idempotency-Key": "order-1"}
+    receipt = p.intake.receive_webhook("p-secret", headers, body(b'{"n": 1}'))
     assert receipt.status == "queued" and not receipt.duplicate
     run = p.runs.get(receipt.run_id)
     assert run["status"] == "queued" and run["incomingPayload"] == {"n": 1}
-    assert run["incomingHeaders"] == {"x-trace": "t"}
+    assert run["incomingHeaders"] == {"x-trace": "t", "idempotency-key": "order-1"}
     assert [m["runId"] for m in p.queue.messages] == [receipt.run_id]
+    assert from_the_topic(p.queue.messages[0]).recorded
+
+
+def test_an_event_without_a_key_is_published_and_recorded_by_the_worker_that_takes_it() -> None:
+    p = build()
+    accepted_at = p.clock.iso()
+    receipt = p.intake.receive_webhook("p-secret", {"X-Trace": "t"}, body(b'{"n": 1}'))
+    assert receipt.status == "queued" and not receipt.duplicate
+    assert p.runs.docs == {} and p.runs.writes == 0  # the 202 waited for the publish alone
+    [message] = p.queue.messages
+    assert message["runId"] == receipt.run_id and not from_the_topic(message).recorded
+
+    p.clock.advance(3)  # the worker takes it a little later
+    assert p.deliver_all() == ["success"]
+    assert p.runs.writes == 2 and p.runs.reads == 0  # created claimed, then its outcome
+    run = p.runs.get(receipt.run_id)
+    assert run["status"] == "success" and run["incomingPayload"] == {"n": 1}
+    assert run["incomingHeaders"] == {"x-trace": "t"} and run["sourceKind"] == "webhook"
+    assert run["integrationVersion"] == 1 and run["attempts"] == 1
+    assert run["createdAt"] == accepted_at  # listed by when it reached us, not by the worker
+
+
+def _recorded(p: Any, run_id: str) -> dict[str, Any]:
+    """The run once the intake's write off the sender's path has landed (bounded wait)."""
+    deadline = time.monotonic() + 5
+    while (run := p.runs.get(run_id)) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert run is not None, "the run was not recorded at accept"
+    return run
+
+
+def test_recorded_at_accept_the_run_is_written_queued_after_the_publish() -> None:
+    p = build(record_in_background=True)
+    receipt = p.intake.receive_webhook("p-secret", {"X-Trace": "t"}, body(b'{"n": 1}'))
+    [message] = p.queue.messages
+    assert not from_the_topic(message).recorded  # the worker may still get there first
+    run = _recorded(p, receipt.run_id)
+    assert run["status"] == "queued" and run["incomingPayload"] == {"n": 1}
+    assert p.deliver_all() == ["success"]  # the worker claims the run it finds
+    assert p.runs.get(receipt.run_id)["status"] == "success"
+
+
+def test_recorded_at_accept_an_event_whose_message_pubsub_lost_is_published_again() -> None:
+    p = build(record_in_background=True)
+    receipt = p.intake.receive_webhook("p-secret", {}, body(b'{"n": 2}'))
+    _recorded(p, receipt.run_id)
+    p.queue.messages.clear()  # the broker lost it (a killed emulator does)
+    p.clock.advance(901)
+    assert p.reconciler.sweep().as_dict()["republished"] == 1
+    assert p.deliver_all() == ["success"]
+    assert [s["runId"] for s in p.target.sent] == [receipt.run_id]
+
+
+def test_the_message_holds_the_same_first_record_the_intake_writes_for_a_keyed_event() -> None:
+    doc = {**HOOK, "searchKeys": ["order.id"], "orderingKey": "order.customer"}
+    p = build(doc)
+    data = b'{"order": {"id": "o-1", "customer": "c-1"}}'
+    keyed = p.intake.receive_webhook("p-secret", {"webhook-id": "m1", "X-A": "1"}, body(data))
+    fresh = p.intake.receive_webhook("p-secret", {"X-A": "1"}, body(data))
+    recorded = p.runs.get(keyed.run_id)
+    first, carried = (from_the_topic(m) for m in p.queue.messages)
+    assert first.first_record() == {k: recorded[k] for k in first.first_record()}
+    assert carried.first_record()["searchValues"] == ["order.id=o-1"]
+    assert carried.first_record()["orderingKey"] == "i1:c-1"
+    assert carried.first_record()["id"] == fresh.run_id and not carried.recorded
+
+
+def test_a_message_of_an_older_release_reads_as_recorded_at_accept() -> None:
+    older = {"runId": "i1.x", "integrationId": "i1", "payload": {}, "acceptedAt": 1.0}
+    message = from_the_topic(older)
+    assert message.recorded and message.search_values == ()
+    # Written again (the reconciler's republish), it still has no field an older reader lacks.
+    assert set(message.to_dict()) == {*older, "integrationVersion", "sourceKind", "headers",
+                                      "attributes"}
 
 
 def test_the_queued_message_on_the_wire_is_the_same_bytes_as_ever() -> None:
     # The worker and dead-letter functions of a deployment one version behind read these.
+    p = build()
+    headers = {"X-Trace": "t", "webhook-id": "m1"}
+    receipt = p.intake.receive_webhook("p-secret", headers, body(b'{"n": 1}'))
+    [message] = p.queue.messages
+    assert dumps_bytes(message) == (
+        b'{"runId":"%s","integrationId":"i1","integrationVersion":1,"sourceKind":"webhook",'
+        b'"payload":{"n":1},"headers":{"x-trace":"t","webhook-id":"m1"},"attributes":{},'
+        b'"acceptedAt":1800000000.0}' % receipt.run_id.encode()
+    )
+    assert from_the_topic(message).to_bytes() == dumps_bytes(message)
+
+
+def test_an_unrecorded_message_adds_one_field_older_readers_ignore() -> None:
+    # An older worker reads it as a message recorded at accept (and waits for the run up
+    # to ORPHAN_GRACE_S): docs/deploy.md says to deploy the worker before the webhook.
     p = build()
     receipt = p.intake.receive_webhook("p-secret", {"X-Trace": "t"}, body(b'{"n": 1}'))
     [message] = p.queue.messages
     assert dumps_bytes(message) == (
         b'{"runId":"%s","integrationId":"i1","integrationVersion":1,"sourceKind":"webhook",'
         b'"payload":{"n":1},"headers":{"x-trace":"t"},"attributes":{},'
-        b'"acceptedAt":1800000000.0}' % receipt.run_id.encode()
+        b'"acceptedAt":1800000000.0,"recorded":false}' % receipt.run_id.encode()
     )
     assert from_the_topic(message).to_bytes() == dumps_bytes(message)
 
@@ -69,7 +161,7 @@ def test_100_deep_and_a_utf8_byte_order_mark_are_accepted() -> None:
     deep = p.intake.receive_webhook("p-secret", {}, body(b"[" * 100 + b"]" * 100))
     marked = p.intake.receive_webhook("p-secret", {}, body(b'\xef\xbb\xbf{"a": "[[[\\\\"}'))
     assert deep.status == "queued" and marked.status == "queued"
-    assert p.runs.get(marked.run_id)["incomingPayload"] == {"a": "[[[\\"}
+    assert from_the_topic(p.queue.messages[1]).payload == {"a": "[[[\\"}
 
 
 def test_too_large_is_recorded_without_the_body() -> None:

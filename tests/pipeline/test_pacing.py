@@ -137,6 +137,22 @@ def test_a_paused_integration_holds_its_runs_and_resume_sends_them() -> None:
     assert t.control.shown("i1")["held"] == 0
 
 
+def test_a_paused_integration_records_a_run_no_one_recorded_yet_held() -> None:
+    # A webhook event without a key is only published: the gate writes its run, held.
+    t = paced()
+    t.control.pause(HOOK, None)
+    accepted_at = t.p.clock.iso()
+    [run_id] = t.accept(1)
+    assert t.p.runs.get(run_id) is None
+    writes = t.p.runs.writes
+    assert t.work() == [RunStatus.HELD]
+    assert t.p.runs.writes == writes + 1  # created held: one write
+    run = t.p.runs.get(run_id)
+    assert run["status"] == RunStatus.HELD and run["incomingPayload"] == {"n": 0}
+    assert run["createdAt"] == accepted_at and run["note"] == "delivery is paused"
+    assert t.work() == [] and t.p.target.sent == []
+
+
 def test_resume_sends_the_held_runs_oldest_first() -> None:
     t = paced()
     t.control.pause(HOOK, None)
@@ -306,6 +322,8 @@ def test_a_run_with_a_rate_limited_target_goes_through_its_queue() -> None:
     assert run["status"] == RunStatus.QUEUED and run["note"] == PACED_NOTE
     [task] = t.queues.tasks[KEY]
     assert (task.run_id, task.target, task.resend) == (run_id, "target", 0)
+    # Recorded by the worker before the task was queued: the task's message says so.
+    assert "recorded" not in task.body and run["incomingPayload"] == {"n": 0}
     # The same message again (Pub/Sub redelivers it): the queue refuses the duplicate.
     t.p.queue.messages.append({"runId": run_id, "integrationId": "i1", "payload": {"n": 0},
                                "sourceKind": "webhook", "acceptedAt": t.p.clock()})

@@ -9,10 +9,13 @@ import pytest
 from mapper.errors import RetryableTargetError
 from tests.pipeline.support import HOOK, build
 
+KEYED = {"webhook-id": "msg_1"}  # an event the intake records before publishing it
+
 
 def test_a_message_the_queue_lost_is_published_again_and_delivered_once() -> None:
     p = build()
-    receipt = p.intake.receive_webhook("p-secret", {}, lambda limit: b'{"n": 1}')
+    # Recorded at accept: a keyed event (a fresh one is recorded by its worker)
+    receipt = p.intake.receive_webhook("p-secret", KEYED, lambda limit: b'{"n": 1}')
     p.queue.messages.clear()  # the queue never delivers it
     p.clock.advance(899)
     assert p.reconciler.sweep().republished == []  # not before the horizon
@@ -56,7 +59,7 @@ def test_a_retry_waiting_past_the_horizon_is_not_taken_for_lost() -> None:
 
 def test_after_n_republishes_the_run_ends_with_the_reason(caplog: pytest.LogCaptureFixture) -> None:
     p = build()
-    receipt = p.intake.receive_webhook("p-secret", {}, lambda limit: b'{"n": 1}')
+    receipt = p.intake.receive_webhook("p-secret", KEYED, lambda limit: b'{"n": 1}')
     p.queue.messages.clear()  # lost
     for n in range(3):
         p.clock.advance(900 * 2**n - 2)
@@ -75,7 +78,7 @@ def test_after_n_republishes_the_run_ends_with_the_reason(caplog: pytest.LogCapt
 
 def test_a_live_lease_is_not_taken_for_lost() -> None:
     p = build()
-    receipt = p.intake.receive_webhook("p-secret", {}, lambda limit: b'{"n": 1}')
+    receipt = p.intake.receive_webhook("p-secret", KEYED, lambda limit: b'{"n": 1}')
     p.runs.claim(receipt.run_id, "slow", 2000)
     p.clock.advance(901)
     assert p.reconciler.sweep().as_dict() == {"republished": 0, "ended": 0, "failed": 0}

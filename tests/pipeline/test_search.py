@@ -48,6 +48,7 @@ def test_runs_carry_search_values_and_are_found_by_key() -> None:
         payload = f'{{"data": {{"object": {{"id": "{event}"}}}}, "amount": 5}}'.encode()
         assert p.intake.receive_webhook("p-secret", {}, body(payload)).status == "queued"
         p.clock.advance(1)
+    p.deliver_all()  # the values travel in the message to the run its worker records
     found, _ = p.runs.list(key=parse_key_query("data.object.id:evt_1"))
     assert len(found) == 2
     assert all(r["searchValues"] == ["data.object.id=evt_1", "amount=5"] for r in found)
@@ -60,6 +61,7 @@ def test_long_values_match_exactly_not_on_their_first_characters() -> None:
     for tail in ("-one", "-two"):
         payload = ('{"note": "' + shared + tail + '"}').encode()
         assert p.intake.receive_webhook("p-secret", {}, body(payload)).status == "queued"
+    p.deliver_all()
     found, _ = p.runs.list(key=parse_key_query("note:" + shared + "-two"))
     assert [r["incomingPayload"]["note"] for r in found] == [shared + "-two"]
     assert p.runs.list(key=parse_key_query("note:" + shared))[0] == []

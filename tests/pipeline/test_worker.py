@@ -82,7 +82,8 @@ def test_after_a_crash_the_lease_expires_and_only_then_another_delivery_sends() 
     run_id = queued(p)
     message = from_the_topic(p.queue.messages[0])
     lease = 10 + LEASE_MARGIN_S  # the target's timeout plus the margin
-    crashed = p.runs.claim(run_id, "crashed-delivery", lease)  # sent, then died unrecorded
+    # Took the message (recording the run), sent, then died before recording the outcome.
+    crashed = p.runs.claim(run_id, "crashed-delivery", lease, first=message.first_record())
     assert crashed.state == "claimed"
 
     with pytest.raises(RunBusy):
@@ -186,16 +187,53 @@ def test_dead_letter_keeps_the_last_error_and_respects_a_live_lease() -> None:
 
     p2 = build()
     run2 = queued(p2)
-    p2.runs.claim(run2, "live", 60)
-    assert p2.worker.dead_letter(from_the_topic(p2.queue.messages[0])) == "delivering"
+    message2 = from_the_topic(p2.queue.messages[0])
+    p2.runs.claim(run2, "live", 60, first=message2.first_record())
+    assert p2.worker.dead_letter(message2) == "delivering"
+
+
+def test_a_message_dead_lettered_before_any_record_is_recorded_with_its_payload() -> None:
+    # Every delivery failed before its claim (Firestore unreachable, say): the message
+    # reaches the dead letter with no run behind it.
+    p = build({**HOOK, "notify": {"url": "https://ops.example.com/hook"}})
+    run_id = queued(p, {"n": 42}, {"X-Trace": "t"})
+    message = from_the_topic(p.queue.messages[0])
+    assert p.runs.docs == {}
+    assert p.worker.dead_letter(message) == "dead_lettered"
+    run = p.runs.get(run_id)
+    assert run["status"] == "dead_lettered" and run["incomingPayload"] == {"n": 42}
+    assert run["incomingHeaders"] == {"x-trace": "t"} and run["sourceKind"] == "webhook"
+    assert run["errorMessage"] == (
+        "gave up after 0 attempts: every delivery failed before its attempt"
+    )
+    assert [event for _, event, _ in p.notifier.sent] == ["run.dead_lettered"]
+    assert p.worker.dead_letter(message) == "dead_lettered"  # a second copy: as it was
+    assert len(p.notifier.sent) == 1 and p.target.sent == []
+
+
+def test_a_message_whose_integration_was_deleted_is_recorded_ended() -> None:
+    p = build()
+    run_id = queued(p, {"n": 5})
+    del p.integrations.docs["i1"]
+    p.clock.advance(6)
+    assert p.runs.docs == {}
+    assert p.deliver_all() == ["error"]
+    run = p.runs.get(run_id)
+    assert run["errorMessage"] == "the integration no longer exists"
+    assert run["incomingPayload"] == {"n": 5} and run["attempts"] == 0
 
 
 def test_writes_on_a_successful_run() -> None:
     p = build()
     queued(p)
     p.deliver_all()
-    # create (intake), claim, outcome: docs/performance.md counts these
-    assert p.runs.writes == 3
+    # The claim creates the run from its message, then its outcome: no read (docs/data-plane.md)
+    assert (p.runs.writes, p.runs.reads) == (2, 0)
+    keyed = build()
+    queued(keyed, headers={"Idempotency-Key": "k1"})
+    keyed.deliver_all()
+    # create (intake), claim (a read and a write), outcome
+    assert (keyed.runs.writes, keyed.runs.reads) == (3, 1)
 
 
 def test_one_readable_line_per_attempt(caplog: pytest.LogCaptureFixture) -> None:

@@ -3,6 +3,10 @@ counted with increments, generations counted up."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
 from google.cloud import firestore
 
 from mapper.store.delivery import DeliveryStateStore
@@ -49,3 +53,27 @@ def test_each_fan_out_target_counts_its_own_generation(db: firestore.Client) -> 
     assert states.next_generation("i2") == 1
     state = states.get("i2")
     assert state["generations"] == {"crm": 2, "crm-2": 1} and state["generation"] == 1
+
+
+def test_the_state_is_read_with_one_unary_call_as_the_snapshot_reads(
+    db: firestore.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Read on every run: one GetDocument, not a BatchGetDocuments stream (and its thread).
+    ref = db.collection("deliveryState").document("i7")
+    when = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
+    ref.set({"state": "paused", "consecutiveFailures": 3, "since": when, "by": None,
+             "targets": {"a": {"generation": 2}}, "raw": b"\x00\x01"})
+    api = db._firestore_api
+    calls: list[str] = []
+    for name in ("get_document", "batch_get_documents"):
+        original = getattr(api, name)
+
+        def counted(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+            calls.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(api, name, counted)
+    states = DeliveryStateStore(db)
+    assert states.get("i7") == ref.get().to_dict()
+    assert states.get("missing") is None
+    assert calls == ["get_document", "batch_get_documents", "get_document"]

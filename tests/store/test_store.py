@@ -6,9 +6,11 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 from google.cloud import firestore
+from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
 
 from mapper.errors import ConfigError, ConflictError, InvalidQueryError, NotFoundError
 from mapper.store.common import COMPRESS_ABOVE_BYTES, FIELD_LIMIT_BYTES, MAX_PAGE_SIZE
@@ -222,6 +224,83 @@ def test_one_claim_wins_among_concurrent_deliveries(db: firestore.Client) -> Non
     assert stored["status"] == "delivering" and stored["deliveryId"] == won[0].run["deliveryId"]
     assert stored["attempts"] == 1
     assert runs.claim("missing", "d", 60).state == "missing"
+
+
+class Calls:
+    """Counts the Firestore API calls a store makes (commits and document reads)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.commits = self.reads = 0
+        commit, batch_get = FirestoreClient.commit, FirestoreClient.batch_get_documents
+
+        def counted_commit(api: Any, *args: Any, **kwargs: Any) -> Any:
+            reply = commit(api, *args, **kwargs)
+            self.commits += 1
+            return reply
+
+        def counted_get(api: Any, *args: Any, **kwargs: Any) -> Any:
+            self.reads += 1
+            return batch_get(api, *args, **kwargs)
+
+        monkeypatch.setattr(FirestoreClient, "commit", counted_commit)
+        monkeypatch.setattr(FirestoreClient, "batch_get_documents", counted_get)
+
+
+def first_record(run_id: str) -> dict[str, Any]:
+    """A run's first record as a message unrecorded at accept carries it."""
+    return {**run(run_id, ts(1), status="queued"), "attempts": 0,
+            "incomingHeaders": {"x-trace": "t"}, "searchValues": ["order.id=o-1"],
+            "incomingPayload": {"lines": [{"sku": f"SKU-{n}"} for n in range(60)]}}
+
+
+def test_a_claim_creates_a_run_not_recorded_yet_in_one_write_and_no_read(
+    db: firestore.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = RunStore(db)
+    calls = Calls(monkeypatch)
+    claim = runs.claim("msg-1", "d1", 60, first=first_record("msg-1"))
+    assert claim.state == "claimed" and claim.run["attempts"] == 1
+    assert (calls.commits, calls.reads) == (1, 0)
+    stored = runs.get("msg-1")
+    assert stored["status"] == "delivering" and stored["deliveryId"] == "d1"
+    assert stored["createdAt"] == ts(1) and stored["attempts"] == 1  # the accept time
+    assert stored["incomingPayload"] == first_record("msg-1")["incomingPayload"]
+    assert stored["searchValues"] == ["order.id=o-1"] and stored["expireAt"]
+    assert runs.list(key="order.id=o-1")[0][0]["id"] == "msg-1"
+    # The claim's token is the create's time: its holder records the outcome.
+    assert runs.finish("msg-1", claim, "success", {"apiCallTimeMs": 2}) is True
+    assert runs.get("msg-1")["status"] == "success"
+    assert runs.claim("msg-1", "d2", 60, first=first_record("msg-1")).state == "done"
+
+
+def test_of_concurrent_first_claims_one_creates_and_the_rest_find_its_lease(
+    db: firestore.Client,
+) -> None:
+    runs = RunStore(db)
+    with ThreadPoolExecutor(10) as pool:
+        claims = list(pool.map(
+            lambda i: runs.claim("msg-1", f"d{i}", 60, first=first_record("msg-1")), range(10)
+        ))
+    won = [c for c in claims if c.state == "claimed"]
+    assert len(won) == 1 and {c.state for c in claims} == {"claimed", "busy"}
+    assert runs.get("msg-1")["deliveryId"] == won[0].run["deliveryId"]
+    assert runs.get("msg-1")["attempts"] == 1
+
+
+def test_a_run_not_recorded_yet_is_recorded_ended_with_its_payload(db: firestore.Client) -> None:
+    runs = RunStore(db)
+    gave_up = {"errorMessage": "gave up after 0 attempts", "nextAttemptAt": None}
+    assert runs.end_unless_leased(
+        "msg-1", "dead_lettered", gave_up, first=first_record("msg-1")
+    ) == "dead_lettered"
+    stored = runs.get("msg-1")
+    assert stored["status"] == "dead_lettered" and stored["errorMessage"] == gave_up["errorMessage"]
+    assert stored["incomingPayload"] == first_record("msg-1")["incomingPayload"]
+    assert stored["createdAt"] == ts(1)
+    # Recorded already (its worker took it): that run is ended, the first record ignored.
+    runs.create({**run("msg-2", ts(2)), "status": "retrying", "errorMessage": "503"})
+    assert runs.end_unless_leased("msg-2", "error", {}, first=first_record("msg-2")) == "error"
+    assert runs.get("msg-2")["incomingPayload"] == {"n": "msg-2"}
 
 
 def test_only_the_lease_holder_records_the_outcome(db: firestore.Client) -> None:

@@ -8,9 +8,14 @@ payload into the source shape), or record why not. They return a `Receipt`, whic
 the HTTP functions map to their answer (`mapper.http_edge`) and the pull runner to an
 acknowledgement; nothing here knows HTTP.
 
-A queued run is a promise: `accept` returns only once the run is recorded and the message
-is on the internal topic. When the publish fails, the run stays `queued` with the reason,
-and the reconciler (`mapper.pipeline.reconcile`) publishes it again.
+A queued run is a promise: `accept` returns only once the message is on the internal
+topic, and, where the run's id can come again (a sender's key, a Pub/Sub message id,
+`source.dedupe`), once the run is recorded, which the duplicate's answer names. When that
+publish fails, the run stays `queued` with the reason, and the reconciler
+(`mapper.pipeline.reconcile`) publishes it again. A webhook event under a fresh id is only
+published: the message carries the run's first record, and the worker writes it when it
+first takes the message (docs/data-plane.md); if the publish fails, the run is recorded
+`error` with its payload and the sender is answered 503.
 """
 
 from __future__ import annotations
@@ -47,7 +52,9 @@ RAW_BODY_KEPT_BYTES = 200_000  # of a refused body, kept in its run to show the 
 PAUSED_RETRY_AFTER_S = 60  # Retry-After for a paused integration (Pub/Sub uses its own backoff)
 
 ReceiptStatus = Literal[
-    RunStatus.QUEUED,  # recorded and on the internal topic (or already was: a duplicate)
+    # On the internal topic (or already was: a duplicate), and recorded, except a webhook
+    # event without a key: recorded just after its 202, or by its worker (`Intake.accept`).
+    RunStatus.QUEUED,
     "not_found",  # no integration at this path
     "paused",  # the integration is inactive: the sender should retry after `retry_after` s
     "too_large",  # over the body limit; recorded
@@ -93,6 +100,7 @@ class Intake:
         clock: Callable[[], float] = time.time,
         dedupe_keys: DedupeKeys | None = None,
         shapes: ShapeRecorder | None = None,
+        record_in_background: bool = False,
     ) -> None:
         self._integrations = integrations
         self._runs = runs
@@ -107,6 +115,9 @@ class Intake:
         self._shapes = shapes  # the source shape, folded per instance (mapper.pipeline.shape)
         # Recording a run and publishing its message at the same time: see `accept`.
         self._side = ThreadPoolExecutor(max_workers=8, thread_name_prefix="intake")
+        # RECORD_AT_ACCEPT (mapper.services): an event published unrecorded is also written
+        # `queued` once the sender has its 202, off the sender's path (see `accept`).
+        self._record_in_background = record_in_background
 
     # --- the sources ------------------------------------------------------------------
 
@@ -149,6 +160,9 @@ class Intake:
         queue = functools.partial(
             self.accept, integration, data, source_kind=kind, headers=plain_headers,
             deduplicate=key is not None, body_digest=digest,
+            # No key and no dedupe claim: nothing will ever name this run as its first, so
+            # it is recorded by the worker that takes its message (a write less here).
+            recorded=key is not None or held is not None,
         )
         with self._dedupe.released_on_failure(held, run_id):
             duplicate = not queue(run_id=run_id)
@@ -340,6 +354,7 @@ class Intake:
         body_digest: str | None = None,
         key_reused_from: str | None = None,
         delivered: list[dict[str, Any]] | None = None,
+        recorded: bool = True,
     ) -> bool:
         """Record and queue one message; False when it was a duplicate (nothing published).
 
@@ -349,7 +364,14 @@ class Intake:
         With `deduplicate` (the run id comes from a key the sender may send again), the run
         is created first and only its creator publishes. Without it (a fresh random id, no
         duplicate possible) the run is written while the message is published, which saves
-        a round trip; a worker that gets there first waits for the run (`Worker`).
+        a round trip; a worker that gets there first waits for the run (`Worker`). With
+        `recorded` False as well (a webhook event under a fresh id), the run is not written
+        here at all: the message carries its first record and the worker that takes it
+        writes it (`Worker.process`); only a failed publish records it, ended `error`.
+        With `record_in_background` the run is also written `queued` after the publish,
+        without the sender waiting for it: if Pub/Sub ever lost the message, the reconciler
+        would find the run and publish it again. Whichever write comes second, this one or
+        the worker's, finds the run there and leaves it (`RunStore.create`, `claim`).
 
         `body_digest` (an unsigned sender's key): kept in the run; when the run exists with
         another body, False and nothing published (`_rekeyed` names the event's own run).
@@ -384,7 +406,9 @@ class Intake:
         ordered_by = ordering_key(integration, data)
         if ordered_by is not None:
             run["orderingKey"] = ordered_by
-        message = QueuedMessage.for_run(run, data, self._clock())
+        message = QueuedMessage.for_run(
+            run, data, self._clock(), recorded=recorded or deduplicate
+        )
         if deduplicate:
             if not self._runs.create(run):
                 existing = self._runs.get(run_id) or {}
@@ -399,6 +423,11 @@ class Intake:
                 self._publish(run_id, message)
                 return True
             self._publish(run_id, message)
+            return True
+        if not message.recorded:
+            self._publish_unrecorded(run, message)
+            if self._record_in_background:
+                self._side.submit(self._record_queued, run)
             return True
         creating = self._side.submit(self._runs.create, run)
         self._publish(run_id, message, recorded=creating.result, retry_is_new_run=True)
@@ -438,6 +467,31 @@ class Intake:
                 self._runs.touch(run_id, unpublished=True, errorMessage=str(exc))
             raise
         recorded()  # a failed write raises here: the sender is told to retry
+
+    def _publish_unrecorded(self, run: dict[str, Any], message: QueuedMessage) -> None:
+        """Publish a message that carries its run's first record; write the run only if the
+        publish fails: ended `error` with its payload and the reason, then raised (a 503 to
+        the sender, whose retry is a new event: it has no key)."""
+        attributes = {"runId": message.run_id, "integrationId": message.integration_id}
+        try:
+            self._queue.publish(message.to_dict(), attributes, message.ordering_key)
+        except MapperError as exc:
+            reason = str(exc) if isinstance(exc, MessageTooLarge) else (
+                f"not queued, the sender was answered 503 to send it again: {exc}")
+            log.error("run %s: publish failed, recorded as ended: %s", message.run_id, exc)
+            try:
+                self._runs.create({**run, "status": RunStatus.ERROR, "errorMessage": reason})
+            except MapperError as write:  # the sender still gets the error and sends again
+                log.error("run %s: not recorded either: %s", message.run_id, write)
+            raise
+
+    def _record_queued(self, run: dict[str, Any]) -> None:
+        """Write a published event's run `queued`, best effort: its worker records it anyway."""
+        try:
+            self._runs.create(run)
+        except MapperError as exc:
+            log.warning("run %s: not recorded at accept (its worker records it): %s",
+                        run["id"], exc)
 
     def reject(
         self,

@@ -15,10 +15,11 @@ docs/delivery.md tells the whole story.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -93,6 +94,7 @@ RESUME_SPACING = 1000
 HOLDABLE = frozenset({RunStatus.QUEUED, RunStatus.RETRYING, RunStatus.HELD,
                       RunStatus.DELIVERING})
 PACED_NOTE = "waiting in the target's delivery queue (rateLimit)"
+PAUSED_NOTE = "delivery is paused"
 
 OnPause = Callable[[str, dict[str, Any]], None]
 
@@ -166,12 +168,20 @@ class DeliveryGate:
         """Whether this run is sent now; `dispatched`: it comes from its target's queue."""
         state = self._states.get(message.integration_id) or {}
         failures = int(state.get("consecutiveFailures") or 0)
+        first = None if message.recorded else message.first_record()
         if state.get("state") == PAUSED:
-            return Gate(self.hold(message.run_id), failures)
+            return Gate(self.hold(message.run_id, first), failures)
         queues = self._queues() if not dispatched and is_paced(integration) else None
         if queues is None:
             return Gate(None, failures)
         run = self._runs.get(message.run_id) or {}
+        if not run and first is not None:
+            # Published unrecorded: recorded here, before its task exists (the deliver
+            # function claims it as a recorded run).
+            run = {**first, "note": PACED_NOTE}
+            if not self._runs.create(run):
+                run = self._runs.get(message.run_id) or {}
+            message = dataclasses.replace(message, recorded=True)
         if not run or run.get("status") in TERMINAL:
             return Gate(None, failures)  # the worker's claim says what to do with it
         number = task_number(int(run.get("attempts") or 0), int(state.get("resumes") or 0))
@@ -218,6 +228,8 @@ class DeliveryGate:
             return False
         state = self._states.get(message.integration_id) or {}
         number = task_number(attempts, int(state.get("resumes") or 0))
+        # Handed over by the run's claim holder: the run is recorded by now.
+        message = dataclasses.replace(message, recorded=True)
         task = TargetedRun(message, target).task(
             resend=number, not_before=epoch_seconds(not_before) if not_before else None
         )
@@ -229,8 +241,16 @@ class DeliveryGate:
             return False
         return True
 
-    def hold(self, run_id: str) -> str:
-        """Record the run `held` (unless it ended or is being sent); its status after."""
+    def hold(self, run_id: str, first: Mapping[str, Any] | None = None) -> str:
+        """Record the run `held` (unless it ended or is being sent); its status after.
+
+        `first`: the run's first record (its message came unrecorded): the run is created
+        `held` from it, unless it exists already.
+        """
+        if first is not None and self._runs.create(
+            {**first, "status": RunStatus.HELD, "note": PAUSED_NOTE}
+        ):
+            return RunStatus.HELD
         run = self._runs.get(run_id)
         if run is None:
             return "missing"
@@ -240,7 +260,7 @@ class DeliveryGate:
         if status != RunStatus.HELD:
             changed = self._runs.touch_if_unchanged(
                 run_id, str(run.get("updatedAt")), status=RunStatus.HELD,
-                nextAttemptAt=None, note="delivery is paused",
+                nextAttemptAt=None, note=PAUSED_NOTE,
             )
             if not changed:
                 return str((self._runs.get(run_id) or {}).get("status"))

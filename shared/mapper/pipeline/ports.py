@@ -105,7 +105,7 @@ class Claim:
     `claimed`: yes, the lease is ours until `lease_until`; `done`: the run already ended;
     `busy`: another delivery holds an unexpired lease; `early`: the run is `retrying` and its
     `nextAttemptAt` has not come (nothing written, no attempt counted); `missing`: there is
-    no such run.
+    no such run (and the claim was given no first record to create it from).
     """
 
     state: ClaimState
@@ -162,12 +162,19 @@ class RunLog(Protocol):
         ...
 
     def claim(
-        self, run_id: str, delivery_id: str, lease_s: float, *, on_schedule: bool = True
+        self,
+        run_id: str,
+        delivery_id: str,
+        lease_s: float,
+        *,
+        on_schedule: bool = True,
+        first: Mapping[str, Any] | None = None,
     ) -> Claim:
         """Take the run for one delivery: count the attempt, hold a lease of `lease_s`.
 
         `on_schedule=False`: not `early` before the run's `nextAttemptAt` (a fan-out target
-        dispatched by its own queue keeps its own schedule, not the run's).
+        dispatched by its own queue keeps its own schedule, not the run's). `first`: the
+        run's first record; a run not recorded yet is created from it, already claimed.
         """
         ...
 
@@ -175,8 +182,18 @@ class RunLog(Protocol):
         """Record a claimed delivery's outcome; False if the run changed since the claim."""
         ...
 
-    def end_unless_leased(self, run_id: str, status: str, fields: Mapping[str, Any]) -> str:
-        """End a run not held by a live lease (dead letter, lost); the run's status after."""
+    def end_unless_leased(
+        self,
+        run_id: str,
+        status: str,
+        fields: Mapping[str, Any],
+        *,
+        first: Mapping[str, Any] | None = None,
+    ) -> str:
+        """End a run not held by a live lease (dead letter, lost); the run's status after.
+
+        `first`: the run's first record; a run not recorded yet is recorded ended.
+        """
         ...
 
     def stale(

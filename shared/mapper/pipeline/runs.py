@@ -17,10 +17,12 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
 from ..json_text import dumps_bytes
+from ..timestamps import iso_timestamp
 
 
 class RunStatus(StrEnum):
@@ -113,7 +115,13 @@ def event_id(run: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class QueuedMessage:
-    """The internal topic's message: everything a worker needs to deliver one run."""
+    """The internal topic's message: everything a worker needs to deliver one run.
+
+    `recorded` False: the intake published it without writing the run (a webhook event
+    under a fresh id), and the message holds the run's first record (`first_record`), which
+    the worker writes when it first takes the message. A message without the field (an
+    older release's) was recorded at accept.
+    """
 
     run_id: str
     integration_id: str
@@ -124,9 +132,13 @@ class QueuedMessage:
     headers: Mapping[str, str] = field(default_factory=dict)
     attributes: Mapping[str, str] = field(default_factory=dict)
     ordering_key: str | None = None  # the run's Pub/Sub ordering key (pipeline.ordering)
+    recorded: bool = True
+    search_values: tuple[str, ...] = ()  # the run's `searchValues` (pipeline.search)
 
     @classmethod
-    def for_run(cls, run: Mapping[str, Any], payload: Any, now: float) -> QueuedMessage:
+    def for_run(
+        cls, run: Mapping[str, Any], payload: Any, now: float, *, recorded: bool = True
+    ) -> QueuedMessage:
         """The message that queues `run` (as recorded) with `payload`, accepted at `now`."""
         return cls(
             run_id=run["id"],
@@ -138,6 +150,8 @@ class QueuedMessage:
             headers=run.get("incomingHeaders") or {},
             attributes=run.get("incomingAttributes") or {},
             ordering_key=run.get("orderingKey"),
+            recorded=recorded,
+            search_values=tuple(run.get("searchValues") or ()),
         )
 
     @classmethod
@@ -145,9 +159,36 @@ class QueuedMessage:
         """The message for a recorded run, to publish it again (reconciler, due retries)."""
         return cls.for_run(run, run.get("incomingPayload"), now)
 
+    def first_record(self) -> dict[str, Any]:
+        """The run as the intake would have recorded it: `queued`, created at acceptance."""
+        run: dict[str, Any] = {
+            "id": self.run_id,
+            "integrationId": self.integration_id,
+            "integrationVersion": self.integration_version,
+            "sourceKind": self.source_kind,
+            "status": RunStatus.QUEUED,
+            "incomingPayload": self.payload,
+            "incomingHeaders": dict(self.headers),
+            "incomingAttributes": dict(self.attributes),
+            "attempts": 0,
+            # The accept time, not the worker's: lists sort runs by when they reached us.
+            "createdAt": iso_timestamp(datetime.fromtimestamp(self.accepted_at, tz=timezone.utc)),
+        }
+        if self.search_values:
+            run["searchValues"] = list(self.search_values)
+        if self.ordering_key:
+            run["orderingKey"] = self.ordering_key
+        return run
+
     def to_dict(self) -> dict[str, Any]:
         """The message as the JSON object on the topic (camelCase, as the run's fields)."""
-        ordered = {"orderingKey": self.ordering_key} if self.ordering_key else {}
+        extra: dict[str, Any] = {}
+        if self.ordering_key:
+            extra["orderingKey"] = self.ordering_key
+        if not self.recorded:
+            extra["recorded"] = False
+        if self.search_values:
+            extra["searchValues"] = list(self.search_values)
         return {
             "runId": self.run_id,
             "integrationId": self.integration_id,
@@ -157,7 +198,7 @@ class QueuedMessage:
             "headers": dict(self.headers),
             "attributes": dict(self.attributes),
             "acceptedAt": self.accepted_at,
-            **ordered,
+            **extra,
         }
 
     def to_bytes(self) -> bytes:
@@ -177,6 +218,8 @@ class QueuedMessage:
             headers=data.get("headers") or {},
             attributes=data.get("attributes") or {},
             ordering_key=data.get("orderingKey"),
+            recorded=data.get("recorded") is not False,
+            search_values=tuple(str(v) for v in data.get("searchValues") or ()),
         )
 
     @classmethod

@@ -8,6 +8,11 @@ retryable ones are raised so that Pub/Sub delivers the message again; every othe
 `MapperError` ends the run as `error` with its reason. docs/data-plane.md states the
 guarantee this gives.
 
+A webhook event the intake published without recording it (`QueuedMessage.recorded`
+False) is recorded here: the claim creates the run from the message with the lease taken,
+and every path that holds or ends a run before its claim (paused delivery, the paced path,
+an integration deleted since, the dead letter) records it from the message likewise.
+
 Retries follow the integration's `retry` policy (else the platform's), counted from the
 run's own `attempts` (mapper.pipeline.retries), whatever the queue's delivery count says:
 a failed attempt records `nextAttemptAt`, a delivery that arrives before it is sent back
@@ -47,7 +52,9 @@ from .runs import TERMINAL, QueuedMessage, RunStatus, event_id
 log = logging.getLogger("mapper.worker")
 
 LEASE_MARGIN_S = 30  # beyond the target's timeout: transform, records, a slow instance
-ORPHAN_GRACE_S = 120  # how long a message may wait for its run to be recorded
+# How long a message recorded at accept (a test event, a replay: the run is written while
+# the message is published) may wait for that write to show.
+ORPHAN_GRACE_S = 120
 SMTP_LEASE_S = 90  # an email's SMTP conversation: connect, TLS, login, send (30 s each op)
 
 
@@ -144,6 +151,7 @@ class Worker:
         `dispatched`: the message comes from `target`'s delivery queue (the paced path).
         """
         run_id = message.run_id
+        first = None if message.recorded else message.first_record()
         claim: Claim | None = None
         gate = Gate(None)
         only: str | None = None  # a fan-out target dispatched by its own queue
@@ -164,7 +172,7 @@ class Worker:
             # A fan-out target from its queue keeps its own schedule, not the run's (whose
             # `nextAttemptAt` may be another target's).
             claim = self._runs.claim(run_id, self._new_delivery_id(), lease_seconds(integration),
-                                     on_schedule=only is None)
+                                     on_schedule=only is None, first=first)
             if claim.state == "done":
                 return str(claim.run.get("status"))  # finished before: do not send twice
             if claim.state == "busy":
@@ -175,7 +183,7 @@ class Worker:
             if claim.state == "missing":
                 return self._orphan(message)
         except MapperError as exc:
-            return self._failed(run_id, claim, exc, {})
+            return self._failed(run_id, claim, exc, {}, first=first)
         policy = self.policy(integration, ordered=message.ordering_key is not None)
         spent = exhausted(policy, claim.run, self._clock())
         if spent is not None:
@@ -219,6 +227,9 @@ class Worker:
         """
         run_id = message.run_id
         run = self._runs.get(run_id) or {}
+        # A message published unrecorded whose every delivery failed before its claim: its
+        # run is recorded now, dead_lettered, with its payload (`first`).
+        first = None if message.recorded else message.first_record()
         ordered = bool(run.get("orderingKey"))
         if run.get("status") == RunStatus.RETRYING and self._queue is not None and not ordered:
             try:
@@ -240,7 +251,9 @@ class Worker:
                     policy.max_attempts,
                 )
                 return RunStatus.RETRYING
-        reason = run.get("errorMessage") or "delivery kept failing"
+        reason = run.get("errorMessage") or (
+            "delivery kept failing" if run else "every delivery failed before its attempt"
+        )
         fields: dict[str, Any] = {
             "errorMessage": f"gave up after {run.get('attempts', 0)} attempts: {reason}",
             "nextAttemptAt": None,
@@ -250,7 +263,7 @@ class Worker:
         if known:  # a fan-out: its targets still retrying end; those that succeeded stand
             fields["deliveries"] = fanout.ended_as(known.values(), RunStatus.DEAD_LETTERED)
             status = fanout.run_status(fields["deliveries"])
-        status = self._runs.end_unless_leased(run_id, status, fields)
+        status = self._runs.end_unless_leased(run_id, status, fields, first=first)
         ended_now = run.get("status") not in TERMINAL  # not a second copy of an ended run
         if status == RunStatus.DEAD_LETTERED and ended_now and self._notifier is not None:
             try:
@@ -585,8 +598,14 @@ class Worker:
         exc: MapperError,
         fields: dict[str, Any],
         policy: RetryPolicy | None = None,
+        *,
+        first: dict[str, Any] | None = None,
     ) -> str:
-        """The one place errors are handled: retry what may pass later, record the rest."""
+        """The one place errors are handled: retry what may pass later, record the rest.
+
+        `first`: the run's first record, when the message came unrecorded and the error
+        came before its claim: the run is recorded ended from it.
+        """
         fields = {**fields, "errorMessage": str(exc)}
         claimed = claim is not None and claim.state == "claimed"
         policy = policy or self._retry
@@ -608,7 +627,7 @@ class Worker:
         if claim is not None and claimed:
             status = RunStatus.PARTIAL if isinstance(exc, PartiallyDelivered) else RunStatus.ERROR
             return self._finish(run_id, claim, status, fields, policy)
-        status = self._runs.end_unless_leased(run_id, RunStatus.ERROR, fields)
+        status = self._runs.end_unless_leased(run_id, RunStatus.ERROR, fields, first=first)
         log.warning("run %s: %s: %s", run_id, status, exc)
         return status
 
@@ -667,7 +686,7 @@ class Worker:
     def _orphan(self, message: QueuedMessage) -> str:
         if self._clock() - message.accepted_at < ORPHAN_GRACE_S:
             raise RunNotRecorded(f"run {message.run_id} is not recorded yet")
-        # The intake's write failed after publishing, and the sender was told to retry.
+        # The intake's write failed after publishing, and the caller was told it failed.
         log.error("run %s: message without a run record after %ss; dropped", message.run_id,
                   ORPHAN_GRACE_S)
         return "missing"

@@ -15,7 +15,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..timestamps import now_iso
-from .common import _store_errors
+from .common import _store_errors, read_fields
 
 ACTIVE = "active"
 SINGLE_TARGET = "target"  # the name of an integration's single `target` (pipeline.pacing)
@@ -31,9 +31,8 @@ class DeliveryStateStore:
 
     def get(self, integration_id: str) -> dict[str, Any] | None:
         """The integration's delivery state, or None."""
-        with _store_errors("read the delivery state"):
-            snapshot = self._collection.document(integration_id).get()
-        return (snapshot.to_dict() or {}) if snapshot.exists else None
+        with _store_errors("read the delivery state"):  # on every run: the cheaper read
+            return read_fields(self._collection.document(integration_id))
 
     def pause(self, integration_id: str, fields: Mapping[str, Any]) -> bool:
         """Pause unless already paused, in one transaction; whether this call paused it."""

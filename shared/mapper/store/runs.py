@@ -93,6 +93,12 @@ class RunStore:
 
     def create(self, run: dict[str, Any]) -> bool:
         """Store a new run under `run["id"]`; False (and nothing written) if it exists already."""
+        data = self._new(run)
+        with _store_errors("create a run"):
+            return self._creates.create(self._collection.document(data["id"]), _encode_run(data))
+
+    def _new(self, run: Mapping[str, Any]) -> dict[str, Any]:
+        """A new run's document (before encoding): its times, and its expiry."""
         run_id = run.get("id")
         if not isinstance(run_id, str) or not is_valid_document_id(run_id):
             raise ValueError(f"run id {run_id!r} is not usable as a document id")
@@ -108,8 +114,15 @@ class RunStore:
         if self._retention is not None:
             # A timestamp, not text: the Firestore TTL policy on `expireAt` deletes the run.
             data["expireAt"] = datetime.now(timezone.utc) + self._retention
-        with _store_errors("create a run"):
-            return self._creates.create(self._collection.document(run_id), _encode_run(data))
+        return data
+
+    def _create_once(self, ref: Any, run: Mapping[str, Any], action: str) -> Any:
+        """Write a new run alone (not grouped): its write time, or None if it exists."""
+        with _store_errors(action):
+            try:
+                return ref.create(_encode_run(self._new(run))).update_time
+            except gexc.AlreadyExists:
+                return None
 
     def get(self, run_id: str) -> dict[str, Any] | None:
         """The whole run, payloads decoded, or None."""
@@ -140,7 +153,13 @@ class RunStore:
         self.update(run_id, {**fields, "status": status})
 
     def claim(
-        self, run_id: str, delivery_id: str, lease_s: float, *, on_schedule: bool = True
+        self,
+        run_id: str,
+        delivery_id: str,
+        lease_s: float,
+        *,
+        on_schedule: bool = True,
+        first: Mapping[str, Any] | None = None,
     ) -> Claim:
         """Take the run for one delivery: one read, then one write conditional on that read.
 
@@ -149,10 +168,29 @@ class RunStore:
         it was read, so two deliveries racing for the same run cannot both claim it: the
         loser reads again and finds the lease. The write's time is the claim's token, which
         `finish` requires, so only the lease holder records the outcome.
+
+        `first` (the run's first record, from a message the intake published without
+        recording it): the run is created from it with the lease already taken, one write
+        and no read, on the condition that it does not exist; if it does (a second copy of
+        the message), the claim goes on as above.
         """
         ref = self._collection.document(run_id) if is_valid_document_id(run_id) else None
         if ref is None:
             return Claim("missing")
+        if first is not None:
+            now = datetime.now(timezone.utc)
+            run = {
+                **first,
+                "id": run_id,
+                "status": RunStatus.DELIVERING,
+                "deliveryId": delivery_id,
+                "leaseUntil": iso_timestamp(now + timedelta(seconds=lease_s)),
+                "attempts": int(first.get("attempts") or 0) + 1,
+                "updatedAt": iso_timestamp(now),
+            }
+            token = self._create_once(ref, run, "record a run")
+            if token is not None:
+                return Claim("claimed", run, token=token)
         for _ in range(CLAIM_TRIES):
             with _store_errors("read a run"):
                 snapshot = ref.get()
@@ -210,11 +248,19 @@ class RunStore:
                 return False
         return True
 
-    def end_unless_leased(self, run_id: str, status: str, fields: Mapping[str, Any]) -> str:
+    def end_unless_leased(
+        self,
+        run_id: str,
+        status: str,
+        fields: Mapping[str, Any],
+        *,
+        first: Mapping[str, Any] | None = None,
+    ) -> str:
         """End a run that no live lease holds (dead letter, lost, a mapping that failed).
 
         Returns the run's status afterwards: `status` if this call ended it, else the status
-        it keeps (already ended, or held by a live delivery), or "missing".
+        it keeps (already ended, or held by a live delivery), or "missing". `first` (the
+        run's first record, as `claim` takes it): a run not recorded yet is recorded ended.
         """
         ref = self._collection.document(run_id) if is_valid_document_id(run_id) else None
         if ref is None:
@@ -223,7 +269,12 @@ class RunStore:
             with _store_errors("read a run"):
                 snapshot = ref.get()
             if not snapshot.exists:
-                return "missing"
+                if first is None:
+                    return "missing"
+                ended = {**first, **fields, "id": run_id, "status": status}
+                if self._create_once(ref, ended, "record an ended run") is not None:
+                    return status
+                continue  # recorded meanwhile (its worker took it): end that one
             current = snapshot.get("status")
             if current in TERMINAL or held_by_live_lease(snapshot.to_dict(), now_iso()):
                 return str(current)

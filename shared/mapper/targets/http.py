@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 import uuid
 from http.cookiejar import DefaultCookiePolicy
@@ -91,11 +92,16 @@ class HttpTargetSender:
         self._tokens = tokens
         self._session = egress.mount(session) if session is not None else None
         self._owns_session = session is None
+        self._session_lock = threading.Lock()  # a kept sender serves several threads
 
     @property
     def session(self) -> requests.Session:
         """This sender's session, created on first use (no I/O at construction)."""
-        if self._session is None:
+        if self._session is not None:
+            return self._session
+        with self._session_lock:
+            if self._session is not None:
+                return self._session
             timeout = (self.config.timeout_seconds, self.config.timeout_seconds)
             session = HTTPSession(
                 Config(
@@ -108,7 +114,7 @@ class HttpTargetSender:
             # Cookies set by one answer must not ride along with the next message.
             session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
             self._session = self._egress.mount(session)
-        return self._session
+            return self._session
 
     def _token_session(self) -> requests.Session:
         # The token endpoint goes through the same egress policy as the target itself.
