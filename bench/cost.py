@@ -1,6 +1,7 @@
 """Cost per million events: drive events through the local stack, count what the cloud bills.
 
     .venv/bin/python bench/cost.py [--events 10000] [--concurrency 8] [--seed 7] [--write-docs]
+        [--receiver-ms 0] [--worker-concurrency N]
     .venv/bin/python bench/cost.py --paced [--beside FAST.json] [--events 10000] ...
 
 Starts the Firestore and Pub/Sub emulators, and the webhook, worker and dead_letter
@@ -11,6 +12,12 @@ threads POST the benchmarks' ~1.7 KB order to the webhook; the internal topic is
 the worker, whose target is a local HTTP receiver answering by a seeded rule: about 89 % of
 events succeed at once, 10 % fail once (500) then succeed, 1 % always fail and are
 dead-lettered after MAX_ATTEMPTS attempts. The bench waits until every run has ended.
+
+`--receiver-ms N`: the receiver waits N ms before each answer, as real receivers take
+100-500 ms, which holds worker requests in flight (the autoscaler's request term).
+`--worker-concurrency N`: the worker's concurrency instead of Terraform's (to measure a
+candidate). Each function in THREADED is served with gunicorn's THREADS equal to its
+concurrency, as infra/main.tf deploys it; the probes record the most requests in flight.
 
 Measured per event: Firestore reads, writes, deletes (the run's TTL delete is one per run
 document), stored bytes of a run (document and index entries by Firestore's size rules,
@@ -52,7 +59,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -80,6 +87,9 @@ PACED_PER_SECOND = 500  # Cloud Tasks' most a queue allows: --paced measures cos
 TICK_S = 5.0
 # e.g. `SUCCESS_PAYLOAD_RETENTION_DAYS=0 make cost`, `RECORD_AT_ACCEPT=false make cost`
 SETTINGS = ("SUCCESS_PAYLOAD_RETENTION_DAYS", "RECORD_AT_ACCEPT")
+# Served with gunicorn's THREADS equal to their concurrency, as infra/main.tf sets it
+# (threaded_functions): the others keep functions-framework's default (4 a CPU).
+THREADED = ("worker", "deliver")
 RESULTS = ROOT / "bench/results"
 DOCS = ROOT / "docs/deploy.md"
 BEGIN, END = "<!-- cost:begin -->", "<!-- cost:end -->"
@@ -93,11 +103,18 @@ def event_class(seed: int, n: int) -> str:
     return "dead" if draw < DEAD else "failing_once" if draw < DEAD + FAILING_ONCE else "healthy"
 
 
+class _Listening(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 resets connections when dozens of requests wait
+    # on a slow receiver at once (bench/worker_concurrency.py at a concurrency of 64).
+    request_queue_size = 256
+
+
 class Receiver:
     """The target: a loopback HTTP server answering each event by `event_class`."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, delay_ms: int = 0) -> None:
         self.attempts: dict[int, int] = {}
+        self.delay_s = delay_ms / 1000
         self._lock = threading.Lock()
         receiver = self
 
@@ -113,6 +130,8 @@ class Receiver:
                 with receiver._lock:
                     tries = receiver.attempts[n] = receiver.attempts.get(n, 0) + 1
                 kind = event_class(seed, n)
+                if receiver.delay_s:  # --receiver-ms: a receiver that takes its time
+                    time.sleep(receiver.delay_s)
                 ok = kind == "healthy" or (kind == "failing_once" and tries > 1)
                 self.send_response(200 if ok else 500)
                 self.send_header("Content-Length", "2")
@@ -122,7 +141,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer((SINK_HOST, 0), Handler)
+        self._server = _Listening((SINK_HOST, 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://{SINK_HOST}:{self._server.server_port}/orders"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -166,6 +185,7 @@ class Probe:
         now = self.snapshot()
         out = {key: now.get(key, 0) - self.base.get(key, 0) for key in now}
         out["peak_rss_mib"] = now["peak_rss_mib"]
+        out["peak_in_flight"] = now.get("peak_in_flight", 0)  # since start, as memory
         return out
 
 
@@ -206,11 +226,24 @@ def allocations(variables: Path = ROOT / "infra/variables.tf") -> dict[str, Allo
     return out
 
 
+def sizes(worker_concurrency: int | None = None) -> dict[str, Allocation]:
+    """The functions' sizes as measured: Terraform's, the worker's concurrency replaced if
+    given (--worker-concurrency)."""
+    sized = allocations()
+    if worker_concurrency is not None:
+        sized["worker"] = replace(sized["worker"], concurrency=worker_concurrency)
+    return sized
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--receiver-ms", type=int, default=0,
+                        help="the receiver waits this long before each answer")
+    parser.add_argument("--worker-concurrency", type=int, default=None,
+                        help="the worker's concurrency (default: infra/variables.tf's)")
     parser.add_argument("--write-docs", action="store_true", help="rewrite docs/deploy.md's block")
     parser.add_argument("--out", type=Path, default=None, help="the JSON file to write")
     parser.add_argument("--report", type=Path, default=None,
@@ -230,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     signal.signal(signal.SIGTERM, _stop)  # unwinds: the servers and emulators are stopped
     started = time.monotonic()
-    measured = measure(args.events, args.concurrency, args.seed, paced=args.paced)
+    measured = measure(args.events, args.concurrency, args.seed, paced=args.paced,
+                       receiver_ms=args.receiver_ms, worker_concurrency=args.worker_concurrency)
     measured["wall_s"] = round(time.monotonic() - started, 1)
     report = price(measured)
     kind = "cost-paced" if args.paced else "cost"
@@ -251,7 +285,8 @@ def _stop(signum: int, frame: object) -> None:
     raise SystemExit(f"stopped by {signal.Signals(signum).name}")
 
 
-def measure(events: int, concurrency: int, seed: int, paced: bool = False) -> dict[str, Any]:
+def measure(events: int, concurrency: int, seed: int, paced: bool = False,
+            receiver_ms: int = 0, worker_concurrency: int | None = None) -> dict[str, Any]:
     """Run the stack, drive the events, and return the raw counts of the measured window."""
     from google.cloud import firestore, pubsub_v1
 
@@ -262,9 +297,9 @@ def measure(events: int, concurrency: int, seed: int, paced: bool = False) -> di
     from mapper.store.integrations import IntegrationStore
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-cost-"))
-    receiver = Receiver(seed)
+    receiver = Receiver(seed, receiver_ms)
     probes: list[Probe] = []
-    sized = allocations()
+    sized = sizes(worker_concurrency)
     functions = PACED_FUNCTIONS if paced else FUNCTIONS
     stand_in = TasksStandIn() if paced else contextlib.nullcontext()
     with start_emulators(project=PROJECT, data_dir=tmp) as emulators, stand_in as tasks:
@@ -289,9 +324,10 @@ def measure(events: int, concurrency: int, seed: int, paced: bool = False) -> di
             for name in functions:
                 counts = tmp / f"{name}.counts.json"
                 signature = "http" if name in ("webhook", "pull", "deliver") else "cloudevent"
+                threads = {"THREADS": str(sized[name].concurrency)} if name in THREADED else {}
                 server = start_function(
                     name, name, ROOT / "bench/cost_probe.py",
-                    {**env, "COST_FUNCTION": name, "COST_COUNTS_FILE": str(counts),
+                    {**env, **threads, "COST_FUNCTION": name, "COST_COUNTS_FILE": str(counts),
                      "COST_PUSHED": "0" if signature == "http" else "1"},
                     tmp, signature=signature,
                     port=deliver_port if name == "deliver" else None,
@@ -347,6 +383,7 @@ def measure(events: int, concurrency: int, seed: int, paced: bool = False) -> di
     return {
         "events": events,
         "concurrency": concurrency,
+        "receiver_ms": receiver_ms,
         "seed": seed,
         "answers": answers,
         "ended": ended,
@@ -578,7 +615,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"({report['classes']['healthy']:,} delivered at once, "
         f"{report['classes']['failing_once']:,} failing once, {report['classes']['dead']:,} "
         f"dead-lettered after {MAX_ATTEMPTS} attempts), {report['concurrency']} client "
-        f"connections, `pull` (the reconciler) ticked every {TICK_S:g} s, a ~1.7 KB order, "
+        f"connections, a receiver answering {_receiver(report)}, `pull` (the reconciler) "
+        f"ticked every {TICK_S:g} s, a ~1.7 KB order, "
         f"{report['ended']:,} of {n:,} runs ended, "
         f"{report['target_requests']:,} requests to the target"
         + "".join(f", {k}={v}" for k, v in report.get("settings", {}).items())
@@ -621,6 +659,10 @@ def markdown(report: dict[str, Any]) -> str:
         "request seconds over 0.6 of its concurrency).",
         "",
     ]
+    lines += ["Most requests in flight at once, and the peak RSS of the largest process "
+              "(gunicorn's master, which holds the imports): " + ", ".join(
+        f"{f} {fns[f].get('peak_in_flight', 0):,.0f} of {fns[f].get('concurrency', '?')}, "
+        f"{fns[f].get('peak_rss_mib', 0):,.0f} MiB" for f in names) + ".", ""]
     if by_field := stored.get("single_field_index_bytes"):
         runs = max(stored["runs"], 1)
         largest = sorted(((k, v) for k, v in by_field.items() if v), key=lambda kv: -kv[1])[:8]
@@ -652,6 +694,11 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {label} | {p['price']} | {_per(key, p)} | {_per(key, p, 'free')} | "
                      f"{p['source']} |")
     return "\n".join(lines)
+
+
+def _receiver(report: dict[str, Any]) -> str:
+    ms = report.get("receiver_ms", 0)  # 0 in results written before --receiver-ms
+    return f"after {ms:,} ms (--receiver-ms)" if ms else "at once"
 
 
 def _num(value: float) -> str:

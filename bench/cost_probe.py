@@ -11,9 +11,10 @@ through; the emulators still do all the work):
   per document returned, at least one per query), aggregations (one read);
 - Pub/Sub: Publish requests (message bytes, and the request billed at least 1,000 bytes);
 and, around the entry point: invocations, the time each took, the process's busy time (from
-the first request in flight to the last one done, as Cloud Run bills an instance), and for
-a pushed message its delivery bytes. The counts are written to COST_COUNTS_FILE as JSON
-every half second by the process that serves requests (gunicorn forks it after the import).
+the first request in flight to the last one done, as Cloud Run bills an instance), the most
+requests in flight at once, and for a pushed message its delivery bytes. The counts are
+written to COST_COUNTS_FILE as JSON every half second by the process that serves requests
+(gunicorn forks it after the import).
 """
 
 from __future__ import annotations
@@ -206,6 +207,8 @@ def _enter() -> None:
         if _busy["in_flight"] == 0:
             _busy["since"] = time.perf_counter()
         _busy["in_flight"] += 1
+        # The most requests in flight at once: the concurrency the instance really served.
+        COUNTS["peak_in_flight"] = max(COUNTS["peak_in_flight"], _busy["in_flight"])
 
 
 def _leave(took: float) -> None:

@@ -192,11 +192,16 @@ locals {
   }
 
   function_env = {
-    for name in local.all_functions : name => {
+    for name in local.all_functions : name => merge({
       for key, s in local.settings : key => tostring(s.value)
       if contains(s.functions, name) && tostring(s.value) != ""
-    }
+    }, contains(local.threaded_functions, name) ? { THREADS = tostring(local.functions[name].concurrency) } : {})
   }
+  # functions-framework serves THREADS requests at once (gunicorn threads; its default is 4
+  # per CPU the instance reports), while Cloud Run sends up to `concurrency`: the functions
+  # that wait on receivers get one thread per request (docs/deploy.md, "Worker concurrency";
+  # bench/cost.py's THREADED serves them the same way).
+  threaded_functions = ["worker", "deliver"]
   function_secret_env = {
     for name in local.all_functions : name => {
       for key, s in local.secret_settings : key => s.secret if contains(s.functions, name)

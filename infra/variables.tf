@@ -98,6 +98,10 @@ variable "functions" {
       max_instances   = 20
     }
     # The internal topic's push subscription; V8 per compiled plan, target calls up to 120 s.
+    # Concurrency 32: a request mostly waits on its receiver (100-500 ms). Measured with a
+    # 200 ms receiver (bench/worker_concurrency.py, docs/deploy.md "Worker concurrency"):
+    # 47 instance-ms an event at 8, 15 at 32 (CPU ~6 ms an event either way); the serving
+    # process peaked at 106 MiB at 8, 121 at 32. JavaScript calls stay at 8 in flight.
     worker = {
       entry_point     = "worker"
       signature_type  = "cloudevent"
@@ -106,7 +110,7 @@ variable "functions" {
       memory          = "1Gi"
       cpu             = "1"
       timeout_seconds = 300
-      concurrency     = 8
+      concurrency     = 32
       min_instances   = 0
       max_instances   = 20
     }
@@ -124,7 +128,8 @@ variable "functions" {
       max_instances   = 5
     }
     # Cloud Tasks' calls from the delivery queues of paced and paused targets
-    # (docs/delivery.md): one run to one target each, as the worker sends it.
+    # (docs/delivery.md): one run to one target each, as the worker sends it; the worker's
+    # concurrency for the same reason (the same send path, not measured apart).
     deliver = {
       entry_point     = "deliver"
       signature_type  = "http"
@@ -133,7 +138,7 @@ variable "functions" {
       memory          = "1Gi"
       cpu             = "1"
       timeout_seconds = 300
-      concurrency     = 8
+      concurrency     = 32
       min_instances   = 0
       max_instances   = 20
     }

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import ast
+import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from mapper.cloud_tasks import DISPATCH_DEADLINE_S
 
-from .tfconfig import MODULE, ROOT, Expr, load
+from .tfconfig import MODULE, ROOT, Expr, find_tool, load, run
 
 # The platform's functions (README.md, Layout): name -> functions_framework signature type.
 EXPECTED = {
@@ -144,3 +146,35 @@ def test_source_object_is_named_by_content_hash() -> None:
     assert obj["for_each"] == Expr("local.functions")
     assert obj["name"] == "functions/${basename(var.function_sources[each.key])}"
     assert "function_sources" in config.variables()
+
+
+def test_the_functions_that_wait_on_receivers_get_a_thread_per_request(tmp_path: Path) -> None:
+    # functions-framework serves THREADS requests at once (4 per CPU by default); Cloud Run
+    # sends up to `concurrency`. infra/main.tf's own expression, run by terraform console on
+    # stand-in functions, gives the worker and deliver THREADS = their concurrency, as
+    # overridden, and leaves the others to the default.
+    values = load().locals()
+    assert values["threaded_functions"] == ["worker", "deliver"]
+    (tmp_path / "main.tf").write_text(
+        "locals {\n"
+        '  all_functions = ["webhook", "worker", "deliver"]\n'
+        "  functions = { webhook = { concurrency = 80 }, worker = { concurrency = 32 },\n"
+        "                deliver = { concurrency = 16 } }\n"
+        '  settings = { LOG_FORMAT = { value = "json", functions = ["webhook", "worker"] } }\n'
+        '  threaded_functions = ["worker", "deliver"]\n'
+        f"  function_env = {values['function_env']}\n"
+        "}\n"
+    )
+    terraform = find_tool("terraform", "TERRAFORM")
+    done = run([terraform, "console"], cwd=tmp_path, input="jsonencode(local.function_env)\n")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(json.loads(done.stdout.strip())) == {
+        "webhook": {"LOG_FORMAT": "json"},
+        "worker": {"LOG_FORMAT": "json", "THREADS": "32"},
+        "deliver": {"THREADS": "16"},
+    }
+    # bench/cost.py serves the same functions the same way.
+    sys.path.insert(0, str(ROOT / "bench"))
+    import cost
+
+    assert list(cost.THREADED) == values["threaded_functions"]

@@ -138,7 +138,7 @@ def cost(monkeypatch: pytest.MonkeyPatch):  # the bench script, importable as it
 def test_function_sizes_are_read_from_terraform(cost) -> None:
     sizes = cost.allocations()
     assert sizes["webhook"] == cost.Allocation("1", 0.5, 80)
-    assert sizes["worker"] == cost.Allocation("1", 1.0, 8)
+    assert sizes["worker"] == cost.Allocation("1", 1.0, 32)
     assert sizes["dead_letter"] == cost.Allocation("1", 0.5, 8)
 
 

@@ -125,6 +125,12 @@ MAX_JS_PROCESSES = 8
 MAX_SPARE_PROCESSES = 2
 _spares_lock = threading.Lock()
 _spares: list[JsProcess] = []
+# JavaScript calls in flight at once in one platform process, whatever its request
+# concurrency: a process in a call cannot be ended to make room, so without this bound a
+# worker serving more requests than MAX_JS_PROCESSES, each for another integration, would
+# start one process per request. Further calls wait for one to end (V8 would share the
+# instance's CPU between them anyway). Taken after the sandbox's own lock, never before.
+_calls = threading.BoundedSemaphore(MAX_JS_PROCESSES)
 
 
 class Sandbox:
@@ -155,7 +161,7 @@ class Sandbox:
     def compile_errors(self) -> list[tuple[str, str]]:
         """Every condition, custom transform or JSONata expression that does not parse:
         (where, message), a JSONata message naming its code and position."""
-        with self._lock:
+        with self._lock, _calls:
             ctx = self._context()
             errors = json.loads(ctx.eval("__compileErrors()"))
         return [
@@ -183,7 +189,7 @@ class Sandbox:
             except RecursionError:
                 outcomes[i] = JsOutcome(error=TransformError("", f"the message is {TOO_DEEP}"))
         if encoded:
-            with self._lock:
+            with self._lock, _calls:
                 for i, outcome in zip(runnable, self._run_batch(encoded), strict=True):
                     outcomes[i] = outcome
         return [o for o in outcomes if o is not None]
@@ -349,10 +355,15 @@ def _make_room() -> None:
         spares, _spares[:] = _spares[:cut], _spares[cut:]
     for ctx in spares:
         ctx.close()
-    for sandbox in alive[: max(0, len(alive) + len(_spares) - MAX_JS_PROCESSES + 1)]:
+    excess = len(alive) + len(_spares) - MAX_JS_PROCESSES + 1
+    for sandbox in alive:  # least recently used first
+        if excess <= 0:
+            break
         if sandbox._lock.acquire(blocking=False):  # one in a call is not idle: let it be
             try:
-                sandbox._end()
+                if sandbox._ctx is not None:
+                    sandbox._end()
+                    excess -= 1
             finally:
                 sandbox._lock.release()
 

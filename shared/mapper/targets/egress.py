@@ -192,12 +192,22 @@ def _refusal(host: str, ip: Any) -> str:
     return f"{where} is a private or reserved address and is not allowlisted; refused"
 
 
+# Connections a kept sender keeps open per address: at least the requests one instance
+# serves at once (the worker's and deliver's concurrency, 32 in infra/variables.tf), or the
+# connections of the requests past it are closed after each use, with a warning logged for
+# each (requests' default is 10).
+MAX_CONNECTIONS_PER_ADDRESS = 64
+
+
 class _GuardedAdapter(IPFilterAdapter):
     """requests-hardened's pinning adapter, plus the allowlist and the extra ranges."""
 
     def __init__(self, policy: EgressPolicy, *, is_https: bool) -> None:
         super().__init__(is_https_proto=is_https, allow_loopback=False)
         self._policy = policy
+        self._pool_maxsize = MAX_CONNECTIONS_PER_ADDRESS  # what requests pickles and restores
+        self.init_poolmanager(self._pool_connections, MAX_CONNECTIONS_PER_ADDRESS,
+                              block=self._pool_block)
 
     def build_connection_pool_key_attributes(
         self,
