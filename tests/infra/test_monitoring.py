@@ -184,7 +184,9 @@ def test_the_reconciler_logs_lost_runs_with_the_fields_the_metric_reads(
     from tests.pipeline.support import build
 
     p = build()
-    receipt = p.intake.receive_webhook("p-secret", {}, lambda limit: b"{}")
+    # Keyed, so recorded at accept whatever RECORD_AT_ACCEPT says: a run the reconciler sees.
+    headers = {"Idempotency-Key": "lost-1"}
+    receipt = p.intake.receive_webhook("p-secret", headers, lambda limit: b"{}")
     p.reconciler.max_republishes = 0  # end it on the first sweep
     p.clock.advance(901)
     with caplog.at_level("ERROR", "mapper.reconcile"):
