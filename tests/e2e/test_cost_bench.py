@@ -34,9 +34,11 @@ def test_cost_bench_counts_fifty_events(tmp_path: Path) -> None:
     assert report["target_requests"] == 48 + 2 + 10
     webhook, worker = report["functions"]["webhook"], report["functions"]["worker"]
     assert webhook["invocations"] == 50
-    # Each run, after its 202, and the sampled source shape, written at an instance's first
-    # payload of an integration, then at most once every 10 s (docs/limits.md).
-    assert 50 < webhook["firestore.writes"] <= 55
+    # Each run once, by the webhook after its 202 unless the worker got there first (its
+    # create is then its claim, and the webhook's is refused, not billed), and the sampled
+    # source shape: an instance's first payload of an integration, then at most once every
+    # 10 s (docs/limits.md).
+    assert 0 < webhook["firestore.writes"] <= 50 + 5
     assert webhook["pubsub.published_messages"] == 50
     assert webhook["pubsub.billed_bytes"] >= 50 * 1000
     attempts = report["target_requests"]
