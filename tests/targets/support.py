@@ -1,4 +1,5 @@
-"""Helpers for target tests: a dict secret store, a self-signed certificate, free ports."""
+"""Helpers for target tests: a dict secret store, a self-signed certificate, free ports, a
+local keep-alive server that counts its TCP connections."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ import datetime
 import ipaddress
 import socket
 import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -93,3 +100,64 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class KeepAlive(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive; one handler per TCP connection, so each one is counted."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: CountingServer
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        with self.server.lock:
+            self.server.auth.append(self.headers.get("Authorization"))
+        time.sleep(self.server.delay_s)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class CountingServer(ThreadingHTTPServer):
+    """Answers every POST `{}` after `delay_s`; counts connections, keeps Authorization."""
+
+    daemon_threads = True
+    request_queue_size = 128  # many connections opened at once are all accepted
+
+    def __init__(self, host: str = "127.0.0.1", delay_s: float = 0.0) -> None:
+        super().__init__((host, 0), KeepAlive)
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.auth: list[str | None] = []
+        self.delay_s = delay_s
+
+    def url(self, path: str = "/hook") -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}{path}"
+
+
+Server = TypeVar("Server", bound=ThreadingHTTPServer)
+
+
+@contextmanager
+def serving(server: Server) -> Iterator[Server]:
+    """Serve `server` on a thread of its own until the block ends, then close it."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -17,60 +15,15 @@ from mapper.targets.email import EmailTargetSender
 from mapper.targets.http import HttpTargetSender
 from mapper.targets.pool import TargetPool
 
-from .support import DictSecrets
+from .support import CountingServer, DictSecrets, serving
 
 ONLY_127_0_0_1 = EgressPolicy(["127.0.0.1/32"])
 
 
-class KeepAlive(BaseHTTPRequestHandler):
-    """HTTP/1.1 with keep-alive; one handler per TCP connection, so each one is counted."""
-
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: CountingServer
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.lock:
-            self.server.connections += 1
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        length = int(self.headers.get("Content-Length") or 0)
-        self.rfile.read(length)
-        with self.server.lock:
-            self.server.auth.append(self.headers.get("Authorization"))
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class CountingServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        super().__init__((host, 0), KeepAlive)
-        self.lock = threading.Lock()
-        self.connections = 0
-        self.auth: list[str | None] = []
-
-    def url(self, path: str = "/hook") -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}{path}"
-
-
 @pytest.fixture
 def server() -> Iterator[CountingServer]:
-    srv = CountingServer()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join()
+    with serving(CountingServer()) as srv:
+        yield srv
 
 
 @pytest.fixture
