@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -173,6 +174,14 @@ class FakeRuns:
             self.reads += 1
             doc = self.docs.get(run_id)
             return copy.deepcopy(doc) if doc is not None else None
+
+    def written(self, run_id: str, timeout_s: float = 5.0) -> dict[str, Any] | None:
+        """The run once a write from another thread has landed (the intake's, just after a
+        202: RECORD_AT_ACCEPT); None if it has not within `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while (run := self.get(run_id)) is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return run
 
     def mark(self, run_id: str, status: str, **fields: Any) -> None:
         self.touch(run_id, status=status, **fields)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 
@@ -46,21 +44,13 @@ def test_an_event_without_a_key_is_published_and_recorded_by_the_worker_that_tak
     assert run["createdAt"] == accepted_at  # listed by when it reached us, not by the worker
 
 
-def _recorded(p: Any, run_id: str) -> dict[str, Any]:
-    """The run once the intake's write off the sender's path has landed (bounded wait)."""
-    deadline = time.monotonic() + 5
-    while (run := p.runs.get(run_id)) is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert run is not None, "the run was not recorded at accept"
-    return run
-
-
 def test_recorded_at_accept_the_run_is_written_queued_after_the_publish() -> None:
     p = build(record_in_background=True)
     receipt = p.intake.receive_webhook("p-secret", {"X-Trace": "t"}, body(b'{"n": 1}'))
     [message] = p.queue.messages
     assert not from_the_topic(message).recorded  # the worker may still get there first
-    run = _recorded(p, receipt.run_id)
+    run = p.runs.written(receipt.run_id)
+    assert run is not None, "the run was not recorded at accept"
     assert run["status"] == "queued" and run["incomingPayload"] == {"n": 1}
     assert p.deliver_all() == ["success"]  # the worker claims the run it finds
     assert p.runs.get(receipt.run_id)["status"] == "success"
@@ -69,7 +59,7 @@ def test_recorded_at_accept_the_run_is_written_queued_after_the_publish() -> Non
 def test_recorded_at_accept_an_event_whose_message_pubsub_lost_is_published_again() -> None:
     p = build(record_in_background=True)
     receipt = p.intake.receive_webhook("p-secret", {}, body(b'{"n": 2}'))
-    _recorded(p, receipt.run_id)
+    assert p.runs.written(receipt.run_id) is not None, "the run was not recorded at accept"
     p.queue.messages.clear()  # the broker lost it (a killed emulator does)
     p.clock.advance(901)
     assert p.reconciler.sweep().as_dict()["republished"] == 1
