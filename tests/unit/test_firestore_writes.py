@@ -7,6 +7,7 @@ it, every plain type, and documents the module hands back to the library whole.
 from __future__ import annotations
 
 import datetime
+import zlib
 from typing import Any
 
 import pytest
@@ -25,7 +26,8 @@ DOCUMENTS: dict[str, dict[str, Any]] = {
         "integrationVersion": 3,
         "sourceKind": "webhook",
         "status": "queued",
-        "incomingPayloadJson": '{"order":{"id":"A-1","total":12.5}}',
+        # A payload over COMPRESS_ABOVE_BYTES is stored zlib-compressed, as bytes.
+        "incomingPayloadJson": zlib.compress(b'{"order":{"id":"A-1","total":12.5}}' * 20),
         "incomingHeadersJson": '{"content-type":"application/json"}',
         "incomingAttributesJson": "{}",
         "attempts": 0,
@@ -48,11 +50,13 @@ DOCUMENTS: dict[str, dict[str, Any]] = {
         "a field.with a dot": 1,
         "a mixed list": [1, "a", None, True, 2.5, MOMENT],
         "an empty list": [],
+        "bytes": b"\x00\xff",
+        "empty bytes": b"",
+        "a list with bytes": [b"a", 1],
     },
     "no fields": {},
     "a map (the library's)": {"map": {"a": 1}, "text": "x"},
     "a server timestamp (the library's)": {"at": firestore.SERVER_TIMESTAMP, "n": 1},
-    "bytes (the library's)": {"blob": b"\x00\xff"},
 }
 
 
@@ -70,3 +74,15 @@ def test_a_create_is_conditional_on_the_document_not_existing() -> None:
     (write,) = create_writes(PATH, {"status": "queued"})
     assert write.current_document.HasField("exists") and not write.current_document.exists
     assert write.update.name == PATH
+
+
+def test_a_run_with_a_compressed_payload_is_built_without_the_library(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The intake's runs carry their payload as zlib bytes: the fast path must take them.
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("handed to the library's proto-plus wrappers")
+
+    monkeypatch.setattr("mapper.firestore_writes._helpers.pbs_for_create", wrapped)
+    (write,) = create_writes(PATH, DOCUMENTS["a run as the intake writes it"])
+    assert write.update.fields["incomingPayloadJson"].bytes_value.startswith(b"x\x9c")

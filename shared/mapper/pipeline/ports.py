@@ -11,7 +11,7 @@ their implementations: `targets.Target`, `targets.SecretResolver`, `secrets.Secr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -21,6 +21,7 @@ from .runs import RunStatus
 
 if TYPE_CHECKING:
     from ..engine.config import Integration
+    from ..errors import MapperError
     from ..sources.subscriptions import Change, Pulled
 
 Page = tuple[list[dict[str, Any]], str | None]  # one page of documents, and the next cursor
@@ -151,6 +152,12 @@ class RunLog(Protocol):
 
     def create(self, run: dict[str, Any]) -> bool:
         """Store a new run; False (and nothing written) if one with its id exists."""
+        ...
+
+    def create_each(self, runs: Sequence[dict[str, Any]]) -> list[bool | MapperError]:
+        """Store new runs in one round trip, each on its own, not all or none: per run, in
+        order, True (created), False (one with its id exists; left as it is) or that run's
+        own error. A failure of the whole round trip raises."""
         ...
 
     def get(self, run_id: str) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -18,9 +18,11 @@ from google.cloud.firestore_v1.field_path import FieldPath
 
 from ..errors import (
     InvalidQueryError,
+    MapperError,
     NotFoundError,
+    StoreError,
 )
-from ..firestore_writes import commit_creates
+from ..firestore_writes import batch_creates, commit_creates
 from ..group_commit import GroupCommit
 from ..pipeline.ports import Claim, held_by_live_lease, not_due, redrive_refused
 from ..pipeline.runs import TERMINAL, RunStatus
@@ -49,6 +51,7 @@ from .common import (
 # `keep_success_payloads`): the mapped output and the target's request and response. The
 # same as a fan-out target's payload fields.
 SUCCESS_DROPPED_FIELDS = DELIVERY_PAYLOAD_FIELDS
+ALREADY_EXISTS = 6  # the gRPC code of a create refused because the document exists
 CLAIM_TRIES = 5  # reads of a run that keeps changing under a claim before giving up (busy)
 
 SEARCH_FIELD = "searchValues"  # a run's `path=value` strings for ?key= (mapper.pipeline.search)
@@ -61,6 +64,15 @@ RUN_FILTER_RULES = (
 
 
 # --- runs ---------------------------------------------------------------------------------
+
+
+def _created(run_id: str, code: int, message: str) -> bool | MapperError:
+    """One create's answer in a BatchWrite: created, already there, or its own failure."""
+    if code == 0:
+        return True
+    if code == ALREADY_EXISTS:
+        return False
+    return StoreError(f"Firestore could not create run {run_id}: code {code}: {message}")
 
 
 class RunStore:
@@ -96,6 +108,45 @@ class RunStore:
         data = self._new(run)
         with _store_errors("create a run"):
             return self._creates.create(self._collection.document(data["id"]), _encode_run(data))
+
+    def create_each(self, runs: Sequence[dict[str, Any]]) -> list[bool | MapperError]:
+        """Store new runs in one BatchWrite, each on its own (`RunLog.create_each`).
+
+        Not a commit: one run that exists already, or fails, leaves the others written.
+        A run Firestore refuses outright (an invalid value fails the whole request) is
+        found by writing that request's runs again one by one. Two runs with one id never
+        share a request (Firestore would refuse it whole): the second goes in one after.
+        """
+        answers: dict[int, bool | MapperError] = {}
+        waiting = list(range(len(runs)))
+        while waiting:
+            request: dict[str, int] = {}  # run id -> its index, first come
+            for i in waiting:
+                request.setdefault(runs[i]["id"], i)
+            waiting = [i for i in waiting if request[runs[i]["id"]] != i]
+            creates = [(self._collection.document(run_id), _encode_run(self._new(runs[i])))
+                       for run_id, i in request.items()]
+            for i, answer in zip(request.values(), self._batch(creates), strict=True):
+                answers[i] = answer
+        return [answers[i] for i in range(len(runs))]
+
+    def _batch(self, creates: list[tuple[Any, dict[str, Any]]]) -> list[bool | MapperError]:
+        """Each create's answer from one BatchWrite; one by one if the request is refused."""
+        try:
+            with _store_errors("create runs"):
+                statuses = batch_creates(self._client, creates)
+            return [_created(ref.id, *status)
+                    for (ref, _), status in zip(creates, statuses, strict=True)]
+        except StoreError as exc:
+            if len(creates) == 1 or not isinstance(exc.__cause__, gexc.InvalidArgument):
+                raise  # Firestore unreachable, say: every run's failure alone too
+        answers: list[bool | MapperError] = []
+        for create in creates:
+            try:
+                answers.append(self._batch([create])[0])
+            except StoreError as exc:
+                answers.append(exc)
+        return answers
 
     def _new(self, run: Mapping[str, Any]) -> dict[str, Any]:
         """A new run's document (before encoding): its times, and its expiry."""
