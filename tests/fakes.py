@@ -10,11 +10,18 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from mapper.errors import ConflictError, DeliveryQueueNotFound, NotFoundError, QueueError
+from mapper.errors import (
+    ConflictError,
+    DeliveryQueueNotFound,
+    MapperError,
+    NotFoundError,
+    QueueError,
+    StoreError,
+)
 from mapper.json_text import dumps_bytes
 from mapper.pipeline.ports import (
     Admission,
@@ -158,6 +165,9 @@ class FakeRuns:
         self.versions: dict[str, int] = {}
         self.writes = 0
         self.reads = 0
+        self.batches: list[list[str]] = []  # the run ids of each `create_each`
+        self.refused: set[str] = set()  # run ids `create_each` fails alone
+        self.down: MapperError | None = None  # raised by `create_each`: Firestore unreachable
         self._lock = threading.Lock()
 
     def create(self, run: dict[str, Any]) -> bool:
@@ -168,6 +178,15 @@ class FakeRuns:
             self.docs[run["id"]] = {"attempts": 0, "createdAt": now, "updatedAt": now, **run}
             self._wrote(run["id"])
             return True
+
+    def create_each(self, runs: Sequence[dict[str, Any]]) -> list[bool | MapperError]:
+        """Each run created on its own, in one round trip (counted in `batches`); a run whose
+        id is in `refused` fails alone, and `down` fails the whole round trip."""
+        if self.down is not None:
+            raise self.down
+        self.batches.append([run["id"] for run in runs])
+        return [StoreError(f"refused {run['id']}") if run["id"] in self.refused
+                else self.create(run) for run in runs]
 
     def get(self, run_id: str) -> dict[str, Any] | None:
         with self._lock:

@@ -36,6 +36,7 @@ from ..redact import redact_headers
 from ..sources.push import EnvelopeError, decode_push_envelope
 from ..sources.webhook import body_key, delivery_key, verify_signature
 from ..targets.base import SecretResolver
+from .after_accept import RunsAfterAccept
 from .dedupe import Deduper
 from .integrations import Integrations
 from .ordering import ordering_key
@@ -117,7 +118,12 @@ class Intake:
         self._side = ThreadPoolExecutor(max_workers=8, thread_name_prefix="intake")
         # RECORD_AT_ACCEPT (mapper.services): an event published unrecorded is also written
         # `queued` once the sender has its 202, off the sender's path (see `accept`).
-        self._record_in_background = record_in_background
+        self._after_accept = RunsAfterAccept(runs) if record_in_background else None
+
+    def close(self) -> None:
+        """Write the runs still waiting to be recorded after their 202 (at exit)."""
+        if self._after_accept is not None:
+            self._after_accept.close()
 
     # --- the sources ------------------------------------------------------------------
 
@@ -369,9 +375,10 @@ class Intake:
         here at all: the message carries its first record and the worker that takes it
         writes it (`Worker.process`); only a failed publish records it, ended `error`.
         With `record_in_background` the run is also written `queued` after the publish,
-        without the sender waiting for it: if Pub/Sub ever lost the message, the reconciler
-        would find the run and publish it again. Whichever write comes second, this one or
-        the worker's, finds the run there and leaves it (`RunStore.create`, `claim`).
+        without the sender waiting for it, grouped with other requests' runs
+        (`RunsAfterAccept`): if Pub/Sub ever lost the message, the reconciler would find
+        the run and publish it again. Whichever write comes second, this one or
+        the worker's, finds the run there and leaves it (`RunLog.create_each`, `claim`).
 
         `body_digest` (an unsigned sender's key): kept in the run; when the run exists with
         another body, False and nothing published (`_rekeyed` names the event's own run).
@@ -426,8 +433,8 @@ class Intake:
             return True
         if not message.recorded:
             self._publish_unrecorded(run, message)
-            if self._record_in_background:
-                self._side.submit(self._record_queued, run)
+            if self._after_accept is not None:
+                self._after_accept.record(run)
             return True
         creating = self._side.submit(self._runs.create, run)
         self._publish(run_id, message, recorded=creating.result, retry_is_new_run=True)
@@ -484,14 +491,6 @@ class Intake:
             except MapperError as write:  # the sender still gets the error and sends again
                 log.error("run %s: not recorded either: %s", message.run_id, write)
             raise
-
-    def _record_queued(self, run: dict[str, Any]) -> None:
-        """Write a published event's run `queued`, best effort: its worker records it anyway."""
-        try:
-            self._runs.create(run)
-        except MapperError as exc:
-            log.warning("run %s: not recorded at accept (its worker records it): %s",
-                        run["id"], exc)
 
     def reject(
         self,
