@@ -31,7 +31,7 @@ from .ports import RunLog
 
 log = logging.getLogger("mapper.intake")
 
-LINGER_S = 0.01  # after the oldest waiting run, for others to share its round trip
+LINGER_S = 0.05  # after the oldest waiting run, for others to share its round trip
 MAX_RUNS = 100  # runs per round trip (Firestore takes up to 500 writes in a BatchWrite)
 MAX_WAITING = 10_000  # runs waiting to be written; past it a run is left to its worker
 CLOSE_TIMEOUT_S = 5.0  # for what is waiting at exit (Cloud Run allows 10 s after SIGTERM)
