@@ -15,6 +15,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1 import _helpers
 
 from mapper.firestore_writes import create_writes
+from mapper.pipeline.runs import RunStatus, SourceKind
 
 PATH = "projects/demo/databases/(default)/documents/runs/integration-1.abc"
 MOMENT = datetime.datetime(2026, 12, 2, 4, 5, 6, 789123, tzinfo=datetime.timezone.utc)
@@ -24,8 +25,8 @@ DOCUMENTS: dict[str, dict[str, Any]] = {
         "id": "integration-1.abc",
         "integrationId": "integration-1",
         "integrationVersion": 3,
-        "sourceKind": "webhook",
-        "status": "queued",
+        "sourceKind": SourceKind.WEBHOOK,  # StrEnums, as the intake writes them
+        "status": RunStatus.QUEUED,
         # A payload over COMPRESS_ABOVE_BYTES is stored zlib-compressed, as bytes.
         "incomingPayloadJson": zlib.compress(b'{"order":{"id":"A-1","total":12.5}}' * 20),
         "incomingHeadersJson": '{"content-type":"application/json"}',
@@ -79,10 +80,12 @@ def test_a_create_is_conditional_on_the_document_not_existing() -> None:
 def test_a_run_with_a_compressed_payload_is_built_without_the_library(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The intake's runs carry their payload as zlib bytes: the fast path must take them.
+    # The intake's runs carry their payload as zlib bytes, their status and source kind as
+    # StrEnums: the fast path must take them.
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("handed to the library's proto-plus wrappers")
 
     monkeypatch.setattr("mapper.firestore_writes._helpers.pbs_for_create", wrapped)
     (write,) = create_writes(PATH, DOCUMENTS["a run as the intake writes it"])
     assert write.update.fields["incomingPayloadJson"].bytes_value.startswith(b"x\x9c")
+    assert write.update.fields["status"].string_value == "queued"
