@@ -4,7 +4,10 @@ The cache is what lets the webhook answer at the speed of one publish: its looku
 costs nothing while cached. The price is staleness, bounded by `ttl_s`: pausing, changing
 or deleting an integration takes effect on a warm instance within that many seconds
 (docs/data-plane.md). A message accepted under a newer version than the cached one
-refreshes it at once.
+refreshes it at once. When an entry expires, one caller reads it again while the others
+go on with the expired entry until that read is back (so the bound is `ttl_s` plus one
+read): under load, every request thread reading and parsing the same document at once,
+every `ttl_s`, set the webhook's p99 (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class Integrations:
         self._clock = clock
         self._max = max_entries
         self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+        self._refreshing: set[tuple[str, str]] = set()  # expired keys one caller is reading
         self._lock = threading.Lock()
 
     def by_id(self, integration_id: str, min_version: int | None = None) -> Integration | None:
@@ -75,9 +79,13 @@ class Integrations:
             self._entries.clear()
 
     def _cached(self, key: tuple[str, str]) -> _Entry | None:
+        """The entry while fresh, or while another caller reads it again; None: read it."""
         with self._lock:
             hit = self._entries.get(key)
-            if hit is None or self._clock() - hit[0] >= self._ttl_s:
+            if hit is None:
+                return None
+            if self._clock() - hit[0] >= self._ttl_s and key not in self._refreshing:
+                self._refreshing.add(key)  # this caller reads it; the others keep this one
                 return None
             self._entries.move_to_end(key)
             return hit
@@ -85,7 +93,12 @@ class Integrations:
     def _load(
         self, key: tuple[str, str], read: Callable[[], dict[str, Any] | None]
     ) -> Integration | _Invalid | None:
-        doc = read()
+        try:
+            doc = read()
+        except BaseException:
+            with self._lock:
+                self._refreshing.discard(key)  # the next caller reads it
+            raise
         parsed: Integration | _Invalid | None = None
         if doc is not None:
             try:
@@ -93,6 +106,7 @@ class Integrations:
             except ConfigError as exc:
                 parsed = _Invalid(doc, exc)
         with self._lock:
+            self._refreshing.discard(key)
             self._entries[key] = (self._clock(), parsed)
             self._entries.move_to_end(key)
             while len(self._entries) > self._max:
