@@ -140,13 +140,14 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
     store = IntegrationStore(db)
     retention = timedelta(days=int(setting("RUN_RETENTION_DAYS", "30", env)))
     audit_days = int(setting("AUDIT_RETENTION_DAYS", str(DEFAULT_AUDIT_RETENTION_DAYS), env))
+    runs = RunStore(db, retention=retention,
+                    keep_success_payloads=success_payloads_kept(retention.days, env))
     return Services(
         integration_store=store,
         integrations=Integrations(
             store, float(setting("CONFIG_CACHE_SECONDS", str(DEFAULT_TTL_S), env))
         ),
-        runs=RunStore(db, retention=retention,
-                      keep_success_payloads=success_payloads_kept(retention.days, env)),
+        runs=runs,
         queue=InternalQueue(
             Queue(publisher, publisher.topic_path(project, topic)),
             Queue(publisher, publisher.topic_path(project, ordered_topic(topic))),
@@ -163,7 +164,7 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
         redrive_jobs=RedriveJobStore(db, retention=retention),
         source_shapes=SourceShapeStore(db),
         dedupe_keys=DedupeKeyStore(db),
-        delivery_states=DeliveryStateStore(db),
+        delivery_states=DeliveryStateStore(db, runs=runs),  # a run read with its state
         notify_windows=NotifyWindowStore(db),
     )
 

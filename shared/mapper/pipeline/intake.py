@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from ..engine.config import Integration
@@ -425,6 +425,8 @@ class Intake:
             self._publish(run_id, message)
             return True
         if not message.recorded:
+            if self._record_in_background:  # its worker looks for this write first
+                message = replace(message, recording=True)
             self._publish_unrecorded(run, message)
             if self._record_in_background:
                 self._side.submit(self._record_queued, run)
