@@ -143,7 +143,11 @@ def test_a_paused_integration_holds_a_run_it_read_and_never_claims_it() -> None:
     g.states.pause("i1", {"reason": "maintenance", "since": g.p.clock.iso(), "by": "user"})
     message = g.accept()
     g.p.runs.written(message.run_id)
+    before = counts(g)
     assert g.worker.process(message) == RunStatus.HELD
+    # Held from the look's read: no create tried, no read of its own before the write
+    # conditional on the run being as read (the fake counts that condition as a read).
+    assert tuple(a - b for a, b in zip(counts(g), before, strict=True)) == (1, 2, 1, 0)
     run = g.p.runs.get(message.run_id)
     assert run["status"] == RunStatus.HELD and run["attempts"] == 0
     assert run.get("deliveryId") is None and g.p.target.sent == []

@@ -179,7 +179,7 @@ class DeliveryGate:
         failures = int(state.get("consecutiveFailures") or 0)
         first = None if message.recorded else message.first_record()
         if state.get("state") == PAUSED:
-            return Gate(self.hold(message.run_id, first), failures)
+            return Gate(self.hold(message.run_id, first, seen), failures)
         queues = self._queues() if not dispatched and is_paced(integration) else None
         if queues is None:
             return Gate(None, failures, seen)
@@ -250,17 +250,22 @@ class DeliveryGate:
             return False
         return True
 
-    def hold(self, run_id: str, first: Mapping[str, Any] | None = None) -> str:
+    def hold(
+        self, run_id: str, first: Mapping[str, Any] | None = None, seen: Seen | None = None
+    ) -> str:
         """Record the run `held` (unless it ended or is being sent); its status after.
 
         `first`: the run's first record (its message came unrecorded): the run is created
-        `held` from it, unless it exists already.
+        `held` from it, unless it exists already. `seen`: the run as just read (`look`):
+        created only if that read found none, and not read again.
         """
-        if first is not None and self._runs.create(
+        run = seen.run if seen is not None else None
+        if first is not None and run is None and self._runs.create(
             {**first, "status": RunStatus.HELD, "note": PAUSED_NOTE}
         ):
             return RunStatus.HELD
-        run = self._runs.get(run_id)
+        if run is None:
+            run = self._runs.get(run_id)
         if run is None:
             return "missing"
         status = run.get("status")
