@@ -9,8 +9,9 @@ retryable ones are raised so that Pub/Sub delivers the message again; every othe
 guarantee this gives.
 
 A webhook event the intake published without recording it (`QueuedMessage.recorded`
-False) is recorded here: the claim creates the run from the message with the lease taken,
-and every path that holds or ends a run before its claim (paused delivery, the paced path,
+False) is recorded here: the claim creates the run from the message with the lease taken
+(when the intake writes it too, `recording`, only if the gate's look found none), and
+every path that holds or ends a run before its claim (paused delivery, the paced path,
 an integration deleted since, the dead letter) records it from the message likewise.
 
 Retries follow the integration's `retry` policy (else the platform's), counted from the
