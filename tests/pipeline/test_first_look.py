@@ -180,3 +180,5 @@ def test_recording_travels_with_the_message_and_an_older_message_lacks_it() -> N
     marked = replace(message, recording=True)
     assert marked.to_dict()["recording"] is True
     assert QueuedMessage.from_bytes(marked.to_bytes()) == marked
+    # Recorded since (the paced path's task body): nothing more to say.
+    assert "recording" not in replace(marked, recorded=True).to_dict()

@@ -190,8 +190,8 @@ class QueuedMessage:
             extra["orderingKey"] = self.ordering_key
         if not self.recorded:
             extra["recorded"] = False
-        if self.recording:
-            extra["recording"] = True
+            if self.recording:  # of a recorded run (a paced task's, say) it says nothing
+                extra["recording"] = True
         if self.search_values:
             extra["searchValues"] = list(self.search_values)
         return {
