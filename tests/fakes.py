@@ -30,6 +30,7 @@ from mapper.pipeline.ports import (
     Enqueued,
     QueueConfig,
     QueueKey,
+    Seen,
     held_by_live_lease,
     not_due,
     redrive_refused,
@@ -166,13 +167,15 @@ class FakeRuns:
         self.writes = 0
         self.reads = 0
         self.batches: list[list[str]] = []  # the run ids of each `create_each`
-        self.refused: set[str] = set()  # run ids `create_each` fails alone
+        self.refused_ids: set[str] = set()  # run ids `create_each` fails alone
         self.down: MapperError | None = None  # raised by `create_each`: Firestore unreachable
+        self.refused = 0  # creates refused because the run existed (a round trip, not billed)
         self._lock = threading.Lock()
 
     def create(self, run: dict[str, Any]) -> bool:
         with self._lock:
             if run["id"] in self.docs:
+                self.refused += 1
                 return False
             now = self.clock.iso()
             self.docs[run["id"]] = {"attempts": 0, "createdAt": now, "updatedAt": now, **run}
@@ -181,11 +184,11 @@ class FakeRuns:
 
     def create_each(self, runs: Sequence[dict[str, Any]]) -> list[bool | MapperError]:
         """Each run created on its own, in one round trip (counted in `batches`); a run whose
-        id is in `refused` fails alone, and `down` fails the whole round trip."""
+        id is in `refused_ids` fails alone, and `down` fails the whole round trip."""
         if self.down is not None:
             raise self.down
         self.batches.append([run["id"] for run in runs])
-        return [StoreError(f"refused {run['id']}") if run["id"] in self.refused
+        return [StoreError(f"refused {run['id']}") if run["id"] in self.refused_ids
                 else self.create(run) for run in runs]
 
     def get(self, run_id: str) -> dict[str, Any] | None:
@@ -257,6 +260,16 @@ class FakeRuns:
                 self._wrote(run_id)
             return refused
 
+    def seen(self, run_id: str) -> Seen:
+        """One read of the run with its version (as `DeliveryStates.look` reads it along)."""
+        with self._lock:
+            return self._read(run_id)
+
+    def _read(self, run_id: str) -> Seen:
+        self.reads += 1
+        run = self.docs.get(run_id)
+        return Seen(None) if run is None else Seen(copy.deepcopy(run), self.versions[run_id])
+
     def claim(
         self,
         run_id: str,
@@ -265,39 +278,50 @@ class FakeRuns:
         *,
         on_schedule: bool = True,
         first: Mapping[str, Any] | None = None,
+        seen: Seen | None = None,
     ) -> Claim:
         with self._lock:
-            if first is not None and run_id not in self.docs:
-                # Created already claimed, on the condition that it does not exist: no read.
-                now = self.clock.iso()
-                self.docs[run_id] = {
-                    "createdAt": now, **copy.deepcopy(dict(first)), "id": run_id,
-                    "status": RunStatus.DELIVERING, "deliveryId": delivery_id,
-                    "leaseUntil": self.clock.iso(lease_s),
-                    "attempts": int(first.get("attempts") or 0) + 1, "updatedAt": now,
-                }
+            if first is not None and seen is None:
+                seen = Seen(None)  # created first, on the condition that it does not exist
+            for _ in range(3):  # seen, created or changed since: at most one read more
+                if seen is None:
+                    seen = self._read(run_id)
+                run, version, seen = seen.run, seen.version, None
+                if run is None:
+                    if first is None:
+                        return Claim("missing")
+                    if run_id in self.docs:
+                        self.refused += 1
+                        continue  # written since it was seen missing: read it
+                    now = self.clock.iso()
+                    self.docs[run_id] = {
+                        "createdAt": now, **copy.deepcopy(dict(first)), "id": run_id,
+                        "status": RunStatus.DELIVERING, "deliveryId": delivery_id,
+                        "leaseUntil": self.clock.iso(lease_s),
+                        "attempts": int(first.get("attempts") or 0) + 1, "updatedAt": now,
+                    }
+                    self._wrote(run_id)
+                    return Claim("claimed", copy.deepcopy(self.docs[run_id]),
+                                 token=self.versions[run_id])
+                if run.get("status") in TERMINAL:
+                    return Claim("done", run)
+                if held_by_live_lease(run, self.clock.iso()):
+                    return Claim("busy", run)
+                if on_schedule and not_due(run, self.clock.iso()):
+                    return Claim("early", run)
+                if self.versions.get(run_id) != version:
+                    continue  # the conditional write is refused: read again
+                stored = self.docs[run_id]
+                stored.update(
+                    status=RunStatus.DELIVERING,
+                    deliveryId=delivery_id,
+                    leaseUntil=self.clock.iso(lease_s),
+                    attempts=int(stored.get("attempts") or 0) + 1,
+                    updatedAt=self.clock.iso(),
+                )
                 self._wrote(run_id)
-                return Claim("claimed", copy.deepcopy(self.docs[run_id]),
-                             token=self.versions[run_id])
-            self.reads += 1
-            run = self.docs.get(run_id)
-            if run is None:
-                return Claim("missing")
-            if run.get("status") in TERMINAL:
-                return Claim("done", copy.deepcopy(run))
-            if held_by_live_lease(run, self.clock.iso()):
-                return Claim("busy", copy.deepcopy(run))
-            if on_schedule and not_due(run, self.clock.iso()):
-                return Claim("early", copy.deepcopy(run))
-            run.update(
-                status=RunStatus.DELIVERING,
-                deliveryId=delivery_id,
-                leaseUntil=self.clock.iso(lease_s),
-                attempts=int(run.get("attempts") or 0) + 1,
-                updatedAt=self.clock.iso(),
-            )
-            self._wrote(run_id)
-            return Claim("claimed", copy.deepcopy(run), token=self.versions[run_id])
+                return Claim("claimed", copy.deepcopy(stored), token=self.versions[run_id])
+            return Claim("busy")
 
     def finish(self, run_id: str, claim: Claim, status: str, fields: Mapping[str, Any]) -> bool:
         with self._lock:
@@ -519,15 +543,29 @@ class FakeDeliveryQueues:
 
 
 class FakeDeliveryStates:
-    """The `DeliveryStates` port in memory: pause, resume, failures in a row, generations."""
+    """The `DeliveryStates` port in memory: pause, resume, failures in a row, generations.
 
-    def __init__(self, clock: Clock) -> None:
+    Given `runs`, `look` reads a run along with the state, as the Firestore store does.
+    """
+
+    def __init__(self, clock: Clock, runs: FakeRuns | None = None) -> None:
         self.clock = clock
         self.docs: dict[str, dict[str, Any]] = {}
+        self.runs = runs
+        self.reads = 0  # calls that read: `get`, or `look` with its run (one call, two docs)
 
     def get(self, integration_id: str) -> dict[str, Any] | None:
+        self.reads += 1
         doc = self.docs.get(integration_id)
         return copy.deepcopy(doc) if doc is not None else None
+
+    def look(
+        self, integration_id: str, run_id: str | None = None
+    ) -> tuple[dict[str, Any] | None, Seen | None]:
+        state = self.get(integration_id)
+        if run_id is None or self.runs is None:
+            return state, None
+        return state, self.runs.seen(run_id)
 
     def pause(self, integration_id: str, fields: Mapping[str, Any]) -> bool:
         doc = self.docs.setdefault(integration_id, {})

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from functools import wraps
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from .access import Access
@@ -41,6 +42,35 @@ if TYPE_CHECKING:
     from .targets import EgressPolicy
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def once(build: Callable[[], T]) -> Callable[[], T]:
+    """`build()` run at most once per process, however many threads ask for it first.
+
+    An instance serves up to its concurrency (32 threads for the worker) from its first
+    request on, and `functools.cache` lets every caller that arrives before the first build
+    ends build its own copy: clients, thread pools and kept connections made and dropped.
+    `cache_clear()` forgets the result (tests rebuild with another environment).
+    """
+    lock = threading.Lock()
+    built: list[T] = []
+
+    @wraps(build)
+    def get() -> T:
+        if not built:
+            with lock:
+                if not built:
+                    built.append(build())
+        return built[0]
+
+    def cache_clear() -> None:
+        with lock:
+            built.clear()
+
+    get.cache_clear = cache_clear  # type: ignore[attr-defined]
+    return get
 
 DEFAULT_TOPIC = "mapper-events"
 DEFAULT_PULL_TASKS_TOPIC = "mapper-pull-tasks"
@@ -140,13 +170,14 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
     store = IntegrationStore(db)
     retention = timedelta(days=int(setting("RUN_RETENTION_DAYS", "30", env)))
     audit_days = int(setting("AUDIT_RETENTION_DAYS", str(DEFAULT_AUDIT_RETENTION_DAYS), env))
+    runs = RunStore(db, retention=retention,
+                    keep_success_payloads=success_payloads_kept(retention.days, env))
     return Services(
         integration_store=store,
         integrations=Integrations(
             store, float(setting("CONFIG_CACHE_SECONDS", str(DEFAULT_TTL_S), env))
         ),
-        runs=RunStore(db, retention=retention,
-                      keep_success_payloads=success_payloads_kept(retention.days, env)),
+        runs=runs,
         queue=InternalQueue(
             Queue(publisher, publisher.topic_path(project, topic)),
             Queue(publisher, publisher.topic_path(project, ordered_topic(topic))),
@@ -163,12 +194,12 @@ def build_services(environ: Mapping[str, str] | None = None) -> Services:
         redrive_jobs=RedriveJobStore(db, retention=retention),
         source_shapes=SourceShapeStore(db),
         dedupe_keys=DedupeKeyStore(db),
-        delivery_states=DeliveryStateStore(db),
+        delivery_states=DeliveryStateStore(db, runs=runs),  # a run read with its state
         notify_windows=NotifyWindowStore(db),
     )
 
 
-@cache
+@once
 def services() -> Services:
     """This process's services, built on first use (never at import: cold starts matter)."""
     return build_services()
@@ -177,7 +208,7 @@ def services() -> Services:
 # --- what each function uses --------------------------------------------------------------
 
 
-@cache
+@once
 def intake() -> Intake:
     """The webhook's, push's and pull's way in (MAX_BODY_BYTES, the push OIDC check)."""
     from .pipeline import Intake
@@ -216,7 +247,7 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-@cache
+@once
 def worker() -> Worker:
     """The worker's and dead-letter function's pipeline half."""
     from .engine import config as cfg
@@ -254,7 +285,7 @@ def worker() -> Worker:
     )
 
 
-@cache
+@once
 def notifier() -> PlatformNotifier:
     """Operational events to each integration's `notify` (NOTIFY_SMTP_* for the mail).
 
@@ -274,7 +305,7 @@ def optional_notifier() -> PlatformNotifier | None:
     return notifier() if services().notify_windows is not None else None
 
 
-@cache
+@once
 def deliverer() -> Deliverer:
     """The deliver function's pipeline: a queued task's run, sent by the worker's code."""
     from .pipeline.deliver import Deliverer
@@ -294,7 +325,7 @@ def paced_queues() -> CloudTasksQueue | None:
     return delivery_queues()
 
 
-@cache
+@once
 def delivery_control() -> DeliveryControl | None:
     """Pause, resume and the paced targets' queues, for the control plane."""
     from .delivery_control import RESUME_BATCH_SIZE, DeliveryControl
@@ -309,7 +340,7 @@ def delivery_control() -> DeliveryControl | None:
     )
 
 
-@cache
+@once
 def deliver_verifier() -> OidcVerifier | None:
     """Checks the OIDC token of Cloud Tasks' calls, when the tasks' invoker account is set."""
     from .sources.oidc import GOOGLE_CERTS_URL, OidcVerifier
@@ -322,7 +353,7 @@ def deliver_verifier() -> OidcVerifier | None:
     )
 
 
-@cache
+@once
 def delivery_queues() -> CloudTasksQueue:
     """Per-target Cloud Tasks queues (docs/delivery.md): the stand-in's when one is named.
 
@@ -358,7 +389,7 @@ def delivery_queues() -> CloudTasksQueue:
     )
 
 
-@cache
+@once
 def reconciler() -> Reconciler:
     """The sweep for runs left in flight (RECONCILE_AFTER_SECONDS, RECONCILE_MAX_REPUBLISHES)."""
     from .pipeline import Reconciler
@@ -375,7 +406,7 @@ def reconciler() -> Reconciler:
     )
 
 
-@cache
+@once
 def admin() -> Admin:
     """The control plane behind /api/."""
     from .admin import Admin, AdminStores
@@ -397,7 +428,7 @@ def admin() -> Admin:
     )
 
 
-@cache
+@once
 def access() -> Access:
     """The API's sign-in: keys verified with a short cache, failed sign-ins limited."""
     from .access import FAILURE_LIMIT, FAILURE_WINDOW_SECONDS, Access, FailureLimiter
@@ -409,7 +440,7 @@ def access() -> Access:
     return Access(Keys(s.keys), limiter)
 
 
-@cache
+@once
 def audit_log() -> AuditLog:
     """The API's audit log (AUDIT_RETENTION_DAYS)."""
     from .audit import AuditLog
@@ -445,7 +476,7 @@ def push_account_missing() -> str | None:
     )
 
 
-@cache
+@once
 def push_verifier() -> OidcVerifier | Unconfigured | None:
     """The push OIDC check, on unless PUSH_VERIFY_OIDC=false (the emulator sends no token)."""
     from .sources.oidc import GOOGLE_CERTS_URL, OidcVerifier
@@ -477,7 +508,7 @@ class Unconfigured:
         raise NotConfigured(self.reason)
 
 
-@cache
+@once
 def pull_verifier() -> OidcVerifier | None:
     """Checks Scheduler's and the task subscription's tokens, when an invoker is set."""
     from .sources.oidc import GOOGLE_CERTS_URL, OidcVerifier
@@ -490,7 +521,7 @@ def pull_verifier() -> OidcVerifier | None:
     )
 
 
-@cache
+@once
 def pubsub_clients() -> PubSubClients:
     """Pub/Sub clients for user subscriptions, per set of credentials."""
     from .sources.subscriptions import PubSubClients
@@ -499,7 +530,7 @@ def pubsub_clients() -> PubSubClients:
     return PubSubClients(services().secrets, emulator=emulator)
 
 
-@cache
+@once
 def listeners() -> Listeners:
     """What keeps Pub/Sub subscriptions in step with integrations."""
     from .sources.subscriptions import PushIdentity, SubscriptionManager
@@ -511,7 +542,7 @@ def listeners() -> Listeners:
     )
 
 
-@cache
+@once
 def puller() -> Puller:
     """The pull function's dispatcher and drainer (PULL_TASKS_TOPIC, PULL_BATCH_SIZE)."""
     from google.cloud import pubsub_v1
@@ -535,7 +566,7 @@ def puller() -> Puller:
     )
 
 
-@cache
+@once
 def tasks_queue() -> Queue:
     """The pull-tasks topic (PULL_TASKS_TOPIC): pull drains and redrive batches."""
     from google.cloud import pubsub_v1
@@ -550,7 +581,7 @@ def tasks_queue() -> Queue:
     )
 
 
-@cache
+@once
 def redriver() -> Redriver:
     """Bulk redrive (REDRIVE_RATE_PER_SECOND, REDRIVE_BATCH_SIZE): jobs and their tasks."""
     from .redrive import BATCH_SIZE, RATE_PER_S, Redriver
@@ -568,7 +599,7 @@ def redriver() -> Redriver:
     )
 
 
-@cache
+@once
 def drift_notices() -> DriftNotices | None:
     """The tick's `source.drift` sender, where shapes and notification windows are kept."""
     from .pipeline.drift_notices import DriftNotices

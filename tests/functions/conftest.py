@@ -60,7 +60,7 @@ class Fakes:
         self.audit = FakeAuditStore()
         self.shapes = FakeSourceShapes()
         self.dedupe = FakeDedupeKeys()
-        self.delivery_states = FakeDeliveryStates(self.clock)
+        self.delivery_states = FakeDeliveryStates(self.clock, self.runs)
         self.tasks = FakeQueue()  # the pull-tasks topic
 
     def services(self) -> Services:

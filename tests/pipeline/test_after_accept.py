@@ -74,7 +74,7 @@ def test_one_refused_run_is_logged_and_the_others_are_written(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     runs = FakeRuns(Clock())
-    runs.refused = {"i1.b"}
+    runs.refused_ids = {"i1.b"}
     after = RunsAfterAccept(runs, linger_s=LONG)
     for run_id in ("i1.a", "i1.b", "i1.c"):
         after.record(queued(run_id))

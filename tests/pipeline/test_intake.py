@@ -33,6 +33,7 @@ def test_an_event_without_a_key_is_published_and_recorded_by_the_worker_that_tak
     assert p.runs.docs == {} and p.runs.writes == 0  # the 202 waited for the publish alone
     [message] = p.queue.messages
     assert message["runId"] == receipt.run_id and not from_the_topic(message).recorded
+    assert "recording" not in message  # no write of the intake's to look for first
 
     p.clock.advance(3)  # the worker takes it a little later
     assert p.deliver_all() == ["success"]
@@ -49,6 +50,7 @@ def test_recorded_at_accept_the_run_is_written_queued_after_the_publish() -> Non
     receipt = p.intake.receive_webhook("p-secret", {"X-Trace": "t"}, body(b'{"n": 1}'))
     [message] = p.queue.messages
     assert not from_the_topic(message).recorded  # the worker may still get there first
+    assert from_the_topic(message).recording  # but most often finds it: it looks first
     run = p.runs.written(receipt.run_id)
     assert run is not None, "the run was not recorded at accept"
     assert run["status"] == "queued" and run["incomingPayload"] == {"n": 1}

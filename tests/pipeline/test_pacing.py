@@ -93,7 +93,7 @@ def _json(data: Any) -> bytes:
 
 def paced(doc: dict[str, Any] = HOOK, *, queues: bool = True) -> Paced:
     p = build(doc)
-    states = FakeDeliveryStates(p.clock)
+    states = FakeDeliveryStates(p.clock, p.runs)
     fake_queues = FakeDeliveryQueues()
     get_queues = (lambda: fake_queues) if queues else (lambda: None)
     opened: list[str] = []

@@ -227,23 +227,32 @@ def test_one_claim_wins_among_concurrent_deliveries(db: firestore.Client) -> Non
 
 
 class Calls:
-    """Counts the Firestore API calls a store makes (commits and document reads)."""
+    """Counts the Firestore API calls a store makes: commits, and reads (calls, each a round
+    trip, whether one document's GetDocument or a BatchGetDocuments of several)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.commits = self.reads = 0
+        self.commits = self.reads = self.documents = 0
         commit, batch_get = FirestoreClient.commit, FirestoreClient.batch_get_documents
+        get = FirestoreClient.get_document
 
         def counted_commit(api: Any, *args: Any, **kwargs: Any) -> Any:
             reply = commit(api, *args, **kwargs)
             self.commits += 1
             return reply
 
-        def counted_get(api: Any, *args: Any, **kwargs: Any) -> Any:
+        def counted_batch(api: Any, *args: Any, **kwargs: Any) -> Any:
             self.reads += 1
+            self.documents += len(kwargs["request"]["documents"])
             return batch_get(api, *args, **kwargs)
 
+        def counted_get(api: Any, *args: Any, **kwargs: Any) -> Any:
+            self.reads += 1
+            self.documents += 1
+            return get(api, *args, **kwargs)
+
         monkeypatch.setattr(FirestoreClient, "commit", counted_commit)
-        monkeypatch.setattr(FirestoreClient, "batch_get_documents", counted_get)
+        monkeypatch.setattr(FirestoreClient, "batch_get_documents", counted_batch)
+        monkeypatch.setattr(FirestoreClient, "get_document", counted_get)
 
 
 def first_record(run_id: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from ..engine.config import Integration
@@ -432,6 +432,8 @@ class Intake:
             self._publish(run_id, message)
             return True
         if not message.recorded:
+            if self._after_accept is not None:  # its worker looks for this write first
+                message = replace(message, recording=True)
             self._publish_unrecorded(run, message)
             if self._after_accept is not None:
                 self._after_accept.record(run)

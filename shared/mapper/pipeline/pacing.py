@@ -33,6 +33,7 @@ from .ports import (
     DeliveryTask,
     QueueKey,
     RunLog,
+    Seen,
     held_by_live_lease,
 )
 from .runs import TERMINAL, QueuedMessage, RunStatus
@@ -138,10 +139,12 @@ def queue_key(
 
 @dataclass(frozen=True)
 class Gate:
-    """`before`'s answer: the run's status if it is not sent now (else None), and the failures."""
+    """`before`'s answer: the run's status if it is not sent now (else None), the failures,
+    and the run as read with the delivery state (None: not read), for the claim."""
 
     wait: str | None
     failures: int = 0
+    seen: Seen | None = None
 
 
 class DeliveryGate:
@@ -166,15 +169,21 @@ class DeliveryGate:
         self, integration: Integration, message: QueuedMessage, dispatched: bool
     ) -> Gate:
         """Whether this run is sent now; `dispatched`: it comes from its target's queue."""
-        state = self._states.get(message.integration_id) or {}
+        # The run is read in the same call when its claim would read it first: a recorded
+        # run, or one the intake writes itself just after publishing (`recording`).
+        read_run = message.recorded or message.recording
+        state, seen = self._states.look(
+            message.integration_id, message.run_id if read_run else None
+        )
+        state = state or {}
         failures = int(state.get("consecutiveFailures") or 0)
         first = None if message.recorded else message.first_record()
         if state.get("state") == PAUSED:
-            return Gate(self.hold(message.run_id, first), failures)
+            return Gate(self.hold(message.run_id, first, seen), failures)
         queues = self._queues() if not dispatched and is_paced(integration) else None
         if queues is None:
-            return Gate(None, failures)
-        run = self._runs.get(message.run_id) or {}
+            return Gate(None, failures, seen)
+        run = (seen.run if seen is not None else self._runs.get(message.run_id)) or {}
         if not run and first is not None:
             # Published unrecorded: recorded here, before its task exists (the deliver
             # function claims it as a recorded run).
@@ -241,17 +250,22 @@ class DeliveryGate:
             return False
         return True
 
-    def hold(self, run_id: str, first: Mapping[str, Any] | None = None) -> str:
+    def hold(
+        self, run_id: str, first: Mapping[str, Any] | None = None, seen: Seen | None = None
+    ) -> str:
         """Record the run `held` (unless it ended or is being sent); its status after.
 
         `first`: the run's first record (its message came unrecorded): the run is created
-        `held` from it, unless it exists already.
+        `held` from it, unless it exists already. `seen`: the run as just read (`look`):
+        created only if that read found none, and not read again.
         """
-        if first is not None and self._runs.create(
+        run = seen.run if seen is not None else None
+        if first is not None and run is None and self._runs.create(
             {**first, "status": RunStatus.HELD, "note": PAUSED_NOTE}
         ):
             return RunStatus.HELD
-        run = self._runs.get(run_id)
+        if run is None:
+            run = self._runs.get(run_id)
         if run is None:
             return "missing"
         status = run.get("status")

@@ -114,6 +114,18 @@ class Claim:
     token: Any = None  # what `finish` checks: the run is as this claim left it
 
 
+@dataclass(frozen=True)
+class Seen:
+    """A run as one read found it, for a claim to start from (`RunLog.claim(seen=...)`).
+
+    `run` None: not recorded (yet). `version`: the run as read, which the claim's write is
+    conditional on, so a run changed since the read is read again, never overwritten.
+    """
+
+    run: dict[str, Any] | None
+    version: Any = None
+
+
 def held_by_live_lease(run: Mapping[str, Any], now_iso: str) -> bool:
     """Whether a delivery holds the run under a lease that has not run out at `now_iso`.
 
@@ -176,12 +188,15 @@ class RunLog(Protocol):
         *,
         on_schedule: bool = True,
         first: Mapping[str, Any] | None = None,
+        seen: Seen | None = None,
     ) -> Claim:
         """Take the run for one delivery: count the attempt, hold a lease of `lease_s`.
 
         `on_schedule=False`: not `early` before the run's `nextAttemptAt` (a fan-out target
         dispatched by its own queue keeps its own schedule, not the run's). `first`: the
         run's first record; a run not recorded yet is created from it, already claimed.
+        `seen`: the run as a read just before found it (`DeliveryStates.look`): the claim
+        starts from it, neither reading nor, when the run was there, trying to create it.
         """
         ...
 
@@ -599,6 +614,13 @@ class DeliveryStates(Protocol):
 
     def get(self, integration_id: str) -> dict[str, Any] | None:
         """The integration's delivery state, or None (active, generation 0, no failures)."""
+        ...
+
+    def look(
+        self, integration_id: str, run_id: str | None = None
+    ) -> tuple[dict[str, Any] | None, Seen | None]:
+        """The delivery state (as `get`) and, given `run_id`, the run as it is now, read
+        together: a delivery's first look, one round trip. Seen None: the run was not read."""
         ...
 
     def pause(self, integration_id: str, fields: Mapping[str, Any]) -> bool:

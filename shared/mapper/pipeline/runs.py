@@ -120,7 +120,9 @@ class QueuedMessage:
     `recorded` False: the intake published it without writing the run (a webhook event
     under a fresh id), and the message holds the run's first record (`first_record`), which
     the worker writes when it first takes the message. A message without the field (an
-    older release's) was recorded at accept.
+    older release's) was recorded at accept. `recording` (with `recorded` False): the intake
+    also writes the run itself, just after publishing (RECORD_AT_ACCEPT), so its worker
+    most often finds it there and reads it before trying to create it.
     """
 
     run_id: str
@@ -134,6 +136,7 @@ class QueuedMessage:
     ordering_key: str | None = None  # the run's Pub/Sub ordering key (pipeline.ordering)
     recorded: bool = True
     search_values: tuple[str, ...] = ()  # the run's `searchValues` (pipeline.search)
+    recording: bool = False
 
     @classmethod
     def for_run(
@@ -187,6 +190,8 @@ class QueuedMessage:
             extra["orderingKey"] = self.ordering_key
         if not self.recorded:
             extra["recorded"] = False
+            if self.recording:  # of a recorded run (a paced task's, say) it says nothing
+                extra["recording"] = True
         if self.search_values:
             extra["searchValues"] = list(self.search_values)
         return {
@@ -220,6 +225,7 @@ class QueuedMessage:
             ordering_key=data.get("orderingKey"),
             recorded=data.get("recorded") is not False,
             search_values=tuple(str(v) for v in data.get("searchValues") or ()),
+            recording=data.get("recording") is True,
         )
 
     @classmethod

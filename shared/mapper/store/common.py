@@ -164,14 +164,46 @@ def read_fields(ref: Any) -> dict[str, Any] | None:
     profiles the worker, which reads a document like this on every run).
     Errors other than NotFound are Google's, for `_store_errors` to map.
     """
+    return read_document(ref)[0]
+
+
+def read_document(ref: Any) -> tuple[dict[str, Any] | None, Any]:
+    """As `read_fields`, with the document's update time (None when it is missing)."""
     client = ref._client
     try:
         document = client._firestore_api.get_document(
             request={"name": ref._document_path}, metadata=client._rpc_metadata
         )
     except gexc.NotFound:
-        return None
-    return _helpers.decode_dict(document.fields, client)
+        return None, None
+    return _helpers.decode_dict(document.fields, client), document.update_time
+
+
+def read_documents(client: Any, refs: list[Any]) -> dict[str, tuple[dict[str, Any] | None, Any]]:
+    """Several documents in one BatchGetDocuments call: by `ref._document_path`, each one's
+    fields and update time as `read_document` gives them.
+
+    Read from the call's own stream on this thread, without the snapshots and reference
+    map `Client.get_all` builds (about 0.25 ms of CPU less for two documents). Each
+    document is billed as one read, found or missing.
+    """
+    stream = client._firestore_api.batch_get_documents(
+        request={"database": client._database_string,
+                 "documents": [ref._document_path for ref in refs]},
+        metadata=client._rpc_metadata,
+    )
+    read: dict[str, tuple[dict[str, Any] | None, Any]] = {}
+    for reply in stream:
+        if reply.found.name:
+            document = reply.found
+            read[document.name] = (_helpers.decode_dict(document.fields, client),
+                                   document.update_time)
+        elif reply.missing:
+            read[reply.missing] = (None, None)
+    missing = [ref._document_path for ref in refs if ref._document_path not in read]
+    if missing:  # never seen from Firestore: a reply for every document asked
+        raise gexc.DataLoss(f"no reply for {', '.join(missing)}")
+    return read
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from ..errors import (
 )
 from ..firestore_writes import batch_creates, commit_creates
 from ..group_commit import GroupCommit
-from ..pipeline.ports import Claim, held_by_live_lease, not_due, redrive_refused
+from ..pipeline.ports import Claim, Seen, held_by_live_lease, not_due, redrive_refused
 from ..pipeline.runs import TERMINAL, RunStatus
 from ..timestamps import iso_timestamp, now_iso
 from .common import (
@@ -45,6 +45,7 @@ from .common import (
     _store_errors,
     _unpacked,
     is_valid_document_id,
+    read_document,
 )
 
 # What a `success` drops when successful runs' payloads are not kept (RunStore's
@@ -52,7 +53,9 @@ from .common import (
 # same as a fan-out target's payload fields.
 SUCCESS_DROPPED_FIELDS = DELIVERY_PAYLOAD_FIELDS
 ALREADY_EXISTS = 6  # the gRPC code of a create refused because the document exists
-CLAIM_TRIES = 5  # reads of a run that keeps changing under a claim before giving up (busy)
+# Looks at a run that keeps changing under a claim (a read, or a create refused) before
+# giving up (busy).
+CLAIM_TRIES = 5
 
 SEARCH_FIELD = "searchValues"  # a run's `path=value` strings for ?key= (mapper.pipeline.search)
 DELIVERIES_FIELD = "deliveries"  # a fan-out's per-target records, cut to their share
@@ -228,6 +231,7 @@ class RunStore:
         *,
         on_schedule: bool = True,
         first: Mapping[str, Any] | None = None,
+        seen: Seen | None = None,
     ) -> Claim:
         """Take the run for one delivery: one read, then one write conditional on that read.
 
@@ -237,34 +241,32 @@ class RunStore:
         loser reads again and finds the lease. The write's time is the claim's token, which
         `finish` requires, so only the lease holder records the outcome.
 
+        `seen` (the run as a read just before found it, `DeliveryStateStore.look`): that is
+        the first read; nothing is read here unless the write finds the run changed since.
         `first` (the run's first record, from a message the intake published without
-        recording it): the run is created from it with the lease already taken, one write
-        and no read, on the condition that it does not exist; if it does (a second copy of
-        the message), the claim goes on as above.
+        recording it): a run read as missing is created from it with the lease already
+        taken, one write on the condition that it does not exist; without `seen`, that
+        create comes first and no read (the intake does not write the run: a second copy
+        of the message is the only way it exists). A create refused because the run was
+        written meanwhile goes on as above.
         """
-        ref = self._collection.document(run_id) if is_valid_document_id(run_id) else None
+        ref = self.reference(run_id)
         if ref is None:
             return Claim("missing")
-        if first is not None:
-            now = datetime.now(timezone.utc)
-            run = {
-                **first,
-                "id": run_id,
-                "status": RunStatus.DELIVERING,
-                "deliveryId": delivery_id,
-                "leaseUntil": iso_timestamp(now + timedelta(seconds=lease_s)),
-                "attempts": int(first.get("attempts") or 0) + 1,
-                "updatedAt": iso_timestamp(now),
-            }
-            token = self._create_once(ref, run, "record a run")
-            if token is not None:
-                return Claim("claimed", run, token=token)
+        if first is not None and seen is None:
+            seen = Seen(None)  # taken for missing: created, unless it exists after all
         for _ in range(CLAIM_TRIES):
-            with _store_errors("read a run"):
-                snapshot = ref.get()
-            if not snapshot.exists:
-                return Claim("missing")
-            run = _decode_run(snapshot)
+            if seen is None:
+                with _store_errors("read a run"):
+                    seen = self.seen(run_id, *read_document(ref))
+            run, version, seen = seen.run, seen.version, None
+            if run is None:
+                if first is None:
+                    return Claim("missing")
+                created = self._create_claimed(ref, run_id, first, delivery_id, lease_s)
+                if created is not None:
+                    return created
+                continue  # written meanwhile (the intake's write, a second copy): read it
             if run.get("status") in TERMINAL:
                 return Claim("done", run)
             now = datetime.now(timezone.utc)
@@ -280,7 +282,7 @@ class RunStore:
                 "attempts": firestore.Increment(1),
                 "updatedAt": iso_timestamp(now),
             }
-            option = self._client.write_option(last_update_time=snapshot.update_time)
+            option = self._client.write_option(last_update_time=version)
             with _store_errors("claim a run"):
                 try:
                     result = ref.update(updates, option=option)
@@ -290,6 +292,35 @@ class RunStore:
             run["attempts"] = result.transform_results[0].integer_value
             return Claim("claimed", run, token=result.update_time)
         return Claim("busy")
+
+    def _create_claimed(
+        self, ref: Any, run_id: str, first: Mapping[str, Any], delivery_id: str,
+        lease_s: float,
+    ) -> Claim | None:
+        """Create the run from its first record, already claimed; None if it exists."""
+        now = datetime.now(timezone.utc)
+        run = {
+            **first,
+            "id": run_id,
+            "status": RunStatus.DELIVERING,
+            "deliveryId": delivery_id,
+            "leaseUntil": iso_timestamp(now + timedelta(seconds=lease_s)),
+            "attempts": int(first.get("attempts") or 0) + 1,
+            "updatedAt": iso_timestamp(now),
+        }
+        token = self._create_once(ref, run, "record a run")
+        return None if token is None else Claim("claimed", run, token=token)
+
+    def reference(self, run_id: str) -> Any:
+        """The run's document (None: `run_id` cannot name one), to read along with another
+        document in one call (`DeliveryStateStore.look`)."""
+        return self._collection.document(run_id) if is_valid_document_id(run_id) else None
+
+    @staticmethod
+    def seen(run_id: str, fields: Mapping[str, Any] | None, version: Any) -> Seen:
+        """A run read as its stored fields and update time (None: missing), as a claim
+        starts from it: decoded, with its version."""
+        return Seen(None) if fields is None else Seen(_decoded(fields, run_id), version)
 
     def finish(
         self, run_id: str, claim: Claim, status: str, fields: Mapping[str, Any]
@@ -636,9 +667,14 @@ def _deliveries_within(deliveries: list[Any]) -> list[Any]:
 
 
 def _decode_run(snapshot: Any) -> dict[str, Any]:
+    return _decoded(snapshot.to_dict() or {}, snapshot.id)
+
+
+def _decoded(fields: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    """A run as callers see it, from its stored fields (`snapshot.to_dict()`)."""
     run: dict[str, Any] = {}
     undecodable: list[str] = []
-    for key, value in (snapshot.to_dict() or {}).items():
+    for key, value in fields.items():
         if key.endswith(_JSON_SUFFIX) and isinstance(value, (str, bytes)):
             try:  # compressed above COMPRESS_ABOVE_BYTES (mapper.store.common)
                 run[key.removesuffix(_JSON_SUFFIX)] = json.loads(_unpacked(value))
@@ -650,7 +686,7 @@ def _decode_run(snapshot: Any) -> dict[str, Any]:
             run[key] = iso_timestamp(value)
         else:
             run[key] = value
-    run.setdefault("id", snapshot.id)
+    run.setdefault("id", run_id)
     if undecodable:
         run["undecodable"] = undecodable
         run["readError"] = f"stored fields could not be read: {', '.join(undecodable)}"
