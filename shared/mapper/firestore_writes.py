@@ -21,10 +21,12 @@ tests/store/test_commit_creates.py runs them against the emulator.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
-from typing import Any
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
-from google.cloud.firestore_v1 import _helpers
+from google.cloud.firestore_v1 import _helpers, transforms
+from google.cloud.firestore_v1.field_path import render_field_path
 from google.cloud.firestore_v1.types import common, document, firestore, write
 from google.protobuf import struct_pb2, timestamp_pb2
 
@@ -34,12 +36,22 @@ _ArrayValue = document.ArrayValue.pb()
 _Document = document.Document.pb()
 _Write = write.Write.pb()
 _Precondition = common.Precondition.pb()
+_DocumentMask = common.DocumentMask.pb()
+_FieldTransform = write.DocumentTransform.FieldTransform.pb()
 _CommitRequest = firestore.CommitRequest.pb()
 _BatchWriteRequest = firestore.BatchWriteRequest.pb()
 
 
 class _NotPlain(Exception):
-    """A value `create_writes` leaves to the library."""
+    """A value `create_writes` or `update_writes` leaves to the library."""
+
+
+class Updated(NamedTuple):
+    """An update's answer, as the library's `WriteResult` reads: when it was written, and
+    each field transform's result (an `Increment`'s new value) in field name order."""
+
+    update_time: datetime.datetime  # with its nanoseconds, as the library's
+    transform_results: Sequence[Any]
 
 
 def commit_creates(client: Any, creates: Sequence[tuple[Any, dict[str, Any]]]) -> None:
@@ -68,6 +80,82 @@ def batch_creates(
     request = _BatchWriteRequest(database=client._database_string, writes=writes)
     response = client._firestore_api.batch_write(request=request, metadata=client._rpc_metadata)
     return [(status.code, status.message) for status in response._pb.status]
+
+
+def commit_update(
+    client: Any, ref: Any, fields: Mapping[str, Any], *, last_update_time: Any = None
+) -> Updated:
+    """Update some top-level fields of one document, as `ref.update` does.
+
+    `fields` by field name, each one top-level field (a dot is part of the name, not a
+    path). Conditional on the document's `last_update_time` when given (a write time
+    Firestore gave back, as `client.write_option(last_update_time=...)` takes it), else on
+    the document existing. Raises what the commit raises: `FailedPrecondition` if the
+    document was written since, `NotFound` if it does not exist, and so on.
+    """
+    writes = update_writes(ref._document_path, fields, last_update_time)
+    request = _CommitRequest(database=client._database_string, writes=writes)
+    response = client._firestore_api.commit(request=request, metadata=client._rpc_metadata)
+    result = write.WriteResult.wrap(response._pb.write_results[0])  # wraps, no copy
+    return Updated(result.update_time, result._pb.transform_results)
+
+
+def update_writes(
+    document_path: str, fields: Mapping[str, Any], last_update_time: Any = None
+) -> list[Any]:
+    """The writes updating `fields` (by top-level name) at `document_path`, as `pbs_for_update`
+    builds them: the mask is every name quoted as a field path, in order, but those a
+    transform sets; `DELETE_FIELD` is a name in the mask without a value; an `Increment` is
+    a field transform. The precondition as `commit_update` says."""
+    values: dict[str, Any] = {}
+    increments: list[tuple[str, Any]] = []
+    try:
+        for name, value in fields.items():
+            if value is transforms.DELETE_FIELD:
+                continue
+            if type(value) is transforms.Increment:
+                increments.append((name, _plain_value(value.value)))
+            else:
+                values[name] = _plain_value(value)
+    except _NotPlain:
+        return _library_update(document_path, fields, last_update_time)
+    if not fields:
+        return _library_update(document_path, fields, last_update_time)  # its ValueError
+    incremented = {name for name, _ in increments}
+    mask = [_quoted(name) for name in sorted(fields) if name not in incremented]
+    update = _Write(
+        update=_Document(name=document_path, fields=values),
+        update_mask=_DocumentMask(field_paths=mask),
+        current_document=_precondition(last_update_time),
+    )
+    if increments:
+        update.update_transforms.extend(
+            _FieldTransform(field_path=_quoted(name), increment=value)
+            for name, value in sorted(increments)
+        )
+    return [update]
+
+
+def _library_update(
+    document_path: str, fields: Mapping[str, Any], last_update_time: Any
+) -> list[Any]:
+    option = (None if last_update_time is None
+              else _helpers.LastUpdateOption(last_update_time))
+    updates = {_quoted(name): value for name, value in fields.items()}
+    return [pb._pb for pb in _helpers.pbs_for_update(document_path, updates, option)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _quoted(name: str) -> str:
+    """A top-level field's name as a field path, backquoted unless it is a simple name."""
+    return render_field_path((name,))
+
+
+def _precondition(last_update_time: Any) -> Any:
+    if last_update_time is None:
+        return _Precondition(exists=True)
+    # The library's own marshalling of the time: a time it read back keeps its nanoseconds.
+    return common.Precondition(update_time=last_update_time)._pb
 
 
 def create_writes(document_path: str, data: dict[str, Any]) -> list[Any]:

@@ -22,7 +22,7 @@ from ..errors import (
     NotFoundError,
     StoreError,
 )
-from ..firestore_writes import batch_creates, commit_creates
+from ..firestore_writes import batch_creates, commit_creates, commit_update
 from ..group_commit import GroupCommit
 from ..pipeline.ports import Claim, Seen, held_by_live_lease, not_due, redrive_refused
 from ..pipeline.runs import TERMINAL, RunStatus
@@ -67,6 +67,20 @@ RUN_FILTER_RULES = (
 
 
 # --- runs ---------------------------------------------------------------------------------
+
+
+def update_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The top-level fields a run's update writes, by name: `fields` encoded (and
+    `updatedAt`), each stored form's other form deleted."""
+    _check_status(fields.get("status"))
+    updates: dict[str, Any] = {}
+    for key, value in _encode_run({**fields, "updatedAt": now_iso()}).items():
+        plain = key.removesuffix(_JSON_SUFFIX)
+        # A field that went from null to an object, or back, must not keep its old form.
+        other = plain + _JSON_SUFFIX if key == plain else plain
+        updates[other] = firestore.DELETE_FIELD
+        updates[key] = value
+    return updates
 
 
 def _created(run_id: str, code: int, message: str) -> bool | MapperError:
@@ -208,16 +222,9 @@ class RunStore:
         self._update(run_id, self._updates(fields), "update a run")
 
     def _updates(self, fields: Mapping[str, Any]) -> dict[str, Any]:
-        _check_status(fields.get("status"))
-        updates: dict[str, Any] = {}
-        for key, value in _encode_run({**fields, "updatedAt": now_iso()}).items():
-            plain = key.removesuffix(_JSON_SUFFIX)
-            # A field that went from null to an object, or back, must not keep its old form.
-            other = plain + _JSON_SUFFIX if key == plain else plain
-            # Field names are quoted, so a key with a dot stays one top-level field.
-            updates[FieldPath(other).to_api_repr()] = firestore.DELETE_FIELD
-            updates[FieldPath(key).to_api_repr()] = value
-        return updates
+        # Field names are quoted, so a key with a dot stays one top-level field.
+        return {FieldPath(name).to_api_repr(): value
+                for name, value in update_fields(fields).items()}
 
     def mark(self, run_id: str, status: str, **fields: Any) -> None:
         """Set the run's `status`, and any other fields given."""
@@ -282,10 +289,10 @@ class RunStore:
                 "attempts": firestore.Increment(1),
                 "updatedAt": iso_timestamp(now),
             }
-            option = self._client.write_option(last_update_time=version)
             with _store_errors("claim a run"):
                 try:
-                    result = ref.update(updates, option=option)
+                    result = commit_update(self._client, ref, updates,
+                                           last_update_time=version)
                 except gexc.FailedPrecondition:
                     continue  # changed since it was read: look again
             run.update(status=RunStatus.DELIVERING, deliveryId=delivery_id, leaseUntil=until)
@@ -335,14 +342,13 @@ class RunStore:
         dropped: tuple[str, ...] = ()
         if status == RunStatus.SUCCESS and not self._keep_success_payloads:
             released, dropped = _without_success_payloads(released), SUCCESS_DROPPED_FIELDS
-        updates = self._updates(released)
+        updates = update_fields(released)
         for name in dropped:  # whichever form an earlier attempt stored it in
-            updates[FieldPath(name).to_api_repr()] = firestore.DELETE_FIELD
-            updates[FieldPath(name + _JSON_SUFFIX).to_api_repr()] = firestore.DELETE_FIELD
-        option = self._client.write_option(last_update_time=claim.token)
+            updates[name] = updates[name + _JSON_SUFFIX] = firestore.DELETE_FIELD
         with _store_errors("record a run's outcome"):
             try:
-                self._collection.document(run_id).update(updates, option=option)
+                commit_update(self._client, self._collection.document(run_id), updates,
+                              last_update_time=claim.token)
             except (gexc.FailedPrecondition, gexc.NotFound):
                 return False
         return True
