@@ -102,5 +102,8 @@ def test_an_outcome_on_a_missing_run_is_not_written(db: firestore.Client) -> Non
     claim = runs.claim("msg-1", "d1", 60)
     db.document("runs/msg-1").delete()
 
+    # The emulator answers FailedPrecondition (stored version 0), NotFound is caught too.
     assert runs.finish("msg-1", claim, RunStatus.SUCCESS, {"apiCallTimeMs": 3}) is False
+    assert runs.finish("never", claim, RunStatus.SUCCESS, {"apiCallTimeMs": 3}) is False
     assert not db.document("runs/msg-1").get().exists
+    assert not db.document("runs/never").get().exists
