@@ -1,4 +1,4 @@
-"""Document creates committed as Firestore's own protobuf messages, built straight from values.
+"""Creates and updates committed as Firestore's own protobuf messages, built straight from values.
 
 The client library wraps every value of a write in a proto-plus object before it reaches the
 wire: 240 us for a run document here, against 65 us for the same messages built directly,
@@ -7,15 +7,24 @@ and the webhook creates one run per request (docs/performance.md). A run's value
 lists of those), so
 `create_writes` builds them as the protobuf messages those wrappers hold; a document with
 any other value (a map, a sentinel such as SERVER_TIMESTAMP) goes through the library's own
-`pbs_for_create` whole. tests/unit/test_firestore_writes.py holds the bytes equal to the
-library's.
+`pbs_for_create` whole.
+
+`update_writes` does the same for an update of top-level fields (the worker's two writes a
+run: the claim, the outcome), where the library's `pbs_for_update` also parses and
+re-renders a field path per field, about 30 for an outcome: the mask holds each name
+quoted as the library quotes it, `DELETE_FIELD` is a name in the mask without a value, an
+`Increment` is a field transform (its result read back from the commit's answer), and the
+precondition is the write time given or the document existing. Any other value (a map,
+another sentinel) sends the update through `pbs_for_update` whole.
+tests/unit/test_firestore_writes.py holds the bytes of both equal to the library's.
 
 `commit_creates` sends them in one Commit through the client's own API object and metadata,
-with its default retry and timeout, as `WriteBatch.commit` does; `batch_creates` in one
-BatchWrite, each create applied or refused on its own. Those are the client's private
-attributes (`_firestore_api`, `_rpc_metadata`, `_database_string`, a reference's
-`_document_path`): google-cloud-firestore is pinned in requirements.txt, and
-tests/store/test_commit_creates.py runs them against the emulator.
+with its default retry and timeout, as `WriteBatch.commit` does, and `commit_update` one
+update the same way; `batch_creates` in one BatchWrite, each create applied or refused on
+its own. Those are the client's private attributes (`_firestore_api`, `_rpc_metadata`,
+`_database_string`, a reference's `_document_path`): google-cloud-firestore is pinned in
+requirements.txt, and tests/store/test_commit_creates.py and test_commit_update.py run them
+against the emulator.
 """
 
 from __future__ import annotations
