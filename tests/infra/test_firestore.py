@@ -30,7 +30,8 @@ BY_ID = {
     IntegrationStore: {"get", "create", "replace", "update_fields", "get_version"},
     RunStore: {
         "get", "create", "update", "mark", "claim", "finish", "end_unless_leased", "touch",
-        "count_republish", "touch_if_unchanged", "claim_redrive",
+        "count_republish", "touch_if_unchanged", "claim_redrive", "create_each",
+        "reference", "seen",
     },
 }
 
