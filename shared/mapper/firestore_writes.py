@@ -100,7 +100,8 @@ def commit_update(
     path). Conditional on the document's `last_update_time` when given (a write time
     Firestore gave back, as `client.write_option(last_update_time=...)` takes it), else on
     the document existing. Raises what the commit raises: `FailedPrecondition` if the
-    document was written since, `NotFound` if it does not exist, and so on.
+    document was written since (the emulator says the same of a missing one when a time is
+    given), `NotFound` if it does not exist, and so on.
     """
     writes = update_writes(ref._document_path, fields, last_update_time)
     request = _CommitRequest(database=client._database_string, writes=writes)
@@ -154,7 +155,7 @@ def _library_update(
     return [pb._pb for pb in _helpers.pbs_for_update(document_path, updates, option)]
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=1024)  # a run's field names are a few dozen
 def _quoted(name: str) -> str:
     """A top-level field's name as a field path, backquoted unless it is a simple name."""
     return render_field_path((name,))
