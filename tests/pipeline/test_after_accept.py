@@ -9,6 +9,7 @@ import pytest
 
 from mapper.errors import StoreError
 from mapper.pipeline.after_accept import RunsAfterAccept
+from mapper.pipeline.runs import QueuedMessage
 from tests.fakes import Clock, FakeRuns
 from tests.pipeline.support import body, build
 
@@ -132,3 +133,18 @@ def test_the_intake_records_concurrent_requests_runs_in_shared_round_trips() -> 
     assert all(doc["status"] == "queued" for doc in p.runs.docs.values())
     assert sum(map(len, p.runs.batches)) == 20
     assert len(p.runs.batches) < 20  # not one round trip a run
+
+
+def test_a_run_written_after_its_202_keeps_its_accept_time() -> None:
+    # A resume sends held runs by `createdAt`: a run written when the linger ended, not when
+    # it arrived, was sent after a later event in a fresh-clone CI run.
+    p = build(record_in_background=True)
+    accepted = p.clock.iso()
+    first = p.intake.receive_webhook("p-secret", {}, body(b'{"n": 1}'))
+    p.clock.advance(1.0)  # the write comes later than the accept
+    second = p.intake.receive_webhook("p-secret", {}, body(b'{"n": 2}'))
+    p.intake.close()
+    assert p.runs.docs[first.run_id]["createdAt"] == accepted
+    assert p.runs.docs[second.run_id]["createdAt"] == p.clock.iso()
+    worker_would_write = QueuedMessage.from_dict(p.queue.messages[0]).first_record()
+    assert worker_would_write["createdAt"] == accepted  # the same, whoever writes it
