@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from typing import Any
 
 from .engine import config as cfg
@@ -40,7 +39,7 @@ from .pipeline.ports import (
     RunRecords,
 )
 from .pipeline.runs import QueuedMessage, RunStatus
-from .timestamps import epoch_seconds, iso_timestamp
+from .timestamps import epoch_iso, epoch_seconds
 
 log = logging.getLogger("mapper.delivery_control")
 
@@ -147,7 +146,7 @@ class DeliveryControl:
     def pause(self, doc: Mapping[str, Any], reason: str | None, by: str = "user") -> bool:
         """Pause delivery: runs are held from now on; whether this call paused it."""
         integration_id = str(doc["id"])
-        now = iso_timestamp(datetime.fromtimestamp(self._clock(), tz=timezone.utc))
+        now = epoch_iso(self._clock())
         fields = {"reason": reason, "since": now, "by": by}
         paused = self._states.pause(integration_id, fields)
         queues = self._queues()

@@ -18,12 +18,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from .errors import ConfigError, NotFoundError, Problem
 from .pipeline.ports import KeyRecords
-from .timestamps import iso_timestamp
+from .timestamps import epoch_iso, iso_timestamp
 
 ROLES = ("viewer", "editor", "admin")  # each may do all that the ones before it may
 KEY_PREFIX = "mk_"
@@ -210,7 +210,7 @@ class Keys:
         self._records.touch(cached.record["id"], when)
 
     def _now_iso(self) -> str:
-        return iso_timestamp(datetime.fromtimestamp(self._clock(), tz=timezone.utc))
+        return epoch_iso(self._clock())
 
 
 def _epoch(value: Any) -> float:

@@ -24,7 +24,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from .engine.config import EmailTarget, HttpTarget, Integration, SigningConfig
@@ -33,7 +32,7 @@ from .pipeline.ports import Notification, NotifyEvent, NotifyWindows
 from .targets import EgressPolicy, SecretResolver
 from .targets.email import EmailTargetSender
 from .targets.http import HttpTargetSender
-from .timestamps import iso_timestamp
+from .timestamps import epoch_iso
 
 log = logging.getLogger("mapper.notify")
 
@@ -124,7 +123,7 @@ class PlatformNotifier:
         fields = dict(data)
         if admission.held:
             fields.update(count=admission.held + 1, since=admission.since)
-        at = iso_timestamp(datetime.fromtimestamp(now, tz=timezone.utc))
+        at = epoch_iso(now)
         record = Notification(event, integration.id, at, fields)
         msg_id = f"ntf_{integration.id}_{event}_{admission.window}"
         sent = False

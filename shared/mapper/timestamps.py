@@ -21,6 +21,11 @@ def iso_timestamp(value: datetime | str) -> str:
     return moment.astimezone(timezone.utc).strftime(_TIMESTAMP_FORMAT)
 
 
+def epoch_iso(epoch: float) -> str:
+    """Seconds since the epoch (a clock's reading) in the same fixed-width UTC form."""
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime(_TIMESTAMP_FORMAT)
+
+
 def epoch_seconds(value: datetime | str) -> float:
     """`value` (a stored timestamp) as seconds since the epoch; ValueError if unreadable."""
     # iso_timestamp gives the stores' UTC form ("...Z"), which fromisoformat reads as UTC.

@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from typing import Any, Literal
 
 from ..engine.config import Integration
@@ -37,7 +36,7 @@ from ..redact import redact_headers
 from ..sources.push import EnvelopeError, decode_push_envelope
 from ..sources.webhook import body_key, delivery_key, verify_signature
 from ..targets.base import SecretResolver
-from ..timestamps import iso_timestamp
+from ..timestamps import epoch_iso
 from .after_accept import RunsAfterAccept
 from .dedupe import Deduper
 from .integrations import Integrations
@@ -419,7 +418,7 @@ class Intake:
         # The accept time, whoever writes the run and whenever (the write after the 202
         # lingers; a worker may create it from the message): lists and a resume's held runs
         # go by `createdAt`, in the order the events reached us.
-        run["createdAt"] = iso_timestamp(datetime.fromtimestamp(accepted_at, tz=timezone.utc))
+        run["createdAt"] = epoch_iso(accepted_at)
         message = QueuedMessage.for_run(run, data, accepted_at, recorded=recorded or deduplicate)
         if deduplicate:
             if not self._runs.create(run):

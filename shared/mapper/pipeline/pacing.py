@@ -21,12 +21,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from ..engine.config import HttpTarget, Integration, Route
 from ..errors import DeliveryQueueNotFound, MapperError
-from ..timestamps import epoch_seconds, iso_timestamp
+from ..timestamps import epoch_iso, epoch_seconds
 from .ports import (
     DeliveryQueue,
     DeliveryStates,
@@ -281,7 +280,7 @@ class DeliveryGate:
         return RunStatus.HELD
 
     def _now(self) -> str:
-        return iso_timestamp(datetime.fromtimestamp(self._clock(), tz=timezone.utc))
+        return epoch_iso(self._clock())
 
     def after(self, integration: Integration, failures: int, ok: bool) -> None:
         """Count the attempt's outcome toward the circuit breaker; open it at its threshold."""

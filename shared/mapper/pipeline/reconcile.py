@@ -28,11 +28,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import MapperError
-from ..timestamps import epoch_seconds, iso_timestamp
+from ..timestamps import epoch_iso, epoch_seconds
 from ..timestamps import now_iso as iso_now
 from .ports import MessageQueue, RunLog, held_by_live_lease
 from .runs import IN_FLIGHT, QueuedMessage, RunStatus
@@ -93,7 +92,7 @@ class Reconciler:
     def sweep(self) -> SweepReport:
         """One pass over the retries that are due, then the runs in flight past the horizon."""
         report = SweepReport()
-        for run in self._runs.due_retries(_iso(self._clock()), SWEEP_LIMIT):
+        for run in self._runs.due_retries(epoch_iso(self._clock()), SWEEP_LIMIT):
             try:
                 self._retry_due(run, report)
             except MapperError as exc:
@@ -180,7 +179,3 @@ class Reconciler:
         log.warning("run %s: in flight past %ss; published again (%s)", run_id,
                     int(self.horizon_s), done + 1)
         report.republished.append(run_id)
-
-
-def _iso(epoch: float) -> str:
-    return iso_timestamp(datetime.fromtimestamp(epoch, tz=timezone.utc))

@@ -17,12 +17,11 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
 from ..json_text import dumps_bytes
-from ..timestamps import iso_timestamp
+from ..timestamps import epoch_iso
 
 
 class RunStatus(StrEnum):
@@ -175,7 +174,7 @@ class QueuedMessage:
             "incomingAttributes": dict(self.attributes),
             "attempts": 0,
             # The accept time, not the worker's: lists sort runs by when they reached us.
-            "createdAt": iso_timestamp(datetime.fromtimestamp(self.accepted_at, tz=timezone.utc)),
+            "createdAt": epoch_iso(self.accepted_at),
         }
         if self.search_values:
             run["searchValues"] = list(self.search_values)

@@ -26,13 +26,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Literal
 
 from ..engine.config import Integration
 from ..engine.paths import WILDCARD, format_steps, parse_path
 from ..errors import MapperError, PathError
-from ..timestamps import iso_timestamp
+from ..timestamps import epoch_iso
 from .ports import SourceShapes
 
 log = logging.getLogger("mapper.shape")
@@ -382,7 +381,7 @@ class ShapeRecorder:
             delta = self._deltas.setdefault(key, ShapeDelta())
             # The first payload an instance sees of an integration is flushed at once.
             self._flushed_at.setdefault(key, now - self._flush_seconds)
-            fold(delta, data, _iso(now), self._baselines.get(key, {}), found)
+            fold(delta, data, epoch_iso(now), self._baselines.get(key, {}), found)
             due = (
                 delta.payloads >= self._flush_events
                 or now - self._flushed_at[key] >= self._flush_seconds
@@ -428,7 +427,3 @@ def log_drift(integration: Integration, drift: list[dict[str, Any]]) -> None:
         ", ".join(f"{d['path']} {d['kind']}" for d in drift),
         extra={"event": "source.drift", "integrationId": integration.id},
     )
-
-
-def _iso(epoch: float) -> str:
-    return iso_timestamp(datetime.fromtimestamp(epoch, tz=timezone.utc))

@@ -27,7 +27,6 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from typing import Any
 
 from ..engine.config import EmailTarget, Integration, RetryPolicy, Route
@@ -42,7 +41,7 @@ from ..errors import (
 )
 from ..redact import Redactor, redact_headers
 from ..targets import Delivery, EgressPolicy, SecretResolver, TargetFactory, build_target
-from ..timestamps import iso_timestamp
+from ..timestamps import epoch_iso
 from . import fanout
 from .integrations import Integrations
 from .pacing import DEFAULT_TARGET, PACED_NOTE, DeliveryGate, Gate, route_paced
@@ -243,7 +242,7 @@ class Worker:
             now = self._clock()
             left = exhausted(policy, {**run, "attempts": int(run.get("attempts") or 0) + 1}, now)
             if integration is not None and left is None:
-                if not not_due(run, _iso(now)) and not held_by_live_lease(run, _iso(now)):
+                if not not_due(run, epoch_iso(now)) and not held_by_live_lease(run, epoch_iso(now)):
                     self._queue.publish(
                         QueuedMessage.again(run, now).to_dict(),
                         {"runId": run_id, "integrationId": str(run.get("integrationId"))},
@@ -404,12 +403,12 @@ class Worker:
                                                 "status": RunStatus.QUEUED})
                 continue
             if only is None and queues is not None and route_paced(route):
-                deliveries[i] = self._paced(route.name, before, _iso(now), handed)
+                deliveries[i] = self._paced(route.name, before, epoch_iso(now), handed)
                 continue
             # Dispatched by its own queue, a target not ended is due: the queue's schedule is
             # its retry time (a clock a little behind must not strand it; its task is spent).
             due = (before is None or before.get("status") not in TERMINAL) if only else (
-                fanout.due(before, _iso(now)))
+                fanout.due(before, epoch_iso(now)))
             if not due:
                 deliveries[i] = dict(before or {})
                 continue
@@ -592,7 +591,7 @@ class Worker:
         if verdict.next_at is None:
             return {"status": RunStatus.DEAD_LETTERED, "errorMessage": f"{verdict.why}: {exc}"}
         return {"status": RunStatus.RETRYING, "errorMessage": str(exc),
-                "nextAttemptAt": _iso(verdict.next_at)}
+                "nextAttemptAt": epoch_iso(verdict.next_at)}
 
     def _failed(
         self,
@@ -620,7 +619,7 @@ class Worker:
                     fields["errorMessage"] = f"{verdict.why}: {exc}"
                     return self._finish(run_id, claim, RunStatus.DEAD_LETTERED, fields, policy)
                 if not claim.run.get("orderingKey"):
-                    fields["nextAttemptAt"] = _iso(verdict.next_at)
+                    fields["nextAttemptAt"] = epoch_iso(verdict.next_at)
                 # An ordered run is attempted at each redelivery of its message: one sent
                 # back as early would spend one of the subscription's deliveries, which are
                 # all the attempts it gets (`policy`); Pub/Sub's backoff is its schedule.
@@ -693,10 +692,6 @@ class Worker:
         log.error("run %s: message without a run record after %ss; dropped", message.run_id,
                   ORPHAN_GRACE_S)
         return "missing"
-
-
-def _iso(epoch: float) -> str:
-    return iso_timestamp(datetime.fromtimestamp(epoch, tz=timezone.utc))
 
 
 def _recorded(delivery: Delivery | None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from ..timestamps import iso_timestamp, now_iso
+from ..timestamps import epoch_iso, now_iso
 from .common import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_RETENTION_DAYS,
@@ -120,7 +120,7 @@ class SignatureFailureStore:
 def _from_epoch(value: Any) -> str | None:
     if not isinstance(value, (int, float)):
         return None
-    return iso_timestamp(datetime.fromtimestamp(value, tz=timezone.utc))
+    return epoch_iso(value)
 
 
 # --- redrive jobs -------------------------------------------------------------------------

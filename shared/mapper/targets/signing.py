@@ -17,11 +17,10 @@ import hashlib
 import hmac
 import secrets as pysecrets
 from collections.abc import Iterable
-from datetime import datetime, timezone
 
 from ..engine.config import SigningConfig
 from ..standard_webhooks import standard_webhooks_key
-from ..timestamps import iso_timestamp
+from ..timestamps import epoch_iso, iso_timestamp
 from .base import SecretResolver
 
 SECRET_BYTES = 32  # 256-bit keys; the spec asks for 24 to 64 bytes
@@ -59,6 +58,6 @@ def active_secrets(signing: SigningConfig, resolver: SecretResolver, now: float)
     keys = [resolver.resolve(signing.secret)]
     if signing.previous_secret is not None and signing.previous_until:
         until = iso_timestamp(signing.previous_until)
-        if iso_timestamp(datetime.fromtimestamp(now, tz=timezone.utc)) < until:
+        if epoch_iso(now) < until:
             keys.append(resolver.resolve(signing.previous_secret))
     return keys
