@@ -188,12 +188,17 @@ def compare_targets(
     pool.close()
     print(f"worker: {rounds} rounds of {n} events per contender, one event at a time; "
           f"load average {load} before, {load_average()} after")
+    report_pair(cpu, "event", "the kept senders")
+
+
+def report_pair(cpu: dict[str, list[float]], per: str, saved_by: str, digits: int = 2) -> None:
+    """Each contender's CPU ms per `per`, and what the second saved against the first."""
     for name, values in cpu.items():
-        print(f"  {name:22} CPU ms per event, median {statistics.median(values):.2f}; "
-              f"rounds {' '.join(f'{v:.2f}' for v in values)}")
+        print(f"  {name:22} CPU ms per {per}, median {statistics.median(values):.{digits}f}; "
+              f"rounds {' '.join(f'{v:.{digits}f}' for v in values)}")
     # Each round's own pair: the machine's load moves both alike.
     saved = [a - b for a, b in zip(*cpu.values(), strict=True)]
-    print(f"  saved by the kept senders, per round: median {spread(saved)} ms per event")
+    print(f"  saved by {saved_by}, per round: median {spread(saved, digits)} ms per {per}")
 
 
 def compare_reads(db: Any, n: int, rounds: int) -> None:
@@ -215,11 +220,7 @@ def compare_reads(db: Any, n: int, rounds: int) -> None:
             cpu[name].append((time.process_time() - started) / n * 1000)
     print(f"one document read: {rounds} rounds of {n} reads per contender; "
           f"load average {load} before, {load_average()} after")
-    for name, values in cpu.items():
-        print(f"  {name:22} CPU ms per read, median {statistics.median(values):.3f}; "
-              f"rounds {' '.join(f'{v:.3f}' for v in values)}")
-    saved = [a - b for a, b in zip(*cpu.values(), strict=True)]
-    print(f"  saved by read_fields, per round: median {spread(saved, 3)} ms per read")
+    report_pair(cpu, "read", "read_fields", digits=3)
 
 
 def accept_and_pull(
