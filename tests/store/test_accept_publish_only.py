@@ -11,13 +11,29 @@ from google.cloud import firestore, pubsub_v1
 from local.emulators import Emulators
 from mapper.engine.plan import PlanCache
 from mapper.pipeline import Intake, Integrations, Worker
+from mapper.pipeline.pacing import DeliveryGate
 from mapper.pipeline.runs import QueuedMessage, RunStatus
+from mapper.queue import Queue
 from mapper.store.runs import RunStore
 from mapper.targets.egress import EgressPolicy
 from tests.fakes import FakeIntegrations, PlainSecrets
 from tests.pipeline.support import HOOK, ScriptedTarget, body
 from tests.store.test_queue import fresh_queue, pull_one
 from tests.store.test_store import Calls
+
+
+def webhook_and_worker(
+    runs: RunStore, queue: Queue, *, record_in_background: bool = False,
+    gate: DeliveryGate | None = None,
+) -> tuple[Intake, Worker, ScriptedTarget]:
+    """The webhook's intake and the worker over the real stores, for the fake HOOK."""
+    integrations = Integrations(FakeIntegrations(HOOK), ttl_s=5.0)
+    intake = Intake(integrations, runs, queue, PlainSecrets(), max_body_bytes=10_000,
+                    record_in_background=record_in_background)
+    target = ScriptedTarget()
+    worker = Worker(integrations, runs, PlanCache(4), PlainSecrets(), EgressPolicy(),
+                    targets=target.factory, gate=gate)
+    return intake, worker, target
 
 
 def test_the_accept_writes_nothing_and_the_worker_records_the_run(
@@ -29,11 +45,7 @@ def test_the_accept_writes_nothing_and_the_worker_records_the_run(
 ) -> None:
     queue, subscription = fresh_queue(emulators, publisher, subscriber)
     runs = RunStore(db)
-    integrations = Integrations(FakeIntegrations(HOOK), ttl_s=5.0)
-    intake = Intake(integrations, runs, queue, PlainSecrets(), max_body_bytes=10_000)
-    target = ScriptedTarget()
-    worker = Worker(integrations, runs, PlanCache(4), PlainSecrets(), EgressPolicy(),
-                    targets=target.factory)
+    intake, worker, target = webhook_and_worker(runs, queue)
     calls = Calls(monkeypatch)
 
     receipt = intake.receive_webhook("p-secret", {"X-Trace": "t"}, body(b'{"n": 7}'))
@@ -64,8 +76,7 @@ def test_a_keyed_event_is_still_recorded_at_accept(
 ) -> None:
     queue, subscription = fresh_queue(emulators, publisher, subscriber)
     runs = RunStore(db)
-    intake = Intake(Integrations(FakeIntegrations(HOOK), ttl_s=5.0), runs, queue,
-                    PlainSecrets(), max_body_bytes=10_000)
+    intake, _, _ = webhook_and_worker(runs, queue)
     calls = Calls(monkeypatch)
     receipt = intake.receive_webhook("p-secret", {"webhook-id": "m1"}, body(b'{"n": 7}'))
     assert calls.commits == 1  # a resend's `202 duplicate` names this run

@@ -14,16 +14,13 @@ from google.cloud import firestore, pubsub_v1
 from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
 
 from local.emulators import Emulators
-from mapper.engine.plan import PlanCache
-from mapper.pipeline import Intake, Integrations, Worker
 from mapper.pipeline.pacing import DeliveryGate
 from mapper.pipeline.ports import Seen
 from mapper.pipeline.runs import QueuedMessage, RunStatus
 from mapper.store.delivery import DeliveryStateStore
 from mapper.store.runs import RunStore
-from mapper.targets.egress import EgressPolicy
-from tests.fakes import FakeIntegrations, PlainSecrets
-from tests.pipeline.support import HOOK, ScriptedTarget, body
+from tests.pipeline.support import body
+from tests.store.test_accept_publish_only import webhook_and_worker
 from tests.store.test_queue import fresh_queue, pull_one
 from tests.store.test_store import Calls, first_record
 
@@ -168,12 +165,9 @@ def test_a_run_recorded_after_its_202_costs_its_worker_three_round_trips(
     # write, the outcome's write. No create tried and refused, no second read.
     queue, subscription = fresh_queue(emulators, publisher, subscriber)
     runs, states = stores(db)
-    integrations = Integrations(FakeIntegrations(HOOK), ttl_s=5.0)
-    intake = Intake(integrations, runs, queue, PlainSecrets(), max_body_bytes=10_000,
-                    record_in_background=True)
-    target = ScriptedTarget()
-    worker = Worker(integrations, runs, PlanCache(4), PlainSecrets(), EgressPolicy(),
-                    targets=target.factory, gate=DeliveryGate(states, runs))
+    intake, worker, target = webhook_and_worker(
+        runs, queue, record_in_background=True, gate=DeliveryGate(states, runs)
+    )
     receipt = intake.receive_webhook("p-secret", {}, body(b'{"n": 7}'))
     message = QueuedMessage.from_bytes(pull_one(subscriber, subscription).data)
     assert message.recording and not message.recorded
